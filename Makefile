@@ -1,0 +1,86 @@
+# qcow-ublk: qcow2 images as ublk block devices.
+# `make` builds bin/, `make check` runs every test, `make deps` installs
+# what the build and the tests need on Debian.
+
+CC ?= cc
+PKGS := liburing zlib libzstd json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
+	-I. -MMD -MP $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lpthread
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+# BUILD selects the object tree; the sanitizer build lives in build-asan/.
+BUILD ?= build
+BIN ?= bin
+ifeq ($(SAN),1)
+BUILD := build-asan
+BIN := build-asan/bin
+EXTRA_CFLAGS := $(SAN_FLAGS) -O1
+EXTRA_LDFLAGS := $(SAN_FLAGS)
+endif
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+LIB_SRCS := $(wildcard qcow/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libqcow.a
+
+TOOL_COMMON := $(wildcard tools/common/*.c)
+TOOL_COMMON_OBJS := $(TOOL_COMMON:%.c=$(BUILD)/%.o)
+IMG_SRCS := $(wildcard tools/img/*.c)
+IMG_OBJS := $(IMG_SRCS:%.c=$(BUILD)/%.o)
+IO_SRCS := $(wildcard tools/io/*.c)
+IO_OBJS := $(IO_SRCS:%.c=$(BUILD)/%.o)
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# a program is built once its sources exist
+PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io)
+
+.PHONY: all check check-unit check-asan deps clean run bench
+all: $(PROGS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/qcow-img: $(IMG_OBJS) $(TOOL_COMMON_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/qcow-io: $(IO_OBJS) $(TOOL_COMMON_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# Every test: unit tests in the normal and the sanitizer build, then the
+# interop tests against qemu-img with the sanitizer build of the tools.
+check: all
+	$(MAKE) SAN=1 all
+	tests/run.sh
+
+deps:
+	scripts/deps.sh
+
+clean:
+	rm -rf build build-asan bin tests/out
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
+	$(IO_OBJS:.o=.d)

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* Engine internals shared between the files of qcow/. */
+#ifndef QCOW_INTERNAL_H
+#define QCOW_INTERNAL_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+#include "qcow.h"
+#include "util.h"
+
+/* ---- files and asynchronous I/O (io.c) ---- */
+
+struct qfile {
+	int fd;
+	char *name;
+	unsigned int align;	/* 1, or the O_DIRECT alignment */
+	uint64_t size;		/* length when opened */
+	dev_t dev;
+	ino_t ino;
+};
+
+enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC };
+
+struct qio_op {
+	void (*cb)(struct qio_op *op, int res);
+	void *data;
+	struct qio_op *next;
+	struct qcow_ctx *ctx;
+	struct qfile *file;
+	enum qio_kind kind;
+	int res;
+	uint8_t *buf;
+	uint64_t len;
+	uint64_t off;
+	/* the range really submitted: an aligned bounce under O_DIRECT */
+	uint8_t *bounce;
+	uint8_t *io_buf;
+	uint64_t io_len;
+	uint64_t io_off;
+	uint64_t io_done;
+};
+
+struct qcow_ctx {
+	struct io_uring *ring;
+	struct qio_op *defer_head;
+	struct qio_op *defer_tail;
+	unsigned int inflight;
+	int deferring;
+};
+
+int qfile_open(struct qfile **out, const char *name, bool read_only,
+	       bool direct);
+void qfile_close(struct qfile *f);
+/* op->cb and op->data must be set; the op is freed by the caller in cb. */
+void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
+		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
+int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
+/* Data/hole status of a host range (SEEK_DATA/SEEK_HOLE). */
+int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
+		      bool *zero, bool *eof);
+uint64_t qfile_allocated_size(struct qfile *f);
+void *qalloc_aligned(size_t size);
+
+/* run a callback later from qcow_ctx_run_deferred() */
+void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+
+/* ---- images and drivers (image.c) ---- */
+
+struct qcow_driver {
+	const char *name;
+	int (*open)(struct qcow_image *img);
+	void (*close)(struct qcow_image *img);
+	/* advance a request; called again after it was parked */
+	void (*step)(struct qcow_req *req);
+	int (*get_info)(const struct qcow_image *img, struct qcow_info *info);
+	int (*check)(struct qcow_image *img, struct qcow_check_result *res,
+		     void (*report)(void *arg, const char *msg), void *arg);
+};
+
+struct qcow_image {
+	const struct qcow_driver *drv;
+	enum qcow_format format;
+	char *filename;
+	struct qfile *file;
+	uint64_t size;
+	struct qcow_image *backing;
+	char *backing_name;	/* as stored in the image */
+	char *backing_path;	/* resolved against the image's folder */
+	char *backing_format;
+	int chain_depth;
+	struct qcow_open_opts opts;
+	void *priv;
+	/* chain of files opened above this one, for loop detection */
+	const struct qcow_image *child;
+};
+
+extern const struct qcow_driver qcow_raw_driver;
+extern const struct qcow_driver qcow2_driver;
+extern const struct qcow_driver qcow1_driver;
+
+/* Records "NAME: message" as the open error of this thread. */
+int qcow_set_error(int err, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Runtime problems (a bad table met by a request) go to stderr. */
+void qcow_log(const struct qcow_image *img, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+int qcow_open_backing(struct qcow_image *img);
+char *qcow_path_relative_to(const char *image, const char *name);
+
+/* ---- request plumbing (request.c) ---- */
+
+void qreq_get(struct qcow_req *req);
+void qreq_put(struct qcow_req *req);
+void qreq_fail(struct qcow_req *req, int err);
+/* read [off, off+len) of img's backing chain into buf, as part of req */
+void qreq_read_backing(struct qcow_req *req, uint8_t *buf, uint64_t off,
+		       uint64_t len);
+/* read from a file into buf as part of req */
+void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
+		    uint64_t len, uint64_t off);
+
+/* ---- compression (compress.c) ---- */
+
+int qcow_decompress(int type, uint8_t *dst, size_t dst_len,
+		    const uint8_t *src, size_t src_len);
+
+#endif

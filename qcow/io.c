@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The engine's only way to the disk: reads, writes and fsyncs of a file,
+ * submitted on the context's io_uring, or done at once and completed later
+ * from the deferred list when the context has no ring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <liburing.h>
+#include "internal.h"
+
+#define QIO_DIRECT_ALIGN 4096
+
+void *qalloc_aligned(size_t size)
+{
+	void *p;
+
+	if (posix_memalign(&p, QIO_DIRECT_ALIGN, size ? size : 1))
+		return NULL;
+	return p;
+}
+
+int qfile_open(struct qfile **out, const char *name, bool read_only,
+	       bool direct)
+{
+	struct qfile *f;
+	struct stat st;
+	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int ret;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->name = strdup(name);
+	if (!f->name) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	f->align = 1;
+	f->fd = open(name, flags | (direct ? O_DIRECT : 0));
+	if (f->fd < 0 && direct && errno == EINVAL)
+		f->fd = open(name, flags);	/* tmpfs: no O_DIRECT */
+	else if (direct)
+		f->align = 512;
+	if (f->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	if (fstat(f->fd, &st) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		ret = -EINVAL;
+		goto err_close;
+	}
+	f->size = st.st_size;
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(f->fd, 0, SEEK_END);
+
+		f->size = end < 0 ? 0 : (uint64_t)end;
+	}
+	if (direct && f->align > 1 && st.st_blksize > (blksize_t)f->align &&
+	    st.st_blksize <= QIO_DIRECT_ALIGN)
+		f->align = st.st_blksize;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	*out = f;
+	return 0;
+err_close:
+	close(f->fd);
+err:
+	free(f->name);
+	free(f);
+	return ret;
+}
+
+void qfile_close(struct qfile *f)
+{
+	if (!f)
+		return;
+	close(f->fd);
+	free(f->name);
+	free(f);
+}
+
+int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(f->fd, p + done, len - done, off + done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			memset(p + done, 0, len - done);
+			break;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
+		      bool *zero, bool *eof)
+{
+	off_t data, hole;
+
+	*eof = false;
+	if (off >= f->size) {
+		*zero = true;
+		*eof = true;
+		return 0;
+	}
+	data = lseek(f->fd, off, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) {
+		*zero = true;
+		*len = f->size - off;
+		*eof = true;
+		return 0;
+	}
+	if (data < 0)
+		return -errno;
+	if ((uint64_t)data > off) {
+		*zero = true;
+		*len = data - off;
+		return 0;
+	}
+	hole = lseek(f->fd, off, SEEK_HOLE);
+	if (hole < 0)
+		return -errno;
+	*zero = false;
+	*len = hole - off;
+	*eof = (uint64_t)hole >= f->size;
+	return 0;
+}
+
+uint64_t qfile_allocated_size(struct qfile *f)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_blocks * 512;
+}
+
+void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
+{
+	op->next = NULL;
+	if (ctx->defer_tail)
+		ctx->defer_tail->next = op;
+	else
+		ctx->defer_head = op;
+	ctx->defer_tail = op;
+}
+
+static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	uint64_t done = 0;
+	ssize_t n;
+
+	if (op->kind == QIO_FSYNC)
+		return fdatasync(op->file->fd) < 0 ? -errno : 0;
+	while (done < len) {
+		if (op->kind == QIO_READ)
+			n = pread(op->file->fd, p + done, len - done,
+				  off + done);
+		else
+			n = pwrite(op->file->fd, p + done, len - done,
+				   off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return (int)done;
+}
+
+static bool qio_needs_bounce(struct qfile *f, void *buf, uint64_t len,
+			     uint64_t off)
+{
+	uint64_t a = f->align;
+
+	if (a <= 1)
+		return false;
+	return !IS_ALIGNED((uintptr_t)buf, QIO_DIRECT_ALIGN) ||
+	       !IS_ALIGNED(len, a) || !IS_ALIGNED(off, a);
+}
+
+static void qio_finish(struct qio_op *op, int res)
+{
+	uint64_t got;
+
+	if (res >= 0 && op->kind == QIO_READ) {
+		if (op->bounce) {
+			uint64_t skip = op->off - op->io_off;
+
+			got = (uint64_t)res > skip ? res - skip : 0;
+			got = MIN(got, op->len);
+			memcpy(op->buf, op->bounce + skip, got);
+		} else {
+			got = MIN((uint64_t)res, op->len);
+		}
+		/* short read: past the end of the file reads as zeros */
+		if (got < op->len)
+			memset(op->buf + got, 0, op->len - got);
+		res = 0;
+	} else if (res >= 0 && op->kind == QIO_WRITE) {
+		res = (uint64_t)res == op->io_len ? 0 : -EIO;
+	} else if (res > 0) {
+		res = 0;
+	}
+	free(op->bounce);
+	op->bounce = NULL;
+	op->res = res;
+	op->cb(op, res);
+}
+
+static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
+{
+	int fd = op->file->fd;
+	uint8_t *buf = op->io_buf + op->io_done;
+	uint64_t len = op->io_len - op->io_done;
+	uint64_t off = op->io_off + op->io_done;
+
+	switch (op->kind) {
+	case QIO_READ:
+		io_uring_prep_read(sqe, fd, buf, len, off);
+		break;
+	case QIO_WRITE:
+		io_uring_prep_write(sqe, fd, buf, len, off);
+		break;
+	default:
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+}
+
+static struct io_uring_sqe *qio_get_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	return sqe;
+}
+
+void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
+		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe;
+
+	op->ctx = ctx;
+	op->file = f;
+	op->kind = kind;
+	op->buf = buf;
+	op->len = len;
+	op->off = off;
+	op->bounce = NULL;
+	op->io_buf = buf;
+	op->io_len = len;
+	op->io_off = off;
+	op->io_done = 0;
+	if (kind != QIO_FSYNC && qio_needs_bounce(f, buf, len, off)) {
+		op->io_off = ALIGN_DOWN(off, f->align);
+		op->io_len = ALIGN_UP(off + len, f->align) - op->io_off;
+		op->bounce = qalloc_aligned(op->io_len);
+		if (!op->bounce || kind == QIO_WRITE) {
+			/* unaligned direct writes need read-modify-write */
+			op->res = op->bounce ? -EINVAL : -ENOMEM;
+			free(op->bounce);
+			op->bounce = NULL;
+			qctx_defer(ctx, op);
+			return;
+		}
+		op->io_buf = op->bounce;
+	}
+	ctx->inflight++;
+	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
+	if (!sqe) {
+		op->res = qio_sync(op, op->io_buf, op->io_len, op->io_off);
+		ctx->inflight--;
+		qctx_defer(ctx, op);
+		return;
+	}
+	qio_prep(sqe, op);
+}
+
+int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring)
+{
+	struct qcow_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ring = ring;
+	*out = ctx;
+	return 0;
+}
+
+void qcow_ctx_free(struct qcow_ctx *ctx)
+{
+	free(ctx);
+}
+
+unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
+{
+	return ctx->inflight + (ctx->defer_head != NULL);
+}
+
+/* A short read that is not at EOF is continued; reads at EOF end there. */
+static bool qio_continue_short_read(struct qio_op *op, int res)
+{
+	struct io_uring_sqe *sqe;
+
+	if (op->kind != QIO_READ || res <= 0)
+		return false;
+	op->io_done += res;
+	if (op->io_done >= op->io_len ||
+	    op->io_off + op->io_done >= op->file->size)
+		return false;
+	sqe = qio_get_sqe(op->ctx->ring);
+	if (!sqe)
+		return false;
+	qio_prep(sqe, op);
+	return true;
+}
+
+void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
+{
+	struct qio_op *op = (struct qio_op *)(uintptr_t)cqe->user_data;
+	int res = cqe->res;
+
+	if (!op)
+		return;
+	if (qio_continue_short_read(op, res))
+		return;
+	if (op->kind == QIO_READ && res >= 0)
+		res = op->io_done;
+	ctx->inflight--;
+	qio_finish(op, res);
+}
+
+int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
+{
+	struct qio_op *op;
+	int n = 0;
+
+	while ((op = ctx->defer_head)) {
+		ctx->defer_head = op->next;
+		if (!ctx->defer_head)
+			ctx->defer_tail = NULL;
+		qio_finish(op, op->res);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Public interface of the qcow image engine.
+ *
+ * The engine is asynchronous: requests are state machines that issue their
+ * disk I/O on an io_uring owned by the caller (through a struct qcow_ctx) and
+ * complete through a callback.  Tools use the synchronous wrappers at the end
+ * of this header, which drive a private context until the request is done.
+ *
+ * All functions return 0 or a positive count on success and a negative errno
+ * on failure.
+ */
+#ifndef QCOW_QCOW_H
+#define QCOW_QCOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct io_uring;
+struct io_uring_cqe;
+struct qcow_image;
+struct qcow_ctx;
+
+enum qcow_format {
+	QCOW_FMT_NONE = 0,	/* probe */
+	QCOW_FMT_RAW,
+	QCOW_FMT_QCOW2,
+	QCOW_FMT_QCOW,		/* legacy version 1 */
+};
+
+struct qcow_open_opts {
+	enum qcow_format format;	/* QCOW_FMT_NONE: probe the file */
+	bool read_only;
+	bool direct;			/* O_DIRECT on image and data files */
+	bool no_backing;		/* do not open the backing chain */
+	bool no_io;			/* metadata only (info on encrypted) */
+	uint64_t l2_cache_size;		/* bytes; 0: cover the image, <= 32M */
+	const char *data_file;		/* overrides the data file name */
+};
+
+/* Error text of the last failed qcow_open() on this thread. */
+const char *qcow_strerror(void);
+
+int qcow_open(struct qcow_image **out, const char *path,
+	      const struct qcow_open_opts *opts);
+void qcow_close(struct qcow_image *img);
+
+uint64_t qcow_size(const struct qcow_image *img);
+enum qcow_format qcow_format(const struct qcow_image *img);
+const char *qcow_filename(const struct qcow_image *img);
+struct qcow_image *qcow_backing(const struct qcow_image *img);
+const char *qcow_format_name(enum qcow_format fmt);
+
+/*
+ * A context binds the engine to one io_uring.  The ring belongs to the
+ * caller, who reaps completions and passes every CQE whose user_data does
+ * not have QCOW_USER_DATA_FOREIGN set to qcow_ctx_complete().  With a NULL
+ * ring the context performs I/O synchronously (tools, tests).
+ */
+#define QCOW_USER_DATA_FOREIGN	(1ULL << 63)
+
+int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring);
+void qcow_ctx_free(struct qcow_ctx *ctx);
+void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe);
+/* Runs callbacks deferred by synchronous I/O; returns how many ran. */
+int qcow_ctx_run_deferred(struct qcow_ctx *ctx);
+unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx);
+
+enum qcow_op {
+	QCOW_OP_READ,
+	QCOW_OP_WRITE,
+	QCOW_OP_FLUSH,
+	QCOW_OP_DISCARD,
+	QCOW_OP_WRITE_ZEROES,
+	QCOW_OP_STATUS,
+};
+
+/* Block status of a guest range, as qemu's block layer reports it. */
+#define QCOW_ST_DATA		(1u << 0)	/* reads from a host extent */
+#define QCOW_ST_ZERO		(1u << 1)	/* reads as zeros */
+#define QCOW_ST_OFFSET_VALID	(1u << 2)	/* offset names the host bytes */
+#define QCOW_ST_ALLOCATED	(1u << 3)	/* decided at this layer */
+#define QCOW_ST_COMPRESSED	(1u << 4)
+#define QCOW_ST_RECURSE		(1u << 5)	/* ask the file for holes */
+
+struct qcow_status {
+	uint64_t length;	/* bytes from the start with this status */
+	uint64_t offset;	/* host offset when OFFSET_VALID */
+	unsigned int flags;
+	int depth;		/* layer that decided: 0 = this image */
+	const char *file;	/* name of the file holding offset */
+};
+
+/*
+ * One request.  The caller owns the memory until done() runs; done()
+ * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.
+ */
+struct qcow_req {
+	void (*done)(struct qcow_req *req, int res);
+	void *priv;
+
+	/* engine private below */
+	struct qcow_image *img;
+	struct qcow_ctx *ctx;
+	enum qcow_op op;
+	uint8_t *buf;
+	uint64_t offset;
+	uint64_t length;
+	uint64_t pos;
+	int pending;
+	int error;
+	struct qcow_status *status;
+	struct qcow_req *wait_next;
+};
+
+int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
+		struct qcow_req *req, enum qcow_op op, void *buf,
+		uint64_t offset, uint64_t length);
+
+/* What qcow-img info reports. Strings point into the image. */
+struct qcow_snapshot_info {
+	const char *id;
+	const char *name;
+	uint64_t vm_state_size;
+	uint32_t date_sec;
+	uint32_t date_nsec;
+	uint64_t vm_clock_nsec;
+	uint64_t icount;	/* UINT64_MAX when not recorded */
+	uint64_t disk_size;
+};
+
+struct qcow_info {
+	enum qcow_format format;
+	uint32_t version;
+	uint64_t virtual_size;
+	uint32_t cluster_size;
+	uint32_t refcount_bits;
+	uint64_t incompatible;
+	uint64_t compatible;
+	uint64_t autoclear;
+	uint32_t crypt_method;		/* 0 none, 1 aes, 2 luks */
+	int compression_type;		/* 0 zlib, 1 zstd */
+	bool dirty;
+	bool corrupt;
+	bool lazy_refcounts;
+	bool extended_l2;
+	const char *backing_file;	/* as stored in the image */
+	const char *backing_path;	/* resolved */
+	const char *backing_format;	/* header extension, or NULL */
+	const char *data_file;		/* as stored in the image */
+	bool data_file_raw;
+	unsigned int nb_bitmaps;
+	unsigned int nb_snapshots;
+	const struct qcow_snapshot_info *snapshots;
+};
+
+int qcow_get_info(const struct qcow_image *img, struct qcow_info *info);
+
+/* Consistency check, as qemu-img check reports it. */
+struct qcow_check_result {
+	uint64_t corruptions;
+	uint64_t leaks;
+	uint64_t check_errors;
+	uint64_t corruptions_fixed;
+	uint64_t leaks_fixed;
+	uint64_t image_end_offset;
+	uint64_t total_clusters;
+	uint64_t allocated_clusters;
+	uint64_t fragmented_clusters;
+	uint64_t compressed_clusters;
+};
+
+/* Messages go to report(); returns 0 when the check ran. */
+int qcow_check(struct qcow_image *img, struct qcow_check_result *res,
+	       void (*report)(void *arg, const char *msg), void *arg);
+
+/* Synchronous wrappers on a private context. */
+int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);
+/* Status of this layer only (depth 0) at off, up to len bytes. */
+int qcow_block_status(struct qcow_image *img, uint64_t off, uint64_t len,
+		      struct qcow_status *st);
+
+#endif

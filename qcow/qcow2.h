@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* State of an open qcow2 image, shared by the qcow2_*.c files. */
+#ifndef QCOW_QCOW2_H
+#define QCOW_QCOW2_H
+
+#include "internal.h"
+#include "l2_cache.h"
+
+struct qcow2_ext {
+	uint32_t type;
+	uint32_t len;
+	uint8_t *data;
+	struct qcow2_ext *next;
+};
+
+struct qcow2_feature_name {
+	uint8_t type;
+	uint8_t bit;
+	char name[47];
+};
+
+struct qcow2_snapshot {
+	uint64_t l1_offset;
+	uint64_t backing_offset;
+
+	uint32_t l1_size;
+	struct qcow_snapshot_info info;
+	char *id;
+	char *name;
+	uint32_t extra_size;
+};
+
+struct qcow2 {
+	struct qcow_image *img;
+	uint32_t version;
+	uint32_t cluster_bits;
+	uint32_t cluster_size;
+	uint32_t header_length;
+	uint32_t crypt_method;
+	uint32_t refcount_order;
+	uint8_t compression_type;
+	uint64_t incompatible;
+	uint64_t compatible;
+	uint64_t autoclear;
+
+	uint64_t backing_offset;
+
+	uint32_t l1_size;
+	uint64_t l1_offset;
+	uint64_t *l1;			/* host order */
+	uint32_t l2_bits;		/* log2 entries per L2 table */
+	uint32_t l2_entry_size;		/* 8, or 16 with extended L2 */
+	uint32_t subcluster_bits;	/* == cluster_bits without ext L2 */
+
+	uint64_t rt_offset;
+	uint32_t rt_clusters;
+
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+	uint64_t snapshots_size;
+	struct qcow2_snapshot *snapshots;
+	struct qcow_snapshot_info *snapshot_infos;
+
+	uint32_t nb_bitmaps;
+	uint64_t bitmap_dir_size;
+	uint64_t bitmap_dir_offset;
+	uint64_t crypto_offset;
+	uint64_t crypto_length;
+
+	char *data_file_name;
+	struct qfile *data_file;	/* == img->file without one */
+	bool has_data_file;
+
+	struct qcow2_feature_name *features;
+	unsigned int nb_features;
+	struct qcow2_ext *unknown_exts;
+
+	struct l2_cache l2;
+
+	bool prealloc_checked;
+	bool metadata_prealloc;
+};
+
+static inline struct qcow2 *qcow2_of(const struct qcow_image *img)
+{
+	return img->priv;
+}
+
+static inline uint64_t qcow2_offset_into_cluster(const struct qcow2 *s,
+						 uint64_t off)
+{
+	return off & (s->cluster_size - 1);
+}
+
+static inline uint64_t img_clusters(const struct qcow2 *s)
+{
+	return div_round_up(s->img->size, s->cluster_size);
+}
+
+/* qcow2_header.c */
+int qcow2_read_header(struct qcow_image *img, struct qcow2 *s);
+void qcow2_free_header(struct qcow2 *s);
+
+/* qcow2_snapshot.c */
+int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
+void qcow2_free_snapshots(struct qcow2 *s);
+
+/* qcow2_read.c */
+void qcow2_step(struct qcow_req *req);
+
+/* qcow2_refcount.c */
+int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb);
+uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
+			      uint64_t index);
+
+bool qcow2_metadata_prealloc(struct qcow2 *s);
+
+/* qcow2_check.c */
+int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
+		void (*report)(void *arg, const char *msg), void *arg);
+
+#endif

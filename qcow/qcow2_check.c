@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Read-only consistency check of a qcow2 image, counting what qemu-img
+ * check counts: every cluster's references are rebuilt from the metadata
+ * and compared with the refcounts on disk.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "qcow2_map.h"
+#include "layout.h"
+
+struct check {
+	struct qcow2 *s;
+	struct qcow_check_result *res;
+	void (*report)(void *arg, const char *msg);
+	void *arg;
+	uint64_t *refs;		/* references found, per host cluster */
+	uint64_t nb_refs;
+	uint64_t *disk;		/* refcounts on disk */
+	uint64_t nb_disk;
+	uint64_t refcount_max;
+	uint64_t next_contiguous;
+	uint8_t *l2;
+};
+
+static void say(struct check *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct check *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->report)
+		c->report(c->arg, msg);
+}
+
+static int grow_refs(struct check *c, uint64_t need)
+{
+	uint64_t n = MAX(need, c->nb_refs * 2);
+	uint64_t *p;
+
+	if (need > (QCOW_MAX_IMAGE_SIZE >> c->s->cluster_bits))
+		return -EFBIG;
+	p = realloc(c->refs, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + c->nb_refs, 0, (n - c->nb_refs) * sizeof(*p));
+	c->refs = p;
+	c->nb_refs = n;
+	return 0;
+}
+
+/* One more reference to every cluster touched by [off, off + len). */
+static int inc_refs(struct check *c, uint64_t off, uint64_t len)
+{
+	uint64_t first, last, i;
+	int ret;
+
+	if (!len)
+		return 0;
+	if (off > QCOW_MAX_IMAGE_SIZE || len > QCOW_MAX_IMAGE_SIZE) {
+		c->res->corruptions++;
+		say(c, "ERROR: reference to %#" PRIx64 " is out of range", off);
+		return 0;
+	}
+	first = off >> c->s->cluster_bits;
+	last = (off + len - 1) >> c->s->cluster_bits;
+	if (last >= c->nb_refs) {
+		ret = grow_refs(c, last + 1);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = first; i <= last; i++) {
+		if (c->refs[i] >= c->refcount_max) {
+			say(c, "ERROR: overflow cluster offset=%#" PRIx64,
+			    i << c->s->cluster_bits);
+			c->res->corruptions++;
+			continue;
+		}
+		c->refs[i]++;
+	}
+	return 0;
+}
+
+static int check_compressed(struct check *c, uint64_t l2e, uint64_t bitmap,
+			    bool active)
+{
+	struct qcow2 *s = c->s;
+	uint64_t off, len;
+
+	if (s->has_data_file) {
+		say(c, "ERROR: compressed cluster in an image with a data "
+		    "file, entry %#" PRIx64, l2e);
+		c->res->corruptions++;
+		return 0;
+	}
+	if (l2e & QCOW_OFLAG_COPIED) {
+		say(c, "ERROR: compressed cluster %#" PRIx64 " has the COPIED "
+		    "flag set", l2e);
+		c->res->corruptions++;
+	}
+	if (bitmap) {
+		say(c, "ERROR: compressed cluster %#" PRIx64 " has a non-zero "
+		    "subcluster bitmap", l2e);
+		c->res->corruptions++;
+	}
+	qcow2_compressed_range(s, l2e, &off, &len);
+	if (active) {
+		c->res->allocated_clusters++;
+		c->res->compressed_clusters++;
+		c->res->fragmented_clusters++;
+	}
+	return inc_refs(c, ALIGN_DOWN(off, 512), ALIGN_UP(off + len, 512) -
+			ALIGN_DOWN(off, 512));
+}
+
+static int check_mapped(struct check *c, uint64_t l2e, bool active)
+{
+	struct qcow2 *s = c->s;
+	uint64_t host = l2e & L2E_OFFSET_MASK;
+
+	if (qcow2_offset_into_cluster(s, host)) {
+		say(c, "ERROR offset=%#" PRIx64 ": cluster is not properly "
+		    "aligned; L2 entry corrupted", host);
+		c->res->corruptions++;
+		return 0;
+	}
+	if (active) {
+		c->res->allocated_clusters++;
+		if (c->next_contiguous && host != c->next_contiguous)
+			c->res->fragmented_clusters++;
+		c->next_contiguous = host + s->cluster_size;
+	}
+	if (s->has_data_file)
+		return 0;
+	return inc_refs(c, host, s->cluster_size);
+}
+
+static int check_l2_entry(struct check *c, const uint8_t *p, bool active)
+{
+	struct qcow2 *s = c->s;
+	uint64_t l2e = get_be64(p);
+	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+	enum qcow2_sc_type t = qcow2_sc_type(s, l2e, bitmap, 0);
+	unsigned int sc;
+
+	if (t == SC_COMPRESSED)
+		return check_compressed(c, l2e, bitmap, active);
+	for (sc = 1; sc < QCOW_L2_SUBCLUSTERS && s->l2_entry_size == 16 &&
+	     t != SC_INVALID; sc++)
+		if (qcow2_sc_type(s, l2e, bitmap, sc) == SC_INVALID)
+			t = SC_INVALID;
+	if (t == SC_INVALID) {
+		say(c, "ERROR: invalid subcluster bitmap %#" PRIx64 " of L2 "
+		    "entry %#" PRIx64, bitmap, l2e);
+		c->res->corruptions++;
+		return 0;
+	}
+	if (type_is_mapped(t))
+		return check_mapped(c, l2e, active);
+	return 0;
+}
+
+static int check_l2(struct check *c, uint64_t l2_off, bool active)
+{
+	struct qcow2 *s = c->s;
+	uint64_t n = 1ULL << s->l2_bits, i;
+	int ret;
+
+	ret = qfile_pread_sync(s->img->file, c->l2, s->cluster_size, l2_off);
+	if (ret < 0) {
+		c->res->check_errors++;
+		say(c, "ERROR: cannot read L2 table at %#" PRIx64, l2_off);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		ret = check_l2_entry(c, c->l2 + i * s->l2_entry_size, active);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int check_l1(struct check *c, uint64_t l1_off, uint32_t l1_size,
+		    bool active)
+{
+	struct qcow2 *s = c->s;
+	uint64_t *l1 = s->l1;
+	uint32_t i;
+	int ret = 0;
+
+	ret = inc_refs(c, l1_off, (uint64_t)l1_size * 8);
+	if (ret < 0 || !l1_size)
+		return ret;
+	if (!active) {
+		l1 = malloc((size_t)l1_size * 8);
+		if (!l1)
+			return -ENOMEM;
+		ret = qfile_pread_sync(s->img->file, l1, (uint64_t)l1_size * 8,
+				       l1_off);
+		if (ret < 0) {
+			c->res->check_errors++;
+			free(l1);
+			return 0;
+		}
+		for (i = 0; i < l1_size; i++)
+			l1[i] = be64toh(l1[i]);
+	}
+	for (i = 0; i < l1_size && !ret; i++) {
+		uint64_t l2_off = l1[i] & L1E_OFFSET_MASK;
+
+		if (!l2_off)
+			continue;
+		if (qcow2_offset_into_cluster(s, l2_off)) {
+			say(c, "ERROR l2_offset=%#" PRIx64 ": table is not "
+			    "cluster aligned; L1 entry corrupted", l2_off);
+			c->res->corruptions++;
+			continue;
+		}
+		ret = inc_refs(c, l2_off, s->cluster_size);
+		if (!ret)
+			ret = check_l2(c, l2_off, active);
+	}
+	if (!active)
+		free(l1);
+	return ret;
+}
+
+static int check_refcount_table(struct check *c)
+{
+	struct qcow2 *s = c->s;
+	uint64_t n = (uint64_t)s->rt_clusters * s->cluster_size / 8, i;
+	uint8_t *rt = malloc((size_t)n * 8);
+	int ret;
+
+	if (!rt)
+		return -ENOMEM;
+	ret = qfile_pread_sync(s->img->file, rt, n * 8, s->rt_offset);
+	if (!ret)
+		ret = inc_refs(c, s->rt_offset, n * 8);
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t off = get_be64(rt + i * 8) & REFT_OFFSET_MASK;
+
+		if (!off)
+			continue;
+		if (qcow2_offset_into_cluster(s, off)) {
+			say(c, "ERROR refcount block %" PRIu64 " is not "
+			    "cluster aligned; refcount table entry corrupted",
+			    i);
+			c->res->corruptions++;
+			continue;
+		}
+		if (off >= s->img->file->size) {
+			say(c, "ERROR refcount block %" PRIu64 " is outside "
+			    "image", i);
+			c->res->corruptions++;
+			continue;
+		}
+		ret = inc_refs(c, off, s->cluster_size);
+	}
+	free(rt);
+	return ret;
+}
+
+static int check_bitmap_table(struct check *c, uint64_t off, uint32_t size)
+{
+	struct qcow2 *s = c->s;
+	uint8_t *t;
+	uint32_t i;
+	int ret;
+
+	if (qcow2_offset_into_cluster(s, off) ||
+	    (uint64_t)size * 8 > QCOW_MAX_L1_SIZE) {
+		say(c, "ERROR: bitmap table at %#" PRIx64 " is invalid", off);
+		c->res->corruptions++;
+		return 0;
+	}
+	t = malloc((size_t)size * 8 + 1);
+	if (!t)
+		return -ENOMEM;
+	ret = qfile_pread_sync(s->img->file, t, (uint64_t)size * 8, off);
+	if (!ret)
+		ret = inc_refs(c, off, (uint64_t)size * 8);
+	for (i = 0; i < size && !ret; i++) {
+		uint64_t e = get_be64(t + i * 8) & L2E_OFFSET_MASK;
+
+		if (e)
+			ret = inc_refs(c, e, s->cluster_size);
+	}
+	free(t);
+	return ret;
+}
+
+static int check_bitmaps(struct check *c)
+{
+	struct qcow2 *s = c->s;
+	uint64_t pos = 0, size = s->bitmap_dir_size;
+	uint8_t *dir;
+	unsigned int i;
+	int ret;
+
+	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || !s->nb_bitmaps)
+		return 0;
+	dir = malloc(size + 1);
+	if (!dir)
+		return -ENOMEM;
+	ret = qfile_pread_sync(s->img->file, dir, size, s->bitmap_dir_offset);
+	if (!ret)
+		ret = inc_refs(c, s->bitmap_dir_offset, size);
+	for (i = 0; i < s->nb_bitmaps && !ret; i++) {
+		uint32_t name_size, extra;
+
+		if (pos + 24 > size) {
+			say(c, "ERROR: bitmap directory is truncated");
+			c->res->corruptions++;
+			break;
+		}
+		name_size = get_be16(dir + pos + 18);
+		extra = get_be32(dir + pos + 20);
+		ret = check_bitmap_table(c, get_be64(dir + pos),
+					 get_be32(dir + pos + 8));
+		pos = ALIGN_UP(pos + 24 + (uint64_t)extra + name_size, 8);
+	}
+	free(dir);
+	return ret;
+}
+
+static void compare_refcounts(struct check *c)
+{
+	struct qcow2 *s = c->s;
+	uint64_t n = MAX(c->nb_refs, c->nb_disk), i, highest = 0;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		uint64_t disk = i < c->nb_disk ? c->disk[i] : 0;
+		uint64_t refs = i < c->nb_refs ? c->refs[i] : 0;
+
+		if (disk || refs) {
+			highest = i;
+			any = true;
+		}
+		if (disk == refs)
+			continue;
+		say(c, "%s cluster %" PRIu64 " refcount=%" PRIu64
+		    " reference=%" PRIu64, disk < refs ? "ERROR" : "Leaked",
+		    i, disk, refs);
+		if (disk < refs)
+			c->res->corruptions++;
+		else
+			c->res->leaks++;
+	}
+	c->res->image_end_offset = any ? (highest + 1) << s->cluster_bits : 0;
+}
+
+static uint64_t disk_refcount(struct check *c, uint64_t off)
+{
+	uint64_t i = off >> c->s->cluster_bits;
+
+	return i < c->nb_disk ? c->disk[i] : 0;
+}
+
+static int check_copied_l2(struct check *c, uint64_t l2_off)
+{
+	struct qcow2 *s = c->s;
+	uint64_t n = 1ULL << s->l2_bits, i;
+
+	if (qfile_pread_sync(s->img->file, c->l2, s->cluster_size, l2_off))
+		return 0;
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = c->l2 + i * s->l2_entry_size;
+		uint64_t l2e = get_be64(p);
+		uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+		enum qcow2_sc_type t = qcow2_sc_type(s, l2e, bitmap, 0);
+		uint64_t rc;
+
+		if (t == SC_COMPRESSED || t == SC_INVALID ||
+		    !type_is_mapped(t))
+			continue;
+		rc = s->has_data_file ? 1 :
+			disk_refcount(c, l2e & L2E_OFFSET_MASK);
+		if ((rc == 1) != !!(l2e & QCOW_OFLAG_COPIED)) {
+			say(c, "ERROR OFLAG_COPIED data cluster: l2_entry=%"
+			    PRIx64 " refcount=%" PRIu64, l2e, rc);
+			c->res->corruptions++;
+		}
+	}
+	return 0;
+}
+
+static void check_copied(struct check *c)
+{
+	struct qcow2 *s = c->s;
+	uint32_t i;
+
+	for (i = 0; i < s->l1_size; i++) {
+		uint64_t l2_off = s->l1[i] & L1E_OFFSET_MASK;
+		uint64_t rc;
+
+		if (!l2_off || qcow2_offset_into_cluster(s, l2_off))
+			continue;
+		rc = disk_refcount(c, l2_off);
+		if ((rc == 1) != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
+			say(c, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u "
+			    "l1_entry=%" PRIx64 " refcount=%" PRIu64, i,
+			    s->l1[i], rc);
+			c->res->corruptions++;
+		}
+		check_copied_l2(c, l2_off);
+	}
+}
+
+static int collect_references(struct check *c)
+{
+	struct qcow2 *s = c->s;
+	unsigned int i;
+	int ret;
+
+	ret = inc_refs(c, 0, s->cluster_size);
+	if (!ret)
+		ret = check_l1(c, s->l1_offset, s->l1_size, true);
+	for (i = 0; i < s->nb_snapshots && !ret; i++)
+		ret = check_l1(c, s->snapshots[i].l1_offset,
+			       s->snapshots[i].l1_size, false);
+	if (!ret && s->nb_snapshots)
+		ret = inc_refs(c, s->snapshots_offset, s->snapshots_size);
+	if (!ret)
+		ret = check_refcount_table(c);
+	if (!ret)
+		ret = check_bitmaps(c);
+	if (!ret && s->crypt_method == QCOW_CRYPT_LUKS)
+		ret = inc_refs(c, s->crypto_offset, s->crypto_length);
+	return ret;
+}
+
+int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
+		void (*report)(void *arg, const char *msg), void *arg)
+{
+	struct qcow2 *s = qcow2_of(img);
+	struct check c = {
+		.s = s, .res = res, .report = report, .arg = arg,
+		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
+			(1ULL << (1u << s->refcount_order)) - 1,
+	};
+	int ret;
+
+	res->total_clusters = img_clusters(s);
+	c.l2 = malloc(s->cluster_size);
+	ret = c.l2 ? grow_refs(&c, div_round_up(img->file->size,
+						  s->cluster_size) + 1) :
+		-ENOMEM;
+	if (!ret)
+		ret = collect_references(&c);
+	if (!ret)
+		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
+	if (!ret) {
+		compare_refcounts(&c);
+		check_copied(&c);
+	}
+	free(c.refs);
+	free(c.disk);
+	free(c.l2);
+	return ret;
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+/* Reads and block status of qcow2 images, as request state machines. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include "qcow2_map.h"
+#include "layout.h"
+
+struct comp_read {
+	struct qio_op op;
+	struct qcow_req *req;
+	uint8_t *cbuf;
+	uint64_t clen;
+	uint8_t *dst;
+	uint64_t dst_len;
+	uint64_t skip;		/* guest bytes of the cluster before dst */
+};
+
+static void comp_read_done(struct qio_op *op, int res)
+{
+	struct comp_read *c = (struct comp_read *)op;
+	struct qcow_req *req = c->req;
+	struct qcow2 *s = qcow2_of(req->img);
+	uint8_t *out = c->dst;
+	bool whole = c->skip == 0 && c->dst_len == s->cluster_size;
+
+	if (res < 0)
+		goto fail;
+	if (!whole) {
+		out = malloc(s->cluster_size);
+		if (!out) {
+			res = -ENOMEM;
+			goto fail;
+		}
+	}
+	res = qcow_decompress(s->compression_type, out, s->cluster_size,
+			      c->cbuf, c->clen);
+	if (res < 0) {
+		qcow_log(req->img, "compressed cluster at %#" PRIx64
+			 " (%" PRIu64 " bytes) does not decompress",
+			 c->op.off, c->clen);
+		res = -EIO;
+	} else if (!whole) {
+		memcpy(c->dst, out + c->skip, c->dst_len);
+	}
+	if (!whole)
+		free(out);
+fail:
+	if (res < 0)
+		qreq_fail(req, res);
+	free(c->cbuf);
+	free(c);
+	qreq_put(req);
+}
+
+static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
+			    uint8_t *dst)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	struct comp_read *c = calloc(1, sizeof(*c));
+	uint64_t off;
+
+	if (!c) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	qcow2_compressed_range(s, e->l2_entry, &off, &c->clen);
+	c->cbuf = malloc(c->clen);
+	if (!c->cbuf) {
+		free(c);
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	c->req = req;
+	c->dst = dst;
+	c->dst_len = e->len;
+	c->skip = req->pos & (s->cluster_size - 1);
+	c->op.cb = comp_read_done;
+	qreq_get(req);
+	qfile_submit(req->ctx, req->img->file, &c->op, QIO_READ, c->cbuf,
+		     c->clen, off);
+}
+
+static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint8_t *dst = req->buf + (req->pos - req->offset);
+
+	switch (e->type) {
+	case SC_NORMAL:
+		qreq_read_file(req, s->data_file, dst, e->len, e->host);
+		break;
+	case SC_ZERO_PLAIN:
+	case SC_ZERO_ALLOC:
+		memset(dst, 0, e->len);
+		break;
+	case SC_UNALLOC_PLAIN:
+	case SC_UNALLOC_ALLOC:
+		qreq_read_backing(req, dst, req->pos, e->len);
+		break;
+	case SC_COMPRESSED:
+		read_compressed(req, e, dst);
+		break;
+	default:
+		qreq_fail(req, -EIO);
+		break;
+	}
+}
+
+/* QEMU recurses into the file of metadata-preallocated images for holes. */
+static void status_recurse(struct qcow2 *s, struct qcow_status *st)
+{
+	uint64_t len;
+	bool zero, eof;
+
+	if (qfile_seek_status(s->data_file, st->offset, &len, &zero, &eof) < 0)
+		return;
+	if (eof && (!len || zero)) {
+		st->flags |= QCOW_ST_ZERO;
+		return;
+	}
+	st->length = MIN(st->length, len);
+	if (zero)
+		st->flags |= QCOW_ST_ZERO;
+}
+
+static void status_extent(struct qcow_req *req, const struct qcow2_extent *e)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	struct qcow_image *b = req->img->backing;
+	struct qcow_status *st = req->status;
+
+	st->length = e->len;
+	st->depth = 0;
+	st->file = s->data_file->name;
+	if (type_is_mapped(e->type) && !s->crypt_method) {
+		st->offset = e->host;
+		st->flags |= QCOW_ST_OFFSET_VALID;
+	}
+	switch (e->type) {
+	case SC_NORMAL:
+		st->flags |= QCOW_ST_DATA;
+		break;
+	case SC_ZERO_PLAIN:
+	case SC_ZERO_ALLOC:
+		st->flags |= QCOW_ST_ZERO;
+		break;
+	case SC_COMPRESSED:
+		st->flags |= QCOW_ST_DATA | QCOW_ST_COMPRESSED;
+		break;
+	default:
+		break;
+	}
+	if (st->flags & (QCOW_ST_DATA | QCOW_ST_ZERO))
+		st->flags |= QCOW_ST_ALLOCATED;
+	else if (!b || req->pos >= b->size)
+		st->flags |= QCOW_ST_ZERO;
+	if (e->type == SC_NORMAL && qcow2_metadata_prealloc(s))
+		status_recurse(s, st);
+}
+
+void qcow2_step(struct qcow_req *req)
+{
+	uint64_t end = req->offset + req->length;
+	struct qcow2_extent e;
+	int ret;
+
+	while (req->pos < end && !req->error) {
+		ret = qcow2_map_extent(req, &e);
+		if (ret == -EAGAIN)
+			return;		/* parked: stepped again later */
+		if (ret < 0) {
+			qreq_fail(req, ret);
+			break;
+		}
+		if (req->op == QCOW_OP_STATUS) {
+			status_extent(req, &e);
+			req->pos = end;
+			break;
+		}
+		read_extent(req, &e);
+		req->pos += e.len;
+	}
+	qreq_put(req);
+}

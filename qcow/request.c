@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Request life cycle.  A request holds one reference for every piece of
+ * I/O in flight on its behalf, plus one while a driver step runs or while
+ * it is parked waiting for metadata; the last put completes it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "internal.h"
+
+struct child_read {
+	struct qcow_req req;
+	struct qcow_req *parent;
+};
+
+struct file_read {
+	struct qio_op op;
+	struct qcow_req *parent;
+};
+
+void qreq_get(struct qcow_req *req)
+{
+	req->pending++;
+}
+
+void qreq_put(struct qcow_req *req)
+{
+	int res;
+
+	if (--req->pending > 0)
+		return;
+	res = req->error;
+	if (!res && req->op == QCOW_OP_STATUS)
+		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
+	req->done(req, res);
+}
+
+void qreq_fail(struct qcow_req *req, int err)
+{
+	if (!req->error)
+		req->error = err;
+}
+
+static void child_read_done(struct qcow_req *child, int res)
+{
+	struct child_read *c = (struct child_read *)child;
+	struct qcow_req *parent = c->parent;
+
+	if (res < 0)
+		qreq_fail(parent, res);
+	free(c);
+	qreq_put(parent);
+}
+
+void qreq_read_backing(struct qcow_req *req, uint8_t *buf, uint64_t off,
+		       uint64_t len)
+{
+	struct qcow_image *b = req->img->backing;
+	struct child_read *c;
+	uint64_t n = 0;
+	int ret;
+
+	if (b && off < b->size)
+		n = MIN(len, b->size - off);
+	if (n < len)
+		memset(buf + n, 0, len - n);
+	if (!n)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	c->parent = req;
+	c->req.done = child_read_done;
+	qreq_get(req);
+	ret = qcow_submit(req->ctx, b, &c->req, QCOW_OP_READ, buf, off, n);
+	if (ret < 0) {
+		qreq_fail(req, ret);
+		free(c);
+		qreq_put(req);
+	}
+}
+
+static void file_read_done(struct qio_op *op, int res)
+{
+	struct file_read *r = (struct file_read *)op;
+	struct qcow_req *parent = r->parent;
+
+	if (res < 0)
+		qreq_fail(parent, res);
+	free(r);
+	qreq_put(parent);
+}
+
+void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
+		    uint64_t len, uint64_t off)
+{
+	struct file_read *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	r->parent = req;
+	r->op.cb = file_read_done;
+	qreq_get(req);
+	qfile_submit(req->ctx, f, &r->op, QIO_READ, buf, len, off);
+}
+
+int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
+		struct qcow_req *req, enum qcow_op op, void *buf,
+		uint64_t offset, uint64_t length)
+{
+	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS)
+		return -EOPNOTSUPP;
+	if (offset > img->size || length > img->size - offset)
+		return -EINVAL;
+	if (op == QCOW_OP_STATUS && !buf)
+		return -EINVAL;
+	req->img = img;
+	req->ctx = ctx;
+	req->op = op;
+	req->offset = offset;
+	req->length = length;
+	req->pos = offset;
+	req->pending = 1;
+	req->error = 0;
+	req->wait_next = NULL;
+	if (op == QCOW_OP_STATUS) {
+		req->status = buf;
+		req->buf = NULL;
+		memset(req->status, 0, sizeof(*req->status));
+	} else {
+		req->buf = buf;
+		req->status = NULL;
+	}
+	if (!length && op == QCOW_OP_READ) {
+		qreq_put(req);
+		return 0;
+	}
+	img->drv->step(req);
+	return 0;
+}

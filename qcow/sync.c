@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Synchronous wrappers for the tools: one private context and io_uring per
+ * thread, driven until the request completes.  QCOW_SYNC_IO=1 in the
+ * environment replaces the ring by plain pread/pwrite.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <liburing.h>
+#include "internal.h"
+
+#define SYNC_RING_DEPTH 128
+#define SYNC_MAX_CHUNK (64u << 20)
+
+struct sync_state {
+	struct io_uring ring;
+	bool has_ring;
+	struct qcow_ctx *ctx;
+};
+
+static __thread struct sync_state *sync_state;
+
+static void sync_free(void)
+{
+	struct sync_state *s = sync_state;
+
+	if (!s)
+		return;
+	if (s->has_ring)
+		io_uring_queue_exit(&s->ring);
+	qcow_ctx_free(s->ctx);
+	free(s);
+	sync_state = NULL;
+}
+
+static struct qcow_ctx *sync_ctx(void)
+{
+	struct sync_state *s = sync_state;
+	const char *env = getenv("QCOW_SYNC_IO");
+
+	if (s)
+		return s->ctx;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	if (!(env && env[0] == '1'))
+		s->has_ring = io_uring_queue_init(SYNC_RING_DEPTH, &s->ring,
+						  0) == 0;
+	if (qcow_ctx_new(&s->ctx, s->has_ring ? &s->ring : NULL) < 0) {
+		if (s->has_ring)
+			io_uring_queue_exit(&s->ring);
+		free(s);
+		return NULL;
+	}
+	sync_state = s;
+	atexit(sync_free);
+	return s->ctx;
+}
+
+struct sync_req {
+	struct qcow_req req;
+	bool done;
+	int res;
+};
+
+static void sync_done(struct qcow_req *req, int res)
+{
+	struct sync_req *s = (struct sync_req *)req;
+
+	s->done = true;
+	s->res = res;
+}
+
+static int sync_wait(struct qcow_ctx *ctx, struct sync_req *s)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n;
+	int ret;
+
+	for (;;) {
+		qcow_ctx_run_deferred(ctx);
+		if (s->done)
+			return s->res;
+		if (!ctx->ring)
+			return -EIO;	/* nothing can make progress */
+		ret = io_uring_submit_and_wait(ctx->ring, 1);
+		if (ret < 0 && ret != -EINTR)
+			return ret;
+		n = 0;
+		io_uring_for_each_cqe(ctx->ring, head, cqe) {
+			qcow_ctx_complete(ctx, cqe);
+			n++;
+		}
+		io_uring_cq_advance(ctx->ring, n);
+	}
+}
+
+static int sync_run(struct qcow_image *img, enum qcow_op op, void *buf,
+		    uint64_t off, uint64_t len)
+{
+	struct qcow_ctx *ctx = sync_ctx();
+	struct sync_req s = { 0 };
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	s.req.done = sync_done;
+	ret = qcow_submit(ctx, img, &s.req, op, buf, off, len);
+	if (ret < 0)
+		return ret;
+	return sync_wait(ctx, &s);
+}
+
+int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	int ret;
+
+	while (len) {
+		uint64_t n = MIN(len, SYNC_MAX_CHUNK);
+
+		ret = sync_run(img, QCOW_OP_READ, p, off, n);
+		if (ret < 0)
+			return ret;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int qcow_block_status(struct qcow_image *img, uint64_t off, uint64_t len,
+		      struct qcow_status *st)
+{
+	int ret = sync_run(img, QCOW_OP_STATUS, st, off, len);
+
+	return ret < 0 ? ret : 0;
+}
