@@ -92,6 +92,12 @@ struct qcow_status {
 	const char *file;	/* name of the file holding offset */
 };
 
+/* Something waiting for a metadata load or an allocation (engine use). */
+struct qwaiter {
+	void (*resume)(struct qwaiter *w, int err);
+	struct qwaiter *next;
+};
+
 /*
  * One request.  The caller owns the memory until done() runs; done()
  * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.
@@ -111,7 +117,8 @@ struct qcow_req {
 	int pending;
 	int error;
 	struct qcow_status *status;
-	struct qcow_req *wait_next;
+	struct qwaiter waiter;
+	void *drv_state;
 };
 
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,

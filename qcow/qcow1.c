@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include "l2_cache.h"
+#include "meta_cache.h"
 #include "layout.h"
 
 #define Q1_COMPRESSED (1ULL << 63)
@@ -18,7 +18,7 @@ struct qcow1 {
 	uint32_t l1_size;
 	uint64_t l1_offset;
 	uint64_t *l1;
-	struct l2_cache l2;
+	struct meta_cache l2;
 };
 
 #define Q1ERR(img, err, ...) qcow_set_error(err, (img)->filename, __VA_ARGS__)
@@ -106,7 +106,7 @@ static int qcow1_open(struct qcow_image *img)
 		return ret;
 	for (i = 0; i < s->l1_size; i++)
 		s->l1[i] = be64toh(s->l1[i]);
-	ret = l2_cache_init(&s->l2, img->file, 8u << s->l2_bits,
+	ret = meta_cache_init(&s->l2, img->file, 8u << s->l2_bits,
 			    MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
 				32u << 20));
 	if (ret < 0)
@@ -118,7 +118,7 @@ static void qcow1_close(struct qcow_image *img)
 {
 	struct qcow1 *s = img->priv;
 
-	l2_cache_destroy(&s->l2);
+	meta_cache_destroy(&s->l2);
 	free(s->l1);
 	free(s);
 	img->priv = NULL;
@@ -189,7 +189,7 @@ static int q1_entry(struct qcow_req *req, struct qcow1 *s, uint64_t *entry)
 	uint64_t l1_idx = req->pos >> (s->cluster_bits + s->l2_bits);
 	uint64_t l2_idx = (req->pos >> s->cluster_bits) &
 			  ((1ULL << s->l2_bits) - 1);
-	struct l2_slice *sl;
+	struct meta_slice *sl;
 	int ret;
 
 	*entry = 0;
@@ -200,11 +200,11 @@ static int q1_entry(struct qcow_req *req, struct qcow1 *s, uint64_t *entry)
 			 "end of the file", s->l1[l1_idx]);
 		return -EIO;
 	}
-	sl = l2_cache_get(&s->l2, req, s->l1[l1_idx], &ret);
+	sl = meta_cache_get(&s->l2, req->ctx, &req->waiter, s->l1[l1_idx], &ret);
 	if (!sl)
 		return ret ? ret : -EAGAIN;
 	*entry = get_be64(sl->data + l2_idx * 8);
-	l2_cache_put(&s->l2, sl);
+	meta_cache_put(&s->l2, sl);
 	return 0;
 }
 

@@ -60,7 +60,7 @@ static int init_l2_cache(struct qcow2 *s)
 		want = s->img->opts.l2_cache_size;
 	else
 		want = MIN(want, L2_CACHE_DEFAULT_MAX);
-	return l2_cache_init(&s->l2, s->img->file, slice, want);
+	return meta_cache_init(&s->l2, s->img->file, slice, want);
 }
 
 static int qcow2_open(struct qcow_image *img)
@@ -94,7 +94,7 @@ static void qcow2_close(struct qcow_image *img)
 {
 	struct qcow2 *s = qcow2_of(img);
 
-	l2_cache_destroy(&s->l2);
+	meta_cache_destroy(&s->l2);
 	if (s->data_file && s->data_file != img->file)
 		qfile_close(s->data_file);
 	qcow2_free_snapshots(s);

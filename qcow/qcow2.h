@@ -4,7 +4,7 @@
 #define QCOW_QCOW2_H
 
 #include "internal.h"
-#include "l2_cache.h"
+#include "meta_cache.h"
 
 struct qcow2_ext {
 	uint32_t type;
@@ -75,7 +75,7 @@ struct qcow2 {
 	unsigned int nb_features;
 	struct qcow2_ext *unknown_exts;
 
-	struct l2_cache l2;
+	struct meta_cache l2;
 
 	bool prealloc_checked;
 	bool metadata_prealloc;

@@ -104,7 +104,7 @@ int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e)
 	unsigned int l1_shift = s->cluster_bits + s->l2_bits;
 	uint64_t l1_idx = pos >> l1_shift, l2_off, l2_idx, slice_off;
 	unsigned int per_slice = s->l2.slice_size / s->l2_entry_size;
-	struct l2_slice *sl;
+	struct meta_slice *sl;
 	int ret;
 
 	if (l1_idx >= s->l1_size || !(s->l1[l1_idx] & L1E_OFFSET_MASK)) {
@@ -122,11 +122,11 @@ int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e)
 	}
 	l2_idx = (pos >> s->cluster_bits) & ((1ULL << s->l2_bits) - 1);
 	slice_off = l2_off + (l2_idx / per_slice) * s->l2.slice_size;
-	sl = l2_cache_get(&s->l2, req, slice_off, &ret);
+	sl = meta_cache_get(&s->l2, req->ctx, &req->waiter, slice_off, &ret);
 	if (!sl)
 		return ret ? ret : -EAGAIN;
 	ret = decode_slice(req, e, sl->data, l2_idx % per_slice, per_slice,
 			   l2_off);
-	l2_cache_put(&s->l2, sl);
+	meta_cache_put(&s->l2, sl);
 	return ret;
 }

@@ -5,6 +5,7 @@
  * it is parked waiting for metadata; the last put completes it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include "internal.h"
 
@@ -108,6 +109,19 @@ void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 	qfile_submit(req->ctx, f, &r->op, QIO_READ, buf, len, off);
 }
 
+static void req_resume(struct qwaiter *w, int err)
+{
+	struct qcow_req *req = (struct qcow_req *)((char *)w -
+			offsetof(struct qcow_req, waiter));
+
+	if (err) {
+		qreq_fail(req, err);
+		qreq_put(req);
+		return;
+	}
+	req->img->drv->step(req);
+}
+
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
@@ -126,7 +140,9 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 	req->pos = offset;
 	req->pending = 1;
 	req->error = 0;
-	req->wait_next = NULL;
+	req->waiter.resume = req_resume;
+	req->waiter.next = NULL;
+	req->drv_state = NULL;
 	if (op == QCOW_OP_STATUS) {
 		req->status = buf;
 		req->buf = NULL;

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A cache of metadata table slices (L2 tables, refcount blocks), keyed by
+ * host offset.  Clean slices nobody holds are evicted least recently used
+ * first once the cache is at its size; held, loading and dirty slices are
+ * never evicted, so the size is a target that in-flight work may exceed.
+ * Whoever needs a slice being loaded waits on it and is resumed when the
+ * load completes.
+ */
+#ifndef QCOW_META_CACHE_H
+#define QCOW_META_CACHE_H
+
+#include "internal.h"
+
+struct meta_cache;
+
+struct meta_slice {
+	uint64_t offset;
+	uint8_t *data;
+	struct meta_slice *hnext;
+	struct meta_slice *prev;
+	struct meta_slice *next;
+	struct meta_slice *dirty_next;
+	unsigned int refs;
+	bool loading;
+	bool dirty;
+	struct qwaiter *waiters;
+	struct meta_cache *cache;
+	struct qio_op op;
+};
+
+struct meta_cache {
+	struct qfile *file;
+	uint32_t slice_size;
+	unsigned int max_slices;
+	unsigned int nb_slices;
+	unsigned int nb_dirty;
+	struct meta_slice **hash;
+	unsigned int hash_mask;
+	struct meta_slice lru;		/* sentinel: next is most recent */
+	struct meta_slice *dirty_list;
+	uint64_t hits;
+	uint64_t misses;
+};
+
+int meta_cache_init(struct meta_cache *c, struct qfile *f,
+		    uint32_t slice_size, uint64_t max_bytes);
+void meta_cache_destroy(struct meta_cache *c);
+/*
+ * The loaded slice at offset with a reference held, or NULL: then *err is
+ * set on failure, or 0 when w was queued and will be resumed.
+ */
+struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
+				  struct qwaiter *w, uint64_t offset, int *err);
+/* A held, zero-filled, dirty slice for a table that is new on disk. */
+struct meta_slice *meta_cache_get_new(struct meta_cache *c, uint64_t offset,
+				      int *err);
+void meta_cache_put(struct meta_cache *c, struct meta_slice *s);
+void meta_cache_mark_dirty(struct meta_cache *c, struct meta_slice *s);
+/* Takes the dirty list; the caller cleans each slice it writes. */
+struct meta_slice *meta_cache_take_dirty(struct meta_cache *c);
+void meta_cache_mark_clean(struct meta_cache *c, struct meta_slice *s);
+/* Forget cached slices in [offset, offset + len): the clusters are free. */
+void meta_cache_drop(struct meta_cache *c, uint64_t offset, uint64_t len);
+
+#endif
