@@ -18,7 +18,7 @@ const char *qcow_strerror(void)
 
 int qcow_set_error(int err, const char *name, const char *fmt, ...)
 {
-	char msg[400];
+	char msg[400], *p;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -26,6 +26,10 @@ int qcow_set_error(int err, const char *name, const char *fmt, ...)
 	va_end(ap);
 	snprintf(open_error, sizeof(open_error), "%s: %s", name ? name : "?",
 		 msg);
+	/* one line, whatever the image's strings hold */
+	for (p = open_error; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return err;
 }
 

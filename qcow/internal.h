@@ -19,7 +19,7 @@ struct qfile {
 	ino_t ino;
 };
 
-enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC };
+enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH };
 
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);
@@ -72,6 +72,8 @@ struct qcow_driver {
 	void (*close)(struct qcow_image *img);
 	/* advance a request; called again after it was parked */
 	void (*step)(struct qcow_req *req);
+	/* makes everything written so far durable, then puts req */
+	void (*flush)(struct qcow_req *req);
 	int (*get_info)(const struct qcow_image *img, struct qcow_info *info);
 	int (*check)(struct qcow_image *img, struct qcow_check_result *res,
 		     void (*report)(void *arg, const char *msg), void *arg);
@@ -108,6 +110,10 @@ void qcow_log(const struct qcow_image *img, const char *fmt, ...)
 int qcow_open_backing(struct qcow_image *img);
 char *qcow_path_relative_to(const char *image, const char *name);
 
+/* the thread's private context, and driving it until *done */
+struct qcow_ctx *qcow_sync_ctx(void);
+int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done);
+
 /* ---- request plumbing (request.c) ---- */
 
 void qreq_get(struct qcow_req *req);
@@ -119,6 +125,10 @@ void qreq_read_backing(struct qcow_req *req, uint8_t *buf, uint64_t off,
 /* read from a file into buf as part of req */
 void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 		    uint64_t len, uint64_t off);
+
+/* write buf to a file as part of req */
+void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
+		     uint64_t len, uint64_t off);
 
 /* ---- compression (compress.c) ---- */
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -170,6 +171,9 @@ static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
 
 	if (op->kind == QIO_FSYNC)
 		return fdatasync(op->file->fd) < 0 ? -errno : 0;
+	if (op->kind == QIO_PUNCH)
+		return fallocate(op->file->fd, FALLOC_FL_PUNCH_HOLE |
+				 FALLOC_FL_KEEP_SIZE, off, len) < 0 ? -errno : 0;
 	while (done < len) {
 		if (op->kind == QIO_READ)
 			n = pread(op->file->fd, p + done, len - done,
@@ -219,8 +223,10 @@ static void qio_finish(struct qio_op *op, int res)
 		res = 0;
 	} else if (res >= 0 && op->kind == QIO_WRITE) {
 		res = (uint64_t)res == op->io_len ? 0 : -EIO;
-	} else if (res > 0) {
-		res = 0;
+		if (!res && op->io_off + op->io_len > op->file->size)
+			op->file->size = op->io_off + op->io_len;
+	} else if (res > 0 || (op->kind == QIO_PUNCH && res == -EOPNOTSUPP)) {
+		res = 0;	/* a hole not punched is only space */
 	}
 	free(op->bounce);
 	op->bounce = NULL;
@@ -241,6 +247,10 @@ static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 		break;
 	case QIO_WRITE:
 		io_uring_prep_write(sqe, fd, buf, len, off);
+		break;
+	case QIO_PUNCH:
+		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE |
+					FALLOC_FL_KEEP_SIZE, off, len);
 		break;
 	default:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
@@ -276,7 +286,8 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 	op->io_len = len;
 	op->io_off = off;
 	op->io_done = 0;
-	if (kind != QIO_FSYNC && qio_needs_bounce(f, buf, len, off)) {
+	if ((kind == QIO_READ || kind == QIO_WRITE) &&
+	    qio_needs_bounce(f, buf, len, off)) {
 		op->io_off = ALIGN_DOWN(off, f->align);
 		op->io_len = ALIGN_UP(off + len, f->align) - op->io_off;
 		op->bounce = qalloc_aligned(op->io_len);

@@ -102,9 +102,14 @@ struct qwaiter {
  * One request.  The caller owns the memory until done() runs; done()
  * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.
  */
+#define QCOW_REQ_FUA	(1u << 0)	/* durable when done */
+#define QCOW_REQ_UNMAP	(1u << 1)	/* write-zeroes may free clusters */
+#define QCOW_REQ_FUA_DONE (1u << 16)	/* engine use */
+
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);
 	void *priv;
+	unsigned int flags;		/* QCOW_REQ_*, set before submit */
 
 	/* engine private below */
 	struct qcow_image *img;
@@ -184,6 +189,12 @@ int qcow_check(struct qcow_image *img, struct qcow_check_result *res,
 
 /* Synchronous wrappers on a private context. */
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);
+int qcow_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
+		uint64_t off);
+int qcow_pwrite_zeroes(struct qcow_image *img, uint64_t len, uint64_t off,
+		       unsigned int flags);
+int qcow_pdiscard(struct qcow_image *img, uint64_t len, uint64_t off);
+int qcow_flush(struct qcow_image *img);
 /* Status of this layer only (depth 0) at off, up to len bytes. */
 int qcow_block_status(struct qcow_image *img, uint64_t off, uint64_t len,
 		      struct qcow_status *st);

@@ -36,8 +36,11 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 	ret = qfile_pread_sync(img->file, h, sizeof(h), 0);
 	if (ret < 0)
 		return ret;
-	if (get_be32(h) != QCOW_MAGIC || get_be32(h + 4) != 1)
+	if (get_be32(h) != QCOW_MAGIC)
 		return Q1ERR(img, -EINVAL, "magic: not a qcow image");
+	if (get_be32(h + 4) != 1)
+		return Q1ERR(img, -ENOTSUP, "version: qcow version %u is not "
+			     "supported", get_be32(h + 4));
 	img->size = get_be64(h + Q1H_SIZE);
 	s->cluster_bits = h[Q1H_CLUSTER_BITS];
 	s->l2_bits = h[Q1H_L2_BITS];
@@ -46,9 +49,10 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 	if (s->cluster_bits < 9 || s->cluster_bits > 16)
 		return Q1ERR(img, -EINVAL, "cluster_bits: %u is out of range "
 			     "(9-16)", s->cluster_bits);
-	if (s->l2_bits < 6 || s->l2_bits > 16)
+	/* QEMU: L2 tables of 512 bytes to 64 KiB */
+	if (s->l2_bits < 6 || s->l2_bits > 13)
 		return Q1ERR(img, -EINVAL, "l2_bits: %u is out of range "
-			     "(6-16)", s->l2_bits);
+			     "(6-13)", s->l2_bits);
 	if (s->crypt_method > QCOW_CRYPT_AES)
 		return Q1ERR(img, -EINVAL, "crypt_method: unknown method %u",
 			     s->crypt_method);
@@ -58,6 +62,9 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 	if (img->size > QCOW_MAX_IMAGE_SIZE)
 		return Q1ERR(img, -EINVAL, "size: %" PRIu64 " is too large",
 			     img->size);
+	if (img->size < 2)
+		return Q1ERR(img, -EINVAL, "size: %" PRIu64 " is too small "
+			     "(QEMU needs at least 2 bytes)", img->size);
 	shift = s->cluster_bits + s->l2_bits;
 	if (div_round_up(img->size, 1ULL << shift) * 8 > QCOW_MAX_L1_SIZE)
 		return Q1ERR(img, -EFBIG, "size: the L1 table would exceed "
@@ -94,6 +101,9 @@ static int qcow1_open(struct qcow_image *img)
 	if (!s)
 		return -ENOMEM;
 	img->priv = s;
+	if (!img->opts.read_only)
+		return qcow_set_error(-EROFS, img->filename, "legacy qcow "
+				      "images can only be opened read-only");
 	ret = qcow1_header(img, s);
 	if (ret < 0)
 		return ret;

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include "qcow2.h"
+#include "qcow2_write.h"
 #include "layout.h"
 
 #define L2_CACHE_DEFAULT_MAX	(32u << 20)
@@ -63,6 +63,147 @@ static int init_l2_cache(struct qcow2 *s)
 	return meta_cache_init(&s->l2, s->img->file, slice, want);
 }
 
+static int read_reftable(struct qcow2 *s)
+{
+	uint64_t i;
+	int ret;
+
+	s->rt_entries = (uint64_t)s->rt_clusters * s->cluster_size / 8;
+	s->rt = calloc(s->rt_entries, 8);
+	if (!s->rt)
+		return -ENOMEM;
+	ret = qfile_pread_sync(s->img->file, s->rt, s->rt_entries * 8,
+			       s->rt_offset);
+	for (i = 0; i < s->rt_entries && !ret; i++) {
+		s->rt[i] = be64toh(s->rt[i]);
+		if (s->rt[i] & (REFT_RESERVED_MASK | (s->cluster_size - 1)))
+			ret = qcow_set_error(-EINVAL, s->img->filename,
+				"refcount table entry %" PRIu64 " (%#" PRIx64
+				") is not cluster aligned; run check -r all",
+				i, s->rt[i]);
+	}
+	return ret;
+}
+
+static int dirty_bitmaps(struct qcow2 *s)
+{
+	uint32_t chunk = MIN(s->cluster_size, 4096u);
+	uint64_t l1_chunks, rt_chunks;
+
+	s->l1_chunk_entries = chunk / 8;
+	s->rt_chunk_entries = chunk / 8;
+	l1_chunks = div_round_up(s->l1_size, s->l1_chunk_entries);
+	rt_chunks = QCOW_MAX_REFTABLE_SIZE / chunk;
+	s->rt_dirty_chunks = rt_chunks;
+	s->l1_dirty = calloc(div_round_up(l1_chunks, 64) + 1, 8);
+	s->rt_dirty = calloc(div_round_up(rt_chunks, 64) + 1, 8);
+	return s->l1_dirty && s->rt_dirty ? 0 : -ENOMEM;
+}
+
+/* Runs a write-back on the thread's private context until it is done. */
+struct sync_flush {
+	struct qwaiter w;
+	bool done;
+	int err;
+};
+
+static void sync_flush_resume(struct qwaiter *w, int err)
+{
+	struct sync_flush *f = (struct sync_flush *)w;
+
+	f->err = err;
+	f->done = true;
+}
+
+int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
+{
+	struct qcow_ctx *ctx = qcow_sync_ctx();
+	struct sync_flush f = { .w.resume = sync_flush_resume };
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	qcow2_ckpt_request(s, ctx, &f.w, refcounts);
+	ret = qcow_sync_drive(ctx, &f.done);
+	return ret < 0 ? ret : f.err;
+}
+
+static int clear_autoclear(struct qcow2 *s)
+{
+	uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+
+	if (s->autoclear == keep || s->version < 3)
+		return 0;
+	/* writers that do not maintain a feature must drop its bit */
+	qcow_log(s->img, "clearing autoclear bits %#" PRIx64 " before the "
+		 "first write (persistent bitmaps are not maintained)",
+		 s->autoclear & ~keep);
+	qcow2_header_set_autoclear(s, keep);
+	return qcow2_header_write_sync(s);
+}
+
+static int repair_dirty(struct qcow2 *s)
+{
+	int ret;
+
+	if (!(s->incompatible & QCOW2_INCOMPAT_DIRTY))
+		return 0;
+	ret = qcow2_rebuild_refcounts(s);
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
+	if (ret < 0)
+		return qcow_set_error(ret, s->img->filename, "cannot repair "
+				      "the refcounts of this dirty image: %s",
+				      strerror(-ret));
+	qcow2_header_set_dirty(s, false);
+	return qcow2_header_write_sync(s);
+}
+
+static int qcow2_open_rw(struct qcow2 *s)
+{
+	int ret;
+
+	s->writable = true;
+	s->lazy = !!(s->compatible & QCOW2_COMPAT_LAZY_REFCOUNTS);
+	ret = read_reftable(s);
+	if (!ret)
+		ret = dirty_bitmaps(s);
+	if (!ret)
+		ret = meta_cache_init(&s->rb, s->img->file,
+				      MIN(s->cluster_size, 4096u), 1u << 20);
+	if (!ret)
+		ret = qcow2_alloc_init(s);
+	if (ret < 0) {
+		if (!strstr(qcow_strerror(), s->img->filename))
+			qcow_set_error(ret, s->img->filename, "cannot read the "
+				       "refcounts: %s", strerror(-ret));
+		return ret;
+	}
+	ret = clear_autoclear(s);
+	if (!ret)
+		ret = repair_dirty(s);
+	return ret;
+}
+
+static void qcow2_dispatch(struct qcow_req *req)
+{
+	switch (req->op) {
+	case QCOW_OP_WRITE:
+		qcow2_write_step(req);
+		break;
+	case QCOW_OP_WRITE_ZEROES:
+	case QCOW_OP_DISCARD:
+		qcow2_zero_step(req);
+		break;
+	case QCOW_OP_FLUSH:
+		qcow2_flush_step(req);
+		break;
+	default:
+		qcow2_step(req);
+		break;
+	}
+}
+
 static int qcow2_open(struct qcow_image *img)
 {
 	struct qcow2 *s = calloc(1, sizeof(*s));
@@ -87,14 +228,42 @@ static int qcow2_open(struct qcow_image *img)
 	ret = init_l2_cache(s);
 	if (ret < 0)
 		return ret;
+	if (!img->opts.read_only) {
+		ret = qcow2_open_rw(s);
+		if (ret < 0)
+			return ret;
+	}
 	return qcow_open_backing(img);
 }
 
 static void qcow2_close(struct qcow_image *img)
 {
 	struct qcow2 *s = qcow2_of(img);
+	int ret;
 
+	if (s->writable && s->hdr_raw) {
+		int rounds = 0;
+
+		/* releases take a second write-back after the L2 change */
+		do {
+			ret = qcow2_ckpt_sync(s, true);
+		} while (!ret && ++rounds < 4 &&
+			 (s->alloc.dec.n || s->alloc.dec_ready.n ||
+			  s->alloc.inc.n));
+		if (!ret && (s->incompatible & QCOW2_INCOMPAT_DIRTY)) {
+			qcow2_header_set_dirty(s, false);
+			ret = qcow2_header_write_sync(s);
+		}
+		if (ret < 0)
+			qcow_log(img, "closing: metadata write-back failed: "
+				 "%s", strerror(-ret));
+	}
 	meta_cache_destroy(&s->l2);
+	meta_cache_destroy(&s->rb);
+	qcow2_alloc_free(s);
+	free(s->rt);
+	free(s->l1_dirty);
+	free(s->rt_dirty);
 	if (s->data_file && s->data_file != img->file)
 		qfile_close(s->data_file);
 	qcow2_free_snapshots(s);
@@ -133,7 +302,8 @@ const struct qcow_driver qcow2_driver = {
 	.name = "qcow2",
 	.open = qcow2_open,
 	.close = qcow2_close,
-	.step = qcow2_step,
+	.step = qcow2_dispatch,
+	.flush = qcow2_flush_step,
 	.get_info = qcow2_get_info,
 	.check = qcow2_check,
 };

@@ -5,6 +5,7 @@
 
 #include "internal.h"
 #include "meta_cache.h"
+#include "qcow2_alloc.h"
 
 struct qcow2_ext {
 	uint32_t type;
@@ -76,6 +77,27 @@ struct qcow2 {
 	struct qcow2_ext *unknown_exts;
 
 	struct meta_cache l2;
+	struct meta_cache rb;		/* refcount block slices */
+	uint64_t *rt;			/* refcount table, host order */
+	uint64_t rt_entries;
+	struct qcow2_alloc alloc;
+	struct alloc_op *inflight;	/* allocating writes in flight */
+	struct l2_copy *l2_copies;	/* shared L2 tables being copied */
+	uint64_t *l1_dirty;		/* bitmap of L1 chunks */
+	uint32_t l1_chunk_entries;
+	bool l1_any_dirty;
+	uint64_t *rt_dirty;		/* bitmap of refcount table chunks */
+	uint32_t rt_chunk_entries;
+	uint64_t rt_dirty_chunks;
+	bool rt_any_dirty;
+	bool lazy;			/* lazy refcounts, writable */
+	bool writable;
+	uint8_t *hdr_raw;		/* the header cluster as on disk */
+	struct ckpt *ckpt;		/* the write-back running */
+	struct qwaiter *next_waiters;	/* for the one after it */
+	struct qcow_ctx *next_ctx;
+	bool next_wanted;
+	bool next_refcounts;
 
 	bool prealloc_checked;
 	bool metadata_prealloc;
@@ -97,9 +119,33 @@ static inline uint64_t img_clusters(const struct qcow2 *s)
 	return div_round_up(s->img->size, s->cluster_size);
 }
 
+/* Where the image file ends, counting clusters allocated but not written. */
+static inline uint64_t qcow2_file_end(const struct qcow2 *s)
+{
+	return MAX(s->img->file->size,
+		   s->alloc.end << s->cluster_bits);
+}
+
 /* qcow2_header.c */
 int qcow2_read_header(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_header(struct qcow2 *s);
+
+void qcow2_header_set_dirty(struct qcow2 *s, bool dirty);
+void qcow2_header_set_reftable(struct qcow2 *s);
+void qcow2_header_set_autoclear(struct qcow2 *s, uint64_t autoclear);
+uint32_t qcow2_header_io_len(const struct qcow2 *s);
+int qcow2_header_write_sync(struct qcow2 *s);
+
+/* qcow2_flush.c */
+struct ckpt;
+void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx);
+void qcow2_ckpt_request(struct qcow2 *s, struct qcow_ctx *ctx,
+			struct qwaiter *w, bool refcounts);
+void qcow2_ckpt_maybe(struct qcow2 *s, struct qcow_ctx *ctx);
+void qcow2_flush_step(struct qcow_req *req);
+int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
+/* qcow2_check.c: refcounts in memory rebuilt from the references */
+int qcow2_rebuild_refcounts(struct qcow2 *s);
 
 /* qcow2_snapshot.c */
 int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
@@ -110,6 +156,9 @@ void qcow2_step(struct qcow_req *req);
 
 /* qcow2_refcount.c */
 int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb);
+int qcow2_walk_refcounts(struct qcow2 *s,
+			 void (*fn)(void *arg, uint64_t cluster, uint64_t rc),
+			 void *arg);
 uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 			      uint64_t index);
 

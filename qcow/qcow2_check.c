@@ -468,3 +468,43 @@ int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 	free(c.l2);
 	return ret;
 }
+
+/*
+ * Sets the in-memory refcount of every cluster to the references found,
+ * for the next write-back to store (repair of a dirty lazy image).
+ */
+int qcow2_rebuild_refcounts(struct qcow2 *s)
+{
+	struct qcow_check_result res = { 0 };
+	struct check c = {
+		.s = s, .res = &res,
+		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
+			(1ULL << (1u << s->refcount_order)) - 1,
+	};
+	uint64_t i, n;
+	int ret;
+
+	c.l2 = malloc(s->cluster_size);
+	ret = c.l2 ? grow_refs(&c, div_round_up(s->img->file->size,
+						  s->cluster_size) + 1) :
+		-ENOMEM;
+	if (!ret)
+		ret = collect_references(&c);
+	if (!ret && res.corruptions)
+		ret = -EUCLEAN;	/* needs more than new refcounts */
+	n = MAX(c.nb_refs, s->alloc.end);
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
+
+		if (!i)
+			want = MAX(want, 1);
+		if (qcow2_refcount_of(s, i) == want)
+			continue;
+		ret = qcow2_refcount_set(s, i, want);
+		if (!ret)
+			ret = cluster_vec_push(&s->alloc.lazy, i);
+	}
+	free(c.refs);
+	free(c.l2);
+	return ret;
+}

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "qcow2.h"
 #include "layout.h"
 
@@ -20,11 +21,15 @@ static int check_table(struct qcow2 *s, const char *what, uint64_t offset,
 {
 	uint64_t size = entries * entry_size;
 
-	if (!entries)
-		return 0;
+	/* as in QEMU, even an empty table must have a valid offset */
 	if (qcow2_offset_into_cluster(s, offset))
 		return HERR(s, -EINVAL, "%s offset %#" PRIx64
 			    " is not cluster aligned", what, offset);
+	if (!entries && offset > INT64_MAX)
+		return HERR(s, -EINVAL, "%s offset %#" PRIx64 " is invalid",
+			    what, offset);
+	if (!entries)
+		return 0;
 	if (offset == 0)
 		return HERR(s, -EINVAL, "%s overlaps the header", what);
 	if (offset > QCOW_MAX_IMAGE_SIZE || size > QCOW_MAX_IMAGE_SIZE ||
@@ -64,6 +69,8 @@ static int read_feature_table(struct qcow2 *s, const uint8_t *p, uint32_t len)
 {
 	unsigned int n = len / 48, i;
 
+	free(s->features);	/* a second table replaces the first */
+	s->nb_features = 0;
 	s->features = calloc(n ? n : 1, sizeof(*s->features));
 	if (!s->features)
 		return -ENOMEM;
@@ -325,7 +332,8 @@ static int read_backing_name(struct qcow2 *s, const uint8_t *h)
 		return HERR(s, -EINVAL, "backing_file_size: %u exceeds %u",
 			    size, QCOW_MAX_BACKING_NAME);
 	if (s->backing_offset < s->header_length ||
-	    s->backing_offset + size > s->cluster_size)
+	    s->backing_offset > s->cluster_size ||
+	    size > s->cluster_size - s->backing_offset)
 		return HERR(s, -EINVAL, "backing_file_offset: %#" PRIx64
 			    " is outside the header cluster",
 			    s->backing_offset);
@@ -335,8 +343,8 @@ static int read_backing_name(struct qcow2 *s, const uint8_t *h)
 	if (!s->img->backing_name)
 		return -ENOMEM;
 	if (strlen(s->img->backing_name) != size)
-		return HERR(s, -EINVAL, "backing file name contains a NUL "
-			    "byte");
+		return HERR(s, -EINVAL, "backing_file_size: the backing file "
+			    "name contains a NUL byte");
 	return 0;
 }
 
@@ -405,12 +413,60 @@ int qcow2_read_header(struct qcow_image *img, struct qcow2 *s)
 		ret = HERR(s, -EINVAL, "incompatible_features: external data "
 			   "file without a data file name");
 out:
-	free(h);
+	if (ret < 0)
+		free(h);
+	else
+		s->hdr_raw = h;
 	return ret;
+}
+
+void qcow2_header_set_dirty(struct qcow2 *s, bool dirty)
+{
+	if (dirty)
+		s->incompatible |= QCOW2_INCOMPAT_DIRTY;
+	else
+		s->incompatible &= ~QCOW2_INCOMPAT_DIRTY;
+	put_be64(s->hdr_raw + QH_INCOMPAT, s->incompatible);
+}
+
+void qcow2_header_set_reftable(struct qcow2 *s)
+{
+	put_be64(s->hdr_raw + QH_RT_OFFSET, s->rt_offset);
+	put_be32(s->hdr_raw + QH_RT_CLUSTERS, s->rt_clusters);
+}
+
+void qcow2_header_set_autoclear(struct qcow2 *s, uint64_t autoclear)
+{
+	s->autoclear = autoclear;
+	put_be64(s->hdr_raw + QH_AUTOCLEAR, autoclear);
+}
+
+/* The fields we change live in the first sector of the header cluster. */
+uint32_t qcow2_header_io_len(const struct qcow2 *s)
+{
+	return MIN(s->cluster_size, MAX(512u, s->img->file->align));
+}
+
+int qcow2_header_write_sync(struct qcow2 *s)
+{
+	uint32_t len = qcow2_header_io_len(s);
+	uint8_t *buf = qalloc_aligned(len);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, s->hdr_raw, len);
+	n = pwrite(s->img->file->fd, buf, len, 0);
+	free(buf);
+	if (n != (ssize_t)len)
+		return n < 0 ? -errno : -EIO;
+	return fdatasync(s->img->file->fd) < 0 ? -errno : 0;
 }
 
 void qcow2_free_header(struct qcow2 *s)
 {
+	free(s->hdr_raw);
+	s->hdr_raw = NULL;
 	struct qcow2_ext *e, *next;
 
 	for (e = s->unknown_exts; e; e = next) {

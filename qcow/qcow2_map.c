@@ -83,8 +83,11 @@ static int decode_slice(struct qcow_req *req, struct qcow2_extent *e,
 				e->type = t;
 				e->host = h;
 				e->l2_entry = l2e;
+				e->copied = !!(l2e & QCOW_OFLAG_COPIED);
+				e->index = i;
 				first = false;
 			} else if (t != e->type || t == SC_COMPRESSED ||
+				   e->copied != !!(l2e & QCOW_OFLAG_COPIED) ||
 				   (type_is_mapped(t) && h != e->host + e->len)) {
 				return 0;
 			}
@@ -99,6 +102,12 @@ static int decode_slice(struct qcow_req *req, struct qcow2_extent *e,
 
 int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e)
 {
+	return qcow2_map_extent_pin(req, e, NULL);
+}
+
+int qcow2_map_extent_pin(struct qcow_req *req, struct qcow2_extent *e,
+			 struct meta_slice **pin)
+{
 	struct qcow2 *s = qcow2_of(req->img);
 	uint64_t pos = req->pos, end = req->offset + req->length;
 	unsigned int l1_shift = s->cluster_bits + s->l2_bits;
@@ -107,15 +116,19 @@ int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e)
 	struct meta_slice *sl;
 	int ret;
 
+	if (pin)
+		*pin = NULL;
 	if (l1_idx >= s->l1_size || !(s->l1[l1_idx] & L1E_OFFSET_MASK)) {
 		e->type = SC_UNALLOC_PLAIN;
+		e->copied = false;
+		e->l2_entry = 0;
 		e->len = MIN(end, (l1_idx + 1) << l1_shift) - pos;
 		e->host = 0;
 		return 0;
 	}
 	l2_off = s->l1[l1_idx] & L1E_OFFSET_MASK;
 	if (qcow2_offset_into_cluster(s, l2_off) ||
-	    l2_off + s->cluster_size > s->l2.file->size) {
+	    l2_off + s->cluster_size > qcow2_file_end(s)) {
 		qcow_log(req->img, "L2 table offset %#" PRIx64 " is invalid "
 			 "(L1 index %" PRIu64 ")", l2_off, l1_idx);
 		return -EIO;
@@ -127,6 +140,9 @@ int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e)
 		return ret ? ret : -EAGAIN;
 	ret = decode_slice(req, e, sl->data, l2_idx % per_slice, per_slice,
 			   l2_off);
-	meta_cache_put(&s->l2, sl);
+	if (pin && !ret)
+		*pin = sl;
+	else
+		meta_cache_put(&s->l2, sl);
 	return ret;
 }

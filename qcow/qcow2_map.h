@@ -19,7 +19,9 @@ struct qcow2_extent {
 	enum qcow2_sc_type type;
 	uint64_t len;		/* bytes from the request's position */
 	uint64_t host;		/* host offset of that position */
-	uint64_t l2_entry;	/* the descriptor, for compressed clusters */
+	uint64_t l2_entry;	/* the descriptor of the first cluster */
+	bool copied;		/* COPIED: the host cluster is ours alone */
+	unsigned int index;	/* entry of the first cluster in its slice */
 };
 
 /*
@@ -28,6 +30,9 @@ struct qcow2_extent {
  * or -errno.
  */
 int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e);
+/* The same, keeping the L2 slice held in *pin (NULL without a table). */
+int qcow2_map_extent_pin(struct qcow_req *req, struct qcow2_extent *e,
+			 struct meta_slice **pin);
 
 static inline bool type_is_mapped(enum qcow2_sc_type t)
 {

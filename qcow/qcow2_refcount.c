@@ -36,30 +36,27 @@ static uint64_t refblock_entries(const struct qcow2 *s)
 }
 
 /*
- * Refcounts of the first nb clusters of the file; a refcount block that
- * is unaligned or past the end of the file counts as all zeros and is
- * reported through bad_blocks when given.
+ * Calls fn for every cluster covered by a valid refcount block, in order.
+ * Refcount blocks that are unaligned or past the end of the file are
+ * skipped (the check reports them).
  */
-int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb)
+int qcow2_walk_refcounts(struct qcow2 *s,
+			 void (*fn)(void *arg, uint64_t cluster, uint64_t rc),
+			 void *arg)
 {
-	uint64_t clusters = div_round_up(s->img->file->size, s->cluster_size);
 	uint64_t per_block = refblock_entries(s), rt_entries, i, j;
-	uint8_t *rt = NULL, *block = NULL;
-	uint64_t *rc;
+	uint8_t *rt, *block;
 	int ret;
 
-	rc = calloc(clusters ? clusters : 1, sizeof(*rc));
 	rt_entries = (uint64_t)s->rt_clusters * s->cluster_size / 8;
 	rt = malloc((size_t)rt_entries * 8);
 	block = malloc(s->cluster_size);
-	if (!rc || !rt || !block) {
+	if (!rt || !block) {
 		ret = -ENOMEM;
-		goto err;
+		goto out;
 	}
 	ret = qfile_pread_sync(s->img->file, rt, rt_entries * 8, s->rt_offset);
-	if (ret < 0)
-		goto err;
-	for (i = 0; i < rt_entries && i * per_block < clusters; i++) {
+	for (i = 0; i < rt_entries && !ret; i++) {
 		uint64_t off = get_be64(rt + i * 8) & REFT_OFFSET_MASK;
 
 		if (!off || qcow2_offset_into_cluster(s, off) ||
@@ -67,22 +64,47 @@ int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb)
 			continue;
 		ret = qfile_pread_sync(s->img->file, block, s->cluster_size,
 				       off);
-		if (ret < 0)
-			goto err;
-		for (j = 0; j < per_block && i * per_block + j < clusters; j++)
-			rc[i * per_block + j] = qcow2_refcount_entry(s, block,
-								     j);
+		for (j = 0; j < per_block && !ret; j++)
+			fn(arg, i * per_block + j,
+			   qcow2_refcount_entry(s, block, j));
 	}
-	free(rt);
-	free(block);
-	*out = rc;
-	*nb = clusters;
-	return 0;
-err:
-	free(rc);
+out:
 	free(rt);
 	free(block);
 	return ret;
+}
+
+struct rc_array {
+	uint64_t *rc;
+	uint64_t nb;
+};
+
+static void rc_array_fill(void *arg, uint64_t cluster, uint64_t rc)
+{
+	struct rc_array *a = arg;
+
+	if (cluster < a->nb)
+		a->rc[cluster] = rc;
+}
+
+/* Refcounts of every cluster of the file, as an array. */
+int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb)
+{
+	struct rc_array a;
+	int ret;
+
+	a.nb = div_round_up(s->img->file->size, s->cluster_size);
+	a.rc = calloc(a.nb ? a.nb : 1, sizeof(*a.rc));
+	if (!a.rc)
+		return -ENOMEM;
+	ret = qcow2_walk_refcounts(s, rc_array_fill, &a);
+	if (ret < 0) {
+		free(a.rc);
+		return ret;
+	}
+	*out = a.rc;
+	*nb = a.nb;
+	return 0;
 }
 
 /*

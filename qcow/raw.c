@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Raw images: guest offset = file offset. */
 #include <errno.h>
+#include <stdlib.h>
 #include "internal.h"
 
 static int raw_open(struct qcow_image *img)
@@ -36,16 +37,67 @@ static void raw_status(struct qcow_req *req)
 	st->depth = 0;
 }
 
+static void raw_sync_done(struct qio_op *op, int res)
+{
+	struct qcow_req *req = op->data;
+
+	if (res < 0)
+		qreq_fail(req, res);
+	free(op);
+	qreq_put(req);
+}
+
+static void raw_file_op(struct qcow_req *req, enum qio_kind kind)
+{
+	struct qio_op *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		qreq_fail(req, -ENOMEM);
+		qreq_put(req);
+		return;
+	}
+	op->cb = raw_sync_done;
+	op->data = req;
+	qfile_submit(req->ctx, req->img->file, op, kind, NULL, req->length,
+		     req->offset);
+}
+
+static void raw_flush(struct qcow_req *req)
+{
+	raw_file_op(req, QIO_FSYNC);
+}
+
 static void raw_step(struct qcow_req *req)
 {
 	uint64_t end = req->offset + req->length;
+	static const uint8_t zeros[65536];
+	uint64_t off;
 
-	if (req->op == QCOW_OP_STATUS)
+	req->pos = end;
+	switch (req->op) {
+	case QCOW_OP_STATUS:
 		raw_status(req);
-	else
+		break;
+	case QCOW_OP_READ:
 		qreq_read_file(req, req->img->file, req->buf, req->length,
 			       req->offset);
-	req->pos = end;
+		break;
+	case QCOW_OP_WRITE:
+		qreq_write_file(req, req->img->file, req->buf, req->length,
+				req->offset);
+		break;
+	case QCOW_OP_WRITE_ZEROES:
+		for (off = req->offset; off < end; off += sizeof(zeros))
+			qreq_write_file(req, req->img->file, (uint8_t *)zeros,
+					MIN(sizeof(zeros), end - off), off);
+		break;
+	case QCOW_OP_DISCARD:
+		raw_file_op(req, QIO_PUNCH);
+		return;
+	case QCOW_OP_FLUSH:
+		raw_flush(req);
+		return;
+	}
 	qreq_put(req);
 }
 
@@ -54,4 +106,5 @@ const struct qcow_driver qcow_raw_driver = {
 	.open = raw_open,
 	.close = raw_close,
 	.step = raw_step,
+	.flush = raw_flush,
 };

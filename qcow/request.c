@@ -30,6 +30,14 @@ void qreq_put(struct qcow_req *req)
 
 	if (--req->pending > 0)
 		return;
+	if (!req->error && (req->flags & QCOW_REQ_FUA) &&
+	    !(req->flags & QCOW_REQ_FUA_DONE) && req->op != QCOW_OP_READ &&
+	    req->op != QCOW_OP_STATUS && req->op != QCOW_OP_FLUSH) {
+		req->flags |= QCOW_REQ_FUA_DONE;
+		req->pending = 1;
+		req->img->drv->flush(req);
+		return;
+	}
 	res = req->error;
 	if (!res && req->op == QCOW_OP_STATUS)
 		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
@@ -122,12 +130,34 @@ static void req_resume(struct qwaiter *w, int err)
 	req->img->drv->step(req);
 }
 
+static void file_write_done(struct qio_op *op, int res)
+{
+	file_read_done(op, res);
+}
+
+void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
+		     uint64_t len, uint64_t off)
+{
+	struct file_read *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	r->parent = req;
+	r->op.cb = file_write_done;
+	qreq_get(req);
+	qfile_submit(req->ctx, f, &r->op, QIO_WRITE, buf, len, off);
+}
+
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
 {
-	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS)
-		return -EOPNOTSUPP;
+	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS && img->opts.read_only)
+		return -EROFS;
+	if (op == QCOW_OP_FLUSH)
+		offset = length = 0;
 	if (offset > img->size || length > img->size - offset)
 		return -EINVAL;
 	if (op == QCOW_OP_STATUS && !buf)
@@ -151,7 +181,7 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		req->buf = buf;
 		req->status = NULL;
 	}
-	if (!length && op == QCOW_OP_READ) {
+	if (!length && op != QCOW_OP_FLUSH && op != QCOW_OP_STATUS) {
 		qreq_put(req);
 		return 0;
 	}

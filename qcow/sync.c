@@ -71,7 +71,7 @@ static void sync_done(struct qcow_req *req, int res)
 	s->res = res;
 }
 
-static int sync_wait(struct qcow_ctx *ctx, struct sync_req *s)
+int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, n;
@@ -79,8 +79,8 @@ static int sync_wait(struct qcow_ctx *ctx, struct sync_req *s)
 
 	for (;;) {
 		qcow_ctx_run_deferred(ctx);
-		if (s->done)
-			return s->res;
+		if (*done)
+			return 0;
 		if (!ctx->ring)
 			return -EIO;	/* nothing can make progress */
 		ret = io_uring_submit_and_wait(ctx->ring, 1);
@@ -95,8 +95,15 @@ static int sync_wait(struct qcow_ctx *ctx, struct sync_req *s)
 	}
 }
 
-static int sync_run(struct qcow_image *img, enum qcow_op op, void *buf,
-		    uint64_t off, uint64_t len)
+static int sync_wait(struct qcow_ctx *ctx, struct sync_req *s)
+{
+	int ret = qcow_sync_drive(ctx, &s->done);
+
+	return ret < 0 ? ret : s->res;
+}
+
+static int sync_run_flags(struct qcow_image *img, enum qcow_op op, void *buf,
+			  uint64_t off, uint64_t len, unsigned int flags)
 {
 	struct qcow_ctx *ctx = sync_ctx();
 	struct sync_req s = { 0 };
@@ -105,10 +112,65 @@ static int sync_run(struct qcow_image *img, enum qcow_op op, void *buf,
 	if (!ctx)
 		return -ENOMEM;
 	s.req.done = sync_done;
+	s.req.flags = flags;
 	ret = qcow_submit(ctx, img, &s.req, op, buf, off, len);
 	if (ret < 0)
 		return ret;
 	return sync_wait(ctx, &s);
+}
+
+static int sync_run(struct qcow_image *img, enum qcow_op op, void *buf,
+		    uint64_t off, uint64_t len)
+{
+	return sync_run_flags(img, op, buf, off, len, 0);
+}
+
+static int sync_chunks(struct qcow_image *img, enum qcow_op op,
+		       const void *buf, uint64_t len, uint64_t off,
+		       unsigned int flags)
+{
+	const uint8_t *p = buf;
+	int ret;
+
+	while (len) {
+		uint64_t n = MIN(len, SYNC_MAX_CHUNK);
+
+		ret = sync_run_flags(img, op, (void *)p, off, n, flags);
+		if (ret < 0)
+			return ret;
+		if (p)
+			p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int qcow_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
+		uint64_t off)
+{
+	return sync_chunks(img, QCOW_OP_WRITE, buf, len, off, 0);
+}
+
+int qcow_pwrite_zeroes(struct qcow_image *img, uint64_t len, uint64_t off,
+		       unsigned int flags)
+{
+	return sync_chunks(img, QCOW_OP_WRITE_ZEROES, NULL, len, off, flags);
+}
+
+int qcow_pdiscard(struct qcow_image *img, uint64_t len, uint64_t off)
+{
+	return sync_chunks(img, QCOW_OP_DISCARD, NULL, len, off, 0);
+}
+
+int qcow_flush(struct qcow_image *img)
+{
+	return sync_run(img, QCOW_OP_FLUSH, NULL, 0, 0);
+}
+
+struct qcow_ctx *qcow_sync_ctx(void)
+{
+	return sync_ctx();
 }
 
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off)

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include "qcow2.h"
+#include "layout.h"
+
+int cluster_vec_push(struct cluster_vec *v, uint64_t c)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint64_t *p = realloc(v->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		v->v = p;
+		v->cap = cap;
+	}
+	v->v[v->n++] = c;
+	return 0;
+}
+
+void cluster_vec_free(struct cluster_vec *v)
+{
+	free(v->v);
+	memset(v, 0, sizeof(*v));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void cluster_vec_sort_unique(struct cluster_vec *v)
+{
+	size_t i, n = 0;
+
+	if (v->n < 2)
+		return;
+	qsort(v->v, v->n, sizeof(*v->v), cmp_u64);
+	for (i = 0; i < v->n; i++)
+		if (!n || v->v[n - 1] != v->v[i])
+			v->v[n++] = v->v[i];
+	v->n = n;
+}
+
+/* ---- clusters with refcount > 1 ---- */
+
+static size_t shared_slot(const struct shared_map *m, uint64_t key)
+{
+	size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 17) &
+		   (m->cap - 1);
+
+	while (m->keys[i] && m->keys[i] != key)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int shared_grow(struct shared_map *m)
+{
+	struct shared_map n = { .cap = m->cap ? m->cap * 2 : 1024 };
+	size_t i;
+
+	n.keys = calloc(n.cap, sizeof(*n.keys));
+	n.vals = calloc(n.cap, sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return -ENOMEM;
+	}
+	for (i = 0; i < m->cap; i++) {
+		if (m->keys[i]) {
+			size_t j = shared_slot(&n, m->keys[i]);
+
+			n.keys[j] = m->keys[i];
+			n.vals[j] = m->vals[i];
+			n.n++;
+		}
+	}
+	free(m->keys);
+	free(m->vals);
+	*m = n;
+	return 0;
+}
+
+static uint64_t shared_get(const struct shared_map *m, uint64_t c)
+{
+	size_t i;
+
+	if (!m->cap)
+		return 0;
+	i = shared_slot(m, c + 1);
+	return m->keys[i] ? m->vals[i] : 0;
+}
+
+/* Deleting from linear probing: re-insert the rest of the cluster. */
+static void shared_del(struct shared_map *m, uint64_t c)
+{
+	size_t i, j;
+
+	if (!m->cap)
+		return;
+	i = shared_slot(m, c + 1);
+	if (!m->keys[i])
+		return;
+	m->keys[i] = 0;
+	m->n--;
+	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
+		uint64_t k = m->keys[j], val = m->vals[j];
+		size_t to;
+
+		m->keys[j] = 0;
+		to = shared_slot(m, k);
+		m->keys[to] = k;
+		m->vals[to] = val;
+	}
+}
+
+static int shared_set(struct shared_map *m, uint64_t c, uint64_t rc)
+{
+	size_t i;
+	int ret;
+
+	if (rc <= 1) {
+		shared_del(m, c);
+		return 0;
+	}
+	if ((m->n + 1) * 2 > m->cap) {
+		ret = shared_grow(m);
+		if (ret < 0)
+			return ret;
+	}
+	i = shared_slot(m, c + 1);
+	if (!m->keys[i])
+		m->n++;
+	m->keys[i] = c + 1;
+	m->vals[i] = rc;
+	return 0;
+}
+
+/* ---- the bitmap ---- */
+
+static bool bit_get(const struct qcow2_alloc *a, uint64_t c)
+{
+	return c < a->bits && (a->used[c / 64] >> (c % 64)) & 1;
+}
+
+static int bits_grow(struct qcow2_alloc *a, uint64_t need)
+{
+	uint64_t bits = MAX(need, a->bits * 2), words = div_round_up(bits, 64);
+	uint64_t *p;
+
+	if (need <= a->bits)
+		return 0;
+	if (need > (QCOW_MAX_IMAGE_SIZE >> 9))
+		return -EFBIG;
+	p = realloc(a->used, words * 8);
+	if (!p)
+		return -ENOMEM;
+	memset(p + div_round_up(a->bits, 64), 0,
+	       (words - div_round_up(a->bits, 64)) * 8);
+	a->used = p;
+	a->bits = words * 64;
+	return 0;
+}
+
+static int bit_set(struct qcow2_alloc *a, uint64_t c)
+{
+	int ret = bits_grow(a, c + 1);
+
+	if (ret < 0)
+		return ret;
+	a->used[c / 64] |= 1ULL << (c % 64);
+	if (c >= a->end)
+		a->end = c + 1;
+	return 0;
+}
+
+static void bit_clear(struct qcow2_alloc *a, uint64_t c)
+{
+	if (c < a->bits)
+		a->used[c / 64] &= ~(1ULL << (c % 64));
+}
+
+uint64_t qcow2_refcount_of(const struct qcow2 *s, uint64_t c)
+{
+	uint64_t rc;
+
+	if (!bit_get(&s->alloc, c))
+		return 0;
+	rc = shared_get(&s->alloc.shared, c);
+	return rc ? rc : 1;
+}
+
+int qcow2_refcount_set(struct qcow2 *s, uint64_t c, uint64_t rc)
+{
+	int ret;
+
+	if (!rc) {
+		bit_clear(&s->alloc, c);
+		shared_del(&s->alloc.shared, c);
+		return 0;
+	}
+	ret = bit_set(&s->alloc, c);
+	if (!ret)
+		ret = shared_set(&s->alloc.shared, c, rc);
+	return ret;
+}
+
+bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
+{
+	uint64_t rc = qcow2_refcount_of(s, c);
+
+	if (rc > 1) {
+		shared_set(&s->alloc.shared, c, rc - 1);
+		return false;
+	}
+	return rc == 1;
+}
+
+void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
+{
+	bit_clear(&s->alloc, c);
+	shared_del(&s->alloc.shared, c);
+	if (c < s->alloc.hint)
+		s->alloc.hint = c;
+}
+
+static void record_refcount(void *arg, uint64_t cluster, uint64_t rc)
+{
+	struct qcow2 *s = arg;
+
+	if (rc)
+		qcow2_refcount_set(s, cluster, rc);
+}
+
+int qcow2_alloc_init(struct qcow2 *s)
+{
+	int ret;
+
+	ret = bits_grow(&s->alloc, div_round_up(s->img->file->size,
+						 s->cluster_size) + 64);
+	if (ret < 0)
+		return ret;
+	ret = qcow2_walk_refcounts(s, record_refcount, s);
+	if (ret < 0)
+		return ret;
+	/* never hand out the header cluster, whatever the refcounts say */
+	return bit_set(&s->alloc, 0);
+}
+
+void qcow2_alloc_free(struct qcow2 *s)
+{
+	struct qcow2_alloc *a = &s->alloc;
+
+	free(a->used);
+	free(a->shared.keys);
+	free(a->shared.vals);
+	cluster_vec_free(&a->inc);
+	cluster_vec_free(&a->dec);
+	cluster_vec_free(&a->dec_ready);
+	cluster_vec_free(&a->lazy);
+	memset(a, 0, sizeof(*a));
+}
+
+/* First run of n free clusters at or after a->hint and below a->end. */
+static bool find_free_run(struct qcow2_alloc *a, uint64_t n, uint64_t *out)
+{
+	uint64_t c = a->hint, run = 0;
+
+	while (c < a->end) {
+		if (!(c % 64) && c + 64 <= a->end && a->used[c / 64] == ~0ULL) {
+			run = 0;
+			c += 64;
+			continue;
+		}
+		if (bit_get(a, c))
+			run = 0;
+		else if (++run == n) {
+			*out = c + 1 - n;
+			return true;
+		}
+		c++;
+	}
+	return false;
+}
+
+int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
+{
+	struct qcow2_alloc *a = &s->alloc;
+	uint64_t first, i;
+	int ret;
+
+	if (!find_free_run(a, n, &first)) {
+		first = a->end;
+		if (n == 1)
+			a->hint = a->end + 1;	/* nothing free below */
+	} else if (first == a->hint) {
+		a->hint = first + n;
+	}
+	if ((first + n) > (QCOW_MAX_IMAGE_SIZE >> s->cluster_bits))
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		ret = bit_set(a, first + i);
+		if (!ret)
+			ret = cluster_vec_push(&a->inc, first + i);
+		if (ret < 0)
+			return ret;
+	}
+	return (int64_t)(first << s->cluster_bits);
+}
+
+int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len)
+{
+	uint64_t c;
+	int ret;
+
+	for (c = off >> s->cluster_bits;
+	     c <= (off + len - 1) >> s->cluster_bits; c++) {
+		ret = cluster_vec_push(&s->alloc.dec, c);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writes to qcow2 images.  Clusters we own (COPIED) are written in place.
+ * Anything else goes through an allocation: new host clusters are taken
+ * from the in-memory allocator, the rest of each (sub)cluster is copied
+ * from what the guest read there before, the data is written, and only
+ * then the L2 entries are changed in the cache.  Metadata reaches the disk
+ * later, in dependency order (qcow2_flush.c).  While an allocation is in
+ * flight, other writes to its clusters wait for it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include "qcow2_map.h"
+#include "qcow2_write.h"
+#include "layout.h"
+
+struct alloc_op {
+	struct qcow2 *s;
+	struct qcow_req *req;
+	struct alloc_op *next;
+	struct qwaiter *waiters;
+	uint64_t c_first;		/* guest clusters covered */
+	uint64_t c_last;
+	struct qcow2_extent e;		/* what [pos, pos + len) was */
+	uint64_t pos;
+	uint64_t len;
+	uint64_t astart;		/* guest range written to host */
+	uint64_t aend;
+	uint64_t host;			/* host offset of astart */
+	uint8_t *buf;
+	uint8_t *bounce;
+	struct meta_slice *slice;
+	int pending;
+	int error;
+	struct qcow_req cow[2];
+	struct qio_op wop;
+};
+
+static void op_wake(struct alloc_op *op)
+{
+	struct qwaiter *list = op->waiters;
+
+	op->waiters = NULL;
+	while (list) {
+		struct qwaiter *w = list;
+
+		list = w->next;
+		w->next = NULL;
+		w->resume(w, 0);
+	}
+}
+
+static void inflight_remove(struct qcow2 *s, struct alloc_op *op)
+{
+	struct alloc_op **pp = &s->inflight;
+
+	while (*pp && *pp != op)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = op->next;
+}
+
+static struct alloc_op *inflight_find(struct qcow2 *s, uint64_t c_first,
+				      uint64_t c_last)
+{
+	struct alloc_op *op;
+
+	for (op = s->inflight; op; op = op->next)
+		if (op->c_first <= c_last && c_first <= op->c_last)
+			return op;
+	return NULL;
+}
+
+static void op_finish(struct alloc_op *op)
+{
+	struct qcow2 *s = op->s;
+	struct qcow_req *req = op->req;
+
+	if (op->error)
+		qreq_fail(req, op->error);
+	inflight_remove(s, op);
+	if (op->slice)
+		meta_cache_put(&s->l2, op->slice);
+	free(op->bounce);
+	op_wake(op);
+	free(op);
+	qreq_put(req);
+}
+
+static bool needs_whole_cluster(const struct qcow2 *s,
+				const struct qcow2_extent *e)
+{
+	if (s->l2_entry_size == 8)
+		return true;
+	/* the old host cluster goes away: every subcluster moves */
+	return e->type == SC_COMPRESSED ||
+	       (type_is_mapped(e->type) && !e->copied);
+}
+
+static bool reuses_host(const struct qcow2_extent *e)
+{
+	return e->copied && (e->type == SC_ZERO_ALLOC ||
+			     e->type == SC_UNALLOC_ALLOC);
+}
+
+/* New entry and bitmap for one cluster whose [sc_from, sc_to) was written. */
+static void new_entry(const struct qcow2 *s, const struct alloc_op *op,
+		      uint64_t old, uint64_t old_bitmap, uint64_t host,
+		      unsigned int sc_from, unsigned int sc_to,
+		      uint64_t *entry, uint64_t *bitmap)
+{
+	uint64_t bits;
+
+	*entry = (host & L2E_OFFSET_MASK) | QCOW_OFLAG_COPIED;
+	if (s->l2_entry_size == 8) {
+		*bitmap = 0;
+		return;
+	}
+	bits = (sc_to >= 32 ? 0xffffffffULL : (1ULL << sc_to) - 1) &
+	       ~((1ULL << sc_from) - 1);
+	if (needs_whole_cluster(s, &op->e)) {
+		*bitmap = QCOW_L2_BITMAP_ALLOC;
+		return;
+	}
+	if (old & QCOW_OFLAG_COMPRESSED)
+		old_bitmap = 0;
+	*bitmap = (old_bitmap | bits) & ~(bits << 32);
+}
+
+void qcow2_release_entry(struct qcow2 *s, uint64_t old)
+{
+	uint64_t off, len;
+
+	if (old & QCOW_OFLAG_COMPRESSED) {
+		qcow2_compressed_range(s, old, &off, &len);
+		qcow2_release_later(s, ALIGN_DOWN(off, 512),
+				    ALIGN_UP(off + len, 512) -
+				    ALIGN_DOWN(off, 512));
+		return;
+	}
+	off = old & L2E_OFFSET_MASK;
+	if (off && !s->has_data_file)
+		qcow2_release_later(s, off, s->cluster_size);
+}
+
+static void update_l2(struct alloc_op *op)
+{
+	struct qcow2 *s = op->s;
+	uint64_t cs = s->cluster_size, c;
+	unsigned int idx = op->e.index;
+
+	for (c = op->c_first; c <= op->c_last; c++, idx++) {
+		uint8_t *p = op->slice->data + (uint64_t)idx * s->l2_entry_size;
+		uint64_t gc = c * cs;
+		uint64_t from = MAX(op->astart, gc), to = MIN(op->aend, gc + cs);
+		uint64_t old = get_be64(p), entry, bitmap;
+		uint64_t old_bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+		uint64_t host = op->host + (gc > op->astart ? gc - op->astart : 0);
+
+		host = ALIGN_DOWN(host, cs);
+		new_entry(s, op, old, old_bitmap, host,
+			  (from - gc) >> s->subcluster_bits,
+			  div_round_up(to - gc, 1ULL << s->subcluster_bits),
+			  &entry, &bitmap);
+		if (!reuses_host(&op->e))
+			qcow2_release_entry(s, old);
+		put_be64(p, entry);
+		if (s->l2_entry_size == 16)
+			put_be64(p + 8, bitmap);
+	}
+	meta_cache_mark_dirty(&s->l2, op->slice);
+}
+
+static void data_written(struct qio_op *wop, int res)
+{
+	struct alloc_op *op = wop->data;
+
+	if (res < 0)
+		op->error = res;
+	else
+		update_l2(op);
+	op_finish(op);
+}
+
+static void write_data(struct alloc_op *op)
+{
+	struct qcow2 *s = op->s;
+
+	op->wop.cb = data_written;
+	op->wop.data = op;
+	qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE, op->buf,
+		     op->aend - op->astart, op->host);
+}
+
+static void cow_put(struct alloc_op *op)
+{
+	if (--op->pending)
+		return;
+	if (op->error)
+		op_finish(op);
+	else
+		write_data(op);
+}
+
+static void cow_done(struct qcow_req *cow, int res)
+{
+	struct alloc_op *op = cow->priv;
+
+	if (res < 0 && !op->error)
+		op->error = res;
+	cow_put(op);
+}
+
+static void cow_read(struct alloc_op *op, int i, uint64_t from, uint64_t to)
+{
+	struct qcow_image *img = op->req->img;
+	uint8_t *dst = op->bounce + (from - op->astart);
+	uint64_t end = MIN(to, img->size);
+	int ret;
+
+	if (to > end)
+		memset(dst + (end - from), 0, to - end);
+	if (from >= end)
+		return;
+	op->cow[i].done = cow_done;
+	op->cow[i].priv = op;
+	op->pending++;
+	ret = qcow_submit(op->req->ctx, img, &op->cow[i], QCOW_OP_READ, dst,
+			  from, end - from);
+	if (ret < 0) {
+		op->pending--;
+		op->error = ret;
+	}
+}
+
+static int place_op(struct alloc_op *op)
+{
+	struct qcow2 *s = op->s;
+	uint64_t cs = s->cluster_size, first, n;
+	int64_t host;
+
+	if (reuses_host(&op->e)) {
+		op->host = op->e.host - (op->pos - op->astart);
+		return 0;
+	}
+	if (s->has_data_file) {
+		op->host = op->astart;	/* data files map guest = host */
+		return 0;
+	}
+	first = ALIGN_DOWN(op->astart, cs);
+	n = (ALIGN_UP(op->aend, cs) - first) / cs;
+	host = qcow2_alloc_clusters(s, n);
+	if (host < 0)
+		return (int)host;
+	op->host = (uint64_t)host + (op->astart - first);
+	return 0;
+}
+
+static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
+		       struct meta_slice *slice)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t gran = needs_whole_cluster(s, e) ? s->cluster_size :
+			1ULL << s->subcluster_bits;
+	struct alloc_op *op = calloc(1, sizeof(*op));
+	int ret;
+
+	if (!op)
+		return -ENOMEM;
+	op->s = s;
+	op->req = req;
+	op->e = *e;
+	op->slice = slice;
+	op->pos = req->pos;
+	op->len = e->len;
+	op->astart = ALIGN_DOWN(op->pos, gran);
+	op->aend = ALIGN_UP(op->pos + op->len, gran);
+	op->c_first = op->astart >> s->cluster_bits;
+	op->c_last = (op->aend - 1) >> s->cluster_bits;
+	ret = place_op(op);
+	if (ret < 0) {
+		free(op);
+		return ret;
+	}
+	op->next = s->inflight;
+	s->inflight = op;
+	qreq_get(req);
+	if (op->astart == op->pos && op->aend == op->pos + op->len) {
+		op->buf = req->buf + (op->pos - req->offset);
+		write_data(op);
+		return 0;
+	}
+	op->bounce = qalloc_aligned(op->aend - op->astart);
+	if (!op->bounce) {
+		op->error = -ENOMEM;
+		op_finish(op);
+		return 0;
+	}
+	op->buf = op->bounce;
+	memcpy(op->bounce + (op->pos - op->astart),
+	       req->buf + (op->pos - req->offset), op->len);
+	op->pending = 1;
+	cow_read(op, 0, op->astart, op->pos);
+	cow_read(op, 1, op->pos + op->len, op->aend);
+	cow_put(op);
+	return 0;
+}
+
+static bool writable_in_place(const struct qcow2_extent *e)
+{
+	return e->type == SC_NORMAL && e->copied;
+}
+
+/* The range the next extent can cover: up to the end of its L2 slice. */
+static uint64_t slice_end(const struct qcow2 *s, uint64_t pos)
+{
+	uint64_t per_slice = s->l2.slice_size / s->l2_entry_size;
+	uint64_t span = per_slice << s->cluster_bits;
+
+	return ALIGN_DOWN(pos, span) + span;
+}
+
+bool qcow2_write_park(struct qcow_req *req, uint64_t end)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t last = (MIN(end, slice_end(s, req->pos)) - 1) >>
+			s->cluster_bits;
+	struct alloc_op *op = inflight_find(s, req->pos >> s->cluster_bits,
+					    last);
+
+	if (!op)
+		return false;
+	req->waiter.next = op->waiters;
+	op->waiters = &req->waiter;
+	return true;
+}
+
+void qcow2_write_step(struct qcow_req *req)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t end = req->offset + req->length;
+	struct qcow2_extent e;
+	struct meta_slice *sl;
+	int ret;
+
+	while (req->pos < end && !req->error) {
+		if (qcow2_write_park(req, end))
+			return;
+		ret = qcow2_l2_prepare(req);
+		if (ret == -EAGAIN)
+			return;
+		if (!ret)
+			ret = qcow2_map_extent_pin(req, &e, &sl);
+		if (ret == -EAGAIN)
+			return;
+		if (ret < 0) {
+			qreq_fail(req, ret);
+			break;
+		}
+		if (writable_in_place(&e)) {
+			meta_cache_put(&s->l2, sl);
+			qreq_write_file(req, s->data_file,
+					req->buf + (req->pos - req->offset),
+					e.len, e.host);
+		} else {
+			ret = start_alloc(req, &e, sl);
+			if (ret < 0) {
+				meta_cache_put(&s->l2, sl);
+				qreq_fail(req, ret);
+				break;
+			}
+		}
+		req->pos += e.len;
+	}
+	qcow2_ckpt_maybe(s, req->ctx);
+	qreq_put(req);
+}

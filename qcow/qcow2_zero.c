@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Write-zeroes and discard.  Whole (sub)clusters change their L2 entries
+ * only: zero flags (version 3) or unmapped entries, the old host clusters
+ * released after the cut.  The unaligned ends of a write-zeroes are
+ * written as zeros; the unaligned ends of a discard are left alone, as
+ * QEMU does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "qcow2_map.h"
+#include "qcow2_write.h"
+#include "layout.h"
+
+#define L2_BITMAP_ALL_ZERO	0xffffffff00000000ULL
+
+struct zero_child {
+	struct qcow_req req;
+	struct qcow_req *parent;
+	uint8_t *buf;
+};
+
+static void zero_child_done(struct qcow_req *r, int res)
+{
+	struct zero_child *z = (struct zero_child *)r;
+
+	if (res < 0)
+		qreq_fail(z->parent, res);
+	qreq_put(z->parent);
+	free(z->buf);
+	free(z);
+}
+
+/* [off, off + len) gets real zeros through the write path. */
+static void write_zeros(struct qcow_req *req, uint64_t off, uint64_t len)
+{
+	struct zero_child *z = calloc(1, sizeof(*z));
+	int ret;
+
+	if (z)
+		z->buf = qalloc_aligned(len);
+	if (!z || !z->buf) {
+		free(z);
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	memset(z->buf, 0, len);
+	z->parent = req;
+	z->req.done = zero_child_done;
+	qreq_get(req);
+	ret = qcow_submit(req->ctx, req->img, &z->req, QCOW_OP_WRITE, z->buf,
+			  off, len);
+	if (ret < 0)
+		zero_child_done(&z->req, ret);
+}
+
+static bool has_host(uint64_t l2e)
+{
+	return (l2e & QCOW_OFLAG_COMPRESSED) || (l2e & L2E_OFFSET_MASK);
+}
+
+/* One cluster whose subclusters [a, b) are discarded or zeroed. */
+static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
+			 unsigned int b)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	bool ext = s->l2_entry_size == 16, full = a == 0 &&
+		   b == (ext ? QCOW_L2_SUBCLUSTERS : 1u);
+	bool discard = req->op == QCOW_OP_DISCARD;
+	bool unmap = discard || (req->flags & QCOW_REQ_UNMAP);
+	uint64_t old = get_be64(p), entry = old;
+	uint64_t bitmap = ext ? get_be64(p + 8) : 0, bits;
+	bool compressed = old & QCOW_OFLAG_COMPRESSED;
+	bool zeroes = !discard || req->img->backing || has_host(old);
+
+	if (!full && (discard || compressed))
+		return false;
+	if (full && (compressed || (unmap && has_host(old)))) {
+		qcow2_release_entry(s, old);
+		entry = 0;
+		bitmap = 0;
+	}
+	if (!ext) {
+		if (zeroes && s->version >= 3)
+			entry |= QCOW_OFLAG_ZERO;
+		else if (zeroes)
+			entry = 0;	/* version 2: discard unmaps */
+		put_be64(p, entry);
+		return true;
+	}
+	bits = (b >= 32 ? 0xffffffffULL : (1ULL << b) - 1) &
+	       ~((1ULL << a) - 1);
+	bitmap &= ~bits;
+	if (zeroes)
+		bitmap |= bits << 32;
+	put_be64(p, entry);
+	put_be64(p + 8, bitmap);
+	return true;
+}
+
+/* The aligned range [pos, end) inside one L2 slice; returns bytes done. */
+static int change_slice(struct qcow_req *req, uint64_t end, uint64_t *done)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t cs = s->cluster_size, scs = 1ULL << s->subcluster_bits;
+	uint64_t per = s->l2.slice_size / s->l2_entry_size, pos = req->pos;
+	struct qcow2_extent e;
+	struct meta_slice *sl;
+	unsigned int idx;
+	bool dirty = false;
+	int ret;
+
+	ret = qcow2_map_extent_pin(req, &e, &sl);
+	if (ret < 0)
+		return ret;
+	for (idx = e.index; idx < per && pos < end; idx++) {
+		uint64_t cend = MIN(ALIGN_DOWN(pos, cs) + cs, end);
+		unsigned int a = (pos & (cs - 1)) / scs;
+		unsigned int b = div_round_up(cend - ALIGN_DOWN(pos, cs), scs);
+
+		if (change_entry(req, sl->data + idx * s->l2_entry_size, a, b))
+			dirty = true;
+		else if (req->op != QCOW_OP_DISCARD)
+			write_zeros(req, pos, cend - pos);
+		pos = cend;
+	}
+	if (dirty)
+		meta_cache_mark_dirty(&s->l2, sl);
+	meta_cache_put(&s->l2, sl);
+	*done = pos - req->pos;
+	return 0;
+}
+
+static bool metadata_only(const struct qcow2 *s, const struct qcow_req *req)
+{
+	if (req->op == QCOW_OP_DISCARD)
+		return true;
+	/* a raw data file must hold the zeros itself */
+	return s->version >= 3 &&
+	       !(s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+}
+
+void qcow2_zero_step(struct qcow_req *req)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t gran = 1ULL << s->subcluster_bits, end, aend, next, done = 0;
+	int ret;
+
+	end = req->offset + req->length;
+	/* a partial cluster at the end of the image counts as whole */
+	aend = end == req->img->size ? ALIGN_UP(end, gran) :
+	       ALIGN_DOWN(end, gran);
+	while (req->pos < end && !req->error) {
+		next = MIN(end, ALIGN_UP(req->pos + 1, gran));
+		if (!IS_ALIGNED(req->pos, gran) || req->pos >= aend ||
+		    !metadata_only(s, req)) {
+			if (!metadata_only(s, req))
+				next = end;
+			if (req->op != QCOW_OP_DISCARD)
+				write_zeros(req, req->pos, next - req->pos);
+			req->pos = next;
+			continue;
+		}
+		if (qcow2_write_park(req, aend))
+			return;
+		ret = qcow2_l2_prepare(req);
+		if (!ret)
+			ret = change_slice(req, aend, &done);
+		if (ret == -EAGAIN)
+			return;
+		if (ret < 0) {
+			qreq_fail(req, ret);
+			break;
+		}
+		req->pos = MIN(req->pos + done, end);
+	}
+	qcow2_ckpt_maybe(s, req->ctx);
+	qreq_put(req);
+}
