@@ -187,6 +187,33 @@ struct qcow_check_result {
 int qcow_check(struct qcow_image *img, struct qcow_check_result *res,
 	       void (*report)(void *arg, const char *msg), void *arg);
 
+/* Creating images, with qemu-img create's options. */
+enum qcow_prealloc {
+	QCOW_PREALLOC_OFF,
+	QCOW_PREALLOC_METADATA,
+	QCOW_PREALLOC_FALLOC,
+	QCOW_PREALLOC_FULL,
+};
+
+struct qcow_create_opts {
+	enum qcow_format format;	/* QCOW_FMT_QCOW2 or QCOW_FMT_RAW */
+	uint64_t size;
+	uint32_t cluster_size;		/* 0: 64 KiB */
+	int compat;			/* 2 (0.10) or 3 (1.1); 0: 3 */
+	uint32_t refcount_bits;		/* 0: 16 */
+	bool lazy_refcounts;
+	bool extended_l2;
+	int compression_type;		/* 0 zlib, 1 zstd */
+	enum qcow_prealloc prealloc;
+	const char *backing_file;	/* stored as given */
+	const char *backing_format;
+	const char *data_file;		/* stored as given */
+	bool data_file_raw;
+};
+
+/* Errors are reported through qcow_strerror(). */
+int qcow_create(const char *path, const struct qcow_create_opts *opts);
+
 /* Synchronous wrappers on a private context. */
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);
 int qcow_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
