@@ -96,7 +96,7 @@ static void flag_done(struct qcow_req *req, int res)
 
 static void run(const char *name, const struct qcow_create_opts *co)
 {
-	char path[512];
+	char path[1024];
 	struct qcow_open_opts oo = { 0 };
 	struct qcow_image *img;
 	struct qcow_ctx *ctx;
