@@ -174,6 +174,7 @@ static int check_l2(struct check *c, uint64_t l2_off, bool active)
 	uint64_t n = 1ULL << s->l2_bits, i;
 	int ret;
 
+	c->next_contiguous = 0;	/* fragmentation counts per L2 table */
 	ret = qfile_pread_sync(s->img->file, c->l2, s->cluster_size, l2_off);
 	if (ret < 0) {
 		c->res->check_errors++;

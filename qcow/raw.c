@@ -73,10 +73,11 @@ static void raw_step(struct qcow_req *req)
 	static const uint8_t zeros[65536];
 	uint64_t off;
 
+	if (req->op == QCOW_OP_STATUS)
+		raw_status(req);
 	req->pos = end;
 	switch (req->op) {
 	case QCOW_OP_STATUS:
-		raw_status(req);
 		break;
 	case QCOW_OP_READ:
 		qreq_read_file(req, req->img->file, req->buf, req->length,
