@@ -3,7 +3,8 @@
 # Runs as root, non-interactively; safe to run again.
 set -e
 PKGS="build-essential pkg-config liburing-dev zlib1g-dev libzstd-dev \
-libjson-c-dev libkcapi-dev qemu-utils fio python3 clang"
+libjson-c-dev libkcapi-dev qemu-utils fio python3 clang \
+qemu-system-x86 qemu-system-data busybox-static e2fsprogs util-linux xz-utils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
