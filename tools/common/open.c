@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+/* Opening an image named on the command line. */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tools/common/msg.h"
+#include "tools/common/open.h"
+
+int format_from_name(const char *name, enum qcow_format *fmt)
+{
+	static const struct {
+		const char *name;
+		enum qcow_format fmt;
+	} names[] = {
+		{ "raw", QCOW_FMT_RAW },
+		{ "qcow2", QCOW_FMT_QCOW2 },
+		{ "qcow", QCOW_FMT_QCOW },
+	};
+	size_t i;
+
+	if (!name || !*name) {
+		*fmt = QCOW_FMT_NONE;
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(name, names[i].name)) {
+			*fmt = names[i].fmt;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
+	      const struct qcow_open_opts *opts)
+{
+	struct qcow_open_opts o = *opts;
+	const char *why;
+	int ret;
+
+	if (format_from_name(fmt_name, &o.format) < 0) {
+		tool_error("%s: unknown image format '%s'", path, fmt_name);
+		return -EINVAL;
+	}
+	ret = qcow_open(img, path, &o);
+	if (ret < 0) {
+		why = qcow_strerror();
+		if (!why || !*why || !strcmp(why, "no error"))
+			tool_error("%s: %s", path, strerror(-ret));
+		else
+			tool_error("%s", why);
+	}
+	return ret;
+}
+
+char *backing_path_of(const char *image, const char *name)
+{
+	char *copy, *out = NULL;
+
+	if (name[0] == '/' || !strchr(image, '/'))
+		return strdup(name);
+	copy = strdup(image);
+	if (!copy)
+		return NULL;
+	if (asprintf(&out, "%s/%s", dirname(copy), name) < 0)
+		out = NULL;
+	free(copy);
+	return out;
+}

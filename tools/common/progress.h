@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The "    (42.00/100%)" progress line of qemu-img -p, on stdout. */
+#ifndef TOOLS_COMMON_PROGRESS_H
+#define TOOLS_COMMON_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct progress {
+	bool enabled;
+	uint64_t total;
+	uint64_t done;
+	double step;		/* redraw after this many percent */
+	double shown;
+};
+
+void progress_start(struct progress *p, bool enabled, uint64_t total,
+		    double step);
+void progress_add(struct progress *p, uint64_t bytes);
+/* Draws 100% (again). */
+void progress_complete(struct progress *p);
+/* Ends the line. */
+void progress_end(struct progress *p);
+
+#endif

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The "format-specific" part of image information.  Members are added in
+ * the order of QEMU's ImageInfoSpecificQCow2 schema; qjson reorders them.
+ */
+#include <stdio.h>
+#include "tools/common/qjson.h"
+#include "tools/common/spec_info.h"
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void add_bool(struct json_object *o, const char *k, bool v)
+{
+	json_object_object_add(o, k, json_object_new_boolean(v));
+}
+
+static void add_encrypt(struct json_object *data, const struct qcow_info *info)
+{
+	struct json_object *enc;
+
+	if (!info->crypt_method)
+		return;
+	enc = json_object_new_object();
+	add_str(enc, "format", info->crypt_method == 1 ? "aes" : "luks");
+	json_object_object_add(data, "encrypt", enc);
+}
+
+static struct json_object *qcow2_data(const struct qcow_info *info)
+{
+	struct json_object *data = json_object_new_object();
+	bool v3 = info->version >= 3;
+
+	if (!data)
+		return NULL;
+	add_str(data, "compat", v3 ? "1.1" : "0.10");
+	if (v3 && info->data_file) {
+		add_str(data, "data-file", info->data_file);
+		add_bool(data, "data-file-raw", info->data_file_raw);
+	}
+	if (v3) {
+		add_bool(data, "extended-l2", info->extended_l2);
+		add_bool(data, "lazy-refcounts", info->lazy_refcounts);
+		add_bool(data, "corrupt", info->corrupt);
+	}
+	json_object_object_add(data, "refcount-bits",
+			       json_object_new_int64(info->refcount_bits));
+	add_encrypt(data, info);
+	add_str(data, "compression-type",
+		info->compression_type == 1 ? "zstd" : "zlib");
+	return data;
+}
+
+struct json_object *spec_info_json(const struct qcow_info *info)
+{
+	struct json_object *spec, *data;
+
+	if (info->format != QCOW_FMT_QCOW2)
+		return NULL;
+	data = qcow2_data(info);
+	spec = json_object_new_object();
+	if (!spec || !data) {
+		json_object_put(spec);
+		json_object_put(data);
+		return NULL;
+	}
+	add_str(spec, "type", "qcow2");
+	json_object_object_add(spec, "data", data);
+	return spec;
+}
+
+void spec_info_dump(FILE *f, const struct qcow_info *info)
+{
+	struct json_object *spec = spec_info_json(info);
+
+	if (!spec)
+		return;
+	fprintf(f, "Format specific information:\n");
+	qjson_dump_human(f, json_object_object_get(spec, "data"), 1);
+	json_object_put(spec);
+}

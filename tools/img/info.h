@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* What qcow-img info prints about one image of a chain. */
+#ifndef TOOLS_IMG_INFO_H
+#define TOOLS_IMG_INFO_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <json-c/json.h>
+#include "qcow/qcow.h"
+
+struct image_report {
+	const char *filename;
+	struct qcow_info info;
+	bool has_actual_size;
+	uint64_t actual_size;		/* bytes allocated to the file */
+	char *full_backing;		/* backing file, resolved */
+};
+
+struct json_object *image_report_json(const struct image_report *r);
+void image_report_human(FILE *f, const struct image_report *r);
+
+#endif

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/* qcow-img: qemu-img's verbs on qcow2, qcow and raw images. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "tools/common/msg.h"
+#include "tools/common/size.h"
+#include "tools/img/img.h"
+
+static const struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} verbs[] = {
+	{ "check", img_check },
+	{ "compare", img_compare },
+	{ "convert", img_convert },
+	{ "info", img_info },
+	{ "map", img_map },
+};
+
+static const char usage_text[] =
+"usage: qcow-img [-h | --help | -V | --version] COMMAND [OPTIONS] ARGS\n"
+"\n"
+"Commands:\n"
+"  check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE\n"
+"  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
+"  convert [-f FMT] [-O raw] [-p] [-q] [-S SPARSE_SIZE] [-U] FILE OUTPUT\n"
+"  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
+"  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"
+"      [--max-length=LENGTH] [-U] FILE\n"
+"\n"
+"FMT is qcow2, qcow or raw; without -f the format is probed.\n"
+"Sizes take the suffixes k, M, G, T, P and E (powers of 1024).\n"
+"\n"
+"check exits with 0 (consistent), 1 (check failed), 2 (corrupted),\n"
+"3 (leaked clusters only) or 63 (the format has no check).\n"
+"compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
+"3 (allocation status failed) or 4 (read failed).\n";
+
+int img_usage(bool ok)
+{
+	if (ok) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	fprintf(stderr, "Try 'qcow-img --help' for more information\n");
+	return 1;
+}
+
+int parse_output_format(const char *arg, enum output_format *out)
+{
+	if (!strcmp(arg, "human")) {
+		*out = OUTPUT_HUMAN;
+		return 0;
+	}
+	if (!strcmp(arg, "json")) {
+		*out = OUTPUT_JSON;
+		return 0;
+	}
+	tool_error("--output must be human or json, not '%s'", arg);
+	return -EINVAL;
+}
+
+int parse_size_arg(const char *arg, const char *what, uint64_t *out)
+{
+	int ret = parse_size(arg, out);
+
+	if (ret == -ERANGE)
+		tool_error("%s '%s' is too large (at most %lld)", what, arg,
+			   (long long)INT64_MAX);
+	else if (ret < 0)
+		tool_error("invalid %s '%s': use a number of bytes with an optional k, M, G, T, P or E suffix",
+			   what, arg);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	tool_name = "qcow-img";
+	if (argc < 2) {
+		tool_error("no command given");
+		return img_usage(false);
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return img_usage(true);
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("qcow-img version 0.1\n");
+		return 0;
+	}
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].run(argc - 1, argv + 1);
+	tool_error("unknown command '%s'", argv[1]);
+	return img_usage(false);
+}

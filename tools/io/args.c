@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/* Numbers and patterns in qcow-io commands. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "tools/common/size.h"
+#include "tools/io/io.h"
+
+int io_parse_num(const char *arg, int64_t *out)
+{
+	uint64_t v;
+	int ret = parse_size(arg, &v);
+
+	if (ret == -ERANGE)
+		printf("Parsing error: argument too large -- %s\n", arg);
+	else if (ret < 0)
+		printf("Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- %s\n",
+		       arg);
+	else
+		*out = (int64_t)v;
+	return ret;
+}
+
+/* A byte value: 0-255, decimal, 0x hex or 0 octal. */
+int io_parse_pattern(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 0);
+	if (errno || end == arg || *end || v < 0 || v > UCHAR_MAX) {
+		printf("%s is not a valid pattern byte\n", arg);
+		return -EINVAL;
+	}
+	return (int)v;
+}

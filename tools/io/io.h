@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow-io: qemu-io's commands on one open image. */
+#ifndef TOOLS_IO_IO_H
+#define TOOLS_IO_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include "qcow/qcow.h"
+
+struct io_state {
+	struct qcow_image *img;
+	bool read_only;
+	bool quit;
+};
+
+struct io_cmd {
+	const char *name;
+	const char *altname;
+	int (*run)(struct io_state *s, int argc, char **argv);
+	int argmin;
+	int argmax;		/* -1: no limit */
+	bool writes;		/* refused on a read-only image */
+	const char *args;
+	const char *oneline;
+	const char *help;	/* longer text for "help NAME", or NULL */
+};
+
+/* One command line; negative errno when the command failed. */
+int io_run_line(struct io_state *s, char *line);
+
+void io_print_usage(const struct io_cmd *cmd);
+
+/* Argument parsing, with qemu-io's messages on stdout. */
+int io_parse_num(const char *arg, int64_t *out);
+int io_parse_pattern(const char *arg);
+
+/* "read 512/512 bytes at offset 0" and the timing line. */
+void io_report(const char *op, const struct timespec *elapsed,
+	       int64_t offset, int64_t count, int64_t total, int ops,
+	       bool machine);
+struct timespec io_elapsed(const struct timespec *start);
+void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
+
+int io_read(struct io_state *s, int argc, char **argv);
+int io_write(struct io_state *s, int argc, char **argv);
+int io_discard(struct io_state *s, int argc, char **argv);
+int io_flush(struct io_state *s, int argc, char **argv);
+int io_map(struct io_state *s, int argc, char **argv);
+int io_alloc(struct io_state *s, int argc, char **argv);
+int io_info(struct io_state *s, int argc, char **argv);
+
+#endif
