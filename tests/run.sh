@@ -1,0 +1,154 @@
+#!/bin/bash
+# The test runner (`make check` calls it from the repository root).
+#
+#   tests/run.sh [FILTER...]
+#
+# Runs, in order: every executable in build/tests/ (unit tests), every
+# executable in build-asan/tests/ (the same under ASan/UBSan), then every
+# tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
+# (default build-asan/bin/ if built, else bin/; values already in the
+# environment win).  A FILTER selects programs whose label (build/NAME,
+# build-asan/NAME, interop/NAME) contains it.
+#
+# A program reports cases with lines "PASS: name", "FAIL: name ...",
+# "SKIP: name (reason)".  If it prints none, its exit status is one case:
+# 0 pass, 77 skip, anything else fail.  If it prints cases but exits
+# non-zero (not 77) without a FAIL line, one more failure is counted.
+# Each program runs under `timeout $TEST_TIMEOUT` (default 900 s) with its
+# output in tests/out/<build>-<name>.log.  The last line is
+# "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+OUT=$ROOT/tests/out
+TEST_TIMEOUT=${TEST_TIMEOUT:-900}
+FILTERS=("$@")
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+TOTAL_SKIP=0
+NPROGS=0
+
+# tool PATH-VAR NAME: the tool under test, absolute if it is a path.
+tool() {
+	local v=${!1:-}
+	if [ -z "$v" ]; then
+		if [ -x "build-asan/bin/$2" ]; then
+			v=build-asan/bin/$2
+		else
+			v=bin/$2
+		fi
+	fi
+	case $v in
+	/* | "") ;;
+	*/*) v=$ROOT/$v ;;
+	esac
+	printf '%s\n' "$v"
+}
+
+selected() {
+	local f
+	[ ${#FILTERS[@]} -eq 0 ] && return 0
+	for f in "${FILTERS[@]}"; do
+		case $1 in *"$f"*) return 0 ;; esac
+	done
+	return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+count() { grep -c "^$1: " "$2"; }
+
+# run_prog LABEL LOG CMD...: run one program, count, report.
+run_prog() {
+	local label=$1 log=$2 rc t0 ms p f s extra="" status
+	shift 2
+	t0=$(now_ms)
+	# in a subshell: bash's "Segmentation fault" notice lands in the log;
+	# written under a private name first, so that a concurrent run of the
+	# suite in the same tree cannot mix its output into our counts
+	(
+		timeout -k 10 "$TEST_TIMEOUT" "$@"
+		exit $?
+	) </dev/null >"$log.$$" 2>&1
+	rc=$?
+	mv -f "$log.$$" "$log"
+	ms=$(($(now_ms) - t0))
+	p=$(count PASS "$log")
+	f=$(count FAIL "$log")
+	s=$(count SKIP "$log")
+	if [ $((p + f + s)) -eq 0 ]; then
+		case $rc in
+		0) p=1 ;;
+		77) s=1 ;;
+		*) f=1 ;;
+		esac
+	elif [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "$f" -eq 0 ]; then
+		f=1
+		extra=1
+	fi
+	case $rc in
+	124 | 137) extra="timed out after ${TEST_TIMEOUT}s" ;;
+	0 | 77) ;;
+	*) [ -n "$extra" ] && extra="exit status $rc without a FAIL line" ||
+		extra="exit status $rc" ;;
+	esac
+	status=ok
+	[ "$f" -gt 0 ] && status=FAIL
+	[ "$f" -eq 0 ] && [ "$p" -eq 0 ] && [ "$s" -gt 0 ] && status=skip
+	printf '%-4s %-36s %4d passed, %d failed, %d skipped  %d.%ds%s\n' \
+		"$status" "$label" "$p" "$f" "$s" $((ms / 1000)) $((ms % 1000 / 100)) \
+		"${extra:+  ($extra)}"
+	if [ "$f" -gt 0 ]; then
+		grep '^FAIL: ' "$log" | head -n 50 | sed 's/^/    /'
+		echo "    --- last 30 lines of ${log#"$ROOT"/}:"
+		tail -n 30 "$log" | sed 's/^/    | /'
+	fi
+	TOTAL_PASS=$((TOTAL_PASS + p))
+	TOTAL_FAIL=$((TOTAL_FAIL + f))
+	TOTAL_SKIP=$((TOTAL_SKIP + s))
+	NPROGS=$((NPROGS + 1))
+}
+
+# run_dir BUILD: every executable file in BUILD/tests/.
+run_dir() {
+	local build=$1 t name
+	[ -d "$build/tests" ] || return 0
+	for t in "$build"/tests/*; do
+		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+		name=$(basename "$t")
+		selected "$build/$name" || continue
+		run_prog "$build/$name" "$OUT/$build-$name.log" "$ROOT/$t"
+	done
+}
+
+run_interop() {
+	local t name
+	for t in tests/interop/*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		selected "interop/$name" || continue
+		run_prog "interop/$name" "$OUT/interop-$name.log" bash "$ROOT/$t"
+	done
+}
+
+main() {
+	mkdir -p "$OUT" || exit 2
+	# scratch dirs kept by failed runs more than 2 hours ago (not newer
+	# ones: another run of the suite may be using them)
+	[ -d "$OUT/tmp" ] && find "$OUT/tmp" -mindepth 1 -maxdepth 1 -type d \
+		-mmin +120 -exec rm -rf {} +
+	QCOW_IMG=$(tool QCOW_IMG qcow-img)
+	QCOW_IO=$(tool QCOW_IO qcow-io)
+	export QCOW_IMG QCOW_IO
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	echo "tests/run.sh: QCOW_IMG=$QCOW_IMG QCOW_IO=$QCOW_IO timeout=${TEST_TIMEOUT}s"
+	run_dir build
+	run_dir build-asan
+	run_interop
+	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
+	[ "$TOTAL_FAIL" -eq 0 ]
+}
+
+main
