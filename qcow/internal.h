@@ -61,6 +61,24 @@ int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
 uint64_t qfile_allocated_size(struct qfile *f);
 void *qalloc_aligned(size_t size);
 
+int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
+		      uint64_t off);
+int qfile_fsync_sync(struct qfile *f);
+
+/*
+ * Every write, fsync and punch the engine submits and completes, for the
+ * crash tests: they replay what may have reached the disk at any point.
+ */
+enum qio_event { QIO_EV_SUBMIT, QIO_EV_DONE };
+
+struct qio_recorder {
+	void (*event)(void *arg, enum qio_event ev, const struct qio_op *op,
+		      int res);
+	void *arg;
+};
+
+void qio_set_recorder(const struct qio_recorder *rec);
+
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
 

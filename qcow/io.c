@@ -153,6 +153,60 @@ uint64_t qfile_allocated_size(struct qfile *f)
 	return (uint64_t)st.st_blocks * 512;
 }
 
+static const struct qio_recorder *recorder;
+
+void qio_set_recorder(const struct qio_recorder *rec)
+{
+	recorder = rec;
+}
+
+static void record(enum qio_event ev, const struct qio_op *op, int res)
+{
+	if (recorder && op->kind != QIO_READ)
+		recorder->event(recorder->arg, ev, op, res);
+}
+
+/* Synchronous writes (open, close, header updates) are recorded too. */
+int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
+		      uint64_t off)
+{
+	struct qio_op op = {
+		.file = f, .kind = QIO_WRITE, .buf = (uint8_t *)buf,
+		.len = len, .off = off,
+	};
+	const uint8_t *p = buf;
+	uint64_t done = 0;
+	int ret = 0;
+
+	record(QIO_EV_SUBMIT, &op, 0);
+	while (done < len) {
+		ssize_t n = pwrite(f->fd, p + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += n;
+	}
+	if (!ret && off + len > f->size)
+		f->size = off + len;
+	record(QIO_EV_DONE, &op, ret);
+	return ret;
+}
+
+int qfile_fsync_sync(struct qfile *f)
+{
+	struct qio_op op = { .file = f, .kind = QIO_FSYNC };
+	int ret;
+
+	record(QIO_EV_SUBMIT, &op, 0);
+	ret = fdatasync(f->fd) < 0 ? -errno : 0;
+	record(QIO_EV_DONE, &op, ret);
+	return ret;
+}
+
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
 {
 	op->next = NULL;
@@ -231,6 +285,7 @@ static void qio_finish(struct qio_op *op, int res)
 	free(op->bounce);
 	op->bounce = NULL;
 	op->res = res;
+	record(QIO_EV_DONE, op, res);
 	op->cb(op, res);
 }
 
@@ -302,6 +357,7 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		op->io_buf = op->bounce;
 	}
 	ctx->inflight++;
+	record(QIO_EV_SUBMIT, op, 0);
 	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
 	if (!sqe) {
 		op->res = qio_sync(op, op->io_buf, op->io_len, op->io_off);

@@ -70,6 +70,14 @@ static int inc_refs(struct check *c, uint64_t off, uint64_t len)
 		say(c, "ERROR: reference to %#" PRIx64 " is out of range", off);
 		return 0;
 	}
+	if (off + len > c->s->img->file->size &&
+	    off + len - c->s->img->file->size >= c->s->cluster_size) {
+		say(c, "ERROR: counting reference for region exceeding the end "
+		    "of the file by one cluster or more: offset %#" PRIx64
+		    " size %#" PRIx64, off, len);
+		c->res->corruptions++;
+		return 0;
+	}
 	first = off >> c->s->cluster_bits;
 	last = (off + len - 1) >> c->s->cluster_bits;
 	if (last >= c->nb_refs) {

@@ -64,6 +64,7 @@ struct ckpt {
 	bool refcounts;		/* this checkpoint writes refcounts */
 	bool wrote;
 	bool sync_after;	/* fsync once the writes are done */
+	bool synced;		/* an fsync completed since the cut */
 	struct qwaiter waiter;
 	struct qwaiter *waiters;	/* completed with this checkpoint */
 	struct cluster_vec touched;
@@ -219,6 +220,7 @@ static void sync_files(struct ckpt *c)
 {
 	struct qcow2 *s = c->s;
 
+	c->synced = true;
 	c->pending++;
 	submit(c, s->img->file, QIO_FSYNC, NULL, 0, 0);
 	if (s->data_file != s->img->file)
@@ -673,6 +675,12 @@ static void ckpt_next(struct ckpt *c)
 				return;
 			break;
 		case CK_L2:
+			/* data written before the cut is durable before L2 */
+			if ((c->l2.n || c->l1.n) && !c->synced) {
+				c->phase = CK_L2;
+				sync_files(c);
+				return;
+			}
 			if (write_list(c, &c->l2))
 				return;
 			break;

@@ -451,16 +451,14 @@ int qcow2_header_write_sync(struct qcow2 *s)
 {
 	uint32_t len = qcow2_header_io_len(s);
 	uint8_t *buf = qalloc_aligned(len);
-	ssize_t n;
+	int ret;
 
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, s->hdr_raw, len);
-	n = pwrite(s->img->file->fd, buf, len, 0);
+	ret = qfile_pwrite_sync(s->img->file, buf, len, 0);
 	free(buf);
-	if (n != (ssize_t)len)
-		return n < 0 ? -errno : -EIO;
-	return fdatasync(s->img->file->fd) < 0 ? -errno : 0;
+	return ret < 0 ? ret : qfile_fsync_sync(s->img->file);
 }
 
 void qcow2_free_header(struct qcow2 *s)

@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Simulated power loss at every write point of a workload.
+ *
+ * The engine runs a workload on a real file while a recorder logs every
+ * write, punch and fsync it submits and completes.  For each point of that
+ * log a crash image is rebuilt from the initial file: writes that completed
+ * before an fsync that completed before the point are on disk; any other
+ * write submitted before the point may be there or not, or be torn.  Each
+ * crash image is then opened read-write (a dirty lazy image is repaired),
+ * checked (our check; qemu-img check when installed) and read back: every
+ * byte must hold what was written before the last completed flush, or what
+ * a later request wrote (or zeros, for write-zeroes and discard).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "qcow/internal.h"
+#include "testlib.h"
+
+#define MAX_OPS 64
+
+enum wl_kind { WL_WRITE, WL_ZERO, WL_DISCARD, WL_FLUSH };
+
+struct wl_op {
+	enum wl_kind kind;
+	uint64_t off;
+	uint64_t len;
+	uint8_t pattern;
+	unsigned long first_event;	/* events before it started */
+	unsigned long last_event;	/* events when it completed */
+};
+
+struct io_rec {
+	bool is_sync;
+	bool is_punch;
+	int file;			/* 0 image, 1 data file */
+	uint64_t off;
+	uint64_t len;
+	uint8_t *data;
+	unsigned long submit;		/* event index */
+	unsigned long done;		/* 0 while in flight */
+	const struct qio_op *op;
+};
+
+struct recorder {
+	struct io_rec *v;
+	size_t n;
+	size_t cap;
+	unsigned long events;
+	const char *names[2];
+};
+
+static struct recorder rec;
+
+static int file_index(const struct qfile *f)
+{
+	return rec.names[1] && !strcmp(f->name, rec.names[1]) ? 1 : 0;
+}
+
+static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
+		     int res)
+{
+	struct io_rec *r;
+	size_t i;
+
+	rec.events++;
+	if (ev == QIO_EV_DONE) {
+		for (i = rec.n; i-- > 0;)
+			if (rec.v[i].op == op && !rec.v[i].done) {
+				rec.v[i].done = rec.events;
+				rec.v[i].op = NULL;
+				break;
+			}
+		return;
+	}
+	if (rec.n == rec.cap) {
+		rec.cap = rec.cap ? rec.cap * 2 : 256;
+		rec.v = realloc(rec.v, rec.cap * sizeof(*rec.v));
+	}
+	r = &rec.v[rec.n++];
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->submit = rec.events;
+	r->file = file_index(op->file);
+	r->is_sync = op->kind == QIO_FSYNC;
+	r->is_punch = op->kind == QIO_PUNCH;
+	r->off = op->off;
+	r->len = op->len;
+	if (op->kind == QIO_WRITE) {
+		r->data = malloc(op->len);
+		memcpy(r->data, op->buf, op->len);
+	}
+	(void)arg;
+	(void)res;
+}
+
+static const struct qio_recorder recorder = { .event = on_event };
+
+static void rec_reset(void)
+{
+	size_t i;
+
+	for (i = 0; i < rec.n; i++)
+		free(rec.v[i].data);
+	free(rec.v);
+	memset(&rec, 0, sizeof(rec));
+}
+
+/* ---- rebuilding a crash image ---- */
+
+struct file_img {
+	uint8_t *buf;
+	uint64_t size;
+};
+
+static int read_file(const char *path, struct file_img *f)
+{
+	int fd = open(path, O_RDONLY);
+	off_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = lseek(fd, 0, SEEK_END);
+	f->size = n;
+	f->buf = malloc(n + 1);
+	if (pread(fd, f->buf, n, 0) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static void apply(struct file_img *f, const struct io_rec *r, uint64_t len)
+{
+	if (r->off + len > f->size) {
+		f->buf = realloc(f->buf, r->off + len);
+		memset(f->buf + f->size, 0, r->off + len - f->size);
+		f->size = r->off + len;
+	}
+	if (r->is_punch)
+		memset(f->buf + r->off, 0, MIN(len, f->size - r->off));
+	else
+		memcpy(f->buf + r->off, r->data, len);
+}
+
+/* Was write i made durable by an fsync completed at or before point p? */
+static bool durable(size_t i, unsigned long p)
+{
+	const struct io_rec *w = &rec.v[i];
+	size_t j;
+
+	if (!w->done || w->done > p)
+		return false;
+	for (j = i + 1; j < rec.n; j++) {
+		const struct io_rec *s = &rec.v[j];
+
+		if (s->is_sync && s->file == w->file && s->submit > w->done &&
+		    s->done && s->done <= p)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Which of the writes that may or may not be on disk are: none, all, two
+ * random subsets, all with the newest one torn, and only the newest one
+ * (the one an ordering mistake would let overtake the others).
+ */
+enum variant { V_NONE, V_ALL, V_RANDOM1, V_RANDOM2, V_TORN, V_NEWEST,
+	       V_COUNT };
+
+static const char *const variant_names[] = {
+	"none", "all", "random1", "random2", "torn", "newest",
+};
+
+static uint64_t rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+static void build(struct file_img out[2], const struct file_img init[2],
+		  unsigned long p, enum variant v, uint64_t seed)
+{
+	size_t i, last_maybe = SIZE_MAX;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		out[k].size = init[k].size;
+		out[k].buf = malloc(init[k].size + 1);
+		memcpy(out[k].buf, init[k].buf, init[k].size);
+	}
+	for (i = 0; i < rec.n; i++)
+		if (!rec.v[i].is_sync && rec.v[i].submit <= p &&
+		    !durable(i, p))
+			last_maybe = i;
+	for (i = 0; i < rec.n; i++) {
+		const struct io_rec *r = &rec.v[i];
+		bool take;
+
+		if (r->is_sync || r->submit > p)
+			continue;
+		if (durable(i, p)) {
+			apply(&out[r->file], r, r->len);
+			continue;
+		}
+		switch (v) {
+		case V_ALL:
+			take = true;
+			break;
+		case V_RANDOM1:
+		case V_RANDOM2:
+			take = rnd(&seed) & 1;
+			break;
+		case V_NEWEST:
+			take = i == last_maybe;
+			break;
+		case V_TORN:
+			take = true;
+			if (i == last_maybe && r->len > 512 && !r->is_punch) {
+				apply(&out[r->file], r,
+				      ALIGN_DOWN(r->len / 2, 512));
+				continue;
+			}
+			break;
+		default:
+			take = false;
+			break;
+		}
+		if (take)
+			apply(&out[r->file], r, r->len);
+	}
+}
+
+static int write_out(const char *path, const struct file_img *f)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, f->buf, f->size, 0) != (ssize_t)f->size)
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+/* ---- the model of guest content ---- */
+
+struct workload {
+	const char *name;
+	struct qcow_create_opts co;
+	struct wl_op ops[MAX_OPS];
+	int nops;
+	uint64_t size;
+};
+
+static void content_after(const struct workload *w, int upto, uint8_t *buf)
+{
+	int i;
+
+	memset(buf, 0, w->size);
+	for (i = 0; i < upto; i++) {
+		const struct wl_op *o = &w->ops[i];
+
+		if (o->kind == WL_WRITE)
+			memset(buf + o->off, o->pattern, o->len);
+		else if (o->kind == WL_ZERO || o->kind == WL_DISCARD)
+			memset(buf + o->off, 0, o->len);
+	}
+}
+
+/*
+ * Every byte must be what was there at the last flush completed before p,
+ * or what a request started before p put there.
+ */
+static bool verify(const struct workload *w, unsigned long p,
+		   const uint8_t *got, char *why, size_t why_len)
+{
+	uint8_t *base = malloc(w->size);
+	int flushed = 0, i;
+	uint64_t b;
+	bool ok = true;
+
+	for (i = 0; i < w->nops; i++)
+		if (w->ops[i].kind == WL_FLUSH && w->ops[i].last_event <= p)
+			flushed = i + 1;
+	content_after(w, flushed, base);
+	for (b = 0; b < w->size && ok; b++) {
+		if (got[b] == base[b])
+			continue;
+		ok = false;
+		for (i = flushed; i < w->nops && !ok; i++) {
+			const struct wl_op *o = &w->ops[i];
+
+			if (o->first_event >= p || b < o->off ||
+			    b >= o->off + o->len)
+				continue;
+			if (o->kind == WL_WRITE && got[b] == o->pattern)
+				ok = true;
+			if ((o->kind == WL_ZERO || o->kind == WL_DISCARD) &&
+			    !got[b])
+				ok = true;
+		}
+		if (!ok)
+			snprintf(why, why_len, "byte %lu is %#x, flushed %#x",
+				 (unsigned long)b, got[b], base[b]);
+	}
+	free(base);
+	return ok;
+}
+
+/* ---- one crash image ---- */
+
+struct stats {
+	unsigned long images;
+	unsigned long qemu_checks;
+};
+
+static bool check_image(const struct workload *w, const char *path,
+			unsigned long p, bool qemu, struct stats *st,
+			char *why, size_t why_len)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_check_result res;
+	struct qcow_image *img;
+	uint8_t *got;
+	int ret;
+
+	st->images++;
+	if (qcow_open(&img, path, &oo) < 0) {
+		snprintf(why, why_len, "open: %s", qcow_strerror());
+		return false;
+	}
+	got = malloc(w->size);
+	ret = qcow_pread(img, got, w->size, 0);
+	qcow_close(img);
+	if (ret < 0 || !verify(w, p, got, why, why_len)) {
+		if (ret < 0)
+			snprintf(why, why_len, "read: %d", ret);
+		free(got);
+		return false;
+	}
+	free(got);
+	oo.read_only = true;
+	if (qcow_open(&img, path, &oo) < 0) {
+		snprintf(why, why_len, "reopen: %s", qcow_strerror());
+		return false;
+	}
+	ret = qcow_check(img, &res, NULL, NULL);
+	qcow_close(img);
+	if (ret < 0 || res.corruptions || res.check_errors) {
+		snprintf(why, why_len, "check: %d, %lu corruptions", ret,
+			 (unsigned long)res.corruptions);
+		return false;
+	}
+	if (!qemu)
+		return true;
+	st->qemu_checks++;
+	ret = tl_run("qemu-img check -q '%s' >/dev/null 2>&1", path);
+	if (ret != 0 && ret != 3) {
+		snprintf(why, why_len, "qemu-img check exit %d", ret);
+		return false;
+	}
+	return true;
+}
+
+static void crash_all(const struct workload *w, const char *path,
+		      const char *data_path, const struct file_img init[2])
+{
+	char crash[1100], crash_data[1100], why[256] = "";
+	bool qemu = tl_have_prog("qemu-img");
+	struct stats st = { 0 };
+	unsigned long p;
+	int v;
+
+	snprintf(crash, sizeof(crash), "%s.crash", path);
+	snprintf(crash_data, sizeof(crash_data), "%s", data_path ?
+		 data_path : "");
+	for (p = 0; p <= rec.events; p++) {
+		for (v = 0; v < V_COUNT; v++) {
+			struct file_img out[2];
+			bool ok;
+
+			build(out, init, p, v, p * 31 + v);
+			write_out(crash, &out[0]);
+			if (data_path)
+				write_out(crash_data, &out[1]);
+			free(out[0].buf);
+			free(out[1].buf);
+			ok = check_image(w, crash, p, qemu && (v <= V_ALL ||
+					 p % 7 == 0), &st, why, sizeof(why));
+			if (!ok) {
+				if (getenv("CRASH_KEEP"))
+					rename(crash, getenv("CRASH_KEEP"));
+				tl_fail("crash after event %lu of %lu (%s): %s",
+					p, rec.events, variant_names[v], why);
+				return;
+			}
+		}
+	}
+	printf("# %s: %lu crash points, %lu images, %lu qemu-img checks\n",
+	       w->name, rec.events + 1, st.images, st.qemu_checks);
+	if (!qemu)
+		tl_skip("qemu-img is not installed: %lu crash images checked "
+			"by our check only", st.images);
+	else
+		tl_pass();
+}
+
+static int run_ops(struct workload *w, struct qcow_image *img)
+{
+	uint8_t *buf;
+	int i, ret = 0;
+
+	for (i = 0; i < w->nops && !ret; i++) {
+		struct wl_op *o = &w->ops[i];
+
+		o->first_event = rec.events;
+		switch (o->kind) {
+		case WL_WRITE:
+			buf = malloc(o->len);
+			memset(buf, o->pattern, o->len);
+			ret = qcow_pwrite(img, buf, o->len, o->off);
+			free(buf);
+			break;
+		case WL_ZERO:
+			ret = qcow_pwrite_zeroes(img, o->len, o->off, 0);
+			break;
+		case WL_DISCARD:
+			ret = qcow_pdiscard(img, o->len, o->off);
+			break;
+		case WL_FLUSH:
+			ret = qcow_flush(img);
+			break;
+		}
+		o->last_event = rec.events;
+	}
+	return ret;
+}
+
+static void run_workload(struct workload *w)
+{
+	char path[1024], data_path[1024];
+	struct qcow_open_opts oo = { 0 };
+	struct file_img init[2] = { { 0 } };
+	struct qcow_image *img;
+	int ret;
+
+	tl_begin("crash/%s", w->name);
+	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), w->name);
+	snprintf(data_path, sizeof(data_path), "%s/%s.data", tl_tmpdir(),
+		 w->name);
+	w->co.format = QCOW_FMT_QCOW2;
+	w->co.size = w->size;
+	if (w->co.data_file)
+		w->co.data_file = data_path;
+	if (qcow_create(path, &w->co) < 0)
+		return tl_fail("create: %s", qcow_strerror());
+	read_file(path, &init[0]);
+	if (w->co.data_file)
+		read_file(data_path, &init[1]);
+	rec_reset();
+	rec.names[0] = path;
+	rec.names[1] = w->co.data_file ? data_path : NULL;
+	qio_set_recorder(&recorder);
+	ret = qcow_open(&img, path, &oo);
+	if (ret < 0) {
+		qio_set_recorder(NULL);
+		return tl_fail("open: %s", qcow_strerror());
+	}
+	ret = run_ops(w, img);
+	qcow_close(img);
+	qio_set_recorder(NULL);
+	if (ret < 0)
+		tl_fail("workload failed: %d", ret);
+	else
+		crash_all(w, path, w->co.data_file ? data_path : NULL, init);
+	free(init[0].buf);
+	free(init[1].buf);
+	rec_reset();
+}
+
+#define W(o, l, p) { .kind = WL_WRITE, .off = (o), .len = (l), .pattern = (p) }
+#define Z(o, l) { .kind = WL_ZERO, .off = (o), .len = (l) }
+#define D(o, l) { .kind = WL_DISCARD, .off = (o), .len = (l) }
+#define F { .kind = WL_FLUSH }
+
+static struct workload workloads[] = {
+	{
+		.name = "alloc-64k", .size = 4 << 20,
+		.co = { .cluster_size = 65536 },
+		.ops = { W(0, 4096, 1), W(70000, 100000, 2), F,
+			 W(1 << 20, 65536, 3), W(2000, 10, 4), F,
+			 W(3 << 20, 300000, 5) },
+		.nops = 7,
+	},
+	{
+		/* 512-byte clusters: many L2 tables, refcount blocks of 64
+		 * entries and a refcount table that has to grow */
+		.name = "l2-refblock-reftable-growth", .size = 4 << 20,
+		.co = { .cluster_size = 512, .refcount_bits = 64 },
+		.ops = { W(0, 40000, 1), F, W(100000, 300000, 2), F,
+			 W(1 << 20, 600000, 3), F, W(3 << 20, 1000, 4) },
+		.nops = 7,
+	},
+	{
+		.name = "zero-discard", .size = 2 << 20,
+		.co = { .cluster_size = 4096 },
+		.ops = { W(0, 1 << 20, 1), F, Z(8192, 20000), D(65536, 65536),
+			 F, W(70000, 5000, 2), D(0, 8192), Z(500000, 3000),
+			 F, W(4096, 4096, 3) },
+		.nops = 10,
+	},
+	{
+		.name = "extended-l2", .size = 2 << 20,
+		.co = { .cluster_size = 65536, .extended_l2 = true },
+		.ops = { W(1000, 3000, 1), W(5000, 70000, 2), F,
+			 Z(2048, 2048), D(131072, 65536), W(140000, 100, 3),
+			 F, W(600000, 200000, 4) },
+		.nops = 8,
+	},
+	{
+		.name = "lazy-refcounts", .size = 2 << 20,
+		.co = { .cluster_size = 4096, .lazy_refcounts = true },
+		.ops = { W(0, 10000, 1), F, W(50000, 200000, 2), D(0, 4096),
+			 F, W(1 << 20, 8192, 3) },
+		.nops = 6,
+	},
+	{
+		.name = "version2", .size = 2 << 20,
+		.co = { .cluster_size = 4096, .compat = 2 },
+		.ops = { W(0, 10000, 1), F, Z(4096, 8192), W(300000, 5000, 2),
+			 F, D(0, 4096), W(1 << 20, 100, 3) },
+		.nops = 7,
+	},
+	{
+		.name = "data-file", .size = 2 << 20,
+		.co = { .cluster_size = 4096, .data_file = "x" },
+		.ops = { W(0, 10000, 1), F, W(50000, 200000, 2), Z(0, 4096),
+			 F, W(1 << 20, 8192, 3) },
+		.nops = 6,
+	},
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	setenv("QCOW_SYNC_IO", "1", 1);	/* one deterministic order */
+	tl_init(argc, argv);
+	for (i = 0; i < ARRAY_SIZE(workloads); i++)
+		run_workload(&workloads[i]);
+	return tl_finish();
+}
