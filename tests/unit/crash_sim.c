@@ -193,7 +193,8 @@ static void build(struct file_img out[2], const struct file_img init[2],
 	for (k = 0; k < 2; k++) {
 		out[k].size = init[k].size;
 		out[k].buf = malloc(init[k].size + 1);
-		memcpy(out[k].buf, init[k].buf, init[k].size);
+		if (init[k].size)
+			memcpy(out[k].buf, init[k].buf, init[k].size);
 	}
 	for (i = 0; i < rec.n; i++)
 		if (!rec.v[i].is_sync && rec.v[i].submit <= p &&
