@@ -63,3 +63,46 @@ int qcow_decompress(int type, uint8_t *dst, size_t dst_len,
 		return -ENOTSUP;
 	}
 }
+
+static int deflate_raw(uint8_t *dst, size_t dst_len, const uint8_t *src,
+		       size_t src_len)
+{
+	z_stream z = { 0 };
+	int ret;
+
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (uint8_t *)src;
+	z.avail_in = src_len;
+	z.next_out = dst;
+	z.avail_out = dst_len;
+	ret = deflate(&z, Z_FINISH);
+	deflateEnd(&z);
+	if (ret != Z_STREAM_END)
+		return -ENOSPC;
+	return (int)(dst_len - z.avail_out);
+}
+
+static int zstd_one(uint8_t *dst, size_t dst_len, const uint8_t *src,
+		    size_t src_len)
+{
+	size_t n = ZSTD_compress(dst, dst_len, src, src_len, 3);
+
+	if (ZSTD_isError(n))
+		return -ENOSPC;
+	return (int)n;
+}
+
+int qcow_compress(int type, uint8_t *dst, size_t dst_len, const uint8_t *src,
+		  size_t src_len)
+{
+	switch (type) {
+	case QCOW2_COMPRESSION_ZLIB:
+		return deflate_raw(dst, dst_len, src, src_len);
+	case QCOW2_COMPRESSION_ZSTD:
+		return zstd_one(dst, dst_len, src, src_len);
+	default:
+		return -ENOTSUP;
+	}
+}

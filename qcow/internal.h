@@ -131,6 +131,8 @@ char *qcow_path_relative_to(const char *image, const char *name);
 /* the thread's private context, and driving it until *done */
 struct qcow_ctx *qcow_sync_ctx(void);
 int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done);
+int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
+			unsigned int flags);
 
 /* ---- request plumbing (request.c) ---- */
 
@@ -152,5 +154,8 @@ void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 
 int qcow_decompress(int type, uint8_t *dst, size_t dst_len,
 		    const uint8_t *src, size_t src_len);
+/* Compressed length, or -ENOSPC when it would not fit in dst_len. */
+int qcow_compress(int type, uint8_t *dst, size_t dst_len, const uint8_t *src,
+		  size_t src_len);
 
 #endif

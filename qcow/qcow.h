@@ -74,6 +74,7 @@ enum qcow_op {
 	QCOW_OP_DISCARD,
 	QCOW_OP_WRITE_ZEROES,
 	QCOW_OP_STATUS,
+	QCOW_OP_WRITE_COMPRESSED,	/* whole clusters, unallocated before */
 };
 
 /* Block status of a guest range, as qemu's block layer reports it. */
@@ -105,6 +106,7 @@ struct qwaiter {
 #define QCOW_REQ_FUA	(1u << 0)	/* durable when done */
 #define QCOW_REQ_UNMAP	(1u << 1)	/* write-zeroes may free clusters */
 #define QCOW_REQ_FUA_DONE (1u << 16)	/* engine use */
+#define QCOW_REQ_FULL_DISCARD (1u << 17) /* engine use: unmap, no zero flag */
 
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);
@@ -213,6 +215,38 @@ struct qcow_create_opts {
 
 /* Errors are reported through qcow_strerror(). */
 int qcow_create(const char *path, const struct qcow_create_opts *opts);
+
+/*
+ * Image-wide operations for qcow-img, synchronous.  Errors are negative
+ * errnos; a one-line reason is available through qcow_strerror().
+ */
+
+/* Whole clusters, compressed with the image's compression type. */
+int qcow_pwrite_compressed(struct qcow_image *img, const void *buf,
+			   uint64_t len, uint64_t off);
+/* New virtual size; shrinking needs allow_shrink and drops the tail. */
+int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink);
+/* Rewrites the backing file name and format in the header (NULL: none). */
+int qcow_set_backing(struct qcow_image *img, const char *name,
+		     const char *format);
+
+#define QCOW_REPAIR_LEAKS	(1u << 0)
+#define QCOW_REPAIR_ERRORS	(1u << 1)
+/* Check, then fix what flags allow; res counts what was found and fixed. */
+int qcow_repair(struct qcow_image *img, unsigned int flags,
+		struct qcow_check_result *res,
+		void (*report)(void *arg, const char *msg), void *arg);
+
+/* qemu-img amend: fields left at -1 (or NULL) keep their value. */
+struct qcow_amend_opts {
+	int compat;			/* 2 or 3 */
+	int lazy_refcounts;		/* 0 or 1 */
+	int refcount_bits;
+	int data_file_raw;		/* 0 or 1 */
+	const char *data_file;
+};
+
+int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *opts);
 
 /* Synchronous wrappers on a private context. */
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);

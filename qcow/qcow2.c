@@ -189,6 +189,7 @@ static void qcow2_dispatch(struct qcow_req *req)
 {
 	switch (req->op) {
 	case QCOW_OP_WRITE:
+	case QCOW_OP_WRITE_COMPRESSED:
 		qcow2_write_step(req);
 		break;
 	case QCOW_OP_WRITE_ZEROES:

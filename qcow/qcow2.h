@@ -22,8 +22,6 @@ struct qcow2_feature_name {
 
 struct qcow2_snapshot {
 	uint64_t l1_offset;
-	uint64_t backing_offset;
-
 	uint32_t l1_size;
 	struct qcow_snapshot_info info;
 	char *id;
@@ -98,6 +96,7 @@ struct qcow2 {
 	struct qcow_ctx *next_ctx;
 	bool next_wanted;
 	bool next_refcounts;
+	uint64_t comp_next;		/* next free byte for compressed data */
 
 	bool prealloc_checked;
 	bool metadata_prealloc;
@@ -136,6 +135,19 @@ void qcow2_header_set_autoclear(struct qcow2 *s, uint64_t autoclear);
 uint32_t qcow2_header_io_len(const struct qcow2 *s);
 int qcow2_header_write_sync(struct qcow2 *s);
 
+/* qcow2_header_rewrite.c: the whole header cluster, extensions kept */
+struct qcow2_header_change {
+	bool set_backing;
+	const char *backing;		/* NULL: none */
+	const char *backing_format;
+	bool set_data_file;
+	const char *data_file;
+	int version;			/* 0: keep */
+};
+
+int qcow2_header_rewrite(struct qcow2 *s,
+			 const struct qcow2_header_change *chg);
+
 /* qcow2_flush.c */
 struct ckpt;
 void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx);
@@ -146,6 +158,17 @@ void qcow2_flush_step(struct qcow_req *req);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
 /* qcow2_check.c: refcounts in memory rebuilt from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);
+int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
+			void (*report)(void *arg, const char *msg), void *arg);
+int qcow2_fix_copied(struct qcow2 *s,
+		     void (*report)(void *arg, const char *msg), void *arg);
+bool qcow2_has_zero_clusters(struct qcow2 *s);
+
+static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,
+					  uint64_t len)
+{
+	return qcow_pdiscard_flags(s->img, len, off, QCOW_REQ_FULL_DISCARD);
+}
 
 /* qcow2_snapshot.c */
 int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);

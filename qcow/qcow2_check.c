@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "qcow2_map.h"
+#include "qcow2_write.h"
 #include "layout.h"
 
 struct check {
@@ -516,4 +517,135 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 	free(c.refs);
 	free(c.l2);
 	return ret;
+}
+
+/* Refcounts that disagree with the references, as flags allow. */
+int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
+			void (*report)(void *arg, const char *msg), void *arg)
+{
+	struct qcow_check_result res = { 0 };
+	struct check c = {
+		.s = s, .res = &res, .report = NULL,
+		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
+			(1ULL << (1u << s->refcount_order)) - 1,
+	};
+	uint64_t i, n;
+	int ret;
+
+	c.l2 = malloc(s->cluster_size);
+	ret = c.l2 ? grow_refs(&c, div_round_up(s->img->file->size,
+						  s->cluster_size) + 1) :
+		-ENOMEM;
+	if (!ret)
+		ret = collect_references(&c);
+	c.report = report;
+	c.arg = arg;
+	n = MAX(c.nb_refs, s->alloc.end);
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
+		uint64_t have = qcow2_refcount_of(s, i);
+
+		if (!i)
+			want = MAX(want, 1);
+		if (have == want || (have > want && !(flags &
+						       QCOW_REPAIR_LEAKS)) ||
+		    (have < want && !(flags & QCOW_REPAIR_ERRORS)))
+			continue;
+		say(&c, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
+		    " reference=%" PRIu64, i, have, want);
+		ret = qcow2_refcount_set(s, i, want);
+		if (!ret)
+			ret = cluster_vec_push(&s->alloc.lazy, i);
+	}
+	free(c.refs);
+	free(c.l2);
+	return ret;
+}
+
+static bool fix_entry_copied(struct qcow2 *s, uint8_t *p)
+{
+	uint64_t l2e = get_be64(p);
+	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+	enum qcow2_sc_type t = qcow2_sc_type(s, l2e, bitmap, 0);
+	uint64_t rc;
+
+	if (t == SC_COMPRESSED || t == SC_INVALID || !type_is_mapped(t))
+		return false;
+	rc = s->has_data_file ? 1 :
+		qcow2_refcount_of(s, (l2e & L2E_OFFSET_MASK) >> s->cluster_bits);
+	if ((rc == 1) == !!(l2e & QCOW_OFLAG_COPIED))
+		return false;
+	put_be64(p, l2e ^ QCOW_OFLAG_COPIED);
+	return true;
+}
+
+/* COPIED flags of the active tables set to "refcount is one". */
+int qcow2_fix_copied(struct qcow2 *s,
+		     void (*report)(void *arg, const char *msg), void *arg)
+{
+	uint8_t *l2 = qalloc_aligned(s->cluster_size);
+	uint64_t n = 1ULL << s->l2_bits, j;
+	uint32_t i;
+	int ret = 0;
+
+	if (!l2)
+		return -ENOMEM;
+	for (i = 0; i < s->l1_size && !ret; i++) {
+		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
+		bool rc1, dirty = false;
+
+		if (!off || qcow2_offset_into_cluster(s, off))
+			continue;
+		rc1 = qcow2_refcount_of(s, off >> s->cluster_bits) == 1;
+		if (rc1 != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
+			s->l1[i] ^= QCOW_OFLAG_COPIED;
+			qcow2_mark_l1_dirty(s, i);
+		}
+		ret = qfile_pread_sync(s->img->file, l2, s->cluster_size, off);
+		for (j = 0; j < n && !ret; j++)
+			dirty |= fix_entry_copied(s, l2 + j * s->l2_entry_size);
+		if (ret || !dirty)
+			continue;
+		if (report)
+			report(arg, "Repairing OFLAG_COPIED flags of an L2 table");
+		meta_cache_drop(&s->l2, off, s->cluster_size);
+		ret = qfile_pwrite_sync(s->img->file, l2, s->cluster_size, off);
+		if (!ret)
+			ret = qfile_fsync_sync(s->img->file);
+	}
+	free(l2);
+	return ret;
+}
+
+static bool table_has_zero(struct qcow2 *s, uint8_t *l2, uint64_t off)
+{
+	uint64_t j, n = 1ULL << s->l2_bits;
+
+	if (qfile_pread_sync(s->img->file, l2, s->cluster_size, off))
+		return true;
+	for (j = 0; j < n; j++)
+		if (get_be64(l2 + j * s->l2_entry_size) & QCOW_OFLAG_ZERO)
+			return true;
+	return false;
+}
+
+/* Any zero cluster in the active or a snapshot's tables? */
+bool qcow2_has_zero_clusters(struct qcow2 *s)
+{
+	uint8_t *l2 = malloc(s->cluster_size);
+	uint32_t i;
+	bool found = false;
+
+	if (!l2 || s->l2_entry_size == 16 || s->nb_snapshots) {
+		free(l2);
+		return true;	/* cannot tell cheaply: assume so */
+	}
+	for (i = 0; i < s->l1_size && !found; i++) {
+		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
+
+		if (off)
+			found = table_has_zero(s, l2, off);
+	}
+	free(l2);
+	return found;
 }

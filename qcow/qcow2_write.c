@@ -35,6 +35,8 @@ struct alloc_op {
 	int error;
 	struct qcow_req cow[2];
 	struct qio_op wop;
+	uint64_t cdesc;			/* compressed: the new L2 entry */
+	uint64_t clen;
 };
 
 static void op_wake(struct alloc_op *op)
@@ -150,6 +152,15 @@ static void update_l2(struct alloc_op *op)
 	uint64_t cs = s->cluster_size, c;
 	unsigned int idx = op->e.index;
 
+	if (op->cdesc) {
+		uint8_t *p = op->slice->data + (uint64_t)idx * s->l2_entry_size;
+
+		put_be64(p, op->cdesc);
+		if (s->l2_entry_size == 16)
+			put_be64(p + 8, 0);
+		meta_cache_mark_dirty(&s->l2, op->slice);
+		return;
+	}
 	for (c = op->c_first; c <= op->c_last; c++, idx++) {
 		uint8_t *p = op->slice->data + (uint64_t)idx * s->l2_entry_size;
 		uint64_t gc = c * cs;
@@ -190,7 +201,7 @@ static void write_data(struct alloc_op *op)
 	op->wop.cb = data_written;
 	op->wop.data = op;
 	qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE, op->buf,
-		     op->aend - op->astart, op->host);
+		     op->cdesc ? op->clen : op->aend - op->astart, op->host);
 }
 
 static void cow_put(struct alloc_op *op)
@@ -307,6 +318,112 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	return 0;
 }
 
+/* Bytes for compressed data, packed into partly used host clusters. */
+static int64_t alloc_bytes(struct qcow2 *s, uint64_t n)
+{
+	uint64_t cs = s->cluster_size, used = s->comp_next & (cs - 1), c;
+	int64_t off;
+	int ret;
+
+	if (s->comp_next && used && n <= cs - used) {
+		off = (int64_t)s->comp_next;
+		c = s->comp_next >> s->cluster_bits;
+		ret = qcow2_refcount_set(s, c, qcow2_refcount_of(s, c) + 1);
+		if (!ret)
+			ret = cluster_vec_push(&s->alloc.inc, c);
+		if (ret < 0)
+			return ret;
+	} else {
+		off = qcow2_alloc_clusters(s, 1);
+		if (off < 0)
+			return off;
+	}
+	s->comp_next = (uint64_t)off + n;
+	return off;
+}
+
+static int start_compressed(struct qcow_req *req, const struct qcow2_extent *e,
+			    struct meta_slice *slice)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t cs = s->cluster_size, n = MIN(cs, req->img->size - req->pos);
+	struct alloc_op *op = calloc(1, sizeof(*op));
+	uint8_t *src = req->buf + (req->pos - req->offset), *pad = NULL;
+	unsigned int shift = 62 - (s->cluster_bits - 8);
+	int64_t host;
+	int ret;
+
+	if (!op)
+		return -ENOMEM;
+	op->bounce = malloc(cs);
+	if (n < cs)
+		pad = calloc(1, cs);
+	if (!op->bounce || (n < cs && !pad)) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	if (pad) {
+		memcpy(pad, src, n);
+		src = pad;
+	}
+	ret = qcow_compress(s->compression_type, op->bounce, cs - 1, src, cs);
+	free(pad);
+	pad = NULL;
+	if (ret < 0) {
+		/* does not shrink: an ordinary cluster */
+		free(op->bounce);
+		free(op);
+		return start_alloc(req, e, slice);
+	}
+	op->clen = (uint64_t)ret;
+	host = alloc_bytes(s, op->clen);
+	if (host < 0) {
+		ret = (int)host;
+		goto err;
+	}
+	op->s = s;
+	op->req = req;
+	op->e = *e;
+	op->slice = slice;
+	op->pos = req->pos;
+	op->len = e->len;
+	op->astart = req->pos;
+	op->aend = req->pos + cs;
+	op->c_first = op->c_last = req->pos >> s->cluster_bits;
+	op->host = (uint64_t)host;
+	op->buf = op->bounce;
+	op->cdesc = QCOW_OFLAG_COMPRESSED | (uint64_t)host |
+		    ((((uint64_t)host + op->clen - 1) / 512 -
+		      (uint64_t)host / 512) << shift);
+	op->next = s->inflight;
+	s->inflight = op;
+	qreq_get(req);
+	write_data(op);
+	return 0;
+err:
+	free(pad);
+	free(op->bounce);
+	free(op);
+	return ret;
+}
+
+static int write_compressed(struct qcow_req *req, struct qcow2_extent *e,
+			    struct meta_slice *sl)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t cs = s->cluster_size;
+
+	if (!IS_ALIGNED(req->pos, cs) ||
+	    (e->len < cs && req->pos + e->len != req->img->size) ||
+	    s->has_data_file)
+		return -EINVAL;
+	/* like QEMU: compression never overwrites an allocated cluster */
+	if (type_is_mapped(e->type) || e->type == SC_COMPRESSED)
+		return -EIO;
+	e->len = MIN(e->len, cs);
+	return start_compressed(req, e, sl);
+}
+
 static bool writable_in_place(const struct qcow2_extent *e)
 {
 	return e->type == SC_NORMAL && e->copied;
@@ -358,7 +475,14 @@ void qcow2_write_step(struct qcow_req *req)
 			qreq_fail(req, ret);
 			break;
 		}
-		if (writable_in_place(&e)) {
+		if (req->op == QCOW_OP_WRITE_COMPRESSED) {
+			ret = write_compressed(req, &e, sl);
+			if (ret < 0) {
+				meta_cache_put(&s->l2, sl);
+				qreq_fail(req, ret);
+				break;
+			}
+		} else if (writable_in_place(&e)) {
 			meta_cache_put(&s->l2, sl);
 			qreq_write_file(req, s->data_file,
 					req->buf + (req->pos - req->offset),

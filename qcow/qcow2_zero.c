@@ -73,6 +73,9 @@ static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
 	bool compressed = old & QCOW_OFLAG_COMPRESSED;
 	bool zeroes = !discard || req->img->backing || has_host(old);
 
+	if (req->flags & QCOW_REQ_FULL_DISCARD)
+		zeroes = false;
+
 	if (!full && (discard || compressed))
 		return false;
 	if (full && (compressed || (unmap && has_host(old)))) {
@@ -83,7 +86,7 @@ static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
 	if (!ext) {
 		if (zeroes && s->version >= 3)
 			entry |= QCOW_OFLAG_ZERO;
-		else if (zeroes)
+		else if (zeroes || (req->flags & QCOW_REQ_FULL_DISCARD))
 			entry = 0;	/* version 2: discard unmaps */
 		put_be64(p, entry);
 		return true;

@@ -98,6 +98,9 @@ static void raw_step(struct qcow_req *req)
 	case QCOW_OP_FLUSH:
 		raw_flush(req);
 		return;
+	case QCOW_OP_WRITE_COMPRESSED:
+		qreq_fail(req, -ENOTSUP);
+		break;
 	}
 	qreq_put(req);
 }

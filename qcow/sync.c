@@ -152,6 +152,12 @@ int qcow_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
 	return sync_chunks(img, QCOW_OP_WRITE, buf, len, off, 0);
 }
 
+int qcow_pwrite_compressed(struct qcow_image *img, const void *buf,
+			   uint64_t len, uint64_t off)
+{
+	return sync_chunks(img, QCOW_OP_WRITE_COMPRESSED, buf, len, off, 0);
+}
+
 int qcow_pwrite_zeroes(struct qcow_image *img, uint64_t len, uint64_t off,
 		       unsigned int flags)
 {
@@ -161,6 +167,12 @@ int qcow_pwrite_zeroes(struct qcow_image *img, uint64_t len, uint64_t off,
 int qcow_pdiscard(struct qcow_image *img, uint64_t len, uint64_t off)
 {
 	return sync_chunks(img, QCOW_OP_DISCARD, NULL, len, off, 0);
+}
+
+int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
+			unsigned int flags)
+{
+	return sync_chunks(img, QCOW_OP_DISCARD, NULL, len, off, flags);
 }
 
 int qcow_flush(struct qcow_image *img)

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Image-wide operations for qcow-img: resize, backing file changes,
+ * repair and amend.  They run synchronously with no other request in
+ * flight, and write the header only after everything it will point to is
+ * on disk.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "qcow2_write.h"
+#include "layout.h"
+
+static int need_writable_qcow2(struct qcow_image *img, struct qcow2 **out)
+{
+	if (img->format != QCOW_FMT_QCOW2)
+		return qcow_set_error(-ENOTSUP, img->filename, "this operation "
+				      "needs a qcow2 image");
+	if (img->opts.read_only)
+		return qcow_set_error(-EROFS, img->filename, "the image is "
+				      "open read-only");
+	*out = qcow2_of(img);
+	return 0;
+}
+
+/* ---- resize ---- */
+
+static int header_set_size(struct qcow2 *s, uint64_t size)
+{
+	put_be64(s->hdr_raw + QH_SIZE, size);
+	put_be32(s->hdr_raw + QH_L1_SIZE, s->l1_size);
+	put_be64(s->hdr_raw + QH_L1_OFFSET, s->l1_offset);
+	return qcow2_header_write_sync(s);
+}
+
+/* A new, larger L1 table: written whole, then named by the header. */
+static int grow_l1(struct qcow2 *s, uint32_t entries, uint64_t size)
+{
+	uint64_t bytes = ALIGN_UP((uint64_t)entries * 8, s->cluster_size);
+	uint64_t old_off = s->l1_offset, old_bytes, i;
+	uint64_t *l1, *dirty;
+	uint8_t *buf;
+	int64_t off;
+	int ret;
+
+	if (bytes > QCOW_MAX_L1_SIZE)
+		return qcow_set_error(-EFBIG, s->img->filename, "the L1 table "
+				      "would exceed 32 MiB");
+	old_bytes = ALIGN_UP((uint64_t)s->l1_size * 8, s->cluster_size);
+	l1 = calloc(bytes / 8, 8);
+	dirty = calloc(div_round_up(bytes / 8 / s->l1_chunk_entries, 64) + 1,
+		       8);
+	buf = qalloc_aligned(bytes);
+	if (!l1 || !dirty || !buf) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	memcpy(l1, s->l1, (size_t)s->l1_size * 8);
+	off = qcow2_alloc_clusters(s, bytes / s->cluster_size);
+	ret = off < 0 ? (int)off : qcow2_ckpt_sync(s, true);
+	if (ret < 0)
+		goto err;
+	memset(buf, 0, bytes);
+	for (i = 0; i < s->l1_size; i++)
+		put_be64(buf + i * 8, l1[i]);
+	ret = qfile_pwrite_sync(s->img->file, buf, bytes, (uint64_t)off);
+	if (!ret)
+		ret = qfile_fsync_sync(s->img->file);
+	if (ret < 0)
+		goto err;
+	free(s->l1);
+	free(s->l1_dirty);
+	s->l1 = l1;
+	s->l1_dirty = dirty;
+	s->l1_size = entries;
+	s->l1_offset = (uint64_t)off;
+	free(buf);
+	ret = header_set_size(s, size);
+	if (ret < 0)
+		return ret;
+	if (old_bytes && old_off)
+		qcow2_release_later(s, old_off, old_bytes);
+	return 0;
+err:
+	free(l1);
+	free(dirty);
+	free(buf);
+	return ret;
+}
+
+/* Everything past the new end is unmapped and L2 tables past it freed. */
+static int shrink(struct qcow2 *s, uint64_t size)
+{
+	uint64_t old = s->img->size, cs = s->cluster_size;
+	uint64_t from = ALIGN_UP(size, cs), i;
+	uint64_t keep = div_round_up(size, cs << s->l2_bits);
+	struct qcow_ctx *ctx = qcow_sync_ctx();
+	int ret = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (from < old)
+		ret = qcow2_full_discard_sync(s, from, old - from);
+	for (i = keep; i < s->l1_size && !ret; i++) {
+		uint64_t l2 = s->l1[i] & L1E_OFFSET_MASK;
+
+		if (!l2)
+			continue;
+		ret = qcow2_release_later(s, l2, cs);
+		s->l1[i] = 0;
+		qcow2_mark_l1_dirty(s, i);
+	}
+	return ret;
+}
+
+int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
+{
+	struct qcow2 *s = NULL;
+	uint64_t l1_need;
+	int ret;
+
+	if (img->format == QCOW_FMT_RAW) {
+		if (size < img->size && !allow_shrink)
+			return -EPERM;
+		if (ftruncate(img->file->fd, size) < 0)
+			return -errno;
+		img->size = img->file->size = size;
+		return 0;
+	}
+	ret = need_writable_qcow2(img, &s);
+	if (ret < 0)
+		return ret;
+	if (size % 512 || size > QCOW_MAX_IMAGE_SIZE / 2)
+		return qcow_set_error(-EINVAL, img->filename, "size: %" PRIu64
+				      " is not a multiple of 512 or too large",
+				      size);
+	if (size < img->size && !allow_shrink)
+		return qcow_set_error(-EPERM, img->filename, "shrinking needs "
+				      "--shrink");
+	if (s->nb_snapshots && size < img->size)
+		return qcow_set_error(-ENOTSUP, img->filename, "cannot shrink "
+				      "an image with internal snapshots");
+	if (size < img->size) {
+		ret = shrink(s, size);
+		if (ret < 0)
+			return ret;
+	}
+	l1_need = div_round_up(size, (uint64_t)s->cluster_size << s->l2_bits);
+	if (l1_need > s->l1_size)
+		ret = grow_l1(s, (uint32_t)l1_need, size);
+	else
+		ret = qcow2_ckpt_sync(s, true);
+	if (!ret && l1_need <= s->l1_size)
+		ret = header_set_size(s, size);
+	if (ret < 0)
+		return ret;
+	if (size > img->size && img->backing) {
+		uint64_t old = img->size;
+
+		/* the new area reads as zeros, not as the backing file */
+		img->size = size;
+		return qcow_pwrite_zeroes(img, size - old, old, 0);
+	}
+	img->size = size;
+	return 0;
+}
+
+/* ---- backing file ---- */
+
+int qcow_set_backing(struct qcow_image *img, const char *name,
+		     const char *format)
+{
+	struct qcow2_header_change chg = {
+		.set_backing = true, .backing = name && *name ? name : NULL,
+		.backing_format = format,
+	};
+	struct qcow2 *s = NULL;
+	int ret;
+
+	ret = need_writable_qcow2(img, &s);
+	if (ret < 0)
+		return ret;
+	if (s->has_data_file && (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)
+	    && chg.backing)
+		return qcow_set_error(-EINVAL, img->filename, "a raw data file "
+				      "cannot have a backing file");
+	ret = qcow2_header_rewrite(s, &chg);
+	if (ret < 0)
+		return qcow_set_error(ret, img->filename, "cannot rewrite the "
+				      "header: %s", strerror(-ret));
+	free(img->backing_name);
+	free(img->backing_format);
+	img->backing_name = chg.backing ? strdup(chg.backing) : NULL;
+	img->backing_format = chg.backing && format ? strdup(format) : NULL;
+	return 0;
+}
+
+/* ---- repair ---- */
+
+int qcow_repair(struct qcow_image *img, unsigned int flags,
+		struct qcow_check_result *res,
+		void (*report)(void *arg, const char *msg), void *arg)
+{
+	struct qcow_check_result before;
+	struct qcow2 *s = NULL;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = need_writable_qcow2(img, &s);
+	if (ret < 0)
+		return ret;
+	ret = qcow2_check(img, &before, report, arg);
+	if (ret < 0)
+		return ret;
+	if (!before.leaks && !before.corruptions) {
+		*res = before;
+		return 0;
+	}
+	ret = qcow2_fix_refcounts(s, flags, report, arg);
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
+	if (!ret && (flags & QCOW_REPAIR_ERRORS))
+		ret = qcow2_fix_copied(s, report, arg);
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
+	if (ret < 0)
+		return ret;
+	ret = qcow2_check(img, res, NULL, NULL);
+	if (before.leaks > res->leaks)
+		res->leaks_fixed = before.leaks - res->leaks;
+	if (before.corruptions > res->corruptions)
+		res->corruptions_fixed = before.corruptions - res->corruptions;
+	return ret;
+}
+
+/* ---- amend ---- */
+
+static int set_lazy(struct qcow2 *s, bool on)
+{
+	int ret;
+
+	if (on == s->lazy)
+		return 0;
+	if (on && s->version < 3)
+		return qcow_set_error(-EINVAL, s->img->filename, "lazy "
+				      "refcounts need compat=1.1");
+	ret = qcow2_ckpt_sync(s, true);
+	if (ret < 0)
+		return ret;
+	if (on)
+		s->compatible |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+	else
+		s->compatible &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
+	put_be64(s->hdr_raw + QH_COMPAT, s->compatible);
+	if (!on && (s->incompatible & QCOW2_INCOMPAT_DIRTY))
+		qcow2_header_set_dirty(s, false);
+	s->lazy = on;
+	return qcow2_header_write_sync(s);
+}
+
+static int downgrade_ok(struct qcow2 *s)
+{
+	if (s->incompatible & ~QCOW2_INCOMPAT_DIRTY)
+		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10 "
+				      "cannot express this image's "
+				      "incompatible features");
+	if (s->refcount_order != 4 || s->lazy)
+		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10 "
+				      "needs refcount_bits=16 and no lazy "
+				      "refcounts");
+	if (qcow2_has_zero_clusters(s))
+		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10:"
+				      " expanding zero clusters is not "
+				      "supported yet");
+	return 0;
+}
+
+static int set_compat(struct qcow2 *s, int version)
+{
+	struct qcow2_header_change chg = { .version = version };
+	int ret;
+
+	if (version == (int)s->version)
+		return 0;
+	if (version == 2) {
+		ret = downgrade_ok(s);
+		if (ret < 0)
+			return ret;
+	}
+	ret = qcow2_header_rewrite(s, &chg);
+	if (ret < 0)
+		return qcow_set_error(ret, s->img->filename, "cannot rewrite the "
+				      "header: %s", strerror(-ret));
+	return 0;
+}
+
+static int set_data_file(struct qcow2 *s, const struct qcow_amend_opts *o)
+{
+	struct qcow2_header_change chg = {
+		.set_data_file = true, .data_file = o->data_file,
+	};
+	uint64_t ac = s->autoclear;
+
+	if (o->data_file) {
+		if (!s->has_data_file)
+			return qcow_set_error(-ENOTSUP, s->img->filename,
+					      "cannot add a data file to an "
+					      "image without one");
+		if (qcow2_header_rewrite(s, &chg) < 0)
+			return -EIO;
+		free(s->data_file_name);
+		s->data_file_name = strdup(o->data_file);
+	}
+	if (o->data_file_raw < 0)
+		return 0;
+	if (o->data_file_raw && !s->has_data_file)
+		return qcow_set_error(-EINVAL, s->img->filename,
+				      "data_file_raw needs a data file");
+	if (o->data_file_raw)
+		ac |= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	else
+		ac &= ~QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	if (ac == s->autoclear)
+		return 0;
+	qcow2_header_set_autoclear(s, ac);
+	return qcow2_header_write_sync(s);
+}
+
+int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
+{
+	struct qcow2 *s = NULL;
+	int ret;
+
+	ret = need_writable_qcow2(img, &s);
+	if (ret < 0)
+		return ret;
+	if (o->refcount_bits > 0 &&
+	    (uint32_t)o->refcount_bits != 1u << s->refcount_order)
+		return qcow_set_error(-ENOTSUP, img->filename, "changing "
+				      "refcount_bits is not supported yet");
+	/* lazy refcounts go before a downgrade and after an upgrade */
+	if (o->lazy_refcounts >= 0 && o->compat == 2)
+		ret = set_lazy(s, o->lazy_refcounts);
+	if (!ret && (o->compat == 3 || o->compat == 2))
+		ret = set_compat(s, o->compat);
+	if (!ret && o->lazy_refcounts >= 0 && o->compat != 2)
+		ret = set_lazy(s, o->lazy_refcounts);
+	if (!ret && (o->data_file || o->data_file_raw >= 0))
+		ret = set_data_file(s, o);
+	return ret;
+}

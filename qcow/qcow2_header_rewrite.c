@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Rewriting the header cluster: new backing file name or format, data file
+ * name, or version.  Every extension we do not change is copied as it is,
+ * unknown ones included.  The cluster is written in one write after all
+ * metadata is on disk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "qcow2.h"
+#include "layout.h"
+
+static size_t put_ext(uint8_t *p, size_t room, uint32_t type,
+		      const void *data, uint32_t len)
+{
+	size_t need = 8 + ALIGN_UP(len, 8);
+
+	if (need > room)
+		return 0;
+	put_be32(p, type);
+	put_be32(p + 4, len);
+	memcpy(p + 8, data, len);
+	memset(p + 8 + len, 0, need - 8 - len);
+	return need;
+}
+
+/* The extensions of the old header, minus those being replaced. */
+static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
+		     uint8_t *out, size_t *pos, size_t room)
+{
+	uint32_t off = s->version == 2 ? QH_V2_LENGTH : s->header_length;
+	uint32_t limit = s->backing_offset ? (uint32_t)s->backing_offset :
+			 s->cluster_size;
+
+	while (off + 8 <= limit) {
+		uint32_t type = get_be32(s->hdr_raw + off);
+		uint32_t len = get_be32(s->hdr_raw + off + 4);
+		size_t n;
+
+		if (type == QEXT_END || len > limit - off - 8)
+			break;
+		off += 8;
+		if ((type == QEXT_BACKING_FORMAT && chg->set_backing) ||
+		    (type == QEXT_DATA_FILE && chg->set_data_file) ||
+		    (type == QEXT_FEATURE_TABLE && chg->version == 2)) {
+			off += ALIGN_UP(len, 8);
+			continue;
+		}
+		n = put_ext(out + *pos, room - *pos, type, s->hdr_raw + off,
+			    len);
+		if (!n)
+			return -ENOSPC;
+		*pos += n;
+		off += ALIGN_UP(len, 8);
+	}
+	return 0;
+}
+
+static int add_ext(uint8_t *out, size_t *pos, size_t room, uint32_t type,
+		   const char *str)
+{
+	size_t n;
+
+	if (!str)
+		return 0;
+	n = put_ext(out + *pos, room - *pos, type, str, strlen(str));
+	if (!n)
+		return -ENOSPC;
+	*pos += n;
+	return 0;
+}
+
+static void set_v3_fields(struct qcow2 *s, uint8_t *h)
+{
+	put_be64(h + QH_INCOMPAT, s->incompatible);
+	put_be64(h + QH_COMPAT, s->compatible);
+	put_be64(h + QH_AUTOCLEAR, s->autoclear);
+	put_be32(h + QH_REFCOUNT_ORDER, s->refcount_order);
+	put_be32(h + QH_HEADER_LENGTH, s->header_length);
+	if (s->header_length > QH_COMPRESSION_TYPE)
+		h[QH_COMPRESSION_TYPE] = s->compression_type;
+}
+
+int qcow2_header_rewrite(struct qcow2 *s,
+			 const struct qcow2_header_change *chg)
+{
+	uint32_t cs = s->cluster_size;
+	const char *backing = chg->set_backing ? chg->backing :
+			      s->img->backing_name;
+	int version = chg->version ? chg->version : (int)s->version;
+	uint8_t *h = qalloc_aligned(cs);
+	size_t pos, hlen;
+	int ret;
+
+	if (!h)
+		return -ENOMEM;
+	memset(h, 0, cs);
+	hlen = version == 2 ? QH_V2_LENGTH :
+	       MAX(s->version == 3 ? s->header_length : 112u, 112u);
+	memcpy(h, s->hdr_raw, MIN(hlen, s->version == 2 ? QH_V2_LENGTH :
+				  s->header_length));
+	put_be32(h + QH_VERSION, version);
+	if (version == 3) {
+		if (s->version == 2) {
+			s->header_length = hlen;
+			s->refcount_order = 4;
+		}
+		set_v3_fields(s, h);
+	}
+	pos = hlen;
+	ret = copy_exts(s, chg, h, &pos, cs - 8);
+	if (!ret && chg->set_backing)
+		ret = add_ext(h, &pos, cs - 8, QEXT_BACKING_FORMAT,
+			      backing ? chg->backing_format : NULL);
+	if (!ret && chg->set_data_file)
+		ret = add_ext(h, &pos, cs - 8, QEXT_DATA_FILE, chg->data_file);
+	if (ret < 0)
+		goto out;
+	pos += 8;	/* end of extensions */
+	put_be64(h + QH_BACKING_OFFSET, 0);
+	put_be32(h + QH_BACKING_SIZE, 0);
+	if (backing) {
+		size_t n = strlen(backing);
+
+		if (n > QCOW_MAX_BACKING_NAME || pos + n > cs) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		put_be64(h + QH_BACKING_OFFSET, pos);
+		put_be32(h + QH_BACKING_SIZE, (uint32_t)n);
+		memcpy(h + pos, backing, n);
+	}
+	ret = qcow2_ckpt_sync(s, true);
+	if (!ret)
+		ret = qfile_pwrite_sync(s->img->file, h, cs, 0);
+	if (!ret)
+		ret = qfile_fsync_sync(s->img->file);
+	if (!ret) {
+		memcpy(s->hdr_raw, h, cs);
+		s->version = version;
+		s->backing_offset = get_be64(h + QH_BACKING_OFFSET);
+	}
+out:
+	free(h);
+	return ret;
+}
