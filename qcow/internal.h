@@ -45,8 +45,23 @@ struct qcow_ctx {
 	struct qio_op *defer_head;
 	struct qio_op *defer_tail;
 	unsigned int inflight;
-	int deferring;
+	unsigned int owned;		/* engine work running on this ctx */
+	int event_fd;			/* -1 until asked for */
+	struct qwaiter *mail_head;	/* woken by other threads */
+	struct qwaiter *mail_tail;
 };
+
+/*
+ * The engine lock: every entry point (submit, complete, run_deferred,
+ * open, close and the image-wide operations) holds it, so contexts on
+ * several threads can share images.  It is recursive: callbacks may
+ * submit.  qcow_current_ctx() is the context whose thread is inside.
+ */
+struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx);
+void qcow_unlock(struct qcow_ctx *prev);
+struct qcow_ctx *qcow_current_ctx(void);
+/* Resumes w now when its context is the current one, else queues it. */
+void qwaiter_wake(struct qwaiter *w, int err);
 
 int qfile_open(struct qfile **out, const char *name, bool read_only,
 	       bool direct);

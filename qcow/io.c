@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <liburing.h>
 #include "internal.h"
 
@@ -368,6 +370,73 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 	qio_prep(sqe, op);
 }
 
+static pthread_mutex_t engine_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static __thread struct qcow_ctx *current_ctx;
+
+struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx)
+{
+	struct qcow_ctx *prev;
+
+	pthread_mutex_lock(&engine_lock);
+	prev = current_ctx;
+	if (ctx)
+		current_ctx = ctx;
+	return prev;
+}
+
+void qcow_unlock(struct qcow_ctx *prev)
+{
+	current_ctx = prev;
+	pthread_mutex_unlock(&engine_lock);
+}
+
+struct qcow_ctx *qcow_current_ctx(void)
+{
+	return current_ctx;
+}
+
+void qwaiter_wake(struct qwaiter *w, int err)
+{
+	struct qcow_ctx *ctx = w->ctx;
+	bool was_empty;
+
+	if (!ctx || ctx == current_ctx) {
+		w->resume(w, err);
+		return;
+	}
+	w->err = err;
+	w->next = NULL;
+	was_empty = !ctx->mail_head;
+	if (ctx->mail_tail)
+		ctx->mail_tail->next = w;
+	else
+		ctx->mail_head = w;
+	ctx->mail_tail = w;
+	if (was_empty && ctx->event_fd >= 0)
+		eventfd_write(ctx->event_fd, 1);
+}
+
+static int run_mail(struct qcow_ctx *ctx)
+{
+	struct qwaiter *w;
+	eventfd_t v;
+	int n = 0;
+
+	if (!ctx->mail_head)
+		return 0;
+	if (ctx->event_fd >= 0)
+		eventfd_read(ctx->event_fd, &v);
+	while ((w = ctx->mail_head)) {
+		ctx->mail_head = w->next;
+		if (!ctx->mail_head)
+			ctx->mail_tail = NULL;
+		w->next = NULL;
+		w->resume(w, w->err);
+		n++;
+	}
+	return n;
+}
+
 int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring)
 {
 	struct qcow_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -375,18 +444,32 @@ int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->ring = ring;
+	ctx->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ctx->event_fd < 0) {
+		free(ctx);
+		return -errno;
+	}
 	*out = ctx;
 	return 0;
 }
 
+int qcow_ctx_event_fd(struct qcow_ctx *ctx)
+{
+	return ctx->event_fd;
+}
+
 void qcow_ctx_free(struct qcow_ctx *ctx)
 {
+	if (!ctx)
+		return;
+	close(ctx->event_fd);
 	free(ctx);
 }
 
 unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
 {
-	return ctx->inflight + (ctx->defer_head != NULL);
+	return ctx->inflight + ctx->owned + (ctx->defer_head != NULL) +
+	       (ctx->mail_head != NULL);
 }
 
 /* A short read that is not at EOF is continued; reads at EOF end there. */
@@ -410,29 +493,39 @@ static bool qio_continue_short_read(struct qio_op *op, int res)
 void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
 {
 	struct qio_op *op = (struct qio_op *)(uintptr_t)cqe->user_data;
+	struct qcow_ctx *prev;
 	int res = cqe->res;
 
 	if (!op)
 		return;
+	prev = qcow_lock(ctx);
 	if (qio_continue_short_read(op, res))
-		return;
+		goto out;
 	if (op->kind == QIO_READ && res >= 0)
 		res = op->io_done;
 	ctx->inflight--;
 	qio_finish(op, res);
+out:
+	qcow_unlock(prev);
 }
 
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 {
+	struct qcow_ctx *prev = qcow_lock(ctx);
 	struct qio_op *op;
-	int n = 0;
+	int n = run_mail(ctx);
 
-	while ((op = ctx->defer_head)) {
+	while ((op = ctx->defer_head) || ctx->mail_head) {
+		if (!op) {
+			n += run_mail(ctx);
+			continue;
+		}
 		ctx->defer_head = op->next;
 		if (!ctx->defer_head)
 			ctx->defer_tail = NULL;
 		qio_finish(op, op->res);
 		n++;
 	}
+	qcow_unlock(prev);
 	return n;
 }

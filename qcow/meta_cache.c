@@ -142,7 +142,7 @@ static void wake_all(struct qwaiter *list, int err)
 
 		list = w->next;
 		w->next = NULL;
-		w->resume(w, err);
+		qwaiter_wake(w, err);
 	}
 }
 
@@ -165,6 +165,7 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 	struct meta_slice *s = slice_find(c, offset);
 
 	*err = 0;
+	w->ctx = ctx;
 	if (s && s->loading) {
 		w->next = s->waiters;
 		s->waiters = w;

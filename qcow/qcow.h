@@ -61,10 +61,21 @@ const char *qcow_format_name(enum qcow_format fmt);
 #define QCOW_USER_DATA_FOREIGN	(1ULL << 63)
 
 int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring);
+/*
+ * Contexts on several threads may share images (one context per thread).
+ * Work that another thread finds for this context is queued to it: the
+ * eventfd becomes readable, and the owner calls qcow_ctx_run_deferred().
+ */
+int qcow_ctx_event_fd(struct qcow_ctx *ctx);
 void qcow_ctx_free(struct qcow_ctx *ctx);
 void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe);
 /* Runs callbacks deferred by synchronous I/O; returns how many ran. */
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx);
+/*
+ * Non-zero while the engine has work on this context (I/O on its ring,
+ * write-back it runs, wake-ups queued to it): keep reaping until zero
+ * before the thread stops driving it.
+ */
 unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx);
 
 enum qcow_op {
@@ -97,6 +108,8 @@ struct qcow_status {
 struct qwaiter {
 	void (*resume)(struct qwaiter *w, int err);
 	struct qwaiter *next;
+	struct qcow_ctx *ctx;		/* the thread that resumes it */
+	int err;
 };
 
 /*

@@ -119,11 +119,14 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 {
 	struct qcow_ctx *ctx = qcow_sync_ctx();
 	struct sync_flush f = { .w.resume = sync_flush_resume };
+	struct qcow_ctx *prev;
 	int ret;
 
 	if (!ctx)
 		return -ENOMEM;
+	prev = qcow_lock(ctx);
 	qcow2_ckpt_request(s, ctx, &f.w, refcounts);
+	qcow_unlock(prev);
 	ret = qcow_sync_drive(ctx, &f.done);
 	return ret < 0 ? ret : f.err;
 }

@@ -564,12 +564,13 @@ static void ckpt_finish(struct ckpt *c)
 	cluster_vec_free(&c->freed);
 	cluster_vec_free(&c->released);
 	s->ckpt = NULL;
+	c->ctx->owned--;
 	while (list) {
 		struct qwaiter *w = list;
 
 		list = w->next;
 		w->next = NULL;
-		w->resume(w, c->error);
+		qwaiter_wake(w, c->error);
 	}
 	free(c);
 	qcow2_ckpt_kick(s, NULL);
@@ -719,6 +720,8 @@ static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 	c->waiters = waiters;
 	c->refcounts = refcounts || !s->lazy;
 	c->waiter.resume = ckpt_resume;
+	c->waiter.ctx = ctx;
+	ctx->owned++;
 	s->ckpt = c;
 	ret = ckpt_cut(c);
 	if (ret < 0)
@@ -732,6 +735,9 @@ void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx)
 	struct qwaiter *w = s->next_waiters;
 	bool refcounts = s->next_refcounts;
 
+	/* a checkpoint's I/O goes on the ring of the thread running it */
+	if (!ctx)
+		ctx = qcow_current_ctx();
 	if (ctx)
 		s->next_ctx = ctx;
 	if (s->ckpt || !s->next_wanted)
@@ -744,7 +750,7 @@ void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx)
 			struct qwaiter *next = w->next;
 
 			w->next = NULL;
-			w->resume(w, -ENOMEM);
+			qwaiter_wake(w, -ENOMEM);
 			w = next;
 		}
 	}
@@ -759,6 +765,7 @@ void qcow2_ckpt_request(struct qcow2 *s, struct qcow_ctx *ctx,
 		while (*tail)
 			tail = &(*tail)->next;
 		w->next = NULL;
+		w->ctx = ctx;
 		*tail = w;
 	}
 	s->next_wanted = true;

@@ -86,7 +86,7 @@ static void copy_done(struct qio_op *op, int res)
 
 		list = w->next;
 		w->next = NULL;
-		w->resume(w, res < 0 ? res : 0);
+		qwaiter_wake(w, res < 0 ? res : 0);
 	}
 }
 
@@ -118,6 +118,7 @@ static int start_copy(struct qcow_req *req, uint64_t l1_index, uint64_t old)
 			     s->cluster_size, old);
 	}
 	req->waiter.next = c->waiters;
+	req->waiter.ctx = req->ctx;
 	c->waiters = &req->waiter;
 	return -EAGAIN;
 }

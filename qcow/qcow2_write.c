@@ -49,7 +49,7 @@ static void op_wake(struct alloc_op *op)
 
 		list = w->next;
 		w->next = NULL;
-		w->resume(w, 0);
+		qwaiter_wake(w, 0);
 	}
 }
 
@@ -449,6 +449,7 @@ bool qcow2_write_park(struct qcow_req *req, uint64_t end)
 	if (!op)
 		return false;
 	req->waiter.next = op->waiters;
+	req->waiter.ctx = req->ctx;
 	op->waiters = &req->waiter;
 	return true;
 }

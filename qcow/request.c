@@ -150,9 +150,24 @@ void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 	qfile_submit(req->ctx, f, &r->op, QIO_WRITE, buf, len, off);
 }
 
+static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
+			 struct qcow_req *req, enum qcow_op op, void *buf,
+			 uint64_t offset, uint64_t length);
+
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
+{
+	struct qcow_ctx *prev = qcow_lock(ctx);
+	int ret = submit_locked(ctx, img, req, op, buf, offset, length);
+
+	qcow_unlock(prev);
+	return ret;
+}
+
+static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
+			 struct qcow_req *req, enum qcow_op op, void *buf,
+			 uint64_t offset, uint64_t length)
 {
 	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS && img->opts.read_only)
 		return -EROFS;
@@ -172,6 +187,7 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 	req->error = 0;
 	req->waiter.resume = req_resume;
 	req->waiter.next = NULL;
+	req->waiter.ctx = ctx;
 	req->drv_state = NULL;
 	if (op == QCOW_OP_STATUS) {
 		req->status = buf;

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Several threads, each with its own io_uring and context, write to one
+ * image at once, as the ublk server's queues do.  Their byte ranges are
+ * disjoint but interleaved, so they allocate the same clusters and wait on
+ * each other's allocations and metadata loads; the engine hands such
+ * wake-ups to the owning thread through its eventfd.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <liburing.h>
+#include "qcow/qcow.h"
+#include "testlib.h"
+
+#define THREADS		4
+#define DEPTH		32
+#define STRIPE		3000u
+#define STRIPES		600u
+#define EVENT_TAG	(QCOW_USER_DATA_FOREIGN | 1)
+
+struct wreq {
+	struct qcow_req req;
+	uint8_t buf[STRIPE];
+	bool busy;
+};
+
+struct worker {
+	pthread_t tid;
+	int idx;
+	struct qcow_image *img;
+	struct io_uring ring;
+	struct qcow_ctx *ctx;
+	struct wreq reqs[DEPTH];
+	int errors;
+	eventfd_t ev;
+};
+
+static void arm_event(struct worker *wk)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&wk->ring);
+
+	io_uring_prep_read(sqe, qcow_ctx_event_fd(wk->ctx), &wk->ev,
+			   sizeof(wk->ev), 0);
+	io_uring_sqe_set_data64(sqe, EVENT_TAG);
+}
+
+static void reap(struct worker *wk, bool wait)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+	bool event = false;
+
+	io_uring_submit_and_wait(&wk->ring, wait ? 1 : 0);
+	io_uring_for_each_cqe(&wk->ring, head, cqe) {
+		if (cqe->user_data == EVENT_TAG)
+			event = true;
+		else
+			qcow_ctx_complete(wk->ctx, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&wk->ring, n);
+	if (event)
+		arm_event(wk);
+	qcow_ctx_run_deferred(wk->ctx);
+}
+
+static struct wreq *free_req(struct worker *wk)
+{
+	int i;
+
+	for (i = 0; i < DEPTH; i++)
+		if (!wk->reqs[i].busy)
+			return &wk->reqs[i];
+	return NULL;
+}
+
+static bool all_idle(const struct worker *wk)
+{
+	int i;
+
+	for (i = 0; i < DEPTH; i++)
+		if (wk->reqs[i].busy)
+			return false;
+	return true;
+}
+
+static int counted_done;
+
+static void req_done(struct qcow_req *req, int res)
+{
+	struct wreq *w = req->priv;
+
+	if (res < 0)
+		__atomic_add_fetch(&counted_done, 1000000, __ATOMIC_RELAXED);
+	w->busy = false;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	unsigned int k = 0;
+	struct wreq *w;
+
+	arm_event(wk);
+	while (k < STRIPES) {
+		w = free_req(wk);
+		if (!w) {
+			reap(wk, true);
+			continue;
+		}
+		memset(w->buf, wk->idx * 50 + (k % 50) + 1, STRIPE);
+		w->busy = true;
+		w->req.done = req_done;
+		w->req.priv = w;
+		w->req.flags = (k % 97 == 0) ? QCOW_REQ_FUA : 0;
+		if (qcow_submit(wk->ctx, wk->img, &w->req, QCOW_OP_WRITE,
+				w->buf, ((uint64_t)k * THREADS + wk->idx) *
+				STRIPE, STRIPE) < 0) {
+			wk->errors++;
+			w->busy = false;
+		}
+		k++;
+		reap(wk, false);
+	}
+	while (!all_idle(wk) || qcow_ctx_inflight(wk->ctx))
+		reap(wk, true);
+	return NULL;
+}
+
+static void run(const char *name, struct qcow_create_opts *co)
+{
+	struct worker wk[THREADS];
+	struct qcow_open_opts oo = { 0 };
+	uint64_t size = (uint64_t)STRIPE * STRIPES * THREADS;
+	struct qcow_image *img;
+	uint8_t *got, want;
+	char path[1024];
+	uint64_t i;
+	int t, bad = 0;
+
+	tl_begin("write_multiqueue/%s", name);
+	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
+	co->format = QCOW_FMT_QCOW2;
+	co->size = (size + 511) & ~511ULL;
+	if (qcow_create(path, co) < 0 || qcow_open(&img, path, &oo) < 0)
+		return tl_fail("%s", qcow_strerror());
+	counted_done = 0;
+	memset(wk, 0, sizeof(wk));
+	for (t = 0; t < THREADS; t++) {
+		wk[t].idx = t;
+		wk[t].img = img;
+		if (io_uring_queue_init(64, &wk[t].ring, 0) < 0 ||
+		    qcow_ctx_new(&wk[t].ctx, &wk[t].ring) < 0)
+			return tl_skip("io_uring is not available");
+	}
+	for (t = 0; t < THREADS; t++)
+		pthread_create(&wk[t].tid, NULL, worker_main, &wk[t]);
+	for (t = 0; t < THREADS; t++) {
+		pthread_join(wk[t].tid, NULL);
+		bad += wk[t].errors;
+	}
+	for (t = 0; t < THREADS; t++) {
+		qcow_ctx_free(wk[t].ctx);
+		io_uring_queue_exit(&wk[t].ring);
+	}
+	qcow_close(img);
+	if (bad || counted_done)
+		return tl_fail("%d submits and %d writes failed", bad,
+			       counted_done / 1000000);
+	oo.read_only = true;
+	if (qcow_open(&img, path, &oo) < 0)
+		return tl_fail("%s", qcow_strerror());
+	got = malloc(size);
+	bad = qcow_pread(img, got, size, 0);
+	qcow_close(img);
+	for (i = 0; i < size && !bad; i++) {
+		uint64_t stripe = i / STRIPE;
+
+		want = (stripe % THREADS) * 50 + (stripe / THREADS) % 50 + 1;
+		if (got[i] != want)
+			bad = -1;
+	}
+	free(got);
+	if (bad)
+		return tl_fail("data read back differs");
+	if (!tl_have_prog("qemu-img"))
+		return tl_skip("qemu-img is not installed: data checked only");
+	if (tl_run("qemu-img check -q '%s'", path))
+		return tl_fail("qemu-img check found problems");
+	tl_pass();
+}
+
+int main(int argc, char **argv)
+{
+	struct qcow_create_opts co = { .cluster_size = 65536 };
+
+	tl_init(argc, argv);
+	run("64k", &co);
+	co = (struct qcow_create_opts){ .cluster_size = 4096 };
+	run("4k", &co);
+	co = (struct qcow_create_opts){ .cluster_size = 65536,
+					.extended_l2 = true };
+	run("64k-extl2", &co);
+	co = (struct qcow_create_opts){ .cluster_size = 512,
+					.lazy_refcounts = true };
+	run("512-lazy", &co);
+	return tl_finish();
+}
