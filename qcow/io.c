@@ -90,7 +90,33 @@ void qfile_close(struct qfile *f)
 	free(f);
 }
 
+static int pread_aligned(struct qfile *f, void *buf, uint64_t len,
+			 uint64_t off);
+
+/* O_DIRECT wants aligned buffers, offsets and lengths: bounce the rest. */
 int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off)
+{
+	uint64_t a = f->align, start, span;
+	uint8_t *bounce;
+	int ret;
+
+	if (a <= 1 || (IS_ALIGNED((uintptr_t)buf, QIO_DIRECT_ALIGN) &&
+		       IS_ALIGNED(len, a) && IS_ALIGNED(off, a)))
+		return pread_aligned(f, buf, len, off);
+	start = ALIGN_DOWN(off, a);
+	span = ALIGN_UP(off + len, a) - start;
+	bounce = qalloc_aligned(span);
+	if (!bounce)
+		return -ENOMEM;
+	ret = pread_aligned(f, bounce, span, start);
+	if (!ret)
+		memcpy(buf, bounce + (off - start), len);
+	free(bounce);
+	return ret;
+}
+
+static int pread_aligned(struct qfile *f, void *buf, uint64_t len,
+			 uint64_t off)
 {
 	uint8_t *p = buf;
 	uint64_t done = 0;
