@@ -23,7 +23,8 @@
 
 #define MAX_OPS 64
 
-enum wl_kind { WL_WRITE, WL_ZERO, WL_DISCARD, WL_FLUSH };
+enum wl_kind { WL_WRITE, WL_ZERO, WL_DISCARD, WL_FLUSH, WL_COMPRESSED,
+	       WL_RESIZE };
 
 struct wl_op {
 	enum wl_kind kind;
@@ -253,27 +254,45 @@ static int write_out(const char *path, const struct file_img *f)
 
 /* ---- the model of guest content ---- */
 
+/*
+ * A workload: optionally a backing image filled with BACKING_BYTE, setup
+ * operations done before recording starts (compressed clusters, data to
+ * copy on write), then the recorded operations.
+ */
+#define BACKING_BYTE 0xb5
+
 struct workload {
 	const char *name;
 	struct qcow_create_opts co;
+	bool backing;
+	struct wl_op setup[8];
+	int nsetup;
 	struct wl_op ops[MAX_OPS];
 	int nops;
 	uint64_t size;
 };
 
+static void apply_op(const struct wl_op *o, uint8_t *buf, uint64_t size)
+{
+	uint64_t end = MIN(o->off + o->len, size);
+
+	if (o->off >= size)
+		return;
+	if (o->kind == WL_WRITE || o->kind == WL_COMPRESSED)
+		memset(buf + o->off, o->pattern, end - o->off);
+	else if (o->kind == WL_ZERO || o->kind == WL_DISCARD)
+		memset(buf + o->off, 0, end - o->off);
+}
+
 static void content_after(const struct workload *w, int upto, uint8_t *buf)
 {
 	int i;
 
-	memset(buf, 0, w->size);
-	for (i = 0; i < upto; i++) {
-		const struct wl_op *o = &w->ops[i];
-
-		if (o->kind == WL_WRITE)
-			memset(buf + o->off, o->pattern, o->len);
-		else if (o->kind == WL_ZERO || o->kind == WL_DISCARD)
-			memset(buf + o->off, 0, o->len);
-	}
+	memset(buf, w->backing ? BACKING_BYTE : 0, w->size);
+	for (i = 0; i < w->nsetup; i++)
+		apply_op(&w->setup[i], buf, w->size);
+	for (i = 0; i < upto; i++)
+		apply_op(&w->ops[i], buf, w->size);
 }
 
 /*
@@ -307,6 +326,10 @@ static bool verify(const struct workload *w, unsigned long p,
 			if ((o->kind == WL_ZERO || o->kind == WL_DISCARD) &&
 			    !got[b])
 				ok = true;
+			/* a version 2 discard shows the backing file again */
+			if (o->kind == WL_DISCARD && w->backing &&
+			    got[b] == BACKING_BYTE)
+				ok = true;
 		}
 		if (!ok)
 			snprintf(why, why_len, "byte %lu is %#x, flushed %#x",
@@ -339,7 +362,8 @@ static bool check_image(const struct workload *w, const char *path,
 		return false;
 	}
 	got = malloc(w->size);
-	ret = qcow_pread(img, got, w->size, 0);
+	ret = qcow_size(img) < w->size ? -ERANGE :
+	      qcow_pread(img, got, w->size, 0);
 	qcow_close(img);
 	if (ret < 0 || !verify(w, p, got, why, why_len)) {
 		if (ret < 0)
@@ -414,13 +438,13 @@ static void crash_all(const struct workload *w, const char *path,
 		tl_pass();
 }
 
-static int run_ops(struct workload *w, struct qcow_image *img)
+static int run_ops(struct wl_op *ops, int nops, struct qcow_image *img)
 {
 	uint8_t *buf;
 	int i, ret = 0;
 
-	for (i = 0; i < w->nops && !ret; i++) {
-		struct wl_op *o = &w->ops[i];
+	for (i = 0; i < nops && !ret; i++) {
+		struct wl_op *o = &ops[i];
 
 		o->first_event = rec.events;
 		switch (o->kind) {
@@ -439,9 +463,60 @@ static int run_ops(struct workload *w, struct qcow_image *img)
 		case WL_FLUSH:
 			ret = qcow_flush(img);
 			break;
+		case WL_COMPRESSED:
+			buf = malloc(o->len);
+			memset(buf, o->pattern, o->len);
+			ret = qcow_pwrite_compressed(img, buf, o->len, o->off);
+			free(buf);
+			break;
+		case WL_RESIZE:
+			ret = qcow_resize(img, o->len, false);
+			break;
 		}
 		o->last_event = rec.events;
 	}
+	return ret;
+}
+
+static char backing_path[1100];
+
+static int make_backing(struct workload *w, const char *path)
+{
+	struct qcow_create_opts bo = {
+		.format = QCOW_FMT_QCOW2, .size = w->size,
+		.cluster_size = 4096,
+	};
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_image *img;
+	uint8_t *buf;
+	int ret;
+
+	snprintf(backing_path, sizeof(backing_path), "%s.base", path);
+	ret = qcow_create(backing_path, &bo);
+	if (!ret)
+		ret = qcow_open(&img, backing_path, &oo);
+	if (ret < 0)
+		return ret;
+	buf = malloc(w->size);
+	memset(buf, BACKING_BYTE, w->size);
+	ret = qcow_pwrite(img, buf, w->size, 0);
+	free(buf);
+	qcow_close(img);
+	w->co.backing_file = backing_path;
+	w->co.backing_format = "qcow2";
+	return ret;
+}
+
+static int setup(struct workload *w, const char *path)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_image *img;
+	int ret = qcow_open(&img, path, &oo);
+
+	if (ret < 0)
+		return ret;
+	ret = run_ops(w->setup, w->nsetup, img);
+	qcow_close(img);
 	return ret;
 }
 
@@ -461,8 +536,12 @@ static void run_workload(struct workload *w)
 	w->co.size = w->size;
 	if (w->co.data_file)
 		w->co.data_file = data_path;
+	if (w->backing && make_backing(w, path) < 0)
+		return tl_fail("backing: %s", qcow_strerror());
 	if (qcow_create(path, &w->co) < 0)
 		return tl_fail("create: %s", qcow_strerror());
+	if (w->nsetup && setup(w, path) < 0)
+		return tl_fail("setup: %s", qcow_strerror());
 	read_file(path, &init[0]);
 	if (w->co.data_file)
 		read_file(data_path, &init[1]);
@@ -475,7 +554,7 @@ static void run_workload(struct workload *w)
 		qio_set_recorder(NULL);
 		return tl_fail("open: %s", qcow_strerror());
 	}
-	ret = run_ops(w, img);
+	ret = run_ops(w->ops, w->nops, img);
 	qcow_close(img);
 	qio_set_recorder(NULL);
 	if (ret < 0)
@@ -491,6 +570,9 @@ static void run_workload(struct workload *w)
 #define Z(o, l) { .kind = WL_ZERO, .off = (o), .len = (l) }
 #define D(o, l) { .kind = WL_DISCARD, .off = (o), .len = (l) }
 #define F { .kind = WL_FLUSH }
+#define C(o, l, p) { .kind = WL_COMPRESSED, .off = (o), .len = (l), \
+		     .pattern = (p) }
+#define R(size) { .kind = WL_RESIZE, .len = (size) }
 
 static struct workload workloads[] = {
 	{
@@ -538,6 +620,47 @@ static struct workload workloads[] = {
 		.co = { .cluster_size = 4096, .compat = 2 },
 		.ops = { W(0, 10000, 1), F, Z(4096, 8192), W(300000, 5000, 2),
 			 F, D(0, 4096), W(1 << 20, 100, 3) },
+		.nops = 7,
+	},
+	{
+		/* partial writes copy the rest from the backing file */
+		.name = "cow-backing", .size = 2 << 20, .backing = true,
+		.co = { .cluster_size = 65536 },
+		.ops = { W(1000, 3000, 1), F, W(70000, 100000, 2),
+			 Z(200000, 70000), F, D(0, 65536), W(600000, 10, 3) },
+		.nops = 7,
+	},
+	{
+		.name = "cow-backing-extl2", .size = 2 << 20, .backing = true,
+		.co = { .cluster_size = 65536, .extended_l2 = true },
+		.ops = { W(1000, 3000, 1), F, W(70000, 100000, 2), F,
+			 D(131072, 65536), W(300000, 5, 3) },
+		.nops = 6,
+	},
+	{
+		/* version 2: a discard shows the backing file again */
+		.name = "cow-backing-v2", .size = 1 << 20, .backing = true,
+		.co = { .cluster_size = 4096, .compat = 2 },
+		.ops = { W(1000, 3000, 1), F, W(7000, 10000, 2), F,
+			 D(8192, 4096), Z(20000, 9000), W(300000, 5, 3) },
+		.nops = 7,
+	},
+	{
+		/* writes into compressed clusters copy them */
+		.name = "cow-compressed", .size = 1 << 20,
+		.co = { .cluster_size = 4096 },
+		.setup = { C(0, 1 << 20, 0x44) },
+		.nsetup = 1,
+		.ops = { W(100, 10, 1), W(4096, 8192, 2), F, D(65536, 4096),
+			 W(70000, 5000, 3), F, W(500000, 1, 4) },
+		.nops = 7,
+	},
+	{
+		/* a grown L1 table is written before the header names it */
+		.name = "resize", .size = 1 << 20,
+		.co = { .cluster_size = 512 },
+		.ops = { W(0, 5000, 1), F, R(64 << 20), W(100000, 3000, 2), F,
+			 R(100 << 20), W(512, 512, 3) },
 		.nops = 7,
 	},
 	{
