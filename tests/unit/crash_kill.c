@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The real I/O path killed at random moments: a child process writes to an
+ * image through its own io_uring, many requests in flight, with flushes;
+ * it reports every write it starts and every flush that completes through
+ * a pipe.  The parent kills it with SIGKILL after a random delay, then
+ * opens the image, checks it and reads it back: every byte must hold what
+ * it held when the last reported flush completed, or what a write started
+ * after it put there.  Then again on the same image, many times.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <liburing.h>
+#include "qcow/qcow.h"
+#include "testlib.h"
+
+#define SIZE		(4u << 20)
+#define DEPTH		16
+#define MAX_LEN		(96u << 10)
+#define ROUNDS		25
+#define MAX_RECS	(1u << 16)
+
+enum rec_type { REC_WRITE = 1, REC_FLUSHED = 2 };
+
+struct rec {
+	uint32_t type;
+	uint32_t id;		/* write id; flushed: writes below it */
+	uint64_t off;
+	uint64_t len;
+};
+
+static uint64_t rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+static uint8_t pattern(uint32_t id)
+{
+	return (uint8_t)(id % 251 + 1);
+}
+
+/* ---- the child ---- */
+
+struct slot {
+	struct qcow_req req;
+	uint8_t *buf;
+	bool busy;
+	bool flush;
+	uint32_t id;
+	uint64_t off;
+	uint64_t len;
+};
+
+/*
+ * In-flight writes never overlap, so the order they complete in does not
+ * matter; a flush covers the writes completed when it starts, which
+ * includes every write below the oldest one still in flight.
+ */
+static bool overlaps(const struct slot *slots, uint64_t off, uint64_t len)
+{
+	int i;
+
+	for (i = 0; i < DEPTH; i++)
+		if (slots[i].busy && !slots[i].flush &&
+		    off < slots[i].off + slots[i].len &&
+		    slots[i].off < off + len)
+			return true;
+	return false;
+}
+
+static uint32_t oldest_inflight(const struct slot *slots, uint32_t next)
+{
+	uint32_t min = next;
+	int i;
+
+	for (i = 0; i < DEPTH; i++)
+		if (slots[i].busy && !slots[i].flush && slots[i].id < min)
+			min = slots[i].id;
+	return min;
+}
+
+static int out_fd;
+
+static void send_rec(uint32_t type, uint32_t id, uint64_t off, uint64_t len)
+{
+	struct rec r = { type, id, off, len };
+
+	if (write(out_fd, &r, sizeof(r)) != sizeof(r))
+		_exit(3);
+}
+
+static void slot_done(struct qcow_req *req, int res)
+{
+	struct slot *s = req->priv;
+
+	if (res < 0)
+		_exit(4);
+	if (s->flush)
+		send_rec(REC_FLUSHED, s->id, 0, 0);
+	s->busy = false;
+}
+
+static void child(const char *path, uint64_t seed)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct slot slots[DEPTH] = { 0 };
+	struct qcow_image *img;
+	struct qcow_ctx *ctx;
+	struct io_uring ring;
+	uint32_t id = 0;
+	int i;
+
+	if (qcow_open(&img, path, &oo) < 0 ||
+	    io_uring_queue_init(64, &ring, 0) < 0 ||
+	    qcow_ctx_new(&ctx, &ring) < 0)
+		_exit(2);
+	for (i = 0; i < DEPTH; i++)
+		slots[i].buf = malloc(MAX_LEN);
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, n = 0;
+
+		for (i = 0; i < DEPTH; i++) {
+			struct slot *s = &slots[i];
+			uint64_t off, len;
+
+			if (s->busy)
+				continue;
+			s->req.priv = s;
+			s->req.done = slot_done;
+			s->req.flags = 0;
+			s->flush = rnd(&seed) % 8 == 0;
+			if (s->flush) {
+				s->id = oldest_inflight(slots, id);
+				s->busy = true;
+				qcow_submit(ctx, img, &s->req, QCOW_OP_FLUSH,
+					    NULL, 0, 0);
+				continue;
+			}
+			len = 1 + rnd(&seed) % MAX_LEN;
+			off = rnd(&seed) % (SIZE - len);
+			if (overlaps(slots, off, len))
+				continue;
+			s->busy = true;
+			s->off = off;
+			s->len = len;
+			s->id = id++;
+			memset(s->buf, pattern(s->id), len);
+			send_rec(REC_WRITE, s->id, off, len);
+			qcow_submit(ctx, img, &s->req, QCOW_OP_WRITE, s->buf,
+				    off, len);
+		}
+		qcow_ctx_run_deferred(ctx);
+		io_uring_submit_and_wait(&ring, 1);
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			qcow_ctx_complete(ctx, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&ring, n);
+		qcow_ctx_run_deferred(ctx);
+	}
+}
+
+/* ---- the parent ---- */
+
+struct history {
+	struct rec *v;
+	size_t n;
+};
+
+static void read_recs(int fd, struct history *h)
+{
+	struct rec r;
+
+	while (read(fd, &r, sizeof(r)) == sizeof(r))
+		if (h->n < MAX_RECS)
+			h->v[h->n++] = r;
+}
+
+/* The flushed content: base plus the writes below the last flush. */
+static uint32_t flushed_content(const struct history *h, uint8_t *img)
+{
+	uint32_t upto = 0;
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (h->v[i].type == REC_FLUSHED && h->v[i].id > upto)
+			upto = h->v[i].id;
+	for (i = 0; i < h->n; i++)
+		if (h->v[i].type == REC_WRITE && h->v[i].id < upto)
+			memset(img + h->v[i].off, pattern(h->v[i].id),
+			       h->v[i].len);
+	return upto;
+}
+
+/* Bytes that hold the pattern of a write started after the last flush. */
+static void mark_later(const struct history *h, uint32_t upto,
+		       const uint8_t *got, uint8_t *ok)
+{
+	uint64_t b;
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		const struct rec *r = &h->v[i];
+
+		if (r->type != REC_WRITE || r->id < upto)
+			continue;
+		for (b = r->off; b < r->off + r->len; b++)
+			ok[b] |= got[b] == pattern(r->id);
+	}
+}
+
+static int verify(const char *path, uint8_t *base, const struct history *h,
+		  char *why, size_t why_len)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_check_result res;
+	struct qcow_image *img;
+	uint8_t *got = malloc(SIZE), *ok = calloc(1, SIZE);
+	uint32_t upto = flushed_content(h, base);
+	uint64_t b;
+	int ret;
+
+	ret = qcow_open(&img, path, &oo);
+	if (ret < 0) {
+		snprintf(why, why_len, "open: %s", qcow_strerror());
+		goto out;
+	}
+	ret = qcow_pread(img, got, SIZE, 0);
+	if (!ret)
+		ret = qcow_check(img, &res, NULL, NULL);
+	qcow_close(img);
+	if (ret < 0 || res.corruptions) {
+		snprintf(why, why_len, "read/check: %d, %lu corruptions", ret,
+			 (unsigned long)res.corruptions);
+		ret = -1;
+		goto out;
+	}
+	mark_later(h, upto, got, ok);
+	for (b = 0; b < SIZE; b++) {
+		if (got[b] == base[b] || ok[b])
+			continue;
+		snprintf(why, why_len, "byte %lu is %#x, flushed %#x",
+			 (unsigned long)b, got[b], base[b]);
+		ret = -1;
+		goto out;
+	}
+	/* what the image holds now is the next round's starting point */
+	memcpy(base, got, SIZE);
+out:
+	free(got);
+	free(ok);
+	return ret;
+}
+
+static int repair_leaks(const char *path)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_check_result res;
+	struct qcow_image *img;
+	int ret = qcow_open(&img, path, &oo);
+
+	if (ret < 0)
+		return ret;
+	ret = qcow_repair(img, QCOW_REPAIR_LEAKS, &res, NULL, NULL);
+	qcow_close(img);
+	return ret < 0 ? ret : (res.leaks || res.corruptions ? -EUCLEAN : 0);
+}
+
+static void run(const char *name, struct qcow_create_opts *co)
+{
+	struct history h = { .v = calloc(MAX_RECS, sizeof(struct rec)) };
+	uint8_t *base = calloc(1, SIZE);
+	uint64_t seed = 777;
+	char path[1024], why[256];
+	int round, fds[2], st;
+	pid_t pid;
+
+	tl_begin("crash_kill/%s", name);
+	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
+	co->format = QCOW_FMT_QCOW2;
+	co->size = SIZE;
+	if (qcow_create(path, co) < 0) {
+		tl_fail("%s", qcow_strerror());
+		goto out;
+	}
+	for (round = 0; round < ROUNDS; round++) {
+		struct timespec ts = { 0, (long)(1 + rnd(&seed) % 60) *
+				       1000000L };
+
+		if (pipe(fds) < 0)
+			break;
+		fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
+		fflush(stdout);
+		pid = fork();
+		if (!pid) {
+			close(fds[0]);
+			out_fd = fds[1];
+			child(path, seed + round);
+		}
+		close(fds[1]);
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		h.n = 0;
+		read_recs(fds[0], &h);
+		close(fds[0]);
+		waitpid(pid, &st, 0);
+		if (WIFEXITED(st)) {
+			tl_fail("round %d: the writer exited %d", round,
+				WEXITSTATUS(st));
+			goto out;
+		}
+		if (verify(path, base, &h, why, sizeof(why)) < 0) {
+			tl_fail("round %d (%zu records): %s", round, h.n, why);
+			goto out;
+		}
+	}
+	if (round < ROUNDS)
+		goto out;
+	/* a kill may leak clusters; leaks are allowed and repairable */
+	if (!tl_have_prog("qemu-img")) {
+		tl_skip("qemu-img is not installed: checked by ours only");
+		goto out;
+	}
+	st = tl_run("qemu-img check -q '%s' 2>/dev/null", path);
+	if (st != 0 && st != 3) {
+		tl_fail("qemu-img check exit %d", st);
+		goto out;
+	}
+	if (repair_leaks(path) < 0)
+		tl_fail("repair: %s", qcow_strerror());
+	else if ((st = tl_run("qemu-img check -q '%s'", path)))
+		tl_fail("qemu-img check exit %d after repair", st);
+	else
+		tl_pass();
+out:
+	free(h.v);
+	free(base);
+}
+
+int main(int argc, char **argv)
+{
+	struct qcow_create_opts co = { .cluster_size = 65536 };
+
+	tl_init(argc, argv);
+	run("64k", &co);
+	co = (struct qcow_create_opts){ .cluster_size = 4096,
+					.lazy_refcounts = true };
+	run("4k-lazy", &co);
+	co = (struct qcow_create_opts){ .cluster_size = 65536,
+					.extended_l2 = true };
+	run("64k-extl2", &co);
+	return tl_finish();
+}
