@@ -176,6 +176,8 @@ static int qcow2_open_rw(struct qcow2 *s)
 				      MIN(s->cluster_size, 4096u), 1u << 20);
 	if (!ret)
 		ret = qcow2_alloc_init(s);
+	if (!ret)
+		ret = qcow2_meta_init(s);
 	if (ret < 0) {
 		if (!strstr(qcow_strerror(), s->img->filename))
 			qcow_set_error(ret, s->img->filename, "cannot read the "
@@ -190,6 +192,15 @@ static int qcow2_open_rw(struct qcow2 *s)
 
 static void qcow2_dispatch(struct qcow_req *req)
 {
+	struct qcow2 *s = qcow2_of(req->img);
+
+	if (s->corrupt && req->op != QCOW_OP_READ &&
+	    req->op != QCOW_OP_STATUS) {
+		qreq_fail(req, -EIO);
+		req->pos = req->offset + req->length;
+		qreq_put(req);
+		return;
+	}
 	switch (req->op) {
 	case QCOW_OP_WRITE:
 	case QCOW_OP_WRITE_COMPRESSED:

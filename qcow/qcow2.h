@@ -97,6 +97,8 @@ struct qcow2 {
 	bool next_wanted;
 	bool next_refcounts;
 	uint64_t comp_next;		/* next free byte for compressed data */
+	struct shared_map meta;		/* metadata clusters (writable) */
+	bool corrupt;			/* found inconsistent: no writes */
 
 	bool prealloc_checked;
 	bool metadata_prealloc;
@@ -124,6 +126,26 @@ static inline uint64_t qcow2_file_end(const struct qcow2 *s)
 	return MAX(s->img->file->size,
 		   s->alloc.end << s->cluster_bits);
 }
+
+/* qcow2_corrupt.c */
+enum {
+	QCOW2_META_HEADER = 1,
+	QCOW2_META_L1,
+	QCOW2_META_REFTABLE,
+	QCOW2_META_REFBLOCK,
+	QCOW2_META_L2,
+	QCOW2_META_SNAPSHOTS,
+	QCOW2_META_SNAPSHOT_L1,
+};
+
+int qcow2_meta_init(struct qcow2 *s);
+int qcow2_meta_add(struct qcow2 *s, uint64_t off, uint64_t len, int type);
+int qcow2_meta_overlap(struct qcow2 *s, uint64_t off, uint64_t len);
+int qcow2_signal_corruption(struct qcow2 *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* guest UINT64_MAX: an allocation; returns -EIO after marking corrupt */
+int qcow2_check_write(struct qcow2 *s, uint64_t guest, uint64_t off,
+		      uint64_t len);
 
 /* qcow2_header.c */
 int qcow2_read_header(struct qcow_image *img, struct qcow2 *s);

@@ -58,7 +58,12 @@ static int grow_l1(struct qcow2 *s, uint32_t entries, uint64_t size)
 	}
 	memcpy(l1, s->l1, (size_t)s->l1_size * 8);
 	off = qcow2_alloc_clusters(s, bytes / s->cluster_size);
-	ret = off < 0 ? (int)off : qcow2_ckpt_sync(s, true);
+	ret = off < 0 ? (int)off : qcow2_check_write(s, UINT64_MAX,
+						     (uint64_t)off, bytes);
+	if (!ret)
+		ret = qcow2_meta_add(s, (uint64_t)off, bytes, QCOW2_META_L1);
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
 	if (ret < 0)
 		goto err;
 	memset(buf, 0, bytes);

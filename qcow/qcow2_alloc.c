@@ -45,7 +45,7 @@ void cluster_vec_sort_unique(struct cluster_vec *v)
 	v->n = n;
 }
 
-/* ---- clusters with refcount > 1 ---- */
+/* ---- a map of cluster index to value (open addressing) ---- */
 
 static size_t shared_slot(const struct shared_map *m, uint64_t key)
 {
@@ -84,7 +84,7 @@ static int shared_grow(struct shared_map *m)
 	return 0;
 }
 
-static uint64_t shared_get(const struct shared_map *m, uint64_t c)
+uint64_t cmap_get(const struct shared_map *m, uint64_t c)
 {
 	size_t i;
 
@@ -95,7 +95,7 @@ static uint64_t shared_get(const struct shared_map *m, uint64_t c)
 }
 
 /* Deleting from linear probing: re-insert the rest of the cluster. */
-static void shared_del(struct shared_map *m, uint64_t c)
+void cmap_del(struct shared_map *m, uint64_t c)
 {
 	size_t i, j;
 
@@ -117,15 +117,18 @@ static void shared_del(struct shared_map *m, uint64_t c)
 	}
 }
 
-static int shared_set(struct shared_map *m, uint64_t c, uint64_t rc)
+void cmap_free(struct shared_map *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+int cmap_set(struct shared_map *m, uint64_t c, uint64_t val)
 {
 	size_t i;
 	int ret;
 
-	if (rc <= 1) {
-		shared_del(m, c);
-		return 0;
-	}
 	if ((m->n + 1) * 2 > m->cap) {
 		ret = shared_grow(m);
 		if (ret < 0)
@@ -135,8 +138,18 @@ static int shared_set(struct shared_map *m, uint64_t c, uint64_t rc)
 	if (!m->keys[i])
 		m->n++;
 	m->keys[i] = c + 1;
-	m->vals[i] = rc;
+	m->vals[i] = val;
 	return 0;
+}
+
+/* Refcounts above one; one and zero are the bitmap's business. */
+static int shared_set(struct shared_map *m, uint64_t c, uint64_t rc)
+{
+	if (rc <= 1) {
+		cmap_del(m, c);
+		return 0;
+	}
+	return cmap_set(m, c, rc);
 }
 
 /* ---- the bitmap ---- */
@@ -189,7 +202,7 @@ uint64_t qcow2_refcount_of(const struct qcow2 *s, uint64_t c)
 
 	if (!bit_get(&s->alloc, c))
 		return 0;
-	rc = shared_get(&s->alloc.shared, c);
+	rc = cmap_get(&s->alloc.shared, c);
 	return rc ? rc : 1;
 }
 
@@ -199,7 +212,7 @@ int qcow2_refcount_set(struct qcow2 *s, uint64_t c, uint64_t rc)
 
 	if (!rc) {
 		bit_clear(&s->alloc, c);
-		shared_del(&s->alloc.shared, c);
+		cmap_del(&s->alloc.shared, c);
 		return 0;
 	}
 	ret = bit_set(&s->alloc, c);
@@ -221,8 +234,9 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
 
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 {
+	cmap_del(&s->meta, c);
 	bit_clear(&s->alloc, c);
-	shared_del(&s->alloc.shared, c);
+	cmap_del(&s->alloc.shared, c);
 	if (c < s->alloc.hint)
 		s->alloc.hint = c;
 }
@@ -255,8 +269,8 @@ void qcow2_alloc_free(struct qcow2 *s)
 	struct qcow2_alloc *a = &s->alloc;
 
 	free(a->used);
-	free(a->shared.keys);
-	free(a->shared.vals);
+	cmap_free(&a->shared);
+	cmap_free(&s->meta);
 	cluster_vec_free(&a->inc);
 	cluster_vec_free(&a->dec);
 	cluster_vec_free(&a->dec_ready);

@@ -51,6 +51,11 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t cluster);
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t cluster);
 int qcow2_refcount_set(struct qcow2 *s, uint64_t cluster, uint64_t rc);
 
+uint64_t cmap_get(const struct shared_map *m, uint64_t c);
+int cmap_set(struct shared_map *m, uint64_t c, uint64_t val);
+void cmap_del(struct shared_map *m, uint64_t c);
+void cmap_free(struct shared_map *m);
+
 int cluster_vec_push(struct cluster_vec *v, uint64_t c);
 void cluster_vec_free(struct cluster_vec *v);
 void cluster_vec_sort_unique(struct cluster_vec *v);

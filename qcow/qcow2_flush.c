@@ -331,6 +331,10 @@ static int take_cluster(struct ckpt *c, uint64_t n, uint64_t *off)
 		return (int)host;
 	/* metadata of this checkpoint: counted now, not at the next one */
 	s->alloc.inc.n -= n;
+	ret = qcow2_check_write(s, UINT64_MAX, (uint64_t)host,
+				n << s->cluster_bits);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < n; i++) {
 		ret = cluster_vec_push(&c->touched,
 				       ((uint64_t)host >> s->cluster_bits) + i);
@@ -359,6 +363,8 @@ static int grow_reftable(struct ckpt *c, uint64_t need)
 		return -ENOMEM;
 	memcpy(rt, s->rt, s->rt_entries * 8);
 	ret = take_cluster(c, bytes / s->cluster_size, &off);
+	if (!ret)
+		ret = qcow2_meta_add(s, off, bytes, QCOW2_META_REFTABLE);
 	if (ret < 0) {
 		free(rt);
 		return ret;
@@ -399,6 +405,9 @@ static int new_refblock(struct ckpt *c, uint64_t rt_idx)
 			return ret;
 		meta_cache_put(&s->rb, sl);
 	}
+	ret = qcow2_meta_add(s, off, s->cluster_size, QCOW2_META_REFBLOCK);
+	if (ret < 0)
+		return ret;
 	s->rt[rt_idx] = off;
 	s->rt_dirty[rt_idx / s->rt_chunk_entries / 64] |=
 		1ULL << ((rt_idx / s->rt_chunk_entries) % 64);

@@ -53,7 +53,12 @@ static int new_table(struct qcow2 *s, uint64_t l1_index, const uint8_t *src)
 
 	if (off < 0)
 		return (int)off;
-	ret = install_table(s, (uint64_t)off, src);
+	ret = qcow2_check_write(s, UINT64_MAX, (uint64_t)off, s->cluster_size);
+	if (!ret)
+		ret = qcow2_meta_add(s, (uint64_t)off, s->cluster_size,
+				     QCOW2_META_L2);
+	if (!ret)
+		ret = install_table(s, (uint64_t)off, src);
 	if (ret < 0)
 		return ret;
 	s->l1[l1_index] = (uint64_t)off | QCOW_OFLAG_COPIED;
@@ -133,15 +138,17 @@ int qcow2_l2_prepare(struct qcow_req *req)
 		return -EIO;
 	l1e = s->l1[idx];
 	off = l1e & L1E_OFFSET_MASK;
-	if (off && (l1e & QCOW_OFLAG_COPIED))
-		return 0;
 	if (!off)
 		return new_table(s, idx, NULL);
-	if (qcow2_offset_into_cluster(s, off)) {
-		qcow_log(req->img, "L2 table offset %#" PRIx64 " is invalid "
-			 "(L1 index %" PRIu64 ")", off, idx);
-		return -EIO;
-	}
+	if (qcow2_offset_into_cluster(s, off) ||
+	    qcow2_meta_overlap(s, off, s->cluster_size) != QCOW2_META_L2)
+		return qcow2_signal_corruption(s, "corrupt: L1 entry %" PRIu64
+					       " names an L2 table at %#"
+					       PRIx64 " that is unaligned or "
+					       "overlaps other metadata", idx,
+					       off);
+	if (l1e & QCOW_OFLAG_COPIED)
+		return 0;
 	if (qcow2_refcount_of(s, off >> s->cluster_bits) == 1) {
 		s->l1[idx] |= QCOW_OFLAG_COPIED;
 		qcow2_mark_l1_dirty(s, idx);

@@ -265,7 +265,7 @@ static int place_op(struct alloc_op *op)
 	if (host < 0)
 		return (int)host;
 	op->host = (uint64_t)host + (op->astart - first);
-	return 0;
+	return qcow2_check_write(s, UINT64_MAX, (uint64_t)host, n * cs);
 }
 
 static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
@@ -337,6 +337,9 @@ static int64_t alloc_bytes(struct qcow2 *s, uint64_t n)
 		off = qcow2_alloc_clusters(s, 1);
 		if (off < 0)
 			return off;
+		ret = qcow2_check_write(s, UINT64_MAX, (uint64_t)off, cs);
+		if (ret < 0)
+			return ret;
 	}
 	s->comp_next = (uint64_t)off + n;
 	return off;
@@ -472,6 +475,10 @@ void qcow2_write_step(struct qcow_req *req)
 			ret = qcow2_map_extent_pin(req, &e, &sl);
 		if (ret == -EAGAIN)
 			return;
+		if (ret == -EIO)
+			qcow2_signal_corruption(s, "corrupt: bad metadata for "
+						"guest offset %#" PRIx64,
+						req->pos);
 		if (ret < 0) {
 			qreq_fail(req, ret);
 			break;
@@ -485,6 +492,11 @@ void qcow2_write_step(struct qcow_req *req)
 			}
 		} else if (writable_in_place(&e)) {
 			meta_cache_put(&s->l2, sl);
+			ret = qcow2_check_write(s, req->pos, e.host, e.len);
+			if (ret < 0) {
+				qreq_fail(req, ret);
+				break;
+			}
 			qreq_write_file(req, s->data_file,
 					req->buf + (req->pos - req->offset),
 					e.len, e.host);
