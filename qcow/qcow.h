@@ -239,6 +239,8 @@ int qcow_pwrite_compressed(struct qcow_image *img, const void *buf,
 			   uint64_t len, uint64_t off);
 /* New virtual size; shrinking needs allow_shrink and drops the tail. */
 int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink);
+/* Unmaps every cluster: the image reads as its backing file (commit). */
+int qcow_make_empty(struct qcow_image *img);
 /* Rewrites the backing file name and format in the header (NULL: none). */
 int qcow_set_backing(struct qcow_image *img, const char *name,
 		     const char *format);

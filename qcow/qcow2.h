@@ -37,6 +37,7 @@ struct qcow2 {
 	uint32_t header_length;
 	uint32_t crypt_method;
 	uint32_t refcount_order;
+	uint64_t refcount_max;
 	uint8_t compression_type;
 	uint64_t incompatible;
 	uint64_t compatible;
@@ -212,5 +213,8 @@ bool qcow2_metadata_prealloc(struct qcow2 *s);
 /* qcow2_check.c */
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg);
+int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
+		   void (*report)(void *arg, const char *msg), void *arg,
+		   bool copied);
 
 #endif

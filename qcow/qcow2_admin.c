@@ -215,7 +215,13 @@ int qcow_repair(struct qcow_image *img, unsigned int flags,
 	ret = need_writable_qcow2(img, &s);
 	if (ret < 0)
 		return ret;
-	ret = qcow2_check(img, &before, report, arg);
+	/* as qemu-img: refcount findings, the repairs, then COPIED */
+	memset(&before, 0, sizeof(before));
+	ret = qcow2_check_ex(img, &before, report, arg, false);
+	if (ret < 0)
+		return ret;
+	memset(&before, 0, sizeof(before));
+	ret = qcow2_check(img, &before, NULL, NULL);
 	if (ret < 0)
 		return ret;
 	if (!before.leaks && !before.corruptions) {
@@ -237,6 +243,17 @@ int qcow_repair(struct qcow_image *img, unsigned int flags,
 	if (before.corruptions > res->corruptions)
 		res->corruptions_fixed = before.corruptions - res->corruptions;
 	return ret;
+}
+
+int qcow_make_empty(struct qcow_image *img)
+{
+	struct qcow2 *s = NULL;
+	int ret = need_writable_qcow2(img, &s);
+
+	if (ret < 0)
+		return ret;
+	ret = qcow2_full_discard_sync(s, 0, img->size);
+	return ret < 0 ? ret : qcow2_ckpt_sync(s, true);
 }
 
 /* ---- amend ---- */

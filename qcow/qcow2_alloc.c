@@ -234,6 +234,9 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
 
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 {
+	/* compressed data is never packed into a cluster given away */
+	if (s->comp_next >> s->cluster_bits == c)
+		s->comp_next = 0;
 	cmap_del(&s->meta, c);
 	bit_clear(&s->alloc, c);
 	cmap_del(&s->alloc.shared, c);

@@ -452,6 +452,14 @@ static int collect_references(struct check *c)
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg)
 {
+	return qcow2_check_ex(img, res, report, arg, true);
+}
+
+/* Without COPIED: a repair checks those after it fixed the refcounts. */
+int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
+		   void (*report)(void *arg, const char *msg), void *arg,
+		   bool copied)
+{
 	struct qcow2 *s = qcow2_of(img);
 	struct check c = {
 		.s = s, .res = res, .report = report, .arg = arg,
@@ -471,7 +479,8 @@ int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
 	if (!ret) {
 		compare_refcounts(&c);
-		check_copied(&c);
+		if (copied)
+			check_copied(&c);
 	}
 	free(c.refs);
 	free(c.disk);
@@ -540,7 +549,9 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 		ret = collect_references(&c);
 	c.report = report;
 	c.arg = arg;
-	n = MAX(c.nb_refs, s->alloc.end);
+	/* as qemu-img: clusters past the end of the file are left alone */
+	n = MIN(MAX(c.nb_refs, s->alloc.end),
+		div_round_up(s->img->file->size, s->cluster_size));
 	for (i = 0; i < n && !ret; i++) {
 		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
 		uint64_t have = qcow2_refcount_of(s, i);

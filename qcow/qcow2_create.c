@@ -83,6 +83,10 @@ static int check_opts(const char *path, const struct qcow_create_opts *o,
 		return CERR(path, -EINVAL, "backing_file: name too long");
 	if (o->compression_type < 0 || o->compression_type > 1)
 		return CERR(path, -EINVAL, "compression_type: unknown");
+	if (div_round_up(o->size, (uint64_t)cs * (cs / (o->extended_l2 ? 16 : 8)))
+	    * 8 > QCOW_MAX_L1_SIZE)
+		return CERR(path, -EFBIG, "size: the L1 table would exceed 32 "
+			    "MiB; use a larger cluster size");
 	l->cs = cs;
 	l->cluster_bits = __builtin_ctz(cs);
 	l->refcount_order = __builtin_ctz(rb);
@@ -171,7 +175,9 @@ static int build_header(const char *path, const struct qcow_create_opts *o,
 	if (o->data_file)
 		pos += put_ext(h + pos, QEXT_DATA_FILE, o->data_file,
 			       strlen(o->data_file));
-	if (compat >= 3) {
+	/* the feature name table is optional: left out when it does not fit */
+	if (compat >= 3 && pos + 8 + sizeof(table) + 8 +
+	    (o->backing_file ? strlen(o->backing_file) : 0) <= l->cs) {
 		for (i = 0; i < ARRAY_SIZE(feature_names); i++) {
 			table[i * 48] = feature_names[i].type;
 			table[i * 48 + 1] = feature_names[i].bit;

@@ -65,6 +65,7 @@ struct ckpt {
 	bool wrote;
 	bool sync_after;	/* fsync once the writes are done */
 	bool synced;		/* an fsync completed since the cut */
+	bool dropped;		/* released references taken off in memory */
 	struct qwaiter waiter;
 	struct qwaiter *waiters;	/* completed with this checkpoint */
 	struct cluster_vec touched;
@@ -619,10 +620,13 @@ static int refcount_phase(struct ckpt *c)
 {
 	int ret;
 
+	/* in memory always, lazy refcounts or not; exactly once */
+	if (!c->dropped) {
+		c->dropped = true;
+		prepare_freed(c);
+	}
 	if (!c->refcounts)
 		return 0;
-	if (!c->touched_pos)
-		prepare_freed(c);
 	ret = apply_refcounts(c);
 	if (ret < 0)
 		return ret;

@@ -385,6 +385,8 @@ int qcow2_read_header(struct qcow_image *img, struct qcow2 *s)
 	ret = check_basic_fields(s, small);
 	if (ret < 0)
 		return ret;
+	s->refcount_max = s->refcount_order == 6 ? UINT64_MAX :
+		(1ULL << (1u << s->refcount_order)) - 1;
 	hsize = s->cluster_size;
 	h = calloc(1, hsize);
 	if (!h)

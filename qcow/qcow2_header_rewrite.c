@@ -26,7 +26,7 @@ static size_t put_ext(uint8_t *p, size_t room, uint32_t type,
 
 /* The extensions of the old header, minus those being replaced. */
 static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
-		     uint8_t *out, size_t *pos, size_t room)
+		     uint8_t *out, size_t *pos, size_t room, bool no_features)
 {
 	uint32_t off = s->version == 2 ? QH_V2_LENGTH : s->header_length;
 	uint32_t limit = s->backing_offset ? (uint32_t)s->backing_offset :
@@ -42,7 +42,8 @@ static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
 		off += 8;
 		if ((type == QEXT_BACKING_FORMAT && chg->set_backing) ||
 		    (type == QEXT_DATA_FILE && chg->set_data_file) ||
-		    (type == QEXT_FEATURE_TABLE && chg->version == 2)) {
+		    (type == QEXT_FEATURE_TABLE &&
+		     (chg->version == 2 || no_features))) {
 			off += ALIGN_UP(len, 8);
 			continue;
 		}
@@ -81,19 +82,35 @@ static void set_v3_fields(struct qcow2 *s, uint8_t *h)
 		h[QH_COMPRESSION_TYPE] = s->compression_type;
 }
 
+static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
+		 uint8_t *h, bool no_features);
+
+/* The feature name table is optional: dropped when nothing else fits. */
 int qcow2_header_rewrite(struct qcow2 *s,
 			 const struct qcow2_header_change *chg)
+{
+	uint8_t *h = qalloc_aligned(s->cluster_size);
+	int ret;
+
+	if (!h)
+		return -ENOMEM;
+	ret = build(s, chg, h, false);
+	if (ret == -ENOSPC)
+		ret = build(s, chg, h, true);
+	free(h);
+	return ret;
+}
+
+static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
+		 uint8_t *h, bool no_features)
 {
 	uint32_t cs = s->cluster_size;
 	const char *backing = chg->set_backing ? chg->backing :
 			      s->img->backing_name;
 	int version = chg->version ? chg->version : (int)s->version;
-	uint8_t *h = qalloc_aligned(cs);
 	size_t pos, hlen;
 	int ret;
 
-	if (!h)
-		return -ENOMEM;
 	memset(h, 0, cs);
 	hlen = version == 2 ? QH_V2_LENGTH :
 	       MAX(s->version == 3 ? s->header_length : 112u, 112u);
@@ -108,24 +125,22 @@ int qcow2_header_rewrite(struct qcow2 *s,
 		set_v3_fields(s, h);
 	}
 	pos = hlen;
-	ret = copy_exts(s, chg, h, &pos, cs - 8);
+	ret = copy_exts(s, chg, h, &pos, cs - 8, no_features);
 	if (!ret && chg->set_backing)
 		ret = add_ext(h, &pos, cs - 8, QEXT_BACKING_FORMAT,
 			      backing ? chg->backing_format : NULL);
 	if (!ret && chg->set_data_file)
 		ret = add_ext(h, &pos, cs - 8, QEXT_DATA_FILE, chg->data_file);
 	if (ret < 0)
-		goto out;
+		return ret;
 	pos += 8;	/* end of extensions */
 	put_be64(h + QH_BACKING_OFFSET, 0);
 	put_be32(h + QH_BACKING_SIZE, 0);
 	if (backing) {
 		size_t n = strlen(backing);
 
-		if (n > QCOW_MAX_BACKING_NAME || pos + n > cs) {
-			ret = -ENOSPC;
-			goto out;
-		}
+		if (n > QCOW_MAX_BACKING_NAME || pos + n > cs)
+			return -ENOSPC;
 		put_be64(h + QH_BACKING_OFFSET, pos);
 		put_be32(h + QH_BACKING_SIZE, (uint32_t)n);
 		memcpy(h + pos, backing, n);
@@ -140,7 +155,5 @@ int qcow2_header_rewrite(struct qcow2 *s,
 		s->version = version;
 		s->backing_offset = get_be64(h + QH_BACKING_OFFSET);
 	}
-out:
-	free(h);
 	return ret;
 }

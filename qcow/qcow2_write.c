@@ -325,9 +325,11 @@ static int64_t alloc_bytes(struct qcow2 *s, uint64_t n)
 	int64_t off;
 	int ret;
 
-	if (s->comp_next && used && n <= cs - used) {
+	c = s->comp_next >> s->cluster_bits;
+	/* pack only while the refcount can count one more user */
+	if (s->comp_next && used && n <= cs - used &&
+	    qcow2_refcount_of(s, c) < s->refcount_max) {
 		off = (int64_t)s->comp_next;
-		c = s->comp_next >> s->cluster_bits;
 		ret = qcow2_refcount_set(s, c, qcow2_refcount_of(s, c) + 1);
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.inc, c);

@@ -143,6 +143,22 @@ static bool metadata_only(const struct qcow2 *s, const struct qcow_req *req)
 	       !(s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
 }
 
+/*
+ * A raw data file is what a reader of the data file sees: discarded whole
+ * clusters get real zeros there; partial ones are left alone.
+ */
+static void raw_discard(struct qcow_req *req, uint64_t end)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t a = ALIGN_UP(req->pos, s->cluster_size);
+	uint64_t b = end == req->img->size ? end :
+		     ALIGN_DOWN(end, s->cluster_size);
+
+	if (a < b)
+		write_zeros(req, a, b - a);
+	req->pos = end;
+}
+
 void qcow2_zero_step(struct qcow_req *req)
 {
 	struct qcow2 *s = qcow2_of(req->img);
@@ -150,6 +166,12 @@ void qcow2_zero_step(struct qcow_req *req)
 	int ret;
 
 	end = req->offset + req->length;
+	if (req->op == QCOW_OP_DISCARD &&
+	    (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)) {
+		raw_discard(req, end);
+		qreq_put(req);
+		return;
+	}
 	/* a partial cluster at the end of the image counts as whole */
 	aend = end == req->img->size ? ALIGN_UP(end, gran) :
 	       ALIGN_DOWN(end, gran);
