@@ -40,6 +40,10 @@ IMG_OBJS := $(IMG_SRCS:%.c=$(BUILD)/%.o)
 IO_SRCS := $(wildcard tools/io/*.c)
 IO_OBJS := $(IO_SRCS:%.c=$(BUILD)/%.o)
 
+# the ublk server
+UBLK_SRCS := $(wildcard ublksrv/*.c)
+UBLK_OBJS := $(UBLK_SRCS:%.c=$(BUILD)/%.o)
+
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -66,6 +70,10 @@ $(BIN)/qcow-io: $(IO_OBJS) $(TOOL_COMMON_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/ublk-qcow: $(UBLK_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -84,3 +92,7 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
 	$(IO_OBJS:.o=.d)
+
+-include bench/bench.mk
+
+-include tests/fuzz/fuzz.mk

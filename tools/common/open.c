@@ -55,6 +55,19 @@ int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	return ret;
 }
 
+const char *open_error_text(const char *name, int err)
+{
+	static char buf[512];
+
+	if (err == -ENOENT || err == -EACCES || err == -EISDIR ||
+	    err == -ENOTDIR || err == -ELOOP) {
+		snprintf(buf, sizeof(buf), "Could not open '%s': %s", name,
+			 strerror(-err));
+		return buf;
+	}
+	return qcow_strerror();
+}
+
 char *backing_path_of(const char *image, const char *name)
 {
 	char *copy, *out = NULL;

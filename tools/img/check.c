@@ -28,7 +28,7 @@ struct check_args {
 	const char *file;
 	enum output_format output;
 	bool quiet;
-	bool repair;
+	unsigned int repair;	/* QCOW_REPAIR_* */
 };
 
 enum { OPT_OUTPUT = 256 };
@@ -59,7 +59,9 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 					   optarg);
 				return -EINVAL;
 			}
-			a->repair = true;
+			a->repair = QCOW_REPAIR_LEAKS;
+			if (!strcmp(optarg, "all"))
+				a->repair |= QCOW_REPAIR_ERRORS;
 			break;
 		case OPT_OUTPUT:
 			if (parse_output_format(optarg, &a->output) < 0)
@@ -162,20 +164,85 @@ static int verdict(const struct qcow_check_result *r)
 	return r->leaks ? CHECK_LEAKS : CHECK_CLEAN;
 }
 
+static uint64_t decrease(uint64_t before, uint64_t after)
+{
+	return before > after ? before - after : 0;
+}
+
+/*
+ * Repairs in qemu-img's order: refcounts of leaked clusters first (which
+ * may settle COPIED flags by themselves), then with -r all the errors that
+ * remain; each step is counted by what disappeared from the checks.
+ */
+static int repair_steps(const struct check_args *a, struct qcow_image *img,
+			const struct qcow_check_result *before,
+			struct qcow_check_result *r)
+{
+	struct qcow_check_result mid, ignored;
+	int ret;
+
+	ret = qcow_repair(img, QCOW_REPAIR_LEAKS, &ignored, report, NULL);
+	if (!ret)
+		ret = qcow_check(img, &mid, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	*r = mid;
+	if ((a->repair & QCOW_REPAIR_ERRORS) && mid.corruptions) {
+		ret = qcow_repair(img, a->repair, &ignored, report, NULL);
+		if (!ret)
+			ret = qcow_check(img, r, NULL, NULL);
+		if (ret < 0)
+			return ret;
+	}
+	r->leaks_fixed = decrease(before->leaks, r->leaks);
+	r->corruptions_fixed = decrease(mid.corruptions, r->corruptions);
+	return 0;
+}
+
+/*
+ * With -r: repair what a first check finds; when something was fixed,
+ * say so.  The last check decides, with the counts of what was fixed.
+ */
+static int repair(const struct check_args *a, struct qcow_image *img,
+		  struct qcow_check_result *r)
+{
+	struct qcow_check_result before;
+	int ret;
+
+	ret = qcow_check(img, &before, NULL, NULL);
+	if (ret < 0 || (!before.leaks && !before.corruptions)) {
+		*r = before;
+		return ret;
+	}
+	ret = repair_steps(a, img, &before, r);
+	if (ret < 0 || (!r->leaks_fixed && !r->corruptions_fixed))
+		return ret;
+	if (!a->quiet && a->output == OUTPUT_HUMAN)
+		printf("The following inconsistencies were found and repaired:\n\n"
+		       "    %" PRIu64 " leaked clusters\n"
+		       "    %" PRIu64 " corruptions\n\n"
+		       "Double checking the fixed image now...\n",
+		       r->leaks_fixed, r->corruptions_fixed);
+	return 0;
+}
+
 static int run_check(const struct check_args *a, struct qcow_image *img)
 {
 	const char *format = qcow_format_name(qcow_format(img));
-	struct qcow_check_result r;
+	struct qcow_check_result r = { 0 };
 	int ret;
 
-	ret = qcow_check(img, &r, report, NULL);
+	if (a->repair)
+		ret = repair(a, img, &r);
+	else
+		ret = qcow_check(img, &r, report, NULL);
 	if (ret == -ENOTSUP) {
-		tool_error("%s: format %s has no consistency check", a->file,
-			   format);
+		tool_error("%s: format %s has no consistency check%s", a->file,
+			   format, a->repair ? " or repair" : "");
 		return CHECK_UNSUPPORTED;
 	}
 	if (ret < 0) {
-		tool_error("%s: check failed: %s", a->file, strerror(-ret));
+		tool_error("%s: check failed: %s", a->file, img_reason(ret));
 		return CHECK_FAILED;
 	}
 	if (a->quiet) {
@@ -200,10 +267,7 @@ int img_check(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0)
 		return img_usage(false);
-	if (a.repair) {
-		tool_error("check: repair is not supported yet");
-		return CHECK_FAILED;
-	}
+	opts.read_only = !a.repair;
 	if (tool_open(&img, a.file, a.fmt, &opts) < 0)
 		return CHECK_FAILED;
 	ret = run_check(&a, img);

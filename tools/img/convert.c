@@ -1,43 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
- * qcow-img convert: copy an image's guest data into a new image.  Only raw
- * output for now: the file is created sparse and zero ranges stay holes.
+ * qcow-img convert: copy an image's guest data into a new raw or qcow2
+ * image (or, with -n, into an existing one).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include "tools/common/chain.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
-#include "tools/common/progress.h"
-#include "tools/common/util.h"
+#include "tools/img/convert.h"
+#include "tools/img/create_opts.h"
 #include "tools/img/img.h"
 
 #define CONVERT_BUF_SIZE (2u << 20)
-#define CONVERT_STEP (1ULL << 30)
 #define SPARSE_DEFAULT 4096
 #define SPARSE_MAX (16u << 20)
 #define SECTOR 512
-
-struct convert {
-	const char *fmt;
-	const char *out_fmt;
-	const char *src;
-	const char *dst;
-	bool show_progress;
-	bool quiet;
-	uint64_t sparse;	/* 0: write zeros too */
-	struct qcow_image *img;
-	int fd;
-	uint8_t *buf;
-	size_t buf_size;
-	struct progress progress;
-};
 
 static int parse_sparse(const char *arg, uint64_t *out)
 {
@@ -46,6 +26,51 @@ static int parse_sparse(const char *arg, uint64_t *out)
 	if (*out % SECTOR || *out > SPARSE_MAX) {
 		tool_error("invalid sparse size '%s': a multiple of %d up to %u, or 0 to write zeros too",
 			   arg, SECTOR, SPARSE_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_opt(struct convert *c, int ch)
+{
+	switch (ch) {
+	case 'h':
+		exit(img_usage(true));
+	case 'f':
+		c->fmt = optarg;
+		break;
+	case 'O':
+		c->out_fmt = optarg;
+		break;
+	case 'o':
+		return img_opts_parse(&c->opts, optarg);
+	case 'B':
+		c->backing = optarg;
+		break;
+	case 'F':
+		c->backing_fmt = optarg;
+		break;
+	case 'c':
+		c->compress = true;
+		break;
+	case 'n':
+		c->no_create = true;
+		break;
+	case 'p':
+		c->show_progress = true;
+		break;
+	case 'q':
+		c->quiet = true;
+		break;
+	case 'S':
+		return parse_sparse(optarg, &c->sparse);
+	case 't':	/* cache modes, coroutines, out of order: */
+	case 'T':	/* nothing to tune in this copy loop */
+	case 'm':
+	case 'W':
+	case 'U':
+		break;
+	default:
 		return -EINVAL;
 	}
 	return 0;
@@ -60,36 +85,13 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:O:pqS:t:T:m:WU", longopts,
-				 NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			exit(img_usage(true));
-		case 'f':
-			c->fmt = optarg;
-			break;
-		case 'O':
-			c->out_fmt = optarg;
-			break;
-		case 'p':
-			c->show_progress = true;
-			break;
-		case 'q':
-			c->quiet = true;
-			break;
-		case 'S':
-			if (parse_sparse(optarg, &c->sparse) < 0)
-				return -EINVAL;
-			break;
-		case 't':	/* cache modes, coroutines, out of order: */
-		case 'T':	/* nothing to tune in this copy loop */
-		case 'm':
-		case 'W':
-		case 'U':
-			break;
-		default:
+	while ((ch = getopt_long(argc, argv, "hf:O:o:B:F:cnpqS:t:T:m:WU",
+				 longopts, NULL)) != -1)
+		if (parse_opt(c, ch) < 0)
 			return -EINVAL;
-		}
+	if (optind > argc - 2) {
+		tool_error("Must specify image file name");
+		return -EINVAL;
 	}
 	if (optind != argc - 2) {
 		tool_error("convert: expecting one source image and one output file name");
@@ -100,145 +102,90 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	return 0;
 }
 
-static int write_out(struct convert *c, const uint8_t *buf, uint64_t len,
-		     uint64_t off)
+static int check_args(struct convert *c, enum qcow_format *fmt)
 {
-	ssize_t n;
-
-	while (len) {
-		n = pwrite(c->fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int err = n < 0 ? errno : EIO;
-
-			tool_error("%s: write failed at offset %" PRIu64 ": %s",
-				   c->dst, off, strerror(err));
-			return -err;
-		}
-		buf += n;
-		off += n;
-		len -= n;
+	if (format_from_name(c->out_fmt, fmt) < 0 ||
+	    (*fmt != QCOW_FMT_RAW && *fmt != QCOW_FMT_QCOW2)) {
+		tool_error("Unknown file format '%s'", c->out_fmt);
+		return -EINVAL;
+	}
+	if (c->no_create && c->opts.n) {
+		tool_error("-o has no effect when skipping image creation");
+		return -EINVAL;
+	}
+	if (c->no_create && c->backing) {
+		tool_error("-B has no effect when skipping image creation");
+		return -EINVAL;
+	}
+	if (c->compress && *fmt != QCOW_FMT_QCOW2) {
+		tool_error("Compression not supported for this file format");
+		return -EINVAL;
+	}
+	if (c->backing && img_opts_set(&c->opts, "backing_file", c->backing))
+		return -ENOMEM;
+	if (c->backing_fmt &&
+	    img_opts_set(&c->opts, "backing_fmt", c->backing_fmt))
+		return -ENOMEM;
+	if (img_opts_get(&c->opts, "backing_file") &&
+	    !img_opts_get(&c->opts, "backing_fmt")) {
+		tool_error("Use of backing file requires explicit backing format");
+		return -EINVAL;
 	}
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
+/* The target, with the source's size and the -o options. */
+static int create_target(struct convert *c, enum qcow_format fmt)
 {
-	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
-}
-
-/*
- * Writes buf, which holds [off, off + len), leaving out the blocks of
- * c->sparse bytes (aligned in the image) that are all zeros.
- */
-static int write_sparse(struct convert *c, const uint8_t *buf, uint64_t off,
-			uint64_t len)
-{
-	uint64_t pos = 0, run = 0, blk;
+	struct create_spec s;
 	int ret;
 
-	if (!c->sparse)
-		return write_out(c, buf, len, off);
-	while (pos < len) {
-		blk = min_u64(c->sparse - (off + pos) % c->sparse, len - pos);
-		if (all_zero(buf + pos, blk)) {
-			ret = write_out(c, buf + run, pos - run, off + run);
-			if (ret < 0)
-				return ret;
-			run = pos + blk;
-		}
-		pos += blk;
+	ret = create_spec_parse(&s, c->dst, fmt, &c->opts);
+	if (ret < 0)
+		return ret;
+	s.o.size = qcow_size(c->img);
+	s.has_size = true;
+	ret = create_spec_finish(&s);
+	if (ret < 0)
+		return ret;
+	ret = qcow_create(c->dst, &s.o);
+	if (ret < 0)
+		tool_error("%s", qcow_strerror());
+	c->zero_init = !s.o.backing_file;
+	return ret;
+}
+
+static int open_target(struct convert *c, enum qcow_format fmt)
+{
+	struct qcow_open_opts opts = { .read_only = false, .format = fmt };
+	int ret;
+
+	ret = qcow_open(&c->out, c->dst, &opts);
+	if (ret < 0) {
+		tool_error("Could not open '%s': %s", c->dst, qcow_strerror());
+		return ret;
 	}
-	return write_out(c, buf + run, len - run, off + run);
-}
-
-/* Copies [off, off + len), which holds data, through the buffer. */
-static int copy_data(struct convert *c, uint64_t off, uint64_t len)
-{
-	uint64_t n, end;
-	int ret;
-
-	while (len) {
-		n = min_u64(len, c->buf_size);
-		end = off + n;
-		/* keep chunks on the sparse grid so holes are not split */
-		if (c->sparse && n < len && end % c->sparse &&
-		    end - end % c->sparse > off)
-			n -= end % c->sparse;
-		ret = qcow_pread(c->img, c->buf, n, off);
-		if (ret < 0) {
-			tool_error("%s: read failed at offset %" PRIu64 ": %s",
-				   c->src, off, strerror(-ret));
-			return ret;
-		}
-		ret = write_sparse(c, c->buf, off, n);
-		if (ret < 0)
-			return ret;
-		progress_add(&c->progress, n);
-		off += n;
-		len -= n;
+	if (qcow_size(c->out) < qcow_size(c->img)) {
+		tool_error("%s: the target is smaller than the source", c->dst);
+		return -EINVAL;
 	}
 	return 0;
 }
 
-/* Zeros: a hole in the new file, or written out with -S 0. */
-static int copy_zeros(struct convert *c, uint64_t off, uint64_t len)
+static int alloc_buffers(struct convert *c)
 {
-	uint64_t n;
-	int ret;
+	struct qcow_info info;
 
-	if (c->sparse) {
-		progress_add(&c->progress, len);
-		return 0;
-	}
-	memset(c->buf, 0, c->buf_size);
-	for (; len; off += n, len -= n) {
-		n = min_u64(len, c->buf_size);
-		ret = write_out(c, c->buf, n, off);
-		if (ret < 0)
-			return ret;
-		progress_add(&c->progress, n);
-	}
-	return 0;
-}
-
-static int copy_image(struct convert *c)
-{
-	uint64_t size = qcow_size(c->img), off, len;
-	struct qcow_status st;
-	int ret;
-
-	for (off = 0; off < size; off += len) {
-		len = min_u64(size - off, CONVERT_STEP);
-		ret = chain_status(c->img, off, len, false, &st);
-		if (ret < 0) {
-			tool_error("%s: cannot get block status at offset %" PRIu64 ": %s",
-				   c->src, off, strerror(-ret));
-			return ret;
-		}
-		len = st.length;
-		if (st.flags & QCOW_ST_ZERO)
-			ret = copy_zeros(c, off, len);
-		else
-			ret = copy_data(c, off, len);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-static int create_output(struct convert *c)
-{
-	c->fd = open(c->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (c->fd < 0) {
-		tool_error("%s: cannot create: %s", c->dst, strerror(errno));
-		return -errno;
-	}
-	if (ftruncate(c->fd, qcow_size(c->img)) < 0) {
-		tool_error("%s: cannot set the size: %s", c->dst,
-			   strerror(errno));
-		return -errno;
+	c->grain = c->sparse ? c->sparse : CONVERT_BUF_SIZE;
+	if (c->compress && qcow_get_info(c->out, &info) == 0)
+		c->grain = info.cluster_size;
+	c->buf_size = c->grain > CONVERT_BUF_SIZE ? c->grain :
+		      CONVERT_BUF_SIZE - CONVERT_BUF_SIZE % c->grain;
+	c->buf = malloc(c->buf_size);
+	c->old = malloc(c->buf_size);
+	if (!c->buf || !c->old) {
+		tool_error("convert: out of memory");
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -246,24 +193,32 @@ static int create_output(struct convert *c)
 static int setup(struct convert *c)
 {
 	struct qcow_open_opts opts = { .read_only = true };
+	enum qcow_format fmt;
+	int ret;
 
-	if (strcmp(c->out_fmt, "raw")) {
-		tool_error("convert: output format %s is not supported yet",
-			   c->out_fmt);
-		return -ENOTSUP;
-	}
+	ret = check_args(c, &fmt);
+	if (ret < 0)
+		return ret;
 	if (tool_open(&c->img, c->src, c->fmt, &opts) < 0)
 		return -EINVAL;
-	c->buf_size = CONVERT_BUF_SIZE;
-	if (c->sparse)
-		c->buf_size = c->sparse > CONVERT_BUF_SIZE ? c->sparse :
-			CONVERT_BUF_SIZE - CONVERT_BUF_SIZE % c->sparse;
-	c->buf = malloc(c->buf_size);
-	if (!c->buf) {
-		tool_error("convert: out of memory");
-		return -ENOMEM;
+	if (!c->no_create) {
+		ret = create_target(c, fmt);
+		if (ret < 0)
+			return ret;
 	}
-	return create_output(c);
+	ret = open_target(c, fmt);
+	if (ret < 0)
+		return ret;
+	return alloc_buffers(c);
+}
+
+static int finish_target(struct convert *c)
+{
+	int ret = qcow_flush(c->out);
+
+	if (ret < 0)
+		tool_error("%s: flush failed: %s", c->dst, strerror(-ret));
+	return ret;
 }
 
 int img_convert(int argc, char **argv)
@@ -271,27 +226,29 @@ int img_convert(int argc, char **argv)
 	struct convert c = {
 		.out_fmt = "raw",
 		.sparse = SPARSE_DEFAULT,
-		.fd = -1,
 	};
 	int ret;
 
-	if (parse_args(argc, argv, &c) < 0)
+	if (parse_args(argc, argv, &c) < 0) {
+		img_opts_free(&c.opts);
 		return img_usage(false);
+	}
 	ret = setup(&c);
 	if (ret < 0)
 		goto out;
 	progress_start(&c.progress, c.show_progress && !c.quiet,
 		       qcow_size(c.img), 1.0);
-	ret = copy_image(&c);
+	ret = convert_copy(&c);
+	if (!ret)
+		ret = finish_target(&c);
 	if (!ret)
 		progress_complete(&c.progress);
 	progress_end(&c.progress);
 out:
-	if (c.fd >= 0 && close(c.fd) < 0 && !ret) {
-		tool_error("%s: %s", c.dst, strerror(errno));
-		ret = -errno;
-	}
 	free(c.buf);
+	free(c.old);
+	qcow_close(c.out);
 	qcow_close(c.img);
+	img_opts_free(&c.opts);
 	return ret < 0 ? 1 : 0;
 }

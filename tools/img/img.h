@@ -13,6 +13,11 @@ int img_map(int argc, char **argv);
 int img_compare(int argc, char **argv);
 int img_convert(int argc, char **argv);
 int img_check(int argc, char **argv);
+int img_create(int argc, char **argv);
+int img_resize(int argc, char **argv);
+int img_commit(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+int img_amend(int argc, char **argv);
 
 /* Usage on stdout (exit 0) or, after a bad command line, a hint (exit 1). */
 int img_usage(bool ok);
@@ -22,5 +27,8 @@ int parse_output_format(const char *arg, enum output_format *out);
 
 /* A size option with suffixes; -EINVAL with a message naming what. */
 int parse_size_arg(const char *arg, const char *what, uint64_t *out);
+
+/* Why an engine call failed: its message, or strerror(-err). */
+const char *img_reason(int err);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "qcow/qcow.h"
 #include "tools/common/msg.h"
 #include "tools/common/size.h"
 #include "tools/img/img.h"
@@ -12,29 +13,44 @@ static const struct verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } verbs[] = {
+	{ "amend", img_amend },
 	{ "check", img_check },
+	{ "commit", img_commit },
 	{ "compare", img_compare },
 	{ "convert", img_convert },
+	{ "create", img_create },
 	{ "info", img_info },
 	{ "map", img_map },
+	{ "rebase", img_rebase },
+	{ "resize", img_resize },
 };
 
 static const char usage_text[] =
 "usage: qcow-img [-h | --help | -V | --version] COMMAND [OPTIONS] ARGS\n"
 "\n"
 "Commands:\n"
+"  amend [-f FMT] [-p] [-q] -o OPTIONS FILE\n"
 "  check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE\n"
+"  commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
 "  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
-"  convert [-f FMT] [-O raw] [-p] [-q] [-S SPARSE_SIZE] [-U] FILE OUTPUT\n"
+"  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-c] [-B BACKING -F FMT]\n"
+"      [-n] [-p] [-q] [-S SPARSE_SIZE] [-U] FILE OUTPUT\n"
+"  create [-f FMT] [-o OPTIONS] [-b BACKING -F FMT] [-u] [-q] FILE [SIZE]\n"
 "  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
 "  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"
 "      [--max-length=LENGTH] [-U] FILE\n"
+"  rebase [-f FMT] [-p] [-q] [-u] -b BACKING [-F FMT] FILE\n"
+"  resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"
 "\n"
 "FMT is qcow2, qcow or raw; without -f the format is probed.\n"
 "Sizes take the suffixes k, M, G, T, P and E (powers of 1024).\n"
 "\n"
 "check exits with 0 (consistent), 1 (check failed), 2 (corrupted),\n"
 "3 (leaked clusters only) or 63 (the format has no check).\n"
+"OPTIONS of create, convert and amend: size, compat (0.10, 1.1, v2, v3),\n"
+"cluster_size, refcount_bits, lazy_refcounts, extended_l2,\n"
+"compression_type (zlib, zstd), preallocation (off, metadata, falloc,\n"
+"full), data_file, data_file_raw, backing_file, backing_fmt.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
 "3 (allocation status failed) or 4 (read failed).\n";
 
@@ -95,4 +111,13 @@ int main(int argc, char **argv)
 			return verbs[i].run(argc - 1, argv + 1);
 	tool_error("unknown command '%s'", argv[1]);
 	return img_usage(false);
+}
+
+const char *img_reason(int err)
+{
+	const char *why = qcow_strerror();
+
+	if (!why || !*why || !strcmp(why, "no error"))
+		return strerror(-err);
+	return why;
 }

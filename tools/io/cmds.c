@@ -64,7 +64,7 @@ static const struct io_cmd cmds[] = {
 	  .help = read_help },
 	{ .name = "write", .altname = "w", .run = io_write,
 	  .argmin = 2, .argmax = -1, .writes = true,
-	  .args = "[-Cquz] [-P pattern] off len",
+	  .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
 	  .oneline = "writes a number of bytes at a specified offset" },
 };
 

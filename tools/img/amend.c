@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/* qcow-img amend: change a qcow2 image's options in place. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tools/common/msg.h"
+#include "tools/common/open.h"
+#include "tools/common/progress.h"
+#include "tools/img/img.h"
+#include "tools/img/opts.h"
+
+struct amend {
+	const char *fmt;
+	const char *file;
+	bool quiet;
+	bool show_progress;
+	struct img_opts opts;
+	struct qcow_amend_opts a;
+	bool has_size;
+	uint64_t size;
+};
+
+static const char *const amend_keys[] = {
+	"compat", "lazy_refcounts", "refcount_bits", "data_file",
+	"data_file_raw", "size", "backing_file", "backing_fmt", NULL
+};
+
+static const char *const create_only_keys[] = {
+	"cluster_size", "preallocation", "extended_l2", "compression_type",
+	"nocow", NULL
+};
+
+static int parse_args(int argc, char **argv, struct amend *m)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 256 },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "hf:o:pqt:", longopts,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			exit(img_usage(true));
+		case 'f':
+			m->fmt = optarg;
+			break;
+		case 'o':
+			if (img_opts_parse(&m->opts, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'p':
+			m->show_progress = true;
+			break;
+		case 'q':
+			m->quiet = true;
+			break;
+		case 't':
+		case 256:
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!m->opts.n) {
+		tool_error("Must specify options (-o)");
+		return -EINVAL;
+	}
+	if (optind != argc - 1) {
+		tool_error("Expecting one image file name");
+		return -EINVAL;
+	}
+	m->file = argv[optind];
+	return 0;
+}
+
+static int check_names(const struct amend *m)
+{
+	const char *bad = img_opts_unknown(&m->opts, amend_keys);
+	const char *const *k;
+
+	if (!bad)
+		return 0;
+	for (k = create_only_keys; *k && strcmp(*k, bad); k++)
+		;
+	tool_error("Invalid parameter '%s'%s", bad, *k ?
+		   "\nThis option is only supported for image creation" : "");
+	return -EINVAL;
+}
+
+static int amend_bool(const struct amend *m, const char *key, int *out)
+{
+	const char *v = img_opts_get(&m->opts, key);
+	bool b;
+
+	if (!v)
+		return 0;
+	if (opt_bool(m->file, key, v, &b) < 0)
+		return -EINVAL;
+	*out = b;
+	return 0;
+}
+
+static int parse_values(struct amend *m)
+{
+	const char *v;
+	uint64_t n;
+
+	v = img_opts_get(&m->opts, "compat");
+	if (v && (!strcmp(v, "0.10") || !strcmp(v, "v2")))
+		m->a.compat = 2;
+	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
+		m->a.compat = 3;
+	else if (v) {
+		tool_error("Invalid compatibility level: '%s'", v);
+		return -EINVAL;
+	}
+	if (amend_bool(m, "lazy_refcounts", &m->a.lazy_refcounts) ||
+	    amend_bool(m, "data_file_raw", &m->a.data_file_raw))
+		return -EINVAL;
+	v = img_opts_get(&m->opts, "refcount_bits");
+	if (v) {
+		if (opt_size(m->file, "refcount_bits", v, &n) < 0)
+			return -EINVAL;
+		m->a.refcount_bits = (int)n;
+	}
+	m->a.data_file = img_opts_get(&m->opts, "data_file");
+	v = img_opts_get(&m->opts, "size");
+	if (v) {
+		if (opt_size(m->file, "size", v, &m->size) < 0)
+			return -EINVAL;
+		m->has_size = true;
+	}
+	return 0;
+}
+
+static bool differs(const char *want, const char *have)
+{
+	return want && (!have || strcmp(want, have));
+}
+
+/* qemu-img leaves backing changes to rebase. */
+static int check_backing(const struct amend *m, struct qcow_image *img)
+{
+	struct qcow_info info;
+	int ret;
+
+	ret = qcow_get_info(img, &info);
+	if (ret < 0)
+		return ret;
+	if (!differs(img_opts_get(&m->opts, "backing_file"),
+		     info.backing_file) &&
+	    !differs(img_opts_get(&m->opts, "backing_fmt"),
+		     info.backing_format))
+		return 0;
+	tool_error("Cannot amend the backing file\n"
+		   "You can use 'qemu-img rebase' instead.");
+	return -EINVAL;
+}
+
+static int amend(struct amend *m, struct qcow_image *img)
+{
+	int ret;
+
+	if (qcow_format(img) != QCOW_FMT_QCOW2) {
+		tool_error("Format driver '%s' does not support option amendment",
+			   qcow_format_name(qcow_format(img)));
+		return -ENOTSUP;
+	}
+	ret = check_backing(m, img);
+	if (ret < 0)
+		return ret;
+	ret = qcow_amend(img, &m->a);
+	if (!ret && m->has_size)
+		ret = qcow_resize(img, m->size, true);
+	if (ret < 0)
+		tool_error("Error while amending options: %s", img_reason(ret));
+	return ret;
+}
+
+int img_amend(int argc, char **argv)
+{
+	struct qcow_open_opts opts = { 0 };
+	struct amend m = {
+		.a = {
+			.compat = -1, .lazy_refcounts = -1,
+			.refcount_bits = -1, .data_file_raw = -1,
+		},
+	};
+	struct progress p;
+	struct qcow_image *img;
+	int ret = -EINVAL;
+
+	if (parse_args(argc, argv, &m) < 0) {
+		img_opts_free(&m.opts);
+		return img_usage(false);
+	}
+	if (check_names(&m) || parse_values(&m))
+		goto out;
+	ret = tool_open(&img, m.file, m.fmt, &opts);
+	if (ret < 0)
+		goto out;
+	progress_start(&p, m.show_progress && !m.quiet, 1, 1.0);
+	ret = amend(&m, img);
+	if (!ret)
+		progress_complete(&p);
+	progress_end(&p);
+	qcow_close(img);
+out:
+	img_opts_free(&m.opts);
+	return ret < 0 ? 1 : 0;
+}

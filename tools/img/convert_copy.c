@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/* qcow-img convert's copy loop: block by block, writing only differences. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include "tools/common/chain.h"
+#include "tools/common/msg.h"
+#include "tools/common/util.h"
+#include "tools/img/convert.h"
+
+enum action { ACT_SKIP, ACT_ZERO, ACT_DATA };
+
+static bool all_zero(const uint8_t *p, uint64_t len)
+{
+	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
+}
+
+/* What the target needs for one block; old is its current content. */
+static enum action block_action(const struct convert *c, const uint8_t *src,
+				const uint8_t *old, uint64_t n)
+{
+	bool zero;
+
+	if (!c->sparse)
+		return ACT_DATA;	/* -S 0: everything allocated */
+	zero = all_zero(src, n);
+	if (c->zero_init)
+		return zero ? ACT_SKIP : ACT_DATA;
+	if (!memcmp(src, old, n))
+		return ACT_SKIP;
+	return zero ? ACT_ZERO : ACT_DATA;
+}
+
+static int write_failed(const struct convert *c, uint64_t off, int ret)
+{
+	tool_error("error while writing at byte %" PRIu64 ": %s", off,
+		   strerror(-ret));
+	return ret;
+}
+
+static int write_compressed(struct convert *c, const uint8_t *data,
+			    uint64_t len, uint64_t off)
+{
+	uint64_t i, n;
+	int ret;
+
+	for (i = 0; i < len; i += n) {
+		n = min_u64(c->grain, len - i);
+		ret = qcow_pwrite_compressed(c->out, data + i, n, off + i);
+		if (ret < 0)
+			return write_failed(c, off + i, ret);
+	}
+	return 0;
+}
+
+static int apply(struct convert *c, enum action act, const uint8_t *data,
+		 uint64_t len, uint64_t off)
+{
+	int ret = 0;
+
+	switch (act) {
+	case ACT_SKIP:
+		return 0;
+	case ACT_ZERO:
+		ret = qcow_pwrite_zeroes(c->out, len, off, 0);
+		break;
+	case ACT_DATA:
+		if (c->compress)
+			return write_compressed(c, data, len, off);
+		ret = qcow_pwrite(c->out, data, len, off);
+		break;
+	}
+	return ret < 0 ? write_failed(c, off, ret) : 0;
+}
+
+static int read_into(struct qcow_image *img, const char *name, uint8_t *buf,
+		     uint64_t len, uint64_t off)
+{
+	int ret = qcow_pread(img, buf, len, off);
+
+	if (ret < 0)
+		tool_error("%s: error while reading at byte %" PRIu64 ": %s",
+			   name, off, strerror(-ret));
+	return ret;
+}
+
+/* Writes the runs of equal actions of [off, off + n) (in c->buf). */
+static int write_chunk(struct convert *c, uint64_t off, uint64_t n)
+{
+	uint64_t pos = 0, start = 0, blk;
+	enum action run = ACT_SKIP, act;
+	int ret;
+
+	while (pos < n) {
+		blk = min_u64(c->grain, n - pos);
+		act = block_action(c, c->buf + pos, c->old + pos, blk);
+		if (act != run) {
+			ret = apply(c, run, c->buf + start, pos - start,
+				    off + start);
+			if (ret < 0)
+				return ret;
+			run = act;
+			start = pos;
+		}
+		pos += blk;
+	}
+	return apply(c, run, c->buf + start, n - start, off + start);
+}
+
+static int copy_chunk(struct convert *c, uint64_t off, uint64_t n,
+		      bool src_zero)
+{
+	int ret;
+
+	if (src_zero && c->zero_init && c->sparse)
+		return 0;
+	if (src_zero)
+		memset(c->buf, 0, n);
+	else if ((ret = read_into(c->img, c->src, c->buf, n, off)) < 0)
+		return ret;
+	if (!c->zero_init && c->sparse &&
+	    (ret = read_into(c->out, c->dst, c->old, n, off)) < 0)
+		return ret;
+	return write_chunk(c, off, n);
+}
+
+/* The next chunk at off (a multiple of c->grain), and whether it is zero. */
+static int next_chunk(struct convert *c, uint64_t off, uint64_t *n,
+		      bool *src_zero)
+{
+	uint64_t size = qcow_size(c->img);
+	struct qcow_status st;
+	int ret;
+
+	*n = min_u64(size - off, c->buf_size);
+	ret = chain_status(c->img, off, *n, false, &st);
+	if (ret < 0) {
+		tool_error("%s: cannot get block status at offset %" PRIu64 ": %s",
+			   c->src, off, strerror(-ret));
+		return ret;
+	}
+	*src_zero = st.flags & QCOW_ST_ZERO;
+	if (st.length < *n) {
+		if (st.length >= c->grain)
+			*n = st.length - st.length % c->grain;
+		else
+			*src_zero = false;	/* mixed: read it */
+	}
+	return 0;
+}
+
+int convert_copy(struct convert *c)
+{
+	uint64_t size = qcow_size(c->img), off, n;
+	bool src_zero;
+	int ret;
+
+	for (off = 0; off < size; off += n) {
+		ret = next_chunk(c, off, &n, &src_zero);
+		if (ret < 0)
+			return ret;
+		ret = copy_chunk(c, off, n, src_zero);
+		if (ret < 0)
+			return ret;
+		progress_add(&c->progress, n);
+	}
+	return 0;
+}

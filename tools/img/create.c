@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/* qcow-img create: a new qcow2 or raw image, with qemu-img's options. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tools/common/msg.h"
+#include "tools/common/open.h"
+#include "tools/common/size.h"
+#include "tools/img/create_opts.h"
+#include "tools/img/img.h"
+
+struct create_args {
+	const char *fmt;
+	const char *file;
+	const char *size;
+	const char *backing;
+	const char *backing_fmt;
+	bool unsafe;
+	bool quiet;
+	struct img_opts opts;
+};
+
+static int parse_args(int argc, char **argv, struct create_args *a)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hf:F:b:o:qu", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			exit(img_usage(true));
+		case 'f':
+			a->fmt = optarg;
+			break;
+		case 'F':
+			a->backing_fmt = optarg;
+			break;
+		case 'b':
+			a->backing = optarg;
+			break;
+		case 'o':
+			if (img_opts_parse(&a->opts, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'q':
+			a->quiet = true;
+			break;
+		case 'u':
+			a->unsafe = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		tool_error("Expecting image file name");
+		return -EINVAL;
+	}
+	a->file = argv[optind++];
+	if (optind < argc)
+		a->size = argv[optind++];
+	if (optind < argc) {
+		tool_error("Unexpected argument: %s", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* -b and -F are options like any other; they win over -o. */
+static int merge_backing(struct create_args *a)
+{
+	if (a->backing && img_opts_set(&a->opts, "backing_file", a->backing))
+		return -ENOMEM;
+	if (a->backing_fmt &&
+	    img_opts_set(&a->opts, "backing_fmt", a->backing_fmt))
+		return -ENOMEM;
+	return 0;
+}
+
+static int size_arg(const struct create_args *a, struct create_spec *s)
+{
+	uint64_t size;
+
+	if (!a->size)
+		return 0;
+	if (s->has_size) {
+		tool_error("%s: The image size must be specified only once",
+			   a->file);
+		return -EINVAL;
+	}
+	if (a->size[0] == '-' || parse_size(a->size, &size) < 0) {
+		tool_error("Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n"
+			   "qcow-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+		return -EINVAL;
+	}
+	s->o.size = size;
+	s->has_size = true;
+	return 0;
+}
+
+/* qemu-img names the format it would have guessed. */
+static void backing_format_missing(const struct create_spec *s)
+{
+	struct qcow_open_opts opts = { .read_only = true, .no_backing = true };
+	struct qcow_image *img = NULL;
+	char *path = backing_path_of(s->file, s->o.backing_file);
+
+	tool_error("%s: Backing file specified without backing format",
+		   s->file);
+	/* qemu-img ends this line without a newline */
+	if (path && qcow_open(&img, path, &opts) == 0)
+		fprintf(stderr, "Detected format of %s.",
+			qcow_format_name(qcow_format(img)));
+	qcow_close(img);
+	free(path);
+}
+
+/* The size of the image: given, or the backing file's. */
+static int settle_size(const struct create_args *a, struct create_spec *s)
+{
+	uint64_t size;
+	int ret;
+
+	if (s->o.backing_file && !s->o.backing_format) {
+		backing_format_missing(s);
+		return -EINVAL;
+	}
+	if (s->o.backing_file && !a->unsafe) {
+		ret = create_backing_size(s, &size);
+		if (ret < 0)
+			return ret;
+		if (!s->has_size) {
+			s->o.size = size;
+			s->has_size = true;
+		}
+	}
+	if (!s->has_size) {
+		tool_error("%s: Image creation needs a size parameter",
+			   a->file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int create(struct create_args *a)
+{
+	enum qcow_format fmt;
+	struct create_spec s;
+	int ret;
+
+	if (format_from_name(a->fmt ? a->fmt : "raw", &fmt) < 0 ||
+	    (fmt != QCOW_FMT_QCOW2 && fmt != QCOW_FMT_RAW)) {
+		tool_error("Unknown file format '%s'", a->fmt);
+		return -EINVAL;
+	}
+	if (merge_backing(a) < 0)
+		return -ENOMEM;
+	ret = create_spec_parse(&s, a->file, fmt, &a->opts);
+	if (!ret)
+		ret = size_arg(a, &s);
+	if (!ret)
+		ret = settle_size(a, &s);
+	if (ret)
+		return ret;
+	if (!a->quiet)
+		create_spec_print(&s);
+	ret = create_spec_finish(&s);
+	if (ret)
+		return ret;
+	ret = qcow_create(a->file, &s.o);
+	if (ret < 0)
+		tool_error("%s", qcow_strerror());
+	return ret;
+}
+
+int img_create(int argc, char **argv)
+{
+	struct create_args a = { 0 };
+	int ret;
+
+	if (parse_args(argc, argv, &a) < 0) {
+		img_opts_free(&a.opts);
+		return img_usage(false);
+	}
+	ret = create(&a);
+	img_opts_free(&a.opts);
+	return ret < 0 ? 1 : 0;
+}
