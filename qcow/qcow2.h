@@ -185,7 +185,6 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 			void (*report)(void *arg, const char *msg), void *arg);
 int qcow2_fix_copied(struct qcow2 *s,
 		     void (*report)(void *arg, const char *msg), void *arg);
-bool qcow2_has_zero_clusters(struct qcow2 *s);
 
 static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,
 					  uint64_t len)

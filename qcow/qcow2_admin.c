@@ -281,6 +281,47 @@ static int set_lazy(struct qcow2 *s, bool on)
 	return qcow2_header_write_sync(s);
 }
 
+/*
+ * Version 2 has no zero flag: zero clusters become unallocated (nothing
+ * below them) or hold real zeros (a backing file below, or a host cluster
+ * already allocated).  Active tables only; snapshots are refused before.
+ */
+static int expand_zero_clusters(struct qcow2 *s)
+{
+	uint64_t n = 1ULL << s->l2_bits, j, cs = s->cluster_size;
+	uint8_t *l2 = malloc(cs), *zeros = calloc(1, cs);
+	uint32_t i;
+	int ret = 0;
+
+	if (!l2 || !zeros)
+		ret = -ENOMEM;
+	for (i = 0; i < s->l1_size && !ret; i++) {
+		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
+
+		if (!off)
+			continue;
+		ret = qcow2_ckpt_sync(s, true);
+		if (!ret)
+			ret = qfile_pread_sync(s->img->file, l2, cs, off);
+		for (j = 0; j < n && !ret; j++) {
+			uint64_t e = get_be64(l2 + j * 8);
+			uint64_t guest = (((uint64_t)i << s->l2_bits) + j) * cs;
+			uint64_t len;
+
+			if (!(e & QCOW_OFLAG_ZERO) || guest >= s->img->size)
+				continue;
+			len = MIN(cs, s->img->size - guest);
+			if ((e & L2E_OFFSET_MASK) || s->img->backing)
+				ret = qcow_pwrite(s->img, zeros, len, guest);
+			else
+				ret = qcow2_full_discard_sync(s, guest, len);
+		}
+	}
+	free(l2);
+	free(zeros);
+	return ret < 0 ? ret : qcow2_ckpt_sync(s, true);
+}
+
 static int downgrade_ok(struct qcow2 *s)
 {
 	if (s->incompatible & ~QCOW2_INCOMPAT_DIRTY)
@@ -291,10 +332,10 @@ static int downgrade_ok(struct qcow2 *s)
 		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10 "
 				      "needs refcount_bits=16 and no lazy "
 				      "refcounts");
-	if (qcow2_has_zero_clusters(s))
+	if (s->nb_snapshots)
 		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10:"
-				      " expanding zero clusters is not "
-				      "supported yet");
+				      " images with internal snapshots are "
+				      "not supported yet");
 	return 0;
 }
 
@@ -307,6 +348,8 @@ static int set_compat(struct qcow2 *s, int version)
 		return 0;
 	if (version == 2) {
 		ret = downgrade_ok(s);
+		if (!ret)
+			ret = expand_zero_clusters(s);
 		if (ret < 0)
 			return ret;
 	}

@@ -627,36 +627,3 @@ int qcow2_fix_copied(struct qcow2 *s,
 	free(l2);
 	return ret;
 }
-
-static bool table_has_zero(struct qcow2 *s, uint8_t *l2, uint64_t off)
-{
-	uint64_t j, n = 1ULL << s->l2_bits;
-
-	if (qfile_pread_sync(s->img->file, l2, s->cluster_size, off))
-		return true;
-	for (j = 0; j < n; j++)
-		if (get_be64(l2 + j * s->l2_entry_size) & QCOW_OFLAG_ZERO)
-			return true;
-	return false;
-}
-
-/* Any zero cluster in the active or a snapshot's tables? */
-bool qcow2_has_zero_clusters(struct qcow2 *s)
-{
-	uint8_t *l2 = malloc(s->cluster_size);
-	uint32_t i;
-	bool found = false;
-
-	if (!l2 || s->l2_entry_size == 16 || s->nb_snapshots) {
-		free(l2);
-		return true;	/* cannot tell cheaply: assume so */
-	}
-	for (i = 0; i < s->l1_size && !found; i++) {
-		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
-
-		if (off)
-			found = table_has_zero(s, l2, off);
-	}
-	free(l2);
-	return found;
-}

@@ -153,6 +153,10 @@ static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
 	if (!ret) {
 		memcpy(s->hdr_raw, h, cs);
 		s->version = version;
+		if (version == 2) {
+			s->header_length = QH_V2_LENGTH;
+			s->compatible = s->autoclear = 0;
+		}
 		s->backing_offset = get_be64(h + QH_BACKING_OFFSET);
 	}
 	return ret;
