@@ -206,6 +206,10 @@ int qcow2_walk_refcounts(struct qcow2 *s,
 			 void *arg);
 uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 			      uint64_t index);
+void qcow2_refcount_put(uint32_t order, uint8_t *block, uint64_t i,
+			uint64_t v);
+/* qcow2_reorder.c: amend refcount_bits */
+int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order);
 
 bool qcow2_metadata_prealloc(struct qcow2 *s);
 

@@ -400,10 +400,10 @@ int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
 	ret = need_writable_qcow2(img, &s);
 	if (ret < 0)
 		return ret;
-	if (o->refcount_bits > 0 &&
-	    (uint32_t)o->refcount_bits != 1u << s->refcount_order)
-		return qcow_set_error(-ENOTSUP, img->filename, "changing "
-				      "refcount_bits is not supported yet");
+	if (o->refcount_bits > 0 && (o->refcount_bits > 64 ||
+				     (o->refcount_bits & (o->refcount_bits - 1))))
+		return qcow_set_error(-EINVAL, img->filename, "refcount_bits: "
+				      "must be a power of two up to 64");
 	/* lazy refcounts go before a downgrade and after an upgrade */
 	if (o->lazy_refcounts >= 0 && o->compat == 2)
 		ret = set_lazy(s, o->lazy_refcounts);
@@ -413,5 +413,8 @@ int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
 		ret = set_lazy(s, o->lazy_refcounts);
 	if (!ret && (o->data_file || o->data_file_raw >= 0))
 		ret = set_data_file(s, o);
+	if (!ret && o->refcount_bits > 0)
+		ret = qcow2_change_refcount_order(s,
+				__builtin_ctz((unsigned int)o->refcount_bits));
 	return ret;
 }

@@ -293,34 +293,6 @@ static uint64_t rb_entries(const struct qcow2 *s)
 	return ((uint64_t)s->cluster_size * 8) >> s->refcount_order;
 }
 
-static void refcount_put(const struct qcow2 *s, uint8_t *block, uint64_t i,
-			 uint64_t v)
-{
-	unsigned int bits = 1u << s->refcount_order, sh;
-
-	switch (s->refcount_order) {
-	case 0:
-	case 1:
-	case 2:
-		sh = (i * bits) % 8;
-		block[i * bits / 8] &= ~(((1u << bits) - 1) << sh);
-		block[i * bits / 8] |= (uint8_t)(v << sh);
-		break;
-	case 3:
-		block[i] = (uint8_t)v;
-		break;
-	case 4:
-		put_be16(block + 2 * i, (uint16_t)v);
-		break;
-	case 5:
-		put_be32(block + 4 * i, (uint32_t)v);
-		break;
-	default:
-		put_be64(block + 8 * i, v);
-		break;
-	}
-}
-
 static int take_cluster(struct ckpt *c, uint64_t n, uint64_t *off)
 {
 	struct qcow2 *s = c->s;
@@ -480,7 +452,7 @@ static int apply_refcounts(struct ckpt *c)
 				 1u << s->refcount_order);
 			return -ERANGE;
 		}
-		refcount_put(s, sl->data, j - ALIGN_DOWN(byte,
+		qcow2_refcount_put(s->refcount_order, sl->data, j - ALIGN_DOWN(byte,
 				s->rb.slice_size) * 8 / (1u << s->refcount_order),
 			     rc);
 		meta_cache_mark_dirty(&s->rb, sl);

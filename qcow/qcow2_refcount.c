@@ -30,6 +30,34 @@ uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 	}
 }
 
+void qcow2_refcount_put(uint32_t order, uint8_t *block, uint64_t i,
+			uint64_t v)
+{
+	unsigned int bits = 1u << order, sh;
+
+	switch (order) {
+	case 0:
+	case 1:
+	case 2:
+		sh = (i * bits) % 8;
+		block[i * bits / 8] &= ~(((1u << bits) - 1) << sh);
+		block[i * bits / 8] |= (uint8_t)(v << sh);
+		break;
+	case 3:
+		block[i] = (uint8_t)v;
+		break;
+	case 4:
+		put_be16(block + 2 * i, (uint16_t)v);
+		break;
+	case 5:
+		put_be32(block + 4 * i, (uint32_t)v);
+		break;
+	default:
+		put_be64(block + 8 * i, v);
+		break;
+	}
+}
+
 static uint64_t refblock_entries(const struct qcow2 *s)
 {
 	return ((uint64_t)s->cluster_size * 8) >> s->refcount_order;

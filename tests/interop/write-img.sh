@@ -215,6 +215,9 @@ test_amend() {
 	amend_case to-v2 src.qcow2 -o compat=0.10
 	amend_case to-v3 v2.qcow2 -o compat=1.1
 	amend_case lazy src.qcow2 -o lazy_refcounts=on
+	amend_case refcount-1 src.qcow2 -o refcount_bits=1
+	amend_case refcount-64 src.qcow2 -o refcount_bits=64
+	amend_case refcount-8-v2 v2.qcow2 -o compat=1.1,refcount_bits=8
 	amend_case v3-lazy v2.qcow2 -o compat=v3,lazy_refcounts=on
 	amend_case grow src.qcow2 -o size=16M
 	amend_case backing top.qcow2 -o backing_file=base2.qcow2,backing_fmt=qcow2

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Changing the refcount width (qemu-img amend -o refcount_bits=N): a new
+ * refcount table and new refcount blocks in the new width are built from
+ * the in-memory refcounts, written at the end of the file and synced, then
+ * the header switches to them; the old structures are released after.
+ * A crash before the header write leaves the old structures in charge and
+ * the new ones leaked; after it, the old ones are the leak.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include "qcow2.h"
+#include "layout.h"
+
+struct layout {
+	uint32_t order;
+	uint64_t per_block;
+	uint64_t blocks;
+	uint64_t rt_clusters;
+	uint64_t first;		/* first new cluster */
+};
+
+/* Enough blocks to count every cluster, themselves and the table too. */
+static void plan(struct qcow2 *s, struct layout *l)
+{
+	uint64_t cs = s->cluster_size, end = s->alloc.end;
+
+	l->per_block = (cs * 8) >> l->order;
+	l->blocks = 1;
+	l->rt_clusters = 1;
+	for (;;) {
+		uint64_t total = end + l->blocks + l->rt_clusters;
+		uint64_t b = div_round_up(total, l->per_block);
+		uint64_t r = div_round_up(b * 8, cs);
+
+		if (b <= l->blocks && r <= l->rt_clusters)
+			break;
+		l->blocks = MAX(b, l->blocks);
+		l->rt_clusters = MAX(r, l->rt_clusters);
+	}
+}
+
+static int write_structures(struct qcow2 *s, const struct layout *l,
+			    uint64_t max)
+{
+	uint64_t cs = s->cluster_size, i, c, end = s->alloc.end;
+	uint64_t blocks_off = l->first * cs;
+	uint64_t rt_off = blocks_off + l->blocks * cs;
+	uint8_t *blocks = qalloc_aligned(l->blocks * cs);
+	uint8_t *rt = qalloc_aligned(l->rt_clusters * cs);
+	int ret = 0;
+
+	if (!blocks || !rt) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(blocks, 0, l->blocks * cs);
+	memset(rt, 0, l->rt_clusters * cs);
+	for (c = 0; c < end && !ret; c++) {
+		uint64_t rc = qcow2_refcount_of(s, c);
+
+		if (rc > max)
+			ret = qcow_set_error(-ERANGE, s->img->filename,
+				"refcount_bits: cluster %" PRIu64 " has "
+				"refcount %" PRIu64 ", too wide", c, rc);
+		else if (rc)
+			qcow2_refcount_put(l->order, blocks, c, rc);
+	}
+	for (i = 0; i < l->blocks; i++)
+		put_be64(rt + i * 8, blocks_off + i * cs);
+	if (!ret)
+		ret = qfile_pwrite_sync(s->img->file, blocks, l->blocks * cs,
+					blocks_off);
+	if (!ret)
+		ret = qfile_pwrite_sync(s->img->file, rt, l->rt_clusters * cs,
+					rt_off);
+	if (!ret)
+		ret = qfile_fsync_sync(s->img->file);
+out:
+	free(blocks);
+	free(rt);
+	return ret;
+}
+
+/* Memory follows the header: table, block cache, metadata map. */
+static int switch_over(struct qcow2 *s, const struct layout *l,
+		       uint64_t old_rt, uint64_t old_rt_bytes)
+{
+	uint64_t cs = s->cluster_size, i, *rt, old_entries = s->rt_entries;
+	uint64_t *old = s->rt;
+	int ret;
+
+	rt = calloc(l->rt_clusters * cs / 8, 8);
+	if (!rt)
+		return -ENOMEM;
+	for (i = 0; i < l->blocks; i++)
+		rt[i] = (l->first + i) * cs;
+	s->rt = rt;
+	s->rt_entries = l->rt_clusters * cs / 8;
+	meta_cache_destroy(&s->rb);
+	ret = meta_cache_init(&s->rb, s->img->file, MIN(cs, 4096u), 1u << 20);
+	for (i = 0; i < old_entries && !ret; i++)
+		if (old[i])
+			ret = qcow2_release_later(s, old[i], cs);
+	if (!ret)
+		ret = qcow2_release_later(s, old_rt, old_rt_bytes);
+	free(old);
+	return ret;
+}
+
+int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
+{
+	uint64_t max = order == 6 ? UINT64_MAX : (1ULL << (1u << order)) - 1;
+	uint64_t cs = s->cluster_size, old_rt = s->rt_offset;
+	uint64_t old_rt_bytes = (uint64_t)s->rt_clusters * cs, i;
+	struct layout l = { .order = order };
+	int64_t first;
+	int ret;
+
+	if (order == s->refcount_order)
+		return 0;
+	if (s->version < 3)
+		return qcow_set_error(-EINVAL, s->img->filename,
+				      "refcount_bits: needs compat=1.1");
+	ret = qcow2_ckpt_sync(s, true);
+	if (ret < 0)
+		return ret;
+	plan(s, &l);
+	first = qcow2_alloc_clusters(s, l.blocks + l.rt_clusters);
+	if (first < 0)
+		return (int)first;
+	s->alloc.inc.n -= l.blocks + l.rt_clusters;	/* written below */
+	l.first = (uint64_t)first / cs;
+	ret = write_structures(s, &l, max);
+	if (ret < 0)
+		return ret;
+	s->refcount_order = order;
+	s->refcount_max = max;
+	s->rt_offset = l.first * cs + l.blocks * cs;
+	s->rt_clusters = (uint32_t)l.rt_clusters;
+	put_be32(s->hdr_raw + QH_REFCOUNT_ORDER, order);
+	qcow2_header_set_reftable(s);
+	ret = qcow2_header_write_sync(s);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < s->rt_entries; i++)
+		if (s->rt[i])
+			cmap_del(&s->meta, s->rt[i] / cs);
+	ret = switch_over(s, &l, old_rt, old_rt_bytes);
+	if (!ret)
+		ret = qcow2_meta_add(s, l.first * cs, l.blocks * cs,
+				     QCOW2_META_REFBLOCK);
+	if (!ret)
+		ret = qcow2_meta_add(s, s->rt_offset, l.rt_clusters * cs,
+				     QCOW2_META_REFTABLE);
+	/* two write-backs: the releases land one checkpoint late */
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
+	if (!ret)
+		ret = qcow2_ckpt_sync(s, true);
+	return ret;
+}
