@@ -19,7 +19,7 @@ struct qfile {
 	ino_t ino;
 };
 
-enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH };
+enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC };
 
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);

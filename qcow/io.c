@@ -190,7 +190,7 @@ void qio_set_recorder(const struct qio_recorder *rec)
 
 static void record(enum qio_event ev, const struct qio_op *op, int res)
 {
-	if (recorder && op->kind != QIO_READ)
+	if (recorder && op->kind != QIO_READ && op->kind != QIO_FALLOC)
 		recorder->event(recorder->arg, ev, op, res);
 }
 
@@ -256,6 +256,8 @@ static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
 	if (op->kind == QIO_PUNCH)
 		return fallocate(op->file->fd, FALLOC_FL_PUNCH_HOLE |
 				 FALLOC_FL_KEEP_SIZE, off, len) < 0 ? -errno : 0;
+	if (op->kind == QIO_FALLOC)
+		return fallocate(op->file->fd, 0, off, len) < 0 ? -errno : 0;
 	while (done < len) {
 		if (op->kind == QIO_READ)
 			n = pread(op->file->fd, p + done, len - done,
@@ -307,9 +309,12 @@ static void qio_finish(struct qio_op *op, int res)
 		res = (uint64_t)res == op->io_len ? 0 : -EIO;
 		if (!res && op->io_off + op->io_len > op->file->size)
 			op->file->size = op->io_off + op->io_len;
-	} else if (res > 0 || (op->kind == QIO_PUNCH && res == -EOPNOTSUPP)) {
-		res = 0;	/* a hole not punched is only space */
+	} else if (res > 0 || ((op->kind == QIO_PUNCH ||
+				op->kind == QIO_FALLOC) && res == -EOPNOTSUPP)) {
+		res = 0;	/* space not punched or reserved is only space */
 	}
+	if (!res && op->kind == QIO_FALLOC && op->off + op->len > op->file->size)
+		op->file->size = op->off + op->len;
 	free(op->bounce);
 	op->bounce = NULL;
 	op->res = res;
@@ -334,6 +339,9 @@ static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 	case QIO_PUNCH:
 		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE |
 					FALLOC_FL_KEEP_SIZE, off, len);
+		break;
+	case QIO_FALLOC:
+		io_uring_prep_fallocate(sqe, fd, 0, off, len);
 		break;
 	default:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);

@@ -37,6 +37,7 @@ struct qcow_open_opts {
 	bool no_io;			/* metadata only (info on encrypted) */
 	uint64_t l2_cache_size;		/* bytes; 0: cover the image, <= 32M */
 	const char *data_file;		/* overrides the data file name */
+	bool no_preallocate;		/* do not grow the file ahead */
 };
 
 /* Error text of the last failed qcow_open() on this thread. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "qcow2_write.h"
 #include "layout.h"
 
@@ -178,6 +179,10 @@ static int qcow2_open_rw(struct qcow2 *s)
 		ret = qcow2_alloc_init(s);
 	if (!ret)
 		ret = qcow2_meta_init(s);
+	s->file_size_at_open = s->img->file->size;
+	if (!s->img->opts.no_preallocate)
+		s->file_reserved = MAX(s->img->file->size,
+				       s->alloc.end << s->cluster_bits);
 	if (ret < 0) {
 		if (!strstr(qcow_strerror(), s->img->filename))
 			qcow_set_error(ret, s->img->filename, "cannot read the "
@@ -251,6 +256,17 @@ static int qcow2_open(struct qcow_image *img)
 	return qcow_open_backing(img);
 }
 
+/* Space reserved ahead of the allocator and never used goes back. */
+static void trim_file(struct qcow2 *s)
+{
+	uint64_t end = MAX(s->alloc.end << s->cluster_bits,
+			   s->file_size_at_open);
+
+	if (s->img->file->size > end &&
+	    ftruncate(s->img->file->fd, end) == 0)
+		s->img->file->size = end;
+}
+
 static void qcow2_close(struct qcow_image *img)
 {
 	struct qcow2 *s = qcow2_of(img);
@@ -272,6 +288,8 @@ static void qcow2_close(struct qcow_image *img)
 		if (ret < 0)
 			qcow_log(img, "closing: metadata write-back failed: "
 				 "%s", strerror(-ret));
+		else
+			trim_file(s);
 	}
 	meta_cache_destroy(&s->l2);
 	meta_cache_destroy(&s->rb);

@@ -99,6 +99,8 @@ struct qcow2 {
 	bool next_refcounts;
 	uint64_t comp_next;		/* next free byte for compressed data */
 	struct shared_map meta;		/* metadata clusters (writable) */
+	uint64_t file_reserved;		/* file grown to here; 0: never */
+	uint64_t file_size_at_open;
 	bool corrupt;			/* found inconsistent: no writes */
 
 	bool prealloc_checked;

@@ -303,6 +303,38 @@ static bool find_free_run(struct qcow2_alloc *a, uint64_t n, uint64_t *out)
 	return false;
 }
 
+static void reserved(struct qio_op *op, int res)
+{
+	free(op);
+}
+
+/*
+ * The file grows ahead of the allocator in large steps, so that data
+ * writes land inside the file instead of extending it one by one; close
+ * trims what was not used.
+ */
+static void reserve_file(struct qcow2 *s)
+{
+	uint64_t end = s->alloc.end << s->cluster_bits, step, to;
+	struct qcow_ctx *ctx = qcow_current_ctx();
+	struct qio_op *op;
+
+	if (end <= s->file_reserved)
+		return;
+	step = MIN(MAX(end / 16, 1u << 20), 32u << 20);
+	step = ALIGN_UP(step, s->cluster_size);
+	to = ALIGN_UP(end + step, step);
+	op = ctx ? calloc(1, sizeof(*op)) : NULL;
+	if (!op) {
+		s->file_reserved = end;
+		return;
+	}
+	op->cb = reserved;
+	qfile_submit(ctx, s->img->file, op, QIO_FALLOC, NULL,
+		     to - s->file_reserved, s->file_reserved);
+	s->file_reserved = to;
+}
+
 int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 {
 	struct qcow2_alloc *a = &s->alloc;
@@ -325,6 +357,8 @@ int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 		if (ret < 0)
 			return ret;
 	}
+	if (s->file_reserved)
+		reserve_file(s);
 	return (int64_t)(first << s->cluster_bits);
 }
 
