@@ -107,6 +107,8 @@ struct qcow_driver {
 	void (*step)(struct qcow_req *req);
 	/* makes everything written so far durable, then puts req */
 	void (*flush)(struct qcow_req *req);
+	/* background write-back of dirty metadata, if any */
+	void (*writeback)(struct qcow_image *img);
 	int (*get_info)(const struct qcow_image *img, struct qcow_info *info);
 	int (*check)(struct qcow_image *img, struct qcow_check_result *res,
 		     void (*report)(void *arg, const char *msg), void *arg);

@@ -146,6 +146,13 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length);
 
+/*
+ * Starts writing dirty metadata back on ctx's ring when there is any and
+ * no write-back runs; for callers with an idle timer.  Nothing waits for
+ * it: a FLUSH still gives the guarantee.
+ */
+void qcow_writeback(struct qcow_ctx *ctx, struct qcow_image *img);
+
 /* What qcow-img info reports. Strings point into the image. */
 struct qcow_snapshot_info {
 	const char *id;

@@ -337,6 +337,7 @@ const struct qcow_driver qcow2_driver = {
 	.close = qcow2_close,
 	.step = qcow2_dispatch,
 	.flush = qcow2_flush_step,
+	.writeback = qcow2_writeback,
 	.get_info = qcow2_get_info,
 	.check = qcow2_check,
 };

@@ -180,6 +180,7 @@ void qcow2_ckpt_request(struct qcow2 *s, struct qcow_ctx *ctx,
 			struct qwaiter *w, bool refcounts);
 void qcow2_ckpt_maybe(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_flush_step(struct qcow_req *req);
+void qcow2_writeback(struct qcow_image *img);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
 /* qcow2_check.c: refcounts in memory rebuilt from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);

@@ -786,3 +786,14 @@ void qcow2_flush_step(struct qcow_req *req)
 	req->pos = req->offset + req->length;
 	qcow2_ckpt_request(s, req->ctx, &req->waiter, false);
 }
+
+void qcow2_writeback(struct qcow_image *img)
+{
+	struct qcow2 *s = qcow2_of(img);
+
+	if (!s->writable || s->corrupt || s->ckpt || s->next_wanted)
+		return;
+	if (s->l2.nb_dirty || s->l1_any_dirty || s->alloc.inc.n ||
+	    s->alloc.dec.n || s->alloc.dec_ready.n)
+		qcow2_ckpt_request(s, qcow_current_ctx(), NULL, false);
+}

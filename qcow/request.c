@@ -204,3 +204,14 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 	img->drv->step(req);
 	return 0;
 }
+
+void qcow_writeback(struct qcow_ctx *ctx, struct qcow_image *img)
+{
+	struct qcow_ctx *prev;
+
+	if (!img->drv->writeback)
+		return;
+	prev = qcow_lock(ctx);
+	img->drv->writeback(img);
+	qcow_unlock(prev);
+}

@@ -158,8 +158,11 @@ static void run(const char *name, const struct qcow_create_opts *co)
 		}
 		if (issued % 8 == 0)
 			reap(&ring, ctx, false);
+		if (issued % 700 == 0)
+			qcow_writeback(ctx, img);	/* as an idle timer would */
 	}
-	while (completed < NR_WRITES || !flush_done)
+	while (completed < NR_WRITES || !flush_done ||
+	       qcow_ctx_inflight(ctx))
 		reap(&ring, ctx, true);
 	qcow_ctx_free(ctx);
 	io_uring_queue_exit(&ring);
