@@ -677,6 +677,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	setenv("QCOW_SYNC_IO", "1", 1);	/* one deterministic order */
+	/* thousands of crash images a case: more than the default minute */
+	setenv("TL_TIMEOUT", "900", 0);
 	tl_init(argc, argv);
 	for (i = 0; i < ARRAY_SIZE(workloads); i++)
 		run_workload(&workloads[i]);
