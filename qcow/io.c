@@ -325,7 +325,7 @@ static void qio_finish(struct qio_op *op, int res)
 static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 {
 	int fd = op->file->fd;
-	uint8_t *buf = op->io_buf + op->io_done;
+	uint8_t *buf = op->io_buf ? op->io_buf + op->io_done : NULL;
 	uint64_t len = op->io_len - op->io_done;
 	uint64_t off = op->io_off + op->io_done;
 

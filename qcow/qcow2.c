@@ -187,11 +187,14 @@ static int qcow2_open_rw(struct qcow2 *s)
 		if (!strstr(qcow_strerror(), s->img->filename))
 			qcow_set_error(ret, s->img->filename, "cannot read the "
 				       "refcounts: %s", strerror(-ret));
+		s->writable = false;
 		return ret;
 	}
 	ret = clear_autoclear(s);
 	if (!ret)
 		ret = repair_dirty(s);
+	if (ret < 0)
+		s->writable = false;	/* close must not write back */
 	return ret;
 }
 

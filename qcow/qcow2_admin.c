@@ -231,7 +231,8 @@ int qcow_repair(struct qcow_image *img, unsigned int flags,
 	ret = qcow2_fix_refcounts(s, flags, report, arg);
 	if (!ret)
 		ret = qcow2_ckpt_sync(s, true);
-	if (!ret && (flags & QCOW_REPAIR_ERRORS))
+	/* as qemu-img, wrong COPIED flags are fixed by either mode */
+	if (!ret)
 		ret = qcow2_fix_copied(s, report, arg);
 	if (!ret)
 		ret = qcow2_ckpt_sync(s, true);

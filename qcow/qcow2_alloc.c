@@ -256,8 +256,8 @@ int qcow2_alloc_init(struct qcow2 *s)
 {
 	int ret;
 
-	ret = bits_grow(&s->alloc, div_round_up(s->img->file->size,
-						 s->cluster_size) + 64);
+	/* the bitmap grows with the refcounts met, not the file's size */
+	ret = bits_grow(&s->alloc, 4096);
 	if (ret < 0)
 		return ret;
 	ret = qcow2_walk_refcounts(s, record_refcount, s);

@@ -25,6 +25,7 @@ struct check {
 	uint64_t refcount_max;
 	uint64_t next_contiguous;
 	uint8_t *l2;
+	struct cluster_vec refblocks;	/* clusters of the refcount blocks */
 };
 
 static void say(struct check *c, const char *fmt, ...)
@@ -116,9 +117,11 @@ static int check_compressed(struct check *c, uint64_t l2e, uint64_t bitmap,
 		c->res->corruptions++;
 	}
 	if (bitmap) {
+		/* as qemu-img: an error, and the cluster is not counted */
 		say(c, "ERROR: compressed cluster %#" PRIx64 " has a non-zero "
 		    "subcluster bitmap", l2e);
 		c->res->corruptions++;
+		return 0;
 	}
 	qcow2_compressed_range(s, l2e, &off, &len);
 	if (active) {
@@ -136,10 +139,10 @@ static int check_mapped(struct check *c, uint64_t l2e, bool active)
 	uint64_t host = l2e & L2E_OFFSET_MASK;
 
 	if (qcow2_offset_into_cluster(s, host)) {
+		/* reported, and the range it names still counted */
 		say(c, "ERROR offset=%#" PRIx64 ": cluster is not properly "
 		    "aligned; L2 entry corrupted", host);
 		c->res->corruptions++;
-		return 0;
 	}
 	if (active) {
 		c->res->allocated_clusters++;
@@ -166,10 +169,20 @@ static int check_l2_entry(struct check *c, const uint8_t *p, bool active)
 	     t != SC_INVALID; sc++)
 		if (qcow2_sc_type(s, l2e, bitmap, sc) == SC_INVALID)
 			t = SC_INVALID;
+	if (!(l2e & QCOW_OFLAG_COMPRESSED) &&
+	    (l2e & (L2E_RESERVED_MASK | (s->l2_entry_size == 16 ?
+					 QCOW_OFLAG_ZERO : 0)))) {
+		say(c, "ERROR found L2 entry with reserved bits set: %#"
+		    PRIx64, l2e);
+		c->res->corruptions++;
+	}
 	if (t == SC_INVALID) {
 		say(c, "ERROR: invalid subcluster bitmap %#" PRIx64 " of L2 "
 		    "entry %#" PRIx64, bitmap, l2e);
 		c->res->corruptions++;
+		/* a host cluster it names is still in use */
+		if (l2e & L2E_OFFSET_MASK)
+			return check_mapped(c, l2e, active);
 		return 0;
 	}
 	if (type_is_mapped(t))
@@ -226,13 +239,18 @@ static int check_l1(struct check *c, uint64_t l1_off, uint32_t l1_size,
 	for (i = 0; i < l1_size && !ret; i++) {
 		uint64_t l2_off = l1[i] & L1E_OFFSET_MASK;
 
+		if (l1[i] & L1E_RESERVED_MASK) {
+			say(c, "ERROR found L1 entry with reserved bits set: %#"
+			    PRIx64, l1[i]);
+			c->res->corruptions++;
+		}
 		if (!l2_off)
 			continue;
+		/* reported, then counted and walked where it points */
 		if (qcow2_offset_into_cluster(s, l2_off)) {
 			say(c, "ERROR l2_offset=%#" PRIx64 ": table is not "
 			    "cluster aligned; L1 entry corrupted", l2_off);
 			c->res->corruptions++;
-			continue;
 		}
 		ret = inc_refs(c, l2_off, s->cluster_size);
 		if (!ret)
@@ -274,9 +292,28 @@ static int check_refcount_table(struct check *c)
 			continue;
 		}
 		ret = inc_refs(c, off, s->cluster_size);
+		if (!ret)
+			ret = cluster_vec_push(&c->refblocks,
+					       off >> s->cluster_bits);
 	}
 	free(rt);
 	return ret;
+}
+
+/* A refcount block is counted by itself once, and by nothing else. */
+static void check_refblock_refcounts(struct check *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->refblocks.n; i++) {
+		uint64_t cl = c->refblocks.v[i];
+		uint64_t rc = cl < c->nb_disk ? c->disk[cl] : 0;
+
+		if (rc == 1)
+			continue;
+		say(c, "ERROR refcount block %zu refcount=%" PRIu64, i, rc);
+		c->res->corruptions++;
+	}
 }
 
 static int check_bitmap_table(struct check *c, uint64_t off, uint32_t size)
@@ -470,18 +507,19 @@ int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 
 	res->total_clusters = img_clusters(s);
 	c.l2 = malloc(s->cluster_size);
-	ret = c.l2 ? grow_refs(&c, div_round_up(img->file->size,
-						  s->cluster_size) + 1) :
-		-ENOMEM;
+	/* grows with the references found, not with a sparse file's size */
+	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
 	if (!ret)
 		ret = collect_references(&c);
 	if (!ret)
 		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
 	if (!ret) {
 		compare_refcounts(&c);
+		check_refblock_refcounts(&c);
 		if (copied)
 			check_copied(&c);
 	}
+	cluster_vec_free(&c.refblocks);
 	free(c.refs);
 	free(c.disk);
 	free(c.l2);
@@ -504,9 +542,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 	int ret;
 
 	c.l2 = malloc(s->cluster_size);
-	ret = c.l2 ? grow_refs(&c, div_round_up(s->img->file->size,
-						  s->cluster_size) + 1) :
-		-ENOMEM;
+	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
 	if (!ret)
 		ret = collect_references(&c);
 	if (!ret && res.corruptions)
@@ -523,6 +559,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
 	}
+	cluster_vec_free(&c.refblocks);
 	free(c.refs);
 	free(c.l2);
 	return ret;
@@ -542,11 +579,11 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 	int ret;
 
 	c.l2 = malloc(s->cluster_size);
-	ret = c.l2 ? grow_refs(&c, div_round_up(s->img->file->size,
-						  s->cluster_size) + 1) :
-		-ENOMEM;
+	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
 	if (!ret)
 		ret = collect_references(&c);
+	if (!ret)
+		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
 	c.report = report;
 	c.arg = arg;
 	/* as qemu-img: clusters past the end of the file are left alone */
@@ -554,7 +591,7 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 		div_round_up(s->img->file->size, s->cluster_size));
 	for (i = 0; i < n && !ret; i++) {
 		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
-		uint64_t have = qcow2_refcount_of(s, i);
+		uint64_t have = i < c.nb_disk ? c.disk[i] : 0;
 
 		if (!i)
 			want = MAX(want, 1);
@@ -568,6 +605,8 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
 	}
+	cluster_vec_free(&c.refblocks);
+	free(c.disk);
 	free(c.refs);
 	free(c.l2);
 	return ret;

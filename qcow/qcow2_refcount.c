@@ -84,6 +84,9 @@ int qcow2_walk_refcounts(struct qcow2 *s,
 		goto out;
 	}
 	ret = qfile_pread_sync(s->img->file, rt, rt_entries * 8, s->rt_offset);
+	/* as qemu-img: refcounts of clusters past the end of the file */
+	rt_entries = MIN(rt_entries, div_round_up(div_round_up(
+		s->img->file->size, s->cluster_size), per_block));
 	for (i = 0; i < rt_entries && !ret; i++) {
 		uint64_t off = get_be64(rt + i * 8) & REFT_OFFSET_MASK;
 
@@ -92,14 +95,35 @@ int qcow2_walk_refcounts(struct qcow2 *s,
 			continue;
 		ret = qfile_pread_sync(s->img->file, block, s->cluster_size,
 				       off);
-		for (j = 0; j < per_block && !ret; j++)
-			fn(arg, i * per_block + j,
-			   qcow2_refcount_entry(s, block, j));
+		for (j = 0; j < per_block && !ret; j++) {
+			uint64_t rc = qcow2_refcount_entry(s, block, j);
+
+			if (rc)
+				fn(arg, i * per_block + j, rc);
+		}
 	}
 out:
 	free(rt);
 	free(block);
 	return ret;
+}
+
+/* Clusters the refcount table can describe: up to its last block. */
+static uint64_t refcount_coverage(struct qcow2 *s)
+{
+	uint64_t n = (uint64_t)s->rt_clusters * s->cluster_size / 8, i;
+	uint8_t *rt = malloc((size_t)n * 8);
+	uint64_t last = 0;
+
+	if (!rt || qfile_pread_sync(s->img->file, rt, n * 8, s->rt_offset)) {
+		free(rt);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (get_be64(rt + i * 8))
+			last = i + 1;
+	free(rt);
+	return last * refblock_entries(s);
 }
 
 struct rc_array {
@@ -121,7 +145,8 @@ int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb)
 	struct rc_array a;
 	int ret;
 
-	a.nb = div_round_up(s->img->file->size, s->cluster_size);
+	a.nb = MIN(div_round_up(s->img->file->size, s->cluster_size),
+		   refcount_coverage(s));
 	a.rc = calloc(a.nb ? a.nb : 1, sizeof(*a.rc));
 	if (!a.rc)
 		return -ENOMEM;

@@ -79,7 +79,8 @@ int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done)
 
 	for (;;) {
 		qcow_ctx_run_deferred(ctx);
-		if (*done)
+		/* also whatever else the engine runs on this context */
+		if (*done && !qcow_ctx_inflight(ctx))
 			return 0;
 		if (!ctx->ring)
 			return -EIO;	/* nothing can make progress */
