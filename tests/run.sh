@@ -7,8 +7,9 @@
 # executable in build-asan/tests/ (the same under ASan/UBSan), then every
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
 # (default build-asan/bin/ if built, else bin/; values already in the
-# environment win).  A FILTER selects programs whose label (build/NAME,
-# build-asan/NAME, interop/NAME) contains it.
+# environment win), then tests/fuzz/run-short.sh (label fuzz/short).  A
+# FILTER selects programs whose label (build/NAME, build-asan/NAME,
+# interop/NAME, fuzz/short) contains it.
 #
 # A program reports cases with lines "PASS: name", "FAIL: name ...",
 # "SKIP: name (reason)".  If it prints none, its exit status is one case:
@@ -133,6 +134,15 @@ run_interop() {
 	done
 }
 
+# The libFuzzer targets: built, regression inputs replayed, each fuzzed
+# for FUZZ_SECONDS (20); the script SKIPs without clang's libFuzzer.
+run_fuzz() {
+	[ -f tests/fuzz/run-short.sh ] || return 0
+	selected "fuzz/short" || return 0
+	run_prog "fuzz/short" "$OUT/fuzz-short.log" \
+		bash "$ROOT/tests/fuzz/run-short.sh"
+}
+
 main() {
 	mkdir -p "$OUT" || exit 2
 	# scratch dirs kept by failed runs more than 2 hours ago (not newer
@@ -147,6 +157,7 @@ main() {
 	run_dir build
 	run_dir build-asan
 	run_interop
+	run_fuzz
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 	[ "$TOTAL_FAIL" -eq 0 ]
 }
