@@ -162,6 +162,67 @@ run_to() {
 	timeout -k 5 "$CMD_TIMEOUT" "$@" >"$out" 2>"$out.err"
 }
 
+# ------------------------------------------------------ error messages
+# Our tools reproduce qemu's interface (exit codes, stdout, the fixed
+# report lines) but word their error messages themselves, so stderr is
+# compared by the kind of outcome, except for the per-cluster report
+# lines of check, which are interface and must be the same.
+
+IFACE_ERR_RE='^(Leaked cluster |ERROR|Repairing )'
+
+# err_words ARGS...: what an error message about a command with ARGS may
+# name, one per line: its operands and options, each part of an -o list
+# (split at "," and "="), and the last component of paths.  Format names
+# (any message may contain them) and single characters are left out.
+err_words() {
+	local a w parts
+	for a in "$@"; do
+		IFS=',=' read -ra parts <<<"$a"
+		for w in "$a" "${parts[@]}" "${a##*/}"; do
+			case $w in qcow2 | qcow | raw | ?) continue ;; esac
+			[ -n "$w" ] && printf '%s\n' "$w"
+		done
+	done | LC_ALL=C sort -u
+}
+
+# err_kind REF OURS PROG ARGS...: qemu's stderr REF against ours (OURS,
+# the program name already rewritten to PROG): the lines matching
+# $IFACE_ERR_RE must be equal; of the other lines, none from qemu means
+# none from us, and some from qemu means exactly one from us, "PROG: ...",
+# naming one of err_words ARGS.  Otherwise prints why and returns 1.
+err_kind() {
+	local ref=$1 ours=$2 prog=$3 nref nours msg body w
+	shift 3
+	if ! diff <(grep -E "$IFACE_ERR_RE" "$ref") \
+		<(grep -E "$IFACE_ERR_RE" "$ours") >/dev/null; then
+		echo "the per-cluster lines on stderr differ from qemu's"
+		return 1
+	fi
+	nref=$(grep -cvE "$IFACE_ERR_RE" "$ref")
+	nours=$(grep -cvE "$IFACE_ERR_RE" "$ours")
+	msg=$(grep -vE "$IFACE_ERR_RE" "$ours")
+	if [ "$nref" -eq 0 ]; then
+		[ "$nours" -eq 0 ] && return 0
+		echo "qemu printed no message on stderr, ours: $(printf '%s' "$msg" | head -n 2 | tr '\n' ' ')"
+		return 1
+	fi
+	if [ "$nours" -ne 1 ]; then
+		echo "qemu printed a message on stderr; ours has $nours lines instead of one"
+		return 1
+	fi
+	case $msg in
+	"$prog: "?*) body=${msg#"$prog: "} ;;
+	*)
+		echo "our message does not start with '$prog: ': $msg"
+		return 1 ;;
+	esac
+	while IFS= read -r w; do
+		case $body in *"$w"*) return 0 ;; esac
+	done < <(err_words "$@")
+	echo "our message names none of the command's files or options: $msg"
+	return 1
+}
+
 # Case names become file names for saved outputs.
 case_file() {
 	printf '%s/res/%s' "$WORK" "$(printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_')"

@@ -3,9 +3,10 @@
 # leaked clusters (refcounts raised by hand, clusters added past the end)
 # and with a refcount dropped to zero (a corruption), for several refcount
 # widths and layouts.  After our repair qemu-img check must find the image
-# clean and its content unchanged; messages, JSON and exit codes as
-# qemu-img's, except the wording of a corruption repair (qemu-img rebuilds
-# the refcount structures, we fix the entries).
+# clean and its content unchanged; stdout (the explanations in our words),
+# the per-cluster lines on stderr, JSON and exit codes as qemu-img's
+# (tool_both), except the wording of a corruption repair (qemu-img
+# rebuilds the refcount structures, we fix the entries).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/interop/write-workloads.bash

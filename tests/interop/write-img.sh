@@ -1,9 +1,10 @@
 #!/bin/bash
 # qcow-img's writing verbs against qemu-img's: create, convert, resize,
 # commit, rebase and amend run by qemu-img in ref/ and by qcow-img in
-# ours/ on copies of the same inputs.  Same exit status and messages;
-# the results must be identical for qemu-img compare, clean for qemu-img
-# check, and equal in qemu-img info (filenames and disk usage aside).
+# ours/ on copies of the same inputs.  Same exit status and stdout,
+# stderr alike in kind (tool_both); the results must be identical for
+# qemu-img compare, clean for qemu-img check, and equal in qemu-img info
+# (filenames and disk usage aside).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/interop/write-workloads.bash
@@ -225,6 +226,28 @@ test_amend() {
 	amend_case unknown src.qcow2 -o foo=1
 }
 
+# ------------------------------------------------------------- bad usage
+
+# Bad command lines: exit status as qemu-img's, nothing on stdout, and a
+# one-line message on stderr naming what is wrong.
+test_usage() {
+	fresh src.qcow2
+	tool_both usage/no-name create -f qcow2
+	tool_both usage/extra-arg create -f qcow2 img.qcow2 1M 2M
+	tool_both usage/unknown-option create -f qcow2 --frobnicate img.qcow2 1M
+	tool_both usage/missing-value create -f qcow2 img.qcow2 1M -o
+	tool_both usage/bad-option-list create -f qcow2 -o , img.qcow2 1M
+	tool_both usage/bad-repair check -r sometimes src.qcow2
+	tool_both usage/bad-output info --output=xml src.qcow2
+	tool_both usage/bad-sparse convert -S 3 src.qcow2 out.raw
+	tool_both usage/resize-no-size resize src.qcow2
+	tool_both usage/amend-no-options amend src.qcow2
+	tool_both usage/rebase-no-backing rebase src.qcow2
+	tool_both usage/compare-one compare src.qcow2
+	tool_both usage/unknown-verb frobnicate src.qcow2
+	results usage src.qcow2
+}
+
 # ---------------------------------------------------------------- inputs
 
 inputs() {
@@ -277,4 +300,5 @@ test_resize top.qcow2 "top.qcow2 12M" "--shrink top.qcow2 3M" "top.qcow2 +5M"
 test_commit
 test_rebase
 test_amend
+test_usage
 finish

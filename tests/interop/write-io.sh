@@ -47,10 +47,26 @@ datafile() {
 	fi
 }
 
-# bad_commands: refused writes print qemu-io's messages and exit as it
-# does; the image stays as it was.
+# QEMU_IO_WORDING: a sed program that turns the messages qemu-io prints on
+# stdout about refused commands into ours (tools/io/ words them itself;
+# "write failed: REASON" and the like are qemu-io's own).
+QEMU_IO_WORDING='
+s/^-([un]) requires -z to be specified$/write: -\1 only works together with -z/
+s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/write -c: \2 \1 is not a multiple of 512/
+s/^Only one of -z, -P, and -s can be specified at the same time$/write: -z, -P and -s exclude each other/
+s/^(.*) is not a valid pattern byte$/pattern '"'"'\1'"'"' is not a byte value (0 to 255)/
+s/^length cannot exceed ([0-9]+) without -n, given (.*)$/length \2 is over the limit of \1 bytes (only -z -n may go past it)/
+s/^length cannot exceed ([0-9]+), given (.*)$/length \2 is over the limit of \1 bytes/
+s/^Parsing error: non-numeric argument, or extraneous.unrecognized suffix -- (.*)$/'"'"'\1'"'"' is not a number of bytes (optional suffix k, M, G, T, P or E)/
+s/^Parsing error: argument too large -- (.*)$/'"'"'\1'"'"' is too large a number/
+s/^pattern verification range exceeds end of read data$/read: the range to check (-s, -l) goes past the data read/
+'
+
+# bad_commands: refused commands exit as qemu-io does, print what it
+# prints on stdout (its explanations in our words, QEMU_IO_WORDING), a
+# message on stderr when it does (err_kind), and leave the image alone.
 bad_commands() {
-	local c i=0 f rc rrc sum
+	local c i=0 f rc rrc sum why
 	qimg create -f qcow2 bad.ref.qcow2 4M &&
 		qio bad.ref.qcow2 "write -P 0x12 0 128k" ||
 		{ fail write/bad/setup "qemu-img create failed"; return 1; }
@@ -61,19 +77,26 @@ bad_commands() {
 		"write -z -P 1 0 1" "write -P 300 0 1" "write -P 0x 0 512" \
 		"write 0 3G" "write 0" "discard 4M 64k" "discard 0" \
 		"write -s missing.bin 0 512" "write 1x 512" \
-		"write -c 0 64k" "write -c 256k 512"; do
+		"write -c 0 64k" "write -c 256k 512" "read 99E 512" \
+		"read 0 3G" "discard 0 3G" "read -P 1 -s 10 0 5" \
+		"frobnicate 0" "write -s /dev/null 0 512"; do
 		i=$((i + 1))
 		f=$(case_file "write/bad/$i")
-		io_run "$QEMU_IO" qcow2 bad.ref.qcow2 "$c" >"$f.ref" 2>&1
+		io_run "$QEMU_IO" qcow2 bad.ref.qcow2 "$c" >"$f.ref" 2>"$f.ref.err"
 		rrc=$?
-		io_run "$QCOW_IO" qcow2 bad.ours.qcow2 "$c" >"$f.ours" 2>&1
+		io_run "$QCOW_IO" qcow2 bad.ours.qcow2 "$c" >"$f.ours" 2>"$f.ours.err"
 		rc=$?
-		sed -i 's/^qcow-io:/qemu-io:/' "$f.ours"
+		sed -i -E "$QEMU_IO_WORDING" "$f.ref"
+		sed -i "s/^$(basename "$QCOW_IO"):/qemu-io:/" "$f.ours.err"
+		# shellcheck disable=SC2086
 		if [ $rc -ne $rrc ]; then
 			fail "write/bad/$i" "'$c': exit status $rc, qemu-io's $rrc"
 		elif ! diff "$f.ref" "$f.ours" >"$f.diff"; then
-			fail "write/bad/$i" "'$c': output differs from qemu-io's"
+			fail "write/bad/$i" "'$c': stdout differs from qemu-io's"
 			diag 6 <"$f.diff"
+		elif ! why=$(err_kind "$f.ref.err" "$f.ours.err" qemu-io $c); then
+			fail "write/bad/$i" "'$c': stderr: $why"
+			cat "$f.ref.err" "$f.ours.err" | diag 4
 		elif [ "$(md5sum <bad.ours.qcow2)" != "$sum" ]; then
 			fail "write/bad/$i" "'$c' changed the image"
 			sum=$(md5sum <bad.ours.qcow2)

@@ -37,7 +37,6 @@ int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	      const struct qcow_open_opts *opts)
 {
 	struct qcow_open_opts o = *opts;
-	const char *why;
 	int ret;
 
 	if (format_from_name(fmt_name, &o.format) < 0) {
@@ -45,27 +44,32 @@ int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 		return -EINVAL;
 	}
 	ret = qcow_open(img, path, &o);
-	if (ret < 0) {
-		why = qcow_strerror();
-		if (!why || !*why || !strcmp(why, "no error"))
-			tool_error("%s: %s", path, strerror(-ret));
-		else
-			tool_error("%s", why);
-	}
+	/* the image named first, also when a file of its chain is to blame */
+	if (ret < 0)
+		tool_error("%s: %s", path, tool_reason(path, ret));
 	return ret;
 }
 
-const char *open_error_text(const char *name, int err)
+const char *tool_reason(const char *path, int err)
 {
-	static char buf[512];
+	const char *why = qcow_strerror();
+	size_t n = path ? strlen(path) : 0;
 
-	if (err == -ENOENT || err == -EACCES || err == -EISDIR ||
-	    err == -ENOTDIR || err == -ELOOP) {
-		snprintf(buf, sizeof(buf), "Could not open '%s': %s", name,
-			 strerror(-err));
-		return buf;
-	}
-	return qcow_strerror();
+	if (!why || !*why || !strcmp(why, "no error"))
+		return strerror(err < 0 ? -err : err);
+	if (n && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2))
+		return why + n + 2;
+	return why;
+}
+
+const char *open_error_text(const char *path, int err)
+{
+	static const char prefix[] = "cannot open: ";
+	const char *why = tool_reason(path, err);
+
+	if (!strncmp(why, prefix, sizeof(prefix) - 1))
+		return why + sizeof(prefix) - 1;
+	return why;
 }
 
 char *backing_path_of(const char *image, const char *name)

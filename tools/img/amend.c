@@ -39,9 +39,10 @@ static int parse_args(int argc, char **argv, struct amend *m)
 		{ "force", no_argument, NULL, 256 },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:o:pqt:";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:o:pqt:", longopts,
+	while ((ch = getopt_long(argc, argv, optstring, longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -63,15 +64,16 @@ static int parse_args(int argc, char **argv, struct amend *m)
 		case 256:
 			break;
 		default:
+			tool_bad_option("amend", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (!m->opts.n) {
-		tool_error("Must specify options (-o)");
+		tool_usage_error("amend: nothing to change; give the new values with -o NAME=VALUE");
 		return -EINVAL;
 	}
 	if (optind != argc - 1) {
-		tool_error("Expecting one image file name");
+		tool_usage_error("amend: expects exactly one image file name");
 		return -EINVAL;
 	}
 	m->file = argv[optind];
@@ -87,8 +89,11 @@ static int check_names(const struct amend *m)
 		return 0;
 	for (k = create_only_keys; *k && strcmp(*k, bad); k++)
 		;
-	tool_error("Invalid parameter '%s'%s", bad, *k ?
-		   "\nThis option is only supported for image creation" : "");
+	if (*k)
+		tool_error("%s: %s is fixed when the image is created; amend cannot change it",
+			   m->file, bad);
+	else
+		tool_error("%s: amend knows no option '%s'", m->file, bad);
 	return -EINVAL;
 }
 
@@ -116,7 +121,8 @@ static int parse_values(struct amend *m)
 	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
 		m->a.compat = 3;
 	else if (v) {
-		tool_error("Invalid compatibility level: '%s'", v);
+		tool_error("%s: '%s' is not a valid value for compat (0.10, 1.1, v2 or v3)",
+			   m->file, v);
 		return -EINVAL;
 	}
 	if (amend_bool(m, "lazy_refcounts", &m->a.lazy_refcounts) ||
@@ -124,7 +130,7 @@ static int parse_values(struct amend *m)
 		return -EINVAL;
 	v = img_opts_get(&m->opts, "refcount_bits");
 	if (v) {
-		if (opt_size(m->file, "refcount_bits", v, &n) < 0)
+		if (opt_number(m->file, "refcount_bits", v, &n) < 0)
 			return -EINVAL;
 		m->a.refcount_bits = (int)n;
 	}
@@ -157,8 +163,8 @@ static int check_backing(const struct amend *m, struct qcow_image *img)
 	    !differs(img_opts_get(&m->opts, "backing_fmt"),
 		     info.backing_format))
 		return 0;
-	tool_error("Cannot amend the backing file\n"
-		   "You can use 'qemu-img rebase' instead.");
+	tool_error("%s: amend leaves the backing file alone; change it with 'qcow-img rebase'",
+		   m->file);
 	return -EINVAL;
 }
 
@@ -167,8 +173,8 @@ static int amend(struct amend *m, struct qcow_image *img)
 	int ret;
 
 	if (qcow_format(img) != QCOW_FMT_QCOW2) {
-		tool_error("Format driver '%s' does not support option amendment",
-			   qcow_format_name(qcow_format(img)));
+		tool_error("%s: amend works on qcow2 images only, not %s",
+			   m->file, qcow_format_name(qcow_format(img)));
 		return -ENOTSUP;
 	}
 	ret = check_backing(m, img);
@@ -178,7 +184,8 @@ static int amend(struct amend *m, struct qcow_image *img)
 	if (!ret && m->has_size)
 		ret = qcow_resize(img, m->size, true);
 	if (ret < 0)
-		tool_error("Error while amending options: %s", img_reason(ret));
+		tool_error("%s: amend failed: %s", m->file,
+			   tool_reason(m->file, ret));
 	return ret;
 }
 

@@ -23,6 +23,16 @@ enum {
 	CHECK_UNSUPPORTED = 63,
 };
 
+/*
+ * Our explanations under the count lines of a human check report (the
+ * count lines themselves are qemu-img's, which scripts look for).
+ */
+#define CHECK_CORRUPT_NOTE \
+	"The metadata is inconsistent: data may be damaged already, and writes may damage more."
+#define CHECK_LEAK_NOTE \
+	"Leaked clusters only take up space in the file; no data is affected."
+#define CHECK_RECHECK_NOTE "Checking the repaired image once more..."
+
 struct check_args {
 	const char *fmt;
 	const char *file;
@@ -43,9 +53,10 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:r:T:qU";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hf:r:T:qU", longopts,
+	while ((c = getopt_long(argc, argv, optstring, longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -55,8 +66,8 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			break;
 		case 'r':
 			if (strcmp(optarg, "leaks") && strcmp(optarg, "all")) {
-				tool_error("check: unknown option value for -r (expecting 'leaks' or 'all'): %s",
-					   optarg);
+				tool_usage_error("check: -r takes leaks or all, not '%s'",
+						 optarg);
 				return -EINVAL;
 			}
 			a->repair = QCOW_REPAIR_LEAKS;
@@ -74,11 +85,12 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		case 'U':
 			break;
 		default:
+			tool_bad_option("check", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("check: expecting one image file name");
+		tool_usage_error("check: expects exactly one image file name");
 		return -EINVAL;
 	}
 	a->file = argv[optind];
@@ -101,12 +113,10 @@ static void print_human(const struct qcow_check_result *r)
 		printf("No errors were found on the image.\n");
 	if (r->corruptions)
 		printf("\n%" PRIu64 " errors were found on the image.\n"
-		       "Data may be corrupted, or further writes to the image may corrupt it.\n",
-		       r->corruptions);
+		       CHECK_CORRUPT_NOTE "\n", r->corruptions);
 	if (r->leaks)
 		printf("\n%" PRIu64 " leaked clusters were found on the image.\n"
-		       "This means waste of disk space, but no harm to data.\n",
-		       r->leaks);
+		       CHECK_LEAK_NOTE "\n", r->leaks);
 	if (r->check_errors)
 		printf("\n%" PRIu64 " internal errors have occurred during the check.\n",
 		       r->check_errors);
@@ -153,10 +163,12 @@ static int print_json(const struct check_args *a, const char *format,
 	return ret < 0 ? -ENOMEM : 0;
 }
 
-static int verdict(const struct qcow_check_result *r)
+static int verdict(const struct check_args *a,
+		   const struct qcow_check_result *r)
 {
 	if (r->check_errors) {
-		tool_error("check failed");
+		tool_error("%s: the check could not examine all metadata (%" PRIu64 " internal errors)",
+			   a->file, r->check_errors);
 		return CHECK_FAILED;
 	}
 	if (r->corruptions)
@@ -221,7 +233,7 @@ static int repair(const struct check_args *a, struct qcow_image *img,
 		printf("The following inconsistencies were found and repaired:\n\n"
 		       "    %" PRIu64 " leaked clusters\n"
 		       "    %" PRIu64 " corruptions\n\n"
-		       "Double checking the fixed image now...\n",
+		       CHECK_RECHECK_NOTE "\n",
 		       r->leaks_fixed, r->corruptions_fixed);
 	return 0;
 }
@@ -242,7 +254,8 @@ static int run_check(const struct check_args *a, struct qcow_image *img)
 		return CHECK_UNSUPPORTED;
 	}
 	if (ret < 0) {
-		tool_error("%s: check failed: %s", a->file, img_reason(ret));
+		tool_error("%s: check failed: %s", a->file,
+			   tool_reason(a->file, ret));
 		return CHECK_FAILED;
 	}
 	if (a->quiet) {
@@ -255,7 +268,7 @@ static int run_check(const struct check_args *a, struct qcow_image *img)
 	} else {
 		print_human(&r);
 	}
-	return verdict(&r);
+	return verdict(a, &r);
 }
 
 int img_check(int argc, char **argv)

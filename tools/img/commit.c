@@ -40,9 +40,10 @@ static int parse_args(int argc, char **argv, struct commit *c)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:b:dpqt:";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:b:dpqt:", longopts,
+	while ((ch = getopt_long(argc, argv, optstring, longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -66,11 +67,12 @@ static int parse_args(int argc, char **argv, struct commit *c)
 		case 't':
 			break;
 		default:
+			tool_bad_option("commit", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("Expecting one image file name");
+		tool_usage_error("commit: expects exactly one image file name");
 		return -EINVAL;
 	}
 	c->file = argv[optind];
@@ -93,15 +95,15 @@ static int find_base(struct commit *c)
 	int depth = 1;
 
 	if (!img) {
-		tool_error("Image does not have a backing file");
+		tool_error("%s: has no backing file to commit into", c->file);
 		return -EINVAL;
 	}
 	for (; c->base_name && img; img = qcow_backing(img), depth++)
 		if (same_file(qcow_filename(img), c->base_name))
 			break;
 	if (!img) {
-		tool_error("Did not find '%s' in the backing chain of '%s'",
-			   c->base_name, c->file);
+		tool_error("%s: '%s' (-b) is not one of its backing files",
+			   c->file, c->base_name);
 		return -ENOENT;
 	}
 	c->base = img;
@@ -119,14 +121,17 @@ static int open_base(struct commit *c)
 
 	ret = qcow_open(&c->out, qcow_filename(c->base), &opts);
 	if (ret < 0) {
-		tool_error("%s", img_reason(ret));
+		tool_error("%s: cannot open the base for writing: %s",
+			   qcow_filename(c->base),
+			   open_error_text(qcow_filename(c->base), ret));
 		return ret;
 	}
 	if (qcow_size(c->out) < qcow_size(c->top)) {
 		ret = qcow_resize(c->out, qcow_size(c->top), false);
 		if (ret < 0) {
 			tool_error("%s: cannot grow the base image: %s",
-				   qcow_filename(c->base), img_reason(ret));
+				   qcow_filename(c->base),
+				   tool_reason(qcow_filename(c->base), ret));
 			return ret;
 		}
 	}
@@ -148,7 +153,7 @@ static int copy_range(struct commit *c, uint64_t off, uint64_t len,
 		n = min_u64(len, COMMIT_BUF_SIZE);
 		ret = qcow_pread(c->top, c->buf, n, off);
 		if (ret < 0) {
-			tool_error("%s: error while reading at byte %" PRIu64 ": %s",
+			tool_error("%s: read failed at offset %" PRIu64 ": %s",
 				   c->file, off, strerror(-ret));
 			return ret;
 		}
@@ -158,8 +163,9 @@ static int copy_range(struct commit *c, uint64_t off, uint64_t len,
 	}
 out:
 	if (ret < 0)
-		tool_error("%s: error while writing at byte %" PRIu64 ": %s",
-			   qcow_filename(c->base), off, img_reason(ret));
+		tool_error("%s: write failed at offset %" PRIu64 ": %s",
+			   qcow_filename(c->base), off,
+			   tool_reason(qcow_filename(c->base), ret));
 	return ret;
 }
 
@@ -200,7 +206,7 @@ static int empty_top(struct commit *c)
 
 	if (ret < 0)
 		tool_error("%s: cannot empty the image: %s", c->file,
-			   img_reason(ret));
+			   tool_reason(c->file, ret));
 	return ret;
 }
 

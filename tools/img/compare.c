@@ -59,9 +59,10 @@ static int parse_args(int argc, char **argv, struct cmp *c)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:F:pqsT:U";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:F:pqsT:U", longopts,
+	while ((ch = getopt_long(argc, argv, optstring, longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -85,11 +86,12 @@ static int parse_args(int argc, char **argv, struct cmp *c)
 		case 'U':
 			break;
 		default:
+			tool_bad_option("compare", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 2) {
-		tool_error("compare: expecting two image file names");
+		tool_usage_error("compare: expects exactly two image file names");
 		return -EINVAL;
 	}
 	c->name[0] = argv[optind];

@@ -21,11 +21,11 @@
 
 static int parse_sparse(const char *arg, uint64_t *out)
 {
-	if (parse_size_arg(arg, "sparse size", out) < 0)
+	if (parse_size_arg(arg, "convert: -S", out) < 0)
 		return -EINVAL;
 	if (*out % SECTOR || *out > SPARSE_MAX) {
-		tool_error("invalid sparse size '%s': a multiple of %d up to %u, or 0 to write zeros too",
-			   arg, SECTOR, SPARSE_MAX);
+		tool_usage_error("convert: -S '%s' must be a multiple of %d up to %u, or 0 to write zeros too",
+				 arg, SECTOR, SPARSE_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -70,8 +70,6 @@ static int parse_opt(struct convert *c, int ch)
 	case 'W':
 	case 'U':
 		break;
-	default:
-		return -EINVAL;
 	}
 	return 0;
 }
@@ -83,18 +81,24 @@ static int parse_args(int argc, char **argv, struct convert *c)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:O:o:B:F:cnpqS:t:T:m:WU";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:O:o:B:F:cnpqS:t:T:m:WU",
-				 longopts, NULL)) != -1)
+	while ((ch = getopt_long(argc, argv, optstring, longopts,
+				 NULL)) != -1) {
+		if (ch == '?') {
+			tool_bad_option("convert", optstring, argv);
+			return -EINVAL;
+		}
 		if (parse_opt(c, ch) < 0)
 			return -EINVAL;
+	}
 	if (optind > argc - 2) {
-		tool_error("Must specify image file name");
+		tool_usage_error("convert: needs a source image and an output file name");
 		return -EINVAL;
 	}
 	if (optind != argc - 2) {
-		tool_error("convert: expecting one source image and one output file name");
+		tool_usage_error("convert: takes one source image only, then the output file name");
 		return -EINVAL;
 	}
 	c->src = argv[optind];
@@ -106,19 +110,23 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 {
 	if (format_from_name(c->out_fmt, fmt) < 0 ||
 	    (*fmt != QCOW_FMT_RAW && *fmt != QCOW_FMT_QCOW2)) {
-		tool_error("Unknown file format '%s'", c->out_fmt);
+		tool_error("%s: cannot write images of format '%s' (-O raw or qcow2)",
+			   c->dst, c->out_fmt);
 		return -EINVAL;
 	}
 	if (c->no_create && c->opts.n) {
-		tool_error("-o has no effect when skipping image creation");
+		tool_usage_error("convert: -o cannot be used with -n, which writes into an existing %s",
+				 c->dst);
 		return -EINVAL;
 	}
 	if (c->no_create && c->backing) {
-		tool_error("-B has no effect when skipping image creation");
+		tool_usage_error("convert: -B cannot be used with -n, which writes into an existing %s",
+				 c->dst);
 		return -EINVAL;
 	}
 	if (c->compress && *fmt != QCOW_FMT_QCOW2) {
-		tool_error("Compression not supported for this file format");
+		tool_error("%s: -c needs qcow2 output, not %s", c->dst,
+			   qcow_format_name(*fmt));
 		return -EINVAL;
 	}
 	if (c->backing && img_opts_set(&c->opts, "backing_file", c->backing))
@@ -128,7 +136,8 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 		return -ENOMEM;
 	if (img_opts_get(&c->opts, "backing_file") &&
 	    !img_opts_get(&c->opts, "backing_fmt")) {
-		tool_error("Use of backing file requires explicit backing format");
+		tool_error("%s: the format of backing file '%s' must be given with -F",
+			   c->dst, img_opts_get(&c->opts, "backing_file"));
 		return -EINVAL;
 	}
 	return 0;
@@ -150,7 +159,7 @@ static int create_target(struct convert *c, enum qcow_format fmt)
 		return ret;
 	ret = qcow_create(c->dst, &s.o);
 	if (ret < 0)
-		tool_error("%s", qcow_strerror());
+		tool_error("%s: %s", c->dst, tool_reason(c->dst, ret));
 	c->zero_init = !s.o.backing_file;
 	return ret;
 }
@@ -162,7 +171,8 @@ static int open_target(struct convert *c, enum qcow_format fmt)
 
 	ret = qcow_open(&c->out, c->dst, &opts);
 	if (ret < 0) {
-		tool_error("Could not open '%s': %s", c->dst, qcow_strerror());
+		tool_error("%s: cannot open the target: %s", c->dst,
+			   open_error_text(c->dst, ret));
 		return ret;
 	}
 	if (qcow_size(c->out) < qcow_size(c->img)) {

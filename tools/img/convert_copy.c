@@ -33,7 +33,7 @@ static enum action block_action(const struct convert *c, const uint8_t *src,
 
 static int write_failed(const struct convert *c, uint64_t off, int ret)
 {
-	tool_error("error while writing at byte %" PRIu64 ": %s", off,
+	tool_error("%s: write failed at offset %" PRIu64 ": %s", c->dst, off,
 		   strerror(-ret));
 	return ret;
 }
@@ -79,7 +79,7 @@ static int read_into(struct qcow_image *img, const char *name, uint8_t *buf,
 	int ret = qcow_pread(img, buf, len, off);
 
 	if (ret < 0)
-		tool_error("%s: error while reading at byte %" PRIu64 ": %s",
+		tool_error("%s: read failed at offset %" PRIu64 ": %s",
 			   name, off, strerror(-ret));
 	return ret;
 }

@@ -28,9 +28,10 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:F:b:o:qu";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hf:F:b:o:qu", longopts,
+	while ((c = getopt_long(argc, argv, optstring, longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -55,18 +56,20 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			a->unsafe = true;
 			break;
 		default:
+			tool_bad_option("create", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind >= argc) {
-		tool_error("Expecting image file name");
+		tool_usage_error("create: no image file name given");
 		return -EINVAL;
 	}
 	a->file = argv[optind++];
 	if (optind < argc)
 		a->size = argv[optind++];
 	if (optind < argc) {
-		tool_error("Unexpected argument: %s", argv[optind]);
+		tool_usage_error("create: '%s' follows the size; only FILE [SIZE] are expected",
+				 argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
@@ -90,13 +93,13 @@ static int size_arg(const struct create_args *a, struct create_spec *s)
 	if (!a->size)
 		return 0;
 	if (s->has_size) {
-		tool_error("%s: The image size must be specified only once",
-			   a->file);
+		tool_error("%s: size given twice, as -o size= and as the argument '%s'",
+			   a->file, a->size);
 		return -EINVAL;
 	}
 	if (a->size[0] == '-' || parse_size(a->size, &size) < 0) {
-		tool_error("Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n"
-			   "qcow-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+		tool_error("%s: size '%s' is not a number of bytes (optional suffix k, M, G, T, P or E)",
+			   a->file, a->size);
 		return -EINVAL;
 	}
 	s->o.size = size;
@@ -104,19 +107,20 @@ static int size_arg(const struct create_args *a, struct create_spec *s)
 	return 0;
 }
 
-/* qemu-img names the format it would have guessed. */
+/* Says which format the backing file seems to have, when it opens. */
 static void backing_format_missing(const struct create_spec *s)
 {
 	struct qcow_open_opts opts = { .read_only = true, .no_backing = true };
 	struct qcow_image *img = NULL;
 	char *path = backing_path_of(s->file, s->o.backing_file);
 
-	tool_error("%s: Backing file specified without backing format",
-		   s->file);
-	/* qemu-img ends this line without a newline */
 	if (path && qcow_open(&img, path, &opts) == 0)
-		fprintf(stderr, "Detected format of %s.",
-			qcow_format_name(qcow_format(img)));
+		tool_error("%s: the format of backing file '%s' must be given with -F (it looks like %s)",
+			   s->file, s->o.backing_file,
+			   qcow_format_name(qcow_format(img)));
+	else
+		tool_error("%s: the format of backing file '%s' must be given with -F",
+			   s->file, s->o.backing_file);
 	qcow_close(img);
 	free(path);
 }
@@ -141,7 +145,7 @@ static int settle_size(const struct create_args *a, struct create_spec *s)
 		}
 	}
 	if (!s->has_size) {
-		tool_error("%s: Image creation needs a size parameter",
+		tool_error("%s: no size given (a SIZE argument, -o size= or a backing file to take it from)",
 			   a->file);
 		return -EINVAL;
 	}
@@ -156,7 +160,8 @@ static int create(struct create_args *a)
 
 	if (format_from_name(a->fmt ? a->fmt : "raw", &fmt) < 0 ||
 	    (fmt != QCOW_FMT_QCOW2 && fmt != QCOW_FMT_RAW)) {
-		tool_error("Unknown file format '%s'", a->fmt);
+		tool_error("%s: cannot create images of format '%s' (qcow2 or raw)",
+			   a->file, a->fmt);
 		return -EINVAL;
 	}
 	if (merge_backing(a) < 0)
@@ -175,7 +180,7 @@ static int create(struct create_args *a)
 		return ret;
 	ret = qcow_create(a->file, &s.o);
 	if (ret < 0)
-		tool_error("%s", qcow_strerror());
+		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
 	return ret;
 }
 

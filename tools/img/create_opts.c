@@ -54,19 +54,6 @@ static const struct print_key raw_print[] = {
 	{ NULL, NULL, false }
 };
 
-static int opt_number(const char *file, const char *key, const char *val,
-		      uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(val, &end, 0);
-	if (!errno && end != val && !*end && val[0] != '-')
-		return 0;
-	tool_error("%s: Parameter '%s' expects a number", file, key);
-	return -EINVAL;
-}
-
 static int parse_bools(struct create_spec *s)
 {
 	const char *v;
@@ -127,7 +114,8 @@ int create_spec_parse(struct create_spec *s, const char *file,
 	bad = img_opts_unknown(opts, fmt == QCOW_FMT_RAW ? raw_keys :
 			       qcow2_keys);
 	if (bad) {
-		tool_error("%s: Invalid parameter '%s'", file, bad);
+		tool_error("%s: format %s has no option '%s'", file,
+			   qcow_format_name(fmt), bad);
 		return -EINVAL;
 	}
 	if (parse_numbers(s) || parse_bools(s))
@@ -141,8 +129,8 @@ int create_spec_parse(struct create_spec *s, const char *file,
 static int bad_value(const struct create_spec *s, const char *param,
 		     const char *val)
 {
-	tool_error("%s: Parameter '%s' does not accept value '%s'", s->file,
-		   param, val);
+	tool_error("%s: '%s' is not a valid value for %s", s->file, val,
+		   param);
 	return -EINVAL;
 }
 
@@ -159,7 +147,7 @@ static int parse_enums(struct create_spec *s)
 		for (i = 0; prealloc[i] && strcmp(v, prealloc[i]); i++)
 			;
 		if (!prealloc[i])
-			return bad_value(s, "preallocation", v);
+			return bad_value(s, "preallocation (off, metadata, falloc or full)", v);
 		s->o.prealloc = (enum qcow_prealloc)i;
 	}
 	v = img_opts_get(s->opts, "compat");
@@ -168,12 +156,12 @@ static int parse_enums(struct create_spec *s)
 	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
 		s->o.compat = 3;
 	else if (v)
-		return bad_value(s, "version", v);
+		return bad_value(s, "compat (0.10, 1.1, v2 or v3)", v);
 	v = img_opts_get(s->opts, "compression_type");
 	if (v && !strcmp(v, "zstd"))
 		s->o.compression_type = 1;
 	else if (v && strcmp(v, "zlib"))
-		return bad_value(s, "compression-type", v);
+		return bad_value(s, "compression_type (zlib or zstd)", v);
 	return 0;
 }
 
@@ -183,8 +171,6 @@ static int fail(const struct create_spec *s, const char *msg)
 	return -EINVAL;
 }
 
-#define NEED_V3 " only supported with compatibility level 1.1 and above (use version=v3 or greater)"
-
 static int check_v2(const struct create_spec *s)
 {
 	const struct qcow_create_opts *o = &s->o;
@@ -192,15 +178,15 @@ static int check_v2(const struct create_spec *s)
 	if (o->compat != 2)
 		return 0;
 	if (o->refcount_bits && o->refcount_bits != 16)
-		return fail(s, "Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
+		return fail(s, "compat=0.10 images have 16-bit refcounts; other refcount_bits need compat=1.1");
 	if (o->lazy_refcounts)
-		return fail(s, "Lazy refcounts" NEED_V3);
+		return fail(s, "lazy_refcounts=on needs compat=1.1, not 0.10");
 	if (o->data_file)
-		return fail(s, "External data files are" NEED_V3);
+		return fail(s, "data_file needs compat=1.1, not 0.10");
 	if (o->compression_type)
-		return fail(s, "Non-zlib compression type is" NEED_V3);
+		return fail(s, "compression_type=zstd needs compat=1.1, not 0.10");
 	if (o->extended_l2)
-		return fail(s, "Extended L2 entries are" NEED_V3);
+		return fail(s, "extended_l2=on needs compat=1.1, not 0.10");
 	return 0;
 }
 
@@ -218,26 +204,26 @@ static int check_qcow2(const struct create_spec *s)
 	uint32_t rb = o->refcount_bits ? o->refcount_bits : 16;
 
 	if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)))
-		return fail(s, "Cluster size must be a power of two between 512 and 2048k");
+		return fail(s, "cluster_size must be a power of two from 512 bytes to 2 MiB");
 	if (!o->refcount_bits && img_opts_get(s->opts, "refcount_bits"))
 		rb = 0;
 	if (!rb || rb > 64 || (rb & (rb - 1)))
-		return fail(s, "Refcount width must be a power of two and may not exceed 64 bits");
+		return fail(s, "refcount_bits must be 1, 2, 4, 8, 16, 32 or 64");
 	if (check_v2(s))
 		return -EINVAL;
 	if (o->backing_format && !o->backing_file)
-		return fail(s, "Backing format cannot be used without backing file");
+		return fail(s, "backing_fmt (-F) is given but no backing file");
 	if (o->backing_file && o->prealloc != QCOW_PREALLOC_OFF &&
 	    !o->extended_l2)
-		return fail(s, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
+		return fail(s, "preallocation over a backing file needs extended_l2=on");
 	if (o->data_file_raw && !o->data_file)
-		return fail(s, "data-file-raw requires data-file");
+		return fail(s, "data_file_raw=on needs a data_file");
 	if (o->data_file_raw && o->backing_file)
-		return fail(s, "Backing file and data-file-raw cannot be used at the same time");
+		return fail(s, "data_file_raw=on and a backing file exclude each other");
 	if (o->extended_l2 && cs < 16384)
-		return fail(s, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+		return fail(s, "extended_l2=on needs a cluster_size of 16k or more");
 	if (l1_entries(o->size, cs, o->extended_l2) > MAX_L1_SIZE / 8)
-		return fail(s, "The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+		return fail(s, "this size needs an L1 table over 32 MiB; choose a larger cluster_size");
 	return 0;
 }
 
@@ -305,16 +291,16 @@ int create_backing_size(const struct create_spec *s, uint64_t *size)
 	if (!path)
 		return -ENOMEM;
 	if (format_from_name(s->o.backing_format, &fmt) < 0) {
-		tool_error("%s: Unknown driver '%s'", s->file,
-			   s->o.backing_format);
+		tool_error("%s: unknown backing file format '%s' (qcow2, qcow or raw)",
+			   s->file, s->o.backing_format);
 		free(path);
 		return -EINVAL;
 	}
 	opts.format = fmt;
 	ret = qcow_open(&img, path, &opts);
 	if (ret < 0) {
-		tool_error("%s: %s\nCould not open backing image.", s->file,
-			   open_error_text(s->o.backing_file, ret));
+		tool_error("%s: cannot open backing file '%s': %s", s->file,
+			   s->o.backing_file, open_error_text(path, ret));
 		free(path);
 		return ret;
 	}

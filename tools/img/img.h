@@ -19,7 +19,10 @@ int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_amend(int argc, char **argv);
 
-/* Usage on stdout (exit 0) or, after a bad command line, a hint (exit 1). */
+/*
+ * Usage on stdout (exit status 0), or after a bad command line, already
+ * reported with tool_usage_error(), just the exit status 1.
+ */
 int img_usage(bool ok);
 
 /* --output=human|json; -EINVAL with a message for anything else. */
@@ -27,8 +30,5 @@ int parse_output_format(const char *arg, enum output_format *out);
 
 /* A size option with suffixes; -EINVAL with a message naming what. */
 int parse_size_arg(const char *arg, const char *what, uint64_t *out);
-
-/* Why an engine call failed: its message, or strerror(-err). */
-const char *img_reason(int err);
 
 #endif

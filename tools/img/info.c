@@ -30,9 +30,11 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:U";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hf:U", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optstring, longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			exit(img_usage(true));
@@ -49,11 +51,12 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 		case 'U':
 			break;
 		default:
+			tool_bad_option("info", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("info: expecting one image file name");
+		tool_usage_error("info: expects exactly one image file name");
 		return -EINVAL;
 	}
 	a->file = argv[optind];

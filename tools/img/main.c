@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* qcow-img: qemu-img's verbs on qcow2, qcow and raw images. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "qcow/qcow.h"
 #include "tools/common/msg.h"
 #include "tools/common/size.h"
 #include "tools/img/img.h"
@@ -60,7 +60,7 @@ int img_usage(bool ok)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	fprintf(stderr, "Try 'qcow-img --help' for more information\n");
+	/* the message (with its pointer to --help) is out already */
 	return 1;
 }
 
@@ -74,7 +74,7 @@ int parse_output_format(const char *arg, enum output_format *out)
 		*out = OUTPUT_JSON;
 		return 0;
 	}
-	tool_error("--output must be human or json, not '%s'", arg);
+	tool_usage_error("--output takes human or json, not '%s'", arg);
 	return -EINVAL;
 }
 
@@ -83,11 +83,11 @@ int parse_size_arg(const char *arg, const char *what, uint64_t *out)
 	int ret = parse_size(arg, out);
 
 	if (ret == -ERANGE)
-		tool_error("%s '%s' is too large (at most %lld)", what, arg,
-			   (long long)INT64_MAX);
+		tool_usage_error("%s '%s' is too large; the limit is %lld",
+				 what, arg, (long long)INT64_MAX);
 	else if (ret < 0)
-		tool_error("invalid %s '%s': use a number of bytes with an optional k, M, G, T, P or E suffix",
-			   what, arg);
+		tool_usage_error("%s '%s' is not a number of bytes; suffixes k, M, G, T, P and E are allowed",
+				 what, arg);
 	return ret;
 }
 
@@ -96,8 +96,9 @@ int main(int argc, char **argv)
 	size_t i;
 
 	tool_name = "qcow-img";
+	opterr = 0;	/* the verbs word getopt's complaints themselves */
 	if (argc < 2) {
-		tool_error("no command given");
+		tool_usage_error("no command given");
 		return img_usage(false);
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
@@ -109,15 +110,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(argv[1], verbs[i].name))
 			return verbs[i].run(argc - 1, argv + 1);
-	tool_error("unknown command '%s'", argv[1]);
+	tool_usage_error("unknown command '%s'", argv[1]);
 	return img_usage(false);
-}
-
-const char *img_reason(int err)
-{
-	const char *why = qcow_strerror();
-
-	if (!why || !*why || !strcmp(why, "no error"))
-		return strerror(-err);
-	return why;
 }

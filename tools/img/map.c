@@ -50,9 +50,11 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:U";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hf:U", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optstring, longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			exit(img_usage(true));
@@ -64,22 +66,23 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 				return -EINVAL;
 			break;
 		case OPT_START:
-			if (parse_size_arg(optarg, "start offset", &a->start))
+			if (parse_size_arg(optarg, "map: --start-offset", &a->start))
 				return -EINVAL;
 			break;
 		case OPT_MAX:
-			if (parse_size_arg(optarg, "max length", &a->max_length))
+			if (parse_size_arg(optarg, "map: --max-length", &a->max_length))
 				return -EINVAL;
 			a->has_max_length = true;
 			break;
 		case 'U':
 			break;
 		default:
+			tool_bad_option("map", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("map: expecting one image file name");
+		tool_usage_error("map: expects exactly one image file name");
 		return -EINVAL;
 	}
 	a->file = argv[optind];
@@ -142,7 +145,7 @@ static int dump_human(const char *name, const struct map_entry *e,
 		      struct map_entry *next)
 {
 	if (e->data && !e->has_offset) {
-		tool_error("%s: contains external, encrypted or compressed clusters",
+		tool_error("%s: has compressed, encrypted or external clusters, which only --output=json can show",
 			   name);
 		return -EINVAL;
 	}

@@ -70,7 +70,8 @@ int img_opts_parse(struct img_opts *o, const char *list)
 	for (;;) {
 		ret = parse_pair(o, &p);
 		if (ret == -EINVAL || (!ret && *p == ',' && !p[1])) {
-			tool_error("Invalid option list: %s", list);
+			tool_usage_error("-o '%s' is not a list of NAME=VALUE pairs separated by commas",
+					 list);
 			return -EINVAL;
 		}
 		if (ret < 0)
@@ -143,7 +144,20 @@ int opt_bool(const char *file, const char *key, const char *val, bool *out)
 		*out = false;
 		return 0;
 	}
-	tool_error("%s: Parameter '%s' expects 'on' or 'off'", file, key);
+	tool_error("%s: %s takes on or off, not '%s'", file, key, val);
+	return -EINVAL;
+}
+
+int opt_number(const char *file, const char *key, const char *val,
+	       uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(val, &end, 0);
+	if (!errno && end != val && !*end && val[0] != '-')
+		return 0;
+	tool_error("%s: %s must be a whole number, not '%s'", file, key, val);
 	return -EINVAL;
 }
 
@@ -152,9 +166,8 @@ int opt_size(const char *file, const char *key, const char *val,
 {
 	if (parse_size(val, out) == 0 && val[0] != '-')
 		return 0;
-	tool_error("%s: Parameter '%s' expects a non-negative number below 2^64\n"
-		   "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
-		   "and exabytes, respectively.", file, key);
+	tool_error("%s: %s '%s' is not a number of bytes (optional suffix k, M, G, T, P or E)",
+		   file, key, val);
 	return -EINVAL;
 }
 

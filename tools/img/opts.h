@@ -33,9 +33,15 @@ int img_opts_set(struct img_opts *o, const char *key, const char *val);
 const char *img_opts_unknown(const struct img_opts *o,
 			     const char *const *known);
 
-/* on/off/yes/no/true/false; -EINVAL with qemu-img's message. */
+/*
+ * Values of -o options; each returns -EINVAL after a message naming file
+ * and key.  on/off/yes/no/true/false:
+ */
 int opt_bool(const char *file, const char *key, const char *val, bool *out);
-/* A size with suffixes; -EINVAL with qemu-img's message. */
+/* A whole number (decimal, 0x hex or 0 octal), no suffix. */
+int opt_number(const char *file, const char *key, const char *val,
+	       uint64_t *out);
+/* A size with suffixes. */
 int opt_size(const char *file, const char *key, const char *val,
 	     uint64_t *out);
 

@@ -40,9 +40,10 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:F:b:upqt:T:U";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hf:F:b:upqt:T:U", longopts,
+	while ((ch = getopt_long(argc, argv, optstring, longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -70,15 +71,16 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 		case 'U':
 			break;
 		default:
+			tool_bad_option("rebase", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("Expecting one image file name");
+		tool_usage_error("rebase: expects exactly one image file name");
 		return -EINVAL;
 	}
 	if (!r->backing && !r->unsafe) {
-		tool_error("Must specify backing file (-b) or use unsafe mode (-u)");
+		tool_usage_error("rebase: name the new backing file with -b, or -b \"\" to drop it, or use -u");
 		return -EINVAL;
 	}
 	r->file = argv[optind];
@@ -94,17 +96,18 @@ static int open_new_base(struct rebase *r)
 	if (!*r->backing)
 		return 0;
 	if (format_from_name(r->backing_fmt, &opts.format) < 0) {
-		tool_error("Invalid format name: '%s'", r->backing_fmt);
+		tool_error("%s: unknown backing file format '%s' (-F qcow2, qcow or raw)",
+			   r->file, r->backing_fmt);
 		return -EINVAL;
 	}
 	path = backing_path_of(r->file, r->backing);
 	if (!path)
 		return -ENOMEM;
 	ret = qcow_open(&r->new_base, path, &opts);
-	free(path);
 	if (ret < 0)
-		tool_error("Could not open new backing file '%s': %s",
-			   r->backing, open_error_text(r->backing, ret));
+		tool_error("%s: cannot open the new backing file '%s': %s",
+			   r->file, r->backing, open_error_text(path, ret));
+	free(path);
 	return ret;
 }
 
@@ -138,8 +141,9 @@ static int copy_differences(struct rebase *r, uint64_t off, uint64_t len)
 		ret = qcow_pwrite(r->img, r->old_buf + start, pos - start,
 				  off + start);
 		if (ret < 0) {
-			tool_error("error while writing image: %s",
-				   img_reason(ret));
+			tool_error("%s: write failed at offset %" PRIu64 ": %s",
+				   r->file, off + start,
+				   tool_reason(r->file, ret));
 			return ret;
 		}
 	}
@@ -156,14 +160,14 @@ static int rebase_range(struct rebase *r, uint64_t off, uint64_t len)
 		n = min_u64(len, REBASE_BUF_SIZE);
 		ret = read_base(old_base, r->old_buf, n, off);
 		if (ret < 0) {
-			tool_error("error while reading from old backing file: %s",
-				   strerror(-ret));
+			tool_error("%s: read of the old backing file failed at offset %" PRIu64 ": %s",
+				   r->file, off, strerror(-ret));
 			return ret;
 		}
 		ret = read_base(r->new_base, r->new_buf, n, off);
 		if (ret < 0) {
-			tool_error("error while reading from new backing file: %s",
-				   strerror(-ret));
+			tool_error("%s: read of the new backing file failed at offset %" PRIu64 ": %s",
+				   r->file, off, strerror(-ret));
 			return ret;
 		}
 		ret = copy_differences(r, off, n);
@@ -183,8 +187,8 @@ static int copy_unallocated(struct rebase *r)
 	for (off = 0; off < size; off += len) {
 		ret = qcow_block_status(r->img, off, size - off, &st);
 		if (ret < 0 || !st.length) {
-			tool_error("error while reading image metadata: %s",
-				   strerror(ret < 0 ? -ret : EIO));
+			tool_error("%s: cannot get block status at offset %" PRIu64 ": %s",
+				   r->file, off, strerror(ret < 0 ? -ret : EIO));
 			return ret < 0 ? ret : -EIO;
 		}
 		len = min_u64(st.length, size - off);
@@ -203,8 +207,8 @@ static int safe_rebase(struct rebase *r)
 	int ret;
 
 	if (*r->backing && !r->backing_fmt) {
-		tool_error("Could not change the backing file to '%s': backing format must be specified",
-			   r->backing);
+		tool_error("%s: the format of the new backing file '%s' must be given with -F",
+			   r->file, r->backing);
 		return -EINVAL;
 	}
 	ret = open_new_base(r);
@@ -242,8 +246,8 @@ static int rebase(struct rebase *r)
 	}
 	ret = qcow_set_backing(r->img, name, name ? r->backing_fmt : NULL);
 	if (ret < 0)
-		tool_error("Could not change the backing file to '%s': %s",
-			   name ? name : "", img_reason(ret));
+		tool_error("%s: cannot set the backing file to '%s': %s",
+			   r->file, name ? name : "", tool_reason(r->file, ret));
 	return ret;
 }
 

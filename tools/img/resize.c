@@ -30,15 +30,17 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 		{ "preallocation", required_argument, NULL, OPT_PREALLOC },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "hf:q";
 	int c;
 
 	/* the size comes last and may look like an option ("-1G") */
 	if (argc < 3) {
-		tool_error("Not enough arguments");
+		tool_usage_error("resize: needs an image file name and a size");
 		return -EINVAL;
 	}
 	a->size = argv[--argc];
-	while ((c = getopt_long(argc, argv, "hf:q", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optstring, longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			exit(img_usage(true));
@@ -53,17 +55,19 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 			break;
 		case OPT_PREALLOC:
 			if (strcmp(optarg, "off")) {
-				tool_error("resize: preallocation mode '%s' is not supported",
+				tool_error("resize: --preallocation=%s is not supported (only off)",
 					   optarg);
 				return -EINVAL;
 			}
 			break;
 		default:
+			tool_bad_option("resize", optstring, argv);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
-		tool_error("Expecting image file name and size");
+		tool_usage_error("resize: needs exactly one image file name before the size '%s'",
+				 a->size);
 		return -EINVAL;
 	}
 	a->file = argv[optind];
@@ -71,24 +75,37 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 }
 
 /* "+N" and "-N" are relative to the current size. */
-static int new_size(const char *arg, uint64_t cur, uint64_t *out)
+static int new_size(const char *file, const char *arg, uint64_t cur,
+		    uint64_t *out)
 {
-	int sign = 0;
+	const char *given = arg;
+	int sign = 0, ret;
 	uint64_t n;
 
 	if (*arg == '+' || *arg == '-')
 		sign = *arg++ == '+' ? 1 : -1;
-	if (parse_size(arg, &n) < 0) {
-		tool_error("Invalid size specified. You may use k, M, G, T, P or E suffixes for\n"
-			   "qcow-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+	ret = parse_size(arg, &n);
+	if (ret == -ERANGE)
+		n = UINT64_MAX;	/* too large, said below */
+	else if (ret < 0) {
+		tool_error("%s: size '%s' is not a number of bytes, optionally with + or - and a suffix k, M, G, T, P or E",
+			   file, given);
 		return -EINVAL;
 	}
 	if (sign < 0 && n >= cur)
 		n = 0;
+	else if (sign > 0)
+		n = n > UINT64_MAX - cur ? UINT64_MAX : cur + n;
 	else if (sign)
-		n = sign > 0 ? cur + n : cur - n;
-	if (!n || n > INT64_MAX) {
-		tool_error("New image size must be positive");
+		n = cur - n;
+	if (!n) {
+		tool_error("%s: size '%s' would leave the image empty; the new size must be above zero",
+			   file, given);
+		return -EINVAL;
+	}
+	if (n > INT64_MAX) {
+		tool_error("%s: size '%s' would make the image larger than %lld bytes",
+			   file, given, (long long)INT64_MAX);
 		return -EINVAL;
 	}
 	*out = n;
@@ -100,17 +117,17 @@ static int resize(const struct resize_args *a, struct qcow_image *img)
 	uint64_t size;
 	int ret;
 
-	ret = new_size(a->size, qcow_size(img), &size);
+	ret = new_size(a->file, a->size, qcow_size(img), &size);
 	if (ret < 0)
 		return ret;
 	if (size < qcow_size(img) && !a->shrink) {
-		tool_error("Use the --shrink option to perform a shrink operation.");
-		tool_error("warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.");
+		tool_error("%s: refusing to shrink from %" PRIu64 " to %" PRIu64 " bytes without --shrink (the data past the new end would be lost)",
+			   a->file, qcow_size(img), size);
 		return -EINVAL;
 	}
 	ret = qcow_resize(img, size, a->shrink);
 	if (ret < 0) {
-		tool_error("%s", img_reason(ret));
+		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
 		return ret;
 	}
 	if (!a->quiet)

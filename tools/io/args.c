@@ -13,9 +13,9 @@ int io_parse_num(const char *arg, int64_t *out)
 	int ret = parse_size(arg, &v);
 
 	if (ret == -ERANGE)
-		printf("Parsing error: argument too large -- %s\n", arg);
+		printf("'%s' is too large a number\n", arg);
 	else if (ret < 0)
-		printf("Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- %s\n",
+		printf("'%s' is not a number of bytes (optional suffix k, M, G, T, P or E)\n",
 		       arg);
 	else
 		*out = (int64_t)v;
@@ -31,7 +31,7 @@ int io_parse_pattern(const char *arg)
 	errno = 0;
 	v = strtol(arg, &end, 0);
 	if (errno || end == arg || *end || v < 0 || v > UCHAR_MAX) {
-		printf("%s is not a valid pattern byte\n", arg);
+		printf("pattern '%s' is not a byte value (0 to 255)\n", arg);
 		return -EINVAL;
 	}
 	return (int)v;

@@ -27,50 +27,52 @@ static int io_length(struct io_state *s, int argc, char **argv)
 }
 
 static const char read_help[] =
-" Reads LEN bytes at OFF of the image, through its backing chain.\n"
-" -C, -- print statistics in a machine parsable format\n"
-" -l, -- length to verify with -P (default: to the end)\n"
-" -P, -- verify that every byte read equals the pattern\n"
-" -q, -- quiet mode, print no statistics\n"
-" -s, -- start offset of the verification with -P\n"
-" -v, -- dump the data read in hexadecimal\n"
-" Example: 'read -v 512 1k' dumps 1 KiB read at offset 512.\n";
+"Reads LEN bytes of the guest disk from offset OFF (backing files\n"
+"included) and reports how long that took.\n"
+"  -P PATTERN  fail unless every byte read has the value PATTERN\n"
+"  -s OFF      with -P: check from this offset into the data read\n"
+"  -l LEN      with -P: check this many bytes (default: up to the end)\n"
+"  -v          print the data as a hex dump\n"
+"  -q          print no report line\n"
+"  -C          print the report as one line of comma-separated numbers\n"
+"  -a, -p      accepted and ignored\n"
+"For instance, 'read -v 0 4k' dumps the first 4 KiB.\n";
 
 /* args NULL and args "" print differently in help, as in qemu-io */
 static const struct io_cmd cmds[] = {
 	{ .name = "alloc", .run = io_alloc, .argmin = 1, .argmax = 2,
 	  .args = "offset [count]",
-	  .oneline = "checks if offset is allocated in the file" },
+	  .oneline = "report how much of [offset, offset+count) this layer allocates" },
 	{ .name = "discard", .altname = "d", .run = io_discard,
 	  .argmin = 2, .argmax = -1, .writes = true,
 	  .args = "[-Cq] off len",
-	  .oneline = "discards a number of bytes at a specified offset" },
+	  .oneline = "drop the data of a range (it then reads as zeros or from the backing file)" },
 	{ .name = "flush", .altname = "f", .run = io_flush,
-	  .oneline = "flush all in-core file state to disk" },
+	  .oneline = "make every completed write durable" },
 	{ .name = "help", .altname = "?", .run = io_help, .argmax = 1,
-	  .args = "[command]", .oneline = "help for one or all commands" },
+	  .args = "[command]", .oneline = "list the commands, or describe one" },
 	{ .name = "info", .altname = "i", .run = io_info,
-	  .oneline = "prints information about the current file" },
+	  .oneline = "show the image's format, cluster size and options" },
 	{ .name = "length", .altname = "l", .run = io_length,
-	  .oneline = "gets the length of the current file" },
+	  .oneline = "show the guest disk size" },
 	{ .name = "map", .run = io_map, .args = "",
-	  .oneline = "prints the allocated areas of a file" },
+	  .oneline = "list the ranges this layer allocates and those it leaves to its backing" },
 	{ .name = "quit", .altname = "q", .run = io_quit,
-	  .oneline = "exit the program" },
+	  .oneline = "stop here, skipping any further commands" },
 	{ .name = "read", .altname = "r", .run = io_read,
 	  .argmin = 2, .argmax = -1,
 	  .args = "[-abCqv] [-P pattern [-s off] [-l len]] off len",
-	  .oneline = "reads a number of bytes at a specified offset",
+	  .oneline = "read a range of the guest disk, optionally checking its content",
 	  .help = read_help },
 	{ .name = "write", .altname = "w", .run = io_write,
 	  .argmin = 2, .argmax = -1, .writes = true,
 	  .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
-	  .oneline = "writes a number of bytes at a specified offset" },
+	  .oneline = "write a pattern, a file's bytes, zeros or compressed data to a range" },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static const struct io_cmd *find_cmd(const char *name)
+const struct io_cmd *io_find_cmd(const char *name)
 {
 	size_t i;
 
@@ -97,12 +99,12 @@ static int io_help(struct io_state *s, int argc, char **argv)
 	if (argc == 1) {
 		for (i = 0; i < NR_CMDS; i++)
 			io_print_usage(&cmds[i]);
-		printf("\nUse 'help commandname' for extended help.\n");
+		printf("\n'help COMMAND' says more about one command.\n");
 		return 0;
 	}
-	cmd = find_cmd(argv[1]);
+	cmd = io_find_cmd(argv[1]);
 	if (!cmd) {
-		printf("command %s not found\n", argv[1]);
+		printf("help: there is no command '%s'\n", argv[1]);
 		return -EINVAL;
 	}
 	io_print_usage(cmd);
@@ -117,16 +119,15 @@ static int check_argc(const struct io_cmd *cmd, int argc)
 
 	if (n >= cmd->argmin && (cmd->argmax < 0 || n <= cmd->argmax))
 		return 0;
-	fflush(stdout);
 	if (cmd->argmax < 0)
-		fprintf(stderr, "bad argument count %d to %s, expected at least %d arguments\n",
-			n, cmd->name, cmd->argmin);
+		tool_error("%s: takes at least %d arguments, not %d", cmd->name,
+			   cmd->argmin, n);
 	else if (cmd->argmin == cmd->argmax)
-		fprintf(stderr, "bad argument count %d to %s, expected %d arguments\n",
-			n, cmd->name, cmd->argmin);
+		tool_error("%s: takes %d arguments, not %d", cmd->name,
+			   cmd->argmin, n);
 	else
-		fprintf(stderr, "bad argument count %d to %s, expected between %d and %d arguments\n",
-			n, cmd->name, cmd->argmin, cmd->argmax);
+		tool_error("%s: takes %d to %d arguments, not %d", cmd->name,
+			   cmd->argmin, cmd->argmax, n);
 	return -EINVAL;
 }
 
@@ -162,15 +163,15 @@ int io_run_line(struct io_state *s, char *line)
 	argc = split_line(line, &argv);
 	if (argc <= 0)
 		return argc;
-	cmd = find_cmd(argv[0]);
+	cmd = io_find_cmd(argv[0]);
 	if (!cmd) {
-		fflush(stdout);
-		fprintf(stderr, "command \"%s\" not found\n", argv[0]);
+		tool_error("unknown command '%s' ('help' lists them)", argv[0]);
 		ret = -EINVAL;
 	} else if ((ret = check_argc(cmd, argc)) < 0) {
 		/* reported */
 	} else if (cmd->writes && s->read_only) {
-		tool_error("Block node is read-only");
+		tool_error("%s: %s refused: the image is open read-only (-r)",
+			   qcow_filename(s->img), cmd->name);
 		ret = -EPERM;
 	} else {
 		optind = 0;	/* a fresh getopt() for every command */

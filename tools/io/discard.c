@@ -8,12 +8,6 @@
 
 #define IO_MAX_BYTES 2147483136LL
 
-static const struct io_cmd discard_usage = {
-	.name = "discard",
-	.args = "[-Cq] off len",
-	.oneline = "discards a number of bytes at a specified offset",
-};
-
 struct discard_args {
 	int64_t offset;
 	int64_t count;
@@ -34,20 +28,20 @@ static int parse_args(int argc, char **argv, struct discard_args *a)
 			a->quiet = true;
 			break;
 		default:
-			io_print_usage(&discard_usage);
+			io_print_usage(io_find_cmd("discard"));
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 2) {
-		io_print_usage(&discard_usage);
+		io_print_usage(io_find_cmd("discard"));
 		return -EINVAL;
 	}
 	if (io_parse_num(argv[optind], &a->offset) < 0 ||
 	    io_parse_num(argv[optind + 1], &a->count) < 0)
 		return -EINVAL;
 	if (a->count > IO_MAX_BYTES) {
-		printf("length cannot exceed %lld, given %s\n", IO_MAX_BYTES,
-		       argv[optind + 1]);
+		printf("length %s is over the limit of %lld bytes\n",
+		       argv[optind + 1], IO_MAX_BYTES);
 		return -EINVAL;
 	}
 	return 0;

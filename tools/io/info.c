@@ -34,7 +34,8 @@ int io_info(struct io_state *s, int argc, char **argv)
 
 	ret = qcow_get_info(s->img, &info);
 	if (ret < 0) {
-		tool_error("info: %s", strerror(-ret));
+		tool_error("%s: info: %s", qcow_filename(s->img),
+			   strerror(-ret));
 		return ret;
 	}
 	printf("format name: %s\n", qcow_format_name(info.format));

@@ -29,6 +29,9 @@ struct io_cmd {
 /* One command line; negative errno when the command failed. */
 int io_run_line(struct io_state *s, char *line);
 
+/* The command called name (or by its short name), or NULL. */
+const struct io_cmd *io_find_cmd(const char *name);
+/* "name args -- what it does" on stdout. */
 void io_print_usage(const struct io_cmd *cmd);
 
 /* Argument parsing, with qemu-io's messages on stdout. */

@@ -41,7 +41,7 @@ static int usage(bool ok)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	fprintf(stderr, "Try 'qcow-io --help' for more information\n");
+	/* the message (with its pointer to --help) is out already */
 	return 1;
 }
 
@@ -56,7 +56,8 @@ static int parse_cache(const char *mode, bool *direct)
 		*direct = false;
 		return 0;
 	}
-	tool_error("invalid cache mode '%s'", mode);
+	tool_error("-t: unknown cache mode '%s'; use none, directsync, writeback, writethrough or unsafe",
+		   mode);
 	return -EINVAL;
 }
 
@@ -83,16 +84,19 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c;
+	static const char optstring[] = "+hc:f:rnt:U";
+	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "+hc:f:rnt:U", longopts,
-				NULL)) != -1) {
+	opterr = 0;	/* reported below; the commands keep getopt's own */
+	while (!ret && (c = getopt_long(argc, argv, optstring, longopts,
+					NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			exit(usage(true));
 		case 'c':
-			if (add_cmd(a, optarg) < 0)
-				return -ENOMEM;
+			ret = add_cmd(a, optarg);
+			if (ret < 0)
+				tool_error("out of memory");
 			break;
 		case 'f':
 			a->fmt = optarg;
@@ -104,17 +108,21 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 			a->direct = true;
 			break;
 		case 't':
-			if (parse_cache(optarg, &a->direct) < 0)
-				return -EINVAL;
+			ret = parse_cache(optarg, &a->direct);
 			break;
 		case 'U':
 			break;
 		default:
-			return -EINVAL;
+			tool_bad_option(NULL, optstring, argv);
+			ret = -EINVAL;
+			break;
 		}
 	}
+	opterr = 1;
+	if (ret < 0)
+		return ret;
 	if (optind != argc - 1) {
-		tool_error("expecting one image file name");
+		tool_usage_error("expects exactly one image file name after the options");
 		return -EINVAL;
 	}
 	a->file = argv[optind];

@@ -62,12 +62,13 @@ int io_map(struct io_state *s, int argc, char **argv)
 	while (left) {
 		ret = allocated_run(s->img, off, left, &run);
 		if (ret < 0) {
-			tool_error("Failed to get allocation status: %s",
-				   strerror(-ret));
+			tool_error("%s: map: cannot get block status at offset %" PRIu64 ": %s",
+				   qcow_filename(s->img), off, strerror(-ret));
 			return ret;
 		}
 		if (!run) {
-			tool_error("Unexpected end of image");
+			tool_error("%s: map: the block status ends before the image does",
+			   qcow_filename(s->img));
 			return -EIO;
 		}
 		size_to_io_str(len_str, sizeof(len_str), (double)run);
@@ -95,7 +96,7 @@ int io_alloc(struct io_state *s, int argc, char **argv)
 	for (off = start, left = count; left; off += num, left -= num) {
 		ret = is_allocated(s->img, off, left, &num);
 		if (ret < 0) {
-			printf("is_allocated failed: %s\n", strerror(-ret));
+			printf("alloc failed: %s\n", strerror(-ret));
 			return ret;
 		}
 		if (ret)

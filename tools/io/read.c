@@ -24,12 +24,6 @@ struct read_args {
 	bool vmstate;
 };
 
-static const struct io_cmd read_usage = {
-	.name = "read",
-	.args = "[-abCqv] [-P pattern [-s off] [-l len]] off len",
-	.oneline = "reads a number of bytes at a specified offset",
-};
-
 static int parse_opts(int argc, char **argv, struct read_args *a)
 {
 	bool has_s = false, has_l = false;
@@ -68,12 +62,12 @@ static int parse_opts(int argc, char **argv, struct read_args *a)
 			a->verbose = true;
 			break;
 		default:
-			io_print_usage(&read_usage);
+			io_print_usage(io_find_cmd("read"));
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 2 || (a->pattern < 0 && (has_s || has_l))) {
-		io_print_usage(&read_usage);
+		io_print_usage(io_find_cmd("read"));
 		return -EINVAL;
 	}
 	return 0;
@@ -89,14 +83,14 @@ static int parse_args(int argc, char **argv, struct read_args *a)
 	    io_parse_num(argv[optind + 1], &a->count) < 0)
 		return -EINVAL;
 	if (a->count > IO_MAX_BYTES) {
-		printf("length cannot exceed %lld, given %s\n", IO_MAX_BYTES,
-		       argv[optind + 1]);
+		printf("length %s is over the limit of %lld bytes\n",
+		       argv[optind + 1], IO_MAX_BYTES);
 		return -EINVAL;
 	}
 	if (a->pattern_len < 0)
 		a->pattern_len = a->count - a->pattern_off;
 	if (a->pattern_len < 0 || a->pattern_off + a->pattern_len > a->count) {
-		printf("pattern verification range exceeds end of read data\n");
+		printf("read: the range to check (-s, -l) goes past the data read\n");
 		return -EINVAL;
 	}
 	if (a->vmstate) {

@@ -31,12 +31,6 @@ struct write_args {
 	bool vmstate;
 };
 
-static const struct io_cmd write_usage = {
-	.name = "write",
-	.args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
-	.oneline = "writes a number of bytes at a specified offset",
-};
-
 static int parse_opts(int argc, char **argv, struct write_args *a)
 {
 	int sources = 0, c;
@@ -81,16 +75,16 @@ static int parse_opts(int argc, char **argv, struct write_args *a)
 			sources++;
 			break;
 		default:
-			io_print_usage(&write_usage);
+			io_print_usage(io_find_cmd("write"));
 			return -EINVAL;
 		}
 	}
 	if (optind != argc - 2) {
-		io_print_usage(&write_usage);
+		io_print_usage(io_find_cmd("write"));
 		return -EINVAL;
 	}
 	if (sources > 1) {
-		printf("Only one of -z, -P, and -s can be specified at the same time\n");
+		printf("write: -z, -P and -s exclude each other\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -99,11 +93,11 @@ static int parse_opts(int argc, char **argv, struct write_args *a)
 static int check_flags(const struct write_args *a)
 {
 	if (a->unmap && !a->zero) {
-		printf("-u requires -z to be specified\n");
+		printf("write: -u only works together with -z\n");
 		return -EINVAL;
 	}
 	if (a->no_fallback && !a->zero) {
-		printf("-n requires -z to be specified\n");
+		printf("write: -n only works together with -z\n");
 		return -EINVAL;
 	}
 	if (a->vmstate) {
@@ -117,8 +111,8 @@ static int check_aligned(int64_t v, const char *what)
 {
 	if (v % SECTOR == 0)
 		return 0;
-	printf("%" PRId64 " is not a sector-aligned value for '%s'\n", v,
-	       what);
+	printf("write -c: %s %" PRId64 " is not a multiple of %d\n", what, v,
+	       SECTOR);
 	return -EINVAL;
 }
 
@@ -134,8 +128,8 @@ static int parse_args(int argc, char **argv, struct write_args *a)
 	    io_parse_num(argv[optind + 1], &a->count) < 0)
 		return -EINVAL;
 	if (a->count > IO_MAX_BYTES && !a->no_fallback) {
-		printf("length cannot exceed %lld without -n, given %s\n",
-		       IO_MAX_BYTES, argv[optind + 1]);
+		printf("length %s is over the limit of %lld bytes (only -z -n may go past it)\n",
+		       argv[optind + 1], IO_MAX_BYTES);
 		return -EINVAL;
 	}
 	if (a->zero)
@@ -157,8 +151,11 @@ static int fill_from_file(uint8_t *buf, int64_t len, const char *path)
 	int64_t i;
 
 	if (!f) {
-		printf("%s: %s\n", path, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		tool_error("write: cannot open the -s file %s: %s", path,
+			   strerror(err));
+		return -err;
 	}
 	while ((int64_t)n < len) {
 		got = fread(buf + n, 1, len - n, f);
@@ -168,7 +165,7 @@ static int fill_from_file(uint8_t *buf, int64_t len, const char *path)
 	}
 	fclose(f);
 	if (!n && len) {
-		printf("%s: the file is empty\n", path);
+		tool_error("write: the -s file %s is empty", path);
 		return -EINVAL;
 	}
 	for (i = n; i < len; i++)
