@@ -48,7 +48,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # a program is built once its sources exist
-PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io)
+PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
+	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
 .PHONY: all check check-unit check-asan deps clean run bench
 all: $(PROGS) $(UNIT_BINS)
@@ -87,11 +88,16 @@ check: all
 deps:
 	scripts/deps.sh
 
+# The main job: an image as a ublk block device, in the test guest when
+# the host kernel has no ublk (scripts/main-job.sh says which).
+run: all
+	scripts/main-job.sh
+
 clean:
 	rm -rf build build-asan bin tests/out
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
-	$(IO_OBJS:.o=.d)
+	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d)
 
 -include bench/bench.mk
 

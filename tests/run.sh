@@ -7,9 +7,10 @@
 # executable in build-asan/tests/ (the same under ASan/UBSan), then every
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
 # (default build-asan/bin/ if built, else bin/; values already in the
-# environment win), then tests/fuzz/run-short.sh (label fuzz/short).  A
+# environment win), then tests/fuzz/run-short.sh (label fuzz/short), then
+# the ublk tests tests/guest/ublk-*.sh in the test guest (guest/NAME).  A
 # FILTER selects programs whose label (build/NAME, build-asan/NAME,
-# interop/NAME, fuzz/short) contains it.
+# interop/NAME, fuzz/short, guest/NAME) contains it.
 #
 # A program reports cases with lines "PASS: name", "FAIL: name ...",
 # "SKIP: name (reason)".  If it prints none, its exit status is one case:
@@ -143,6 +144,20 @@ run_fuzz() {
 		bash "$ROOT/tests/fuzz/run-short.sh"
 }
 
+# Last phase: the ublk block-device tests, tests/guest/ublk-*.sh, each in
+# its own test guest (tests/guest/run.sh, which SKIPs with the reason when
+# qemu-system-x86_64 or the guest kernel is missing).
+run_guest() {
+	local t name
+	for t in tests/guest/ublk-*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		selected "guest/$name" || continue
+		run_prog "guest/$name" "$OUT/guest-$name.log" \
+			"$ROOT/tests/guest/run.sh" "$ROOT/$t"
+	done
+}
+
 main() {
 	mkdir -p "$OUT" || exit 2
 	# scratch dirs kept by failed runs more than 2 hours ago (not newer
@@ -158,6 +173,7 @@ main() {
 	run_dir build-asan
 	run_interop
 	run_fuzz
+	run_guest
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 	[ "$TOTAL_FAIL" -eq 0 ]
 }

@@ -171,8 +171,9 @@ write_init() {
 # /init of the test guest, written by tests/guest/mkinitrd.sh.
 # Loads the modules, mounts the host share at /host and runs
 # /host/$guest_script with the arguments run.sh left in
-# /host/$guest_run/args.sh, then prints "GUEST-EXIT: <status>" and
-# powers off.  A setup failure prints "GUEST-ERROR: <reason>" first.
+# /host/$guest_run/args.sh (after a "GUEST-START" line), then prints
+# "GUEST-EXIT: <status>" and powers off.  A setup failure prints
+# "GUEST-ERROR: <reason>" first.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
@@ -241,6 +242,7 @@ main() {
 		[ -f "/host/$run/args.sh" ] && . "/host/$run/args.sh"
 	fi
 	cd /host || setup_error "cd /host failed"
+	echo "GUEST-START"
 	if [ -x "/host/$script" ]; then
 		"/host/$script" "$@" </dev/null
 	else

@@ -17,6 +17,9 @@
 # (/dev/ublk-control exists), and a tmpfs on /tmp: 9p is slow, so put
 # images there for anything timed and copy results back to $GUEST_RUN.
 #
+# A guest kernel that panics before /init starts SCRIPT (seen under TCG:
+# an int3 Oops while the kernel patches its own text) is booted once more.
+#
 # Kernel and initramfs come from fetch-kernel.sh and mkinitrd.sh (cached
 # in .cache/guest/; the initramfs is rebuilt only when its inputs change).
 #
@@ -196,6 +199,12 @@ guest_status() {
 	printf '%s\n' "$st"
 }
 
+# boot_panicked: the kernel panicked before /init started the script.
+boot_panicked() {
+	! grep -q '^GUEST-START$' "$RUN_DIR/console.log" &&
+		grep -q 'Kernel panic' "$RUN_DIR/console.log"
+}
+
 main() {
 	local rel st qst start err
 	[ $# -ge 1 ] || usage
@@ -212,6 +221,13 @@ main() {
 	start=$(date +%s)
 	qst=0
 	boot "$rel" || qst=$?
+	if [ -z "$INTERRUPTED" ] && boot_panicked; then
+		# seen under TCG: an int3 Oops while patching kernel text
+		note "the guest kernel panicked before the script ran; booting again"
+		mv "$RUN_DIR/console.log" "$RUN_DIR/console-panic.log"
+		qst=0
+		boot "$rel" || qst=$?
+	fi
 	[ -n "$INTERRUPTED" ] && fail_exit 130 "interrupted ($INTERRUPTED)"
 	if [ "$qst" = 124 ] || [ "$qst" = 137 ]; then
 		fail_exit 124 "timed out after ${GUEST_TIMEOUT}s (GUEST_TIMEOUT)"

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "ctrl.h"
+#include "log.h"
+#include "uring_cmd.h"
+
+static int ctrl_open_error(int err)
+{
+	struct stat st;
+
+	if (err == -ENOENT && stat("/sys/module/ublk_drv", &st) < 0)
+		ublk_err("%s is missing: the ublk_drv module is not loaded "
+			 "(modprobe ublk_drv)", UBLK_CONTROL_PATH);
+	else
+		ublk_errno(err, "cannot open %s", UBLK_CONTROL_PATH);
+	return err;
+}
+
+int ublk_ctrl_open(struct ublk_ctrl *c)
+{
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = open(UBLK_CONTROL_PATH, O_RDWR | O_CLOEXEC);
+	if (c->fd < 0)
+		return ctrl_open_error(-errno);
+	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128);
+	if (ret < 0) {
+		ublk_errno(ret, "io_uring_queue_init (SQE128)");
+		goto err_close;
+	}
+	/* Kernels without GET_FEATURES only know the bare numbers. */
+	if (ublk_ctrl_get_features(c, &c->features) < 0)
+		c->features = 0;
+	c->ioctl_encode = c->features & UBLK_F_CMD_IOCTL_ENCODE;
+	return 0;
+err_close:
+	close(c->fd);
+	c->fd = -1;
+	return ret;
+}
+
+void ublk_ctrl_close(struct ublk_ctrl *c)
+{
+	if (c->fd < 0)
+		return;
+	io_uring_queue_exit(&c->ring);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* The wire number of command nr: bare, or encoded as its ioctl. */
+static uint32_t ctrl_op(const struct ublk_ctrl *c, unsigned int nr)
+{
+	if (nr == UBLK_CMD_GET_FEATURES)
+		return UBLK_CTRL_IOR(nr);
+	if (!c->ioctl_encode)
+		return nr;
+	switch (nr) {
+	case UBLK_CMD_GET_DEV_INFO:
+	case UBLK_CMD_GET_PARAMS:
+		return UBLK_CTRL_IOR(nr);
+	default:
+		return UBLK_CTRL_IOWR(nr);
+	}
+}
+
+static int ctrl_run(struct ublk_ctrl *c, unsigned int nr,
+		    struct ublksrv_ctrl_cmd *cmd)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	sqe = io_uring_get_sqe(&c->ring);
+	if (!sqe)
+		return -EBUSY;
+	uring_prep_cmd(sqe, true, c->fd, ctrl_op(c, nr), cmd, sizeof(*cmd),
+		       nr);
+	ret = io_uring_submit(&c->ring);
+	if (ret < 0)
+		return ret;
+	do {
+		ret = io_uring_wait_cqe(&c->ring, &cqe);
+	} while (ret == -EINTR);
+	if (ret < 0)
+		return ret;
+	ret = cqe->res;
+	io_uring_cqe_seen(&c->ring, cqe);
+	return ret;
+}
+
+static int ctrl_cmd(struct ublk_ctrl *c, unsigned int nr, uint32_t dev_id,
+		    void *buf, uint16_t len, uint64_t data)
+{
+	struct ublksrv_ctrl_cmd cmd = {
+		.dev_id = dev_id,
+		.queue_id = 0xffff,
+		.len = len,
+		.addr = (uint64_t)(uintptr_t)buf,
+		.data = { data },
+	};
+
+	return ctrl_run(c, nr, &cmd);
+}
+
+int ublk_ctrl_get_features(struct ublk_ctrl *c, uint64_t *features)
+{
+	*features = 0;
+	return ctrl_cmd(c, UBLK_CMD_GET_FEATURES, 0, features,
+			UBLK_FEATURES_LEN, 0);
+}
+
+int ublk_ctrl_add_dev(struct ublk_ctrl *c, struct ublksrv_ctrl_dev_info *info)
+{
+	return ctrl_cmd(c, UBLK_CMD_ADD_DEV, info->dev_id, info, sizeof(*info),
+			0);
+}
+
+int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id)
+{
+	return ctrl_cmd(c, UBLK_CMD_DEL_DEV, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_set_params(struct ublk_ctrl *c, uint32_t dev_id,
+			 struct ublk_params *p)
+{
+	p->len = sizeof(*p);
+	return ctrl_cmd(c, UBLK_CMD_SET_PARAMS, dev_id, p, sizeof(*p), 0);
+}
+
+int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id,
+			 struct ublk_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->len = sizeof(*p);
+	return ctrl_cmd(c, UBLK_CMD_GET_PARAMS, dev_id, p, sizeof(*p), 0);
+}
+
+int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, int pid)
+{
+	return ctrl_cmd(c, UBLK_CMD_START_DEV, dev_id, NULL, 0, pid);
+}
+
+int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
+{
+	return ctrl_cmd(c, UBLK_CMD_STOP_DEV, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
+			   struct ublksrv_ctrl_dev_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return ctrl_cmd(c, UBLK_CMD_GET_DEV_INFO, dev_id, info, sizeof(*info),
+			0);
+}
+
+int ublk_ctrl_start_recovery(struct ublk_ctrl *c, uint32_t dev_id)
+{
+	return ctrl_cmd(c, UBLK_CMD_START_USER_RECOVERY, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_end_recovery(struct ublk_ctrl *c, uint32_t dev_id, int pid)
+{
+	return ctrl_cmd(c, UBLK_CMD_END_USER_RECOVERY, dev_id, NULL, 0, pid);
+}
+
+const char *ublk_state_name(unsigned int state)
+{
+	switch (state) {
+	case UBLK_S_DEV_DEAD:
+		return "DEAD";
+	case UBLK_S_DEV_LIVE:
+		return "LIVE";
+	case UBLK_S_DEV_QUIESCED:
+		return "QUIESCED";
+	case UBLK_S_DEV_FAIL_IO:
+		return "FAIL_IO";
+	default:
+		return "UNKNOWN";
+	}
+}

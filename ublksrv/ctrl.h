@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control plane: commands to /dev/ublk-control as uring_cmds on a
+ * private SQE128 ring.  Every call is synchronous and returns 0 or -errno.
+ */
+#ifndef UBLKSRV_CTRL_H
+#define UBLKSRV_CTRL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+#include "ublk_abi.h"
+
+struct ublk_ctrl {
+	int fd;
+	struct io_uring ring;
+	uint64_t features;	/* 0 when GET_FEATURES is not known */
+	bool ioctl_encode;	/* command numbers encoded as ioctls */
+};
+
+#define UBLK_DEV_ID_AUTO	UINT32_MAX
+
+/* Prints why it failed ("the ublk_drv module is not loaded"). */
+int ublk_ctrl_open(struct ublk_ctrl *c);
+void ublk_ctrl_close(struct ublk_ctrl *c);
+
+int ublk_ctrl_get_features(struct ublk_ctrl *c, uint64_t *features);
+/* info->dev_id: the id wanted or UBLK_DEV_ID_AUTO; filled on return. */
+int ublk_ctrl_add_dev(struct ublk_ctrl *c, struct ublksrv_ctrl_dev_info *info);
+int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id);
+int ublk_ctrl_set_params(struct ublk_ctrl *c, uint32_t dev_id,
+			 struct ublk_params *p);
+int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id,
+			 struct ublk_params *p);
+/* Waits until every queue has fetched all its tags. */
+int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, int pid);
+int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
+int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
+			   struct ublksrv_ctrl_dev_info *info);
+int ublk_ctrl_start_recovery(struct ublk_ctrl *c, uint32_t dev_id);
+int ublk_ctrl_end_recovery(struct ublk_ctrl *c, uint32_t dev_id, int pid);
+
+/* "LIVE", "QUIESCED", ... */
+const char *ublk_state_name(unsigned int state);
+
+#endif

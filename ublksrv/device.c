@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "bdev.h"
+#include "device.h"
+#include "device_priv.h"
+#include "log.h"
+#include "params.h"
+#include "queue.h"
+#include "state.h"
+
+/* Signals the main thread waits for; queue threads keep them blocked. */
+static void dev_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+{
+	sigset_t set;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->opts = *opts;
+	dev->cdev_fd = -1;
+	dev->ctrl.fd = -1;
+	dev->main_thread = pthread_self();
+	dev_signal_set(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int dev_open_image(struct ublk_dev *dev)
+{
+	struct qcow_open_opts o = {
+		.read_only = dev->opts.read_only,
+		.direct = dev->opts.direct,
+	};
+	struct qcow_info info;
+	int ret;
+
+	ret = qcow_open(&dev->img, dev->opts.image, &o);
+	if (ret < 0) {
+		ublk_err("%s", qcow_strerror());
+		return ret;
+	}
+	if (!dev->opts.read_only && qcow_get_info(dev->img, &info) == 0 &&
+	    info.corrupt) {
+		ublk_err("%s is marked corrupt: serving it read-only",
+			 dev->opts.image);
+		dev->opts.read_only = true;
+	}
+	return 0;
+}
+
+static uint64_t dev_recovery_flags(const struct ublk_ctrl *c)
+{
+	uint64_t both = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+
+	if ((c->features & both) == both)
+		return both;
+	return c->features & UBLK_F_USER_RECOVERY;
+}
+
+static int dev_add(struct ublk_dev *dev)
+{
+	struct ublksrv_ctrl_dev_info *info = &dev->info;
+	int ret;
+
+	info->nr_hw_queues = dev->opts.nr_queues;
+	info->queue_depth = dev->opts.depth;
+	info->max_io_buf_bytes = UBLK_MAX_IO_BYTES;
+	info->dev_id = dev->opts.dev_id < 0 ? UBLK_DEV_ID_AUTO :
+		       (uint32_t)dev->opts.dev_id;
+	info->flags = dev_recovery_flags(&dev->ctrl);
+	ret = ublk_ctrl_add_dev(&dev->ctrl, info);
+	if (ret < 0) {
+		if (ret == -EEXIST)
+			ublk_err("device id %d is taken", dev->opts.dev_id);
+		else
+			ublk_errno(ret, "ADD_DEV");
+		return ret;
+	}
+	dev->added = true;
+	if (info->nr_hw_queues != dev->opts.nr_queues)
+		ublk_err("the kernel gave %u queues, not %u",
+			 info->nr_hw_queues, dev->opts.nr_queues);
+	dev->opts.nr_queues = info->nr_hw_queues;
+	return 0;
+}
+
+static int dev_set_params(struct ublk_dev *dev)
+{
+	struct ublk_params p;
+	int ret;
+
+	ret = ublk_params_build(&p, dev->img, &dev->opts,
+				dev->info.max_io_buf_bytes);
+	if (ret < 0) {
+		ublk_errno(ret, "%s: no usable device parameters",
+			   dev->opts.image);
+		return ret;
+	}
+	ret = ublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
+	if (ret < 0)
+		ublk_errno(ret, "SET_PARAMS");
+	return ret;
+}
+
+void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The char device opens once at a time: a dead daemon's may linger. */
+int dev_open_cdev(struct ublk_dev *dev)
+{
+	char path[64];
+	unsigned int waited = 0;
+
+	snprintf(path, sizeof(path), UBLK_CDEV_FMT, dev->info.dev_id);
+	for (;;) {
+		dev->cdev_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (dev->cdev_fd >= 0)
+			break;
+		if ((errno != EBUSY && errno != ENOENT) || waited >= RETRY_MS) {
+			ublk_errno(-errno, "cannot open %s", path);
+			return -errno;
+		}
+		sleep_ms(20);
+		waited += 20;
+	}
+	if (dev->info.flags & UBLK_F_CMD_IOCTL_ENCODE) {
+		dev->fetch_op = UBLK_IO_IOWR(UBLK_IO_FETCH_REQ);
+		dev->commit_op = UBLK_IO_IOWR(UBLK_IO_COMMIT_AND_FETCH_REQ);
+	} else {
+		dev->fetch_op = UBLK_IO_FETCH_REQ;
+		dev->commit_op = UBLK_IO_COMMIT_AND_FETCH_REQ;
+	}
+	return 0;
+}
+
+int dev_start_queues(struct ublk_dev *dev)
+{
+	unsigned int i;
+	int ret;
+
+	dev->queues = calloc(dev->info.nr_hw_queues, sizeof(*dev->queues));
+	if (!dev->queues)
+		return -ENOMEM;
+	for (i = 0; i < dev->info.nr_hw_queues; i++) {
+		ret = ublk_queue_start(dev, i, &dev->queues[i]);
+		if (ret < 0) {
+			ublk_errno(ret, "queue %u", i);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int dev_save_state(struct ublk_dev *dev)
+{
+	struct run_state st = {
+		.dev_id = dev->info.dev_id,
+		.read_only = dev->opts.read_only,
+		.direct = dev->opts.direct,
+		.nr_queues = dev->info.nr_hw_queues,
+		.depth = dev->info.queue_depth,
+		.pid = getpid(),
+	};
+
+	if (!realpath(dev->opts.image, st.image))
+		snprintf(st.image, sizeof(st.image), "%s", dev->opts.image);
+	return run_state_save(&st);
+}
+
+int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+{
+	int ret;
+
+	dev_init(dev, opts);
+	ret = ublk_ctrl_open(&dev->ctrl);
+	if (ret < 0)
+		return ret;
+	ret = dev_open_image(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_add(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_set_params(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_open_cdev(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_start_queues(dev);
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_start_dev(&dev->ctrl, dev->info.dev_id, getpid());
+	if (ret < 0) {
+		ublk_errno(ret, "START_DEV");
+		return ret;
+	}
+	dev->info.ublksrv_pid = getpid();
+	dev_save_state(dev);
+	return 0;
+}
+
+void ublk_dev_queue_exited(struct ublk_dev *dev)
+{
+	pthread_kill(dev->main_thread, SIGUSR1);
+}
+
+static bool dev_queues_exited(struct ublk_dev *dev, bool all)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		n += !dev->queues[i] || atomic_load(&dev->queues[i]->exited);
+	return all ? n == dev->info.nr_hw_queues : n > 0;
+}
+
+/*
+ * STOP_DEV ends every queue's fetches with ABORT.  Asked by a signal, the
+ * kernel's caches of the device are flushed to us first.
+ */
+static void dev_stop(struct ublk_dev *dev, bool flush)
+{
+	int ret;
+
+	if (flush)
+		bdev_flush(dev->info.dev_id);
+	ret = ublk_ctrl_stop_dev(&dev->ctrl, dev->info.dev_id);
+	if (ret < 0)
+		ublk_errno(ret, "STOP_DEV");
+}
+
+/* A `del` stopped the device: it deletes it too, once we let go. */
+static bool dev_stopped_elsewhere(struct ublk_dev *dev)
+{
+	struct ublksrv_ctrl_dev_info info;
+
+	return ublk_ctrl_get_dev_info(&dev->ctrl, dev->info.dev_id,
+				      &info) < 0 ||
+	       info.state == UBLK_S_DEV_DEAD;
+}
+
+static void dev_wait(struct ublk_dev *dev)
+{
+	bool stopping = false;
+	sigset_t set;
+	int sig;
+
+	dev_signal_set(&set);
+	while (!dev_queues_exited(dev, true)) {
+		if (sigwait(&set, &sig) != 0 || stopping)
+			continue;
+		if (sig == SIGUSR1 && !dev_queues_exited(dev, false))
+			continue;
+		stopping = true;
+		if (sig == SIGUSR1 && dev_stopped_elsewhere(dev))
+			continue;
+		dev->stopped_here = true;
+		dev_stop(dev, sig != SIGUSR1);
+	}
+}
+
+int ublk_dev_serve(struct ublk_dev *dev)
+{
+	dev->serving = true;
+	dev_wait(dev);
+	return 0;
+}
+
+static void dev_join_queues(struct ublk_dev *dev)
+{
+	unsigned int i;
+
+	if (!dev->queues)
+		return;
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		ublk_queue_join(dev->queues[i]);
+	free(dev->queues);
+	dev->queues = NULL;
+}
+
+static void dev_delete(struct ublk_dev *dev)
+{
+	int ret = ublk_ctrl_del_dev(&dev->ctrl, dev->info.dev_id);
+
+	if (ret < 0 && ret != -ENODEV)
+		ublk_errno(ret, "DEL_DEV");
+}
+
+/*
+ * The image is closed (flushed, marked clean) before the char device:
+ * DEL_DEV waits for that, so `del` returns with the image clean.
+ */
+void ublk_dev_destroy(struct ublk_dev *dev)
+{
+	bool del = dev->stopped_here || (!dev->serving && dev->added);
+
+	if (dev->queues && !dev->serving && !dev->added) {
+		/* a failed recovery: the device stays for another try */
+		ublk_err("device %u is left for another recovery",
+			 dev->info.dev_id);
+		exit(1);
+	}
+	if (dev->queues && !dev_queues_exited(dev, true))
+		dev_stop(dev, false);
+	dev_join_queues(dev);
+	qcow_close(dev->img);
+	dev->img = NULL;
+	if (dev->serving)
+		run_state_remove(dev->info.dev_id, getpid());
+	if (dev->cdev_fd >= 0)
+		close(dev->cdev_fd);
+	dev->cdev_fd = -1;
+	if (del)
+		dev_delete(dev);
+	ublk_ctrl_close(&dev->ctrl);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A ublk device served by this process: created (ADD_DEV, SET_PARAMS,
+ * START_DEV) or taken over after a crash (user recovery), then served
+ * until it is stopped.
+ */
+#ifndef UBLKSRV_DEVICE_H
+#define UBLKSRV_DEVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "ctrl.h"
+#include "qcow/qcow.h"
+
+#define UBLK_DEFAULT_QUEUES	1
+#define UBLK_DEFAULT_DEPTH	128
+#define UBLK_MAX_IO_BYTES	(512u << 10)
+
+struct ublk_dev_opts {
+	const char *image;
+	int dev_id;		/* -1: the kernel picks */
+	unsigned int nr_queues;
+	unsigned int depth;
+	bool read_only;
+	bool direct;		/* O_DIRECT on the image (4 KiB blocks) */
+};
+
+struct ublk_queue;
+
+struct ublk_dev {
+	struct ublk_ctrl ctrl;
+	struct ublk_dev_opts opts;
+	struct ublksrv_ctrl_dev_info info;
+	struct qcow_image *img;
+	int cdev_fd;
+	uint32_t fetch_op;
+	uint32_t commit_op;
+	struct ublk_queue **queues;	/* info.nr_hw_queues of them */
+	pthread_t main_thread;
+	bool added;			/* ADD_DEV succeeded: DEL_DEV on errors */
+	bool serving;			/* create or recover succeeded */
+	bool stopped_here;		/* we sent STOP_DEV: we send DEL_DEV */
+};
+
+/* Prints the reason of a failure; the device is gone again after it. */
+int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
+int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
+/* Serves until the device is stopped (del, or a signal); cleans up. */
+int ublk_dev_serve(struct ublk_dev *dev);
+/* Frees everything (after a failed create/recover, or after serving). */
+void ublk_dev_destroy(struct ublk_dev *dev);
+
+/* A queue thread calls this as it ends. */
+void ublk_dev_queue_exited(struct ublk_dev *dev);
+
+#endif

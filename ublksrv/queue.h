@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One ublk queue: a thread with its own io_uring carrying both the queue's
+ * ublk commands (user_data bit 63 set) and the engine's I/O for the
+ * requests it serves (one qcow_ctx over that ring).
+ */
+#ifndef UBLKSRV_QUEUE_H
+#define UBLKSRV_QUEUE_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+#include "qcow/qcow.h"
+#include "ublk_abi.h"
+
+struct ublk_dev;
+struct ublk_queue;
+
+/* One tag: the engine request serving it and its data buffer. */
+struct ublk_io {
+	struct qcow_req req;
+	struct ublk_queue *q;
+	uint8_t *buf;
+	uint16_t tag;
+	bool live;		/* the kernel may still hand us requests */
+	int result;		/* committed on success (bytes or 0) */
+};
+
+struct ublk_queue {
+	struct ublk_dev *dev;
+	uint16_t q_id;
+	uint16_t depth;
+	uint32_t buf_size;
+	struct io_uring ring;
+	bool ring_ready;
+	struct qcow_ctx *qctx;
+	struct ublksrv_io_desc *descs;	/* mmap'ed from the char device */
+	size_t descs_len;
+	uint8_t *bufs;
+	size_t bufs_len;
+	struct ublk_io *ios;
+	unsigned int nr_live;
+	int event_fd;
+	struct __kernel_timespec idle_ts;
+	unsigned long served;		/* requests handed to the engine */
+	unsigned long served_at_tick;
+	pthread_t thread;
+	sem_t ready;
+	int setup_err;
+	atomic_bool exited;
+};
+
+/*
+ * Starts q_id's thread and waits until all its tags are fetched; returns
+ * 0 or -errno (the thread has then ended and *out is NULL).
+ */
+int ublk_queue_start(struct ublk_dev *dev, uint16_t q_id,
+		     struct ublk_queue **out);
+/* Waits for the thread (it ends once the device is stopped), frees q. */
+void ublk_queue_join(struct ublk_queue *q);
+
+/* Commits the result of io's request and fetches the tag's next one. */
+void ublk_queue_commit(struct ublk_io *io, int res);
+
+/* An SQE on q's ring (submitting what is queued when it is full). */
+struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
+
+/* user_data of the queue's own SQEs: bit 63, a kind, the tag for I/O. */
+#define UD_KIND_SHIFT	32
+#define UD_IO_CMD	(1ULL << UD_KIND_SHIFT)
+#define UD_EVENT	(2ULL << UD_KIND_SHIFT)
+#define UD_IDLE		(3ULL << UD_KIND_SHIFT)
+#define UD_KIND_MASK	(0xffULL << UD_KIND_SHIFT)
+
+#endif

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+#include "log.h"
+#include "pid.h"
+#include "state.h"
+
+const char *run_dir(void)
+{
+	const char *d = getenv("UBLK_QCOW_RUN_DIR");
+
+	return d && *d ? d : "/run/ublk-qcow";
+}
+
+static void state_path(int dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublk%d.json", run_dir(), dev_id);
+}
+
+void run_log_path(int dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublk%d.log", run_dir(), dev_id);
+}
+
+static struct json_object *state_json(const struct run_state *st)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_int(st->dev_id));
+	json_object_object_add(o, "image", json_object_new_string(st->image));
+	json_object_object_add(o, "read-only",
+			       json_object_new_boolean(st->read_only));
+	json_object_object_add(o, "direct",
+			       json_object_new_boolean(st->direct));
+	json_object_object_add(o, "queues",
+			       json_object_new_int(st->nr_queues));
+	json_object_object_add(o, "depth", json_object_new_int(st->depth));
+	json_object_object_add(o, "pid", json_object_new_int(st->pid));
+	return o;
+}
+
+/* Written to a temporary name and renamed: readers see old or new. */
+int run_state_save(const struct run_state *st)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	struct json_object *o;
+	int ret = 0;
+
+	if (mkdir(run_dir(), 0755) < 0 && errno != EEXIST) {
+		ublk_errno(-errno, "cannot create %s", run_dir());
+		return -errno;
+	}
+	state_path(st->dev_id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	o = state_json(st);
+	if (!o)
+		return -ENOMEM;
+	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PRETTY) < 0 ||
+	    rename(tmp, path) < 0) {
+		ret = -EIO;
+		ublk_err("cannot write %s", path);
+		unlink(tmp);
+	}
+	json_object_put(o);
+	return ret;
+}
+
+static int get_int(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int(v)
+						      : 0;
+}
+
+static bool get_bool(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+int run_state_load(int dev_id, struct run_state *st)
+{
+	char path[PATH_MAX];
+	struct json_object *o, *v;
+
+	memset(st, 0, sizeof(*st));
+	state_path(dev_id, path, sizeof(path));
+	if (access(path, R_OK) < 0)
+		return -errno;
+	o = json_object_from_file(path);
+	if (!o)
+		return -EINVAL;
+	st->dev_id = dev_id;
+	if (json_object_object_get_ex(o, "image", &v))
+		snprintf(st->image, sizeof(st->image), "%s",
+			 json_object_get_string(v));
+	st->read_only = get_bool(o, "read-only");
+	st->direct = get_bool(o, "direct");
+	st->nr_queues = get_int(o, "queues");
+	st->depth = get_int(o, "depth");
+	st->pid = get_int(o, "pid");
+	json_object_put(o);
+	return st->image[0] ? 0 : -EINVAL;
+}
+
+void run_state_remove(int dev_id, int pid)
+{
+	char path[PATH_MAX];
+	struct run_state st;
+
+	if (pid && run_state_load(dev_id, &st) == 0 && st.pid != pid)
+		return;
+	state_path(dev_id, path, sizeof(path));
+	unlink(path);
+}
+
+int run_state_find_image(const char *image, struct run_state *st)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	struct dirent *d;
+	int id, ret = -ENOENT;
+	DIR *dir;
+
+	if (!realpath(image, want))
+		return -errno;
+	dir = opendir(run_dir());
+	if (!dir)
+		return -ENOENT;
+	while (ret < 0 && (d = readdir(dir))) {
+		if (sscanf(d->d_name, "ublk%d.json", &id) != 1 ||
+		    run_state_load(id, st) < 0 || !pid_alive(st->pid))
+			continue;
+		if (realpath(st->image, have) && !strcmp(have, want))
+			ret = 0;
+	}
+	closedir(dir);
+	return ret;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the kernel does not keep about a device we serve: the image and
+ * how it was opened.  One JSON file per device in the run directory
+ * ($UBLK_QCOW_RUN_DIR, default /run/ublk-qcow), read by list and recover.
+ */
+#ifndef UBLKSRV_STATE_H
+#define UBLKSRV_STATE_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+struct run_state {
+	int dev_id;
+	char image[PATH_MAX];
+	bool read_only;
+	bool direct;
+	unsigned int nr_queues;
+	unsigned int depth;
+	int pid;
+};
+
+const char *run_dir(void);
+/* The daemon's log: its stderr once detached. */
+void run_log_path(int dev_id, char *buf, size_t len);
+int run_state_save(const struct run_state *st);
+int run_state_load(int dev_id, struct run_state *st);
+/* A live daemon serving image (the same file); 0 when found. */
+int run_state_find_image(const char *image, struct run_state *st);
+/* Removes the file if pid wrote it (pid 0: in any case). */
+void run_state_remove(int dev_id, int pid);
+
+#endif
