@@ -45,10 +45,12 @@ static void say(struct check *c, const char *fmt, ...)
 
 static int grow_refs(struct check *c, uint64_t need)
 {
-	uint64_t n = MAX(need, c->nb_refs * 2);
+	uint64_t n = MAX(need, MIN(c->nb_refs * 2, 1ULL << 26));
 	uint64_t *p;
 
-	if (need > (QCOW_MAX_IMAGE_SIZE >> c->s->cluster_bits))
+	/* 512 MiB of counters at most: 64 Mi clusters, 4 TiB of 64k ones */
+	if (need > (QCOW_MAX_IMAGE_SIZE >> c->s->cluster_bits) ||
+	    need > (1ULL << 26))
 		return -EFBIG;
 	p = realloc(c->refs, n * sizeof(*p));
 	if (!p)

@@ -1,22 +1,51 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include "ctrl.h"
 #include "log.h"
 #include "uring_cmd.h"
+
+static int find_ublk_ko(const char *path, const struct stat *st, int type,
+			struct FTW *ftw)
+{
+	const char *base = path + ftw->base;
+
+	return type == FTW_F && !strncmp(base, "ublk_drv.ko", 11);
+}
+
+/* Whether this kernel has ublk_drv as a module somewhere. */
+static bool ublk_module_exists(void)
+{
+	struct utsname u;
+	char dir[300];
+
+	if (uname(&u) < 0)
+		return true;
+	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
+	return nftw(dir, find_ublk_ko, 16, FTW_PHYS) == 1;
+}
 
 static int ctrl_open_error(int err)
 {
 	struct stat st;
 
-	if (err == -ENOENT && stat("/sys/module/ublk_drv", &st) < 0)
-		ublk_err("%s is missing: the ublk_drv module is not loaded "
-			 "(modprobe ublk_drv)", UBLK_CONTROL_PATH);
-	else
+	if (err == -ENOENT && stat("/sys/module/ublk_drv", &st) < 0) {
+		if (ublk_module_exists())
+			ublk_err("%s is missing: the ublk_drv module is not "
+				 "loaded (modprobe ublk_drv)", UBLK_CONTROL_PATH);
+		else
+			ublk_err("%s is missing: the ublk_drv module is not "
+				 "loaded, and this kernel has none "
+				 "(CONFIG_BLK_DEV_UBLK)", UBLK_CONTROL_PATH);
+	} else {
 		ublk_errno(err, "cannot open %s", UBLK_CONTROL_PATH);
+	}
 	return err;
 }
 

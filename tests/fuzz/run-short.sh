@@ -11,6 +11,8 @@
 #
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 20; `make fuzz`: 600)
+#   FUZZ_SEED      libFuzzer's seed (default 1, so that make check mutates
+#                  the same way every time; 0 picks one at random)
 #   FUZZ_ARGS      more libFuzzer options (e.g. -fork=4 or -jobs=2)
 #   FUZZ_SAVE=1    copy new crash inputs into tests/fuzz/regress/TARGET/
 #   FUZZ_KEEP_CORPUS=1  fuzz on build-fuzz/corpus/TARGET/, kept and grown
@@ -127,7 +129,7 @@ fuzz() {
 	mkdir -p "$corpus" "$art"
 	"$B/$t" "${LIMITS[@]}" -max_total_time="$SECONDS_PER" \
 		-max_len=$MAX_LEN -len_control=0 -print_final_stats=1 \
-		-artifact_prefix="$art/" ${FUZZ_ARGS:-} \
+		-artifact_prefix="$art/" -seed="${FUZZ_SEED:-1}" ${FUZZ_ARGS:-} \
 		"$corpus" "$(seeds_for "$t")" >"$log" 2>&1
 	rc=$?
 	runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
