@@ -102,8 +102,9 @@ static void file_read_done(struct qio_op *op, int res)
 	qreq_put(parent);
 }
 
-void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
-		    uint64_t len, uint64_t off)
+/* I/O on a file as part of req: one more reference until it completes. */
+static void file_io(struct qcow_req *req, struct qfile *f, enum qio_kind kind,
+		    uint8_t *buf, uint64_t len, uint64_t off)
 {
 	struct file_read *r = calloc(1, sizeof(*r));
 
@@ -114,7 +115,13 @@ void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 	r->parent = req;
 	r->op.cb = file_read_done;
 	qreq_get(req);
-	qfile_submit(req->ctx, f, &r->op, QIO_READ, buf, len, off);
+	qfile_submit(req->ctx, f, &r->op, kind, buf, len, off);
+}
+
+void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
+		    uint64_t len, uint64_t off)
+{
+	file_io(req, f, QIO_READ, buf, len, off);
 }
 
 static void req_resume(struct qwaiter *w, int err)
@@ -130,24 +137,10 @@ static void req_resume(struct qwaiter *w, int err)
 	req->img->drv->step(req);
 }
 
-static void file_write_done(struct qio_op *op, int res)
-{
-	file_read_done(op, res);
-}
-
 void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 		     uint64_t len, uint64_t off)
 {
-	struct file_read *r = calloc(1, sizeof(*r));
-
-	if (!r) {
-		qreq_fail(req, -ENOMEM);
-		return;
-	}
-	r->parent = req;
-	r->op.cb = file_write_done;
-	qreq_get(req);
-	qfile_submit(req->ctx, f, &r->op, QIO_WRITE, buf, len, off);
+	file_io(req, f, QIO_WRITE, buf, len, off);
 }
 
 static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
