@@ -502,8 +502,7 @@ int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 	struct qcow2 *s = qcow2_of(img);
 	struct check c = {
 		.s = s, .res = res, .report = report, .arg = arg,
-		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
-			(1ULL << (1u << s->refcount_order)) - 1,
+		.refcount_max = s->refcount_max,
 	};
 	int ret;
 
@@ -537,8 +536,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 	struct qcow_check_result res = { 0 };
 	struct check c = {
 		.s = s, .res = &res,
-		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
-			(1ULL << (1u << s->refcount_order)) - 1,
+		.refcount_max = s->refcount_max,
 	};
 	uint64_t i, n;
 	int ret;
@@ -574,8 +572,7 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 	struct qcow_check_result res = { 0 };
 	struct check c = {
 		.s = s, .res = &res, .report = NULL,
-		.refcount_max = s->refcount_order == 6 ? UINT64_MAX :
-			(1ULL << (1u << s->refcount_order)) - 1,
+		.refcount_max = s->refcount_max,
 	};
 	uint64_t i, n;
 	int ret;

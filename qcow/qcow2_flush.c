@@ -422,11 +422,9 @@ static void ckpt_resume(struct qwaiter *w, int err)
 static int apply_refcounts(struct ckpt *c)
 {
 	struct qcow2 *s = c->s;
-	uint64_t per = rb_entries(s), max;
+	uint64_t per = rb_entries(s), max = s->refcount_max;
 	int ret;
 
-	max = s->refcount_order == 6 ? UINT64_MAX :
-		(1ULL << (1u << s->refcount_order)) - 1;
 	while (c->touched_pos < c->touched.n) {
 		uint64_t cl = c->touched.v[c->touched_pos];
 		uint64_t idx = cl / per, j = cl % per, byte, rc;
