@@ -38,6 +38,12 @@ struct qcow_open_opts {
 	uint64_t l2_cache_size;		/* bytes; 0: cover the image, <= 32M */
 	const char *data_file;		/* overrides the data file name */
 	bool no_preallocate;		/* do not grow the file ahead */
+	/*
+	 * Open for qcow_repair(): damaged refcount structures (unaligned
+	 * table entries, refcount blocks over other metadata) do not refuse
+	 * the open; writes fail until a repair has rebuilt them.
+	 */
+	bool repair;
 };
 
 /* Error text of the last failed qcow_open() on this thread. */
@@ -255,6 +261,8 @@ int qcow_set_backing(struct qcow_image *img, const char *name,
 
 #define QCOW_REPAIR_LEAKS	(1u << 0)
 #define QCOW_REPAIR_ERRORS	(1u << 1)
+/* rebuild damaged refcount structures (implied by QCOW_REPAIR_ERRORS) */
+#define QCOW_REPAIR_REBUILD	(1u << 2)
 /* Check, then fix what flags allow; res counts what was found and fixed. */
 int qcow_repair(struct qcow_image *img, unsigned int flags,
 		struct qcow_check_result *res,

@@ -77,13 +77,30 @@ static int read_reftable(struct qcow2 *s)
 			       s->rt_offset);
 	for (i = 0; i < s->rt_entries && !ret; i++) {
 		s->rt[i] = be64toh(s->rt[i]);
-		if (s->rt[i] & (REFT_RESERVED_MASK | (s->cluster_size - 1)))
-			ret = qcow_set_error(-EINVAL, s->img->filename,
-				"refcount table entry %" PRIu64 " (%#" PRIx64
-				") is not cluster aligned; run check -r all",
-				i, s->rt[i]);
+		if (!(s->rt[i] & (REFT_RESERVED_MASK | (s->cluster_size - 1))))
+			continue;
+		ret = qcow_set_error(-EINVAL, s->img->filename,
+			"refcount table entry %" PRIu64 " (%#" PRIx64
+			") is not cluster aligned; run check -r all",
+			i, s->rt[i]);
+		s->rt[i] = 0;
+		ret = qcow2_note_damage(s, ret);
 	}
 	return ret;
+}
+
+/*
+ * A repair open goes on past a damaged refcount structure, which the
+ * repair rebuilds; until then nothing is written.  Other opens refuse.
+ */
+int qcow2_note_damage(struct qcow2 *s, int err)
+{
+	if (!s->img->opts.repair)
+		return err;
+	if (!s->damage_msg)
+		s->damage_msg = strdup(qcow_strerror());
+	s->refcounts_damaged = true;
+	return 0;
 }
 
 static int dirty_bitmaps(struct qcow2 *s)
@@ -125,6 +142,8 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 
 	if (!ctx)
 		return -ENOMEM;
+	if (s->refcounts_damaged)
+		return -EIO;
 	prev = qcow_lock(ctx);
 	qcow2_ckpt_request(s, ctx, &f.w, refcounts);
 	qcow_unlock(prev);
@@ -190,6 +209,8 @@ static int qcow2_open_rw(struct qcow2 *s)
 		s->writable = false;
 		return ret;
 	}
+	if (s->refcounts_damaged)
+		return 0;
 	ret = clear_autoclear(s);
 	if (!ret)
 		ret = repair_dirty(s);
@@ -202,7 +223,7 @@ static void qcow2_dispatch(struct qcow_req *req)
 {
 	struct qcow2 *s = qcow2_of(req->img);
 
-	if (s->corrupt && req->op != QCOW_OP_READ &&
+	if ((s->corrupt || s->refcounts_damaged) && req->op != QCOW_OP_READ &&
 	    req->op != QCOW_OP_STATUS) {
 		qreq_fail(req, -EIO);
 		req->pos = req->offset + req->length;
@@ -275,7 +296,7 @@ static void qcow2_close(struct qcow_image *img)
 	struct qcow2 *s = qcow2_of(img);
 	int ret;
 
-	if (s->writable && s->hdr_raw) {
+	if (s->writable && s->hdr_raw && !s->refcounts_damaged) {
 		int rounds = 0;
 
 		/* releases take a second write-back after the L2 change */
@@ -304,6 +325,7 @@ static void qcow2_close(struct qcow_image *img)
 		qfile_close(s->data_file);
 	qcow2_free_snapshots(s);
 	qcow2_free_header(s);
+	free(s->damage_msg);
 	free(s->l1);
 	free(s);
 	img->priv = NULL;

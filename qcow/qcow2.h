@@ -23,6 +23,7 @@ struct qcow2_feature_name {
 struct qcow2_snapshot {
 	uint64_t l1_offset;
 	uint32_t l1_size;
+	bool l1_bad;		/* unaligned or too large: never read */
 	struct qcow_snapshot_info info;
 	char *id;
 	char *name;
@@ -102,6 +103,9 @@ struct qcow2 {
 	uint64_t file_reserved;		/* file grown to here; 0: never */
 	uint64_t file_size_at_open;
 	bool corrupt;			/* found inconsistent: no writes */
+	/* opened for repair with damaged refcount structures: no writes */
+	bool refcounts_damaged;
+	char *damage_msg;		/* why, as the open would have said */
 
 	bool prealloc_checked;
 	bool metadata_prealloc;
@@ -211,16 +215,25 @@ uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 			      uint64_t index);
 void qcow2_refcount_put(uint32_t order, uint8_t *block, uint64_t i,
 			uint64_t v);
-/* qcow2_reorder.c: amend refcount_bits */
+/* qcow2_reorder.c: amend refcount_bits; repair */
 int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order);
+int qcow2_rebuild_refcount_structure(struct qcow2 *s);
 
 bool qcow2_metadata_prealloc(struct qcow2 *s);
 
 /* qcow2_check.c */
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg);
+struct qcow2_check_opts {
+	bool copied;		/* COPIED flags too */
+	bool rebuild;		/* out: the refcount structure is damaged */
+};
 int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 		   void (*report)(void *arg, const char *msg), void *arg,
-		   bool copied);
+		   struct qcow2_check_opts *o);
+/* References to every host cluster, as the check counts them. */
+int qcow2_count_references(struct qcow2 *s, uint64_t **refs, uint64_t *nb);
+/* qcow2.c: a damaged refcount structure noted by a repair open */
+int qcow2_note_damage(struct qcow2 *s, int err);
 
 #endif

@@ -203,10 +203,44 @@ int qcow_set_backing(struct qcow_image *img, const char *name,
 
 /* ---- repair ---- */
 
+static int rebuild_if_damaged(struct qcow2 *s, unsigned int flags,
+			      bool rebuild,
+			      void (*report)(void *arg, const char *msg),
+			      void *arg)
+{
+	int ret;
+
+	if (!rebuild) {
+		if (!s->refcounts_damaged)
+			return 0;
+		/* damage the check does not repair: refuse as the open did */
+		return qcow_set_error(-EUCLEAN, s->img->filename, "%s",
+				      s->damage_msg ? s->damage_msg :
+				      "damaged refcount structure");
+	}
+	if (!(flags & (QCOW_REPAIR_ERRORS | QCOW_REPAIR_REBUILD))) {
+		if (report)
+			report(arg, "ERROR need to rebuild refcount structures");
+		return qcow_set_error(-EIO, s->img->filename, "the refcount "
+				      "structure is damaged: repair it with "
+				      "check -r all");
+	}
+	if (report)
+		report(arg, "Rebuilding refcount structure");
+	ret = qcow2_rebuild_refcount_structure(s);
+	if (ret < 0)
+		return qcow_set_error(ret, s->img->filename, "cannot rebuild "
+				      "the refcount structure: %s",
+				      qcow_strerror());
+	return 0;
+}
+
+
 int qcow_repair(struct qcow_image *img, unsigned int flags,
 		struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg)
 {
+	struct qcow2_check_opts o = { .copied = false };
 	struct qcow_check_result before;
 	struct qcow2 *s = NULL;
 	int ret;
@@ -217,7 +251,9 @@ int qcow_repair(struct qcow_image *img, unsigned int flags,
 		return ret;
 	/* as qemu-img: refcount findings, the repairs, then COPIED */
 	memset(&before, 0, sizeof(before));
-	ret = qcow2_check_ex(img, &before, report, arg, false);
+	ret = qcow2_check_ex(img, &before, report, arg, &o);
+	if (!ret)
+		ret = rebuild_if_damaged(s, flags, o.rebuild, report, arg);
 	if (ret < 0)
 		return ret;
 	memset(&before, 0, sizeof(before));

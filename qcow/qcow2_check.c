@@ -25,22 +25,49 @@ struct check {
 	uint64_t refcount_max;
 	uint64_t next_contiguous;
 	uint8_t *l2;
+	bool l2_changed;		/* c->l2 repaired: write it back */
+	unsigned int fix;		/* QCOW_REPAIR_*: repair L2 entries */
+	bool rebuild;			/* refcount structure damaged */
+	bool quiet;			/* say() only what is repaired */
 	struct cluster_vec refblocks;	/* clusters of the refcount blocks */
+	struct cluster_vec bad_blocks;	/* table indices of unaligned ones */
 };
 
+static void vsay(struct check *c, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (c->report)
+		c->report(c->arg, msg);
+}
+
+/* A finding. */
 static void say(struct check *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void say(struct check *c, const char *fmt, ...)
 {
-	char msg[256];
+	va_list ap;
+
+	if (c->quiet)
+		return;
+	va_start(ap, fmt);
+	vsay(c, fmt, ap);
+	va_end(ap);
+}
+
+/* A repair. */
+static void say_fix(struct check *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say_fix(struct check *c, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsay(c, fmt, ap);
 	va_end(ap);
-	if (c->report)
-		c->report(c->arg, msg);
 }
 
 static int grow_refs(struct check *c, uint64_t need)
@@ -157,7 +184,36 @@ static int check_mapped(struct check *c, uint64_t l2e, bool active)
 	return inc_refs(c, host, s->cluster_size);
 }
 
-static int check_l2_entry(struct check *c, const uint8_t *p, bool active)
+/*
+ * As qemu-img: an unaligned L2 entry that holds no data (a preallocated
+ * zero cluster) is repaired into a plain zero entry and not counted.
+ */
+static bool fix_unaligned_zero(struct check *c, uint8_t *p)
+{
+	struct qcow2 *s = c->s;
+	uint64_t l2e = get_be64(p);
+	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+	uint64_t host = l2e & L2E_OFFSET_MASK;
+	bool data = s->l2_entry_size == 16 ? bitmap & 0xffffffffULL :
+					     !(l2e & QCOW_OFLAG_ZERO);
+
+	if (!(c->fix & QCOW_REPAIR_ERRORS) || data ||
+	    !qcow2_offset_into_cluster(s, host))
+		return false;
+	say_fix(c, "Repairing offset=%#" PRIx64 ": preallocated zero cluster "
+		"is not properly aligned; L2 entry corrupted", host);
+	if (s->l2_entry_size == 16) {
+		put_be64(p, 0);
+		put_be64(p + 8, bitmap & ~0xffffffffULL);
+	} else {
+		put_be64(p, QCOW_OFLAG_ZERO);
+	}
+	c->l2_changed = true;
+	c->res->corruptions_fixed++;
+	return true;
+}
+
+static int check_l2_entry(struct check *c, uint8_t *p, bool active)
 {
 	struct qcow2 *s = c->s;
 	uint64_t l2e = get_be64(p);
@@ -187,9 +243,20 @@ static int check_l2_entry(struct check *c, const uint8_t *p, bool active)
 			return check_mapped(c, l2e, active);
 		return 0;
 	}
-	if (type_is_mapped(t))
+	if (type_is_mapped(t) && !fix_unaligned_zero(c, p))
 		return check_mapped(c, l2e, active);
 	return 0;
+}
+
+static int write_back_l2(struct check *c, uint64_t l2_off)
+{
+	struct qcow2 *s = c->s;
+	int ret;
+
+	c->l2_changed = false;
+	meta_cache_drop(&s->l2, l2_off, s->cluster_size);
+	ret = qfile_pwrite_sync(s->img->file, c->l2, s->cluster_size, l2_off);
+	return ret < 0 ? ret : qfile_fsync_sync(s->img->file);
 }
 
 static int check_l2(struct check *c, uint64_t l2_off, bool active)
@@ -210,7 +277,7 @@ static int check_l2(struct check *c, uint64_t l2_off, bool active)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return c->l2_changed ? write_back_l2(c, l2_off) : 0;
 }
 
 static int check_l1(struct check *c, uint64_t l1_off, uint32_t l1_size,
@@ -285,12 +352,15 @@ static int check_refcount_table(struct check *c)
 			    "cluster aligned; refcount table entry corrupted",
 			    i);
 			c->res->corruptions++;
+			c->rebuild = true;
+			ret = cluster_vec_push(&c->bad_blocks, i);
 			continue;
 		}
 		if (off >= s->img->file->size) {
 			say(c, "ERROR refcount block %" PRIu64 " is outside "
 			    "image", i);
 			c->res->corruptions++;
+			c->rebuild = true;
 			continue;
 		}
 		ret = inc_refs(c, off, s->cluster_size);
@@ -302,19 +372,23 @@ static int check_refcount_table(struct check *c)
 	return ret;
 }
 
-/* A refcount block is counted by itself once, and by nothing else. */
+/*
+ * A refcount block is referenced by the table once and by nothing else;
+ * one that shares its cluster takes a new refcount structure to repair.
+ */
 static void check_refblock_refcounts(struct check *c)
 {
 	size_t i;
 
 	for (i = 0; i < c->refblocks.n; i++) {
 		uint64_t cl = c->refblocks.v[i];
-		uint64_t rc = cl < c->nb_disk ? c->disk[cl] : 0;
+		uint64_t rc = cl < c->nb_refs ? c->refs[cl] : 0;
 
 		if (rc == 1)
 			continue;
 		say(c, "ERROR refcount block %zu refcount=%" PRIu64, i, rc);
 		c->res->corruptions++;
+		c->rebuild = true;
 	}
 }
 
@@ -381,20 +455,48 @@ static int check_bitmaps(struct check *c)
 	return ret;
 }
 
+/* Clusters the check covers: the file, and what is referenced past it. */
+static uint64_t checked_clusters(struct check *c)
+{
+	uint64_t n = div_round_up(c->s->img->file->size, c->s->cluster_size);
+	uint64_t i;
+
+	for (i = c->nb_refs; i > n; i--)
+		if (c->refs[i - 1])
+			return i;
+	return MAX(n, c->nb_disk);
+}
+
+/* Refcounts under an unaligned refcount block cannot be read. */
+static bool refcount_unreadable(struct check *c, uint64_t cluster)
+{
+	uint64_t idx = cluster / (((uint64_t)c->s->cluster_size * 8) >>
+				  c->s->refcount_order);
+	size_t i;
+
+	for (i = 0; i < c->bad_blocks.n; i++)
+		if (c->bad_blocks.v[i] == idx)
+			return true;
+	return false;
+}
+
 static void compare_refcounts(struct check *c)
 {
 	struct qcow2 *s = c->s;
-	uint64_t n = MAX(c->nb_refs, c->nb_disk), i, highest = 0;
-	bool any = false;
+	uint64_t n = checked_clusters(c), i, highest = 0;
 
 	for (i = 0; i < n; i++) {
 		uint64_t disk = i < c->nb_disk ? c->disk[i] : 0;
 		uint64_t refs = i < c->nb_refs ? c->refs[i] : 0;
 
-		if (disk || refs) {
-			highest = i;
-			any = true;
+		if (c->bad_blocks.n && refcount_unreadable(c, i)) {
+			say(c, "ERROR cannot read the refcount of cluster %"
+			    PRIu64 ": its refcount block is unaligned", i);
+			c->res->check_errors++;
+			continue;
 		}
+		if (disk || refs)
+			highest = i;
 		if (disk == refs)
 			continue;
 		say(c, "%s cluster %" PRIu64 " refcount=%" PRIu64
@@ -405,7 +507,7 @@ static void compare_refcounts(struct check *c)
 		else
 			c->res->leaks++;
 	}
-	c->res->image_end_offset = any ? (highest + 1) << s->cluster_bits : 0;
+	c->res->image_end_offset = (highest + 1) << s->cluster_bits;
 }
 
 static uint64_t disk_refcount(struct check *c, uint64_t off)
@@ -432,6 +534,10 @@ static int check_copied_l2(struct check *c, uint64_t l2_off)
 		if (t == SC_COMPRESSED || t == SC_INVALID ||
 		    !type_is_mapped(t))
 			continue;
+		if (!s->has_data_file && c->bad_blocks.n &&
+		    refcount_unreadable(c, (l2e & L2E_OFFSET_MASK) >>
+					s->cluster_bits))
+			continue;	/* counted as a check error already */
 		rc = s->has_data_file ? 1 :
 			disk_refcount(c, l2e & L2E_OFFSET_MASK);
 		if ((rc == 1) != !!(l2e & QCOW_OFLAG_COPIED)) {
@@ -454,6 +560,10 @@ static void check_copied(struct check *c)
 
 		if (!l2_off || qcow2_offset_into_cluster(s, l2_off))
 			continue;
+		/* as qemu-img: an L2 table of unknown refcount is skipped */
+		if (c->bad_blocks.n &&
+		    refcount_unreadable(c, l2_off >> s->cluster_bits))
+			continue;
 		rc = disk_refcount(c, l2_off);
 		if ((rc == 1) != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
 			say(c, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u "
@@ -463,6 +573,19 @@ static void check_copied(struct check *c)
 		}
 		check_copied_l2(c, l2_off);
 	}
+}
+
+static int check_snapshot(struct check *c, unsigned int i)
+{
+	const struct qcow2_snapshot *sn = &c->s->snapshots[i];
+
+	if (!sn->l1_bad)
+		return check_l1(c, sn->l1_offset, sn->l1_size, false);
+	say(c, "ERROR snapshot %u (%s): L1 table at %#" PRIx64 " with %u "
+	    "entries is unaligned or too large; snapshot table entry "
+	    "corrupted", i + 1, sn->name, sn->l1_offset, sn->l1_size);
+	c->res->corruptions++;
+	return 0;
 }
 
 static int collect_references(struct check *c)
@@ -475,8 +598,7 @@ static int collect_references(struct check *c)
 	if (!ret)
 		ret = check_l1(c, s->l1_offset, s->l1_size, true);
 	for (i = 0; i < s->nb_snapshots && !ret; i++)
-		ret = check_l1(c, s->snapshots[i].l1_offset,
-			       s->snapshots[i].l1_size, false);
+		ret = check_snapshot(c, i);
 	if (!ret && s->nb_snapshots)
 		ret = inc_refs(c, s->snapshots_offset, s->snapshots_size);
 	if (!ret)
@@ -488,42 +610,71 @@ static int collect_references(struct check *c)
 	return ret;
 }
 
+/* The references of every host cluster, counted into c->refs. */
+static int count_references(struct check *c)
+{
+	int ret;
+
+	c->refcount_max = c->s->refcount_max;
+	c->l2 = malloc(c->s->cluster_size);
+	/* grows with the references found, not with a sparse file's size */
+	ret = c->l2 ? grow_refs(c, 1024) : -ENOMEM;
+	return ret < 0 ? ret : collect_references(c);
+}
+
+static void check_free(struct check *c)
+{
+	cluster_vec_free(&c->refblocks);
+	cluster_vec_free(&c->bad_blocks);
+	free(c->refs);
+	free(c->disk);
+	free(c->l2);
+}
+
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg)
 {
-	return qcow2_check_ex(img, res, report, arg, true);
+	struct qcow2_check_opts o = { .copied = true };
+
+	return qcow2_check_ex(img, res, report, arg, &o);
 }
 
 /* Without COPIED: a repair checks those after it fixed the refcounts. */
 int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 		   void (*report)(void *arg, const char *msg), void *arg,
-		   bool copied)
+		   struct qcow2_check_opts *o)
 {
 	struct qcow2 *s = qcow2_of(img);
-	struct check c = {
-		.s = s, .res = res, .report = report, .arg = arg,
-		.refcount_max = s->refcount_max,
-	};
+	struct check c = { .s = s, .res = res, .report = report, .arg = arg };
 	int ret;
 
 	res->total_clusters = img_clusters(s);
-	c.l2 = malloc(s->cluster_size);
-	/* grows with the references found, not with a sparse file's size */
-	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
-	if (!ret)
-		ret = collect_references(&c);
+	ret = count_references(&c);
 	if (!ret)
 		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
 	if (!ret) {
-		compare_refcounts(&c);
 		check_refblock_refcounts(&c);
-		if (copied)
+		compare_refcounts(&c);
+		if (o->copied)
 			check_copied(&c);
 	}
-	cluster_vec_free(&c.refblocks);
-	free(c.refs);
-	free(c.disk);
-	free(c.l2);
+	o->rebuild = c.rebuild;
+	check_free(&c);
+	return ret;
+}
+
+int qcow2_count_references(struct qcow2 *s, uint64_t **refs, uint64_t *nb)
+{
+	struct qcow_check_result res = { 0 };
+	struct check c = { .s = s, .res = &res };
+	int ret = count_references(&c);
+
+	if (!ret) {
+		*nb = checked_clusters(&c);
+		*refs = c.refs;
+		c.refs = NULL;
+	}
+	check_free(&c);
 	return ret;
 }
 
@@ -534,18 +685,12 @@ int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 int qcow2_rebuild_refcounts(struct qcow2 *s)
 {
 	struct qcow_check_result res = { 0 };
-	struct check c = {
-		.s = s, .res = &res,
-		.refcount_max = s->refcount_max,
-	};
+	struct check c = { .s = s, .res = &res };
 	uint64_t i, n;
 	int ret;
 
-	c.l2 = malloc(s->cluster_size);
-	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
-	if (!ret)
-		ret = collect_references(&c);
-	if (!ret && res.corruptions)
+	ret = count_references(&c);
+	if (!ret && (res.corruptions || c.rebuild))
 		ret = -EUCLEAN;	/* needs more than new refcounts */
 	n = MAX(c.nb_refs, s->alloc.end);
 	for (i = 0; i < n && !ret; i++) {
@@ -559,9 +704,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
 	}
-	cluster_vec_free(&c.refblocks);
-	free(c.refs);
-	free(c.l2);
+	check_free(&c);
 	return ret;
 }
 
@@ -571,20 +714,16 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 {
 	struct qcow_check_result res = { 0 };
 	struct check c = {
-		.s = s, .res = &res, .report = NULL,
-		.refcount_max = s->refcount_max,
+		.s = s, .res = &res, .fix = flags, .quiet = true,
+		.report = report, .arg = arg,
 	};
 	uint64_t i, n;
 	int ret;
 
-	c.l2 = malloc(s->cluster_size);
-	ret = c.l2 ? grow_refs(&c, 1024) : -ENOMEM;
-	if (!ret)
-		ret = collect_references(&c);
+	/* the findings were reported by the check before */
+	ret = count_references(&c);
 	if (!ret)
 		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
-	c.report = report;
-	c.arg = arg;
 	/* as qemu-img: clusters past the end of the file are left alone */
 	n = MIN(MAX(c.nb_refs, s->alloc.end),
 		div_round_up(s->img->file->size, s->cluster_size));
@@ -598,16 +737,13 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 						       QCOW_REPAIR_LEAKS)) ||
 		    (have < want && !(flags & QCOW_REPAIR_ERRORS)))
 			continue;
-		say(&c, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
+		say_fix(&c, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
 		    " reference=%" PRIu64, i, have, want);
 		ret = qcow2_refcount_set(s, i, want);
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
 	}
-	cluster_vec_free(&c.refblocks);
-	free(c.disk);
-	free(c.refs);
-	free(c.l2);
+	check_free(&c);
 	return ret;
 }
 

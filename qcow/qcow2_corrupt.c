@@ -24,6 +24,11 @@ static const char *const meta_names[] = {
 	[QCOW2_META_SNAPSHOT_L1] = "a snapshot's L1 table",
 };
 
+static bool is_refcount_meta(uint64_t type)
+{
+	return type == QCOW2_META_REFTABLE || type == QCOW2_META_REFBLOCK;
+}
+
 int qcow2_meta_add(struct qcow2 *s, uint64_t off, uint64_t len, int type)
 {
 	uint64_t c;
@@ -36,11 +41,18 @@ int qcow2_meta_add(struct qcow2 *s, uint64_t off, uint64_t len, int type)
 		uint64_t was = cmap_get(&s->meta, c);
 
 		/* two structures in one cluster: the image is damaged */
-		if (was && was != (uint64_t)type)
-			return qcow_set_error(-EUCLEAN, s->img->filename,
+		if (was && was != (uint64_t)type) {
+			ret = qcow_set_error(-EUCLEAN, s->img->filename,
 				"cluster %" PRIu64 " holds both %s and %s; "
 				"open it read-only and run check", c,
 				meta_names[was], meta_names[type]);
+			if (!is_refcount_meta(was) && !is_refcount_meta(type))
+				return ret;
+			ret = qcow2_note_damage(s, ret);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		ret = cmap_set(&s->meta, c, (uint64_t)type);
 		if (ret < 0)
 			return ret;
@@ -72,9 +84,10 @@ int qcow2_meta_init(struct qcow2 *s)
 		ret = qcow2_meta_add(s, s->snapshots_offset, s->snapshots_size,
 				     QCOW2_META_SNAPSHOTS);
 	for (i = 0; i < s->nb_snapshots && !ret; i++)
-		ret = qcow2_meta_add(s, s->snapshots[i].l1_offset,
-				     (uint64_t)s->snapshots[i].l1_size * 8,
-				     QCOW2_META_SNAPSHOT_L1);
+		if (!s->snapshots[i].l1_bad)
+			ret = qcow2_meta_add(s, s->snapshots[i].l1_offset,
+					(uint64_t)s->snapshots[i].l1_size * 8,
+					QCOW2_META_SNAPSHOT_L1);
 	return ret;
 }
 

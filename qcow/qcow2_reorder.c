@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Changing the refcount width (qemu-img amend -o refcount_bits=N): a new
- * refcount table and new refcount blocks in the new width are built from
- * the in-memory refcounts, written at the end of the file and synced, then
- * the header switches to them; the old structures are released after.
- * A crash before the header write leaves the old structures in charge and
- * the new ones leaked; after it, the old ones are the leak.
+ * New refcount structures, for changing the refcount width (qemu-img
+ * amend -o refcount_bits=N) and for repairing damaged ones (check -r all):
+ * a new refcount table and new refcount blocks are built from the
+ * in-memory refcounts, written to free clusters and synced, then the
+ * header switches to them.  A crash before the header write leaves the
+ * old structures in charge and the new ones leaked; after it, the old
+ * ones are the leak (released here for a width change; for a repair the
+ * leak repair that follows frees them).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -83,29 +85,62 @@ out:
 	return ret;
 }
 
-/* Memory follows the header: table, block cache, metadata map. */
-static int switch_over(struct qcow2 *s, const struct layout *l,
-		       uint64_t old_rt, uint64_t old_rt_bytes)
+/* The new structures, written and synced, become the header's. */
+static int write_header(struct qcow2 *s, const struct layout *l)
 {
-	uint64_t cs = s->cluster_size, i, *rt, old_entries = s->rt_entries;
-	uint64_t *old = s->rt;
-	int ret;
+	uint64_t cs = s->cluster_size;
+
+	s->rt_offset = l->first * cs + l->blocks * cs;
+	s->rt_clusters = (uint32_t)l->rt_clusters;
+	qcow2_header_set_reftable(s);
+	return qcow2_header_write_sync(s);
+}
+
+/* The in-memory table and block cache follow the header. */
+static int install_table(struct qcow2 *s, const struct layout *l)
+{
+	uint64_t cs = s->cluster_size, i, *rt;
 
 	rt = calloc(l->rt_clusters * cs / 8, 8);
 	if (!rt)
 		return -ENOMEM;
 	for (i = 0; i < l->blocks; i++)
 		rt[i] = (l->first + i) * cs;
+	free(s->rt);
 	s->rt = rt;
 	s->rt_entries = l->rt_clusters * cs / 8;
 	meta_cache_destroy(&s->rb);
-	ret = meta_cache_init(&s->rb, s->img->file, MIN(cs, 4096u), 1u << 20);
+	return meta_cache_init(&s->rb, s->img->file, MIN(cs, 4096u), 1u << 20);
+}
+
+/* Allocates and writes the new structures, then switches the header. */
+static int write_new(struct qcow2 *s, struct layout *l, uint64_t max)
+{
+	int64_t first;
+	int ret;
+
+	plan(s, l);
+	first = qcow2_alloc_clusters(s, l->blocks + l->rt_clusters);
+	if (first < 0)
+		return (int)first;
+	s->alloc.inc.n -= l->blocks + l->rt_clusters;	/* written below */
+	l->first = (uint64_t)first / s->cluster_size;
+	ret = write_structures(s, l, max);
+	return ret < 0 ? ret : write_header(s, l);
+}
+
+/* The old structures are released once the header names the new ones. */
+static int release_old(struct qcow2 *s, uint64_t *old, uint64_t old_entries,
+		       uint64_t old_rt, uint64_t old_rt_bytes)
+{
+	uint64_t cs = s->cluster_size, i;
+	int ret = 0;
+
 	for (i = 0; i < old_entries && !ret; i++)
 		if (old[i])
 			ret = qcow2_release_later(s, old[i], cs);
 	if (!ret)
 		ret = qcow2_release_later(s, old_rt, old_rt_bytes);
-	free(old);
 	return ret;
 }
 
@@ -114,8 +149,9 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 	uint64_t max = order == 6 ? UINT64_MAX : (1ULL << (1u << order)) - 1;
 	uint64_t cs = s->cluster_size, old_rt = s->rt_offset;
 	uint64_t old_rt_bytes = (uint64_t)s->rt_clusters * cs, i;
+	uint64_t old_entries = s->rt_entries, *old;
+	uint32_t old_order = s->refcount_order;
 	struct layout l = { .order = order };
-	int64_t first;
 	int ret;
 
 	if (order == s->refcount_order)
@@ -126,28 +162,24 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 	ret = qcow2_ckpt_sync(s, true);
 	if (ret < 0)
 		return ret;
-	plan(s, &l);
-	first = qcow2_alloc_clusters(s, l.blocks + l.rt_clusters);
-	if (first < 0)
-		return (int)first;
-	s->alloc.inc.n -= l.blocks + l.rt_clusters;	/* written below */
-	l.first = (uint64_t)first / cs;
-	ret = write_structures(s, &l, max);
-	if (ret < 0)
-		return ret;
 	s->refcount_order = order;
-	s->refcount_max = max;
-	s->rt_offset = l.first * cs + l.blocks * cs;
-	s->rt_clusters = (uint32_t)l.rt_clusters;
 	put_be32(s->hdr_raw + QH_REFCOUNT_ORDER, order);
-	qcow2_header_set_reftable(s);
-	ret = qcow2_header_write_sync(s);
-	if (ret < 0)
+	ret = write_new(s, &l, max);
+	if (ret < 0) {
+		s->refcount_order = old_order;
+		put_be32(s->hdr_raw + QH_REFCOUNT_ORDER, old_order);
 		return ret;
+	}
+	s->refcount_max = max;
 	for (i = 0; i < s->rt_entries; i++)
 		if (s->rt[i])
 			cmap_del(&s->meta, s->rt[i] / cs);
-	ret = switch_over(s, &l, old_rt, old_rt_bytes);
+	old = s->rt;
+	s->rt = NULL;
+	ret = install_table(s, &l);
+	if (!ret)
+		ret = release_old(s, old, old_entries, old_rt, old_rt_bytes);
+	free(old);
 	if (!ret)
 		ret = qcow2_meta_add(s, l.first * cs, l.blocks * cs,
 				     QCOW2_META_REFBLOCK);
@@ -160,4 +192,52 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 	if (!ret)
 		ret = qcow2_ckpt_sync(s, true);
 	return ret;
+}
+
+/* The allocator's refcounts set to the references found. */
+static int reset_refcounts(struct qcow2 *s)
+{
+	uint64_t *refs, nb, i;
+	int ret;
+
+	ret = qcow2_count_references(s, &refs, &nb);
+	if (ret < 0)
+		return ret;
+	qcow2_alloc_free(s);	/* the metadata map too: rebuilt after */
+	s->comp_next = 0;
+	for (i = 0; i < nb && !ret; i++) {
+		uint64_t want = MIN(refs[i], s->refcount_max);
+
+		if (!i)
+			want = MAX(want, 1);
+		if (want)
+			ret = qcow2_refcount_set(s, i, want);
+	}
+	free(refs);
+	return ret;
+}
+
+/*
+ * check -r all on a damaged refcount structure: every cluster gets the
+ * references the check counts (the old table and blocks included, so
+ * nothing in use is overwritten), in new blocks and a new table.
+ */
+int qcow2_rebuild_refcount_structure(struct qcow2 *s)
+{
+	struct layout l = { .order = s->refcount_order };
+	int ret;
+
+	ret = reset_refcounts(s);
+	if (!ret)
+		ret = write_new(s, &l, s->refcount_max);
+	if (!ret)
+		ret = install_table(s, &l);
+	if (ret < 0)
+		return ret;
+	s->refcounts_damaged = false;
+	ret = qcow2_meta_init(s);
+	if (ret < 0 || s->refcounts_damaged)
+		return qcow_set_error(ret < 0 ? ret : -EUCLEAN,
+				      s->img->filename, "%s", qcow_strerror());
+	return 0;
 }

@@ -32,14 +32,11 @@ static int read_entry(struct qcow2 *s, uint64_t *off, unsigned int i)
 		return SERR(s, -EFBIG, "snapshot table: entry %u: "
 			    "extra_data_size %u exceeds %u", i,
 			    sn->extra_size, QCOW_MAX_SNAPSHOT_EXTRA);
-	if ((uint64_t)sn->l1_size * 8 > QCOW_MAX_L1_SIZE)
-		return SERR(s, -EFBIG, "snapshot table: entry %u: l1_size %u "
-			    "too large", i, sn->l1_size);
-	if (sn->l1_size && (qcow2_offset_into_cluster(s, sn->l1_offset) ||
-			    !sn->l1_offset))
-		return SERR(s, -EINVAL, "snapshot table: entry %u: "
-			    "l1_table_offset %#" PRIx64 " is invalid", i,
-			    sn->l1_offset);
+	/* as QEMU: the image opens, check reports it, nothing reads it */
+	sn->l1_bad = (uint64_t)sn->l1_size * 8 > QCOW_MAX_L1_SIZE ||
+		     (sn->l1_size && !sn->l1_offset) ||
+		     (sn->l1_size && qcow2_offset_into_cluster(s,
+							       sn->l1_offset));
 	size = sn->extra_size + id_size + name_size;
 	if (*off + QSN_FIXED_SIZE + size > s->img->file->size)
 		return SERR(s, -EINVAL, "snapshot table: entry %u is past the "

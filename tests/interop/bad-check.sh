@@ -25,31 +25,6 @@ require_qemu
 setup_work
 SETUP_LOG=$WORK/res/setup.log
 
-# Known gaps of the engine (open in the issue tracker): qemu-img rebuilds
-# the refcount structures when refcount blocks or the table are damaged or
-# overlap other metadata, and opens images whose snapshot table names a bad
-# L1 table; ours does not yet.  These cases report SKIP with that reason
-# while they fail, and PASS as soon as they work.
-KNOWN_GAPS=" check/rc-zero-refblock check/l2e-zero-unaligned/r-all
- check/refblock-unaligned check/refblock-unaligned-2/r-all
- check/refblock-past-eof/r-all check/refblock-past-eof-2/r-all
- check/l2-over-reftable check/l2-over-reftable/r-all check/l2-over-refblock
- check/data-over-refblock check/data-over-refblock/r-all
- check/refblock-over-l1/r-all check/refblock-over-l2
- check/refblock-over-l2/r-all check/snap-l1-unaligned check/snap-l1-too-big "
-
-fail() {
-	local name=$1
-	shift
-	case "$KNOWN_GAPS" in
-	*" $name "*|*" $name"$'\n'*)
-		skip "$name" "known gap (no refcount structure rebuild, strict snapshot table): ${*:-failed}"
-		return ;;
-	esac
-	echo "FAIL: $name ${*:-failed}"
-	N_FAIL=$((N_FAIL + 1))
-}
-
 # ----------------------------------------------------------- base images
 # plain: 64k clusters, 16M: header 0, reftable 0x10000, refblock 0x20000,
 # L1 0x30000, L2 0x40000, data: guest cluster 0 at 0x50000, 16-17 at

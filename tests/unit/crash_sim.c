@@ -11,6 +11,10 @@
  * checked (our check; qemu-img check when installed) and read back: every
  * byte must hold what was written before the last completed flush, or what
  * a later request wrote (or zeros, for write-zeroes and discard).
+ *
+ * Repair workloads damage the refcount structure of the image they set up
+ * and record `check -r all`: a crash image must still hold the data, and a
+ * repair run again on it must leave it clean.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,9 +265,16 @@ static int write_out(const char *path, const struct file_img *f)
  */
 #define BACKING_BYTE 0xb5
 
+enum damage {
+	DAMAGE_NONE,
+	DAMAGE_REFBLOCK_UNALIGNED,	/* refcount table entry 0 + 512 */
+	DAMAGE_REFBLOCK_OVER_L1,	/* entry 1 names the L1 table */
+};
+
 struct workload {
 	const char *name;
 	struct qcow_create_opts co;
+	enum damage damage;
 	bool backing;
 	struct wl_op setup[8];
 	int nsetup;
@@ -346,6 +357,24 @@ struct stats {
 	unsigned long qemu_checks;
 };
 
+#define REPAIR_ALL (QCOW_REPAIR_LEAKS | QCOW_REPAIR_ERRORS)
+
+/* check -r all, as the tool runs it on a damaged image. */
+static int repair_image(const char *path)
+{
+	struct qcow_open_opts oo = { .repair = true };
+	struct qcow_check_result res;
+	struct qcow_image *img;
+	int ret = qcow_open(&img, path, &oo);
+
+	if (ret < 0)
+		return ret;
+	ret = qcow_repair(img, REPAIR_ALL | QCOW_REPAIR_REBUILD, &res, NULL,
+			  NULL);
+	qcow_close(img);
+	return ret;
+}
+
 static bool check_image(const struct workload *w, const char *path,
 			unsigned long p, bool qemu, struct stats *st,
 			char *why, size_t why_len)
@@ -357,6 +386,10 @@ static bool check_image(const struct workload *w, const char *path,
 	int ret;
 
 	st->images++;
+	if (w->damage && (ret = repair_image(path)) < 0) {
+		snprintf(why, why_len, "repair again: %s", qcow_strerror());
+		return false;
+	}
 	if (qcow_open(&img, path, &oo) < 0) {
 		snprintf(why, why_len, "open: %s", qcow_strerror());
 		return false;
@@ -520,12 +553,71 @@ static int setup(struct workload *w, const char *path)
 	return ret;
 }
 
+static int poke_be64(int fd, uint64_t off, uint64_t v)
+{
+	uint8_t b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	return pwrite(fd, b, 8, (off_t)off) == 8 ? 0 : -EIO;
+}
+
+static uint64_t peek_be64(int fd, uint64_t off)
+{
+	uint8_t b[8] = { 0 };
+	uint64_t v = 0;
+	int i;
+
+	if (pread(fd, b, 8, (off_t)off) != 8)
+		return 0;
+	for (i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* Header: L1 table offset at 40, refcount table offset at 48. */
+static int damage(const struct workload *w, const char *path)
+{
+	int fd = open(path, O_RDWR), ret = -EINVAL;
+	uint64_t rt;
+
+	if (fd < 0)
+		return -errno;
+	rt = peek_be64(fd, 48);
+	if (w->damage == DAMAGE_REFBLOCK_UNALIGNED)
+		ret = poke_be64(fd, rt, peek_be64(fd, rt) + 512);
+	else if (w->damage == DAMAGE_REFBLOCK_OVER_L1)
+		ret = poke_be64(fd, rt + 8, peek_be64(fd, 40));
+	close(fd);
+	return ret;
+}
+
+/* The recorded run: the workload's requests, or the repair. */
+static int run_recorded(struct workload *w, const char *path)
+{
+	struct qcow_open_opts oo = { .repair = w->damage != DAMAGE_NONE };
+	struct qcow_check_result res;
+	struct qcow_image *img;
+	int ret = qcow_open(&img, path, &oo);
+
+	if (ret < 0)
+		return ret;
+	if (w->damage)
+		ret = qcow_repair(img, REPAIR_ALL | QCOW_REPAIR_REBUILD, &res,
+				  NULL, NULL);
+	if (!ret && w->damage && (res.corruptions || res.leaks))
+		ret = -EUCLEAN;
+	if (!ret)
+		ret = run_ops(w->ops, w->nops, img);
+	qcow_close(img);
+	return ret;
+}
+
 static void run_workload(struct workload *w)
 {
 	char path[1024], data_path[1024];
-	struct qcow_open_opts oo = { 0 };
 	struct file_img init[2] = { { 0 } };
-	struct qcow_image *img;
 	int ret;
 
 	tl_begin("crash/%s", w->name);
@@ -542,6 +634,8 @@ static void run_workload(struct workload *w)
 		return tl_fail("create: %s", qcow_strerror());
 	if (w->nsetup && setup(w, path) < 0)
 		return tl_fail("setup: %s", qcow_strerror());
+	if (w->damage && damage(w, path) < 0)
+		return tl_fail("damage: cannot poke %s", path);
 	read_file(path, &init[0]);
 	if (w->co.data_file)
 		read_file(data_path, &init[1]);
@@ -549,16 +643,10 @@ static void run_workload(struct workload *w)
 	rec.names[0] = path;
 	rec.names[1] = w->co.data_file ? data_path : NULL;
 	qio_set_recorder(&recorder);
-	ret = qcow_open(&img, path, &oo);
-	if (ret < 0) {
-		qio_set_recorder(NULL);
-		return tl_fail("open: %s", qcow_strerror());
-	}
-	ret = run_ops(w->ops, w->nops, img);
-	qcow_close(img);
+	ret = run_recorded(w, path);
 	qio_set_recorder(NULL);
 	if (ret < 0)
-		tl_fail("workload failed: %d", ret);
+		tl_fail("workload failed: %d (%s)", ret, qcow_strerror());
 	else
 		crash_all(w, path, w->co.data_file ? data_path : NULL, init);
 	free(init[0].buf);
@@ -662,6 +750,21 @@ static struct workload workloads[] = {
 		.ops = { W(0, 5000, 1), F, R(64 << 20), W(100000, 3000, 2), F,
 			 R(100 << 20), W(512, 512, 3) },
 		.nops = 7,
+	},
+	{
+		/* check -r all rebuilds the refcount table and blocks */
+		.name = "repair-refblock-unaligned", .size = 1 << 20,
+		.co = { .cluster_size = 4096 },
+		.setup = { W(0, 300000, 1), W(600000, 5000, 2) },
+		.nsetup = 2,
+		.damage = DAMAGE_REFBLOCK_UNALIGNED,
+	},
+	{
+		.name = "repair-refblock-over-l1", .size = 1 << 20,
+		.co = { .cluster_size = 16384, .extended_l2 = true },
+		.setup = { W(0, 300000, 1), C(393216, 16384, 3) },
+		.nsetup = 2,
+		.damage = DAMAGE_REFBLOCK_OVER_L1,
 	},
 	{
 		.name = "data-file", .size = 2 << 20,

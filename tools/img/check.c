@@ -193,7 +193,10 @@ static int repair_steps(const struct check_args *a, struct qcow_image *img,
 	struct qcow_check_result mid, ignored;
 	int ret;
 
-	ret = qcow_repair(img, QCOW_REPAIR_LEAKS, &ignored, report, NULL);
+	/* a damaged refcount structure is rebuilt in the first step */
+	ret = qcow_repair(img, QCOW_REPAIR_LEAKS |
+			  (a->repair & QCOW_REPAIR_ERRORS ?
+			   QCOW_REPAIR_REBUILD : 0), &ignored, report, NULL);
 	if (!ret)
 		ret = qcow_check(img, &mid, NULL, NULL);
 	if (ret < 0)
@@ -281,6 +284,7 @@ int img_check(int argc, char **argv)
 	if (parse_args(argc, argv, &a) < 0)
 		return img_usage(false);
 	opts.read_only = !a.repair;
+	opts.repair = !!a.repair;
 	if (tool_open(&img, a.file, a.fmt, &opts) < 0)
 		return CHECK_FAILED;
 	ret = run_check(&a, img);
