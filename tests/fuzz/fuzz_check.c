@@ -2,8 +2,8 @@
 /*
  * libFuzzer target: the input is an image (format probed).  It is opened
  * read-only and checked (qcow_check); then, as qemu-img check -r all
- * does, opened read-write and repaired, closed, reopened read-only and
- * checked again.  Only crashes, leaks, hangs and runaway allocations are
+ * does, opened for repair (damaged refcount structures rebuilt) and
+ * repaired, closed, reopened read-only and checked again.  Only crashes, leaks, hangs and runaway allocations are
  * findings here: what the check reports on a hostile image is not judged.
  */
 #include "fuzz_common.h"
@@ -30,7 +30,7 @@ static void check_ro(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qcow_open_opts rw = { .read_only = false };
+	struct qcow_open_opts rw = { .read_only = false, .repair = true };
 	struct qcow_check_result res;
 	struct qcow_image *img;
 
