@@ -6,7 +6,8 @@
 
 static int raw_open(struct qcow_image *img)
 {
-	img->size = img->file->size;
+	/* as QEMU: whole sectors, the partial last one reads zeros after EOF */
+	img->size = ALIGN_UP(img->file->size, 512);
 	return 0;
 }
 

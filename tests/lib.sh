@@ -481,7 +481,10 @@ DIRTY=
 compare_image() {
 	local p=$1 img=$2 chain=${3:-} i=0 e pat off len
 	guard_arm
-	cmp_convert "$p/convert" "$img"
+	case $img in
+	*.raw) cmp_convert "$p/convert" "$img" raw ;;
+	*) cmp_convert "$p/convert" "$img" ;;
+	esac
 	cmp_map "$p/map" "$img"
 	cmp_info "$p/info" "$img"
 	[ -n "$chain" ] && cmp_info "$p/info-chain" "$img" --backing-chain

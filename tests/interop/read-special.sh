@@ -1,8 +1,8 @@
 #!/bin/bash
 # Read-path interop: a dirty lazy-refcounts image (qemu-io aborted after
 # allocating writes), preallocation=metadata/falloc/full, empty images
-# (one of size 0) and images whose size is not a multiple of the cluster
-# size.
+# (one of size 0), images whose size is not a multiple of the cluster
+# size and raw files whose size is not a multiple of 512.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/interop/read-workloads.bash
@@ -71,6 +71,13 @@ b_oddsize() {
 	ws_basic "$IMG" "$1" "$4" ctail
 }
 
+# b_rawodd SIZE: a raw file whose size is not a multiple of 512; QEMU
+# rounds the virtual size up and reads zeros after the end of the file.
+b_rawodd() {
+	IMG=$CFG.raw
+	head -c "$1" /dev/urandom >"$IMG"
+}
+
 read_setup
 config "dirty-lazy-c64k-v3" b_dirty
 for mode in metadata falloc full; do
@@ -83,4 +90,6 @@ config "empty-size0-v3" b_empty 65536 1.1 0
 config "odd-c4k-v3-4M+1536" b_oddsize 4096 1.1 $(((4 << 20) + 1536)) $(((4 << 20) + 1536))
 config "odd-c4k-v2-1000001" b_oddsize 4096 0.10 1000001 1000448
 config "odd-c2M-v3-80M+512" b_oddsize 2097152 1.1 $(((80 << 20) + 512)) $(((80 << 20) + 512))
+config "raw-odd-1" b_rawodd 1
+config "raw-odd-1000001" b_rawodd 1000001
 finish
