@@ -670,7 +670,8 @@ int qcow2_count_references(struct qcow2 *s, uint64_t **refs, uint64_t *nb)
 	int ret = count_references(&c);
 
 	if (!ret) {
-		*nb = checked_clusters(&c);
+		/* the file's clusters past the last reference have none */
+		*nb = MIN(checked_clusters(&c), c.nb_refs);
 		*refs = c.refs;
 		c.refs = NULL;
 	}
