@@ -472,11 +472,19 @@ static bool refcount_unreadable(struct check *c, uint64_t cluster)
 {
 	uint64_t idx = cluster / (((uint64_t)c->s->cluster_size * 8) >>
 				  c->s->refcount_order);
-	size_t i;
+	size_t lo = 0, hi = c->bad_blocks.n;
 
-	for (i = 0; i < c->bad_blocks.n; i++)
-		if (c->bad_blocks.v[i] == idx)
+	/* the table is scanned in order: the indices are sorted */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->bad_blocks.v[mid] == idx)
 			return true;
+		if (c->bad_blocks.v[mid] < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 
