@@ -1,11 +1,14 @@
 #!/bin/bash
 # Block-device benchmark INSIDE the test guest (bench/ublk.sh boots it):
-# fio on ublk-qcow, on qemu-nbd + nbd serving the same qcow2 image, and on
+# fio on ublk-qcow (default: the kernel copies data into the server's
+# buffers), on ublk-qcow --user-copy (the server reads and writes it on
+# /dev/ublkcN), on qemu-nbd + nbd serving the same qcow2 image, and on
 # the kernel loop driver over a raw file with the same contents, all in
 # this run, images in the guest's memory (tmpfs).  Prints one table line
-# per case ("| case | ublk | nbd | loop | ublk/nbd | ublk/loop |").  Each
-# case measures the three in turn, REPEAT times, and keeps the best of
-# each (the host may be busy with other work).
+# per case ("| case | ublk | ublk uc | nbd | loop | ublk/nbd | ublk/loop
+# | uc/ublk |").  Each case measures the four in turn, REPEAT times, and
+# keeps the best of each (the host may be busy with other work).  Without
+# UBLK_F_USER_COPY in the kernel the "ublk uc" column is 0.
 #
 #     bench/ublk-guest.sh [SECONDS] [QUEUES] [REPEAT]    (default 5, 1, 2)
 #
@@ -51,6 +54,9 @@ attach() {
 	ublk)
 		DEV=$("$UBLK" add -f "$2" -q "$QUEUES") || die "ublk-qcow add failed"
 		;;
+	ublk-uc)
+		DEV=$("$UBLK" add -f "$2" -q "$QUEUES" --user-copy) || return 1
+		;;
 	nbd)
 		qemu-nbd -c /dev/nbd0 -f qcow2 "$2" || die "qemu-nbd -c failed"
 		DEV=/dev/nbd0
@@ -65,7 +71,7 @@ attach() {
 
 detach() {
 	case ${ATTACHED:-} in
-	ublk) "$UBLK" del -a >/dev/null ;;
+	ublk | ublk-uc) "$UBLK" del -a >/dev/null ;;
 	nbd) qemu-nbd -d /dev/nbd0 >/dev/null ;;
 	loop) losetup -d "$DEV" ;;
 	esac
@@ -76,7 +82,7 @@ detach() {
 measure() {
 	local kind=$1 img=$2 v
 	shift 2
-	attach "$kind" "$img"
+	attach "$kind" "$img" || { echo 0; return; }
 	v=$(fio_run "$DEV" "$@") || v=0
 	detach
 	echo "$v"
@@ -104,23 +110,26 @@ measure_fresh() {
 	rm -f "$img"
 }
 
-# row NAME UNIT RW BS DEPTH full|fresh: the three devices, a table line.
+# row NAME UNIT RW BS DEPTH full|fresh: the four devices, a table line.
 row() {
-	local name=$1 unit=$2 fresh=$6 u=0 n=0 l=0 i
+	local name=$1 unit=$2 fresh=$6 u=0 c=0 n=0 l=0 i
 	shift 2
 	for ((i = 0; i < REPEAT; i++)); do
 		if [ "$fresh" = fresh ]; then
 			u=$(max "$u" "$(measure_fresh ublk "$1" "$2" "$3")")
+			c=$(max "$c" "$(measure_fresh ublk-uc "$1" "$2" "$3")")
 			n=$(max "$n" "$(measure_fresh nbd "$1" "$2" "$3")")
 			l=$(max "$l" "$(measure_fresh loop "$1" "$2" "$3")")
 		else
 			u=$(max "$u" "$(measure ublk "$DIR/full.qcow2" "$1" "$2" "$3")")
+			c=$(max "$c" "$(measure ublk-uc "$DIR/full.qcow2" "$1" "$2" "$3")")
 			n=$(max "$n" "$(measure nbd "$DIR/full.qcow2" "$1" "$2" "$3")")
 			l=$(max "$l" "$(measure loop "$DIR/full.raw" "$1" "$2" "$3")")
 		fi
 	done
-	printf '| %-36s | %9s | %9s | %9s | %8s | %9s |\n' "$name ($unit)" \
-		"$u" "$n" "$l" "$(ratio "$u" "$n")" "$(ratio "$u" "$l")"
+	printf '| %-36s | %9s | %9s | %9s | %9s | %8s | %9s | %7s |\n' \
+		"$name ($unit)" "$u" "$c" "$n" "$l" "$(ratio "$u" "$n")" \
+		"$(ratio "$u" "$l")" "$(ratio "$c" "$u")"
 }
 
 main() {
@@ -133,10 +142,11 @@ main() {
 	echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), images in tmpfs;" \
 		"$SECS s per job, best of $REPEAT; ublk-qcow -q $QUEUES;" \
 		"fio io_uring O_DIRECT, 1 job"
-	printf '| %-36s | %9s | %9s | %9s | %8s | %9s |\n' case ublk-qcow \
-		qemu-nbd loop ublk/nbd ublk/loop
-	printf '|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- \
-		----------- ----------- ----------- ---------- -----------
+	printf '| %-36s | %9s | %9s | %9s | %9s | %8s | %9s | %7s |\n' case \
+		ublk-qcow "ublk uc" qemu-nbd loop ublk/nbd ublk/loop uc/ublk
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- \
+		----------- ----------- ----------- ----------- ---------- \
+		----------- ---------
 	row "4k random read, QD32" IOPS randread 4k 32 full
 	row "4k random write, QD32" IOPS randwrite 4k 32 full
 	row "4k random write, fresh, QD32" IOPS randwrite 4k 32 fresh

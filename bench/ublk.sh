@@ -1,6 +1,7 @@
 #!/bin/bash
-# ublk-qcow against qemu-nbd + nbd (same qcow2 image) and the kernel loop
-# driver (raw file, same data), measured in one run of the test guest:
+# ublk-qcow (with the kernel copying data, and with --user-copy) against
+# qemu-nbd + nbd (same qcow2 image) and the kernel loop driver (raw file,
+# same data), measured in one run of the test guest:
 # 4k random read/write IOPS, 4k random writes into a fresh image, 1M
 # sequential bandwidth.  Prints the table of bench/ublk-guest.sh.
 #

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli.h"
 #include "log.h"
 #include "state.h"
@@ -8,15 +12,22 @@
 static void add_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow add -f IMAGE [-q QUEUES] [-d DEPTH] [-r|--read-only]\n"
-"                     [-n ID] [--direct] [--foreground]\n"
-"  Serves IMAGE (qcow2, qcow or raw) as /dev/ublkbN and prints that name\n"
-"  once the device is ready; a daemon keeps serving it until `del`.\n"
-"  -q QUEUES      queues, one thread each (default %d)\n"
+"usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-q QUEUES] [-d DEPTH]\n"
+"                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
+"                     [-o user_copy=on|off] [--foreground]\n"
+"  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
+"  daemon, and prints their names in order, one a line, once they are all\n"
+"  ready; the daemon serves each until its `del` and ends with the last.\n"
+"  -q QUEUES      queues per device, one thread each (default %d), each\n"
+"                 thread on the CPUs the kernel maps to its queue\n"
 "  -d DEPTH       requests in flight per queue (default %d)\n"
-"  -r             read-only device (and image)\n"
-"  -n ID          the device number N wanted (default: the first free)\n"
-"  --direct       O_DIRECT on the image; the device gets 4 KiB blocks\n"
+"  -r             read-only devices (and images)\n"
+"  -n ID          the device number N wanted, once per -f in order\n"
+"                 (default: the first free)\n"
+"  --direct       O_DIRECT on the images; the devices get 4 KiB blocks\n"
+"  --user-copy    move data with reads and writes on /dev/ublkcN\n"
+"                 (UBLK_F_USER_COPY) instead of the kernel copying into\n"
+"                 the server's buffers (same as -o user_copy=on)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH);
 }
@@ -27,83 +38,188 @@ static const struct option add_opts[] = {
 	{ "depth", required_argument, NULL, 'd' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "number", required_argument, NULL, 'n' },
+	{ "options", required_argument, NULL, 'o' },
 	{ "direct", no_argument, NULL, 'D' },
+	{ "user-copy", no_argument, NULL, 'U' },
 	{ "foreground", no_argument, NULL, 'F' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-static int add_parse(int argc, char **argv, struct ublk_dev_opts *o,
-		     bool *fg)
-{
-	long v;
-	int c;
+struct add_args {
+	struct ublk_dev_opts o;		/* what every device gets */
+	const char **images;
+	int *ids;
+	unsigned int nr_images;
+	unsigned int nr_ids;
+	bool fg;
+};
 
-	while ((c = getopt_long(argc, argv, "f:q:d:rn:h", add_opts,
-				NULL)) != -1) {
-		v = 0;
-		switch (c) {
-		case 'f':
-			o->image = optarg;
-			break;
-		case 'q':
-			v = parse_num("-q", optarg, 1, 4096);
-			o->nr_queues = v;
-			break;
-		case 'd':
-			v = parse_num("-d", optarg, 1, UBLK_MAX_QUEUE_DEPTH);
-			o->depth = v;
-			break;
-		case 'r':
-			o->read_only = true;
-			break;
-		case 'n':
-			v = parse_num("-n", optarg, 0, 1 << 20);
-			o->dev_id = v;
-			break;
-		case 'D':
-			o->direct = true;
-			break;
-		case 'F':
-			*fg = true;
-			break;
-		case 'h':
-			add_usage(stdout);
-			return 1;
-		default:
-			add_usage(stderr);
+/* -o KEY=VALUE[,...]: user_copy=on|off is the one key. */
+static int parse_o(char *s, struct ublk_dev_opts *o)
+{
+	char *key, *save = NULL;
+
+	for (key = strtok_r(s, ",", &save); key;
+	     key = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(key, "user_copy=on") || !strcmp(key, "user_copy")) {
+			o->user_copy = true;
+		} else if (!strcmp(key, "user_copy=off")) {
+			o->user_copy = false;
+		} else {
+			ublk_err("-o: unknown option '%s' (user_copy=on|off)",
+				 key);
 			return -1;
 		}
-		if (v < 0)
-			return -1;
 	}
-	if (!o->image || optind != argc) {
+	return 0;
+}
+
+static int add_opt(struct add_args *a, int c)
+{
+	long v = 0;
+
+	switch (c) {
+	case 'f':
+		a->images[a->nr_images++] = optarg;
+		break;
+	case 'q':
+		v = parse_num("-q", optarg, 1, 4096);
+		a->o.nr_queues = v;
+		break;
+	case 'd':
+		v = parse_num("-d", optarg, 1, UBLK_MAX_QUEUE_DEPTH);
+		a->o.depth = v;
+		break;
+	case 'r':
+		a->o.read_only = true;
+		break;
+	case 'n':
+		v = parse_num("-n", optarg, 0, 1 << 20);
+		a->ids[a->nr_ids++] = v;
+		break;
+	case 'o':
+		v = parse_o(optarg, &a->o);
+		break;
+	case 'D':
+		a->o.direct = true;
+		break;
+	case 'U':
+		a->o.user_copy = true;
+		break;
+	case 'F':
+		a->fg = true;
+		break;
+	default:
+		return -1;
+	}
+	return v < 0 ? -1 : 0;
+}
+
+/* Returns 1 after --help, -1 on a usage error. */
+static int add_parse(int argc, char **argv, struct add_args *a)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:q:d:rn:o:h", add_opts,
+				NULL)) != -1) {
+		if (c == 'h') {
+			add_usage(stdout);
+			return 1;
+		}
+		if (add_opt(a, c) < 0) {
+			if (c == '?')
+				add_usage(stderr);
+			return -1;
+		}
+	}
+	if (!a->nr_images || optind != argc) {
 		add_usage(stderr);
+		return -1;
+	}
+	if (a->nr_ids && a->nr_ids != a->nr_images) {
+		ublk_err("-n: give one per -f (%u -f, %u -n)", a->nr_images,
+			 a->nr_ids);
 		return -1;
 	}
 	return 0;
 }
 
-int cmd_add(int argc, char **argv)
+/* Two writers would corrupt an image: one already served, or named twice. */
+static int check_images(const struct add_args *a)
 {
-	struct ublk_dev_opts o = {
-		.dev_id = -1,
-		.nr_queues = UBLK_DEFAULT_QUEUES,
-		.depth = UBLK_DEFAULT_DEPTH,
-	};
+	char want[PATH_MAX], other[PATH_MAX];
 	struct run_state st;
-	bool fg = false;
+	unsigned int i, j;
+
+	for (i = 0; i < a->nr_images; i++) {
+		if (run_state_find_image(a->images[i], &st) == 0 &&
+		    !(a->o.read_only && st.read_only)) {
+			ublk_err("%s is already served by " UBLK_BDEV_FMT
+				 " (pid %d)", a->images[i], st.dev_id, st.pid);
+			return -EBUSY;
+		}
+		if (a->o.read_only || !realpath(a->images[i], want))
+			continue;
+		for (j = 0; j < i; j++) {
+			if (realpath(a->images[j], other) &&
+			    !strcmp(want, other)) {
+				ublk_err("%s is named twice", a->images[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int add_run(struct add_args *a)
+{
+	struct ublk_dev_opts *opts;
+	unsigned int i;
 	int ret;
 
-	ret = add_parse(argc, argv, &o, &fg);
-	if (ret)
-		return ret < 0 ? 2 : 0;
-	/* two writers would corrupt it: the engine takes no lock */
-	if (run_state_find_image(o.image, &st) == 0 &&
-	    !(o.read_only && st.read_only)) {
-		ublk_err("%s is already served by " UBLK_BDEV_FMT " (pid %d)",
-			 o.image, st.dev_id, st.pid);
+	if (check_images(a) < 0)
+		return 1;
+	opts = calloc(a->nr_images, sizeof(*opts));
+	if (!opts) {
+		ublk_err("out of memory");
 		return 1;
 	}
-	return serve(&o, false, fg);
+	for (i = 0; i < a->nr_images; i++) {
+		opts[i] = a->o;
+		opts[i].image = a->images[i];
+		opts[i].dev_id = a->nr_ids ? a->ids[i] : -1;
+	}
+	ret = serve(opts, a->nr_images, false, a->fg);
+	free(opts);
+	return ret;
+}
+
+int cmd_add(int argc, char **argv)
+{
+	struct add_args a = {
+		.o = {
+			.dev_id = -1,
+			.nr_queues = UBLK_DEFAULT_QUEUES,
+			.depth = UBLK_DEFAULT_DEPTH,
+		},
+	};
+	int ret;
+
+	a.images = calloc(argc, sizeof(*a.images));
+	a.ids = calloc(argc, sizeof(*a.ids));
+	if (!a.images || !a.ids) {
+		ublk_err("out of memory");
+		ret = 1;
+		goto out;
+	}
+	ret = add_parse(argc, argv, &a);
+	if (ret)
+		ret = ret < 0 ? 2 : 0;
+	else
+		ret = add_run(&a);
+out:
+	free(a.images);
+	free(a.ids);
+	return ret;
 }

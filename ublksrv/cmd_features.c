@@ -15,7 +15,27 @@ static const char *const feature_names[] = {
 
 #define NR_NAMED (sizeof(feature_names) / sizeof(feature_names[0]))
 
-/* The kernel's UBLK_F_* offer, one name per line after the mask. */
+static const char *yes_no(uint64_t f, uint64_t bit)
+{
+	return f & bit ? "offered" : "not offered";
+}
+
+/* What ublk-qcow can do with the offer (zero copy: not used yet). */
+static void print_summary(uint64_t f)
+{
+	printf("user copy: %s (add --user-copy)\n",
+	       yes_no(f, UBLK_F_USER_COPY));
+	printf("zero copy: %s (SUPPORT_ZERO_COPY %s, AUTO_BUF_REG %s)\n",
+	       f & (UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG) ?
+	       "offered" : "not offered",
+	       yes_no(f, UBLK_F_SUPPORT_ZERO_COPY),
+	       yes_no(f, UBLK_F_AUTO_BUF_REG));
+}
+
+/*
+ * The kernel's UBLK_F_* offer, one name per line after the mask, then
+ * whether user copy and zero copy are among them.
+ */
 int cmd_features(int argc, char **argv)
 {
 	struct ublk_ctrl c;
@@ -44,5 +64,6 @@ int cmd_features(int argc, char **argv)
 		else
 			printf("%-2u (unknown)\n", i);
 	}
+	print_summary(f);
 	return 0;
 }

@@ -3,12 +3,14 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <json-c/json.h>
+#include "affinity.h"
 #include "cli.h"
 #include "ctrl.h"
 #include "log.h"
 #include "state.h"
 
 #define MAX_DEVS	4096
+#define UBLK_MAX_QUEUES	4096
 
 struct dev_row {
 	int id;
@@ -48,7 +50,37 @@ static void row_print(const struct dev_row *r)
 	       r->info.queue_depth, r->info.ublksrv_pid, row_image(r));
 }
 
-static struct json_object *row_json(const struct dev_row *r)
+/* Per queue: the CPUs the kernel maps to it and the thread serving it. */
+static struct json_object *queues_json(struct ublk_ctrl *c,
+				       const struct dev_row *r)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	int tids[UBLK_MAX_QUEUES], nr_tids;
+	struct cpu_mask m;
+	char cpus[256];
+	unsigned int q;
+
+	nr_tids = run_state_queue_tids(r->id, tids, UBLK_MAX_QUEUES);
+	for (q = 0; a && q < r->info.nr_hw_queues; q++) {
+		o = json_object_new_object();
+		json_object_object_add(o, "queue", json_object_new_int(q));
+		if (affinity_get(c, r->id, q, &m) == 0) {
+			affinity_format(&m, cpus, sizeof(cpus));
+			affinity_free(&m);
+			json_object_object_add(o, "cpus",
+					       json_object_new_string(cpus));
+		}
+		if ((int)q < nr_tids && r->have_state &&
+		    r->st.pid == r->info.ublksrv_pid)
+			json_object_object_add(o, "tid",
+					       json_object_new_int(tids[q]));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static struct json_object *row_json(struct ublk_ctrl *c,
+				    const struct dev_row *r)
 {
 	struct json_object *o = json_object_new_object();
 	char bdev[64], flags[32];
@@ -71,6 +103,9 @@ static struct json_object *row_json(const struct dev_row *r)
 	json_object_object_add(o, "pid",
 			       json_object_new_int(r->info.ublksrv_pid));
 	json_object_object_add(o, "flags", json_object_new_string(flags));
+	json_object_object_add(o, "user-copy", json_object_new_boolean(
+				r->info.flags & UBLK_F_USER_COPY));
+	json_object_object_add(o, "queue-affinity", queues_json(c, r));
 	return o;
 }
 
@@ -90,7 +125,7 @@ static int list_devs(struct ublk_ctrl *c, const int *ids, int n, bool json)
 			continue;
 		}
 		if (json)
-			json_object_array_add(arr, row_json(&r));
+			json_object_array_add(arr, row_json(c, &r));
 		else
 			row_print(&r);
 	}

@@ -64,5 +64,5 @@ int cmd_recover(int argc, char **argv)
 			 o.dev_id, run_dir());
 		return 1;
 	}
-	return serve(&o, true, fg);
+	return serve(&o, 1, true, fg);
 }

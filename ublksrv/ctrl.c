@@ -90,6 +90,7 @@ static uint32_t ctrl_op(const struct ublk_ctrl *c, unsigned int nr)
 	if (!c->ioctl_encode)
 		return nr;
 	switch (nr) {
+	case UBLK_CMD_GET_QUEUE_AFFINITY:
 	case UBLK_CMD_GET_DEV_INFO:
 	case UBLK_CMD_GET_PARAMS:
 		return UBLK_CTRL_IOR(nr);
@@ -186,6 +187,14 @@ int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
 	memset(info, 0, sizeof(*info));
 	return ctrl_cmd(c, UBLK_CMD_GET_DEV_INFO, dev_id, info, sizeof(*info),
 			0);
+}
+
+int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id,
+				 uint16_t q_id, void *mask, uint16_t len)
+{
+	memset(mask, 0, len);
+	return ctrl_cmd(c, UBLK_CMD_GET_QUEUE_AFFINITY, dev_id, mask, len,
+			q_id);
 }
 
 int ublk_ctrl_start_recovery(struct ublk_ctrl *c, uint32_t dev_id)

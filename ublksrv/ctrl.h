@@ -37,6 +37,12 @@ int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, int pid);
 int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
 			   struct ublksrv_ctrl_dev_info *info);
+/*
+ * The CPUs whose requests go to queue q_id, as a cpu_set_t-style bit mask
+ * of len bytes (a multiple of 8 covering every possible CPU).
+ */
+int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id,
+				 uint16_t q_id, void *mask, uint16_t len);
 int ublk_ctrl_start_recovery(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_end_recovery(struct ublk_ctrl *c, uint32_t dev_id, int pid);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,26 +11,43 @@
 #include "state.h"
 #include "ublk_abi.h"
 
+/* The ids go through the pipe as ints. */
 static int report_fd = -1;
 
-static void print_bdev(int dev_id)
+static void print_bdevs(const int *ids, unsigned int n)
 {
-	printf(UBLK_BDEV_FMT "\n", dev_id);
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		printf(UBLK_BDEV_FMT "\n", ids[i]);
 	fflush(stdout);
 }
 
-/* The parent: the child's dev id arrives, or the pipe ends with it. */
-static void daemon_parent(int fd, pid_t child)
+/* Up to n ids until the child closes the pipe; how many arrived. */
+static unsigned int read_ids(int fd, int *ids, unsigned int n)
 {
-	int32_t dev_id;
-	ssize_t n;
+	size_t want = n * sizeof(*ids), got = 0;
+	ssize_t r;
+
+	while (got < want) {
+		r = read(fd, (char *)ids + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	return got / sizeof(*ids);
+}
+
+/* The parent: every device's id arrives, or the pipe ends without. */
+static void daemon_parent(int fd, pid_t child, unsigned int n)
+{
+	int *ids = calloc(n, sizeof(*ids));
 	int st;
 
-	do {
-		n = read(fd, &dev_id, sizeof(dev_id));
-	} while (n < 0 && errno == EINTR);
-	if (n == sizeof(dev_id)) {
-		print_bdev(dev_id);
+	if (ids && read_ids(fd, ids, n) == n) {
+		print_bdevs(ids, n);
 		exit(0);
 	}
 	if (waitpid(child, &st, 0) == child && WIFEXITED(st) &&
@@ -39,7 +56,7 @@ static void daemon_parent(int fd, pid_t child)
 	exit(1);
 }
 
-int daemon_fork(void)
+int daemon_fork(unsigned int nr_devs)
 {
 	int fds[2];
 	pid_t pid;
@@ -55,7 +72,7 @@ int daemon_fork(void)
 	}
 	if (pid > 0) {
 		close(fds[1]);
-		daemon_parent(fds[0], pid);
+		daemon_parent(fds[0], pid, nr_devs);
 	}
 	close(fds[0]);
 	report_fd = fds[1];
@@ -63,10 +80,24 @@ int daemon_fork(void)
 	return 0;
 }
 
-/* stdout must not stay open: $(ublk-qcow add ...) waits for its end. */
-static void detach_stdio(int dev_id)
+/* Each device's log names the daemon's one log file. */
+static void link_logs(const char *log, const int *ids, unsigned int n)
 {
-	char log[4096];
+	char other[PATH_MAX];
+	unsigned int i;
+
+	for (i = 1; i < n; i++) {
+		run_log_path(ids[i], other, sizeof(other));
+		unlink(other);
+		if (link(log, other) < 0)
+			ublk_errno(-errno, "cannot link %s to %s", other, log);
+	}
+}
+
+/* stdout must not stay open: $(ublk-qcow add ...) waits for its end. */
+static void detach_stdio(const int *ids, unsigned int n)
+{
+	char log[PATH_MAX];
 	int fd;
 
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -75,7 +106,7 @@ static void detach_stdio(int dev_id)
 		dup2(fd, STDOUT_FILENO);
 		close(fd);
 	}
-	run_log_path(dev_id, log, sizeof(log));
+	run_log_path(ids[0], log, sizeof(log));
 	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -83,20 +114,21 @@ static void detach_stdio(int dev_id)
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
+	link_logs(log, ids, n);
 	if (chdir("/") < 0)
 		ublk_errno(-errno, "chdir /");
 }
 
-void daemon_ready(int dev_id)
+void daemon_ready(const int *dev_ids, unsigned int nr_devs)
 {
-	int32_t id = dev_id;
+	size_t len = nr_devs * sizeof(*dev_ids);
 
 	if (report_fd < 0) {
-		print_bdev(dev_id);
+		print_bdevs(dev_ids, nr_devs);
 		return;
 	}
-	detach_stdio(dev_id);
-	if (write(report_fd, &id, sizeof(id)) != sizeof(id))
+	detach_stdio(dev_ids, nr_devs);
+	if (write(report_fd, dev_ids, len) != (ssize_t)len)
 		ublk_errno(-errno, "cannot tell the parent we are ready");
 	close(report_fd);
 	report_fd = -1;

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Running in the background: the command forks, the child serves the
- * device, and the parent exits once the child says the device is ready
- * (printing /dev/ublkbN) or has failed (the child printed why).
+ * devices, and the parent exits once the child says they are all ready
+ * (printing /dev/ublkbN for each, in order) or has failed (the child
+ * printed why, and removed what it had made, before it exited).
  */
 #ifndef UBLKSRV_DAEMON_H
 #define UBLKSRV_DAEMON_H
 
-#include <stdbool.h>
-
 /* Returns in the child only (0), or -errno if fork failed. */
-int daemon_fork(void);
+int daemon_fork(unsigned int nr_devs);
 /*
- * The device is served: prints /dev/ublkbN (foreground) or hands it to the
- * parent and detaches stdio (stderr goes to the device's log file).
+ * The devices are served: prints their /dev/ublkbN (foreground) or hands
+ * them to the parent and detaches stdio.  stderr goes to the first
+ * device's log; the others' logs become links to it.
  */
-void daemon_ready(int dev_id);
+void daemon_ready(const int *dev_ids, unsigned int nr_devs);
 
 #endif

@@ -15,8 +15,8 @@
 #include "queue.h"
 #include "state.h"
 
-/* Signals the main thread waits for; queue threads keep them blocked. */
-static void dev_signal_set(sigset_t *set)
+/* Queue threads inherit them blocked. */
+void ublk_dev_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
@@ -34,9 +34,21 @@ void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	dev->cdev_fd = -1;
 	dev->ctrl.fd = -1;
 	dev->main_thread = pthread_self();
-	dev_signal_set(&set);
+	ublk_dev_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The engine's reason; a lock held elsewhere is said so in any case. */
+static void dev_open_error(struct ublk_dev *dev, int err)
+{
+	const char *msg = qcow_strerror();
+
+	if (err == -EBUSY && (!msg || !strstr(msg, "busy")))
+		ublk_err("%s: image is busy (in use by another process)",
+			 dev->opts.image);
+	else
+		ublk_err("%s", msg && *msg ? msg : strerror(-err));
 }
 
 int dev_open_image(struct ublk_dev *dev)
@@ -50,7 +62,7 @@ int dev_open_image(struct ublk_dev *dev)
 
 	ret = qcow_open(&dev->img, dev->opts.image, &o);
 	if (ret < 0) {
-		ublk_err("%s", qcow_strerror());
+		dev_open_error(dev, ret);
 		return ret;
 	}
 	if (!dev->opts.read_only && qcow_get_info(dev->img, &info) == 0 &&
@@ -82,6 +94,8 @@ static int dev_add(struct ublk_dev *dev)
 	info->dev_id = dev->opts.dev_id < 0 ? UBLK_DEV_ID_AUTO :
 		       (uint32_t)dev->opts.dev_id;
 	info->flags = dev_recovery_flags(&dev->ctrl);
+	if (dev->opts.user_copy)
+		info->flags |= UBLK_F_USER_COPY;
 	ret = ublk_ctrl_add_dev(&dev->ctrl, info);
 	if (ret < 0) {
 		if (ret == -EEXIST)
@@ -91,6 +105,11 @@ static int dev_add(struct ublk_dev *dev)
 		return ret;
 	}
 	dev->added = true;
+	if (dev->opts.user_copy && !(info->flags & UBLK_F_USER_COPY)) {
+		ublk_err("the kernel did not grant user copy "
+			 "(UBLK_F_USER_COPY)");
+		return -EOPNOTSUPP;
+	}
 	if (info->nr_hw_queues != dev->opts.nr_queues)
 		ublk_err("the kernel gave %u queues, not %u",
 			 info->nr_hw_queues, dev->opts.nr_queues);
@@ -179,13 +198,31 @@ int dev_save_state(struct ublk_dev *dev)
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),
 	};
+	unsigned int i;
+	int ret;
 
 	if (!realpath(dev->opts.image, st.image))
 		snprintf(st.image, sizeof(st.image), "%s", dev->opts.image);
-	return run_state_save(&st);
+	st.tids = calloc(st.nr_queues, sizeof(*st.tids));
+	for (i = 0; st.tids && i < st.nr_queues; i++)
+		st.tids[i] = dev->queues[i]->tid;
+	ret = run_state_save(&st);
+	free(st.tids);
+	return ret;
 }
 
-int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+/* Refused before anything is made when the kernel cannot do it. */
+static int dev_check_features(struct ublk_dev *dev)
+{
+	if (dev->opts.user_copy && !(dev->ctrl.features & UBLK_F_USER_COPY)) {
+		ublk_err("this kernel does not offer user copy "
+			 "(UBLK_F_USER_COPY, Linux 6.5 and later)");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int ublk_dev_open(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 {
 	int ret;
 
@@ -193,9 +230,16 @@ int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	ret = ublk_ctrl_open(&dev->ctrl);
 	if (ret < 0)
 		return ret;
-	ret = dev_open_image(dev);
+	ret = dev_check_features(dev);
 	if (ret < 0)
 		return ret;
+	return dev_open_image(dev);
+}
+
+int ublk_dev_start(struct ublk_dev *dev)
+{
+	int ret;
+
 	ret = dev_add(dev);
 	if (ret < 0)
 		return ret;
@@ -214,6 +258,7 @@ int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 		return ret;
 	}
 	dev->info.ublksrv_pid = getpid();
+	dev->serving = true;
 	dev_save_state(dev);
 	return 0;
 }
@@ -257,31 +302,27 @@ static bool dev_stopped_elsewhere(struct ublk_dev *dev)
 	       info.state == UBLK_S_DEV_DEAD;
 }
 
-static void dev_wait(struct ublk_dev *dev)
+bool ublk_dev_poll(struct ublk_dev *dev)
 {
-	bool stopping = false;
-	sigset_t set;
-	int sig;
-
-	dev_signal_set(&set);
-	while (!dev_queues_exited(dev, true)) {
-		if (sigwait(&set, &sig) != 0 || stopping)
-			continue;
-		if (sig == SIGUSR1 && !dev_queues_exited(dev, false))
-			continue;
-		stopping = true;
-		if (sig == SIGUSR1 && dev_stopped_elsewhere(dev))
-			continue;
+	if (dev_queues_exited(dev, true))
+		return true;
+	if (dev->stopping || !dev_queues_exited(dev, false))
+		return false;
+	dev->stopping = true;
+	if (!dev_stopped_elsewhere(dev)) {
 		dev->stopped_here = true;
-		dev_stop(dev, sig != SIGUSR1);
+		dev_stop(dev, false);
 	}
+	return false;
 }
 
-int ublk_dev_serve(struct ublk_dev *dev)
+void ublk_dev_shutdown(struct ublk_dev *dev)
 {
-	dev->serving = true;
-	dev_wait(dev);
-	return 0;
+	if (dev->stopping)
+		return;
+	dev->stopping = true;
+	dev->stopped_here = true;
+	dev_stop(dev, true);
 }
 
 static void dev_join_queues(struct ublk_dev *dev)
@@ -310,16 +351,22 @@ static void dev_delete(struct ublk_dev *dev)
  */
 void ublk_dev_destroy(struct ublk_dev *dev)
 {
-	bool del = dev->stopped_here || (!dev->serving && dev->added);
+	bool del;
 
+	if (dev->destroyed)
+		return;
+	dev->destroyed = true;
 	if (dev->queues && !dev->serving && !dev->added) {
 		/* a failed recovery: the device stays for another try */
 		ublk_err("device %u is left for another recovery",
 			 dev->info.dev_id);
 		exit(1);
 	}
-	if (dev->queues && !dev_queues_exited(dev, true))
+	if (dev->queues && !dev_queues_exited(dev, true)) {
 		dev_stop(dev, false);
+		dev->stopped_here = true;
+	}
+	del = dev->stopped_here || (!dev->serving && dev->added);
 	dev_join_queues(dev);
 	qcow_close(dev->img);
 	dev->img = NULL;

@@ -8,6 +8,7 @@
 #define UBLKSRV_DEVICE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "ctrl.h"
@@ -24,6 +25,7 @@ struct ublk_dev_opts {
 	unsigned int depth;
 	bool read_only;
 	bool direct;		/* O_DIRECT on the image (4 KiB blocks) */
+	bool user_copy;		/* UBLK_F_USER_COPY */
 };
 
 struct ublk_queue;
@@ -39,16 +41,32 @@ struct ublk_dev {
 	struct ublk_queue **queues;	/* info.nr_hw_queues of them */
 	pthread_t main_thread;
 	bool added;			/* ADD_DEV succeeded: DEL_DEV on errors */
-	bool serving;			/* create or recover succeeded */
+	bool serving;			/* start or recover succeeded */
+	bool stopping;			/* STOP_DEV sent (by anyone) */
 	bool stopped_here;		/* we sent STOP_DEV: we send DEL_DEV */
+	bool destroyed;
 };
 
-/* Prints the reason of a failure; the device is gone again after it. */
-int ublk_dev_create(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
+/*
+ * Creating a device is two steps, so that several images are all opened
+ * before any device exists: ublk_dev_open (the control device, the
+ * image), then ublk_dev_start (ADD_DEV ... START_DEV).  Both print the
+ * reason of a failure; ublk_dev_destroy then removes what was made.
+ */
+int ublk_dev_open(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
+int ublk_dev_start(struct ublk_dev *dev);
 int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
-/* Serves until the device is stopped (del, or a signal); cleans up. */
-int ublk_dev_serve(struct ublk_dev *dev);
-/* Frees everything (after a failed create/recover, or after serving). */
+
+/*
+ * The main thread sleeps in sigwait() on these: SIGUSR1 (a queue thread
+ * ended) and the signals that stop serving.
+ */
+void ublk_dev_signals(sigset_t *set);
+/* After SIGUSR1: true once the device is stopped and its queues ended. */
+bool ublk_dev_poll(struct ublk_dev *dev);
+/* A signal: the kernel's cached writes are flushed, then STOP_DEV. */
+void ublk_dev_shutdown(struct ublk_dev *dev);
+/* Frees everything (after a failure, or after serving); once. */
 void ublk_dev_destroy(struct ublk_dev *dev);
 
 /* A queue thread calls this as it ends. */

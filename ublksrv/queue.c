@@ -77,7 +77,7 @@ static void queue_io_cmd(struct ublk_io *io, uint32_t op, int result)
 		.q_id = q->q_id,
 		.tag = io->tag,
 		.result = result,
-		.addr = (uint64_t)(uintptr_t)io->buf,
+		.addr = q->user_copy ? 0 : (uint64_t)(uintptr_t)io->buf,
 	};
 
 	uring_prep_cmd(ublk_queue_sqe(q), false, q->dev->cdev_fd, op, &cmd,
@@ -153,6 +153,9 @@ static void queue_cqe(struct ublk_queue *q, struct io_uring_cqe *cqe)
 		break;
 	case UD_IDLE:
 		idle_tick(q, cqe->res);
+		break;
+	case UD_COPY:
+		target_copy_done(q, ud & 0xffff, cqe->res);
 		break;
 	}
 }
@@ -286,11 +289,26 @@ static void queue_teardown(struct ublk_queue *q)
 	q->bufs = NULL;
 }
 
+/* Before anything is allocated: the memory then comes from the right node. */
+static void queue_pin(struct ublk_queue *q)
+{
+	int ret;
+
+	q->tid = gettid();
+	if (!q->cpus.set)
+		return;
+	ret = affinity_pin(&q->cpus);
+	if (ret < 0)
+		ublk_errno(ret, "queue %u: cannot run on the CPUs the kernel "
+			   "maps to it", q->q_id);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct ublk_queue *q = arg;
 	int ret;
 
+	queue_pin(q);
 	target_thread_init(q);
 	/* Our writes may be what frees memory: no reclaim recursion. */
 	prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
@@ -308,6 +326,7 @@ static void *queue_thread(void *arg)
 
 static void queue_free(struct ublk_queue *q)
 {
+	affinity_free(&q->cpus);
 	sem_destroy(&q->ready);
 	free(q->ios);
 	free(q);
@@ -327,6 +346,7 @@ int ublk_queue_start(struct ublk_dev *dev, uint16_t q_id,
 	q->q_id = q_id;
 	q->depth = dev->info.queue_depth;
 	q->buf_size = dev->info.max_io_buf_bytes;
+	q->user_copy = dev->info.flags & UBLK_F_USER_COPY;
 	q->event_fd = -1;
 	q->ios = calloc(q->depth, sizeof(*q->ios));
 	if (!q->ios || sem_init(&q->ready, 0, 0) < 0) {
@@ -334,6 +354,9 @@ int ublk_queue_start(struct ublk_dev *dev, uint16_t q_id,
 		free(q);
 		return -ENOMEM;
 	}
+	ret = affinity_get(&dev->ctrl, dev->info.dev_id, q_id, &q->cpus);
+	if (ret < 0)
+		ublk_errno(ret, "queue %u: GET_QUEUE_AFFINITY", q_id);
 	ret = -pthread_create(&q->thread, NULL, queue_thread, q);
 	if (ret < 0)
 		goto err;

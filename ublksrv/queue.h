@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <liburing.h>
+#include <sys/types.h>
+#include "affinity.h"
 #include "qcow/qcow.h"
 #include "ublk_abi.h"
 
@@ -27,6 +29,10 @@ struct ublk_io {
 	uint16_t tag;
 	bool live;		/* the kernel may still hand us requests */
 	int result;		/* committed on success (bytes or 0) */
+	enum qcow_op op;	/* the request, for the steps of user copy */
+	uint64_t off;
+	uint64_t len;
+	uint32_t copied;	/* user copy: bytes moved so far */
 };
 
 struct ublk_queue {
@@ -34,6 +40,9 @@ struct ublk_queue {
 	uint16_t q_id;
 	uint16_t depth;
 	uint32_t buf_size;
+	bool user_copy;			/* UBLK_F_USER_COPY */
+	struct cpu_mask cpus;		/* the CPUs mapped to this queue */
+	pid_t tid;
 	struct io_uring ring;
 	bool ring_ready;
 	struct qcow_ctx *qctx;
@@ -73,6 +82,7 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
 #define UD_IO_CMD	(1ULL << UD_KIND_SHIFT)
 #define UD_EVENT	(2ULL << UD_KIND_SHIFT)
 #define UD_IDLE		(3ULL << UD_KIND_SHIFT)
+#define UD_COPY		(4ULL << UD_KIND_SHIFT)
 #define UD_KIND_MASK	(0xffULL << UD_KIND_SHIFT)
 
 #endif

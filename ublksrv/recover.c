@@ -51,6 +51,7 @@ static int dev_load_params(struct ublk_dev *dev, struct ublk_params *old)
 	}
 	dev->opts.read_only = old->basic.attrs & UBLK_ATTR_READ_ONLY;
 	dev->opts.direct = old->basic.logical_bs_shift > 9;
+	dev->opts.user_copy = dev->info.flags & UBLK_F_USER_COPY;
 	return 0;
 }
 
@@ -128,7 +129,7 @@ int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 		return ret;
 	}
 	dev->info.ublksrv_pid = getpid();
+	dev->serving = true;
 	dev_save_state(dev);
 	return 0;
 }
-

@@ -28,6 +28,16 @@ void run_log_path(int dev_id, char *buf, size_t len)
 	snprintf(buf, len, "%s/ublk%d.log", run_dir(), dev_id);
 }
 
+static struct json_object *tids_json(const struct run_state *st)
+{
+	struct json_object *a = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; a && i < st->nr_queues; i++)
+		json_object_array_add(a, json_object_new_int(st->tids[i]));
+	return a;
+}
+
 static struct json_object *state_json(const struct run_state *st)
 {
 	struct json_object *o = json_object_new_object();
@@ -44,6 +54,8 @@ static struct json_object *state_json(const struct run_state *st)
 			       json_object_new_int(st->nr_queues));
 	json_object_object_add(o, "depth", json_object_new_int(st->depth));
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
+	if (st->tids)
+		json_object_object_add(o, "queue-tids", tids_json(st));
 	return o;
 }
 
@@ -112,6 +124,30 @@ int run_state_load(int dev_id, struct run_state *st)
 	st->pid = get_int(o, "pid");
 	json_object_put(o);
 	return st->image[0] ? 0 : -EINVAL;
+}
+
+int run_state_queue_tids(int dev_id, int *tids, int max)
+{
+	char path[PATH_MAX];
+	struct json_object *o, *a;
+	int i, n = 0;
+
+	state_path(dev_id, path, sizeof(path));
+	if (access(path, R_OK) < 0)
+		return 0;
+	o = json_object_from_file(path);
+	if (!o)
+		return 0;
+	if (json_object_object_get_ex(o, "queue-tids", &a) &&
+	    json_object_is_type(a, json_type_array)) {
+		n = json_object_array_length(a);
+		n = n < max ? n : max;
+		for (i = 0; i < n; i++)
+			tids[i] = json_object_get_int(
+					json_object_array_get_idx(a, i));
+	}
+	json_object_put(o);
+	return n;
 }
 
 void run_state_remove(int dev_id, int pid)

@@ -18,6 +18,7 @@ struct run_state {
 	unsigned int nr_queues;
 	unsigned int depth;
 	int pid;
+	int *tids;		/* saved only: the queue threads' ids */
 };
 
 const char *run_dir(void);
@@ -25,6 +26,8 @@ const char *run_dir(void);
 void run_log_path(int dev_id, char *buf, size_t len);
 int run_state_save(const struct run_state *st);
 int run_state_load(int dev_id, struct run_state *st);
+/* The thread ids of device dev_id's queues (at most max); how many. */
+int run_state_queue_tids(int dev_id, int *tids, int max);
 /* A live daemon serving image (the same file); 0 when found. */
 int run_state_find_image(const char *image, struct run_state *st);
 /* Removes the file if pid wrote it (pid 0: in any case). */

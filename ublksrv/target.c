@@ -9,22 +9,47 @@
 /* The queue whose thread is running, to catch callbacks on another one. */
 static __thread struct ublk_queue *running_queue;
 
+/*
+ * User copy: a WRITE's data is read from the char device before the
+ * engine writes it; a READ's is written there after the engine read it.
+ * Both go out on the queue's ring (UD_COPY), never as blocking calls.
+ */
+static void copy_start(struct ublk_queue *q, struct ublk_io *io)
+{
+	struct io_uring_sqe *sqe = ublk_queue_sqe(q);
+	uint64_t pos = UBLK_USER_COPY_POS(q->q_id, io->tag) + io->copied;
+	uint8_t *buf = io->buf + io->copied;
+	unsigned int len = io->len - io->copied;
+
+	if (io->op == QCOW_OP_WRITE)
+		io_uring_prep_read(sqe, q->dev->cdev_fd, buf, len, pos);
+	else
+		io_uring_prep_write(sqe, q->dev->cdev_fd, buf, len, pos);
+	io_uring_sqe_set_data64(sqe, QCOW_USER_DATA_FOREIGN | UD_COPY |
+				io->tag);
+}
+
 static void target_done(struct qcow_req *req, int res)
 {
 	struct ublk_io *io = (struct ublk_io *)((char *)req -
 			offsetof(struct ublk_io, req));
+	struct ublk_queue *q = io->q;
 
-	if (io->q != running_queue) {
+	if (q != running_queue) {
 		fprintf(stderr, "ublk-qcow: engine completed tag %u of queue %u "
-			"on another thread\n", io->tag, io->q->q_id);
+			"on another thread\n", io->tag, q->q_id);
 		abort();
+	}
+	if (res >= 0 && q->user_copy && io->op == QCOW_OP_READ) {
+		io->copied = 0;
+		copy_start(q, io);
+		return;
 	}
 	ublk_queue_commit(io, res < 0 ? res : io->result);
 }
 
 /* The engine operation for a ublk opcode and flags; -EOPNOTSUPP if none. */
-static int target_op(struct ublk_io *io, const struct ublksrv_io_desc *iod,
-		     enum qcow_op *op)
+static int target_op(struct ublk_io *io, const struct ublksrv_io_desc *iod)
 {
 	uint32_t flags = iod->op_flags;
 
@@ -32,23 +57,23 @@ static int target_op(struct ublk_io *io, const struct ublksrv_io_desc *iod,
 	io->result = 0;
 	switch (iod->op_flags & 0xff) {
 	case UBLK_IO_OP_READ:
-		*op = QCOW_OP_READ;
+		io->op = QCOW_OP_READ;
 		io->result = iod->nr_sectors << 9;
 		return 0;
 	case UBLK_IO_OP_WRITE:
-		*op = QCOW_OP_WRITE;
+		io->op = QCOW_OP_WRITE;
 		io->result = iod->nr_sectors << 9;
 		if (flags & UBLK_IO_F_FUA)
 			io->req.flags |= QCOW_REQ_FUA;
 		return 0;
 	case UBLK_IO_OP_FLUSH:
-		*op = QCOW_OP_FLUSH;
+		io->op = QCOW_OP_FLUSH;
 		return 0;
 	case UBLK_IO_OP_DISCARD:
-		*op = QCOW_OP_DISCARD;
+		io->op = QCOW_OP_DISCARD;
 		return 0;
 	case UBLK_IO_OP_WRITE_ZEROES:
-		*op = QCOW_OP_WRITE_ZEROES;
+		io->op = QCOW_OP_WRITE_ZEROES;
 		if (!(flags & UBLK_IO_F_NOUNMAP))
 			io->req.flags |= QCOW_REQ_UNMAP;
 		if (flags & UBLK_IO_F_FUA)
@@ -64,26 +89,53 @@ void target_thread_init(struct ublk_queue *q)
 	running_queue = q;
 }
 
+static void target_submit(struct ublk_queue *q, struct ublk_io *io)
+{
+	int ret;
+
+	io->req.done = target_done;
+	io->req.priv = io;
+	ret = qcow_submit(q->qctx, q->dev->img, &io->req, io->op, io->buf,
+			  io->off, io->len);
+	if (ret < 0)
+		ublk_queue_commit(io, ret);
+}
+
 void target_queue_io(struct ublk_queue *q, struct ublk_io *io,
 		     const struct ublksrv_io_desc *iod)
 {
-	uint64_t off = iod->start_sector << 9;
-	uint64_t len = (uint64_t)iod->nr_sectors << 9;
-	enum qcow_op op;
 	int ret;
 
-	ret = target_op(io, iod, &op);
-	if (ret < 0)
-		goto err;
-	if (op == QCOW_OP_FLUSH)
-		off = len = 0;
-	io->req.done = target_done;
-	io->req.priv = io;
-	ret = qcow_submit(q->qctx, q->dev->img, &io->req, op, io->buf, off,
-			  len);
-	if (ret < 0)
-		goto err;
-	return;
-err:
-	ublk_queue_commit(io, ret);
+	ret = target_op(io, iod);
+	if (ret < 0) {
+		ublk_queue_commit(io, ret);
+		return;
+	}
+	io->off = iod->start_sector << 9;
+	io->len = (uint64_t)iod->nr_sectors << 9;
+	if (io->op == QCOW_OP_FLUSH)
+		io->off = io->len = 0;
+	if (q->user_copy && io->op == QCOW_OP_WRITE) {
+		io->copied = 0;
+		copy_start(q, io);
+		return;
+	}
+	target_submit(q, io);
+}
+
+void target_copy_done(struct ublk_queue *q, uint16_t tag, int res)
+{
+	struct ublk_io *io = &q->ios[tag];
+
+	if (res <= 0) {
+		ublk_queue_commit(io, res < 0 ? res : -EIO);
+		return;
+	}
+	io->copied += res;
+	if (io->copied < io->len)
+		copy_start(q, io);
+	else if (io->op == QCOW_OP_WRITE)
+		target_submit(q, io);
+	else
+		ublk_queue_commit(io, io->result);
 }

@@ -15,6 +15,7 @@
 #define UBLK_BDEV_FMT		"/dev/ublkb%d"
 
 /* Control commands: the number, sent bare or ioctl-encoded with type 'u'. */
+#define UBLK_CMD_GET_QUEUE_AFFINITY	0x01	/* data[0]: the queue */
 #define UBLK_CMD_GET_DEV_INFO		0x02
 #define UBLK_CMD_ADD_DEV		0x04
 #define UBLK_CMD_DEL_DEV		0x05
@@ -73,6 +74,19 @@
 
 /* The descriptor array of queue q is mmap'ed from /dev/ublkcN here. */
 #define UBLK_CMD_BUF_OFFSET	0
+
+/*
+ * UBLK_F_USER_COPY: the data of request (q, tag) is read or written with
+ * read()/write() on /dev/ublkcN at UBLK_USER_COPY_POS(q, tag) + offset.
+ */
+#define UBLK_IO_BUF_OFFSET	0x80000000ULL
+#define UBLK_IO_BUF_BITS	25
+#define UBLK_TAG_BITS		16
+#define UBLK_TAG_OFF		UBLK_IO_BUF_BITS
+#define UBLK_QID_OFF		(UBLK_TAG_OFF + UBLK_TAG_BITS)
+#define UBLK_USER_COPY_POS(q, tag)	(UBLK_IO_BUF_OFFSET + \
+					 ((uint64_t)(q) << UBLK_QID_OFF) + \
+					 ((uint64_t)(tag) << UBLK_TAG_OFF))
 
 /* Sent in the SQE's command area to /dev/ublk-control (needs SQE128). */
 struct ublksrv_ctrl_cmd {

@@ -7,6 +7,10 @@
 #
 # The server under test: /host/bin/ublk-qcow, or with the argument
 # "asan" the sanitizer build /host/build-asan/bin/ublk-qcow.
+#
+# UBLK_ADD_OPTS: options added to every ublk_add; the *-uc.sh scripts run
+# a test with UBLK_ADD_OPTS=--user-copy (and SKIP where the kernel lacks
+# it).
 
 if [ "${1:-}" = asan ]; then
 	UBLK_QCOW=/host/build-asan/bin/ublk-qcow
@@ -14,6 +18,7 @@ else
 	UBLK_QCOW=/host/bin/ublk-qcow
 fi
 T=${T:-$(basename "$0" .sh)}
+UBLK_ADD_OPTS=${UBLK_ADD_OPTS:-}
 WORK=/tmp/ublk-test
 MNT=$WORK/mnt
 N_PASS=0
@@ -54,14 +59,16 @@ run() {
 	return "$st"
 }
 
-# ublk_add LOG ARGS...: `ublk-qcow add ARGS`; sets DEV (/dev/ublkbN) and
-# ID (N).  Fails unless it printed exactly one /dev/ublkbN line and that
-# block device exists.
+# ublk_add LOG ARGS...: `ublk-qcow add $UBLK_ADD_OPTS ARGS`; sets DEV
+# (/dev/ublkbN) and ID (N).  Fails unless it printed exactly one
+# /dev/ublkbN line and that block device exists (and, with --user-copy,
+# unless the device moves data by user copy).
 ublk_add() {
 	local log=$1
 	shift
 	DEV= ID=
-	run "$log" "$UBLK_QCOW" add "$@" || return 1
+	# shellcheck disable=SC2086 # options, word-split on purpose
+	run "$log" "$UBLK_QCOW" add $UBLK_ADD_OPTS "$@" || return 1
 	DEV=$(grep -x '/dev/ublkb[0-9]*' "$log")
 	if [ -z "$DEV" ] || [ "$(wc -l <"$log")" != 1 ] || [ ! -b "$DEV" ]; then
 		echo "    # add printed something else than one block device:"
@@ -70,6 +77,19 @@ ublk_add() {
 		return 1
 	fi
 	ID=${DEV#/dev/ublkb}
+	check_user_copy "$ID"
+}
+
+# check_user_copy ID: with --user-copy in UBLK_ADD_OPTS, device ID moves
+# data by user copy (list --json, from the kernel's flags).
+check_user_copy() {
+	case " $UBLK_ADD_OPTS " in
+	*" --user-copy "*) ;;
+	*) return 0 ;;
+	esac
+	list_flat "$1" | grep -q '"user-copy":true' && return 0
+	echo "    # device $1 does not use user copy"
+	return 1
 }
 
 # ublk_del ID: `ublk-qcow del -n ID`, its output in $WORK/del.log.
@@ -81,6 +101,68 @@ ublk_del() {
 daemon_pid() {
 	"$UBLK_QCOW" list -n "$1" --json 2>/dev/null |
 		sed -n 's/^ *"pid": *\([0-9-]*\).*/\1/p'
+}
+
+# list_flat ID: `list -n ID --json` without blanks or newlines.
+list_flat() {
+	"$UBLK_QCOW" list -n "$1" --json 2>/dev/null | tr -d ' \t\n'
+}
+
+# queue_field ID Q KEY: KEY (cpus, tid) of queue Q in list's queue-affinity.
+queue_field() {
+	list_flat "$1" | grep -o "{\"queue\":$2,[^}]*}" | sed -n \
+		-e "s/.*\"$3\":\"\([^\"]*\)\".*/\1/p" -e t \
+		-e "s/.*\"$3\":\([0-9]*\).*/\1/p"
+}
+
+# cpu_set LIST: a CPU list ("0-2,5", blk-mq's "0, 1, 2, 5", or this
+# function's own "0 1 2 5 ") as one line of sorted CPU numbers.
+cpu_set() {
+	echo "$1" | tr ', ' '\n\n' | awk -F- 'NF {
+		e = NF > 1 ? $2 : $1
+		for (i = $1; i <= e; i++) print i }' | sort -n | tr '\n' ' '
+}
+
+# kill_daemon ID: SIGKILL, then wait until the kernel quiesced the device.
+kill_daemon() {
+	local pid i
+	pid=$(daemon_pid "$1")
+	[ -n "$pid" ] && [ "$pid" -gt 0 ] || return 1
+	kill -KILL "$pid"
+	for i in $(seq 100); do
+		[ "$(dev_state "$1")" = QUIESCED ] && return 0
+		sleep 0.1
+	done
+	echo "    # device $1 is $(dev_state "$1") after kill -9 of $pid"
+	return 1
+}
+
+# recover_dev CASE ID: `recover -n ID` prints the same device, LIVE again.
+recover_dev() {
+	local c=$1 old new
+	old=$(daemon_pid "$2")
+	run "$c-recover.log" "$UBLK_QCOW" recover -n "$2" || { fail "$c" recover; return 1; }
+	new=$(daemon_pid "$2")
+	if [ "$(cat "$c-recover.log")" != "/dev/ublkb$2" ]; then
+		fail "$c" "recover printed: $(head -c 200 "$c-recover.log")"
+	elif [ "$(dev_state "$2")" != LIVE ] || [ "$new" = "$old" ] ||
+		[ ! -d "/proc/$new" ]; then
+		fail "$c" "device $2: $(dev_state "$2"), pid $old -> $new"
+	elif ! check_user_copy "$2"; then
+		fail "$c" "device $2 lost user copy in the recovery"
+	else
+		return 0
+	fi
+	return 1
+}
+
+# host_check IMAGE...: copied to $GUEST_RUN/host-check/, where
+# tests/guest/run.sh runs qemu-img check on them on the host after the
+# guest ends (a case host-check/NAME each).
+host_check() {
+	local d=${GUEST_RUN:-}/host-check
+	[ -n "${GUEST_RUN:-}" ] || return 0
+	mkdir -p "$d" && cp "$@" "$d/"
 }
 
 # dev_state ID: LIVE, QUIESCED, ...
@@ -139,6 +221,14 @@ ublk_init() {
 		fail all "/dev/ublk-control missing in the guest"
 		exit 1
 	fi
+	case " $UBLK_ADD_OPTS " in
+	*" --user-copy "*)
+		if ! "$UBLK_QCOW" features | grep -q '^7 *USER_COPY$'; then
+			skip all "the kernel does not offer UBLK_F_USER_COPY"
+			exit 77
+		fi
+		;;
+	esac
 	rm -rf "$WORK"
 	mkdir -p "$WORK" "$MNT"
 	cd "$WORK" || exit 1

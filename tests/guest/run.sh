@@ -12,6 +12,9 @@
 # directory tests/out/guest/NAME.XXXXXX/console.log, kept when it fails.
 # In the guest the script sees GUEST=1, HOST_REPO=/host and GUEST_RUN (the
 # run directory, as seen from the guest; scratch files may go there).
+# Images the script leaves in GUEST_RUN/host-check/ are checked here with
+# the host's qemu-img after the guest ends (a case host-check/FILE each;
+# a failing one makes the exit status 1).
 # The guest has busybox, bash, fio, mkfs.ext4, e2fsck, blkdiscard,
 # qemu-img/-io/-nbd, the modules of fetch-kernel.sh already loaded
 # (/dev/ublk-control exists), and a tmpfs on /tmp: 9p is slow, so put
@@ -205,6 +208,31 @@ boot_panicked() {
 		grep -q 'Kernel panic' "$RUN_DIR/console.log"
 }
 
+# host_checks: qemu-img check on the host of each file the script left
+# in the run directory's host-check/; returns 1 if one is not clean.
+host_checks() {
+	local f n ret=0 cst
+	[ -d "$RUN_DIR/host-check" ] || return 0
+	for f in "$RUN_DIR"/host-check/*; do
+		[ -f "$f" ] || continue
+		n=guest/$NAME/host-check/$(basename "$f")
+		if ! command -v qemu-img >/dev/null 2>&1; then
+			echo "SKIP: $n (qemu-img is not installed on the host)"
+			continue
+		fi
+		cst=0
+		qemu-img check "$f" >"$f.log" 2>&1 || cst=$?
+		if [ "$cst" = 0 ]; then
+			echo "PASS: $n"
+		else
+			echo "FAIL: $n qemu-img check exit $cst"
+			sed 's/^/    | /' "$f.log" | head -n 15
+			ret=1
+		fi
+	done
+	return "$ret"
+}
+
 main() {
 	local rel st qst start err
 	[ $# -ge 1 ] || usage
@@ -239,6 +267,9 @@ main() {
 		fail_exit 1 "the guest did not report the script's exit status (qemu exit $qst)"
 	fi
 	note "guest/$NAME: exit $st, $(($(date +%s) - start)) s in the VM"
+	if ! host_checks && [ "$st" = 0 ]; then
+		st=1
+	fi
 	if [ "$st" = 0 ] && [ "${GUEST_KEEP:-0}" != 1 ]; then
 		rm -rf "$RUN_DIR"
 	else

@@ -11,9 +11,23 @@ check_features() {
 		! grep -q 'USER_RECOVERY_REISSUE' features.log; then
 		fail features "unexpected output"
 		diag <features.log
+	elif ! check_copy_summary features.log; then
+		fail features "user copy / zero copy lines disagree with the mask"
+		diag <features.log
 	else
 		pass features
 	fi
+}
+
+# The summary lines follow the mask: user copy is bit 7, zero copy bit 0
+# (SUPPORT_ZERO_COPY) or bit 11 (AUTO_BUF_REG).
+check_copy_summary() {
+	local mask uc=not zc=not
+	mask=$(head -n 1 "$1")
+	(((mask >> 7) & 1)) && uc=
+	(((mask & 1) | ((mask >> 11) & 1))) && zc=
+	grep -q "^user copy: ${uc:+not }offered" "$1" &&
+		grep -q "^zero copy: ${zc:+not }offered" "$1"
 }
 
 check_add() {
@@ -75,14 +89,19 @@ check_add_options() {
 	ublk_del "$id2" || fail del "del -n $id2"
 }
 
-# The engine takes no lock on the image: a second writer is refused.
+# A second writer of a served image is refused, and leaves nothing: the
+# same devices in /dev and in `list`.
 check_same_image() {
+	local before
+	before=$(ls /dev | grep '^ublk[bc][0-9]'; "$UBLK_QCOW" list)
 	if "$UBLK_QCOW" add -f a.qcow2 >same.log 2>&1; then
 		fail same-image "a second add of a served image succeeded"
 		"$UBLK_QCOW" del -n "$(sed -n 's|^/dev/ublkb||p' same.log)"
 	elif ! grep -q "already served by $A_DEV" same.log; then
 		fail same-image "unclear error"
 		diag <same.log
+	elif [ "$(ls /dev | grep '^ublk[bc][0-9]'; "$UBLK_QCOW" list)" != "$before" ]; then
+		fail same-image "the failed add left a device: $(ls /dev | grep '^ublk[bc][0-9]' | tr '\n' ' ')"
 	else
 		pass same-image
 	fi

@@ -7,20 +7,6 @@
 #     tests/guest/run.sh tests/guest/ublk-flush.sh
 . "$(dirname "$0")/lib-ublk.sh"
 
-# kill_daemon ID: SIGKILL, then wait until the kernel quiesced the device.
-kill_daemon() {
-	local pid i
-	pid=$(daemon_pid "$1")
-	[ -n "$pid" ] && [ "$pid" -gt 0 ] || return 1
-	kill -KILL "$pid"
-	for i in $(seq 100); do
-		[ "$(dev_state "$1")" = QUIESCED ] && return 0
-		sleep 0.1
-	done
-	echo "    # device $1 is $(dev_state "$1") after kill -9 of $pid"
-	return 1
-}
-
 # image_has CASE IMAGE FILE OFF_KIB: FILE's bytes are at OFF_KIB in IMAGE.
 image_has() {
 	local n

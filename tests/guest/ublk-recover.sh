@@ -10,36 +10,6 @@
 #     tests/guest/run.sh tests/guest/ublk-recover.sh
 . "$(dirname "$0")/lib-ublk.sh"
 
-kill_daemon() {
-	local pid i
-	pid=$(daemon_pid "$1")
-	[ -n "$pid" ] && [ "$pid" -gt 0 ] || return 1
-	kill -KILL "$pid"
-	for i in $(seq 100); do
-		[ "$(dev_state "$1")" = QUIESCED ] && return 0
-		sleep 0.1
-	done
-	echo "    # device $1 is $(dev_state "$1") after kill -9 of $pid"
-	return 1
-}
-
-# recover_dev CASE ID: `recover -n ID` prints the same device, LIVE again.
-recover_dev() {
-	local c=$1 old new
-	old=$(daemon_pid "$2")
-	run "$c-recover.log" "$UBLK_QCOW" recover -n "$2" || { fail "$c" recover; return 1; }
-	new=$(daemon_pid "$2")
-	if [ "$(cat "$c-recover.log")" != "/dev/ublkb$2" ]; then
-		fail "$c" "recover printed: $(head -c 200 "$c-recover.log")"
-	elif [ "$(dev_state "$2")" != LIVE ] || [ "$new" = "$old" ] ||
-		[ ! -d "/proc/$new" ]; then
-		fail "$c" "device $2: $(dev_state "$2"), pid $old -> $new"
-	else
-		return 0
-	fi
-	return 1
-}
-
 recover_idle() {
 	local c=recover-idle
 	qemu-img create -q -f qcow2 idle.qcow2 64M
