@@ -455,16 +455,15 @@ static int check_bitmaps(struct check *c)
 	return ret;
 }
 
-/* Clusters the check covers: the file, and what is referenced past it. */
-static uint64_t checked_clusters(struct check *c)
+/* One past the last cluster with a reference. */
+static uint64_t refs_end(struct check *c)
 {
-	uint64_t n = div_round_up(c->s->img->file->size, c->s->cluster_size);
 	uint64_t i;
 
-	for (i = c->nb_refs; i > n; i--)
+	for (i = c->nb_refs; i > 0; i--)
 		if (c->refs[i - 1])
 			return i;
-	return MAX(n, c->nb_disk);
+	return 0;
 }
 
 /* Refcounts under an unaligned refcount block cannot be read. */
@@ -488,19 +487,42 @@ static bool refcount_unreadable(struct check *c, uint64_t cluster)
 	return false;
 }
 
+static void say_unreadable(struct check *c, uint64_t cluster)
+{
+	say(c, "ERROR cannot read the refcount of cluster %" PRIu64 ": its "
+	    "refcount block is unaligned", cluster);
+	c->res->check_errors++;
+}
+
+/* The file's clusters under unaligned refcount blocks, from cluster on. */
+static void unreadable_from(struct check *c, uint64_t cluster)
+{
+	uint64_t per = ((uint64_t)c->s->cluster_size * 8) >>
+		       c->s->refcount_order;
+	uint64_t file = div_round_up(c->s->img->file->size,
+				     c->s->cluster_size);
+	size_t i;
+
+	for (i = 0; i < c->bad_blocks.n; i++) {
+		uint64_t j = MAX(c->bad_blocks.v[i] * per, cluster);
+		uint64_t end = MIN((c->bad_blocks.v[i] + 1) * per, file);
+
+		for (; j < end; j++)
+			say_unreadable(c, j);
+	}
+}
+
 static void compare_refcounts(struct check *c)
 {
 	struct qcow2 *s = c->s;
-	uint64_t n = checked_clusters(c), i, highest = 0;
+	uint64_t n = MAX(refs_end(c), c->nb_disk), i, highest = 0;
 
 	for (i = 0; i < n; i++) {
 		uint64_t disk = i < c->nb_disk ? c->disk[i] : 0;
 		uint64_t refs = i < c->nb_refs ? c->refs[i] : 0;
 
 		if (c->bad_blocks.n && refcount_unreadable(c, i)) {
-			say(c, "ERROR cannot read the refcount of cluster %"
-			    PRIu64 ": its refcount block is unaligned", i);
-			c->res->check_errors++;
+			say_unreadable(c, i);
 			continue;
 		}
 		if (disk || refs)
@@ -515,6 +537,7 @@ static void compare_refcounts(struct check *c)
 		else
 			c->res->leaks++;
 	}
+	unreadable_from(c, n);
 	c->res->image_end_offset = (highest + 1) << s->cluster_bits;
 }
 
@@ -678,8 +701,7 @@ int qcow2_count_references(struct qcow2 *s, uint64_t **refs, uint64_t *nb)
 	int ret = count_references(&c);
 
 	if (!ret) {
-		/* the file's clusters past the last reference have none */
-		*nb = MIN(checked_clusters(&c), c.nb_refs);
+		*nb = refs_end(&c);
 		*refs = c.refs;
 		c.refs = NULL;
 	}
