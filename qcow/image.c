@@ -206,6 +206,9 @@ static int open_one(struct qcow_image **out, const char *path,
 		ret = qcow_set_error(-EINVAL, path, "unknown image format");
 		goto err;
 	}
+	ret = qcow_lock_image(img);
+	if (ret < 0)
+		goto err;
 	img->child = NULL;
 	img->child = child;
 	ret = img->drv->open(img);
@@ -226,6 +229,9 @@ int qcow_open(struct qcow_image **out, const char *path,
 	struct qcow_open_opts def = { 0 };
 
 	open_error[0] = 0;
+	if (opts && opts->force_share && !opts->read_only)
+		return qcow_set_error(-EINVAL, path, "force share (-U) is only "
+				      "for read-only opens");
 	return open_one(out, path, opts ? opts : &def, NULL, 0);
 }
 

@@ -17,6 +17,9 @@ struct qfile {
 	uint64_t size;		/* length when opened */
 	dev_t dev;
 	ino_t ino;
+	unsigned int lock_perm;		/* QPERM_* held (lock.c) */
+	unsigned int lock_unshared;	/* QPERM_* denied to others */
+	bool lock_off;			/* the file system has no OFD locks */
 };
 
 enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC };
@@ -96,6 +99,18 @@ void qio_set_recorder(const struct qio_recorder *rec);
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+
+/* ---- image locking, QEMU's way (lock.c) ---- */
+
+#define QPERM_CONSISTENT_READ	(1u << 0)
+#define QPERM_WRITE		(1u << 1)
+#define QPERM_WRITE_UNCHANGED	(1u << 2)
+#define QPERM_RESIZE		(1u << 3)
+
+int qfile_lock(struct qfile *f, unsigned int perm, unsigned int unshared);
+/* The locks of an open of img's own file, and of its external data file. */
+int qcow_lock_image(struct qcow_image *img);
+int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 
 /* ---- images and drivers (image.c) ---- */
 

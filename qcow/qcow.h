@@ -44,7 +44,26 @@ struct qcow_open_opts {
 	 * the open; writes fail until a repair has rebuilt them.
 	 */
 	bool repair;
+	/*
+	 * Files are locked as QEMU locks them: an image in use by another
+	 * process (ours or QEMU's) fails to open with -EBUSY.  force_share
+	 * (qemu's -U, read-only opens only) denies others nothing; no_lock
+	 * takes no lock at all, for a second handle of a file this process
+	 * already locked (see qcow_lock_for_write()); deny_write keeps
+	 * others from writing even a raw image (qemu-img convert's source).
+	 */
+	bool force_share;
+	bool no_lock;
+	bool deny_write;
 };
+
+/*
+ * Takes on the files of img, open read-only (a backing file), the locks of
+ * a read-write open, as QEMU does when it commits into a backing file; the
+ * caller then opens the file read-write with no_lock.  -EBUSY (with the
+ * reason in qcow_strerror()) when another process uses it.
+ */
+int qcow_lock_for_write(struct qcow_image *img);
 
 /* Error text of the last failed qcow_open() on this thread. */
 const char *qcow_strerror(void);

@@ -48,6 +48,8 @@ static int open_data_file(struct qcow2 *s)
 	if (ret < 0)
 		qcow_set_error(ret, img->filename, "cannot open data file "
 			       "'%s': %s", path, strerror(-ret));
+	else
+		ret = qcow_lock_data_file(img, s->data_file);
 	free(path);
 	return ret;
 }

@@ -128,6 +128,9 @@ int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 	if (img->format == QCOW_FMT_RAW) {
 		if (size < img->size && !allow_shrink)
 			return -EPERM;
+		ret = qfile_lock(img->file, QPERM_RESIZE, 0);
+		if (ret < 0)
+			return ret;
 		if (ftruncate(img->file->fd, size) < 0)
 			return -errno;
 		img->size = img->file->size = size;

@@ -218,10 +218,24 @@ static void mark_later(const struct history *h, uint32_t upto,
 	}
 }
 
+/*
+ * The killed writer's requests in flight on its io_uring keep the image
+ * file, and so its locks, for a moment after the process is gone.
+ */
+static int open_after_kill(struct qcow_image **img, const char *path)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct timespec ts = { 0, 10 * 1000000L };
+	int ret, tries = 0;
+
+	while ((ret = qcow_open(img, path, &oo)) == -EBUSY && ++tries < 1000)
+		nanosleep(&ts, NULL);
+	return ret;
+}
+
 static int verify(const char *path, uint8_t *base, const struct history *h,
 		  char *why, size_t why_len)
 {
-	struct qcow_open_opts oo = { 0 };
 	struct qcow_check_result res;
 	struct qcow_image *img;
 	uint8_t *got = malloc(SIZE), *ok = calloc(1, SIZE);
@@ -229,7 +243,7 @@ static int verify(const char *path, uint8_t *base, const struct history *h,
 	uint64_t b;
 	int ret;
 
-	ret = qcow_open(&img, path, &oo);
+	ret = open_after_kill(&img, path);
 	if (ret < 0) {
 		snprintf(why, why_len, "open: %s", qcow_strerror());
 		goto out;

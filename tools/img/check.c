@@ -39,6 +39,7 @@ struct check_args {
 	enum output_format output;
 	bool quiet;
 	unsigned int repair;	/* QCOW_REPAIR_* */
+	bool force_share;	/* -U */
 };
 
 enum { OPT_OUTPUT = 256 };
@@ -82,7 +83,9 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			a->quiet = true;
 			break;
 		case 'T':
+			break;
 		case 'U':
+			a->force_share = true;
 			break;
 		default:
 			tool_bad_option("check", optstring, argv);
@@ -285,6 +288,7 @@ int img_check(int argc, char **argv)
 		return img_usage(false);
 	opts.read_only = !a.repair;
 	opts.repair = !!a.repair;
+	opts.force_share = a.force_share;
 	if (tool_open(&img, a.file, a.fmt, &opts) < 0)
 		return CHECK_FAILED;
 	ret = run_check(&a, img);

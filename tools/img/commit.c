@@ -111,15 +111,19 @@ static int find_base(struct commit *c)
 	return 0;
 }
 
+/* The chain's copy of the base holds the locks of a writer for c->out. */
 static int open_base(struct commit *c)
 {
 	struct qcow_open_opts opts = {
 		.format = qcow_format(c->base),
 		.no_backing = true,
+		.no_lock = true,
 	};
 	int ret;
 
-	ret = qcow_open(&c->out, qcow_filename(c->base), &opts);
+	ret = qcow_lock_for_write(c->base);
+	if (!ret)
+		ret = qcow_open(&c->out, qcow_filename(c->base), &opts);
 	if (ret < 0) {
 		tool_error("%s: cannot open the base for writing: %s",
 			   qcow_filename(c->base),

@@ -35,6 +35,7 @@ struct cmp {
 	bool strict;
 	bool quiet;
 	bool show_progress;
+	bool force_share;	/* -U */
 	struct progress progress;
 };
 
@@ -83,7 +84,9 @@ static int parse_args(int argc, char **argv, struct cmp *c)
 			c->strict = true;
 			break;
 		case 'T':	/* source cache mode: nothing to tune */
+			break;
 		case 'U':
+			c->force_share = true;
 			break;
 		default:
 			tool_bad_option("compare", optstring, argv);
@@ -271,6 +274,7 @@ int img_compare(int argc, char **argv)
 
 	if (parse_args(argc, argv, &c) < 0)
 		return img_usage(false);
+	opts.force_share = c.force_share;
 	for (i = 0; i < 2; i++)
 		if (tool_open(&c.img[i], c.name[i], c.fmt[i], &opts) < 0)
 			goto out;

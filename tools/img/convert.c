@@ -68,7 +68,9 @@ static int parse_opt(struct convert *c, int ch)
 	case 'T':	/* nothing to tune in this copy loop */
 	case 'm':
 	case 'W':
+		break;
 	case 'U':
+		c->force_share = true;
 		break;
 	}
 	return 0;
@@ -202,7 +204,11 @@ static int alloc_buffers(struct convert *c)
 
 static int setup(struct convert *c)
 {
-	struct qcow_open_opts opts = { .read_only = true };
+	struct qcow_open_opts opts = {
+		.read_only = true,
+		.force_share = c->force_share,
+		.deny_write = true,
+	};
 	enum qcow_format fmt;
 	int ret;
 

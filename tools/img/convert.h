@@ -20,6 +20,7 @@ struct convert {
 	bool quiet;
 	bool compress;			/* -c */
 	bool no_create;			/* -n */
+	bool force_share;		/* -U: the source only */
 	uint64_t sparse;		/* -S; 0: write zeros too */
 	struct img_opts opts;		/* -o */
 

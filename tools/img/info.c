@@ -16,6 +16,7 @@ struct info_args {
 	const char *file;
 	enum output_format output;
 	bool chain;
+	bool force_share;	/* -U */
 };
 
 enum { OPT_OUTPUT = 256, OPT_CHAIN };
@@ -49,6 +50,7 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 			a->chain = true;
 			break;
 		case 'U':
+			a->force_share = true;
 			break;
 		default:
 			tool_bad_option("info", optstring, argv);
@@ -145,6 +147,7 @@ int img_info(int argc, char **argv)
 		return img_usage(false);
 	/* like qemu-img, plain info does not need the backing files */
 	opts.no_backing = !a.chain;
+	opts.force_share = a.force_share;
 	ret = tool_open(&top, a.file, a.fmt, &opts);
 	if (ret < 0)
 		return 1;

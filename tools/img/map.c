@@ -22,6 +22,7 @@ struct map_args {
 	uint64_t start;
 	uint64_t max_length;
 	bool has_max_length;
+	bool force_share;	/* -U */
 };
 
 struct map_entry {
@@ -75,6 +76,7 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 			a->has_max_length = true;
 			break;
 		case 'U':
+			a->force_share = true;
 			break;
 		default:
 			tool_bad_option("map", optstring, argv);
@@ -212,6 +214,7 @@ int img_map(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0)
 		return img_usage(false);
+	opts.force_share = a.force_share;
 	if (tool_open(&img, a.file, a.fmt, &opts) < 0)
 		return 1;
 	end = qcow_size(img);

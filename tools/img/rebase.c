@@ -27,6 +27,7 @@ struct rebase {
 	bool unsafe;
 	bool quiet;
 	bool show_progress;
+	bool force_share;	/* -U: the new backing file */
 	struct qcow_image *img;
 	struct qcow_image *new_base;	/* NULL: zeros */
 	uint8_t *old_buf;
@@ -68,7 +69,9 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 			break;
 		case 't':
 		case 'T':
+			break;
 		case 'U':
+			r->force_share = true;
 			break;
 		default:
 			tool_bad_option("rebase", optstring, argv);
@@ -89,7 +92,10 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 
 static int open_new_base(struct rebase *r)
 {
-	struct qcow_open_opts opts = { .read_only = true };
+	struct qcow_open_opts opts = {
+		.read_only = true,
+		.force_share = r->force_share,
+	};
 	char *path;
 	int ret;
 

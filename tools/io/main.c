@@ -17,6 +17,7 @@ struct io_args {
 	int nr_cmds;
 	bool read_only;
 	bool direct;
+	bool force_share;
 };
 
 static const char usage_text[] =
@@ -30,7 +31,7 @@ static const char usage_text[] =
 "  -r, --read-only      open the image read-only\n"
 "  -n, --nocache        bypass the page cache (O_DIRECT)\n"
 "  -t, --cache MODE     none, directsync, writeback, writethrough or unsafe\n"
-"  -U, --force-share    accepted for compatibility\n"
+"  -U, --force-share    do not deny others writes (with -r only)\n"
 "  -h, --help           this text\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
@@ -111,6 +112,7 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 			ret = parse_cache(optarg, &a->direct);
 			break;
 		case 'U':
+			a->force_share = true;
 			break;
 		default:
 			tool_bad_option(NULL, optstring, argv);
@@ -135,6 +137,7 @@ static int open_image(struct io_state *s, const struct io_args *a)
 	struct qcow_open_opts opts = {
 		.read_only = a->read_only,
 		.direct = a->direct,
+		.force_share = a->force_share,
 	};
 
 	s->read_only = a->read_only;
