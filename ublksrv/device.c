@@ -51,7 +51,8 @@ static void dev_open_error(struct ublk_dev *dev, int err)
 		ublk_err("%s", msg && *msg ? msg : strerror(-err));
 }
 
-int dev_open_image(struct ublk_dev *dev)
+/* busy_tries: attempts 10 ms apart while another process holds the lock */
+int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 {
 	struct qcow_open_opts o = {
 		.read_only = dev->opts.read_only,
@@ -60,7 +61,9 @@ int dev_open_image(struct ublk_dev *dev)
 	struct qcow_info info;
 	int ret;
 
-	ret = qcow_open(&dev->img, dev->opts.image, &o);
+	while ((ret = qcow_open(&dev->img, dev->opts.image, &o)) == -EBUSY &&
+	       busy_tries-- > 1)
+		usleep(10000);
 	if (ret < 0) {
 		dev_open_error(dev, ret);
 		return ret;
@@ -233,7 +236,7 @@ int ublk_dev_open(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	ret = dev_check_features(dev);
 	if (ret < 0)
 		return ret;
-	return dev_open_image(dev);
+	return dev_open_image(dev, 1);
 }
 
 int ublk_dev_start(struct ublk_dev *dev)

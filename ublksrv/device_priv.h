@@ -10,7 +10,7 @@
 void sleep_ms(unsigned int ms);
 /* Blocks the signals the main thread waits for (before any thread). */
 void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
-int dev_open_image(struct ublk_dev *dev);
+int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries);
 int dev_open_cdev(struct ublk_dev *dev);
 int dev_start_queues(struct ublk_dev *dev);
 int dev_save_state(struct ublk_dev *dev);

@@ -108,7 +108,8 @@ int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	ret = dev_load_params(dev, &old);
 	if (ret < 0)
 		return ret;
-	ret = dev_open_image(dev);
+	/* the killed daemon's requests in flight keep its locks a moment */
+	ret = dev_open_image(dev, 100);
 	if (ret < 0)
 		return ret;
 	ret = dev_check_size(dev, &old);
