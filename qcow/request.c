@@ -162,7 +162,8 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 			 struct qcow_req *req, enum qcow_op op, void *buf,
 			 uint64_t offset, uint64_t length)
 {
-	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS && img->opts.read_only)
+	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS &&
+	    op != QCOW_OP_FLUSH && img->opts.read_only)
 		return -EROFS;
 	if (op == QCOW_OP_FLUSH)
 		offset = length = 0;
@@ -190,7 +191,9 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 		req->buf = buf;
 		req->status = NULL;
 	}
-	if (!length && op != QCOW_OP_FLUSH && op != QCOW_OP_STATUS) {
+	/* a read-only image has nothing to make durable */
+	if ((!length && op != QCOW_OP_FLUSH && op != QCOW_OP_STATUS) ||
+	    (op == QCOW_OP_FLUSH && img->opts.read_only)) {
 		qreq_put(req);
 		return 0;
 	}
