@@ -51,7 +51,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
-.PHONY: all check check-unit check-asan deps clean run bench
+.PHONY: all check check-unit check-asan deps clean run bench bench-engine bench-ublk
 all: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c

@@ -8,5 +8,14 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 all: $(BENCH_BINS)
 
+# the engine against qemu-img bench on the host, then the block device
+# against qemu-nbd and loop in the test guest
 bench: all
 	bench/run.sh
+	bench/ublk.sh 5 1 3
+
+bench-engine: all
+	bench/run.sh
+
+bench-ublk: all
+	bench/ublk.sh 5 1 3
