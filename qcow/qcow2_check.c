@@ -345,6 +345,13 @@ static int check_refcount_table(struct check *c)
 	for (i = 0; i < n && !ret; i++) {
 		uint64_t off = get_be64(rt + i * 8) & REFT_OFFSET_MASK;
 
+		if (get_be64(rt + i * 8) & REFT_RESERVED_MASK) {
+			say(c, "ERROR refcount table entry %" PRIu64 " has "
+			    "reserved bits set", i);
+			c->res->corruptions++;
+			c->rebuild = true;
+			continue;
+		}
 		if (!off)
 			continue;
 		if (qcow2_offset_into_cluster(s, off)) {
