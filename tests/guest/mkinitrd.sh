@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the test guest's initramfs, .cache/guest/initrd.img (an
-# uncompressed newc cpio: faster to boot under TCG than a compressed one).
+# uncompressed newc cpio: faster to boot under TCG than a compressed one);
+# with GUEST_KERNEL=SUITE, initrd-SUITE.img for that kernel (lib-kernel.sh).
 #
 # It holds busybox (static), the kernel modules unpacked by fetch-kernel.sh,
 # an /init (see write_init), and host programs with every shared library
@@ -15,7 +16,7 @@
 # (with sizes and mtimes), the module list and this script are hashed into
 # .cache/guest/initrd.stamp.
 #
-# Usage: tests/guest/mkinitrd.sh [--force]
+# Usage: [GUEST_KERNEL=SUITE] tests/guest/mkinitrd.sh [--force]
 # Exit status: 0 built or up to date, 77 a required host tool is missing
 # (busybox-static), 1 other errors.  Prints the image path on stdout.
 set -eu
@@ -23,10 +24,11 @@ set -eu
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$GUEST_DIR/../.." && pwd)
 CACHE=$REPO_ROOT/.cache/guest
-KDIR=$CACHE/kernel
-OUT=$CACHE/initrd.img
-STAMP=$CACHE/initrd.stamp
-STAGE=$CACHE/initrd.stage
+# shellcheck source=tests/guest/lib-kernel.sh
+. "$GUEST_DIR/lib-kernel.sh"
+OUT=$CACHE/initrd$KERNEL_TAG.img
+STAMP=$CACHE/initrd$KERNEL_TAG.stamp
+STAGE=$CACHE/initrd$KERNEL_TAG.stage
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
 # Host programs copied in (a missing one is a warning: the guest scripts
@@ -329,7 +331,7 @@ main() {
 		say "error: $BUSYBOX (with cpio) not found; install busybox-static"
 		exit 77
 	fi
-	[ -f "$KDIR/modules.order" ] || die "no kernel in $KDIR: run tests/guest/fetch-kernel.sh"
+	[ -f "$KDIR/modules.order" ] || die "no kernel in $KDIR: run tests/guest/fetch-kernel.sh (same GUEST_KERNEL)"
 	mkdir -p "$CACHE"
 	exec 8>"$CACHE/initrd.lock"
 	flock 8 # one build at a time

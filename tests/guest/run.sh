@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs one script inside the ublk-capable test guest (Debian trixie 6.12
-# kernel under qemu-system-x86_64 with TCG) and exits with its status.
+# kernel, or the one GUEST_KERNEL names, under qemu-system-x86_64 with TCG)
+# and exits with its status.
 #
 #     tests/guest/run.sh SCRIPT [ARGS...]
 #
@@ -21,7 +22,9 @@
 # images there for anything timed and copy results back to $GUEST_RUN.
 #
 # A guest kernel that panics before /init starts SCRIPT (seen under TCG:
-# an int3 Oops while the kernel patches its own text) is booted once more.
+# an int3 Oops while the kernel patches its own text), or that has not
+# started it after GUEST_BOOT_TIMEOUT seconds (seen with 7.2: a silent
+# hang early in boot, once in 75 boots), is booted once more.
 #
 # Kernel and initramfs come from fetch-kernel.sh and mkinitrd.sh (cached
 # in .cache/guest/; the initramfs is rebuilt only when its inputs change).
@@ -35,6 +38,7 @@
 #
 # Environment:
 #     GUEST_TIMEOUT   seconds for the whole VM run (default 600)
+#     GUEST_BOOT_TIMEOUT  seconds for the guest to start SCRIPT (default 120)
 #     GUEST_MEM       MiB of guest memory (default 2048)
 #     GUEST_SMP       vCPUs (default 2)
 #     GUEST_CPU       qemu -cpu model (default qemu64,+rdrand)
@@ -42,16 +46,21 @@
 #     GUEST_BIOS      firmware file (default qboot.rom if installed; empty:
 #                     qemu's default SeaBIOS)
 #     GUEST_KEEP=1    keep the run directory even when the script passed
+#     GUEST_KERNEL    Debian suite of the guest kernel (default trixie:
+#                     6.12; e.g. forky, trixie-backports: their newer
+#                     kernel, fetched once into its own cache folder)
 #     QEMU_SYSTEM     the emulator (default qemu-system-x86_64)
 set -eu
 
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$GUEST_DIR/../.." && pwd)
 CACHE=$REPO_ROOT/.cache/guest
-KDIR=$CACHE/kernel
+# shellcheck source=tests/guest/lib-kernel.sh
+. "$GUEST_DIR/lib-kernel.sh"
 OUT_BASE=$REPO_ROOT/tests/out/guest
 
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-600}
+GUEST_BOOT_TIMEOUT=${GUEST_BOOT_TIMEOUT:-120}
 GUEST_MEM=${GUEST_MEM:-2048}
 GUEST_SMP=${GUEST_SMP:-2}
 # RDRAND lets the guest kernel seed its CRNG at boot; without it every
@@ -117,12 +126,12 @@ prepare() {
 		skip "$QEMU_SYSTEM not found; install qemu-system-x86 (--no-install-recommends)"
 	command -v timeout >/dev/null 2>&1 || skip "timeout (coreutils) not found"
 	mkdir -p "$CACHE"
-	log=$CACHE/last-fetch.log
+	log=$CACHE/last-fetch$KERNEL_TAG.log
 	if ! "$GUEST_DIR/fetch-kernel.sh" >"$log" 2>&1; then
 		sed 's/^/    | /' "$log" | tail -n 5
 		skip "cannot fetch the guest kernel: $(grep 'error:' "$log" | tail -n 1 | sed 's/^fetch-kernel: error: //')"
 	fi
-	log=$CACHE/last-mkinitrd.log
+	log=$CACHE/last-mkinitrd$KERNEL_TAG.log
 	local st=0
 	INITRD=$("$GUEST_DIR/mkinitrd.sh" 2>"$log") || st=$?
 	grep -v '^mkinitrd: building\|MiB, .* entries$' "$log" | sed 's/^/    # /' || true
@@ -170,13 +179,28 @@ on_signal() {
 	return 0
 }
 
+# boot_watchdog: stops the VM (and leaves RUN_DIR/boot-stuck) when the
+# console shows no GUEST-START within GUEST_BOOT_TIMEOUT seconds.
+boot_watchdog() {
+	local i
+	for ((i = 0; i < GUEST_BOOT_TIMEOUT; i++)); do
+		sleep 1
+		grep -q '^GUEST-START$' "$RUN_DIR/console.log" 2>/dev/null && return 0
+		[ -e "$RUN_DIR/qemu.status" ] && return 0
+	done
+	: >"$RUN_DIR/boot-stuck"
+	[ -s "$RUN_DIR/qemu.pid" ] && kill -TERM "$(cat "$RUN_DIR/qemu.pid")" 2>/dev/null
+	return 0
+}
+
 # boot SCRIPT_REL: the VM's console goes to stdout and console.log.
 # Returns qemu's status (124 when the timeout stopped it).  The pipeline
 # runs in the background so that a signal to this script is handled at
 # once (on_signal), not after the VM ends.
 boot() {
-	local pid
+	local pid wpid
 	qemu_cmd "$1"
+	rm -f "$RUN_DIR/qemu.status" "$RUN_DIR/boot-stuck"
 	trap 'on_signal SIGINT' INT
 	trap 'on_signal SIGTERM' TERM
 	trap 'on_signal SIGHUP' HUP
@@ -185,9 +209,13 @@ boot() {
 		echo $? >"$RUN_DIR/qemu.status"
 	} | console_filter | tee "$RUN_DIR/console.log" &
 	pid=$!
+	boot_watchdog &
+	wpid=$!
 	while kill -0 "$pid" 2>/dev/null; do
 		wait "$pid" || true # returns early when a trapped signal arrives
 	done
+	kill "$wpid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
 	trap - INT TERM HUP
 	return "$(cat "$RUN_DIR/qemu.status" 2>/dev/null || echo 1)"
 }
@@ -200,6 +228,11 @@ guest_status() {
 		st=$(cat "$RUN_DIR/exit") # the console line was garbled
 	fi
 	printf '%s\n' "$st"
+}
+
+# boot_stuck: the watchdog stopped a guest that did not start the script.
+boot_stuck() {
+	[ -e "$RUN_DIR/boot-stuck" ]
 }
 
 # boot_panicked: the kernel panicked before /init started the script.
@@ -255,8 +288,14 @@ main() {
 		mv "$RUN_DIR/console.log" "$RUN_DIR/console-panic.log"
 		qst=0
 		boot "$rel" || qst=$?
+	elif [ -z "$INTERRUPTED" ] && boot_stuck; then
+		note "the guest did not start the script in ${GUEST_BOOT_TIMEOUT}s; booting again"
+		mv "$RUN_DIR/console.log" "$RUN_DIR/console-stuck.log"
+		qst=0
+		boot "$rel" || qst=$?
 	fi
 	[ -n "$INTERRUPTED" ] && fail_exit 130 "interrupted ($INTERRUPTED)"
+	boot_stuck && fail_exit 1 "the guest did not start the script in ${GUEST_BOOT_TIMEOUT}s (GUEST_BOOT_TIMEOUT), twice"
 	if [ "$qst" = 124 ] || [ "$qst" = 137 ]; then
 		fail_exit 124 "timed out after ${GUEST_TIMEOUT}s (GUEST_TIMEOUT)"
 	fi
@@ -266,7 +305,7 @@ main() {
 	if [ -z "$st" ]; then
 		fail_exit 1 "the guest did not report the script's exit status (qemu exit $qst)"
 	fi
-	note "guest/$NAME: exit $st, $(($(date +%s) - start)) s in the VM"
+	note "guest/$NAME: exit $st, $(($(date +%s) - start)) s in the VM${KERNEL_TAG:+ (kernel $(cat "$KDIR/version"))}"
 	if ! host_checks && [ "$st" = 0 ]; then
 		st=1
 	fi
