@@ -146,7 +146,7 @@ void sleep_ms(unsigned int ms)
 }
 
 /* The char device opens once at a time: a dead daemon's may linger. */
-int dev_open_cdev(struct ublk_dev *dev)
+static int dev_open_cdev(struct ublk_dev *dev)
 {
 	char path[64];
 	unsigned int waited = 0;
@@ -173,7 +173,7 @@ int dev_open_cdev(struct ublk_dev *dev)
 	return 0;
 }
 
-int dev_start_queues(struct ublk_dev *dev)
+static int dev_start_queues(struct ublk_dev *dev)
 {
 	unsigned int i;
 	int ret;
@@ -249,15 +249,28 @@ int ublk_dev_start(struct ublk_dev *dev)
 	ret = dev_set_params(dev);
 	if (ret < 0)
 		return ret;
+	return dev_go_live(dev, ublk_ctrl_start_dev, "START_DEV");
+}
+
+/*
+ * Opens /dev/ublkcN, starts the queue threads, then hands the device to
+ * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
+ */
+int dev_go_live(struct ublk_dev *dev,
+		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
+		const char *what)
+{
+	int ret;
+
 	ret = dev_open_cdev(dev);
 	if (ret < 0)
 		return ret;
 	ret = dev_start_queues(dev);
 	if (ret < 0)
 		return ret;
-	ret = ublk_ctrl_start_dev(&dev->ctrl, dev->info.dev_id, getpid());
+	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
 	if (ret < 0) {
-		ublk_errno(ret, "START_DEV");
+		ublk_errno(ret, what);
 		return ret;
 	}
 	dev->info.ublksrv_pid = getpid();

@@ -11,8 +11,9 @@ void sleep_ms(unsigned int ms);
 /* Blocks the signals the main thread waits for (before any thread). */
 void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
 int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries);
-int dev_open_cdev(struct ublk_dev *dev);
-int dev_start_queues(struct ublk_dev *dev);
+int dev_go_live(struct ublk_dev *dev,
+		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
+		const char *what);
 int dev_save_state(struct ublk_dev *dev);
 
 #endif

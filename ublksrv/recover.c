@@ -118,19 +118,5 @@ int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	ret = dev_start_recovery(dev);
 	if (ret < 0)
 		return ret;
-	ret = dev_open_cdev(dev);
-	if (ret < 0)
-		return ret;
-	ret = dev_start_queues(dev);
-	if (ret < 0)
-		return ret;
-	ret = ublk_ctrl_end_recovery(&dev->ctrl, dev->info.dev_id, getpid());
-	if (ret < 0) {
-		ublk_errno(ret, "END_USER_RECOVERY");
-		return ret;
-	}
-	dev->info.ublksrv_pid = getpid();
-	dev->serving = true;
-	dev_save_state(dev);
-	return 0;
+	return dev_go_live(dev, ublk_ctrl_end_recovery, "END_USER_RECOVERY");
 }
