@@ -519,3 +519,19 @@ void fz_exercise_read(struct qcow_image *img)
 		fz_status_walk(b, 64);
 	}
 }
+
+/* The input as an image of format fmt, opened read-only and read. */
+int fz_open_and_read(const uint8_t *data, size_t size, enum qcow_format fmt)
+{
+	struct qcow_open_opts o = { .format = fmt, .read_only = true };
+	struct qcow_image *img;
+
+	fz_put_image(data, size);
+	if (qcow_open(&img, fz_image_path(), &o) < 0) {
+		(void)qcow_strerror();
+		return 0;
+	}
+	fz_exercise_read(img);
+	qcow_close(img);
+	return 0;
+}

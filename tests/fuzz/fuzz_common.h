@@ -60,6 +60,7 @@ uint8_t *fz_buf(void);
  * zeros, a raw image reads as its file.
  */
 void fz_exercise_read(struct qcow_image *img);
+int fz_open_and_read(const uint8_t *data, size_t size, enum qcow_format fmt);
 void fz_touch_info(struct qcow_image *img);
 void fz_status_walk(struct qcow_image *img, unsigned int max_steps);
 

@@ -14,15 +14,5 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct qcow_open_opts o = { .format = QCOW_FMT_QCOW, .read_only = true };
-	struct qcow_image *img;
-
-	fz_put_image(data, size);
-	if (qcow_open(&img, fz_image_path(), &o) < 0) {
-		(void)qcow_strerror();
-		return 0;
-	}
-	fz_exercise_read(img);
-	qcow_close(img);
-	return 0;
+	return fz_open_and_read(data, size, QCOW_FMT_QCOW);
 }
