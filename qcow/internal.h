@@ -29,7 +29,11 @@ struct qio_op {
 	void *data;
 	struct qio_op *next;
 	struct qcow_ctx *ctx;
-	struct qfile *file;
+	struct qfile *file;		/* NULL: a copy through fd */
+	int fd;
+	bool fixed;			/* buffer buf_index, at fixed_addr */
+	int buf_index;
+	uint64_t fixed_addr;
 	enum qio_kind kind;
 	int res;
 	uint8_t *buf;
@@ -73,6 +77,16 @@ void qfile_close(struct qfile *f);
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
 int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
+/*
+ * READ_FIXED / WRITE_FIXED of [addr, addr + len) of fixed buffer index;
+ * reads must not reach past the end of the file (-EIO).  Needs a ring.
+ */
+void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
+			struct qio_op *op, enum qio_kind kind, int index,
+			uint64_t addr, uint64_t len, uint64_t off);
+/* READ or WRITE of exactly len bytes on a descriptor that is no image. */
+void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
+		enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
 /* Data/hole status of a host range (SEEK_DATA/SEEK_HOLE). */
 int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
 		      bool *zero, bool *eof);
@@ -86,6 +100,7 @@ int qfile_fsync_sync(struct qfile *f);
 /*
  * Every write, fsync and punch the engine submits and completes, for the
  * crash tests: they replay what may have reached the disk at any point.
+ * Fixed-buffer writes (no bytes to replay) and copies are not recorded.
  */
 enum qio_event { QIO_EV_SUBMIT, QIO_EV_DONE };
 
@@ -171,9 +186,6 @@ int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
 void qreq_get(struct qcow_req *req);
 void qreq_put(struct qcow_req *req);
 void qreq_fail(struct qcow_req *req, int err);
-/* read [off, off+len) of img's backing chain into buf, as part of req */
-void qreq_read_backing(struct qcow_req *req, uint8_t *buf, uint64_t off,
-		       uint64_t len);
 /* read from a file into buf as part of req */
 void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 		    uint64_t len, uint64_t off);
@@ -181,6 +193,33 @@ void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 /* write buf to a file as part of req */
 void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
 		     uint64_t len, uint64_t off);
+
+/*
+ * The request's own data, bytes [boff, boff + len) from its start, in
+ * caller memory or a fixed buffer (req_data.c).  Each helper takes one
+ * reference on req for the I/O it starts and records failures in req.
+ */
+void qreq_data_read_file(struct qcow_req *req, struct qfile *f, uint64_t boff,
+			 uint64_t len, uint64_t host);
+void qreq_data_write_file(struct qcow_req *req, struct qfile *f,
+			  uint64_t boff, uint64_t len, uint64_t host);
+void qreq_data_zero(struct qcow_req *req, uint64_t boff, uint64_t len);
+/* Writes the data with op (its cb set by the caller): no reference. */
+void qreq_data_submit_write(struct qcow_req *req, struct qio_op *op,
+			    struct qfile *f, uint64_t boff, uint64_t len,
+			    uint64_t host);
+/* [pos, pos + len) of the image's backing chain (zeros past its end) */
+void qreq_data_backing(struct qcow_req *req, uint64_t boff, uint64_t pos,
+		       uint64_t len);
+/* mem[skip, skip + len) into the data; mem (malloc'd) is freed after */
+void qreq_data_put_owned(struct qcow_req *req, uint64_t boff, void *mem,
+			 uint64_t skip, uint64_t len);
+/*
+ * The data into dst: false when already copied (memory), true when op
+ * (its cb set by the caller) was started to copy it out of a fixed buffer.
+ */
+bool qreq_data_get(struct qcow_req *req, struct qio_op *op, uint64_t boff,
+		   void *dst, uint64_t len);
 
 /* ---- compression (compress.c) ---- */
 

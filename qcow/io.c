@@ -190,7 +190,8 @@ void qio_set_recorder(const struct qio_recorder *rec)
 
 static void record(enum qio_event ev, const struct qio_op *op, int res)
 {
-	if (recorder && op->kind != QIO_READ && op->kind != QIO_FALLOC)
+	if (recorder && op->kind != QIO_READ && op->kind != QIO_FALLOC &&
+	    op->file && !op->fixed)
 		recorder->event(recorder->arg, ev, op, res);
 }
 
@@ -291,7 +292,13 @@ static void qio_finish(struct qio_op *op, int res)
 {
 	uint64_t got;
 
-	if (res >= 0 && op->kind == QIO_READ) {
+	if (res >= 0 && (!op->file || op->fixed)) {
+		/* copies and fixed buffers: nothing to zero-fill */
+		res = (uint64_t)res == op->io_len ? 0 : -EIO;
+		if (!res && op->file && op->kind == QIO_WRITE &&
+		    op->io_off + op->io_len > op->file->size)
+			op->file->size = op->io_off + op->io_len;
+	} else if (res >= 0 && op->kind == QIO_READ) {
 		if (op->bounce) {
 			uint64_t skip = op->off - op->io_off;
 
@@ -324,17 +331,26 @@ static void qio_finish(struct qio_op *op, int res)
 
 static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 {
-	int fd = op->file->fd;
+	int fd = op->fd;
 	uint8_t *buf = op->io_buf ? op->io_buf + op->io_done : NULL;
 	uint64_t len = op->io_len - op->io_done;
 	uint64_t off = op->io_off + op->io_done;
+	void *fixed = (void *)(uintptr_t)(op->fixed_addr + op->io_done);
 
 	switch (op->kind) {
 	case QIO_READ:
-		io_uring_prep_read(sqe, fd, buf, len, off);
+		if (op->fixed)
+			io_uring_prep_read_fixed(sqe, fd, fixed, len, off,
+						 op->buf_index);
+		else
+			io_uring_prep_read(sqe, fd, buf, len, off);
 		break;
 	case QIO_WRITE:
-		io_uring_prep_write(sqe, fd, buf, len, off);
+		if (op->fixed)
+			io_uring_prep_write_fixed(sqe, fd, fixed, len, off,
+						  op->buf_index);
+		else
+			io_uring_prep_write(sqe, fd, buf, len, off);
 		break;
 	case QIO_PUNCH:
 		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE |
@@ -368,6 +384,8 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 
 	op->ctx = ctx;
 	op->file = f;
+	op->fd = f->fd;
+	op->fixed = false;
 	op->kind = kind;
 	op->buf = buf;
 	op->len = len;
@@ -402,6 +420,57 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		return;
 	}
 	qio_prep(sqe, op);
+}
+
+/* Ops with no sync fallback: the ring always has room after a submit. */
+static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
+{
+	struct io_uring_sqe *sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
+
+	op->bounce = NULL;
+	op->io_buf = op->buf;
+	op->io_len = op->len;
+	op->io_off = op->off;
+	op->io_done = 0;
+	if (!sqe) {
+		op->res = -EIO;
+		qctx_defer(ctx, op);
+		return;
+	}
+	ctx->inflight++;
+	record(QIO_EV_SUBMIT, op, 0);
+	qio_prep(sqe, op);
+}
+
+void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
+			struct qio_op *op, enum qio_kind kind, int index,
+			uint64_t addr, uint64_t len, uint64_t off)
+{
+	op->ctx = ctx;
+	op->file = f;
+	op->fd = f->fd;
+	op->fixed = true;
+	op->buf_index = index;
+	op->fixed_addr = addr;
+	op->kind = kind;
+	op->buf = NULL;
+	op->len = len;
+	op->off = off;
+	qio_submit_ring(ctx, op);
+}
+
+void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
+		enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
+{
+	op->ctx = ctx;
+	op->file = NULL;
+	op->fd = fd;
+	op->fixed = false;
+	op->kind = kind;
+	op->buf = buf;
+	op->len = len;
+	op->off = off;
+	qio_submit_ring(ctx, op);
 }
 
 static pthread_mutex_t engine_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -511,7 +580,7 @@ static bool qio_continue_short_read(struct qio_op *op, int res)
 {
 	struct io_uring_sqe *sqe;
 
-	if (op->kind != QIO_READ || res <= 0)
+	if (op->kind != QIO_READ || res <= 0 || !op->file)
 		return false;
 	op->io_done += res;
 	if (op->io_done >= op->io_len ||
@@ -535,7 +604,7 @@ void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
 	prev = qcow_lock(ctx);
 	if (qio_continue_short_read(op, res))
 		goto out;
-	if (op->kind == QIO_READ && res >= 0)
+	if (op->kind == QIO_READ && res >= 0 && op->file)
 		res = op->io_done;
 	ctx->inflight--;
 	qio_finish(op, res);

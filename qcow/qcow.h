@@ -157,6 +157,8 @@ struct qcow_req {
 	struct qcow_ctx *ctx;
 	enum qcow_op op;
 	uint8_t *buf;
+	const struct qcow_fixed *fixed;	/* data in fx, from fixed_addr */
+	uint64_t fixed_addr;
 	uint64_t offset;
 	uint64_t length;
 	uint64_t pos;
@@ -170,6 +172,30 @@ struct qcow_req {
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length);
+
+/*
+ * Request data the CPU cannot touch (ublk zero copy): buffer `index` of
+ * the io_uring fixed-buffer table of the context's ring, where address
+ * addr0 + n names byte n.  The engine moves file data with READ_FIXED and
+ * WRITE_FIXED; what it must compute (zeros, decompressed clusters, the
+ * guest part of a copy-on-write) it copies with pread/pwrite on copy_fd
+ * at copy_off + n (ublk user copy).
+ */
+struct qcow_fixed {
+	int index;
+	uint64_t addr0;
+	int copy_fd;
+	uint64_t copy_off;
+};
+
+/*
+ * qcow_submit() of a READ or WRITE whose data is [addr, addr + length)
+ * of fx; fx must outlive the request.  -EINVAL without a ring.
+ */
+int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
+		      struct qcow_req *req, enum qcow_op op,
+		      const struct qcow_fixed *fx, uint64_t addr,
+		      uint64_t offset, uint64_t length);
 
 /*
  * Starts writing dirty metadata back on ctx's ring when there is any and

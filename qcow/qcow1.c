@@ -139,7 +139,7 @@ struct q1_comp {
 	struct qcow_req *req;
 	uint8_t *cbuf;
 	uint64_t clen;
-	uint8_t *dst;
+	uint64_t boff;
 	uint64_t len;
 	uint64_t skip;
 	uint32_t cluster_size;
@@ -155,10 +155,12 @@ static void q1_comp_done(struct qio_op *op, int res)
 		res = out ? qcow_decompress(0, out, c->cluster_size, c->cbuf,
 					    c->clen) : -ENOMEM;
 	}
-	if (res >= 0)
-		memcpy(c->dst, out + c->skip, c->len);
-	else
+	if (res >= 0) {
+		qreq_data_put_owned(c->req, c->boff, out, c->skip, c->len);
+		out = NULL;
+	} else {
 		qreq_fail(c->req, -EIO);
+	}
 	free(out);
 	free(c->cbuf);
 	qreq_put(c->req);
@@ -166,7 +168,7 @@ static void q1_comp_done(struct qio_op *op, int res)
 }
 
 static void q1_read_compressed(struct qcow_req *req, struct qcow1 *s,
-			       uint64_t e, uint8_t *dst, uint64_t len)
+			       uint64_t e, uint64_t boff, uint64_t len)
 {
 	struct q1_comp *c = calloc(1, sizeof(*c));
 	unsigned int shift = 63 - s->cluster_bits;
@@ -184,7 +186,7 @@ static void q1_read_compressed(struct qcow_req *req, struct qcow1 *s,
 		return;
 	}
 	c->req = req;
-	c->dst = dst;
+	c->boff = boff;
 	c->len = len;
 	c->skip = req->pos & (c->cluster_size - 1);
 	c->op.cb = q1_comp_done;
@@ -241,8 +243,7 @@ static void q1_status(struct qcow_req *req, uint64_t e, uint64_t len)
 static void qcow1_step(struct qcow_req *req)
 {
 	struct qcow1 *s = req->img->priv;
-	uint64_t end = req->offset + req->length, e, len;
-	uint8_t *dst;
+	uint64_t end = req->offset + req->length, e, len, boff;
 	int ret;
 
 	while (req->pos < end && !req->error) {
@@ -259,15 +260,15 @@ static void qcow1_step(struct qcow_req *req)
 			q1_status(req, e, len);
 			break;
 		}
-		dst = req->buf + (req->pos - req->offset);
+		boff = req->pos - req->offset;
 		if (e & Q1_COMPRESSED)
-			q1_read_compressed(req, s, e, dst, len);
+			q1_read_compressed(req, s, e, boff, len);
 		else if (e)
-			qreq_read_file(req, req->img->file, dst, len, e +
-				       (req->pos & ((1ULL << s->cluster_bits) -
-						    1)));
+			qreq_data_read_file(req, req->img->file, boff, len, e +
+					    (req->pos &
+					     ((1ULL << s->cluster_bits) - 1)));
 		else
-			qreq_read_backing(req, dst, req->pos, len);
+			qreq_data_backing(req, boff, req->pos, len);
 		req->pos += len;
 	}
 	qreq_put(req);

@@ -11,9 +11,9 @@ struct comp_read {
 	struct qcow_req *req;
 	uint8_t *cbuf;
 	uint64_t clen;
-	uint8_t *dst;
+	uint64_t boff;		/* where the guest bytes go in the request */
 	uint64_t dst_len;
-	uint64_t skip;		/* guest bytes of the cluster before dst */
+	uint64_t skip;		/* guest bytes of the cluster before them */
 };
 
 static void comp_read_done(struct qio_op *op, int res)
@@ -21,17 +21,15 @@ static void comp_read_done(struct qio_op *op, int res)
 	struct comp_read *c = (struct comp_read *)op;
 	struct qcow_req *req = c->req;
 	struct qcow2 *s = qcow2_of(req->img);
-	uint8_t *out = c->dst;
-	bool whole = c->skip == 0 && c->dst_len == s->cluster_size;
+	bool in_place = !req->fixed && c->dst_len == s->cluster_size;
+	uint8_t *out = NULL;
 
 	if (res < 0)
 		goto fail;
-	if (!whole) {
-		out = malloc(s->cluster_size);
-		if (!out) {
-			res = -ENOMEM;
-			goto fail;
-		}
+	out = in_place ? req->buf + c->boff : malloc(s->cluster_size);
+	if (!out) {
+		res = -ENOMEM;
+		goto fail;
 	}
 	res = qcow_decompress(s->compression_type, out, s->cluster_size,
 			      c->cbuf, c->clen);
@@ -40,21 +38,23 @@ static void comp_read_done(struct qio_op *op, int res)
 			 " (%" PRIu64 " bytes) does not decompress",
 			 c->op.off, c->clen);
 		res = -EIO;
-	} else if (!whole) {
-		memcpy(c->dst, out + c->skip, c->dst_len);
+		goto fail;
 	}
-	if (!whole)
-		free(out);
+	if (!in_place)
+		qreq_data_put_owned(req, c->boff, out, c->skip, c->dst_len);
+	out = NULL;
 fail:
 	if (res < 0)
 		qreq_fail(req, res);
+	if (!in_place)
+		free(out);
 	free(c->cbuf);
 	free(c);
 	qreq_put(req);
 }
 
 static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
-			    uint8_t *dst)
+			    uint64_t boff)
 {
 	struct qcow2 *s = qcow2_of(req->img);
 	struct comp_read *c = calloc(1, sizeof(*c));
@@ -72,7 +72,7 @@ static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 		return;
 	}
 	c->req = req;
-	c->dst = dst;
+	c->boff = boff;
 	c->dst_len = e->len;
 	c->skip = req->pos & (s->cluster_size - 1);
 	c->op.cb = comp_read_done;
@@ -84,22 +84,22 @@ static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)
 {
 	struct qcow2 *s = qcow2_of(req->img);
-	uint8_t *dst = req->buf + (req->pos - req->offset);
+	uint64_t boff = req->pos - req->offset;
 
 	switch (e->type) {
 	case SC_NORMAL:
-		qreq_read_file(req, s->data_file, dst, e->len, e->host);
+		qreq_data_read_file(req, s->data_file, boff, e->len, e->host);
 		break;
 	case SC_ZERO_PLAIN:
 	case SC_ZERO_ALLOC:
-		memset(dst, 0, e->len);
+		qreq_data_zero(req, boff, e->len);
 		break;
 	case SC_UNALLOC_PLAIN:
 	case SC_UNALLOC_ALLOC:
-		qreq_read_backing(req, dst, req->pos, e->len);
+		qreq_data_backing(req, boff, req->pos, e->len);
 		break;
 	case SC_COMPRESSED:
-		read_compressed(req, e, dst);
+		read_compressed(req, e, boff);
 		break;
 	default:
 		qreq_fail(req, -EIO);

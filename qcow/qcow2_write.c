@@ -28,7 +28,7 @@ struct alloc_op {
 	uint64_t astart;		/* guest range written to host */
 	uint64_t aend;
 	uint64_t host;			/* host offset of astart */
-	uint8_t *buf;
+	uint8_t *buf;			/* NULL: the request's own data */
 	uint8_t *bounce;
 	struct meta_slice *slice;
 	int pending;
@@ -200,8 +200,15 @@ static void write_data(struct alloc_op *op)
 
 	op->wop.cb = data_written;
 	op->wop.data = op;
-	qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE, op->buf,
-		     op->cdesc ? op->clen : op->aend - op->astart, op->host);
+	if (!op->buf)
+		qreq_data_submit_write(op->req, &op->wop, s->data_file,
+				       op->pos - op->req->offset, op->len,
+				       op->host);
+	else
+		qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE,
+			     op->buf,
+			     op->cdesc ? op->clen : op->aend - op->astart,
+			     op->host);
 }
 
 static void cow_put(struct alloc_op *op)
@@ -217,6 +224,15 @@ static void cow_put(struct alloc_op *op)
 static void cow_done(struct qcow_req *cow, int res)
 {
 	struct alloc_op *op = cow->priv;
+
+	if (res < 0 && !op->error)
+		op->error = res;
+	cow_put(op);
+}
+
+static void guest_copied(struct qio_op *wop, int res)
+{
+	struct alloc_op *op = wop->data;
 
 	if (res < 0 && !op->error)
 		op->error = res;
@@ -298,7 +314,6 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	s->inflight = op;
 	qreq_get(req);
 	if (op->astart == op->pos && op->aend == op->pos + op->len) {
-		op->buf = req->buf + (op->pos - req->offset);
 		write_data(op);
 		return 0;
 	}
@@ -309,9 +324,12 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 		return 0;
 	}
 	op->buf = op->bounce;
-	memcpy(op->bounce + (op->pos - op->astart),
-	       req->buf + (op->pos - req->offset), op->len);
-	op->pending = 1;
+	op->pending = 2;
+	op->wop.cb = guest_copied;
+	op->wop.data = op;
+	if (!qreq_data_get(req, &op->wop, op->pos - req->offset,
+			   op->bounce + (op->pos - op->astart), op->len))
+		op->pending--;
 	cow_read(op, 0, op->astart, op->pos);
 	cow_read(op, 1, op->pos + op->len, op->aend);
 	cow_put(op);
@@ -499,9 +517,9 @@ void qcow2_write_step(struct qcow_req *req)
 				qreq_fail(req, ret);
 				break;
 			}
-			qreq_write_file(req, s->data_file,
-					req->buf + (req->pos - req->offset),
-					e.len, e.host);
+			qreq_data_write_file(req, s->data_file,
+					     req->pos - req->offset, e.len,
+					     e.host);
 		} else {
 			ret = start_alloc(req, &e, sl);
 			if (ret < 0) {

@@ -81,12 +81,12 @@ static void raw_step(struct qcow_req *req)
 	case QCOW_OP_STATUS:
 		break;
 	case QCOW_OP_READ:
-		qreq_read_file(req, req->img->file, req->buf, req->length,
-			       req->offset);
+		qreq_data_read_file(req, req->img->file, 0, req->length,
+				    req->offset);
 		break;
 	case QCOW_OP_WRITE:
-		qreq_write_file(req, req->img->file, req->buf, req->length,
-				req->offset);
+		qreq_data_write_file(req, req->img->file, 0, req->length,
+				     req->offset);
 		break;
 	case QCOW_OP_WRITE_ZEROES:
 		for (off = req->offset; off < end; off += sizeof(zeros))

@@ -9,11 +9,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-struct child_read {
-	struct qcow_req req;
-	struct qcow_req *parent;
-};
-
 struct file_read {
 	struct qio_op op;
 	struct qcow_req *parent;
@@ -48,47 +43,6 @@ void qreq_fail(struct qcow_req *req, int err)
 {
 	if (!req->error)
 		req->error = err;
-}
-
-static void child_read_done(struct qcow_req *child, int res)
-{
-	struct child_read *c = (struct child_read *)child;
-	struct qcow_req *parent = c->parent;
-
-	if (res < 0)
-		qreq_fail(parent, res);
-	free(c);
-	qreq_put(parent);
-}
-
-void qreq_read_backing(struct qcow_req *req, uint8_t *buf, uint64_t off,
-		       uint64_t len)
-{
-	struct qcow_image *b = req->img->backing;
-	struct child_read *c;
-	uint64_t n = 0;
-	int ret;
-
-	if (b && off < b->size)
-		n = MIN(len, b->size - off);
-	if (n < len)
-		memset(buf + n, 0, len - n);
-	if (!n)
-		return;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		qreq_fail(req, -ENOMEM);
-		return;
-	}
-	c->parent = req;
-	c->req.done = child_read_done;
-	qreq_get(req);
-	ret = qcow_submit(req->ctx, b, &c->req, QCOW_OP_READ, buf, off, n);
-	if (ret < 0) {
-		qreq_fail(req, ret);
-		free(c);
-		qreq_put(req);
-	}
 }
 
 static void file_read_done(struct qio_op *op, int res)
@@ -152,8 +106,28 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		uint64_t offset, uint64_t length)
 {
 	struct qcow_ctx *prev = qcow_lock(ctx);
-	int ret = submit_locked(ctx, img, req, op, buf, offset, length);
+	int ret;
 
+	req->fixed = NULL;
+	ret = submit_locked(ctx, img, req, op, buf, offset, length);
+	qcow_unlock(prev);
+	return ret;
+}
+
+int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
+		      struct qcow_req *req, enum qcow_op op,
+		      const struct qcow_fixed *fx, uint64_t addr,
+		      uint64_t offset, uint64_t length)
+{
+	struct qcow_ctx *prev;
+	int ret;
+
+	if (!ctx->ring || !fx || (op != QCOW_OP_READ && op != QCOW_OP_WRITE))
+		return -EINVAL;
+	prev = qcow_lock(ctx);
+	req->fixed = fx;
+	req->fixed_addr = addr;
+	ret = submit_locked(ctx, img, req, op, NULL, offset, length);
 	qcow_unlock(prev);
 	return ret;
 }
