@@ -14,7 +14,8 @@ static void add_usage(FILE *f)
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-q QUEUES] [-d DEPTH]\n"
 "                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
-"                     [-o user_copy=on|off] [--foreground]\n"
+"                     [--zero-copy] [-o user_copy=on|off,zero_copy=on|off|auto]\n"
+"                     [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
 "  ready; the daemon serves each until its `del` and ends with the last.\n"
@@ -28,8 +29,14 @@ static void add_usage(FILE *f)
 "  --user-copy    move data with reads and writes on /dev/ublkcN\n"
 "                 (UBLK_F_USER_COPY) instead of the kernel copying into\n"
 "                 the server's buffers (same as -o user_copy=on)\n"
+"  --zero-copy    the image file's I/O reads and writes the request's own\n"
+"                 pages (UBLK_F_AUTO_BUF_REG), copying only what the\n"
+"                 server computes (same as -o zero_copy=on; auto: when\n"
+"                 the kernel offers it; default %s)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
-		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH);
+		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
+		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
+		UBLK_DEFAULT_ZERO_COPY ? "on" : "off");
 }
 
 static const struct option add_opts[] = {
@@ -41,6 +48,7 @@ static const struct option add_opts[] = {
 	{ "options", required_argument, NULL, 'o' },
 	{ "direct", no_argument, NULL, 'D' },
 	{ "user-copy", no_argument, NULL, 'U' },
+	{ "zero-copy", no_argument, NULL, 'Z' },
 	{ "foreground", no_argument, NULL, 'F' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -55,22 +63,42 @@ struct add_args {
 	bool fg;
 };
 
-/* -o KEY=VALUE[,...]: user_copy=on|off is the one key. */
+/* on, off, auto (-1) and a bare key (on); -2 for anything else */
+static int parse_switch(const char *key, const char *name, bool with_auto)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(key, name, n))
+		return -2;
+	if (!key[n] || !strcmp(key + n, "=on"))
+		return 1;
+	if (!strcmp(key + n, "=off"))
+		return 0;
+	if (with_auto && !strcmp(key + n, "=auto"))
+		return -1;
+	return -2;
+}
+
+/* -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto. */
 static int parse_o(char *s, struct ublk_dev_opts *o)
 {
 	char *key, *save = NULL;
+	int v;
 
 	for (key = strtok_r(s, ",", &save); key;
 	     key = strtok_r(NULL, ",", &save)) {
-		if (!strcmp(key, "user_copy=on") || !strcmp(key, "user_copy")) {
-			o->user_copy = true;
-		} else if (!strcmp(key, "user_copy=off")) {
-			o->user_copy = false;
-		} else {
-			ublk_err("-o: unknown option '%s' (user_copy=on|off)",
-				 key);
+		v = parse_switch(key, "user_copy", false);
+		if (v >= 0) {
+			o->user_copy = v;
+			continue;
+		}
+		v = parse_switch(key, "zero_copy", true);
+		if (v == -2) {
+			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
+				 "zero_copy=on|off|auto)", key);
 			return -1;
 		}
+		o->zero_copy = v;
 	}
 	return 0;
 }
@@ -106,6 +134,9 @@ static int add_opt(struct add_args *a, int c)
 		break;
 	case 'U':
 		a->o.user_copy = true;
+		break;
+	case 'Z':
+		a->o.zero_copy = 1;
 		break;
 	case 'F':
 		a->fg = true;
@@ -202,6 +233,7 @@ int cmd_add(int argc, char **argv)
 			.dev_id = -1,
 			.nr_queues = UBLK_DEFAULT_QUEUES,
 			.depth = UBLK_DEFAULT_DEPTH,
+			.zero_copy = UBLK_DEFAULT_ZERO_COPY,
 		},
 	};
 	int ret;

@@ -20,16 +20,16 @@ static const char *yes_no(uint64_t f, uint64_t bit)
 	return f & bit ? "offered" : "not offered";
 }
 
-/* What ublk-qcow can do with the offer (zero copy: not used yet). */
+/* What ublk-qcow can do with the offer. */
 static void print_summary(uint64_t f)
 {
+	uint64_t zc = UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
+
 	printf("user copy: %s (add --user-copy)\n",
 	       yes_no(f, UBLK_F_USER_COPY));
-	printf("zero copy: %s (SUPPORT_ZERO_COPY %s, AUTO_BUF_REG %s)\n",
-	       f & (UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG) ?
-	       "offered" : "not offered",
-	       yes_no(f, UBLK_F_SUPPORT_ZERO_COPY),
-	       yes_no(f, UBLK_F_AUTO_BUF_REG));
+	printf("zero copy: %s (add --zero-copy: AUTO_BUF_REG %s, "
+	       "USER_COPY %s)\n", (f & zc) == zc ? "offered" : "not offered",
+	       yes_no(f, UBLK_F_AUTO_BUF_REG), yes_no(f, UBLK_F_USER_COPY));
 }
 
 /*

@@ -105,6 +105,8 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "flags", json_object_new_string(flags));
 	json_object_object_add(o, "user-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_USER_COPY));
+	json_object_object_add(o, "zero-copy", json_object_new_boolean(
+				r->info.flags & UBLK_F_AUTO_BUF_REG));
 	json_object_object_add(o, "queue-affinity", queues_json(c, r));
 	return o;
 }

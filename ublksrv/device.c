@@ -99,6 +99,9 @@ static int dev_add(struct ublk_dev *dev)
 	info->flags = dev_recovery_flags(&dev->ctrl);
 	if (dev->opts.user_copy)
 		info->flags |= UBLK_F_USER_COPY;
+	/* copies still happen: zeros, compressed data, merges */
+	if (dev->opts.zero_copy > 0)
+		info->flags |= UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
 	ret = ublk_ctrl_add_dev(&dev->ctrl, info);
 	if (ret < 0) {
 		if (ret == -EEXIST)
@@ -111,6 +114,11 @@ static int dev_add(struct ublk_dev *dev)
 	if (dev->opts.user_copy && !(info->flags & UBLK_F_USER_COPY)) {
 		ublk_err("the kernel did not grant user copy "
 			 "(UBLK_F_USER_COPY)");
+		return -EOPNOTSUPP;
+	}
+	if (dev->opts.zero_copy > 0 && !(info->flags & UBLK_F_AUTO_BUF_REG)) {
+		ublk_err("the kernel did not grant zero copy "
+			 "(UBLK_F_AUTO_BUF_REG)");
 		return -EOPNOTSUPP;
 	}
 	if (info->nr_hw_queues != dev->opts.nr_queues)
@@ -217,9 +225,19 @@ int dev_save_state(struct ublk_dev *dev)
 /* Refused before anything is made when the kernel cannot do it. */
 static int dev_check_features(struct ublk_dev *dev)
 {
+	uint64_t zc;
+
 	if (dev->opts.user_copy && !(dev->ctrl.features & UBLK_F_USER_COPY)) {
 		ublk_err("this kernel does not offer user copy "
 			 "(UBLK_F_USER_COPY, Linux 6.5 and later)");
+		return -EOPNOTSUPP;
+	}
+	zc = UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
+	if (dev->opts.zero_copy < 0)
+		dev->opts.zero_copy = (dev->ctrl.features & zc) == zc;
+	if (dev->opts.zero_copy > 0 && (dev->ctrl.features & zc) != zc) {
+		ublk_err("this kernel does not offer zero copy "
+			 "(UBLK_F_AUTO_BUF_REG with UBLK_F_USER_COPY)");
 		return -EOPNOTSUPP;
 	}
 	return 0;

@@ -17,6 +17,7 @@
 #define UBLK_DEFAULT_QUEUES	1
 #define UBLK_DEFAULT_DEPTH	128
 #define UBLK_MAX_IO_BYTES	(512u << 10)
+#define UBLK_DEFAULT_ZERO_COPY	0	/* 1 on, 0 off, -1 when offered */
 
 struct ublk_dev_opts {
 	const char *image;
@@ -26,6 +27,7 @@ struct ublk_dev_opts {
 	bool read_only;
 	bool direct;		/* O_DIRECT on the image (4 KiB blocks) */
 	bool user_copy;		/* UBLK_F_USER_COPY */
+	int zero_copy;		/* UBLK_F_AUTO_BUF_REG: 1, 0, -1 if offered */
 };
 
 struct ublk_queue;

@@ -19,7 +19,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-q QUEUES] [-d DEPTH] [-r]\n"
-"                     [-n ID...] [--direct] [--user-copy] [--foreground]\n"
+"                     [-n ID...] [--direct] [--user-copy] [--zero-copy]\n"
+"                     [-o OPTIONS] [--foreground]\n"
 "       ublk-qcow del -n ID | -a\n"
 "       ublk-qcow list [-n ID] [--json]\n"
 "       ublk-qcow recover -n ID [-f IMAGE] [--foreground]\n"

@@ -45,17 +45,25 @@ static int queue_map(struct ublk_queue *q)
 	if (p == MAP_FAILED)
 		return -errno;
 	q->descs = p;
+	for (i = 0; i < q->depth; i++) {
+		q->ios[i].q = q;
+		q->ios[i].tag = i;
+		q->ios[i].fx = (struct qcow_fixed){
+			.index = i,
+			.copy_fd = q->dev->cdev_fd,
+			.copy_off = UBLK_USER_COPY_POS(q->q_id, i),
+		};
+	}
+	if (q->zero_copy)
+		return 0;
 	q->bufs_len = (size_t)q->depth * q->buf_size;
 	p = mmap(NULL, q->bufs_len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	q->bufs = p;
-	for (i = 0; i < q->depth; i++) {
-		q->ios[i].q = q;
-		q->ios[i].tag = i;
+	for (i = 0; i < q->depth; i++)
 		q->ios[i].buf = q->bufs + (size_t)i * q->buf_size;
-	}
 	return 0;
 }
 
@@ -70,6 +78,13 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q)
 	return sqe;
 }
 
+static uint64_t io_cmd_addr(const struct ublk_io *io)
+{
+	if (io->q->user_copy || io->q->zero_copy)
+		return 0;
+	return (uint64_t)(uintptr_t)io->buf;
+}
+
 static void queue_io_cmd(struct ublk_io *io, uint32_t op, int result)
 {
 	struct ublk_queue *q = io->q;
@@ -77,11 +92,15 @@ static void queue_io_cmd(struct ublk_io *io, uint32_t op, int result)
 		.q_id = q->q_id,
 		.tag = io->tag,
 		.result = result,
-		.addr = q->user_copy ? 0 : (uint64_t)(uintptr_t)io->buf,
+		.addr = io_cmd_addr(io),
 	};
 
-	uring_prep_cmd(ublk_queue_sqe(q), false, q->dev->cdev_fd, op, &cmd,
-		       sizeof(cmd), io_user_data(io));
+	struct io_uring_sqe *sqe = ublk_queue_sqe(q);
+
+	uring_prep_cmd(sqe, false, q->dev->cdev_fd, op, &cmd, sizeof(cmd),
+		       io_user_data(io));
+	if (q->zero_copy)
+		sqe->addr = UBLK_AUTO_BUF_REG_ADDR(io->fx.index);
 }
 
 void ublk_queue_commit(struct ublk_io *io, int res)
@@ -254,6 +273,12 @@ static int queue_setup(struct ublk_queue *q)
 	if (ret < 0)
 		return ret;
 	q->ring_ready = true;
+	/* the table the kernel registers each request's buffer in */
+	if (q->zero_copy) {
+		ret = io_uring_register_buffers_sparse(&q->ring, q->depth);
+		if (ret < 0)
+			return ret;
+	}
 	ret = qcow_ctx_new(&q->qctx, &q->ring);
 	if (ret < 0)
 		return ret;
@@ -346,7 +371,8 @@ int ublk_queue_start(struct ublk_dev *dev, uint16_t q_id,
 	q->q_id = q_id;
 	q->depth = dev->info.queue_depth;
 	q->buf_size = dev->info.max_io_buf_bytes;
-	q->user_copy = dev->info.flags & UBLK_F_USER_COPY;
+	q->zero_copy = dev->info.flags & UBLK_F_AUTO_BUF_REG;
+	q->user_copy = (dev->info.flags & UBLK_F_USER_COPY) && !q->zero_copy;
 	q->event_fd = -1;
 	q->ios = calloc(q->depth, sizeof(*q->ios));
 	if (!q->ios || sem_init(&q->ready, 0, 0) < 0) {

@@ -33,6 +33,7 @@ struct ublk_io {
 	uint64_t off;
 	uint64_t len;
 	uint32_t copied;	/* user copy: bytes moved so far */
+	struct qcow_fixed fx;	/* zero copy: the kernel's buffer, at 0 */
 };
 
 struct ublk_queue {
@@ -40,7 +41,8 @@ struct ublk_queue {
 	uint16_t q_id;
 	uint16_t depth;
 	uint32_t buf_size;
-	bool user_copy;			/* UBLK_F_USER_COPY */
+	bool user_copy;			/* UBLK_F_USER_COPY, the data path */
+	bool zero_copy;			/* UBLK_F_AUTO_BUF_REG */
 	struct cpu_mask cpus;		/* the CPUs mapped to this queue */
 	pid_t tid;
 	struct io_uring ring;

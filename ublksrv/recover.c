@@ -51,7 +51,9 @@ static int dev_load_params(struct ublk_dev *dev, struct ublk_params *old)
 	}
 	dev->opts.read_only = old->basic.attrs & UBLK_ATTR_READ_ONLY;
 	dev->opts.direct = old->basic.logical_bs_shift > 9;
-	dev->opts.user_copy = dev->info.flags & UBLK_F_USER_COPY;
+	dev->opts.zero_copy = !!(dev->info.flags & UBLK_F_AUTO_BUF_REG);
+	dev->opts.user_copy = (dev->info.flags & UBLK_F_USER_COPY) &&
+			      !dev->opts.zero_copy;
 	return 0;
 }
 

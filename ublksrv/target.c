@@ -95,8 +95,12 @@ static void target_submit(struct ublk_queue *q, struct ublk_io *io)
 
 	io->req.done = target_done;
 	io->req.priv = io;
-	ret = qcow_submit(q->qctx, q->dev->img, &io->req, io->op, io->buf,
-			  io->off, io->len);
+	if (q->zero_copy && (io->op == QCOW_OP_READ || io->op == QCOW_OP_WRITE))
+		ret = qcow_submit_fixed(q->qctx, q->dev->img, &io->req, io->op,
+					&io->fx, 0, io->off, io->len);
+	else
+		ret = qcow_submit(q->qctx, q->dev->img, &io->req, io->op,
+				  io->buf, io->off, io->len);
 	if (ret < 0)
 		ublk_queue_commit(io, ret);
 }

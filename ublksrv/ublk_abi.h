@@ -88,6 +88,13 @@
 					 ((uint64_t)(q) << UBLK_QID_OFF) + \
 					 ((uint64_t)(tag) << UBLK_TAG_OFF))
 
+/*
+ * UBLK_F_AUTO_BUF_REG: FETCH and COMMIT_AND_FETCH carry, in the SQE's own
+ * addr field, the index in the ring's fixed-buffer table where the kernel
+ * registers the next request's data (and unregisters it at the commit).
+ */
+#define UBLK_AUTO_BUF_REG_ADDR(index)	((uint64_t)(uint16_t)(index))
+
 /* Sent in the SQE's command area to /dev/ublk-control (needs SQE128). */
 struct ublksrv_ctrl_cmd {
 	uint32_t dev_id;

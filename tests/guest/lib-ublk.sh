@@ -9,8 +9,8 @@
 # "asan" the sanitizer build /host/build-asan/bin/ublk-qcow.
 #
 # UBLK_ADD_OPTS: options added to every ublk_add; the *-uc.sh scripts run
-# a test with UBLK_ADD_OPTS=--user-copy (and SKIP where the kernel lacks
-# it).
+# a test with UBLK_ADD_OPTS=--user-copy, the *-zc.sh ones with
+# --zero-copy (and SKIP where the kernel lacks it).
 
 if [ "${1:-}" = asan ]; then
 	UBLK_QCOW=/host/build-asan/bin/ublk-qcow
@@ -61,8 +61,8 @@ run() {
 
 # ublk_add LOG ARGS...: `ublk-qcow add $UBLK_ADD_OPTS ARGS`; sets DEV
 # (/dev/ublkbN) and ID (N).  Fails unless it printed exactly one
-# /dev/ublkbN line and that block device exists (and, with --user-copy,
-# unless the device moves data by user copy).
+# /dev/ublkbN line and that block device exists (and, with --user-copy or
+# --zero-copy, unless the device moves data that way).
 ublk_add() {
 	local log=$1
 	shift
@@ -80,15 +80,18 @@ ublk_add() {
 	check_user_copy "$ID"
 }
 
-# check_user_copy ID: with --user-copy in UBLK_ADD_OPTS, device ID moves
-# data by user copy (list --json, from the kernel's flags).
+# check_user_copy ID: with --user-copy (--zero-copy) in UBLK_ADD_OPTS,
+# device ID moves data by user copy (zero copy): list --json, from the
+# kernel's flags.
 check_user_copy() {
+	local key
 	case " $UBLK_ADD_OPTS " in
-	*" --user-copy "*) ;;
+	*" --user-copy "*) key=user-copy ;;
+	*" --zero-copy "*) key=zero-copy ;;
 	*) return 0 ;;
 	esac
-	list_flat "$1" | grep -q '"user-copy":true' && return 0
-	echo "    # device $1 does not use user copy"
+	list_flat "$1" | grep -q "\"$key\":true" && return 0
+	echo "    # device $1 does not use $key"
 	return 1
 }
 
@@ -149,7 +152,7 @@ recover_dev() {
 		[ ! -d "/proc/$new" ]; then
 		fail "$c" "device $2: $(dev_state "$2"), pid $old -> $new"
 	elif ! check_user_copy "$2"; then
-		fail "$c" "device $2 lost user copy in the recovery"
+		fail "$c" "device $2 lost user/zero copy in the recovery"
 	else
 		return 0
 	fi
@@ -225,6 +228,12 @@ ublk_init() {
 	*" --user-copy "*)
 		if ! "$UBLK_QCOW" features | grep -q '^7 *USER_COPY$'; then
 			skip all "the kernel does not offer UBLK_F_USER_COPY"
+			exit 77
+		fi
+		;;
+	*" --zero-copy "*)
+		if ! "$UBLK_QCOW" features | grep -q '^zero copy: offered'; then
+			skip all "the kernel $(uname -r) does not offer zero copy (UBLK_F_AUTO_BUF_REG)"
 			exit 77
 		fi
 		;;

@@ -19,13 +19,13 @@ check_features() {
 	fi
 }
 
-# The summary lines follow the mask: user copy is bit 7, zero copy bit 0
-# (SUPPORT_ZERO_COPY) or bit 11 (AUTO_BUF_REG).
+# The summary lines follow the mask: user copy is bit 7, zero copy (ours)
+# needs bit 11 (AUTO_BUF_REG) and bit 7.
 check_copy_summary() {
 	local mask uc=not zc=not
 	mask=$(head -n 1 "$1")
 	(((mask >> 7) & 1)) && uc=
-	(((mask & 1) | ((mask >> 11) & 1))) && zc=
+	(((mask >> 7) & (mask >> 11) & 1)) && zc=
 	grep -q "^user copy: ${uc:+not }offered" "$1" &&
 		grep -q "^zero copy: ${zc:+not }offered" "$1"
 }
