@@ -8,7 +8,8 @@
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
 # (default build-asan/bin/ if built, else bin/; values already in the
 # environment win), then tests/fuzz/run-short.sh (label fuzz/short), then
-# the ublk tests tests/guest/ublk-*.sh in the test guest (guest/NAME).  A
+# the ublk tests tests/guest/ublk-*.sh in the test guest (guest/NAME; the
+# zero-copy ones, *-zc.sh, on a newer kernel: run_guest).  A
 # FILTER selects programs whose label (build/NAME, build-asan/NAME,
 # interop/NAME, fuzz/short, guest/NAME) contains it.
 #
@@ -146,14 +147,23 @@ run_fuzz() {
 
 # Last phase: the ublk block-device tests, tests/guest/ublk-*.sh, each in
 # its own test guest (tests/guest/run.sh, which SKIPs with the reason when
-# qemu-system-x86_64 or the guest kernel is missing).
+# qemu-system-x86_64 or the guest kernel is missing).  Zero copy needs a
+# newer kernel than the default guest's 6.12: the *-zc.sh scripts boot
+# Debian's GUEST_KERNEL_ZC (default forky; set empty, they boot the same
+# kernel as the others and SKIP there).  GUEST_KERNEL, when set, is the
+# kernel of every script.
 run_guest() {
-	local t name
+	local t name kernel
 	for t in tests/guest/ublk-*.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		selected "guest/$name" || continue
+		kernel=${GUEST_KERNEL:-}
+		case $name in
+		*-zc) [ -z "$kernel" ] && kernel=${GUEST_KERNEL_ZC-forky} ;;
+		esac
 		run_prog "guest/$name" "$OUT/guest-$name.log" \
+			env GUEST_KERNEL="$kernel" \
 			"$ROOT/tests/guest/run.sh" "$ROOT/$t"
 	done
 }
