@@ -87,6 +87,9 @@ void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 /* READ or WRITE of exactly len bytes on a descriptor that is no image. */
 void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
+void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,
+		      enum qio_kind kind, int index, uint64_t addr,
+		      uint64_t len, uint64_t off);
 /* Data/hole status of a host range (SEEK_DATA/SEEK_HOLE). */
 int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
 		      bool *zero, bool *eof);

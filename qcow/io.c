@@ -459,6 +459,23 @@ void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 	qio_submit_ring(ctx, op);
 }
 
+void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,
+		      enum qio_kind kind, int index, uint64_t addr,
+		      uint64_t len, uint64_t off)
+{
+	op->ctx = ctx;
+	op->file = NULL;
+	op->fd = fd;
+	op->fixed = true;
+	op->buf_index = index;
+	op->fixed_addr = addr;
+	op->kind = kind;
+	op->buf = NULL;
+	op->len = len;
+	op->off = off;
+	qio_submit_ring(ctx, op);
+}
+
 void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
 {
@@ -575,15 +592,20 @@ unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
 	       (ctx->mail_head != NULL);
 }
 
-/* A short read that is not at EOF is continued; reads at EOF end there. */
+/*
+ * A short read is continued; reads of an image file into memory end at
+ * its EOF (the rest reads as zeros).
+ */
 static bool qio_continue_short_read(struct qio_op *op, int res)
 {
 	struct io_uring_sqe *sqe;
 
-	if (op->kind != QIO_READ || res <= 0 || !op->file)
+	if (op->kind != QIO_READ || res <= 0)
 		return false;
 	op->io_done += res;
-	if (op->io_done >= op->io_len ||
+	if (op->io_done >= op->io_len)
+		return false;
+	if (op->file && !op->fixed &&
 	    op->io_off + op->io_done >= op->file->size)
 		return false;
 	sqe = qio_get_sqe(op->ctx->ring);
@@ -604,7 +626,7 @@ void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
 	prev = qcow_lock(ctx);
 	if (qio_continue_short_read(op, res))
 		goto out;
-	if (op->kind == QIO_READ && res >= 0 && op->file)
+	if (op->kind == QIO_READ && res >= 0)
 		res = op->io_done;
 	ctx->inflight--;
 	qio_finish(op, res);

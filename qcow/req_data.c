@@ -7,6 +7,7 @@
  * part of a copy-on-write) is copied through the caller's copy_fd.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "internal.h"
@@ -77,6 +78,19 @@ static void copy_in(struct qcow_req *req, uint64_t boff, const void *mem,
 			   (void *)mem, len, copy_pos(req, boff));
 }
 
+/* /dev/zero reads without blocking (FMODE_NOWAIT): no io-wq worker. */
+static int zero_fd(void)
+{
+	static int fd = -2;
+
+	if (fd == -2) {
+		fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -1;
+	}
+	return fd;
+}
+
 /* Anonymous pages never written: reads as zeros, costs no memory. */
 static const uint8_t *zero_source(void)
 {
@@ -99,6 +113,15 @@ void qreq_data_zero(struct qcow_req *req, uint64_t boff, uint64_t len)
 
 	if (!req->fixed) {
 		memset(req->buf + boff, 0, len);
+		return;
+	}
+	if (req->op == QCOW_OP_READ && zero_fd() >= 0) {
+		struct data_io *d = data_io_new(req, NULL);
+
+		if (d)
+			qfd_submit_fixed(req->ctx, zero_fd(), &d->op, QIO_READ,
+					 req->fixed->index, fixed_pos(req, boff),
+					 len, 0);
 		return;
 	}
 	zeros = zero_source();
