@@ -436,9 +436,10 @@ static int write_compressed(struct qcow_req *req, struct qcow2_extent *e,
 	struct qcow2 *s = qcow2_of(req->img);
 	uint64_t cs = s->cluster_size;
 
+	/* compressed data lands at byte offsets: no O_DIRECT (no RMW) */
 	if (!IS_ALIGNED(req->pos, cs) ||
 	    (e->len < cs && req->pos + e->len != req->img->size) ||
-	    s->has_data_file)
+	    s->has_data_file || req->img->file->align > 1)
 		return -EINVAL;
 	/* like QEMU: compression never overwrites an allocated cluster */
 	if (type_is_mapped(e->type) || e->type == SC_COMPRESSED)

@@ -71,8 +71,6 @@ static void raw_flush(struct qcow_req *req)
 static void raw_step(struct qcow_req *req)
 {
 	uint64_t end = req->offset + req->length;
-	static const uint8_t zeros[65536];
-	uint64_t off;
 
 	if (req->op == QCOW_OP_STATUS)
 		raw_status(req);
@@ -89,9 +87,8 @@ static void raw_step(struct qcow_req *req)
 				     req->offset);
 		break;
 	case QCOW_OP_WRITE_ZEROES:
-		for (off = req->offset; off < end; off += sizeof(zeros))
-			qreq_write_file(req, req->img->file, (uint8_t *)zeros,
-					MIN(sizeof(zeros), end - off), off);
+		qreq_write_zeroes_file(req, req->img->file, req->length,
+				       req->offset);
 		break;
 	case QCOW_OP_DISCARD:
 		raw_file_op(req, QIO_PUNCH);

@@ -106,6 +106,22 @@ static const uint8_t *zero_source(void)
 	return zeros;
 }
 
+void qreq_write_zeroes_file(struct qcow_req *req, struct qfile *f,
+			    uint64_t len, uint64_t host)
+{
+	const uint8_t *zeros = zero_source();
+	uint64_t n;
+
+	if (!zeros) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	for (; len; host += n, len -= n) {
+		n = MIN(len, ZERO_SOURCE_LEN);
+		qreq_write_file(req, f, (uint8_t *)zeros, n, host);
+	}
+}
+
 void qreq_data_zero(struct qcow_req *req, uint64_t boff, uint64_t len)
 {
 	const uint8_t *zeros;
