@@ -1,14 +1,16 @@
 #!/bin/bash
 # Block-device benchmark INSIDE the test guest (bench/ublk.sh boots it):
-# fio on ublk-qcow (default: the kernel copies data into the server's
-# buffers), on ublk-qcow --user-copy (the server reads and writes it on
-# /dev/ublkcN), on qemu-nbd + nbd serving the same qcow2 image, and on
-# the kernel loop driver over a raw file with the same contents, all in
-# this run, images in the guest's memory (tmpfs).  Prints one table line
-# per case ("| case | ublk | ublk uc | nbd | loop | ublk/nbd | ublk/loop
-# | uc/ublk |").  Each case measures the four in turn, REPEAT times, and
-# keeps the best of each (the host may be busy with other work).  Without
-# UBLK_F_USER_COPY in the kernel the "ublk uc" column is 0.
+# fio on ublk-qcow -o zero_copy=off (the kernel copies data into the
+# server's buffers; the default where zero copy is not offered), on
+# ublk-qcow --user-copy (the server reads and writes it on
+# /dev/ublkcN), on ublk-qcow --zero-copy (the image file's I/O uses the
+# request's pages), on qemu-nbd + nbd serving the same qcow2 image, and
+# on the kernel loop driver over a raw file with the same contents, all
+# in this run, images in the guest's memory (tmpfs).  Prints one table
+# line per case ("| case | ublk | ublk uc | ublk zc | nbd | loop |
+# ublk/nbd | ublk/loop | uc/ublk | zc/ublk |").  Each case measures the
+# five in turn, REPEAT times, and keeps the best of each (the host may be
+# busy with other work).  A mode the kernel lacks measures 0.
 #
 #     bench/ublk-guest.sh [SECONDS] [QUEUES] [REPEAT]    (default 5, 1, 2)
 #
@@ -52,10 +54,14 @@ fio_run() {
 attach() {
 	case $1 in
 	ublk)
-		DEV=$("$UBLK" add -f "$2" -q "$QUEUES") || die "ublk-qcow add failed"
+		DEV=$("$UBLK" add -f "$2" -q "$QUEUES" -o zero_copy=off) ||
+			die "ublk-qcow add failed"
 		;;
 	ublk-uc)
 		DEV=$("$UBLK" add -f "$2" -q "$QUEUES" --user-copy) || return 1
+		;;
+	ublk-zc)
+		DEV=$("$UBLK" add -f "$2" -q "$QUEUES" --zero-copy) || return 1
 		;;
 	nbd)
 		qemu-nbd -c /dev/nbd0 -f qcow2 "$2" || die "qemu-nbd -c failed"
@@ -71,7 +77,7 @@ attach() {
 
 detach() {
 	case ${ATTACHED:-} in
-	ublk | ublk-uc) "$UBLK" del -a >/dev/null ;;
+	ublk | ublk-uc | ublk-zc) "$UBLK" del -a >/dev/null ;;
 	nbd) qemu-nbd -d /dev/nbd0 >/dev/null ;;
 	loop) losetup -d "$DEV" ;;
 	esac
@@ -112,24 +118,26 @@ measure_fresh() {
 
 # row NAME UNIT RW BS DEPTH full|fresh: the four devices, a table line.
 row() {
-	local name=$1 unit=$2 fresh=$6 u=0 c=0 n=0 l=0 i
+	local name=$1 unit=$2 fresh=$6 u=0 c=0 z=0 n=0 l=0 i
 	shift 2
 	for ((i = 0; i < REPEAT; i++)); do
 		if [ "$fresh" = fresh ]; then
 			u=$(max "$u" "$(measure_fresh ublk "$1" "$2" "$3")")
 			c=$(max "$c" "$(measure_fresh ublk-uc "$1" "$2" "$3")")
+			z=$(max "$z" "$(measure_fresh ublk-zc "$1" "$2" "$3")")
 			n=$(max "$n" "$(measure_fresh nbd "$1" "$2" "$3")")
 			l=$(max "$l" "$(measure_fresh loop "$1" "$2" "$3")")
 		else
 			u=$(max "$u" "$(measure ublk "$DIR/full.qcow2" "$1" "$2" "$3")")
 			c=$(max "$c" "$(measure ublk-uc "$DIR/full.qcow2" "$1" "$2" "$3")")
+			z=$(max "$z" "$(measure ublk-zc "$DIR/full.qcow2" "$1" "$2" "$3")")
 			n=$(max "$n" "$(measure nbd "$DIR/full.qcow2" "$1" "$2" "$3")")
 			l=$(max "$l" "$(measure loop "$DIR/full.raw" "$1" "$2" "$3")")
 		fi
 	done
-	printf '| %-36s | %9s | %9s | %9s | %9s | %8s | %9s | %7s |\n' \
-		"$name ($unit)" "$u" "$c" "$n" "$l" "$(ratio "$u" "$n")" \
-		"$(ratio "$u" "$l")" "$(ratio "$c" "$u")"
+	printf '| %-36s | %9s | %9s | %9s | %9s | %9s | %8s | %9s | %7s | %7s |\n' \
+		"$name ($unit)" "$u" "$c" "$z" "$n" "$l" "$(ratio "$u" "$n")" \
+		"$(ratio "$u" "$l")" "$(ratio "$c" "$u")" "$(ratio "$z" "$u")"
 }
 
 main() {
@@ -142,14 +150,17 @@ main() {
 	echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), images in tmpfs;" \
 		"$SECS s per job, best of $REPEAT; ublk-qcow -q $QUEUES;" \
 		"fio io_uring O_DIRECT, 1 job"
-	printf '| %-36s | %9s | %9s | %9s | %9s | %8s | %9s | %7s |\n' case \
-		ublk-qcow "ublk uc" qemu-nbd loop ublk/nbd ublk/loop uc/ublk
-	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- \
-		----------- ----------- ----------- ----------- ---------- \
-		----------- ---------
+	printf '| %-36s | %9s | %9s | %9s | %9s | %9s | %8s | %9s | %7s | %7s |\n' \
+		case ublk-qcow "ublk uc" "ublk zc" qemu-nbd loop ublk/nbd \
+		ublk/loop uc/ublk zc/ublk
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- \
+		----------- ----------- ----------- ----------- ----------- \
+		---------- ----------- --------- ---------
 	row "4k random read, QD32" IOPS randread 4k 32 full
 	row "4k random write, QD32" IOPS randwrite 4k 32 full
 	row "4k random write, fresh, QD32" IOPS randwrite 4k 32 fresh
+	row "64k random read, QD16" MB/s randread 64k 16 full
+	row "64k random write, QD16" MB/s randwrite 64k 16 full
 	row "1M sequential read, QD8" MB/s read 1M 8 full
 	row "1M sequential write, QD8" MB/s write 1M 8 full
 }

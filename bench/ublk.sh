@@ -1,5 +1,6 @@
 #!/bin/bash
-# ublk-qcow (with the kernel copying data, and with --user-copy) against
+# ublk-qcow (with the kernel copying data, with --user-copy and with
+# --zero-copy; GUEST_KERNEL=forky for a kernel that offers it) against
 # qemu-nbd + nbd (same qcow2 image) and the kernel loop driver (raw file,
 # same data), measured in one run of the test guest:
 # 4k random read/write IOPS, 4k random writes into a fresh image, 1M

@@ -29,10 +29,10 @@ static void add_usage(FILE *f)
 "  --user-copy    move data with reads and writes on /dev/ublkcN\n"
 "                 (UBLK_F_USER_COPY) instead of the kernel copying into\n"
 "                 the server's buffers (same as -o user_copy=on)\n"
-"  --zero-copy    the image file's I/O reads and writes the request's own\n"
-"                 pages (UBLK_F_AUTO_BUF_REG), copying only what the\n"
-"                 server computes (same as -o zero_copy=on; auto: when\n"
-"                 the kernel offers it; default %s)\n"
+"  --zero-copy    file I/O straight to and from the request's pages\n"
+"                 (UBLK_F_AUTO_BUF_REG); only what the server computes is\n"
+"                 copied (-o zero_copy=on|off|auto; default %s; auto: on\n"
+"                 when the kernel offers it, unless --user-copy)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :

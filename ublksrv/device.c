@@ -234,7 +234,8 @@ static int dev_check_features(struct ublk_dev *dev)
 	}
 	zc = UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
 	if (dev->opts.zero_copy < 0)
-		dev->opts.zero_copy = (dev->ctrl.features & zc) == zc;
+		dev->opts.zero_copy = !dev->opts.user_copy &&
+				      (dev->ctrl.features & zc) == zc;
 	if (dev->opts.zero_copy > 0 && (dev->ctrl.features & zc) != zc) {
 		ublk_err("this kernel does not offer zero copy "
 			 "(UBLK_F_AUTO_BUF_REG with UBLK_F_USER_COPY)");

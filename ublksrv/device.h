@@ -17,7 +17,8 @@
 #define UBLK_DEFAULT_QUEUES	1
 #define UBLK_DEFAULT_DEPTH	128
 #define UBLK_MAX_IO_BYTES	(512u << 10)
-#define UBLK_DEFAULT_ZERO_COPY	0	/* 1 on, 0 off, -1 when offered */
+/* 1 on, 0 off, -1 when offered (and user copy was not asked for) */
+#define UBLK_DEFAULT_ZERO_COPY	(-1)
 
 struct ublk_dev_opts {
 	const char *image;

@@ -45,7 +45,7 @@ check_add() {
 }
 
 check_list() {
-	local pid
+	local pid zc
 	run list.log "$UBLK_QCOW" list || { fail list "exit status"; return; }
 	if ! grep -q "^$ID  *LIVE  *1  *128  *[0-9][0-9]*  *$WORK/a.qcow2\$" list.log; then
 		fail list "no row for device $ID"
@@ -60,6 +60,14 @@ check_list() {
 		! grep -q '"depth": *128' listj.log ||
 		[ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then
 		fail list-json "unexpected output"
+		diag <listj.log
+		return
+	fi
+	# zero copy is the default where the kernel offers it
+	zc=false
+	"$UBLK_QCOW" features | grep -q '^zero copy: offered' && zc=true
+	if ! grep -q "\"zero-copy\": *$zc" listj.log; then
+		fail list-json "zero-copy is not $zc (the kernel's offer)"
 		diag <listj.log
 		return
 	fi
