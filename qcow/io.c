@@ -400,14 +400,17 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		op->io_off = ALIGN_DOWN(off, f->align);
 		op->io_len = ALIGN_UP(off + len, f->align) - op->io_off;
 		op->bounce = qalloc_aligned(op->io_len);
-		if (!op->bounce || kind == QIO_WRITE) {
-			/* unaligned direct writes need read-modify-write */
+		/* unaligned direct writes would need read-modify-write */
+		if (!op->bounce || (kind == QIO_WRITE &&
+				    (op->io_off != off || op->io_len != len))) {
 			op->res = op->bounce ? -EINVAL : -ENOMEM;
 			free(op->bounce);
 			op->bounce = NULL;
 			qctx_defer(ctx, op);
 			return;
 		}
+		if (kind == QIO_WRITE)
+			memcpy(op->bounce, buf, len);	/* memory misaligned */
 		op->io_buf = op->bounce;
 	}
 	ctx->inflight++;

@@ -54,6 +54,25 @@ static int open_data_file(struct qcow2 *s)
 	return ret;
 }
 
+/*
+ * The engine has no read-modify-write: under O_DIRECT every write must
+ * cover whole blocks of the file, so (sub)clusters smaller than a block
+ * cannot be written.
+ */
+static int check_direct_granularity(struct qcow2 *s)
+{
+	uint64_t gran = 1ULL << s->subcluster_bits;
+	unsigned int align = MAX(s->img->file->align, s->data_file->align);
+
+	if (s->img->opts.read_only || gran >= align)
+		return 0;
+	return qcow_set_error(-EINVAL, s->img->filename, "O_DIRECT writes need "
+			      "%s of at least %u bytes, the image has %" PRIu64
+			      " (open it without O_DIRECT, or read-only)",
+			      s->l2_entry_size == 16 ? "subclusters" :
+			      "clusters", align, gran);
+}
+
 static int init_l2_cache(struct qcow2 *s)
 {
 	uint64_t want = img_clusters(s) * s->l2_entry_size;
@@ -269,6 +288,9 @@ static int qcow2_open(struct qcow_image *img)
 	if (ret < 0)
 		return ret;
 	ret = open_data_file(s);
+	if (ret < 0)
+		return ret;
+	ret = check_direct_granularity(s);
 	if (ret < 0)
 		return ret;
 	ret = init_l2_cache(s);

@@ -1546,7 +1546,8 @@ static const struct kind read_kinds[] = {
 	  .backing = RAW_BACKING, .direct = true },
 	{ QCOW2("compressed-64k-direct", fill_compressed, 65536),
 	  .compressed = true, .direct = true },
-	{ QCOW2("extl2-64k-backing-direct", fill_subclusters, 65536),
+	/* read-write O_DIRECT opens need subclusters of a whole block */
+	{ QCOW2("extl2-128k-backing-direct", fill_subclusters, 131072),
 	  .extl2 = true, .backing = RAW_BACKING, .direct = true },
 	{ OTHER("qcow1", build_qcow1) },
 	{ OTHER("qcow1-compressed", build_qcow1), .compressed = true },
