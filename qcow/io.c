@@ -377,19 +377,26 @@ static struct io_uring_sqe *qio_get_sqe(struct io_uring *ring)
 	return sqe;
 }
 
-void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
-		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
+static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
+		     struct qfile *f, int fd, enum qio_kind kind, void *buf,
+		     uint64_t len, uint64_t off)
 {
-	struct io_uring_sqe *sqe;
-
 	op->ctx = ctx;
 	op->file = f;
-	op->fd = f->fd;
+	op->fd = fd;
 	op->fixed = false;
 	op->kind = kind;
 	op->buf = buf;
 	op->len = len;
 	op->off = off;
+}
+
+void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
+		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe;
+
+	qio_init(op, ctx, f, f->fd, kind, buf, len, off);
 	op->bounce = NULL;
 	op->io_buf = buf;
 	op->io_len = len;
@@ -445,20 +452,19 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	qio_prep(sqe, op);
 }
 
+static void qio_set_fixed(struct qio_op *op, int index, uint64_t addr)
+{
+	op->fixed = true;
+	op->buf_index = index;
+	op->fixed_addr = addr;
+}
+
 void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 			struct qio_op *op, enum qio_kind kind, int index,
 			uint64_t addr, uint64_t len, uint64_t off)
 {
-	op->ctx = ctx;
-	op->file = f;
-	op->fd = f->fd;
-	op->fixed = true;
-	op->buf_index = index;
-	op->fixed_addr = addr;
-	op->kind = kind;
-	op->buf = NULL;
-	op->len = len;
-	op->off = off;
+	qio_init(op, ctx, f, f->fd, kind, NULL, len, off);
+	qio_set_fixed(op, index, addr);
 	qio_submit_ring(ctx, op);
 }
 
@@ -466,30 +472,15 @@ void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		      enum qio_kind kind, int index, uint64_t addr,
 		      uint64_t len, uint64_t off)
 {
-	op->ctx = ctx;
-	op->file = NULL;
-	op->fd = fd;
-	op->fixed = true;
-	op->buf_index = index;
-	op->fixed_addr = addr;
-	op->kind = kind;
-	op->buf = NULL;
-	op->len = len;
-	op->off = off;
+	qio_init(op, ctx, NULL, fd, kind, NULL, len, off);
+	qio_set_fixed(op, index, addr);
 	qio_submit_ring(ctx, op);
 }
 
 void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
 {
-	op->ctx = ctx;
-	op->file = NULL;
-	op->fd = fd;
-	op->fixed = false;
-	op->kind = kind;
-	op->buf = buf;
-	op->len = len;
-	op->off = off;
+	qio_init(op, ctx, NULL, fd, kind, buf, len, off);
 	qio_submit_ring(ctx, op);
 }
 
