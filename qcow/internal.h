@@ -110,6 +110,8 @@ enum qio_event { QIO_EV_SUBMIT, QIO_EV_DONE };
 struct qio_recorder {
 	void (*event)(void *arg, enum qio_event ev, const struct qio_op *op,
 		      int res);
+	/* tests of error paths: non-zero fails the write with that -errno */
+	int (*fail)(void *arg, const struct qio_op *op);
 	void *arg;
 };
 

@@ -188,9 +188,19 @@ void qio_set_recorder(const struct qio_recorder *rec)
 	recorder = rec;
 }
 
+/* A write the recorder wants to fail does not reach the file. */
+static int injected_error(const struct qio_op *op)
+{
+	if (!recorder || !recorder->fail || op->kind != QIO_WRITE ||
+	    !op->file)
+		return 0;
+	return recorder->fail(recorder->arg, op);
+}
+
 static void record(enum qio_event ev, const struct qio_op *op, int res)
 {
-	if (recorder && op->kind != QIO_READ && op->kind != QIO_FALLOC &&
+	if (recorder && recorder->event && op->kind != QIO_READ &&
+	    op->kind != QIO_FALLOC &&
 	    op->file && !op->fixed)
 		recorder->event(recorder->arg, ev, op, res);
 }
@@ -420,6 +430,11 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 			memcpy(op->bounce, buf, len);	/* memory misaligned */
 		op->io_buf = op->bounce;
 	}
+	op->res = injected_error(op);
+	if (op->res) {
+		qctx_defer(ctx, op);
+		return;
+	}
 	ctx->inflight++;
 	record(QIO_EV_SUBMIT, op, 0);
 	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
@@ -442,8 +457,8 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	op->io_len = op->len;
 	op->io_off = op->off;
 	op->io_done = 0;
-	if (!sqe) {
-		op->res = -EIO;
+	op->res = sqe ? injected_error(op) : -EIO;
+	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
 	}

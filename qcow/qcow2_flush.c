@@ -66,6 +66,7 @@ struct ckpt {
 	bool sync_after;	/* fsync once the writes are done */
 	bool synced;		/* an fsync completed since the cut */
 	bool dropped;		/* released references taken off in memory */
+	bool set_dirty_bit;	/* this checkpoint set the lazy dirty bit */
 	struct qwaiter waiter;
 	struct qwaiter *waiters;	/* completed with this checkpoint */
 	struct cluster_vec touched;
@@ -517,6 +518,49 @@ static int queue_reftable(struct ckpt *c)
 
 /* ---- the phases ---- */
 
+/* A refcount-table chunk this checkpoint was writing is written again. */
+static void keep_reftable_chunk(struct qcow2 *s, uint64_t off)
+{
+	uint64_t bytes = (uint64_t)s->rt_chunk_entries * 8, i;
+
+	if (off < s->rt_offset ||
+	    off >= s->rt_offset + (uint64_t)s->rt_clusters * s->cluster_size)
+		return;
+	i = (off - s->rt_offset) / bytes;
+	s->rt_dirty[i / 64] |= 1ULL << (i % 64);
+	s->rt_any_dirty = true;
+}
+
+/*
+ * A failed checkpoint hands the next one everything it took: slices and
+ * table chunks it did not get on disk are dirty again, the refcounts of
+ * the clusters it covered are written again (they are values, not
+ * deltas), released clusters wait for a checkpoint that succeeds, and a
+ * dirty bit it set is written again.  (A new refcount table it was
+ * moving to is not retried.)
+ */
+static void ckpt_keep_dirty(struct ckpt *c)
+{
+	struct qcow2 *s = c->s;
+	size_t i;
+
+	for (i = 0; i < c->l2.n; i++)
+		meta_cache_mark_dirty(&s->l2, c->l2.v[i].slice);
+	for (i = 0; i < c->l1.n; i++)
+		qcow2_mark_l1_dirty(s, (c->l1.v[i].off - s->l1_offset) / 8);
+	for (i = 0; i < c->io.n; i++) {
+		if (c->io.v[i].slice)
+			meta_cache_mark_dirty(c->io.v[i].cache,
+					      c->io.v[i].slice);
+		else if (!c->new_rt)
+			keep_reftable_chunk(s, c->io.v[i].off);
+	}
+	if (c->set_dirty_bit)
+		qcow2_header_set_dirty(s, false);
+	vec_append(&s->alloc.lazy, &c->touched);
+	vec_append(&s->alloc.dec, &c->released);
+}
+
 static void ckpt_finish(struct ckpt *c)
 {
 	struct qcow2 *s = c->s;
@@ -524,11 +568,7 @@ static void ckpt_finish(struct ckpt *c)
 	size_t i;
 
 	if (c->error) {
-		/* keep everything dirty: the next checkpoint retries */
-		for (i = 0; i < c->l2.n; i++)
-			meta_cache_mark_dirty(&s->l2, c->l2.v[i].slice);
-		for (i = 0; i < c->l1.n; i++)
-			qcow2_mark_l1_dirty(s, (c->l1.v[i].off - s->l1_offset) / 8);
+		ckpt_keep_dirty(c);
 		qcow_log(s->img, "metadata write-back failed: %s",
 			 strerror(-c->error));
 	} else {
@@ -617,6 +657,7 @@ static void ckpt_next(struct ckpt *c)
 			if (s->lazy && (c->l2.n || c->l1.n) &&
 			    !(s->incompatible & QCOW2_INCOMPAT_DIRTY)) {
 				qcow2_header_set_dirty(s, true);
+				c->set_dirty_bit = true;
 				if (queue_header(c, &c->io) < 0)
 					break;
 				if (write_list(c, &c->io))

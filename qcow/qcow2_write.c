@@ -37,6 +37,8 @@ struct alloc_op {
 	struct qio_op wop;
 	uint64_t cdesc;			/* compressed: the new L2 entry */
 	uint64_t clen;
+	uint64_t alloc_off;		/* clusters taken for it, if any */
+	uint64_t alloc_len;
 };
 
 static void op_wake(struct alloc_op *op)
@@ -79,8 +81,12 @@ static void op_finish(struct alloc_op *op)
 	struct qcow2 *s = op->s;
 	struct qcow_req *req = op->req;
 
-	if (op->error)
+	if (op->error) {
 		qreq_fail(req, op->error);
+		/* nothing references what the failed write was to fill */
+		if (op->alloc_len)
+			qcow2_release_later(s, op->alloc_off, op->alloc_len);
+	}
 	inflight_remove(s, op);
 	if (op->slice)
 		meta_cache_put(&s->l2, op->slice);
@@ -280,6 +286,8 @@ static int place_op(struct alloc_op *op)
 	host = qcow2_alloc_clusters(s, n);
 	if (host < 0)
 		return (int)host;
+	op->alloc_off = (uint64_t)host;
+	op->alloc_len = n * cs;
 	op->host = (uint64_t)host + (op->astart - first);
 	return qcow2_check_write(s, UINT64_MAX, (uint64_t)host, n * cs);
 }
@@ -414,6 +422,8 @@ static int start_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 	op->aend = req->pos + cs;
 	op->c_first = op->c_last = req->pos >> s->cluster_bits;
 	op->host = (uint64_t)host;
+	op->alloc_off = ALIGN_DOWN((uint64_t)host, cs);	/* one reference */
+	op->alloc_len = cs;
 	op->buf = op->bounce;
 	op->cdesc = QCOW_OFLAG_COMPRESSED | (uint64_t)host |
 		    ((((uint64_t)host + op->clen - 1) / 512 -
