@@ -54,6 +54,7 @@ struct qcow2 {
 	uint32_t subcluster_bits;	/* == cluster_bits without ext L2 */
 
 	uint64_t rt_offset;
+	uint64_t rt_move_to;	/* new table a failed checkpoint left to write */
 	uint32_t rt_clusters;
 
 	uint32_t nb_snapshots;

@@ -67,6 +67,7 @@ struct ckpt {
 	bool synced;		/* an fsync completed since the cut */
 	bool dropped;		/* released references taken off in memory */
 	bool set_dirty_bit;	/* this checkpoint set the lazy dirty bit */
+	bool moved_rt;		/* ... named a new refcount table */
 	struct qwaiter waiter;
 	struct qwaiter *waiters;	/* completed with this checkpoint */
 	struct cluster_vec touched;
@@ -535,9 +536,9 @@ static void keep_reftable_chunk(struct qcow2 *s, uint64_t off)
  * A failed checkpoint hands the next one everything it took: slices and
  * table chunks it did not get on disk are dirty again, the refcounts of
  * the clusters it covered are written again (they are values, not
- * deltas), released clusters wait for a checkpoint that succeeds, and a
- * dirty bit it set is written again.  (A new refcount table it was
- * moving to is not retried.)
+ * deltas), released clusters wait for a checkpoint that succeeds, a
+ * dirty bit it set is written again, and a move to a new refcount table
+ * is made again (table written whole, then the header).
  */
 static void ckpt_keep_dirty(struct ckpt *c)
 {
@@ -548,11 +549,16 @@ static void ckpt_keep_dirty(struct ckpt *c)
 		meta_cache_mark_dirty(&s->l2, c->l2.v[i].slice);
 	for (i = 0; i < c->l1.n; i++)
 		qcow2_mark_l1_dirty(s, (c->l1.v[i].off - s->l1_offset) / 8);
+	/* a table move is done again whole, header included */
+	if (c->new_rt)
+		s->rt_move_to = c->new_rt_offset;
+	else if (c->moved_rt)
+		s->rt_move_to = s->rt_offset;
 	for (i = 0; i < c->io.n; i++) {
 		if (c->io.v[i].slice)
 			meta_cache_mark_dirty(c->io.v[i].cache,
 					      c->io.v[i].slice);
-		else if (!c->new_rt)
+		else if (!s->rt_move_to)
 			keep_reftable_chunk(s, c->io.v[i].off);
 	}
 	if (c->set_dirty_bit)
@@ -628,6 +634,7 @@ static int punch_freed(struct ckpt *c)
 
 static int refcount_phase(struct ckpt *c)
 {
+	struct qcow2 *s = c->s;
 	int ret;
 
 	/* in memory always, lazy refcounts or not; exactly once */
@@ -637,6 +644,12 @@ static int refcount_phase(struct ckpt *c)
 	}
 	if (!c->refcounts)
 		return 0;
+	if (s->rt_move_to) {
+		c->new_rt = s->rt;
+		c->new_rt_entries = s->rt_entries;
+		c->new_rt_offset = s->rt_move_to;
+		s->rt_move_to = 0;
+	}
 	ret = apply_refcounts(c);
 	if (ret < 0)
 		return ret;
@@ -694,6 +707,7 @@ static void ckpt_next(struct ckpt *c)
 					 s->cluster_size;
 			qcow2_header_set_reftable(s);
 			c->new_rt = NULL;
+			c->moved_rt = true;
 			if (queue_header(c, &c->io) < 0)
 				break;
 			if (write_list(c, &c->io))

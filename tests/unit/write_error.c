@@ -108,11 +108,22 @@ static bool reads_as_before(const struct wcase *c, struct qcow_image *img,
 	return ok && i == c->cs;
 }
 
+/* qemu-img check finds nothing (true as well without qemu-img) */
+static bool qemu_img_clean(const char *path)
+{
+	char cmd[1200];
+
+	if (!tl_have_prog("qemu-img"))
+		return true;
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", path);
+	return system(cmd) == 0;
+}
+
 static void run_case(const struct wcase *c)
 {
 	struct qcow_open_opts rw = { 0 }, ro = { .read_only = true };
 	struct qcow_check_result res;
-	char path[1024], base[1024], why[512] = "", cmd[2300];
+	char path[1024], base[1024], why[512] = "";
 	struct qcow_image *img;
 	int ret;
 
@@ -143,11 +154,8 @@ static void run_case(const struct wcase *c)
 	qcow_close(img);
 	if (why[0])
 		return tl_fail("%s", why);
-	if (tl_have_prog("qemu-img")) {
-		snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", path);
-		if (system(cmd) != 0)
-			return tl_fail("qemu-img check %s is not clean", path);
-	}
+	if (!qemu_img_clean(path))
+		return tl_fail("qemu-img check %s is not clean", path);
 	tl_pass();
 }
 
@@ -155,33 +163,78 @@ static void run_case(const struct wcase *c)
  * Write-back that fails: the data was written, the flush of its metadata
  * fails, a later flush succeeds; nothing may be lost or miscounted.
  */
-static void failed_flush(const char *name, bool lazy, bool grow)
+struct fcase {
+	const char *name;
+	uint32_t cs;
+	uint32_t refcount_bits;
+	bool lazy;
+	uint64_t size;
+	uint64_t before;	/* written and flushed first, from 0 */
+	uint64_t off;		/* then [off, off + len) with a failing flush */
+	uint64_t len;
+};
+
+static int write_pattern(struct qcow_image *img, uint64_t off, uint64_t len,
+			 uint8_t pat)
+{
+	uint8_t buf[65536];
+	uint64_t n;
+	int ret = 0;
+
+	memset(buf, pat, sizeof(buf));
+	for (; len && !ret; off += n, len -= n) {
+		n = len < sizeof(buf) ? len : sizeof(buf);
+		ret = qcow_pwrite(img, buf, n, off);
+	}
+	return ret;
+}
+
+static bool reads_pattern(struct qcow_image *img, uint64_t off, uint64_t len,
+			  uint8_t pat)
+{
+	uint8_t buf[65536];
+	uint64_t n, i;
+
+	for (; len; off += n, len -= n) {
+		n = len < sizeof(buf) ? len : sizeof(buf);
+		if (qcow_pread(img, buf, n, off) < 0)
+			return false;
+		for (i = 0; i < n; i++)
+			if (buf[i] != pat)
+				return false;
+	}
+	return true;
+}
+
+static void failed_flush(const struct fcase *f)
 {
 	struct qcow_create_opts co = {
-		.format = QCOW_FMT_QCOW2, .size = grow ? 1ULL << 30 : SIZE,
-		.cluster_size = grow ? 512 : 65536, .lazy_refcounts = lazy,
+		.format = QCOW_FMT_QCOW2, .size = f->size,
+		.cluster_size = f->cs, .lazy_refcounts = f->lazy,
+		.refcount_bits = f->refcount_bits,
 	};
 	struct qcow_open_opts rw = { 0 }, ro = { .read_only = true };
 	struct qcow_check_result res = { 0 };
 	char path[1024], why[512] = "";
 	struct qcow_image *img;
-	uint8_t buf[8192], back[8192];
-	uint64_t off = grow ? (900ULL << 20) : 3 * 65536;
 	int ret, ret2;
 
-	tl_begin("write_error/%s", name);
+	tl_begin("write_error/%s", f->name);
 	tl_path(path, sizeof(path), "flush.qcow2");
 	remove(path);
-	memset(buf, 0x5e, sizeof(buf));
 	if (qcow_create(path, &co) < 0 || qcow_open(&img, path, &rw) < 0)
 		return tl_fail("setup: %s", qcow_strerror());
-	ret = qcow_pwrite(img, buf, sizeof(buf), off);
+	ret = write_pattern(img, 0, f->before, 0x21);
+	if (!ret)
+		ret = qcow_flush(img);
+	if (!ret)
+		ret = write_pattern(img, f->off, f->len, 0x5e);
 	failing = true;
 	ret2 = qcow_flush(img);
 	failing = false;
 	if (ret < 0 || ret2 != -EIO) {
 		qcow_close(img);
-		return tl_fail("write %d, failing flush %d (not -EIO)", ret,
+		return tl_fail("writes %d, failing flush %d (not -EIO)", ret,
 			       ret2);
 	}
 	ret = qcow_flush(img);
@@ -194,12 +247,14 @@ static void failed_flush(const char *name, bool lazy, bool grow)
 	    res.leaks || res.check_errors)
 		snprintf(why, sizeof(why), "check: %d corruptions, %d leaks",
 			 (int)res.corruptions, (int)res.leaks);
-	else if (qcow_pread(img, back, sizeof(back), off) < 0 ||
-		 memcmp(back, buf, sizeof(buf)))
+	else if (!reads_pattern(img, 0, f->before, 0x21) ||
+		 !reads_pattern(img, f->off, f->len, 0x5e))
 		snprintf(why, sizeof(why), "the data does not read back");
 	qcow_close(img);
 	if (why[0])
 		return tl_fail("%s", why);
+	if (!qemu_img_clean(path))
+		return tl_fail("qemu-img check %s is not clean", path);
 	tl_pass();
 }
 
@@ -216,16 +271,31 @@ int main(int argc, char **argv)
 		{ "compressed-packed-64k", .cs = 65536, .compressed = true,
 		  .packed = true },
 	};
+	static const struct fcase flushes[] = {
+		{ "flush-fails", .cs = 65536, .size = SIZE,
+		  .off = 3 * 65536, .len = 8192 },
+		{ "flush-fails-lazy", .cs = 65536, .lazy = true, .size = SIZE,
+		  .off = 3 * 65536, .len = 8192 },
+		/* new refcount blocks in the failing checkpoint */
+		{ "flush-fails-refblock-growth", .cs = 512, .size = 1ULL << 30,
+		  .off = 900ULL << 20, .len = 8192 },
+		/*
+		 * 512-byte clusters, 64-bit refcounts: one table cluster
+		 * covers 2 MiB of file; the failing checkpoint moves the
+		 * table
+		 */
+		{ "flush-fails-reftable-move", .cs = 512, .refcount_bits = 64,
+		  .size = 8 << 20, .before = 1 << 20, .off = 1 << 20,
+		  .len = 1536 << 10 },
+	};
 	size_t i;
 
 	tl_init(argc, argv);
 	qio_set_recorder(&injector);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
-	failed_flush("flush-fails", false, false);
-	failed_flush("flush-fails-lazy", true, false);
-	/* 512-byte clusters, far out: new refblocks and a new table */
-	failed_flush("flush-fails-refblock-growth", false, true);
+	for (i = 0; i < sizeof(flushes) / sizeof(flushes[0]); i++)
+		failed_flush(&flushes[i]);
 	qio_set_recorder(NULL);
 	return tl_finish();
 }
