@@ -191,13 +191,6 @@ int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
 void qreq_get(struct qcow_req *req);
 void qreq_put(struct qcow_req *req);
 void qreq_fail(struct qcow_req *req, int err);
-/* read from a file into buf as part of req */
-void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
-		    uint64_t len, uint64_t off);
-
-/* write buf to a file as part of req */
-void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
-		     uint64_t len, uint64_t off);
 
 /*
  * The request's own data, bytes [boff, boff + len) from its start, in

@@ -67,6 +67,16 @@ static struct data_io *data_io_new(struct qcow_req *req, void *owned)
 	return d;
 }
 
+/* memory to or from a file */
+static void file_io(struct qcow_req *req, struct qfile *f, enum qio_kind kind,
+		    uint8_t *buf, uint64_t len, uint64_t host)
+{
+	struct data_io *d = data_io_new(req, NULL);
+
+	if (d)
+		qfile_submit(req->ctx, f, &d->op, kind, buf, len, host);
+}
+
 /* write mem into the fixed buffer through the copy descriptor */
 static void copy_in(struct qcow_req *req, uint64_t boff, const void *mem,
 		    uint64_t len, void *owned)
@@ -118,7 +128,7 @@ void qreq_write_zeroes_file(struct qcow_req *req, struct qfile *f,
 	}
 	for (; len; host += n, len -= n) {
 		n = MIN(len, ZERO_SOURCE_LEN);
-		qreq_write_file(req, f, (uint8_t *)zeros, n, host);
+		file_io(req, f, QIO_WRITE, (uint8_t *)zeros, n, host);
 	}
 }
 
@@ -223,7 +233,7 @@ void qreq_data_read_file(struct qcow_req *req, struct qfile *f, uint64_t boff,
 	struct data_io *d;
 
 	if (!req->fixed) {
-		qreq_read_file(req, f, req->buf + boff, len, host);
+		file_io(req, f, QIO_READ, req->buf + boff, len, host);
 		return;
 	}
 	/* a fixed read must not end short: the file ends inside */

@@ -9,11 +9,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-struct file_read {
-	struct qio_op op;
-	struct qcow_req *parent;
-};
-
 void qreq_get(struct qcow_req *req)
 {
 	req->pending++;
@@ -45,39 +40,6 @@ void qreq_fail(struct qcow_req *req, int err)
 		req->error = err;
 }
 
-static void file_read_done(struct qio_op *op, int res)
-{
-	struct file_read *r = (struct file_read *)op;
-	struct qcow_req *parent = r->parent;
-
-	if (res < 0)
-		qreq_fail(parent, res);
-	free(r);
-	qreq_put(parent);
-}
-
-/* I/O on a file as part of req: one more reference until it completes. */
-static void file_io(struct qcow_req *req, struct qfile *f, enum qio_kind kind,
-		    uint8_t *buf, uint64_t len, uint64_t off)
-{
-	struct file_read *r = calloc(1, sizeof(*r));
-
-	if (!r) {
-		qreq_fail(req, -ENOMEM);
-		return;
-	}
-	r->parent = req;
-	r->op.cb = file_read_done;
-	qreq_get(req);
-	qfile_submit(req->ctx, f, &r->op, kind, buf, len, off);
-}
-
-void qreq_read_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
-		    uint64_t len, uint64_t off)
-{
-	file_io(req, f, QIO_READ, buf, len, off);
-}
-
 static void req_resume(struct qwaiter *w, int err)
 {
 	struct qcow_req *req = (struct qcow_req *)((char *)w -
@@ -89,12 +51,6 @@ static void req_resume(struct qwaiter *w, int err)
 		return;
 	}
 	req->img->drv->step(req);
-}
-
-void qreq_write_file(struct qcow_req *req, struct qfile *f, uint8_t *buf,
-		     uint64_t len, uint64_t off)
-{
-	file_io(req, f, QIO_WRITE, buf, len, off);
 }
 
 static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
