@@ -119,10 +119,35 @@ static bool qemu_img_clean(const char *path)
 	return system(cmd) == 0;
 }
 
+/* Our check finds no corruption, leak or error; else why says what. */
+static bool check_clean(struct qcow_image *img, char *why, size_t n)
+{
+	struct qcow_check_result res = { 0 };
+
+	if (qcow_check(img, &res, NULL, NULL) < 0) {
+		snprintf(why, n, "check did not run");
+		return false;
+	}
+	if (!res.corruptions && !res.leaks && !res.check_errors)
+		return true;
+	snprintf(why, n, "check: %d corruptions, %d leaks, %d errors",
+		 (int)res.corruptions, (int)res.leaks, (int)res.check_errors);
+	return false;
+}
+
+/* The case's verdict: why (if set), then qemu-img check of the image. */
+static void end_case(const char *path, const char *why)
+{
+	if (why[0])
+		return tl_fail("%s", why);
+	if (!qemu_img_clean(path))
+		return tl_fail("qemu-img check %s is not clean", path);
+	tl_pass();
+}
+
 static void run_case(const struct wcase *c)
 {
 	struct qcow_open_opts rw = { 0 }, ro = { .read_only = true };
-	struct qcow_check_result res;
 	char path[1024], base[1024], why[512] = "";
 	struct qcow_image *img;
 	int ret;
@@ -142,21 +167,10 @@ static void run_case(const struct wcase *c)
 		return tl_fail("the failing write returned %d, not -EIO", ret);
 	if (qcow_open(&img, path, &ro) < 0)
 		return tl_fail("reopen: %s", qcow_strerror());
-	memset(&res, 0, sizeof(res));
-	if (qcow_check(img, &res, NULL, NULL) < 0)
-		snprintf(why, sizeof(why), "check did not run");
-	else if (res.corruptions || res.leaks || res.check_errors)
-		snprintf(why, sizeof(why), "check: %d corruptions, %d leaks, "
-			 "%d errors", (int)res.corruptions, (int)res.leaks,
-			 (int)res.check_errors);
-	else
+	if (check_clean(img, why, sizeof(why)))
 		reads_as_before(c, img, why, sizeof(why));
 	qcow_close(img);
-	if (why[0])
-		return tl_fail("%s", why);
-	if (!qemu_img_clean(path))
-		return tl_fail("qemu-img check %s is not clean", path);
-	tl_pass();
+	end_case(path, why);
 }
 
 /*
@@ -214,7 +228,6 @@ static void failed_flush(const struct fcase *f)
 		.refcount_bits = f->refcount_bits,
 	};
 	struct qcow_open_opts rw = { 0 }, ro = { .read_only = true };
-	struct qcow_check_result res = { 0 };
 	char path[1024], why[512] = "";
 	struct qcow_image *img;
 	int ret, ret2;
@@ -243,19 +256,12 @@ static void failed_flush(const struct fcase *f)
 		return tl_fail("the flush after the failure: %d", ret);
 	if (qcow_open(&img, path, &ro) < 0)
 		return tl_fail("reopen: %s", qcow_strerror());
-	if (qcow_check(img, &res, NULL, NULL) < 0 || res.corruptions ||
-	    res.leaks || res.check_errors)
-		snprintf(why, sizeof(why), "check: %d corruptions, %d leaks",
-			 (int)res.corruptions, (int)res.leaks);
-	else if (!reads_pattern(img, 0, f->before, 0x21) ||
-		 !reads_pattern(img, f->off, f->len, 0x5e))
+	if (check_clean(img, why, sizeof(why)) &&
+	    (!reads_pattern(img, 0, f->before, 0x21) ||
+	     !reads_pattern(img, f->off, f->len, 0x5e)))
 		snprintf(why, sizeof(why), "the data does not read back");
 	qcow_close(img);
-	if (why[0])
-		return tl_fail("%s", why);
-	if (!qemu_img_clean(path))
-		return tl_fail("qemu-img check %s is not clean", path);
-	tl_pass();
+	end_case(path, why);
 }
 
 int main(int argc, char **argv)
