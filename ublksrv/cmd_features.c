@@ -23,7 +23,7 @@ static const char *yes_no(uint64_t f, uint64_t bit)
 /* What ublk-qcow can do with the offer. */
 static void print_summary(uint64_t f)
 {
-	uint64_t zc = UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
+	uint64_t zc = UBLK_ZERO_COPY_FLAGS;
 
 	printf("user copy: %s (add --user-copy)\n",
 	       yes_no(f, UBLK_F_USER_COPY));

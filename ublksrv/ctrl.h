@@ -11,6 +11,9 @@
 #include <liburing.h>
 #include "ublk_abi.h"
 
+/* What our zero copy needs: buffers registered, copies for the rest. */
+#define UBLK_ZERO_COPY_FLAGS	(UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY)
+
 struct ublk_ctrl {
 	int fd;
 	struct io_uring ring;

@@ -99,9 +99,9 @@ static int dev_add(struct ublk_dev *dev)
 	info->flags = dev_recovery_flags(&dev->ctrl);
 	if (dev->opts.user_copy)
 		info->flags |= UBLK_F_USER_COPY;
-	/* copies still happen: zeros, compressed data, merges */
+	/* copies still happen: compressed data, merges */
 	if (dev->opts.zero_copy > 0)
-		info->flags |= UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
+		info->flags |= UBLK_ZERO_COPY_FLAGS;
 	ret = ublk_ctrl_add_dev(&dev->ctrl, info);
 	if (ret < 0) {
 		if (ret == -EEXIST)
@@ -116,9 +116,10 @@ static int dev_add(struct ublk_dev *dev)
 			 "(UBLK_F_USER_COPY)");
 		return -EOPNOTSUPP;
 	}
-	if (dev->opts.zero_copy > 0 && !(info->flags & UBLK_F_AUTO_BUF_REG)) {
+	if (dev->opts.zero_copy > 0 &&
+	    (info->flags & UBLK_ZERO_COPY_FLAGS) != UBLK_ZERO_COPY_FLAGS) {
 		ublk_err("the kernel did not grant zero copy "
-			 "(UBLK_F_AUTO_BUF_REG)");
+			 "(UBLK_F_AUTO_BUF_REG with UBLK_F_USER_COPY)");
 		return -EOPNOTSUPP;
 	}
 	if (info->nr_hw_queues != dev->opts.nr_queues)
@@ -225,14 +226,13 @@ int dev_save_state(struct ublk_dev *dev)
 /* Refused before anything is made when the kernel cannot do it. */
 static int dev_check_features(struct ublk_dev *dev)
 {
-	uint64_t zc;
+	uint64_t zc = UBLK_ZERO_COPY_FLAGS;
 
 	if (dev->opts.user_copy && !(dev->ctrl.features & UBLK_F_USER_COPY)) {
 		ublk_err("this kernel does not offer user copy "
 			 "(UBLK_F_USER_COPY, Linux 6.5 and later)");
 		return -EOPNOTSUPP;
 	}
-	zc = UBLK_F_AUTO_BUF_REG | UBLK_F_USER_COPY;
 	if (dev->opts.zero_copy < 0)
 		dev->opts.zero_copy = !dev->opts.user_copy &&
 				      (dev->ctrl.features & zc) == zc;
