@@ -248,6 +248,24 @@ static int check_l2_entry(struct check *c, uint8_t *p, bool active)
 	return 0;
 }
 
+/*
+ * An L2 table into buf, for a walk over its entries: 1 when there is
+ * nothing to walk (a table past the end of the file reads as zeros), 0
+ * when read, or a negative errno.
+ */
+static int read_l2_table(struct qcow2 *s, uint8_t *buf, uint64_t off)
+{
+	if (off >= s->img->file->size)
+		return 1;
+	return qfile_pread_sync(s->img->file, buf, s->cluster_size, off);
+}
+
+/* An all-zero entry: nothing allocated, nothing to check or fix. */
+static bool l2_entry_unused(const struct qcow2 *s, const uint8_t *p)
+{
+	return !get_be64(p) && (s->l2_entry_size == 8 || !get_be64(p + 8));
+}
+
 static int write_back_l2(struct check *c, uint64_t l2_off)
 {
 	struct qcow2 *s = c->s;
@@ -266,14 +284,20 @@ static int check_l2(struct check *c, uint64_t l2_off, bool active)
 	int ret;
 
 	c->next_contiguous = 0;	/* fragmentation counts per L2 table */
-	ret = qfile_pread_sync(s->img->file, c->l2, s->cluster_size, l2_off);
+	ret = read_l2_table(s, c->l2, l2_off);
+	if (ret > 0)
+		return 0;
 	if (ret < 0) {
 		c->res->check_errors++;
 		say(c, "ERROR: cannot read L2 table at %#" PRIx64, l2_off);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		ret = check_l2_entry(c, c->l2 + i * s->l2_entry_size, active);
+		uint8_t *p = c->l2 + i * s->l2_entry_size;
+
+		if (l2_entry_unused(s, p))
+			continue;
+		ret = check_l2_entry(c, p, active);
 		if (ret < 0)
 			return ret;
 	}
@@ -560,15 +584,18 @@ static int check_copied_l2(struct check *c, uint64_t l2_off)
 	struct qcow2 *s = c->s;
 	uint64_t n = 1ULL << s->l2_bits, i;
 
-	if (qfile_pread_sync(s->img->file, c->l2, s->cluster_size, l2_off))
+	if (read_l2_table(s, c->l2, l2_off))
 		return 0;
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = c->l2 + i * s->l2_entry_size;
 		uint64_t l2e = get_be64(p);
 		uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
-		enum qcow2_sc_type t = qcow2_sc_type(s, l2e, bitmap, 0);
+		enum qcow2_sc_type t;
 		uint64_t rc;
 
+		if (l2_entry_unused(s, p))
+			continue;
+		t = qcow2_sc_type(s, l2e, bitmap, 0);
 		if (t == SC_COMPRESSED || t == SC_INVALID ||
 		    !type_is_mapped(t))
 			continue;
@@ -789,9 +816,12 @@ static bool fix_entry_copied(struct qcow2 *s, uint8_t *p)
 {
 	uint64_t l2e = get_be64(p);
 	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
-	enum qcow2_sc_type t = qcow2_sc_type(s, l2e, bitmap, 0);
+	enum qcow2_sc_type t;
 	uint64_t rc;
 
+	if (l2_entry_unused(s, p))
+		return false;
+	t = qcow2_sc_type(s, l2e, bitmap, 0);
 	if (t == SC_COMPRESSED || t == SC_INVALID || !type_is_mapped(t))
 		return false;
 	rc = s->has_data_file ? 1 :
@@ -824,9 +854,11 @@ int qcow2_fix_copied(struct qcow2 *s,
 			s->l1[i] ^= QCOW_OFLAG_COPIED;
 			qcow2_mark_l1_dirty(s, i);
 		}
-		ret = qfile_pread_sync(s->img->file, l2, s->cluster_size, off);
+		ret = read_l2_table(s, l2, off);
 		for (j = 0; j < n && !ret; j++)
 			dirty |= fix_entry_copied(s, l2 + j * s->l2_entry_size);
+		if (ret > 0)
+			ret = 0;
 		if (ret || !dirty)
 			continue;
 		if (report)
