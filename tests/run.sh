@@ -17,6 +17,7 @@
 # "SKIP: name (reason)".  If it prints none, its exit status is one case:
 # 0 pass, 77 skip, anything else fail.  If it prints cases but exits
 # non-zero (not 77) without a FAIL line, one more failure is counted.
+# Its "NOTE: ..." lines (reports that are not verdicts) are shown.
 # Each program runs under `timeout $TEST_TIMEOUT` (default 900 s) with its
 # output in tests/out/<build>-<name>.log.  The last line is
 # "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
@@ -108,6 +109,7 @@ run_prog() {
 		echo "    --- last 30 lines of ${log#"$ROOT"/}:"
 		tail -n 30 "$log" | sed 's/^/    | /'
 	fi
+	grep '^NOTE: ' "$log" | head -n 10 | sed 's/^/    /'
 	TOTAL_PASS=$((TOTAL_PASS + p))
 	TOTAL_FAIL=$((TOTAL_FAIL + f))
 	TOTAL_SKIP=$((TOTAL_SKIP + s))

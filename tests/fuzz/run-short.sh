@@ -20,6 +20,12 @@
 #                  corpus thrown away at the end, so that a short run does
 #                  not spend its time replaying a large corpus
 #   FUZZ_CC        the compiler (default clang)
+#   FUZZ_TIMEOUT   seconds one input may run before it counts as a hang
+#                  (default 60)
+#
+# An input slower than FUZZ_SLOW seconds (default 10) that still ends in
+# time is reported on a NOTE: line with its path, not failed: how fast a
+# sanitized build runs on a shared machine is not a verdict on the code.
 #
 # Everything goes to build-fuzz/: the seeds, the corpus, the crash inputs
 # (artifacts/TARGET/), the logs (logs/).
@@ -33,7 +39,8 @@ FUZZ_CC=${FUZZ_CC:-clang}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_open_read fuzz_check fuzz_write fuzz_qcow1)
 # libFuzzer options shared by the runs and the replays
-LIMITS=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10
+LIMITS=(-rss_limit_mb=2048 -malloc_limit_mb=2048
+	-timeout="${FUZZ_TIMEOUT:-60}" -report_slow_units="${FUZZ_SLOW:-10}"
 	-error_exitcode=71 -timeout_exitcode=72)
 MAX_LEN=$((1024 * 1024 + 4096))
 NPASS=0
@@ -89,7 +96,8 @@ seeds_for() {
 # the first line of the sanitizer's or the oracle's verdict in a log
 verdict() {
 	grep -a -m 1 -E '^(SUMMARY: |==FUZZ ORACLE==|==[0-9]+== ?ERROR: libFuzzer)' \
-		"$1" || grep -a -m 1 -E 'ERROR|error' "$1" || echo "(no verdict)"
+		"$1" || grep -a -v 'NEW_FUNC' "$1" | grep -a -m 1 -E 'ERROR|error' ||
+		echo "(no verdict)"
 }
 
 # ---- the regression inputs: each must run clean ----
@@ -122,6 +130,17 @@ replay() {
 }
 
 # ---- fuzzing ----
+slow_note() {
+	local slow secs
+	slow=$(grep -a -o 'Test unit written to .*/slow-unit-.*' "$2" |
+		tail -n 1 | sed 's/^Test unit written to //')
+	[ -n "$slow" ] || return 0
+	secs=$(grep -a -o 'Slowest unit: [0-9]* s' "$2" | tail -n 1 |
+		grep -a -o '[0-9]* s')
+	echo "NOTE: fuzz/$1: an input took ${secs:-over ${FUZZ_SLOW:-10} s}" \
+		"(a speed report, not a failure): ${slow#"$ROOT"/}"
+}
+
 fuzz() {
 	local t=$1 corpus=$B/corpus/$1 art=$B/artifacts/$1 log=$B/logs/$1.log
 	local rc runs cov unit
@@ -135,8 +154,10 @@ fuzz() {
 	runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
 		grep -a -o '[0-9]*$' | tail -n 1)
 	cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -n 1 | grep -a -o '[0-9]*$')
-	unit=$(grep -a -o 'Test unit written to .*' "$log" | tail -n 1 |
-		sed 's/^Test unit written to //')
+	unit=$(grep -a -o 'Test unit written to .*' "$log" |
+		sed 's/^Test unit written to //' | grep -v '/slow-unit-' |
+		tail -n 1)
+	slow_note "$t" "$log"
 	if [ $rc -eq 0 ] && [ -z "$unit" ]; then
 		echo "PASS: fuzz/$t (${SECONDS_PER}s, ${runs:-?} runs," \
 			"cov ${cov:-?}, corpus $(find "$corpus" -type f | wc -l))"
