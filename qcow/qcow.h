@@ -255,6 +255,7 @@ struct qcow_check_result {
 	uint64_t allocated_clusters;
 	uint64_t fragmented_clusters;
 	uint64_t compressed_clusters;
+	bool rebuilt;			/* qcow_repair rebuilt the refcounts */
 };
 
 /* Messages go to report(); returns 0 when the check ran. */

@@ -107,6 +107,8 @@ struct qcow2 {
 	/* opened for repair with damaged refcount structures: no writes */
 	bool refcounts_damaged;
 	char *damage_msg;		/* why, as the open would have said */
+	/* refcounts of a dirty image the open set right, for qcow_repair */
+	uint64_t dirty_leaks_fixed, dirty_corruptions_fixed;
 
 	bool prealloc_checked;
 	bool metadata_prealloc;
@@ -189,9 +191,11 @@ void qcow2_writeback(struct qcow_image *img);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
 /* qcow2_check.c: refcounts in memory rebuilt from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);
+/* the two add what they fix to fixed's leaks_fixed/corruptions_fixed */
 int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
+			struct qcow_check_result *fixed,
 			void (*report)(void *arg, const char *msg), void *arg);
-int qcow2_fix_copied(struct qcow2 *s,
+int qcow2_fix_copied(struct qcow2 *s, struct qcow_check_result *fixed,
 		     void (*report)(void *arg, const char *msg), void *arg);
 
 static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,

@@ -33,13 +33,35 @@ struct check {
 	struct cluster_vec bad_blocks;	/* table indices of unaligned ones */
 };
 
-static void vsay(struct check *c, const char *fmt, va_list ap)
+static void vreport(void (*report)(void *arg, const char *msg), void *arg,
+		    const char *fmt, va_list ap)
 {
 	char msg[256];
 
+	if (!report)
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (c->report)
-		c->report(c->arg, msg);
+	report(arg, msg);
+}
+
+static void vsay(struct check *c, const char *fmt, va_list ap)
+{
+	vreport(c->report, c->arg, fmt, ap);
+}
+
+/* A repair made outside a check. */
+static void report_fix(void (*report)(void *arg, const char *msg), void *arg,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report_fix(void (*report)(void *arg, const char *msg), void *arg,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(report, arg, fmt, ap);
+	va_end(ap);
 }
 
 /* A finding. */
@@ -751,7 +773,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 {
 	struct qcow_check_result res = { 0 };
 	struct check c = { .s = s, .res = &res };
-	uint64_t i, n;
+	uint64_t i, n, have;
 	int ret;
 
 	ret = count_references(&c);
@@ -763,8 +785,13 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 
 		if (!i)
 			want = MAX(want, 1);
-		if (qcow2_refcount_of(s, i) == want)
+		have = qcow2_refcount_of(s, i);
+		if (have == want)
 			continue;
+		if (have > want)
+			s->dirty_leaks_fixed++;
+		else
+			s->dirty_corruptions_fixed++;
 		ret = qcow2_refcount_set(s, i, want);
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
@@ -775,6 +802,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *s)
 
 /* Refcounts that disagree with the references, as flags allow. */
 int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
+			struct qcow_check_result *fixed,
 			void (*report)(void *arg, const char *msg), void *arg)
 {
 	struct qcow_check_result res = { 0 };
@@ -807,12 +835,20 @@ int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 		ret = qcow2_refcount_set(s, i, want);
 		if (!ret)
 			ret = cluster_vec_push(&s->alloc.lazy, i);
+		if (!ret && have > want)
+			fixed->leaks_fixed++;
+		else if (!ret)
+			fixed->corruptions_fixed++;
 	}
+	/* and the unaligned zero clusters the walk fixed */
+	fixed->corruptions_fixed += res.corruptions_fixed;
 	check_free(&c);
 	return ret;
 }
 
-static bool fix_entry_copied(struct qcow2 *s, uint8_t *p)
+static bool fix_entry_copied(struct qcow2 *s, uint8_t *p,
+			     void (*report)(void *arg, const char *msg),
+			     void *arg)
 {
 	uint64_t l2e = get_be64(p);
 	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
@@ -828,12 +864,14 @@ static bool fix_entry_copied(struct qcow2 *s, uint8_t *p)
 		qcow2_refcount_of(s, (l2e & L2E_OFFSET_MASK) >> s->cluster_bits);
 	if ((rc == 1) == !!(l2e & QCOW_OFLAG_COPIED))
 		return false;
+	report_fix(report, arg, "Repairing OFLAG_COPIED data cluster: "
+		   "l2_entry=%" PRIx64 " refcount=%" PRIu64, l2e, rc);
 	put_be64(p, l2e ^ QCOW_OFLAG_COPIED);
 	return true;
 }
 
 /* COPIED flags of the active tables set to "refcount is one". */
-int qcow2_fix_copied(struct qcow2 *s,
+int qcow2_fix_copied(struct qcow2 *s, struct qcow_check_result *fixed,
 		     void (*report)(void *arg, const char *msg), void *arg)
 {
 	uint8_t *l2 = qalloc_aligned(s->cluster_size);
@@ -845,24 +883,31 @@ int qcow2_fix_copied(struct qcow2 *s,
 		return -ENOMEM;
 	for (i = 0; i < s->l1_size && !ret; i++) {
 		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
-		bool rc1, dirty = false;
+		uint64_t rc;
+		bool dirty = false;
 
 		if (!off || qcow2_offset_into_cluster(s, off))
 			continue;
-		rc1 = qcow2_refcount_of(s, off >> s->cluster_bits) == 1;
-		if (rc1 != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
+		rc = qcow2_refcount_of(s, off >> s->cluster_bits);
+		if ((rc == 1) != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
+			report_fix(report, arg, "Repairing OFLAG_COPIED L2 "
+				   "cluster: l1_index=%u l1_entry=%" PRIx64
+				   " refcount=%" PRIu64, i, s->l1[i], rc);
 			s->l1[i] ^= QCOW_OFLAG_COPIED;
 			qcow2_mark_l1_dirty(s, i);
+			fixed->corruptions_fixed++;
 		}
 		ret = read_l2_table(s, l2, off);
 		for (j = 0; j < n && !ret; j++)
-			dirty |= fix_entry_copied(s, l2 + j * s->l2_entry_size);
+			if (fix_entry_copied(s, l2 + j * s->l2_entry_size,
+					     report, arg)) {
+				dirty = true;
+				fixed->corruptions_fixed++;
+			}
 		if (ret > 0)
 			ret = 0;
 		if (ret || !dirty)
 			continue;
-		if (report)
-			report(arg, "Repairing OFLAG_COPIED flags of an L2 table");
 		meta_cache_drop(&s->l2, off, s->cluster_size);
 		ret = qfile_pwrite_sync(s->img->file, l2, s->cluster_size, off);
 		if (!ret)

@@ -125,6 +125,12 @@ corruption_case() {
 		diag 10 <"$f.ours"
 		return
 	fi
+	if [ "$(grep -E '^ +[0-9]+ (leaked clusters|corruptions)$' "$f.ours")" != \
+		"$(grep -E '^ +[0-9]+ (leaked clusters|corruptions)$' "$f.ref")" ]; then
+		fail "$name" "the counts of what was repaired differ from qemu-img's"
+		grep -E '^ +[0-9]+ (leaked|corr)' "$f.ref" "$f.ours" | diag 4
+		return
+	fi
 	pass "$name"
 	clean_check "$name/clean" ours/img.qcow2
 	same_content "$name/compare" ours/img.qcow2 "$img"

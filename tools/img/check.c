@@ -179,60 +179,38 @@ static int verdict(const struct check_args *a,
 	return r->leaks ? CHECK_LEAKS : CHECK_CLEAN;
 }
 
-static uint64_t decrease(uint64_t before, uint64_t after)
-{
-	return before > after ? before - after : 0;
-}
-
 /*
- * Repairs in qemu-img's order: refcounts of leaked clusters first (which
- * may settle COPIED flags by themselves), then with -r all the errors that
- * remain; each step is counted by what disappeared from the checks.
+ * One repair pass, as qemu-img's: refcounts (a damaged structure rebuilt
+ * with -r all), then COPIED flags; then the image is checked once more.
+ * What the pass fixed is what it counted, with the last check's findings.
  */
-static int repair_steps(const struct check_args *a, struct qcow_image *img,
-			const struct qcow_check_result *before,
-			struct qcow_check_result *r)
+static int repair_pass(const struct check_args *a, struct qcow_image *img,
+		       struct qcow_check_result *r)
 {
-	struct qcow_check_result mid, ignored;
+	struct qcow_check_result fixed;
 	int ret;
 
-	/* a damaged refcount structure is rebuilt in the first step */
-	ret = qcow_repair(img, QCOW_REPAIR_LEAKS |
-			  (a->repair & QCOW_REPAIR_ERRORS ?
-			   QCOW_REPAIR_REBUILD : 0), &ignored, report, NULL);
+	ret = qcow_repair(img, a->repair, &fixed, report, NULL);
 	if (!ret)
-		ret = qcow_check(img, &mid, NULL, NULL);
+		ret = qcow_check(img, r, NULL, NULL);
 	if (ret < 0)
 		return ret;
-	*r = mid;
-	if ((a->repair & QCOW_REPAIR_ERRORS) && mid.corruptions) {
-		ret = qcow_repair(img, a->repair, &ignored, report, NULL);
-		if (!ret)
-			ret = qcow_check(img, r, NULL, NULL);
-		if (ret < 0)
-			return ret;
-	}
-	r->leaks_fixed = decrease(before->leaks, r->leaks);
-	r->corruptions_fixed = decrease(mid.corruptions, r->corruptions);
+	r->leaks_fixed = fixed.leaks_fixed;
+	r->corruptions_fixed = fixed.corruptions_fixed;
 	return 0;
 }
 
 /*
- * With -r: repair what a first check finds; when something was fixed,
- * say so.  The last check decides, with the counts of what was fixed.
+ * With -r: repair (the open may have set a dirty image's refcounts right
+ * already); when something was fixed, say so.  The last check decides,
+ * with the counts of what was fixed.
  */
 static int repair(const struct check_args *a, struct qcow_image *img,
 		  struct qcow_check_result *r)
 {
-	struct qcow_check_result before;
 	int ret;
 
-	ret = qcow_check(img, &before, NULL, NULL);
-	if (ret < 0 || (!before.leaks && !before.corruptions)) {
-		*r = before;
-		return ret;
-	}
-	ret = repair_steps(a, img, &before, r);
+	ret = repair_pass(a, img, r);
 	if (ret < 0 || (!r->leaks_fixed && !r->corruptions_fixed))
 		return ret;
 	if (!a->quiet && a->output == OUTPUT_HUMAN)
