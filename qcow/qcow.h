@@ -309,7 +309,12 @@ int qcow_set_backing(struct qcow_image *img, const char *name,
 #define QCOW_REPAIR_ERRORS	(1u << 1)
 /* rebuild damaged refcount structures (implied by QCOW_REPAIR_ERRORS) */
 #define QCOW_REPAIR_REBUILD	(1u << 2)
-/* Check, then fix what flags allow; res counts what was found and fixed. */
+/*
+ * Check, then fix what flags allow; res holds the findings of a check
+ * after the repair and, as qemu-img counts them, the leaks and corruptions
+ * fixed (with those the open fixed in a dirty image; rebuilt: the refcount
+ * structure was rebuilt).
+ */
 int qcow_repair(struct qcow_image *img, unsigned int flags,
 		struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg);
