@@ -20,6 +20,10 @@ struct qfile {
 	unsigned int lock_perm;		/* QPERM_* held (lock.c) */
 	unsigned int lock_unshared;	/* QPERM_* denied to others */
 	bool lock_off;			/* the file system has no OFD locks */
+	/* O_DIRECT writes (io_direct.c): in flight, waiting, RMW running */
+	unsigned int dwrites;
+	struct qio_op *dq_head, *dq_tail;
+	bool drmw;
 };
 
 enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC };
@@ -45,6 +49,10 @@ struct qio_op {
 	uint64_t io_len;
 	uint64_t io_off;
 	uint64_t io_done;
+	/* O_DIRECT writes: read-modify-write of the bounce, counted */
+	bool rmw;
+	bool tracked;
+	struct qwaiter wake;		/* started from another thread */
 };
 
 struct qcow_ctx {
@@ -77,6 +85,15 @@ void qfile_close(struct qfile *f);
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
 int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
+/*
+ * io_direct.c: writes to an O_DIRECT file go through qdirect_write(), which
+ * starts them with qio_start() in an order that keeps a read-modify-write
+ * (a write not aligned to the file's blocks) alone on the file;
+ * qdirect_write_done() is called as each ends.
+ */
+void qio_start(struct qio_op *op);
+void qdirect_write(struct qio_op *op);
+void qdirect_write_done(struct qio_op *op);
 /*
  * READ_FIXED / WRITE_FIXED of [addr, addr + len) of fixed buffer index;
  * reads must not reach past the end of the file (-EIO).  Needs a ring.

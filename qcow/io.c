@@ -336,6 +336,8 @@ static void qio_finish(struct qio_op *op, int res)
 	op->bounce = NULL;
 	op->res = res;
 	record(QIO_EV_DONE, op, res);
+	if (op->tracked)
+		qdirect_write_done(op);
 	op->cb(op, res);
 }
 
@@ -399,13 +401,30 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 	op->buf = buf;
 	op->len = len;
 	op->off = off;
+	op->rmw = false;
+	op->tracked = false;
+}
+
+/*
+ * A read-modify-write may not make the file longer than the write itself
+ * does: the last block of a file whose length is not a multiple of the
+ * block size stays unwritable under O_DIRECT (EINVAL), as before.
+ */
+static bool rmw_keeps_size(const struct qio_op *op)
+{
+	uint64_t end = op->io_off + op->io_len;
+
+	return end <= op->file->size || end == op->off + op->len;
+}
+
+static bool direct_write(const struct qio_op *op)
+{
+	return op->kind == QIO_WRITE && op->file && op->file->align > 1;
 }
 
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
 {
-	struct io_uring_sqe *sqe;
-
 	qio_init(op, ctx, f, f->fd, kind, buf, len, off);
 	op->bounce = NULL;
 	op->io_buf = buf;
@@ -417,19 +436,36 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		op->io_off = ALIGN_DOWN(off, f->align);
 		op->io_len = ALIGN_UP(off + len, f->align) - op->io_off;
 		op->bounce = qalloc_aligned(op->io_len);
-		/* unaligned direct writes would need read-modify-write */
-		if (!op->bounce || (kind == QIO_WRITE &&
-				    (op->io_off != off || op->io_len != len))) {
-			op->res = op->bounce ? -EINVAL : -ENOMEM;
+		if (!op->bounce) {
+			op->res = -ENOMEM;
+			qctx_defer(ctx, op);
+			return;
+		}
+		/* blocks written in part: read, merged, written (io_direct.c) */
+		op->rmw = kind == QIO_WRITE &&
+			  (op->io_off != off || op->io_len != len);
+		if (op->rmw && !rmw_keeps_size(op)) {
+			op->res = -EINVAL;
 			free(op->bounce);
 			op->bounce = NULL;
 			qctx_defer(ctx, op);
 			return;
 		}
-		if (kind == QIO_WRITE)
+		if (kind == QIO_WRITE && !op->rmw)
 			memcpy(op->bounce, buf, len);	/* memory misaligned */
 		op->io_buf = op->bounce;
 	}
+	if (direct_write(op))
+		qdirect_write(op);
+	else
+		qio_start(op);
+}
+
+static void qio_start_mem(struct qio_op *op)
+{
+	struct qcow_ctx *ctx = op->ctx;
+	struct io_uring_sqe *sqe;
+
 	op->res = injected_error(op);
 	if (op->res) {
 		qctx_defer(ctx, op);
@@ -480,7 +516,18 @@ void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 {
 	qio_init(op, ctx, f, f->fd, kind, NULL, len, off);
 	qio_set_fixed(op, index, addr);
-	qio_submit_ring(ctx, op);
+	if (direct_write(op))
+		qdirect_write(op);
+	else
+		qio_submit_ring(ctx, op);
+}
+
+void qio_start(struct qio_op *op)
+{
+	if (op->fixed)
+		qio_submit_ring(op->ctx, op);
+	else
+		qio_start_mem(op);
 }
 
 void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,

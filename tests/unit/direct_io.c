@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Images opened with O_DIRECT.  The engine has no read-modify-write, so
- * a read-write open of an image whose (sub)clusters are smaller than the
- * file's block must fail with one line naming the image (it could not
- * write them), while a read-only open of it reads right; writes of whole
- * blocks from memory that is not block-aligned are copied, not refused.
+ * Images opened with O_DIRECT.  Writes that cover a block in part are
+ * read-modify-writes (write_concurrent's and write_multiqueue's -direct
+ * cases), but (sub)clusters smaller than the file's block are not
+ * written that way: a read-write open of such an image must fail with one
+ * line naming the image, while a read-only open of it reads right; writes
+ * of whole blocks from memory that is not block-aligned are copied, not
+ * refused.
  * SKIP where the scratch directory's file system has no O_DIRECT with
  * 4 KiB blocks.
  */
@@ -23,20 +25,6 @@ static const struct qcow_open_opts rw_direct = { .direct = true };
 static const struct qcow_open_opts ro_direct = {
 	.read_only = true, .direct = true,
 };
-
-/* The file system's O_DIRECT block (st_blksize), 0 without O_DIRECT. */
-static unsigned int direct_block(const char *path)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_DIRECT);
-
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) < 0)
-		st.st_blksize = 0;
-	close(fd);
-	return (unsigned int)st.st_blksize;
-}
 
 static int make_image(const char *path, uint32_t cs, bool extl2,
 		      uint8_t pat)
@@ -151,14 +139,10 @@ static void misaligned_memory(unsigned int block)
 
 int main(int argc, char **argv)
 {
-	char probe[1024];
 	unsigned int block;
 
 	tl_init(argc, argv);
-	tl_path(probe, sizeof(probe), "probe");
-	if (tl_write_file(probe, "x", 1) < 0)
-		return 1;
-	block = direct_block(probe);
+	block = tl_direct_block();
 	if (block != 4096) {
 		tl_begin("direct_io/all");
 		tl_skip("%s has no O_DIRECT with 4 KiB blocks (st_blksize "

@@ -431,6 +431,28 @@ static inline uint64_t tl_fnv1a(const void *buf, size_t len)
 	return h;
 }
 
+/*
+ * The O_DIRECT block (st_blksize) of a file made in the scratch
+ * directory, 0 where O_DIRECT does not open there.
+ */
+static inline unsigned int tl_direct_block(void)
+{
+	char path[1024];
+	struct stat st;
+	int fd;
+
+	tl_path(path, sizeof(path), "direct-probe");
+	if (tl_write_file(path, "x", 1) < 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		st.st_blksize = 0;
+	close(fd);
+	return (unsigned int)st.st_blksize;
+}
+
 /* ---- external programs ---- */
 
 /* Is prog an executable in $PATH (or a path to one)? */

@@ -130,10 +130,10 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void run(const char *name, struct qcow_create_opts *co)
+static void run(const char *name, struct qcow_create_opts *co, bool direct)
 {
 	struct worker wk[THREADS];
-	struct qcow_open_opts oo = { 0 };
+	struct qcow_open_opts oo = { .direct = direct };
 	uint64_t size = (uint64_t)STRIPE * STRIPES * THREADS;
 	struct qcow_image *img;
 	uint8_t *got, want;
@@ -142,6 +142,9 @@ static void run(const char *name, struct qcow_create_opts *co)
 	int t, bad = 0;
 
 	tl_begin("write_multiqueue/%s", name);
+	if (direct && tl_direct_block() != 4096)
+		return tl_skip("%s has no O_DIRECT with 4 KiB blocks",
+			       tl_tmpdir());
 	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
 	co->format = QCOW_FMT_QCOW2;
 	co->size = (size + 511) & ~511ULL;
@@ -198,14 +201,18 @@ int main(int argc, char **argv)
 	struct qcow_create_opts co = { .cluster_size = 65536 };
 
 	tl_init(argc, argv);
-	run("64k", &co);
+	run("64k", &co, false);
+	co = (struct qcow_create_opts){ .cluster_size = 65536 };
+	run("64k-direct", &co, true);
 	co = (struct qcow_create_opts){ .cluster_size = 4096 };
-	run("4k", &co);
+	run("4k", &co, false);
+	co = (struct qcow_create_opts){ .cluster_size = 4096 };
+	run("4k-direct", &co, true);
 	co = (struct qcow_create_opts){ .cluster_size = 65536,
 					.extended_l2 = true };
-	run("64k-extl2", &co);
+	run("64k-extl2", &co, false);
 	co = (struct qcow_create_opts){ .cluster_size = 512,
 					.lazy_refcounts = true };
-	run("512-lazy", &co);
+	run("512-lazy", &co, false);
 	return tl_finish();
 }
