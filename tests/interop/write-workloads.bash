@@ -21,7 +21,8 @@ io_run() {
 	for a in "$@"; do
 		args+=(-c "$a")
 	done
-	timeout -k 5 "$CMD_TIMEOUT" "$tool" -f "$fmt" "${args[@]}" "$img"
+	# shellcheck disable=SC2086 # IO_FLAGS: options for both tools (-n)
+	timeout -k 5 "$CMD_TIMEOUT" "$tool" ${IO_FLAGS:-} -f "$fmt" "${args[@]}" "$img"
 }
 
 # io_lines FILE: a qemu-io transcript without its timing lines.
