@@ -92,6 +92,17 @@ int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
  * qdirect_write_done() is called as each ends.
  */
 void qio_start(struct qio_op *op);
+/* Appends op to a list of ops linked through op->next. */
+static inline void qio_list_append(struct qio_op **head, struct qio_op **tail,
+				   struct qio_op *op)
+{
+	op->next = NULL;
+	if (*tail)
+		(*tail)->next = op;
+	else
+		*head = op;
+	*tail = op;
+}
 void qdirect_write(struct qio_op *op);
 void qdirect_write_done(struct qio_op *op);
 /*

@@ -248,12 +248,7 @@ int qfile_fsync_sync(struct qfile *f)
 
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
 {
-	op->next = NULL;
-	if (ctx->defer_tail)
-		ctx->defer_tail->next = op;
-	else
-		ctx->defer_head = op;
-	ctx->defer_tail = op;
+	qio_list_append(&ctx->defer_head, &ctx->defer_tail, op);
 }
 
 static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)

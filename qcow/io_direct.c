@@ -86,12 +86,7 @@ void qdirect_write(struct qio_op *op)
 		dwrite_start(op);
 		return;
 	}
-	op->next = NULL;
-	if (f->dq_tail)
-		f->dq_tail->next = op;
-	else
-		f->dq_head = op;
-	f->dq_tail = op;
+	qio_list_append(&f->dq_head, &f->dq_tail, op);
 	dq_pump(f);
 }
 
