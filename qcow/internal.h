@@ -20,6 +20,8 @@ struct qfile {
 	unsigned int lock_perm;		/* QPERM_* held (lock.c) */
 	unsigned int lock_unshared;	/* QPERM_* denied to others */
 	bool lock_off;			/* the file system has no OFD locks */
+	/* a raw image: a read-modify-write must not make it longer */
+	bool keep_size;
 	/* O_DIRECT writes (io_direct.c): in flight, waiting, RMW running */
 	unsigned int dwrites;
 	struct qio_op *dq_head, *dq_tail;

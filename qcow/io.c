@@ -401,15 +401,17 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 }
 
 /*
- * A read-modify-write may not make the file longer than the write itself
- * does: the last block of a file whose length is not a multiple of the
- * block size stays unwritable under O_DIRECT (EINVAL), as before.
+ * A read-modify-write may not make a raw image longer than the write
+ * itself does: the last block of one whose length is not a multiple of
+ * the block size stays unwritable under O_DIRECT (EINVAL).  In an image
+ * format's file the blocks past the end belong to the cluster written.
  */
 static bool rmw_keeps_size(const struct qio_op *op)
 {
 	uint64_t end = op->io_off + op->io_len;
 
-	return end <= op->file->size || end == op->off + op->len;
+	return !op->file->keep_size || end <= op->file->size ||
+	       end == op->off + op->len;
 }
 
 static bool direct_write(const struct qio_op *op)

@@ -55,22 +55,21 @@ static int open_data_file(struct qcow2 *s)
 }
 
 /*
- * The engine has no read-modify-write: under O_DIRECT every write must
- * cover whole blocks of the file, so (sub)clusters smaller than a block
- * cannot be written.
+ * Under O_DIRECT, writes that cover a block in part are read-modify-writes
+ * ordered against the other asynchronous writes (io_direct.c), so data
+ * subclusters may be smaller than a block.  Clusters may not: metadata
+ * written synchronously (the header) would then share blocks with them.
  */
 static int check_direct_granularity(struct qcow2 *s)
 {
-	uint64_t gran = 1ULL << s->subcluster_bits;
-	unsigned int align = MAX(s->img->file->align, s->data_file->align);
+	unsigned int align = s->img->file->align;
 
-	if (s->img->opts.read_only || gran >= align)
+	if (s->img->opts.read_only || s->cluster_size >= align)
 		return 0;
 	return qcow_set_error(-EINVAL, s->img->filename, "O_DIRECT writes need "
-			      "%s of at least %u bytes, the image has %" PRIu64
+			      "clusters of at least %u bytes, the image has %u"
 			      " (open it without O_DIRECT, or read-only)",
-			      s->l2_entry_size == 16 ? "subclusters" :
-			      "clusters", align, gran);
+			      align, s->cluster_size);
 }
 
 static int init_l2_cache(struct qcow2 *s)

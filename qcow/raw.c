@@ -8,6 +8,7 @@ static int raw_open(struct qcow_image *img)
 {
 	/* as QEMU: whole sectors, the partial last one reads zeros after EOF */
 	img->size = ALIGN_UP(img->file->size, 512);
+	img->file->keep_size = true;	/* its length is the disk's */
 	return 0;
 }
 

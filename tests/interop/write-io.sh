@@ -126,12 +126,14 @@ datafile c64k-datafile 65536 ""
 datafile c4k-datafile-raw 4096 data_file_raw=on
 datafile c64k-datafile-extl2 65536 extended_l2=on
 # O_DIRECT (-n): writes that cover 4 KiB blocks in part are
-# read-modify-writes; clusters of 4 KiB at least (smaller ones are
-# refused read-write under O_DIRECT, see tests/unit/direct_io.c)
+# read-modify-writes, also beside 2 KiB subclusters; clusters of 4 KiB at
+# least (smaller ones are refused read-write under O_DIRECT, see
+# tests/unit/direct_io.c)
 if dd if=/dev/zero of=direct-probe bs=4096 count=1 oflag=direct 2>/dev/null; then
 	IO_FLAGS=-n plain c64k-nocache 65536 compat=1.1 nocomp
 	IO_FLAGS=-n plain c4k-nocache 4096 compat=1.1 nocomp
 	IO_FLAGS=-n plain c64k-lazy-nocache 65536 lazy_refcounts=on nocomp
+	IO_FLAGS=-n plain c64k-extl2-nocache 65536 extended_l2=on nocomp
 else
 	skip write/nocache "no O_DIRECT with 4 KiB blocks in $PWD"
 fi

@@ -2,16 +2,17 @@
 /*
  * Images opened with O_DIRECT.  Writes that cover a block in part are
  * read-modify-writes (write_concurrent's and write_multiqueue's -direct
- * cases), but (sub)clusters smaller than the file's block are not
- * written that way: a read-write open of such an image must fail with one
- * line naming the image, while a read-only open of it reads right; writes
- * of whole blocks from memory that is not block-aligned are copied, not
- * refused.
+ * cases), also next to subclusters smaller than the block; clusters
+ * smaller than the file's block are not written that way: a read-write
+ * open of such an image must fail with one line naming the image, while a
+ * read-only open of it reads right; writes of whole blocks from memory
+ * that is not block-aligned are copied, not refused.
  * SKIP where the scratch directory's file system has no O_DIRECT with
  * 4 KiB blocks.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,78 @@ static void small_granularity(const char *name, uint32_t cs, bool extl2,
 	tl_pass();
 }
 
+/*
+ * 2 KiB subclusters on 4 KiB blocks: each write below covers a block in
+ * part, next to a subcluster of another kind (unallocated, allocated,
+ * just allocated).  The image must read as the model (O_DIRECT and not),
+ * pass qemu-img check and compare equal to the model as a raw file.
+ */
+static void small_subclusters(void)
+{
+	static const struct { uint64_t off, len; uint8_t pat; } w[] = {
+		{ 512, 512, 0x11 },		/* allocates subcluster 0 */
+		{ 3000, 100, 0x22 },		/* in place, subcluster 1 */
+		{ 65536 + 2048, 2048, 0x33 },	/* beside data, same block */
+		{ 10000, 6000, 0x44 },		/* across four subclusters */
+		{ 200000, 700, 0x55 },		/* a new cluster */
+		{ 200300, 2000, 0x66 },		/* over the last one */
+	};
+	char path[1024], raw[1024], why[512] = "";
+	struct qcow_image *img;
+	uint8_t *model = malloc(SIZE), *back = malloc(SIZE), buf[8192];
+	unsigned int i;
+	int ret = -ENOMEM;
+
+	tl_begin("direct_io/subclusters/extl2-64k");
+	tl_path(path, sizeof(path), "subcl.qcow2");
+	tl_path(raw, sizeof(raw), "subcl.raw");
+	if (model && back && make_image(path, 65536, true, 0x5a) == 0 &&
+	    qcow_open(&img, path, &ro_direct) == 0) {
+		ret = qcow_pread(img, model, SIZE, 0);
+		qcow_close(img);
+	}
+	if (ret < 0 || qcow_open(&img, path, &rw_direct) < 0) {
+		free(model);
+		free(back);
+		return tl_fail("setup: %s", qcow_strerror());
+	}
+	for (i = 0; i < sizeof(w) / sizeof(w[0]) && !why[0]; i++) {
+		memset(buf, w[i].pat, w[i].len);
+		memcpy(model + w[i].off, buf, w[i].len);
+		ret = qcow_pwrite(img, buf, w[i].len, w[i].off);
+		if (ret < 0)
+			snprintf(why, sizeof(why), "write %" PRIu64 "+%" PRIu64
+				 ": %s", w[i].off, w[i].len, strerror(-ret));
+	}
+	qcow_close(img);
+	for (i = 0; i < 2 && !why[0]; i++) {
+		if (qcow_open(&img, path, i ? &ro_direct : &(struct
+				qcow_open_opts){ .read_only = true }) < 0) {
+			snprintf(why, sizeof(why), "reopen: %s", qcow_strerror());
+			break;
+		}
+		if (qcow_pread(img, back, SIZE, 0) < 0 ||
+		    memcmp(back, model, SIZE))
+			snprintf(why, sizeof(why), "read back%s differs",
+				 i ? " (O_DIRECT)" : "");
+		qcow_close(img);
+	}
+	if (!why[0] && tl_write_file(raw, model, SIZE) < 0)
+		snprintf(why, sizeof(why), "cannot write the model");
+	free(model);
+	free(back);
+	if (why[0])
+		return tl_fail("%s", why);
+	if (!tl_have_prog("qemu-img"))
+		return tl_skip("qemu-img is not installed: data checked, "
+			       "image not");
+	if (tl_run("qemu-img check -q '%s'", path))
+		return tl_fail("qemu-img check found problems");
+	if (tl_run("qemu-img compare -q -f raw -F qcow2 '%s' '%s'", raw, path))
+		return tl_fail("qemu-img compare: the image is not the model");
+	tl_pass();
+}
+
 /* Whole blocks from a misaligned address: written (through a copy). */
 static void misaligned_memory(unsigned int block)
 {
@@ -149,7 +222,7 @@ int main(int argc, char **argv)
 			"%u)", tl_tmpdir(), block);
 		return tl_finish();
 	}
-	small_granularity("extl2-64k.qcow2", 65536, true, block);
+	small_subclusters();
 	small_granularity("cluster-512.qcow2", 512, false, block);
 	misaligned_memory(block);
 	return tl_finish();

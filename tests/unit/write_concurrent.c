@@ -246,6 +246,7 @@ int main(int argc, char **argv)
 	co.cluster_size = 65536;
 	co.extended_l2 = true;
 	run("64k-extl2", &co, false);
+	run("64k-extl2-direct", &co, true);
 	co.extended_l2 = false;
 	co.lazy_refcounts = true;
 	co.refcount_bits = 1;
