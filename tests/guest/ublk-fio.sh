@@ -73,6 +73,10 @@ fio_case fresh-mixed-q2 fresh.qcow2 2 "${FIOMIX[@]}"
 # O_DIRECT on the image (tmpfs has it since 6.6): 4 KiB blocks
 new_image fresh.qcow2
 fio_case fresh-direct-q2 fresh.qcow2 "2 --direct" "${FIO4K[@]}" --numjobs=2 --offset_increment=64M --size=32M
+# and extended L2: 2 KiB subclusters, smaller than the file's blocks
+rm -f xl2.qcow2
+qemu-img create -q -f qcow2 -o extended_l2=on xl2.qcow2 128M
+fio_case extl2-direct-q2 xl2.qcow2 "2 --direct" --size=96M --bsrange=4k-256k --iodepth=16
 new_overlay overlay.qcow2
 fio_case overlay-q1 overlay.qcow2 1 "${FIO4K[@]}"
 new_overlay overlay.qcow2
