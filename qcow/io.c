@@ -432,19 +432,17 @@ void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 	    qio_needs_bounce(f, buf, len, off)) {
 		op->io_off = ALIGN_DOWN(off, f->align);
 		op->io_len = ALIGN_UP(off + len, f->align) - op->io_off;
-		op->bounce = qalloc_aligned(op->io_len);
-		if (!op->bounce) {
-			op->res = -ENOMEM;
-			qctx_defer(ctx, op);
-			return;
-		}
 		/* blocks written in part: read, merged, written (io_direct.c) */
 		op->rmw = kind == QIO_WRITE &&
 			  (op->io_off != off || op->io_len != len);
 		if (op->rmw && !rmw_keeps_size(op)) {
 			op->res = -EINVAL;
-			free(op->bounce);
-			op->bounce = NULL;
+			qctx_defer(ctx, op);
+			return;
+		}
+		op->bounce = qalloc_aligned(op->io_len);
+		if (!op->bounce) {
+			op->res = -ENOMEM;
 			qctx_defer(ctx, op);
 			return;
 		}

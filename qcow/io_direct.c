@@ -17,12 +17,13 @@ static int rmw_fill(struct qio_op *op)
 {
 	struct qfile *f = op->file;
 	uint64_t a = f->align, end = op->io_off + op->io_len;
+	bool head = op->off != op->io_off, tail = op->off + op->len != end;
 	int ret = 0;
 
-	if (op->off != op->io_off)
+	if (head)
 		ret = qfile_pread_sync(f, op->bounce, a, op->io_off);
-	if (!ret && op->off + op->len != end &&
-	    (end - a != op->io_off || op->off == op->io_off))
+	/* (one block: read already) */
+	if (!ret && tail && !(head && op->io_len == a))
 		ret = qfile_pread_sync(f, op->bounce + op->io_len - a, a,
 				       end - a);
 	if (!ret)
@@ -82,10 +83,6 @@ void qdirect_write(struct qio_op *op)
 {
 	struct qfile *f = op->file;
 
-	if (!f->dq_head && !f->drmw && !op->rmw) {
-		dwrite_start(op);
-		return;
-	}
 	qio_list_append(&f->dq_head, &f->dq_tail, op);
 	dq_pump(f);
 }

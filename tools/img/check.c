@@ -180,37 +180,17 @@ static int verdict(const struct check_args *a,
 }
 
 /*
- * One repair pass, as qemu-img's: refcounts (a damaged structure rebuilt
- * with -r all), then COPIED flags; then the image is checked once more.
- * What the pass fixed is what it counted, with the last check's findings.
- */
-static int repair_pass(const struct check_args *a, struct qcow_image *img,
-		       struct qcow_check_result *r)
-{
-	struct qcow_check_result fixed;
-	int ret;
-
-	ret = qcow_repair(img, a->repair, &fixed, report, NULL);
-	if (!ret)
-		ret = qcow_check(img, r, NULL, NULL);
-	if (ret < 0)
-		return ret;
-	r->leaks_fixed = fixed.leaks_fixed;
-	r->corruptions_fixed = fixed.corruptions_fixed;
-	return 0;
-}
-
-/*
- * With -r: repair (the open may have set a dirty image's refcounts right
- * already); when something was fixed, say so.  The last check decides,
- * with the counts of what was fixed.
+ * With -r: one repair pass, as qemu-img's: refcounts (a damaged structure
+ * rebuilt with -r all), then COPIED flags; the open may have set a dirty
+ * image's refcounts right already.  r is the check that ends the pass,
+ * with the counts of what was fixed; when something was, say so.
  */
 static int repair(const struct check_args *a, struct qcow_image *img,
 		  struct qcow_check_result *r)
 {
 	int ret;
 
-	ret = repair_pass(a, img, r);
+	ret = qcow_repair(img, a->repair, r, report, NULL);
 	if (ret < 0 || (!r->leaks_fixed && !r->corruptions_fixed))
 		return ret;
 	if (!a->quiet && a->output == OUTPUT_HUMAN)
