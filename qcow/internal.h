@@ -142,10 +142,17 @@ struct qio_recorder {
 		      int res);
 	/* tests of error paths: non-zero fails the write with that -errno */
 	int (*fail)(void *arg, const struct qio_op *op);
+	/*
+	 * tests of I/O that outlives others: true keeps a read or write of a
+	 * file (memory buffer) from starting until qio_release_held(op)
+	 */
+	bool (*hold)(void *arg, struct qio_op *op);
 	void *arg;
 };
 
 void qio_set_recorder(const struct qio_recorder *rec);
+/* Starts an op the recorder held, on the thread of its context. */
+void qio_release_held(struct qio_op *op);
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
