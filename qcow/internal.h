@@ -157,6 +157,30 @@ void qio_release_held(struct qio_op *op);
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
 
+/*
+ * In-place I/O in flight, counted by epoch (io_epoch.c): host clusters
+ * are freed only once the I/O begun while they were mapped is done.
+ */
+struct qepoch {
+	unsigned int cur;		/* the current epoch's slot, 0 or 1 */
+	unsigned int n[2];		/* I/O in flight begun in each slot */
+	struct qwaiter *waiter;		/* for the other slot to drain */
+};
+
+/* The slot of I/O that starts now, for qepoch_exit() when it ends. */
+static inline unsigned int qepoch_enter(struct qepoch *e)
+{
+	e->n[e->cur]++;
+	return e->cur;
+}
+
+void qepoch_exit(struct qepoch *e, unsigned int slot);
+/*
+ * A new epoch, once no I/O begun in the one before the current one is in
+ * flight: true, or false and w is woken when it may be asked again.
+ */
+bool qepoch_advance(struct qepoch *e, struct qwaiter *w);
+
 /* ---- image locking, QEMU's way (lock.c) ---- */
 
 #define QPERM_CONSISTENT_READ	(1u << 0)
