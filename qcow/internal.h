@@ -142,13 +142,44 @@ struct qio_recorder {
 		      int res);
 	/* tests of error paths: non-zero fails the write with that -errno */
 	int (*fail)(void *arg, const struct qio_op *op);
+	/*
+	 * tests of I/O that outlives others: true keeps a read or write of a
+	 * file (memory buffer) from starting until qio_release_held(op)
+	 */
+	bool (*hold)(void *arg, struct qio_op *op);
 	void *arg;
 };
 
 void qio_set_recorder(const struct qio_recorder *rec);
+/* Starts an op the recorder held, on the thread of its context. */
+void qio_release_held(struct qio_op *op);
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+
+/*
+ * In-place I/O in flight, counted by epoch (io_epoch.c): host clusters
+ * are freed only once the I/O begun while they were mapped is done.
+ */
+struct qepoch {
+	unsigned int cur;		/* the current epoch's slot, 0 or 1 */
+	unsigned int n[2];		/* I/O in flight begun in each slot */
+	struct qwaiter *waiter;		/* for the other slot to drain */
+};
+
+/* The slot of I/O that starts now, for qepoch_exit() when it ends. */
+static inline unsigned int qepoch_enter(struct qepoch *e)
+{
+	e->n[e->cur]++;
+	return e->cur;
+}
+
+void qepoch_exit(struct qepoch *e, unsigned int slot);
+/*
+ * A new epoch, once no I/O begun in the one before the current one is in
+ * flight: true, or false and w is woken when it may be asked again.
+ */
+bool qepoch_advance(struct qepoch *e, struct qwaiter *w);
 
 /* ---- image locking, QEMU's way (lock.c) ---- */
 

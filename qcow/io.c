@@ -517,12 +517,29 @@ void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 		qio_submit_ring(ctx, op);
 }
 
-void qio_start(struct qio_op *op)
+static void qio_begin(struct qio_op *op)
 {
 	if (op->fixed)
 		qio_submit_ring(op->ctx, op);
 	else
 		qio_start_mem(op);
+}
+
+void qio_start(struct qio_op *op)
+{
+	if (recorder && recorder->hold && op->file && !op->fixed &&
+	    (op->kind == QIO_READ || op->kind == QIO_WRITE) &&
+	    recorder->hold(recorder->arg, op))
+		return;
+	qio_begin(op);
+}
+
+void qio_release_held(struct qio_op *op)
+{
+	struct qcow_ctx *prev = qcow_lock(op->ctx);
+
+	qio_begin(op);
+	qcow_unlock(prev);
 }
 
 void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,

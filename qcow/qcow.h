@@ -21,6 +21,7 @@ struct io_uring;
 struct io_uring_cqe;
 struct qcow_image;
 struct qcow_ctx;
+struct qepoch;
 
 enum qcow_format {
 	QCOW_FMT_NONE = 0,	/* probe */
@@ -167,6 +168,7 @@ struct qcow_req {
 	struct qcow_status *status;
 	struct qwaiter waiter;
 	void *drv_state;
+	struct qepoch *epoch;		/* counts the data I/O, if set */
 };
 
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,

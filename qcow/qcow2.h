@@ -83,6 +83,7 @@ struct qcow2 {
 	uint64_t rt_entries;
 	struct qcow2_alloc alloc;
 	struct alloc_op *inflight;	/* allocating writes in flight */
+	struct qepoch io_epoch;		/* in-place reads and writes */
 	struct l2_copy *l2_copies;	/* shared L2 tables being copied */
 	uint64_t *l1_dirty;		/* bitmap of L1 chunks */
 	uint32_t l1_chunk_entries;

@@ -229,6 +229,12 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
 		shared_set(&s->alloc.shared, c, rc - 1);
 		return false;
 	}
+	/*
+	 * Decided free: packing compressed data is the only way to take a
+	 * reference to a cluster in use, and it must not take this one.
+	 */
+	if (rc == 1 && s->comp_next >> s->cluster_bits == c)
+		s->comp_next = 0;
 	return rc == 1;
 }
 

@@ -46,7 +46,10 @@ int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n);
 /* One reference to every cluster of [off, off + len) goes after the cut. */
 int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len);
 uint64_t qcow2_refcount_of(const struct qcow2 *s, uint64_t cluster);
-/* Drop one reference now; true when the cluster became free. */
+/*
+ * Drop one reference now; true when the cluster became free: from then on
+ * nothing takes a new reference to it (no compressed data packed into it).
+ */
 bool qcow2_refcount_drop(struct qcow2 *s, uint64_t cluster);
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t cluster);
 int qcow2_refcount_set(struct qcow2 *s, uint64_t cluster, uint64_t rc);

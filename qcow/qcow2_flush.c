@@ -4,7 +4,10 @@
  *
  *   cut:       the dirty L2 slices and L1 chunks are copied, and the set of
  *              clusters allocated and released so far is taken; work that
- *              comes later belongs to the next checkpoint.
+ *              comes later belongs to the next checkpoint.  It waits
+ *              until no read or write in place begun before the previous
+ *              cut is in flight (io_epoch.c): those are the only ones
+ *              that can reach the clusters this checkpoint frees.
  *   dirty bit: with lazy refcounts, the header's dirty bit is on disk
  *              before any L2 entry that refcounts do not cover yet.
  *   refcounts: refcount blocks get the new refcounts of the clusters
@@ -28,6 +31,7 @@
 #include "layout.h"
 
 enum ckpt_phase {
+	CK_CUT,
 	CK_DIRTY_BIT,
 	CK_REFCOUNTS,
 	CK_REFBLOCKS,
@@ -666,6 +670,16 @@ static void ckpt_next(struct ckpt *c)
 		enum ckpt_phase p = c->phase++;
 
 		switch (p) {
+		case CK_CUT:
+			/* no I/O that may reach what this checkpoint frees */
+			if (!qepoch_advance(&s->io_epoch, &c->waiter)) {
+				c->phase = CK_CUT;
+				return;
+			}
+			ret = ckpt_cut(c);
+			if (ret < 0)
+				c->error = ret;
+			break;
 		case CK_DIRTY_BIT:
 			if (s->lazy && (c->l2.n || c->l1.n) &&
 			    !(s->incompatible & QCOW2_INCOMPAT_DIRTY)) {
@@ -749,7 +763,6 @@ static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 		      struct qwaiter *waiters, bool refcounts)
 {
 	struct ckpt *c = calloc(1, sizeof(*c));
-	int ret;
 
 	if (!c)
 		return -ENOMEM;
@@ -761,9 +774,6 @@ static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 	c->waiter.ctx = ctx;
 	ctx->owned++;
 	s->ckpt = c;
-	ret = ckpt_cut(c);
-	if (ret < 0)
-		c->error = ret;
 	ckpt_next(c);
 	return 0;
 }

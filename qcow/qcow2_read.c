@@ -14,6 +14,7 @@ struct comp_read {
 	uint64_t boff;		/* where the guest bytes go in the request */
 	uint64_t dst_len;
 	uint64_t skip;		/* guest bytes of the cluster before them */
+	unsigned int slot;	/* of the image's I/O epoch */
 };
 
 static void comp_read_done(struct qio_op *op, int res)
@@ -49,6 +50,7 @@ fail:
 	if (!in_place)
 		free(out);
 	free(c->cbuf);
+	qepoch_exit(&s->io_epoch, c->slot);
 	free(c);
 	qreq_put(req);
 }
@@ -76,6 +78,7 @@ static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 	c->dst_len = e->len;
 	c->skip = req->pos & (s->cluster_size - 1);
 	c->op.cb = comp_read_done;
+	c->slot = qepoch_enter(&s->io_epoch);
 	qreq_get(req);
 	qfile_submit(req->ctx, req->img->file, &c->op, QIO_READ, c->cbuf,
 		     c->clen, off);
@@ -88,6 +91,7 @@ static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)
 
 	switch (e->type) {
 	case SC_NORMAL:
+		req->epoch = &s->io_epoch;
 		qreq_data_read_file(req, s->data_file, boff, e->len, e->host);
 		break;
 	case SC_ZERO_PLAIN:

@@ -528,6 +528,7 @@ void qcow2_write_step(struct qcow_req *req)
 				qreq_fail(req, ret);
 				break;
 			}
+			req->epoch = &s->io_epoch;
 			qreq_data_write_file(req, s->data_file,
 					     req->pos - req->offset, e.len,
 					     e.host);

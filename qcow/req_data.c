@@ -25,6 +25,8 @@ struct data_io {
 	struct qcow_req *req;
 	void *owned;
 	uint64_t pos;		/* bounce reads: where the data goes */
+	struct qepoch *epoch;	/* the request's, counting this I/O */
+	unsigned int slot;
 };
 
 static uint64_t fixed_pos(const struct qcow_req *req, uint64_t boff)
@@ -43,11 +45,15 @@ static void data_io_done(struct qio_op *op, int res)
 {
 	struct data_io *d = (struct data_io *)op;
 	struct qcow_req *req = d->req;
+	struct qepoch *epoch = d->epoch;
+	unsigned int slot = d->slot;
 
 	if (res < 0)
 		qreq_fail(req, res);
 	free(d->owned);
 	free(d);
+	if (epoch)
+		qepoch_exit(epoch, slot);
 	qreq_put(req);
 }
 
@@ -63,6 +69,9 @@ static struct data_io *data_io_new(struct qcow_req *req, void *owned)
 	d->req = req;
 	d->owned = owned;
 	d->op.cb = data_io_done;
+	d->epoch = req->epoch;
+	if (d->epoch)
+		d->slot = qepoch_enter(d->epoch);
 	qreq_get(req);
 	return d;
 }

@@ -113,6 +113,7 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 	req->waiter.next = NULL;
 	req->waiter.ctx = ctx;
 	req->drv_state = NULL;
+	req->epoch = NULL;
 	if (op == QCOW_OP_STATUS) {
 		req->status = buf;
 		req->buf = NULL;
