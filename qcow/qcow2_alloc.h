@@ -39,6 +39,9 @@ struct qcow2_alloc {
 	struct cluster_vec lazy;	/* lazy refcounts: written at close */
 };
 
+/* Lazy refcounts: past this many pending, a checkpoint writes them. */
+#define QCOW2_LAZY_MAX	65536u
+
 int qcow2_alloc_init(struct qcow2 *s);
 void qcow2_alloc_free(struct qcow2 *s);
 /* Host offset of n contiguous free clusters, now in use; or -errno. */
