@@ -259,6 +259,8 @@ bool qreq_data_get(struct qcow_req *req, struct qio_op *op, uint64_t boff,
 
 int qcow_decompress(int type, uint8_t *dst, size_t dst_len,
 		    const uint8_t *src, size_t src_len);
+/* zstd decompression contexts created so far (tests) */
+unsigned long qcow_zstd_contexts(void);
 /* Compressed length, or -ENOSPC when it would not fit in dst_len. */
 int qcow_compress(int type, uint8_t *dst, size_t dst_len, const uint8_t *src,
 		  size_t src_len);
