@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Decompression of compressed clusters: raw deflate and zstd. */
 #include <errno.h>
+#include <pthread.h>
 #include <zlib.h>
 #include <zstd.h>
 #include "internal.h"
@@ -26,10 +27,67 @@ static int inflate_raw(uint8_t *dst, size_t dst_len, const uint8_t *src,
 	return -EIO;
 }
 
+/* The smallest window a zstd frame can declare is 1 KiB. */
+#define ZSTD_MIN_WINDOW_LOG	10
+
+static unsigned long zstd_contexts;
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static bool dctx_key_ok;
+
+unsigned long qcow_zstd_contexts(void)
+{
+	return __atomic_load_n(&zstd_contexts, __ATOMIC_RELAXED);
+}
+
+static void dctx_free(void *dctx)
+{
+	ZSTD_freeDCtx(dctx);
+}
+
+static void dctx_key_init(void)
+{
+	dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+/*
+ * One decompression context per thread, freed when the thread ends, reset
+ * for each frame.  A cluster decompresses to at most dst_len bytes, so a
+ * frame that declares a bigger window (which the context would allocate)
+ * is refused.
+ */
+static ZSTD_DCtx *thread_dctx(size_t dst_len)
+{
+	static __thread ZSTD_DCtx *dctx;
+	int log = ZSTD_MIN_WINDOW_LOG;
+
+	pthread_once(&dctx_once, dctx_key_init);
+	if (!dctx && dctx_key_ok) {
+		dctx = ZSTD_createDCtx();
+		if (!dctx)
+			return NULL;
+		__atomic_fetch_add(&zstd_contexts, 1, __ATOMIC_RELAXED);
+		if (pthread_setspecific(dctx_key, dctx)) {
+			ZSTD_freeDCtx(dctx);
+			dctx = NULL;
+			return NULL;
+		}
+	}
+	if (!dctx)
+		return NULL;
+	while ((1ul << log) < dst_len)
+		log++;
+	ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+	if (ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
+						log)))
+		return NULL;
+	return dctx;
+}
+
 static int unzstd(uint8_t *dst, size_t dst_len, const uint8_t *src,
 		  size_t src_len)
 {
-	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	ZSTD_DCtx *dctx = thread_dctx(dst_len);
 	ZSTD_outBuffer out = { dst, dst_len, 0 };
 	ZSTD_inBuffer in = { src, src_len, 0 };
 	size_t ret = 0;
@@ -45,7 +103,6 @@ static int unzstd(uint8_t *dst, size_t dst_len, const uint8_t *src,
 		if (in.pos == before_in && out.pos == before_out)
 			break;
 	}
-	ZSTD_freeDCtx(dctx);
 	if (ZSTD_isError(ret) || out.pos != out.size)
 		return -EIO;
 	return 0;

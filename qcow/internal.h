@@ -266,6 +266,9 @@ void qreq_data_zero(struct qcow_req *req, uint64_t boff, uint64_t len);
 /* zeros to a file, from page-aligned memory (O_DIRECT takes it) */
 void qreq_write_zeroes_file(struct qcow_req *req, struct qfile *f,
 			    uint64_t len, uint64_t host);
+/* QCOW_ZERO_SOURCE_LEN read-only zeros that cost no memory, or NULL */
+#define QCOW_ZERO_SOURCE_LEN	(2u << 20)
+const uint8_t *qcow_zero_source(void);
 /* Writes the data with op (its cb set by the caller): no reference. */
 void qreq_data_submit_write(struct qcow_req *req, struct qio_op *op,
 			    struct qfile *f, uint64_t boff, uint64_t len,
@@ -287,6 +290,8 @@ bool qreq_data_get(struct qcow_req *req, struct qio_op *op, uint64_t boff,
 
 int qcow_decompress(int type, uint8_t *dst, size_t dst_len,
 		    const uint8_t *src, size_t src_len);
+/* zstd decompression contexts created so far (tests) */
+unsigned long qcow_zstd_contexts(void);
 /* Compressed length, or -ENOSPC when it would not fit in dst_len. */
 int qcow_compress(int type, uint8_t *dst, size_t dst_len, const uint8_t *src,
 		  size_t src_len);

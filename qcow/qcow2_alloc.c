@@ -368,6 +368,22 @@ int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 	return (int64_t)(first << s->cluster_bits);
 }
 
+void qcow2_alloc_undo(struct qcow2 *s, uint64_t off, uint64_t n)
+{
+	struct qcow2_alloc *a = &s->alloc;
+	uint64_t first = off >> s->cluster_bits, i;
+
+	for (i = n; i-- > 0;) {
+		bit_clear(a, first + i);
+		if (a->inc.n && a->inc.v[a->inc.n - 1] == first + i)
+			a->inc.n--;
+	}
+	if (a->end == first + n)
+		a->end = first;
+	if (first < a->hint)
+		a->hint = first;
+}
+
 int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len)
 {
 	uint64_t c;

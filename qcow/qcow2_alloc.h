@@ -39,10 +39,15 @@ struct qcow2_alloc {
 	struct cluster_vec lazy;	/* lazy refcounts: written at close */
 };
 
+/* Lazy refcounts: past this many pending, a checkpoint writes them. */
+#define QCOW2_LAZY_MAX	65536u
+
 int qcow2_alloc_init(struct qcow2 *s);
 void qcow2_alloc_free(struct qcow2 *s);
 /* Host offset of n contiguous free clusters, now in use; or -errno. */
 int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n);
+/* Gives back what the last qcow2_alloc_clusters() took: nothing uses it. */
+void qcow2_alloc_undo(struct qcow2 *s, uint64_t off, uint64_t n);
 /* One reference to every cluster of [off, off + len) goes after the cut. */
 int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len);
 uint64_t qcow2_refcount_of(const struct qcow2 *s, uint64_t cluster);

@@ -759,6 +759,18 @@ static void ckpt_next(struct ckpt *c)
 	ckpt_finish(c);
 }
 
+/*
+ * Lazy refcounts are written at close, but a device may stay open for
+ * ever: once the clusters waiting for them would pass QCOW2_LAZY_MAX,
+ * this checkpoint writes them, so the list stays bounded.
+ */
+static bool lazy_backlog_full(const struct qcow2 *s)
+{
+	const struct qcow2_alloc *a = &s->alloc;
+
+	return a->lazy.n + a->inc.n + a->dec_ready.n > QCOW2_LAZY_MAX;
+}
+
 static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 		      struct qwaiter *waiters, bool refcounts)
 {
@@ -769,7 +781,7 @@ static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 	c->s = s;
 	c->ctx = ctx;
 	c->waiters = waiters;
-	c->refcounts = refcounts || !s->lazy;
+	c->refcounts = refcounts || !s->lazy || lazy_backlog_full(s);
 	c->waiter.resume = ckpt_resume;
 	c->waiter.ctx = ctx;
 	ctx->owned++;

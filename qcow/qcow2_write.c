@@ -272,6 +272,7 @@ static int place_op(struct alloc_op *op)
 	struct qcow2 *s = op->s;
 	uint64_t cs = s->cluster_size, first, n;
 	int64_t host;
+	int ret;
 
 	if (reuses_host(&op->e)) {
 		op->host = op->e.host - (op->pos - op->astart);
@@ -289,7 +290,10 @@ static int place_op(struct alloc_op *op)
 	op->alloc_off = (uint64_t)host;
 	op->alloc_len = n * cs;
 	op->host = (uint64_t)host + (op->astart - first);
-	return qcow2_check_write(s, UINT64_MAX, (uint64_t)host, n * cs);
+	ret = qcow2_check_write(s, UINT64_MAX, (uint64_t)host, n * cs);
+	if (ret < 0)
+		qcow2_alloc_undo(s, (uint64_t)host, n);
+	return ret;
 }
 
 static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
@@ -366,8 +370,10 @@ static int64_t alloc_bytes(struct qcow2 *s, uint64_t n)
 		if (off < 0)
 			return off;
 		ret = qcow2_check_write(s, UINT64_MAX, (uint64_t)off, cs);
-		if (ret < 0)
+		if (ret < 0) {
+			qcow2_alloc_undo(s, (uint64_t)off, 1);
 			return ret;
+		}
 	}
 	s->comp_next = (uint64_t)off + n;
 	return off;

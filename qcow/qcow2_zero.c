@@ -17,7 +17,6 @@
 struct zero_child {
 	struct qcow_req req;
 	struct qcow_req *parent;
-	uint8_t *buf;
 };
 
 static void zero_child_done(struct qcow_req *r, int res)
@@ -27,31 +26,47 @@ static void zero_child_done(struct qcow_req *r, int res)
 	if (res < 0)
 		qreq_fail(z->parent, res);
 	qreq_put(z->parent);
-	free(z->buf);
 	free(z);
 }
 
-/* [off, off + len) gets real zeros through the write path. */
-static void write_zeros(struct qcow_req *req, uint64_t off, uint64_t len)
+static void write_zeros_piece(struct qcow_req *req, const uint8_t *zeros,
+			      uint64_t off, uint64_t len)
 {
 	struct zero_child *z = calloc(1, sizeof(*z));
 	int ret;
 
-	if (z)
-		z->buf = qalloc_aligned(len);
-	if (!z || !z->buf) {
-		free(z);
+	if (!z) {
 		qreq_fail(req, -ENOMEM);
 		return;
 	}
-	memset(z->buf, 0, len);
 	z->parent = req;
 	z->req.done = zero_child_done;
 	qreq_get(req);
-	ret = qcow_submit(req->ctx, req->img, &z->req, QCOW_OP_WRITE, z->buf,
-			  off, len);
+	ret = qcow_submit(req->ctx, req->img, &z->req, QCOW_OP_WRITE,
+			  (uint8_t *)zeros, off, len);
 	if (ret < 0)
 		zero_child_done(&z->req, ret);
+}
+
+/*
+ * [off, off + len) gets real zeros through the write path, written from
+ * the shared zero source in pieces that end on its length's boundaries
+ * (cluster boundaries too): no memory grows with the request.
+ */
+static void write_zeros(struct qcow_req *req, uint64_t off, uint64_t len)
+{
+	const uint8_t *zeros = qcow_zero_source();
+	uint64_t n;
+
+	if (!zeros) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	for (; len; off += n, len -= n) {
+		n = MIN(len, ALIGN_DOWN(off, QCOW_ZERO_SOURCE_LEN) +
+			     QCOW_ZERO_SOURCE_LEN - off);
+		write_zeros_piece(req, zeros, off, n);
+	}
 }
 
 static bool has_host(uint64_t l2e)

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include "internal.h"
 
-#define ZERO_SOURCE_LEN	(2u << 20)
+#define ZERO_SOURCE_LEN	QCOW_ZERO_SOURCE_LEN
 
 struct child_read {
 	struct qcow_req req;
@@ -123,6 +123,11 @@ static const uint8_t *zero_source(void)
 			zeros = p;
 	}
 	return zeros;
+}
+
+const uint8_t *qcow_zero_source(void)
+{
+	return zero_source();
 }
 
 void qreq_write_zeroes_file(struct qcow_req *req, struct qfile *f,
