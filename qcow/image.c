@@ -100,8 +100,10 @@ static const struct qcow_driver *driver_for(enum qcow_format fmt)
 	}
 }
 
-static enum qcow_format format_by_name(const char *name)
+enum qcow_format qcow_format_by_name(const char *name)
 {
+	if (!name)
+		return QCOW_FMT_NONE;
 	if (!strcmp(name, "raw"))
 		return QCOW_FMT_RAW;
 	if (!strcmp(name, "qcow2"))
@@ -168,22 +170,27 @@ int qcow_check_external(const struct qcow_image *img, const char *path,
 	const struct qcow_open_opts *o = &img->opts;
 	char real[PATH_MAX];
 	struct stat st;
+	int err;
 
 	if (!untrusted(o))
 		return 0;
 	if (!o->allow_dirs || !o->allow_dirs[0])
 		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
 				      "(untrusted image)", what, path);
-	if (!realpath(path, real))
-		return qcow_set_error(-errno, img->filename, "%s '%s': %s",
-				      what, path, strerror(errno));
+	if (!realpath(path, real)) {
+		err = errno;
+		return qcow_set_error(-err, img->filename, "%s '%s': %s",
+				      what, path, strerror(err));
+	}
 	if (!in_allowed_dir(o, real))
 		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
 				      "(untrusted image): '%s' is outside the "
 				      "allowed folders", what, path, real);
-	if (stat(real, &st) < 0)
-		return qcow_set_error(-errno, img->filename, "%s '%s': %s",
-				      what, path, strerror(errno));
+	if (stat(real, &st) < 0) {
+		err = errno;
+		return qcow_set_error(-err, img->filename, "%s '%s': %s",
+				      what, path, strerror(err));
+	}
 	if (S_ISBLK(st.st_mode) && !o->allow_block_devices)
 		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
 				      "(untrusted image): a block device",
@@ -204,7 +211,7 @@ int qcow_open_backing(struct qcow_image *img)
 	if (!img->backing_path)
 		return -ENOMEM;
 	if (img->backing_format) {
-		fmt = format_by_name(img->backing_format);
+		fmt = qcow_format_by_name(img->backing_format);
 		if (fmt == QCOW_FMT_NONE)
 			return qcow_set_error(-ENOTSUP, img->filename,
 				"backing file format '%s' is not supported",

@@ -95,6 +95,8 @@ enum qcow_format qcow_format(const struct qcow_image *img);
 const char *qcow_filename(const struct qcow_image *img);
 struct qcow_image *qcow_backing(const struct qcow_image *img);
 const char *qcow_format_name(enum qcow_format fmt);
+/* "raw", "qcow2", "qcow"; QCOW_FMT_NONE for anything else (or NULL). */
+enum qcow_format qcow_format_by_name(const char *name);
 /*
  * True when the format was probed, not given (or format_probed).  A
  * probed raw image refuses with -EPERM a write after which its first

@@ -82,17 +82,9 @@ struct add_args {
 
 static int parse_format(const char *name, struct ublk_dev_opts *o)
 {
-	static const enum qcow_format fmts[] = {
-		QCOW_FMT_RAW, QCOW_FMT_QCOW2, QCOW_FMT_QCOW,
-	};
-	unsigned int i;
-
-	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
-		if (!strcmp(name, qcow_format_name(fmts[i]))) {
-			o->format = fmts[i];
-			return 0;
-		}
-	}
+	o->format = qcow_format_by_name(name);
+	if (o->format != QCOW_FMT_NONE)
+		return 0;
 	ublk_err("-F: unknown format '%s' (raw, qcow2 or qcow)", name);
 	return -1;
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 #include "cli.h"
 #include "log.h"
 #include "state.h"
@@ -26,20 +25,6 @@ static const struct option recover_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static enum qcow_format format_named(const char *name)
-{
-	static const enum qcow_format fmts[] = {
-		QCOW_FMT_RAW, QCOW_FMT_QCOW2, QCOW_FMT_QCOW,
-	};
-	unsigned int i;
-
-	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
-		if (!strcmp(name, qcow_format_name(fmts[i])))
-			return fmts[i];
-	ublk_err("-F: unknown format '%s' (raw, qcow2 or qcow)", name);
-	return QCOW_FMT_NONE;
-}
 
 /* The image opens as add opened it: format, probed or not, untrusted. */
 static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st)
@@ -72,9 +57,12 @@ int cmd_recover(int argc, char **argv)
 			o.image = optarg;
 			break;
 		case 'F':
-			o.format = format_named(optarg);
-			if (o.format == QCOW_FMT_NONE)
+			o.format = qcow_format_by_name(optarg);
+			if (o.format == QCOW_FMT_NONE) {
+				ublk_err("-F: unknown format '%s' (raw, qcow2 "
+					 "or qcow)", optarg);
 				return 2;
+			}
 			break;
 		case OPT_FOREGROUND:
 			fg = true;

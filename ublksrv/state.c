@@ -131,19 +131,11 @@ static bool get_bool(struct json_object *o, const char *key)
 
 static enum qcow_format get_format(struct json_object *o)
 {
-	static const enum qcow_format fmts[] = {
-		QCOW_FMT_RAW, QCOW_FMT_QCOW2, QCOW_FMT_QCOW,
-	};
 	struct json_object *v;
-	unsigned int i;
 
 	if (!json_object_object_get_ex(o, "format", &v))
 		return QCOW_FMT_NONE;
-	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
-		if (!strcmp(json_object_get_string(v),
-			    qcow_format_name(fmts[i])))
-			return fmts[i];
-	return QCOW_FMT_NONE;
+	return qcow_format_by_name(json_object_get_string(v));
 }
 
 int run_state_load(int dev_id, struct run_state *st)

@@ -7,8 +7,8 @@
 #   probed-*      add without -F warns; the header write fails (EIO) and
 #                 changes nothing, other first-sector writes go through;
 #                 list --json says raw, probed; after a recovery too
-#   explicit-*    add -F raw: the header is written (as qemu allows with an
-#                 explicit format); del, add -F raw again, kill -9,
+#   explicit-*    add -F raw (-o format=raw): the header is written (as
+#                 qemu allows with an explicit format); del, add again, kill -9,
 #                 recover: the device reads the raw bytes, the secret is
 #                 not in it, no daemon has the secret or the victim open,
 #                 the victim is unchanged after writes through the device
@@ -122,14 +122,16 @@ probed_refused() {
 	fi
 }
 
-# explicit_case CASE HEADER: add -F raw, the guest writes HEADER at 0
-# (allowed: the format is given) and 64 KiB at 1 MiB; del; add -F raw;
-# kill -9; recover.  Each time: the device reads the raw bytes, the host
-# files are closed, the victim unchanged.
+# explicit_case CASE HEADER FORMAT-OPTION...: add with the format given
+# (-F raw, -o format=raw), the guest writes HEADER at 0 (allowed: the
+# format is given) and a sector at 1 MiB; del; add again; kill -9;
+# recover.  Each time: the device reads the raw bytes, the host files are
+# closed, the victim unchanged.
 explicit_case() {
 	local c=$1 hdr=$2
+	shift 2
 	truncate -s "$SIZE" "$c.raw"
-	ublk_add "$c-add.log" -F raw -f "$c.raw" || { fail "$c" "add -F raw"; return; }
+	ublk_add "$c-add.log" "$@" -f "$c.raw" || { fail "$c" "add $*"; return; }
 	if ! dd if="$hdr" of="$DEV" bs=64k oflag=direct 2>"$c-dd.err"; then
 		fail "$c" "dd of the header with -F raw: $(cat "$c-dd.err")"
 		return
@@ -142,7 +144,7 @@ explicit_case() {
 		fail "$c" "the header is not in the file"
 		return
 	fi
-	ublk_add "$c-add2.log" -F raw -f "$c.raw" || { fail "$c" "add again"; return; }
+	ublk_add "$c-add2.log" "$@" -f "$c.raw" || { fail "$c" "add again"; return; }
 	same_bytes "$c" "$DEV" "$c.expect" || return
 	host_files_closed "$c" "$ID" || return
 	json_has "$ID" '"format":"raw","format-probed":false' ||
@@ -221,7 +223,7 @@ if ! setup >setup.log 2>&1; then
 	ublk_main_end
 fi
 probed_refused
-explicit_case explicit-backing hb.qcow2
-explicit_case explicit-datafile hd.qcow2
+explicit_case explicit-backing hb.qcow2 -F raw
+explicit_case explicit-datafile hd.qcow2 -o format=raw
 untrusted
 ublk_main_end

@@ -121,6 +121,7 @@ static int open_base(struct commit *c)
 {
 	struct qcow_open_opts opts = {
 		.format = qcow_format(c->base),
+		.format_probed = qcow_format_probed(c->base),
 		.no_backing = true,
 		.no_lock = true,
 	};
