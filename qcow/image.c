@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
 #include "internal.h"
 #include "layout.h"
 
@@ -58,9 +61,18 @@ const char *qcow_format_name(enum qcow_format fmt)
 	}
 }
 
+enum qcow_format qcow_probe_header(const uint8_t *hdr)
+{
+	if (get_be32(hdr) != QCOW_MAGIC)
+		return QCOW_FMT_RAW;
+	if (get_be32(hdr + 4) == 1)
+		return QCOW_FMT_QCOW;
+	return QCOW_FMT_QCOW2;
+}
+
 static int probe_format(struct qfile *f, enum qcow_format *fmt)
 {
-	uint8_t hdr[8];
+	uint8_t hdr[QCOW_PROBE_LEN];
 	int ret;
 
 	if (f->size < sizeof(hdr)) {
@@ -70,12 +82,7 @@ static int probe_format(struct qfile *f, enum qcow_format *fmt)
 	ret = qfile_pread_sync(f, hdr, sizeof(hdr), 0);
 	if (ret < 0)
 		return ret;
-	if (get_be32(hdr) != QCOW_MAGIC)
-		*fmt = QCOW_FMT_RAW;
-	else if (get_be32(hdr + 4) == 1)
-		*fmt = QCOW_FMT_QCOW;
-	else
-		*fmt = QCOW_FMT_QCOW2;
+	*fmt = qcow_probe_header(hdr);
 	return 0;
 }
 
@@ -93,8 +100,10 @@ static const struct qcow_driver *driver_for(enum qcow_format fmt)
 	}
 }
 
-static enum qcow_format format_by_name(const char *name)
+enum qcow_format qcow_format_by_name(const char *name)
 {
+	if (!name)
+		return QCOW_FMT_NONE;
 	if (!strcmp(name, "raw"))
 		return QCOW_FMT_RAW;
 	if (!strcmp(name, "qcow2"))
@@ -133,6 +142,62 @@ static int open_one(struct qcow_image **out, const char *path,
 		    const struct qcow_open_opts *opts,
 		    const struct qcow_image *child, int depth);
 
+static bool untrusted(const struct qcow_open_opts *o)
+{
+	return o->untrusted || (o->allow_dirs && o->allow_dirs[0]);
+}
+
+/* real is a resolved path: inside one of the allowed folders? */
+static bool in_allowed_dir(const struct qcow_open_opts *o, const char *real)
+{
+	const char *const *d;
+	char dir[PATH_MAX];
+	size_t n;
+
+	for (d = o->allow_dirs; d && *d; d++) {
+		if (!realpath(*d, dir))
+			continue;
+		n = strlen(dir);
+		if (n == 1 || (!strncmp(real, dir, n) && real[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+int qcow_check_external(const struct qcow_image *img, const char *path,
+			const char *what)
+{
+	const struct qcow_open_opts *o = &img->opts;
+	char real[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (!untrusted(o))
+		return 0;
+	if (!o->allow_dirs || !o->allow_dirs[0])
+		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
+				      "(untrusted image)", what, path);
+	if (!realpath(path, real)) {
+		err = errno;
+		return qcow_set_error(-err, img->filename, "%s '%s': %s",
+				      what, path, strerror(err));
+	}
+	if (!in_allowed_dir(o, real))
+		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
+				      "(untrusted image): '%s' is outside the "
+				      "allowed folders", what, path, real);
+	if (stat(real, &st) < 0) {
+		err = errno;
+		return qcow_set_error(-err, img->filename, "%s '%s': %s",
+				      what, path, strerror(err));
+	}
+	if (S_ISBLK(st.st_mode) && !o->allow_block_devices)
+		return qcow_set_error(-EPERM, img->filename, "%s '%s': refused "
+				      "(untrusted image): a block device",
+				      what, path);
+	return 0;
+}
+
 int qcow_open_backing(struct qcow_image *img)
 {
 	struct qcow_open_opts bo = img->opts;
@@ -146,7 +211,7 @@ int qcow_open_backing(struct qcow_image *img)
 	if (!img->backing_path)
 		return -ENOMEM;
 	if (img->backing_format) {
-		fmt = format_by_name(img->backing_format);
+		fmt = qcow_format_by_name(img->backing_format);
 		if (fmt == QCOW_FMT_NONE)
 			return qcow_set_error(-ENOTSUP, img->filename,
 				"backing file format '%s' is not supported",
@@ -156,7 +221,11 @@ int qcow_open_backing(struct qcow_image *img)
 		return qcow_set_error(-ELOOP, img->filename,
 			"backing chain deeper than %d images",
 			QCOW_MAX_CHAIN_DEPTH);
+	ret = qcow_check_external(img, img->backing_path, "backing file");
+	if (ret < 0)
+		return ret;
 	bo.format = fmt;
+	bo.format_probed = false;
 	bo.read_only = true;
 	bo.data_file = NULL;
 	ret = open_one(&img->backing, img->backing_path, &bo, img,
@@ -193,6 +262,7 @@ static int open_one(struct qcow_image **out, const char *path,
 		goto err;
 	}
 	img->format = opts->format;
+	img->probed = img->format == QCOW_FMT_NONE || opts->format_probed;
 	if (img->format == QCOW_FMT_NONE) {
 		ret = probe_format(img->file, &img->format);
 		if (ret < 0) {
@@ -258,6 +328,11 @@ uint64_t qcow_size(const struct qcow_image *img)
 enum qcow_format qcow_format(const struct qcow_image *img)
 {
 	return img->format;
+}
+
+bool qcow_format_probed(const struct qcow_image *img)
+{
+	return img->probed;
 }
 
 const char *qcow_filename(const struct qcow_image *img)

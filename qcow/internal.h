@@ -225,6 +225,8 @@ struct qcow_image {
 	void *priv;
 	/* chain of files opened above this one, for loop detection */
 	const struct qcow_image *child;
+	bool probed;		/* the format was not given */
+	bool guard_logged;	/* a first-sector write was refused */
 };
 
 extern const struct qcow_driver qcow_raw_driver;
@@ -239,6 +241,13 @@ void qcow_log(const struct qcow_image *img, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 int qcow_open_backing(struct qcow_image *img);
+/* An untrusted image's backing or data file (what) may be opened. */
+int qcow_check_external(const struct qcow_image *img, const char *path,
+			const char *what);
+
+/* The first bytes of a file decide its probed format. */
+#define QCOW_PROBE_LEN	8
+enum qcow_format qcow_probe_header(const uint8_t *hdr);
 char *qcow_path_relative_to(const char *image, const char *name);
 
 /* the thread's private context, and driving it until *done */

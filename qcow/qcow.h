@@ -56,6 +56,24 @@ struct qcow_open_opts {
 	bool force_share;
 	bool no_lock;
 	bool deny_write;
+	/*
+	 * format names what an earlier open of this file probed (ublk-qcow
+	 * recover reopening what add probed): no probing, but the image
+	 * behaves as probed (qcow_format_probed()).
+	 */
+	bool format_probed;
+	/*
+	 * Untrusted images.  With untrusted, or a non-empty allow_dirs
+	 * (NULL-terminated folders), a backing file or external data file
+	 * that the image names is refused (-EPERM, one line naming the image
+	 * and the field) before it is opened, unless its real path lies
+	 * inside one of allow_dirs; there, a block device is refused unless
+	 * allow_block_devices.  A data file given in data_file is the
+	 * caller's own and not checked.  Without them, as QEMU: any file.
+	 */
+	bool untrusted;
+	const char *const *allow_dirs;
+	bool allow_block_devices;
 };
 
 /*
@@ -78,6 +96,15 @@ enum qcow_format qcow_format(const struct qcow_image *img);
 const char *qcow_filename(const struct qcow_image *img);
 struct qcow_image *qcow_backing(const struct qcow_image *img);
 const char *qcow_format_name(enum qcow_format fmt);
+/* "raw", "qcow2", "qcow"; QCOW_FMT_NONE for anything else (or NULL). */
+enum qcow_format qcow_format_by_name(const char *name);
+/*
+ * True when the format was probed, not given (or format_probed).  A
+ * probed raw image refuses with -EPERM a write after which its first
+ * bytes would probe as another format, as QEMU does: the guest of a raw
+ * image must not turn it into a qcow2 image naming host files.
+ */
+bool qcow_format_probed(const struct qcow_image *img);
 
 /*
  * A context binds the engine to one io_uring.  The ring belongs to the

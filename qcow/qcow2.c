@@ -43,6 +43,11 @@ static int open_data_file(struct qcow2 *s)
 		qcow_path_relative_to(img->filename, s->data_file_name);
 	if (!path)
 		return -ENOMEM;
+	ret = name ? 0 : qcow_check_external(img, path, "data file");
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
 	ret = qfile_open(&s->data_file, path, img->opts.read_only,
 			 img->opts.direct);
 	if (ret < 0)

@@ -2,6 +2,7 @@
 /* Raw images: guest offset = file offset. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "internal.h"
 
 static int raw_open(struct qcow_image *img)
@@ -64,6 +65,84 @@ static void raw_file_op(struct qcow_req *req, enum qio_kind kind)
 		     req->offset);
 }
 
+/*
+ * A probed raw image must stay raw (QEMU's rule): a write reaching into
+ * the bytes the probe reads is checked on those bytes as they would be
+ * after it (the file's, overlaid with the request's) and refused with
+ * -EPERM when they would probe as another format.
+ */
+struct first_bytes {
+	struct qio_op file_op;
+	struct qio_op data_op;
+	struct qcow_req *req;
+	int pending;
+	int err;
+	uint8_t file[QCOW_PROBE_LEN];
+	uint8_t data[QCOW_PROBE_LEN];
+};
+
+static void guard_decide(struct first_bytes *g)
+{
+	struct qcow_req *req = g->req;
+	uint64_t n = MIN(req->length, QCOW_PROBE_LEN - req->offset);
+	enum qcow_format fmt;
+
+	memcpy(g->file + req->offset, g->data, n);
+	fmt = qcow_probe_header(g->file);
+	if (g->err) {
+		qreq_fail(req, g->err);
+	} else if (fmt != QCOW_FMT_RAW) {
+		if (!req->img->guard_logged)
+			qcow_log(req->img, "write to the first sector refused: "
+				 "the image would then probe as %s (its format "
+				 "was probed; give raw explicitly to allow it)",
+				 qcow_format_name(fmt));
+		req->img->guard_logged = true;
+		qreq_fail(req, -EPERM);
+	} else {
+		qreq_data_write_file(req, req->img->file, 0, req->length,
+				     req->offset);
+	}
+	free(g);
+	qreq_put(req);
+}
+
+static void guard_io_done(struct qio_op *op, int res)
+{
+	struct first_bytes *g = op->data;
+
+	if (res < 0 && !g->err)
+		g->err = res;
+	if (--g->pending == 0)
+		guard_decide(g);
+}
+
+static void raw_guarded_write(struct qcow_req *req)
+{
+	uint64_t n = MIN(req->length, QCOW_PROBE_LEN - req->offset);
+	struct first_bytes *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	qreq_get(req);
+	g->req = req;
+	g->pending = 1;
+	g->file_op.cb = guard_io_done;
+	g->file_op.data = g;
+	g->data_op.cb = guard_io_done;
+	g->data_op.data = g;
+	if (req->offset || n < QCOW_PROBE_LEN) {
+		g->pending++;
+		qfile_submit(req->ctx, req->img->file, &g->file_op, QIO_READ,
+			     g->file, QCOW_PROBE_LEN, 0);
+	}
+	if (qreq_data_get(req, &g->data_op, 0, g->data, n))
+		g->pending++;
+	guard_io_done(&g->data_op, 0);
+}
+
 static void raw_flush(struct qcow_req *req)
 {
 	raw_file_op(req, QIO_FSYNC);
@@ -84,8 +163,11 @@ static void raw_step(struct qcow_req *req)
 				    req->offset);
 		break;
 	case QCOW_OP_WRITE:
-		qreq_data_write_file(req, req->img->file, 0, req->length,
-				     req->offset);
+		if (req->img->probed && req->offset < QCOW_PROBE_LEN)
+			raw_guarded_write(req);
+		else
+			qreq_data_write_file(req, req->img->file, 0,
+					     req->length, req->offset);
 		break;
 	case QCOW_OP_WRITE_ZEROES:
 		qreq_write_zeroes_file(req, req->img->file, req->length,

@@ -12,13 +12,17 @@
 static void add_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-q QUEUES] [-d DEPTH]\n"
+"usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
 "                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
-"                     [--zero-copy] [-o user_copy=on|off,zero_copy=on|off|auto]\n"
-"                     [--foreground]\n"
+"                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
+"                     [--allow-block-devices] [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
 "  ready; the daemon serves each until its `del` and ends with the last.\n"
+"  -F FORMAT      raw, qcow2 or qcow (-o format=): the images' format;\n"
+"                 without it the format is probed, and a probed raw image\n"
+"                 refuses writes that would make its first sector another\n"
+"                 format's header.  `recover` reopens with the format used.\n"
 "  -q QUEUES      queues per device, one thread each (default %d), each\n"
 "                 thread on the CPUs the kernel maps to its queue\n"
 "  -d DEPTH       requests in flight per queue (default %d)\n"
@@ -33,14 +37,22 @@ static void add_usage(FILE *f)
 "                 (UBLK_F_AUTO_BUF_REG); only what the server computes is\n"
 "                 copied (-o zero_copy=on|off|auto; default %s; auto: on\n"
 "                 when the kernel offers it, unless --user-copy)\n"
+"  --untrusted    refuse the backing and data files the images name\n"
+"                 (-o untrusted=on)\n"
+"  --allow-dir DIR  allow those inside DIR only (repeatable; implies\n"
+"                 --untrusted; -o allow_dir=DIR)\n"
+"  --allow-block-devices  allow block devices there (-o allow_block_devices=on)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
 		UBLK_DEFAULT_ZERO_COPY ? "on" : "off");
 }
 
+enum { OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK };
+
 static const struct option add_opts[] = {
 	{ "file", required_argument, NULL, 'f' },
+	{ "format", required_argument, NULL, 'F' },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "depth", required_argument, NULL, 'd' },
 	{ "read-only", no_argument, NULL, 'r' },
@@ -49,7 +61,10 @@ static const struct option add_opts[] = {
 	{ "direct", no_argument, NULL, 'D' },
 	{ "user-copy", no_argument, NULL, 'U' },
 	{ "zero-copy", no_argument, NULL, 'Z' },
-	{ "foreground", no_argument, NULL, 'F' },
+	{ "untrusted", no_argument, NULL, OPT_UNTRUSTED },
+	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR },
+	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK },
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -58,10 +73,48 @@ struct add_args {
 	struct ublk_dev_opts o;		/* what every device gets */
 	const char **images;
 	int *ids;
+	char **dirs;			/* NULL-terminated */
 	unsigned int nr_images;
 	unsigned int nr_ids;
+	unsigned int nr_dirs;
 	bool fg;
 };
+
+static int parse_format(const char *name, struct ublk_dev_opts *o)
+{
+	o->format = qcow_format_by_name(name);
+	if (o->format != QCOW_FMT_NONE)
+		return 0;
+	ublk_err("-F: unknown format '%s' (raw, qcow2 or qcow)", name);
+	return -1;
+}
+
+/*
+ * Folders given with --allow-dir or -o allow_dir=, resolved now: the
+ * record that recover reads holds them so.
+ */
+static int allow_dir(struct add_args *a, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	char **grown;
+
+	if (!real) {
+		ublk_errno(-errno, "allow_dir: %s", dir);
+		return -1;
+	}
+	grown = realloc(a->dirs, (a->nr_dirs + 2) * sizeof(*grown));
+	if (!grown) {
+		free(real);
+		ublk_err("out of memory");
+		return -1;
+	}
+	a->dirs = grown;
+	a->dirs[a->nr_dirs++] = real;
+	a->dirs[a->nr_dirs] = NULL;
+	a->o.allow_dirs = (const char *const *)a->dirs;
+	a->o.untrusted = true;
+	return 0;
+}
 
 /* on, off, auto (-1) and a bare key (on); -2 for anything else */
 static int parse_switch(const char *key, const char *name, bool with_auto)
@@ -79,8 +132,31 @@ static int parse_switch(const char *key, const char *name, bool with_auto)
 	return -2;
 }
 
-/* -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto. */
-static int parse_o(char *s, struct ublk_dev_opts *o)
+/* format=, allow_dir=, untrusted=, allow_block_devices=; -2: not one */
+static int parse_o_open(char *key, struct add_args *a)
+{
+	int v;
+
+	if (!strncmp(key, "format=", 7))
+		return parse_format(key + 7, &a->o);
+	if (!strncmp(key, "allow_dir=", 10) && key[10])
+		return allow_dir(a, key + 10);
+	v = parse_switch(key, "untrusted", false);
+	if (v >= 0) {
+		a->o.untrusted = v || a->nr_dirs;
+		return 0;
+	}
+	v = parse_switch(key, "allow_block_devices", false);
+	if (v >= 0)
+		a->o.allow_block_devices = v;
+	return v >= 0 ? 0 : -2;
+}
+
+/*
+ * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
+ * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off.
+ */
+static int parse_o(char *s, struct add_args *a)
 {
 	char *key, *save = NULL;
 	int v;
@@ -89,16 +165,23 @@ static int parse_o(char *s, struct ublk_dev_opts *o)
 	     key = strtok_r(NULL, ",", &save)) {
 		v = parse_switch(key, "user_copy", false);
 		if (v >= 0) {
-			o->user_copy = v;
+			a->o.user_copy = v;
 			continue;
 		}
+		v = parse_o_open(key, a);
+		if (v == -1)
+			return -1;
+		if (v == 0)
+			continue;
 		v = parse_switch(key, "zero_copy", true);
 		if (v == -2) {
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
-				 "zero_copy=on|off|auto)", key);
+				 "zero_copy=on|off|auto, format=FMT, "
+				 "untrusted=on|off, allow_dir=DIR, "
+				 "allow_block_devices=on|off)", key);
 			return -1;
 		}
-		o->zero_copy = v;
+		a->o.zero_copy = v;
 	}
 	return 0;
 }
@@ -127,7 +210,19 @@ static int add_opt(struct add_args *a, int c)
 		a->ids[a->nr_ids++] = v;
 		break;
 	case 'o':
-		v = parse_o(optarg, &a->o);
+		v = parse_o(optarg, a);
+		break;
+	case 'F':
+		v = parse_format(optarg, &a->o);
+		break;
+	case OPT_UNTRUSTED:
+		a->o.untrusted = true;
+		break;
+	case OPT_ALLOW_DIR:
+		v = allow_dir(a, optarg);
+		break;
+	case OPT_ALLOW_BLOCK:
+		a->o.allow_block_devices = true;
 		break;
 	case 'D':
 		a->o.direct = true;
@@ -138,7 +233,7 @@ static int add_opt(struct add_args *a, int c)
 	case 'Z':
 		a->o.zero_copy = 1;
 		break;
-	case 'F':
+	case OPT_FOREGROUND:
 		a->fg = true;
 		break;
 	default:
@@ -152,7 +247,7 @@ static int add_parse(int argc, char **argv, struct add_args *a)
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "f:q:d:rn:o:h", add_opts,
+	while ((c = getopt_long(argc, argv, "f:F:q:d:rn:o:h", add_opts,
 				NULL)) != -1) {
 		if (c == 'h') {
 			add_usage(stdout);
@@ -236,6 +331,7 @@ int cmd_add(int argc, char **argv)
 			.zero_copy = UBLK_DEFAULT_ZERO_COPY,
 		},
 	};
+	unsigned int i;
 	int ret;
 
 	a.images = calloc(argc, sizeof(*a.images));
@@ -253,5 +349,8 @@ int cmd_add(int argc, char **argv)
 out:
 	free(a.images);
 	free(a.ids);
+	for (i = 0; i < a.nr_dirs; i++)
+		free(a.dirs[i]);
+	free(a.dirs);
 	return ret;
 }

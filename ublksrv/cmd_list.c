@@ -96,6 +96,13 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 			       json_object_new_string(r->st.image) : NULL);
 	json_object_object_add(o, "read-only", json_object_new_boolean(
 				r->have_state && r->st.read_only));
+	json_object_object_add(o, "format", r->have_state && r->st.format ?
+			       json_object_new_string(qcow_format_name(
+					r->st.format)) : NULL);
+	json_object_object_add(o, "format-probed", json_object_new_boolean(
+				r->have_state && r->st.format_probed));
+	json_object_object_add(o, "untrusted", json_object_new_boolean(
+				r->have_state && r->st.untrusted));
 	json_object_object_add(o, "queues",
 			       json_object_new_int(r->info.nr_hw_queues));
 	json_object_object_add(o, "depth",

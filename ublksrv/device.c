@@ -57,6 +57,11 @@ int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 	struct qcow_open_opts o = {
 		.read_only = dev->opts.read_only,
 		.direct = dev->opts.direct,
+		.format = dev->opts.format,
+		.format_probed = dev->opts.format_probed,
+		.untrusted = dev->opts.untrusted,
+		.allow_dirs = dev->opts.allow_dirs,
+		.allow_block_devices = dev->opts.allow_block_devices,
 	};
 	struct qcow_info info;
 	int ret;
@@ -68,6 +73,14 @@ int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		dev_open_error(dev, ret);
 		return ret;
 	}
+	/* recorded: recover opens it so again, without probing */
+	dev->opts.format = qcow_format(dev->img);
+	dev->opts.format_probed = qcow_format_probed(dev->img);
+	if (!o.format && !o.read_only && dev->opts.format == QCOW_FMT_RAW)
+		ublk_err("warning: %s: format not given, probed as raw: a "
+			 "write that would make its first sector another "
+			 "format's header is refused (give -F raw to allow "
+			 "it)", dev->opts.image);
 	if (!dev->opts.read_only && qcow_get_info(dev->img, &info) == 0 &&
 	    info.corrupt) {
 		ublk_err("%s is marked corrupt: serving it read-only",
@@ -206,6 +219,11 @@ int dev_save_state(struct ublk_dev *dev)
 		.dev_id = dev->info.dev_id,
 		.read_only = dev->opts.read_only,
 		.direct = dev->opts.direct,
+		.format = dev->opts.format,
+		.format_probed = dev->opts.format_probed,
+		.untrusted = dev->opts.untrusted,
+		.allow_dirs = dev->opts.allow_dirs,
+		.allow_block_devices = dev->opts.allow_block_devices,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),

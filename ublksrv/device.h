@@ -29,6 +29,13 @@ struct ublk_dev_opts {
 	bool direct;		/* O_DIRECT on the image (4 KiB blocks) */
 	bool user_copy;		/* UBLK_F_USER_COPY */
 	int zero_copy;		/* UBLK_F_AUTO_BUF_REG: 1, 0, -1 if offered */
+	/* QCOW_FMT_NONE: probed; after the open, what the image is */
+	enum qcow_format format;
+	bool format_probed;	/* recover: format is what add probed */
+	/* untrusted images (qcow_open_opts) */
+	bool untrusted;
+	const char *const *allow_dirs;
+	bool allow_block_devices;
 };
 
 struct ublk_queue;

@@ -18,12 +18,13 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-q QUEUES] [-d DEPTH] [-r]\n"
-"                     [-n ID...] [--direct] [--user-copy] [--zero-copy]\n"
+"usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
+"                     [-r] [-n ID...] [--direct] [--user-copy] [--zero-copy]\n"
+"                     [--untrusted] [--allow-dir DIR...] [--allow-block-devices]\n"
 "                     [-o OPTIONS] [--foreground]\n"
 "       ublk-qcow del -n ID | -a\n"
 "       ublk-qcow list [-n ID] [--json]\n"
-"       ublk-qcow recover -n ID [-f IMAGE] [--foreground]\n"
+"       ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT] [--foreground]\n"
 "       ublk-qcow features\n"
 "  ublk-qcow VERB --help for details.\n");
 }

@@ -38,6 +38,33 @@ static struct json_object *tids_json(const struct run_state *st)
 	return a;
 }
 
+static struct json_object *dirs_json(const char *const *dirs)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (; a && *dirs; dirs++)
+		json_object_array_add(a, json_object_new_string(*dirs));
+	return a;
+}
+
+/* The image's format and how it was opened: recover opens it so again. */
+static void open_json(struct json_object *o, const struct run_state *st)
+{
+	if (st->format != QCOW_FMT_NONE)
+		json_object_object_add(o, "format", json_object_new_string(
+					qcow_format_name(st->format)));
+	json_object_object_add(o, "format-probed",
+			       json_object_new_boolean(st->format_probed));
+	json_object_object_add(o, "untrusted",
+			       json_object_new_boolean(st->untrusted));
+	if (st->allow_dirs && st->allow_dirs[0])
+		json_object_object_add(o, "allow-dirs",
+				       dirs_json(st->allow_dirs));
+	json_object_object_add(o, "allow-block-devices",
+			       json_object_new_boolean(
+					st->allow_block_devices));
+}
+
 static struct json_object *state_json(const struct run_state *st)
 {
 	struct json_object *o = json_object_new_object();
@@ -50,6 +77,7 @@ static struct json_object *state_json(const struct run_state *st)
 			       json_object_new_boolean(st->read_only));
 	json_object_object_add(o, "direct",
 			       json_object_new_boolean(st->direct));
+	open_json(o, st);
 	json_object_object_add(o, "queues",
 			       json_object_new_int(st->nr_queues));
 	json_object_object_add(o, "depth", json_object_new_int(st->depth));
@@ -101,6 +129,15 @@ static bool get_bool(struct json_object *o, const char *key)
 	       json_object_get_boolean(v);
 }
 
+static enum qcow_format get_format(struct json_object *o)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, "format", &v))
+		return QCOW_FMT_NONE;
+	return qcow_format_by_name(json_object_get_string(v));
+}
+
 int run_state_load(int dev_id, struct run_state *st)
 {
 	char path[PATH_MAX];
@@ -119,6 +156,10 @@ int run_state_load(int dev_id, struct run_state *st)
 			 json_object_get_string(v));
 	st->read_only = get_bool(o, "read-only");
 	st->direct = get_bool(o, "direct");
+	st->format = get_format(o);
+	st->format_probed = get_bool(o, "format-probed");
+	st->untrusted = get_bool(o, "untrusted");
+	st->allow_block_devices = get_bool(o, "allow-block-devices");
 	st->nr_queues = get_int(o, "queues");
 	st->depth = get_int(o, "depth");
 	st->pid = get_int(o, "pid");
@@ -148,6 +189,49 @@ int run_state_queue_tids(int dev_id, int *tids, int max)
 	}
 	json_object_put(o);
 	return n;
+}
+
+void run_state_free_dirs(char **dirs)
+{
+	char **d;
+
+	for (d = dirs; d && *d; d++)
+		free(*d);
+	free(dirs);
+}
+
+static char **dirs_from_json(struct json_object *a)
+{
+	int i, n = json_object_array_length(a);
+	char **dirs = calloc(n + 1, sizeof(*dirs));
+
+	for (i = 0; dirs && i < n; i++) {
+		dirs[i] = strdup(json_object_get_string(
+					json_object_array_get_idx(a, i)));
+		if (!dirs[i]) {
+			run_state_free_dirs(dirs);
+			return NULL;
+		}
+	}
+	return dirs;
+}
+
+char **run_state_allow_dirs(int dev_id)
+{
+	char path[PATH_MAX], **dirs = NULL;
+	struct json_object *o, *a;
+
+	state_path(dev_id, path, sizeof(path));
+	if (access(path, R_OK) < 0)
+		return NULL;
+	o = json_object_from_file(path);
+	if (!o)
+		return NULL;
+	if (json_object_object_get_ex(o, "allow-dirs", &a) &&
+	    json_object_is_type(a, json_type_array))
+		dirs = dirs_from_json(a);
+	json_object_put(o);
+	return dirs;
 }
 
 void run_state_remove(int dev_id, int pid)

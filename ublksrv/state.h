@@ -9,12 +9,18 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include "qcow/qcow.h"
 
 struct run_state {
 	int dev_id;
 	char image[PATH_MAX];
 	bool read_only;
 	bool direct;
+	enum qcow_format format;	/* QCOW_FMT_NONE: not recorded */
+	bool format_probed;
+	bool untrusted;
+	bool allow_block_devices;
+	const char *const *allow_dirs;	/* saved only; run_state_allow_dirs */
 	unsigned int nr_queues;
 	unsigned int depth;
 	int pid;
@@ -28,6 +34,12 @@ int run_state_save(const struct run_state *st);
 int run_state_load(int dev_id, struct run_state *st);
 /* The thread ids of device dev_id's queues (at most max); how many. */
 int run_state_queue_tids(int dev_id, int *tids, int max);
+/*
+ * The folders an untrusted image's files must be in: a NULL-terminated
+ * array (free with run_state_free_dirs()), or NULL when none.
+ */
+char **run_state_allow_dirs(int dev_id);
+void run_state_free_dirs(char **dirs);
 /* A live daemon serving image (the same file); 0 when found. */
 int run_state_find_image(const char *image, struct run_state *st);
 /* Removes the file if pid wrote it (pid 0: in any case). */

@@ -1582,6 +1582,76 @@ static const struct kind write_kinds[] = {
 	{ OTHER("raw-odd-size-direct", build_raw_odd), .direct = true },
 };
 
+/* The four writes of probed_raw_guard(), from the fixed buffer. */
+static int guard_writes(struct env *e, struct qcow_image *img, int *r,
+			char *why, size_t n)
+{
+	static const uint8_t magic[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	uint8_t *p = e->base + slot_start(0);
+
+	/* the qcow2 magic and version in a whole block */
+	memset(p, 0, 4096);
+	memcpy(p, magic, sizeof(magic));
+	r[0] = one_request(e, img, true, QCOW_OP_WRITE, NULL, 0, 4096, why, n);
+	/* its first half alone is no magic; the rest completes it */
+	memcpy(p, magic, 2);
+	r[1] = one_request(e, img, true, QCOW_OP_WRITE, NULL, 0, 2, why, n);
+	memcpy(p, magic + 2, 6);
+	r[2] = one_request(e, img, true, QCOW_OP_WRITE, NULL, 2, 6, why, n);
+	memset(p, 0x51, 512);
+	r[3] = one_request(e, img, true, QCOW_OP_WRITE, NULL, 0, 512, why, n);
+	return r[0] == INT_MIN || r[1] == INT_MIN || r[2] == INT_MIN ||
+	       r[3] == INT_MIN ? -1 : 0;
+}
+
+/*
+ * A probed raw image refuses a write after which it would probe as
+ * qcow2, its data in the fixed buffer (ublk zero copy) as in memory:
+ * -EPERM, nothing written; other writes to the first sector go through.
+ */
+static void probed_raw_guard(void)
+{
+	static struct env e;
+	struct qcow_open_opts oo = { .format = QCOW_FMT_NONE };
+	struct qcow_image *img = NULL;
+	uint8_t *zeros = calloc(1, 65536), *got = NULL;
+	char path[1024], why[512] = "";
+	size_t len = 0, i;
+	int ret, r[4];
+
+	tl_begin("fixed_io/probed-raw-guard");
+	snprintf(path, sizeof(path), "%s/probed.raw", tl_tmpdir());
+	ret = env_init(&e, why, sizeof(why));
+	if (ret > 0) {
+		tl_skip("%s", why);
+		goto out;
+	}
+	if (ret < 0 || !zeros || tl_write_file(path, zeros, 65536) < 0 ||
+	    qcow_open(&img, path, &oo) < 0) {
+		tl_fail("setup: %s %s", why, qcow_strerror());
+		goto out;
+	}
+	ret = guard_writes(&e, img, r, why, sizeof(why));
+	qcow_close(img);
+	got = tl_read_file(path, &len);
+	for (i = 512; got && i < len && !got[i]; i++)
+		;
+	if (ret < 0)
+		tl_fail("%s", why);
+	else if (r[0] != -EPERM || r[1] || r[2] != -EPERM || r[3])
+		tl_fail("results %d %d %d %d, expected %d 0 %d 0", r[0], r[1],
+			r[2], r[3], -EPERM, -EPERM);
+	else if (!got || len != 65536 || got[0] != 0x51 || got[511] != 0x51 ||
+		 i != len)
+		tl_fail("the file is not 512 bytes 0x51 then zeros");
+	else
+		tl_pass();
+out:
+	free(got);
+	free(zeros);
+	env_free(&e);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int i;
@@ -1595,5 +1665,6 @@ int main(int argc, char **argv)
 	refuse_ops();
 	refuse_read_only();
 	refuse_range();
+	probed_raw_guard();
 	return tl_finish();
 }

@@ -33,6 +33,46 @@ int format_from_name(const char *name, enum qcow_format *fmt)
 	return -EINVAL;
 }
 
+static struct {
+	bool untrusted;
+	bool allow_block;
+	const char **dirs;	/* NULL-terminated */
+	int nr_dirs;
+} trust;
+
+int tool_trust_option(int c, const char *arg)
+{
+	const char **grown;
+
+	switch (c) {
+	case OPT_UNTRUSTED:
+		trust.untrusted = true;
+		break;
+	case OPT_ALLOW_BLOCK:
+		trust.allow_block = true;
+		break;
+	case OPT_ALLOW_DIR:
+		grown = realloc(trust.dirs, (trust.nr_dirs + 2) *
+				sizeof(*grown));
+		if (!grown) {
+			tool_error("out of memory");
+			return -ENOMEM;
+		}
+		trust.dirs = grown;
+		trust.dirs[trust.nr_dirs++] = arg;
+		trust.dirs[trust.nr_dirs] = NULL;
+		break;
+	}
+	return 0;
+}
+
+void tool_trust_apply(struct qcow_open_opts *opts)
+{
+	opts->untrusted = trust.untrusted;
+	opts->allow_dirs = trust.dirs;
+	opts->allow_block_devices = trust.allow_block;
+}
+
 int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	      const struct qcow_open_opts *opts)
 {
@@ -43,11 +83,20 @@ int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 		tool_error("%s: unknown image format '%s'", path, fmt_name);
 		return -EINVAL;
 	}
+	tool_trust_apply(&o);
 	ret = qcow_open(img, path, &o);
 	/* the image named first, also when a file of its chain is to blame */
-	if (ret < 0)
+	if (ret < 0) {
 		tool_error("%s: %s", path, tool_reason(path, ret));
-	return ret;
+		return ret;
+	}
+	if (!o.read_only && qcow_format_probed(*img) &&
+	    qcow_format(*img) == QCOW_FMT_RAW)
+		tool_error("warning: %s: format not given, probed as raw: a "
+			   "write that would make its first sector another "
+			   "format's header is refused (give -f raw to allow "
+			   "it)", path);
+	return 0;
 }
 
 const char *tool_reason(const char *path, int err)

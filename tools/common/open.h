@@ -9,9 +9,10 @@
 int format_from_name(const char *name, enum qcow_format *fmt);
 
 /*
- * Opens path with opts (whose format is replaced by fmt_name's); when that
- * fails, prints one line naming path and why (and which file of its chain
- * is to blame).
+ * Opens path with opts (whose format is replaced by fmt_name's, and the
+ * untrusted-image options added); when that fails, prints one line naming
+ * path and why (and which file of its chain is to blame).  A read-write
+ * open that probed raw prints a warning, as qemu-img does.
  */
 int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	      const struct qcow_open_opts *opts);
@@ -28,6 +29,32 @@ const char *tool_reason(const char *path, int err);
  * ("No such file or directory") when path itself cannot be opened.
  */
 const char *open_error_text(const char *path, int err);
+
+/*
+ * Untrusted images, for every image opened with tool_open():
+ * --untrusted refuses backing and data files the images name,
+ * --allow-dir DIR (repeatable) allows those inside DIR,
+ * --allow-block-devices allows block devices there.  Each verb lists
+ * TRUST_LONGOPTS and hands the codes OPT_TRUST_FIRST..LAST to
+ * tool_trust_option().
+ */
+enum {
+	OPT_TRUST_FIRST = 0x1000,
+	OPT_UNTRUSTED = OPT_TRUST_FIRST,
+	OPT_ALLOW_DIR,
+	OPT_ALLOW_BLOCK,
+	OPT_TRUST_LAST = OPT_ALLOW_BLOCK,
+};
+
+#define TRUST_LONGOPTS \
+	{ "untrusted", no_argument, NULL, OPT_UNTRUSTED }, \
+	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR }, \
+	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK }
+
+/* -ENOMEM with a message, else 0. */
+int tool_trust_option(int c, const char *arg);
+/* What those options asked for, into opts. */
+void tool_trust_apply(struct qcow_open_opts *opts);
 
 /* Where a backing file name stored in image resolves to (malloc'ed). */
 char *backing_path_of(const char *image, const char *name);

@@ -37,6 +37,7 @@ static int parse_args(int argc, char **argv, struct amend *m)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "force", no_argument, NULL, 256 },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:o:pqt:";
@@ -62,6 +63,10 @@ static int parse_args(int argc, char **argv, struct amend *m)
 			break;
 		case 't':
 		case 256:
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(ch, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("amend", optstring, argv);

@@ -52,6 +52,7 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		{ "repair", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:r:T:qU";
@@ -86,6 +87,10 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(c, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("check", optstring, argv);

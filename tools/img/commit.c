@@ -38,6 +38,7 @@ static int parse_args(int argc, char **argv, struct commit *c)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:b:dpqt:";
@@ -65,6 +66,10 @@ static int parse_args(int argc, char **argv, struct commit *c)
 			c->quiet = true;
 			break;
 		case 't':
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(ch, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("commit", optstring, argv);
@@ -116,6 +121,7 @@ static int open_base(struct commit *c)
 {
 	struct qcow_open_opts opts = {
 		.format = qcow_format(c->base),
+		.format_probed = qcow_format_probed(c->base),
 		.no_backing = true,
 		.no_lock = true,
 	};

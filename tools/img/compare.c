@@ -58,6 +58,7 @@ static int parse_args(int argc, char **argv, struct cmp *c)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:F:pqsT:U";
@@ -87,6 +88,10 @@ static int parse_args(int argc, char **argv, struct cmp *c)
 			break;
 		case 'U':
 			c->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(ch, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("compare", optstring, argv);

@@ -72,6 +72,8 @@ static int parse_opt(struct convert *c, int ch)
 	case 'U':
 		c->force_share = true;
 		break;
+	case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+		return tool_trust_option(ch, optarg);
 	}
 	return 0;
 }
@@ -81,6 +83,7 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:O:o:B:F:cnpqS:t:T:m:WU";

@@ -29,6 +29,7 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "backing-chain", no_argument, NULL, OPT_CHAIN },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:U";
@@ -51,6 +52,10 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(c, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("info", optstring, argv);

@@ -49,6 +49,7 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 		{ "start-offset", required_argument, NULL, OPT_START },
 		{ "max-length", required_argument, NULL, OPT_MAX },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:U";
@@ -77,6 +78,10 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(c, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("map", optstring, argv);

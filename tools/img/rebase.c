@@ -39,6 +39,7 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:F:b:upqt:T:U";
@@ -72,6 +73,10 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 			break;
 		case 'U':
 			r->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(ch, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("rebase", optstring, argv);
@@ -109,6 +114,7 @@ static int open_new_base(struct rebase *r)
 	path = backing_path_of(r->file, r->backing);
 	if (!path)
 		return -ENOMEM;
+	tool_trust_apply(&opts);
 	ret = qcow_open(&r->new_base, path, &opts);
 	if (ret < 0)
 		tool_error("%s: cannot open the new backing file '%s': %s",

@@ -28,6 +28,7 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 		{ "format", required_argument, NULL, 'f' },
 		{ "shrink", no_argument, NULL, OPT_SHRINK },
 		{ "preallocation", required_argument, NULL, OPT_PREALLOC },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:q";
@@ -59,6 +60,10 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 					   optarg);
 				return -EINVAL;
 			}
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			if (tool_trust_option(c, optarg) < 0)
+				return -ENOMEM;
 			break;
 		default:
 			tool_bad_option("resize", optstring, argv);

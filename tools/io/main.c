@@ -32,6 +32,9 @@ static const char usage_text[] =
 "  -n, --nocache        bypass the page cache (O_DIRECT)\n"
 "  -t, --cache MODE     none, directsync, writeback, writethrough or unsafe\n"
 "  -U, --force-share    do not deny others writes (with -r only)\n"
+"  --untrusted          refuse the backing and data files the image names\n"
+"  --allow-dir DIR      allow those inside DIR only (repeatable)\n"
+"  --allow-block-devices  allow block devices there\n"
 "  -h, --help           this text\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
@@ -83,6 +86,7 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		{ "nocache", no_argument, NULL, 'n' },
 		{ "cache", required_argument, NULL, 't' },
 		{ "force-share", no_argument, NULL, 'U' },
+		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "+hc:f:rnt:U";
@@ -113,6 +117,9 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
+			ret = tool_trust_option(c, optarg);
 			break;
 		default:
 			tool_bad_option(NULL, optstring, argv);
