@@ -129,6 +129,13 @@ void *qalloc_aligned(size_t size);
 int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
 		      uint64_t off);
 int qfile_fsync_sync(struct qfile *f);
+/*
+ * Files being created, before any open: all of buf at off; the data of a
+ * preallocated image (a sparse tail, allocated, or zeros).
+ */
+int qfd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
+		    uint64_t len);
 
 /*
  * Every write, fsync and punch the engine submits and completes, for the
@@ -164,6 +171,9 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 
 /* ---- images and drivers (image.c) ---- */
 
+struct qcow_snapshot_ops;
+struct qcow_crypto_ops;
+
 struct qcow_driver {
 	const char *name;
 	int (*open)(struct qcow_image *img);
@@ -177,6 +187,31 @@ struct qcow_driver {
 	int (*get_info)(const struct qcow_image *img, struct qcow_info *info);
 	int (*check)(struct qcow_image *img, struct qcow_check_result *res,
 		     void (*report)(void *arg, const char *msg), void *arg);
+	/*
+	 * The image-wide operations behind qcow.h's functions of the same
+	 * names (image.c dispatches).  NULL: the format does not support
+	 * it, and the public function fails with -ENOTSUP.
+	 */
+	int (*create)(const char *path, const struct qcow_create_opts *opts);
+	int (*resize)(struct qcow_image *img, uint64_t size,
+		      bool allow_shrink);
+	int (*amend)(struct qcow_image *img,
+		     const struct qcow_amend_opts *opts);
+	int (*set_backing)(struct qcow_image *img, const char *name,
+			   const char *format);
+	int (*make_empty)(struct qcow_image *img);
+	int (*repair)(struct qcow_image *img, unsigned int flags,
+		      struct qcow_check_result *res,
+		      void (*report)(void *arg, const char *msg), void *arg);
+	/* the external data file of an open image, NULL if none (lock.c) */
+	struct qfile *(*data_file)(struct qcow_image *img);
+	/*
+	 * Reserved for internal snapshots (create, apply, delete) and
+	 * encryption (the key, and en/decryption of data clusters): no
+	 * driver has them yet, every one leaves them NULL.
+	 */
+	const struct qcow_snapshot_ops *snapshot;
+	const struct qcow_crypto_ops *crypto;
 };
 
 struct qcow_image {

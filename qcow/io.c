@@ -181,6 +181,48 @@ uint64_t qfile_allocated_size(struct qfile *f)
 	return (uint64_t)st.st_blocks * 512;
 }
 
+int qfd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* The data of a preallocated image: a sparse tail, allocated, or zeros. */
+int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
+		    uint64_t len)
+{
+	uint8_t *zeros;
+	uint64_t done;
+	int ret = 0;
+
+	if (ftruncate(fd, off + len) < 0)
+		return -errno;
+	if (mode == QCOW_PREALLOC_FALLOC && fallocate(fd, 0, off, len) < 0)
+		return -errno;
+	if (mode != QCOW_PREALLOC_FULL)
+		return 0;
+	zeros = calloc(1, 1 << 20);
+	if (!zeros)
+		return -ENOMEM;
+	for (done = 0; done < len && !ret; done += 1 << 20)
+		ret = qfd_pwrite_all(fd, zeros, MIN(len - done, 1u << 20),
+				     off + done);
+	free(zeros);
+	return ret;
+}
+
 static const struct qio_recorder *recorder;
 
 void qio_set_recorder(const struct qio_recorder *rec)

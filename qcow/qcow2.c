@@ -379,6 +379,13 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	return 0;
 }
 
+static struct qfile *qcow2_data_file(struct qcow_image *img)
+{
+	struct qcow2 *s = qcow2_of(img);
+
+	return s->has_data_file ? s->data_file : NULL;
+}
+
 const struct qcow_driver qcow2_driver = {
 	.name = "qcow2",
 	.open = qcow2_open,
@@ -388,4 +395,11 @@ const struct qcow_driver qcow2_driver = {
 	.writeback = qcow2_writeback,
 	.get_info = qcow2_get_info,
 	.check = qcow2_check,
+	.create = qcow2_create,
+	.resize = qcow2_resize,
+	.amend = qcow2_amend,
+	.set_backing = qcow2_set_backing,
+	.make_empty = qcow2_make_empty,
+	.repair = qcow2_repair,
+	.data_file = qcow2_data_file,
 };

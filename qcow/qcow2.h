@@ -226,6 +226,17 @@ int qcow2_rebuild_refcount_structure(struct qcow2 *s);
 
 bool qcow2_metadata_prealloc(struct qcow2 *s);
 
+/* qcow2_create.c, qcow2_admin.c: the driver's image-wide operations */
+int qcow2_create(const char *path, const struct qcow_create_opts *o);
+int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink);
+int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o);
+int qcow2_set_backing(struct qcow_image *img, const char *name,
+		      const char *format);
+int qcow2_make_empty(struct qcow_image *img);
+int qcow2_repair(struct qcow_image *img, unsigned int flags,
+		 struct qcow_check_result *res,
+		 void (*report)(void *arg, const char *msg), void *arg);
+
 /* qcow2_check.c */
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,
 		void (*report)(void *arg, const char *msg), void *arg);

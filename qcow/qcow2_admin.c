@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include "qcow2_write.h"
 #include "layout.h"
 
@@ -119,23 +118,12 @@ static int shrink(struct qcow2 *s, uint64_t size)
 	return ret;
 }
 
-int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
+int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 {
 	struct qcow2 *s = NULL;
 	uint64_t l1_need;
 	int ret;
 
-	if (img->format == QCOW_FMT_RAW) {
-		if (size < img->size && !allow_shrink)
-			return -EPERM;
-		ret = qfile_lock(img->file, QPERM_RESIZE, 0);
-		if (ret < 0)
-			return ret;
-		if (ftruncate(img->file->fd, size) < 0)
-			return -errno;
-		img->size = img->file->size = size;
-		return 0;
-	}
 	ret = need_writable_qcow2(img, &s);
 	if (ret < 0)
 		return ret;
@@ -176,8 +164,8 @@ int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 
 /* ---- backing file ---- */
 
-int qcow_set_backing(struct qcow_image *img, const char *name,
-		     const char *format)
+int qcow2_set_backing(struct qcow_image *img, const char *name,
+		      const char *format)
 {
 	struct qcow2_header_change chg = {
 		.set_backing = true, .backing = name && *name ? name : NULL,
@@ -284,9 +272,9 @@ static int fix_all(struct qcow2 *s, unsigned int flags,
 	return ret;
 }
 
-int qcow_repair(struct qcow_image *img, unsigned int flags,
-		struct qcow_check_result *res,
-		void (*report)(void *arg, const char *msg), void *arg)
+int qcow2_repair(struct qcow_image *img, unsigned int flags,
+		 struct qcow_check_result *res,
+		 void (*report)(void *arg, const char *msg), void *arg)
 {
 	struct qcow2_check_opts o = { .copied = false };
 	struct qcow_check_result found, fixed = { 0 };
@@ -322,7 +310,7 @@ int qcow_repair(struct qcow_image *img, unsigned int flags,
 	return ret;
 }
 
-int qcow_make_empty(struct qcow_image *img)
+int qcow2_make_empty(struct qcow_image *img)
 {
 	struct qcow2 *s = NULL;
 	int ret = need_writable_qcow2(img, &s);
@@ -469,7 +457,7 @@ static int set_data_file(struct qcow2 *s, const struct qcow_amend_opts *o)
 	return qcow2_header_write_sync(s);
 }
 
-int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
+int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
 {
 	struct qcow2 *s = NULL;
 	int ret;
