@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include "qcow.h"
 #include "util.h"
+#include "file_backend.h"
 
 /* ---- files and asynchronous I/O (io.c) ---- */
 
@@ -54,6 +55,7 @@ struct qio_op {
 	/* O_DIRECT writes: read-modify-write of the bounce, counted */
 	bool rmw;
 	bool tracked;
+	bool held;			/* kept by the file backend */
 	struct qwaiter wake;		/* started from another thread */
 };
 
@@ -136,23 +138,6 @@ int qfile_fsync_sync(struct qfile *f);
 int qfd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
 		    uint64_t len);
-
-/*
- * Every write, fsync and punch the engine submits and completes, for the
- * crash tests: they replay what may have reached the disk at any point.
- * Fixed-buffer writes (no bytes to replay) and copies are not recorded.
- */
-enum qio_event { QIO_EV_SUBMIT, QIO_EV_DONE };
-
-struct qio_recorder {
-	void (*event)(void *arg, enum qio_event ev, const struct qio_op *op,
-		      int res);
-	/* tests of error paths: non-zero fails the write with that -errno */
-	int (*fail)(void *arg, const struct qio_op *op);
-	void *arg;
-};
-
-void qio_set_recorder(const struct qio_recorder *rec);
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);

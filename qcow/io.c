@@ -26,8 +26,8 @@ void *qalloc_aligned(size_t size)
 	return p;
 }
 
-int qfile_open(struct qfile **out, const char *name, bool read_only,
-	       bool direct)
+int qfile_open_os(struct qfile **out, const char *name, bool read_only,
+		  bool direct)
 {
 	struct qfile *f;
 	struct stat st;
@@ -223,30 +223,6 @@ int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
 	return ret;
 }
 
-static const struct qio_recorder *recorder;
-
-void qio_set_recorder(const struct qio_recorder *rec)
-{
-	recorder = rec;
-}
-
-/* A write the recorder wants to fail does not reach the file. */
-static int injected_error(const struct qio_op *op)
-{
-	if (!recorder || !recorder->fail || op->kind != QIO_WRITE ||
-	    !op->file)
-		return 0;
-	return recorder->fail(recorder->arg, op);
-}
-
-static void record(enum qio_event ev, const struct qio_op *op, int res)
-{
-	if (recorder && recorder->event && op->kind != QIO_READ &&
-	    op->kind != QIO_FALLOC &&
-	    op->file && !op->fixed)
-		recorder->event(recorder->arg, ev, op, res);
-}
-
 /* Synchronous writes (open, close, header updates) are recorded too. */
 int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
 		      uint64_t off)
@@ -259,7 +235,7 @@ int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
 	uint64_t done = 0;
 	int ret = 0;
 
-	record(QIO_EV_SUBMIT, &op, 0);
+	qio_record(QIO_EV_SUBMIT, &op, 0);
 	while (done < len) {
 		ssize_t n = pwrite(f->fd, p + done, len - done, off + done);
 
@@ -273,7 +249,7 @@ int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
 	}
 	if (!ret && off + len > f->size)
 		f->size = off + len;
-	record(QIO_EV_DONE, &op, ret);
+	qio_record(QIO_EV_DONE, &op, ret);
 	return ret;
 }
 
@@ -282,9 +258,9 @@ int qfile_fsync_sync(struct qfile *f)
 	struct qio_op op = { .file = f, .kind = QIO_FSYNC };
 	int ret;
 
-	record(QIO_EV_SUBMIT, &op, 0);
+	qio_record(QIO_EV_SUBMIT, &op, 0);
 	ret = fdatasync(f->fd) < 0 ? -errno : 0;
-	record(QIO_EV_DONE, &op, ret);
+	qio_record(QIO_EV_DONE, &op, ret);
 	return ret;
 }
 
@@ -372,7 +348,7 @@ static void qio_finish(struct qio_op *op, int res)
 	free(op->bounce);
 	op->bounce = NULL;
 	op->res = res;
-	record(QIO_EV_DONE, op, res);
+	qio_record(QIO_EV_DONE, op, res);
 	if (op->tracked)
 		qdirect_write_done(op);
 	op->cb(op, res);
@@ -440,6 +416,7 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 	op->off = off;
 	op->rmw = false;
 	op->tracked = false;
+	op->held = false;
 }
 
 /*
@@ -503,13 +480,15 @@ static void qio_start_mem(struct qio_op *op)
 	struct qcow_ctx *ctx = op->ctx;
 	struct io_uring_sqe *sqe;
 
-	op->res = injected_error(op);
+	op->res = qio_injected_error(op);
 	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
 	}
+	if (qio_held(op))
+		return;
 	ctx->inflight++;
-	record(QIO_EV_SUBMIT, op, 0);
+	qio_record(QIO_EV_SUBMIT, op, 0);
 	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
 	if (!sqe) {
 		op->res = qio_sync(op, op->io_buf, op->io_len, op->io_off);
@@ -530,13 +509,15 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	op->io_len = op->len;
 	op->io_off = op->off;
 	op->io_done = 0;
-	op->res = sqe ? injected_error(op) : -EIO;
+	op->res = sqe ? qio_injected_error(op) : -EIO;
 	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
 	}
+	if (qio_held(op))
+		return;
 	ctx->inflight++;
-	record(QIO_EV_SUBMIT, op, 0);
+	qio_record(QIO_EV_SUBMIT, op, 0);
 	qio_prep(sqe, op);
 }
 
