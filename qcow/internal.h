@@ -9,7 +9,12 @@
 #include "util.h"
 #include "file_backend.h"
 
-/* ---- files and asynchronous I/O (io.c) ---- */
+/*
+ * ---- files (file.c), asynchronous I/O (io.c), contexts and the engine
+ * lock (ctx.c) ----
+ */
+
+#define QIO_DIRECT_ALIGN 4096	/* memory alignment of O_DIRECT buffers */
 
 struct qfile {
 	int fd;
@@ -141,6 +146,8 @@ int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+/* an op's end: results checked, bounce copied back, then op->cb (io.c) */
+void qio_finish(struct qio_op *op, int res);
 
 /* ---- image locking, QEMU's way (lock.c) ---- */
 
