@@ -263,7 +263,7 @@ static void qcow2_dispatch(struct qcow_req *req)
 		qcow2_flush_step(req);
 		break;
 	default:
-		qcow2_step(req);
+		qcow2_read_step(req);
 		break;
 	}
 }

@@ -180,7 +180,7 @@ struct qcow2_header_change {
 int qcow2_header_rewrite(struct qcow2 *s,
 			 const struct qcow2_header_change *chg);
 
-/* qcow2_flush.c */
+/* qcow2_checkpoint.c */
 struct ckpt;
 void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_ckpt_request(struct qcow2 *s, struct qcow_ctx *ctx,
@@ -209,7 +209,7 @@ int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_snapshots(struct qcow2 *s);
 
 /* qcow2_read.c */
-void qcow2_step(struct qcow_req *req);
+void qcow2_read_step(struct qcow_req *req);
 
 /* qcow2_refcount.c */
 int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb);
@@ -220,7 +220,7 @@ uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 			      uint64_t index);
 void qcow2_refcount_put(uint32_t order, uint8_t *block, uint64_t i,
 			uint64_t v);
-/* qcow2_reorder.c: amend refcount_bits; repair */
+/* qcow2_refcount_rebuild.c: amend refcount_bits; repair */
 int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order);
 int qcow2_rebuild_refcount_structure(struct qcow2 *s);
 
