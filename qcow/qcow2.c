@@ -379,6 +379,18 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	return 0;
 }
 
+int qcow2_need_writable(struct qcow_image *img, struct qcow2 **out)
+{
+	if (img->format != QCOW_FMT_QCOW2)
+		return qcow_set_error(-ENOTSUP, img->filename, "this operation "
+				      "needs a qcow2 image");
+	if (img->opts.read_only)
+		return qcow_set_error(-EROFS, img->filename, "the image is "
+				      "open read-only");
+	*out = qcow2_of(img);
+	return 0;
+}
+
 static struct qfile *qcow2_data_file(struct qcow_image *img)
 {
 	struct qcow2 *s = qcow2_of(img);

@@ -226,7 +226,12 @@ int qcow2_rebuild_refcount_structure(struct qcow2 *s);
 
 bool qcow2_metadata_prealloc(struct qcow2 *s);
 
-/* qcow2_create.c, qcow2_admin.c: the driver's image-wide operations */
+/*
+ * The driver's image-wide operations: qcow2_create.c, qcow2_resize.c,
+ * qcow2_amend.c, qcow2_backing.c, qcow2_repair.c.  They need a writable
+ * qcow2 image (qcow2.c: -ENOTSUP or -EROFS with the reason set).
+ */
+int qcow2_need_writable(struct qcow_image *img, struct qcow2 **out);
 int qcow2_create(const char *path, const struct qcow_create_opts *o);
 int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink);
 int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o);
