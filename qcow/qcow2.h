@@ -189,9 +189,12 @@ void qcow2_ckpt_maybe(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_flush_step(struct qcow_req *req);
 void qcow2_writeback(struct qcow_image *img);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
-/* qcow2_check.c: refcounts in memory rebuilt from the references */
+/* qcow2_refcount_rebuild.c: refcounts in memory set from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);
-/* the two add what they fix to fixed's leaks_fixed/corruptions_fixed */
+/*
+ * qcow2_repair.c: the two add what they fix to fixed's leaks_fixed and
+ * corruptions_fixed
+ */
 int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 			struct qcow_check_result *fixed,
 			void (*report)(void *arg, const char *msg), void *arg);

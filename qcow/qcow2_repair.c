@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include "qcow2_map.h"
 #include "qcow2_write.h"
+#include "qcow2_check.h"
 #include "layout.h"
 
 static int rebuild_if_damaged(struct qcow2 *s, unsigned int flags,
@@ -126,5 +128,126 @@ int qcow2_repair(struct qcow_image *img, unsigned int flags,
 	res->rebuilt = fixed.rebuilt;
 	s->dirty_leaks_fixed = 0;
 	s->dirty_corruptions_fixed = 0;
+	return ret;
+}
+
+/* Refcounts that disagree with the references, as flags allow. */
+int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
+			struct qcow_check_result *fixed,
+			void (*report)(void *arg, const char *msg), void *arg)
+{
+	struct qcow_check_result res = { 0 };
+	struct check c = {
+		.s = s, .res = &res, .fix = flags, .quiet = true,
+		.report = report, .arg = arg,
+	};
+	uint64_t i, n;
+	int ret;
+
+	/* the findings were reported by the check before */
+	ret = qcow2_check_count(&c);
+	if (!ret)
+		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
+	/* as qemu-img: clusters past the end of the file are left alone */
+	n = MIN(MAX(c.nb_refs, s->alloc.end),
+		div_round_up(s->img->file->size, s->cluster_size));
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
+		uint64_t have = i < c.nb_disk ? c.disk[i] : 0;
+
+		if (!i)
+			want = MAX(want, 1);
+		if (have == want || (have > want && !(flags &
+						       QCOW_REPAIR_LEAKS)) ||
+		    (have < want && !(flags & QCOW_REPAIR_ERRORS)))
+			continue;
+		qcow2_check_say_fix(&c, "Repairing cluster %" PRIu64
+				    " refcount=%" PRIu64 " reference=%" PRIu64,
+				    i, have, want);
+		ret = qcow2_refcount_set(s, i, want);
+		if (!ret)
+			ret = cluster_vec_push(&s->alloc.lazy, i);
+		if (!ret && have > want)
+			fixed->leaks_fixed++;
+		else if (!ret)
+			fixed->corruptions_fixed++;
+	}
+	/* and the unaligned zero clusters the walk fixed */
+	fixed->corruptions_fixed += res.corruptions_fixed;
+	qcow2_check_free(&c);
+	return ret;
+}
+
+static bool fix_entry_copied(struct qcow2 *s, uint8_t *p,
+			     void (*report)(void *arg, const char *msg),
+			     void *arg)
+{
+	uint64_t l2e = get_be64(p);
+	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
+	enum qcow2_sc_type t;
+	uint64_t rc;
+
+	if (qcow2_check_l2_entry_unused(s, p))
+		return false;
+	t = qcow2_sc_type(s, l2e, bitmap, 0);
+	if (t == SC_COMPRESSED || t == SC_INVALID || !type_is_mapped(t))
+		return false;
+	rc = s->has_data_file ? 1 :
+		qcow2_refcount_of(s, (l2e & L2E_OFFSET_MASK) >> s->cluster_bits);
+	if ((rc == 1) == !!(l2e & QCOW_OFLAG_COPIED))
+		return false;
+	qcow2_check_report_fix(report, arg, "Repairing OFLAG_COPIED data "
+			       "cluster: l2_entry=%" PRIx64
+			       " refcount=%" PRIu64, l2e, rc);
+	put_be64(p, l2e ^ QCOW_OFLAG_COPIED);
+	return true;
+}
+
+/* COPIED flags of the active tables set to "refcount is one". */
+int qcow2_fix_copied(struct qcow2 *s, struct qcow_check_result *fixed,
+		     void (*report)(void *arg, const char *msg), void *arg)
+{
+	uint8_t *l2 = qalloc_aligned(s->cluster_size);
+	uint64_t n = 1ULL << s->l2_bits, j;
+	uint32_t i;
+	int ret = 0;
+
+	if (!l2)
+		return -ENOMEM;
+	for (i = 0; i < s->l1_size && !ret; i++) {
+		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
+		uint64_t rc;
+		bool dirty = false;
+
+		if (!off || qcow2_offset_into_cluster(s, off))
+			continue;
+		rc = qcow2_refcount_of(s, off >> s->cluster_bits);
+		if ((rc == 1) != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
+			qcow2_check_report_fix(report, arg, "Repairing "
+					       "OFLAG_COPIED L2 cluster: "
+					       "l1_index=%u l1_entry=%" PRIx64
+					       " refcount=%" PRIu64, i,
+					       s->l1[i], rc);
+			s->l1[i] ^= QCOW_OFLAG_COPIED;
+			qcow2_mark_l1_dirty(s, i);
+			fixed->corruptions_fixed++;
+		}
+		ret = qcow2_check_read_l2(s, l2, off);
+		for (j = 0; j < n && !ret; j++)
+			if (fix_entry_copied(s, l2 + j * s->l2_entry_size,
+					     report, arg)) {
+				dirty = true;
+				fixed->corruptions_fixed++;
+			}
+		if (ret > 0)
+			ret = 0;
+		if (ret || !dirty)
+			continue;
+		meta_cache_drop(&s->l2, off, s->cluster_size);
+		ret = qfile_pwrite_sync(s->img->file, l2, s->cluster_size, off);
+		if (!ret)
+			ret = qfile_fsync_sync(s->img->file);
+	}
+	free(l2);
 	return ret;
 }
