@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Opening images: format probing, the backing chain, error reporting. */
+/*
+ * Opening images: format probing, the backing chain, error reporting;
+ * every format operation goes to the image's driver.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,4 +368,61 @@ int qcow_check(struct qcow_image *img, struct qcow_check_result *res,
 	if (!img->drv->check)
 		return -ENOTSUP;
 	return img->drv->check(img, res, report, arg);
+}
+
+/* What qcow.h's image-wide operations answer for a format without them. */
+static int unsupported(const struct qcow_image *img)
+{
+	return qcow_set_error(-ENOTSUP, img->filename, "this operation "
+			      "needs a qcow2 image");
+}
+
+int qcow_create(const char *path, const struct qcow_create_opts *o)
+{
+	const struct qcow_driver *drv = driver_for(o->format);
+
+	if (!drv || !drv->create)
+		return qcow_set_error(-ENOTSUP, path, "creating %s images is "
+				      "not supported",
+				      qcow_format_name(o->format));
+	return drv->create(path, o);
+}
+
+int qcow_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
+{
+	if (!img->drv->resize)
+		return unsupported(img);
+	return img->drv->resize(img, size, allow_shrink);
+}
+
+int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
+{
+	if (!img->drv->amend)
+		return unsupported(img);
+	return img->drv->amend(img, o);
+}
+
+int qcow_set_backing(struct qcow_image *img, const char *name,
+		     const char *format)
+{
+	if (!img->drv->set_backing)
+		return unsupported(img);
+	return img->drv->set_backing(img, name, format);
+}
+
+int qcow_make_empty(struct qcow_image *img)
+{
+	if (!img->drv->make_empty)
+		return unsupported(img);
+	return img->drv->make_empty(img);
+}
+
+int qcow_repair(struct qcow_image *img, unsigned int flags,
+		struct qcow_check_result *res,
+		void (*report)(void *arg, const char *msg), void *arg)
+{
+	memset(res, 0, sizeof(*res));
+	if (!img->drv->repair)
+		return unsupported(img);
+	return img->drv->repair(img, flags, res, report, arg);
 }

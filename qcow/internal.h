@@ -7,8 +7,14 @@
 #include <sys/types.h>
 #include "qcow.h"
 #include "util.h"
+#include "file_backend.h"
 
-/* ---- files and asynchronous I/O (io.c) ---- */
+/*
+ * ---- files (file.c), asynchronous I/O (io.c), contexts and the engine
+ * lock (ctx.c) ----
+ */
+
+#define QIO_DIRECT_ALIGN 4096	/* memory alignment of O_DIRECT buffers */
 
 struct qfile {
 	int fd;
@@ -54,6 +60,7 @@ struct qio_op {
 	/* O_DIRECT writes: read-modify-write of the bounce, counted */
 	bool rmw;
 	bool tracked;
+	bool held;			/* kept by the file backend */
 	struct qwaiter wake;		/* started from another thread */
 };
 
@@ -129,33 +136,18 @@ void *qalloc_aligned(size_t size);
 int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
 		      uint64_t off);
 int qfile_fsync_sync(struct qfile *f);
-
 /*
- * Every write, fsync and punch the engine submits and completes, for the
- * crash tests: they replay what may have reached the disk at any point.
- * Fixed-buffer writes (no bytes to replay) and copies are not recorded.
+ * Files being created, before any open: all of buf at off; the data of a
+ * preallocated image (a sparse tail, allocated, or zeros).
  */
-enum qio_event { QIO_EV_SUBMIT, QIO_EV_DONE };
-
-struct qio_recorder {
-	void (*event)(void *arg, enum qio_event ev, const struct qio_op *op,
-		      int res);
-	/* tests of error paths: non-zero fails the write with that -errno */
-	int (*fail)(void *arg, const struct qio_op *op);
-	/*
-	 * tests of I/O that outlives others: true keeps a read or write of a
-	 * file (memory buffer) from starting until qio_release_held(op)
-	 */
-	bool (*hold)(void *arg, struct qio_op *op);
-	void *arg;
-};
-
-void qio_set_recorder(const struct qio_recorder *rec);
-/* Starts an op the recorder held, on the thread of its context. */
-void qio_release_held(struct qio_op *op);
+int qfd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
+		    uint64_t len);
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+/* an op's end: results checked, bounce copied back, then op->cb (io.c) */
+void qio_finish(struct qio_op *op, int res);
 
 /*
  * In-place I/O in flight, counted by epoch (io_epoch.c): host clusters
@@ -195,6 +187,9 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 
 /* ---- images and drivers (image.c) ---- */
 
+struct qcow_snapshot_ops;
+struct qcow_crypto_ops;
+
 struct qcow_driver {
 	const char *name;
 	int (*open)(struct qcow_image *img);
@@ -208,6 +203,31 @@ struct qcow_driver {
 	int (*get_info)(const struct qcow_image *img, struct qcow_info *info);
 	int (*check)(struct qcow_image *img, struct qcow_check_result *res,
 		     void (*report)(void *arg, const char *msg), void *arg);
+	/*
+	 * The image-wide operations behind qcow.h's functions of the same
+	 * names (image.c dispatches).  NULL: the format does not support
+	 * it, and the public function fails with -ENOTSUP.
+	 */
+	int (*create)(const char *path, const struct qcow_create_opts *opts);
+	int (*resize)(struct qcow_image *img, uint64_t size,
+		      bool allow_shrink);
+	int (*amend)(struct qcow_image *img,
+		     const struct qcow_amend_opts *opts);
+	int (*set_backing)(struct qcow_image *img, const char *name,
+			   const char *format);
+	int (*make_empty)(struct qcow_image *img);
+	int (*repair)(struct qcow_image *img, unsigned int flags,
+		      struct qcow_check_result *res,
+		      void (*report)(void *arg, const char *msg), void *arg);
+	/* the external data file of an open image, NULL if none (lock.c) */
+	struct qfile *(*data_file)(struct qcow_image *img);
+	/*
+	 * Reserved for internal snapshots (create, apply, delete) and
+	 * encryption (the key, and en/decryption of data clusters): no
+	 * driver has them yet, every one leaves them NULL.
+	 */
+	const struct qcow_snapshot_ops *snapshot;
+	const struct qcow_crypto_ops *crypto;
 };
 
 struct qcow_image {

@@ -2,254 +2,16 @@
 /*
  * The engine's only way to the disk: reads, writes and fsyncs of a file,
  * submitted on the context's io_uring, or done at once and completed later
- * from the deferred list when the context has no ring.
+ * from the deferred list when the context has no ring; O_DIRECT bounce
+ * buffers; READ_FIXED/WRITE_FIXED on registered buffers and copies through
+ * a caller's descriptor.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/stat.h>
-#include <pthread.h>
-#include <sys/eventfd.h>
 #include <liburing.h>
 #include "internal.h"
-
-#define QIO_DIRECT_ALIGN 4096
-
-void *qalloc_aligned(size_t size)
-{
-	void *p;
-
-	if (posix_memalign(&p, QIO_DIRECT_ALIGN, size ? size : 1))
-		return NULL;
-	return p;
-}
-
-int qfile_open(struct qfile **out, const char *name, bool read_only,
-	       bool direct)
-{
-	struct qfile *f;
-	struct stat st;
-	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	int ret;
-
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->name = strdup(name);
-	if (!f->name) {
-		ret = -ENOMEM;
-		goto err;
-	}
-	f->align = 1;
-	f->fd = open(name, flags | (direct ? O_DIRECT : 0));
-	if (f->fd < 0 && direct && errno == EINVAL)
-		f->fd = open(name, flags);	/* tmpfs: no O_DIRECT */
-	else if (direct)
-		f->align = 512;
-	if (f->fd < 0) {
-		ret = -errno;
-		goto err;
-	}
-	if (fstat(f->fd, &st) < 0) {
-		ret = -errno;
-		goto err_close;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		ret = -EINVAL;
-		goto err_close;
-	}
-	f->size = st.st_size;
-	if (S_ISBLK(st.st_mode)) {
-		off_t end = lseek(f->fd, 0, SEEK_END);
-
-		f->size = end < 0 ? 0 : (uint64_t)end;
-	}
-	if (direct && f->align > 1 && st.st_blksize > (blksize_t)f->align &&
-	    st.st_blksize <= QIO_DIRECT_ALIGN)
-		f->align = st.st_blksize;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	*out = f;
-	return 0;
-err_close:
-	close(f->fd);
-err:
-	free(f->name);
-	free(f);
-	return ret;
-}
-
-void qfile_close(struct qfile *f)
-{
-	if (!f)
-		return;
-	close(f->fd);
-	free(f->name);
-	free(f);
-}
-
-static int pread_aligned(struct qfile *f, void *buf, uint64_t len,
-			 uint64_t off);
-
-/* O_DIRECT wants aligned buffers, offsets and lengths: bounce the rest. */
-int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off)
-{
-	uint64_t a = f->align, start, span;
-	uint8_t *bounce;
-	int ret;
-
-	if (a <= 1 || (IS_ALIGNED((uintptr_t)buf, QIO_DIRECT_ALIGN) &&
-		       IS_ALIGNED(len, a) && IS_ALIGNED(off, a)))
-		return pread_aligned(f, buf, len, off);
-	start = ALIGN_DOWN(off, a);
-	span = ALIGN_UP(off + len, a) - start;
-	bounce = qalloc_aligned(span);
-	if (!bounce)
-		return -ENOMEM;
-	ret = pread_aligned(f, bounce, span, start);
-	if (!ret)
-		memcpy(buf, bounce + (off - start), len);
-	free(bounce);
-	return ret;
-}
-
-static int pread_aligned(struct qfile *f, void *buf, uint64_t len,
-			 uint64_t off)
-{
-	uint8_t *p = buf;
-	uint64_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(f->fd, p + done, len - done, off + done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			memset(p + done, 0, len - done);
-			break;
-		}
-		done += n;
-	}
-	return 0;
-}
-
-int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
-		      bool *zero, bool *eof)
-{
-	off_t data, hole;
-
-	*eof = false;
-	if (off >= f->size) {
-		*zero = true;
-		*eof = true;
-		return 0;
-	}
-	data = lseek(f->fd, off, SEEK_DATA);
-	if (data < 0 && errno == ENXIO) {
-		*zero = true;
-		*len = f->size - off;
-		*eof = true;
-		return 0;
-	}
-	if (data < 0)
-		return -errno;
-	if ((uint64_t)data > off) {
-		*zero = true;
-		*len = data - off;
-		return 0;
-	}
-	hole = lseek(f->fd, off, SEEK_HOLE);
-	if (hole < 0)
-		return -errno;
-	*zero = false;
-	*len = hole - off;
-	*eof = (uint64_t)hole >= f->size;
-	return 0;
-}
-
-uint64_t qfile_allocated_size(struct qfile *f)
-{
-	struct stat st;
-
-	if (fstat(f->fd, &st) < 0)
-		return 0;
-	return (uint64_t)st.st_blocks * 512;
-}
-
-static const struct qio_recorder *recorder;
-
-void qio_set_recorder(const struct qio_recorder *rec)
-{
-	recorder = rec;
-}
-
-/* A write the recorder wants to fail does not reach the file. */
-static int injected_error(const struct qio_op *op)
-{
-	if (!recorder || !recorder->fail || op->kind != QIO_WRITE ||
-	    !op->file)
-		return 0;
-	return recorder->fail(recorder->arg, op);
-}
-
-static void record(enum qio_event ev, const struct qio_op *op, int res)
-{
-	if (recorder && recorder->event && op->kind != QIO_READ &&
-	    op->kind != QIO_FALLOC &&
-	    op->file && !op->fixed)
-		recorder->event(recorder->arg, ev, op, res);
-}
-
-/* Synchronous writes (open, close, header updates) are recorded too. */
-int qfile_pwrite_sync(struct qfile *f, const void *buf, uint64_t len,
-		      uint64_t off)
-{
-	struct qio_op op = {
-		.file = f, .kind = QIO_WRITE, .buf = (uint8_t *)buf,
-		.len = len, .off = off,
-	};
-	const uint8_t *p = buf;
-	uint64_t done = 0;
-	int ret = 0;
-
-	record(QIO_EV_SUBMIT, &op, 0);
-	while (done < len) {
-		ssize_t n = pwrite(f->fd, p + done, len - done, off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -EIO;
-			break;
-		}
-		done += n;
-	}
-	if (!ret && off + len > f->size)
-		f->size = off + len;
-	record(QIO_EV_DONE, &op, ret);
-	return ret;
-}
-
-int qfile_fsync_sync(struct qfile *f)
-{
-	struct qio_op op = { .file = f, .kind = QIO_FSYNC };
-	int ret;
-
-	record(QIO_EV_SUBMIT, &op, 0);
-	ret = fdatasync(f->fd) < 0 ? -errno : 0;
-	record(QIO_EV_DONE, &op, ret);
-	return ret;
-}
-
-void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
-{
-	qio_list_append(&ctx->defer_head, &ctx->defer_tail, op);
-}
 
 static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
 {
@@ -293,7 +55,7 @@ static bool qio_needs_bounce(struct qfile *f, void *buf, uint64_t len,
 	       !IS_ALIGNED(len, a) || !IS_ALIGNED(off, a);
 }
 
-static void qio_finish(struct qio_op *op, int res)
+void qio_finish(struct qio_op *op, int res)
 {
 	uint64_t got;
 
@@ -330,7 +92,7 @@ static void qio_finish(struct qio_op *op, int res)
 	free(op->bounce);
 	op->bounce = NULL;
 	op->res = res;
-	record(QIO_EV_DONE, op, res);
+	qio_record(QIO_EV_DONE, op, res);
 	if (op->tracked)
 		qdirect_write_done(op);
 	op->cb(op, res);
@@ -398,6 +160,7 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 	op->off = off;
 	op->rmw = false;
 	op->tracked = false;
+	op->held = false;
 }
 
 /*
@@ -461,13 +224,15 @@ static void qio_start_mem(struct qio_op *op)
 	struct qcow_ctx *ctx = op->ctx;
 	struct io_uring_sqe *sqe;
 
-	op->res = injected_error(op);
+	op->res = qio_injected_error(op);
 	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
 	}
+	if (qio_held(op))
+		return;
 	ctx->inflight++;
-	record(QIO_EV_SUBMIT, op, 0);
+	qio_record(QIO_EV_SUBMIT, op, 0);
 	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
 	if (!sqe) {
 		op->res = qio_sync(op, op->io_buf, op->io_len, op->io_off);
@@ -488,13 +253,15 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	op->io_len = op->len;
 	op->io_off = op->off;
 	op->io_done = 0;
-	op->res = sqe ? injected_error(op) : -EIO;
+	op->res = sqe ? qio_injected_error(op) : -EIO;
 	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
 	}
+	if (qio_held(op))
+		return;
 	ctx->inflight++;
-	record(QIO_EV_SUBMIT, op, 0);
+	qio_record(QIO_EV_SUBMIT, op, 0);
 	qio_prep(sqe, op);
 }
 
@@ -517,29 +284,12 @@ void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 		qio_submit_ring(ctx, op);
 }
 
-static void qio_begin(struct qio_op *op)
+void qio_start(struct qio_op *op)
 {
 	if (op->fixed)
 		qio_submit_ring(op->ctx, op);
 	else
 		qio_start_mem(op);
-}
-
-void qio_start(struct qio_op *op)
-{
-	if (recorder && recorder->hold && op->file && !op->fixed &&
-	    (op->kind == QIO_READ || op->kind == QIO_WRITE) &&
-	    recorder->hold(recorder->arg, op))
-		return;
-	qio_begin(op);
-}
-
-void qio_release_held(struct qio_op *op)
-{
-	struct qcow_ctx *prev = qcow_lock(op->ctx);
-
-	qio_begin(op);
-	qcow_unlock(prev);
 }
 
 void qfd_submit_fixed(struct qcow_ctx *ctx, int fd, struct qio_op *op,
@@ -556,108 +306,6 @@ void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 {
 	qio_init(op, ctx, NULL, fd, kind, buf, len, off);
 	qio_submit_ring(ctx, op);
-}
-
-static pthread_mutex_t engine_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-static __thread struct qcow_ctx *current_ctx;
-
-struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx)
-{
-	struct qcow_ctx *prev;
-
-	pthread_mutex_lock(&engine_lock);
-	prev = current_ctx;
-	if (ctx)
-		current_ctx = ctx;
-	return prev;
-}
-
-void qcow_unlock(struct qcow_ctx *prev)
-{
-	current_ctx = prev;
-	pthread_mutex_unlock(&engine_lock);
-}
-
-struct qcow_ctx *qcow_current_ctx(void)
-{
-	return current_ctx;
-}
-
-void qwaiter_wake(struct qwaiter *w, int err)
-{
-	struct qcow_ctx *ctx = w->ctx;
-	bool was_empty;
-
-	if (!ctx || ctx == current_ctx) {
-		w->resume(w, err);
-		return;
-	}
-	w->err = err;
-	w->next = NULL;
-	was_empty = !ctx->mail_head;
-	if (ctx->mail_tail)
-		ctx->mail_tail->next = w;
-	else
-		ctx->mail_head = w;
-	ctx->mail_tail = w;
-	if (was_empty && ctx->event_fd >= 0)
-		eventfd_write(ctx->event_fd, 1);
-}
-
-static int run_mail(struct qcow_ctx *ctx)
-{
-	struct qwaiter *w;
-	eventfd_t v;
-	int n = 0;
-
-	if (!ctx->mail_head)
-		return 0;
-	if (ctx->event_fd >= 0)
-		eventfd_read(ctx->event_fd, &v);
-	while ((w = ctx->mail_head)) {
-		ctx->mail_head = w->next;
-		if (!ctx->mail_head)
-			ctx->mail_tail = NULL;
-		w->next = NULL;
-		w->resume(w, w->err);
-		n++;
-	}
-	return n;
-}
-
-int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring)
-{
-	struct qcow_ctx *ctx = calloc(1, sizeof(*ctx));
-
-	if (!ctx)
-		return -ENOMEM;
-	ctx->ring = ring;
-	ctx->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ctx->event_fd < 0) {
-		free(ctx);
-		return -errno;
-	}
-	*out = ctx;
-	return 0;
-}
-
-int qcow_ctx_event_fd(struct qcow_ctx *ctx)
-{
-	return ctx->event_fd;
-}
-
-void qcow_ctx_free(struct qcow_ctx *ctx)
-{
-	if (!ctx)
-		return;
-	close(ctx->event_fd);
-	free(ctx);
-}
-
-unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
-{
-	return ctx->inflight + ctx->owned + (ctx->defer_head != NULL) +
-	       (ctx->mail_head != NULL);
 }
 
 /*
@@ -700,25 +348,4 @@ void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
 	qio_finish(op, res);
 out:
 	qcow_unlock(prev);
-}
-
-int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
-{
-	struct qcow_ctx *prev = qcow_lock(ctx);
-	struct qio_op *op;
-	int n = run_mail(ctx);
-
-	while ((op = ctx->defer_head) || ctx->mail_head) {
-		if (!op) {
-			n += run_mail(ctx);
-			continue;
-		}
-		ctx->defer_head = op->next;
-		if (!ctx->defer_head)
-			ctx->defer_tail = NULL;
-		qio_finish(op, op->res);
-		n++;
-	}
-	qcow_unlock(prev);
-	return n;
 }

@@ -10,7 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include "qcow2.h"
+#include "internal.h"
 
 #define QLOCK_PERM_BASE		100
 #define QLOCK_UNSHARED_BASE	200
@@ -211,12 +211,9 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f)
 
 static struct qfile *data_file_of(struct qcow_image *img)
 {
-	struct qcow2 *s;
-
-	if (img->format != QCOW_FMT_QCOW2 || !img->priv)
+	if (!img->drv || !img->drv->data_file || !img->priv)
 		return NULL;
-	s = qcow2_of(img);
-	return s->has_data_file ? s->data_file : NULL;
+	return img->drv->data_file(img);
 }
 
 int qcow_lock_for_write(struct qcow_image *img)

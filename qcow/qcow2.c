@@ -268,7 +268,7 @@ static void qcow2_dispatch(struct qcow_req *req)
 		qcow2_flush_step(req);
 		break;
 	default:
-		qcow2_step(req);
+		qcow2_read_step(req);
 		break;
 	}
 }
@@ -384,6 +384,25 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	return 0;
 }
 
+int qcow2_need_writable(struct qcow_image *img, struct qcow2 **out)
+{
+	if (img->format != QCOW_FMT_QCOW2)
+		return qcow_set_error(-ENOTSUP, img->filename, "this operation "
+				      "needs a qcow2 image");
+	if (img->opts.read_only)
+		return qcow_set_error(-EROFS, img->filename, "the image is "
+				      "open read-only");
+	*out = qcow2_of(img);
+	return 0;
+}
+
+static struct qfile *qcow2_data_file(struct qcow_image *img)
+{
+	struct qcow2 *s = qcow2_of(img);
+
+	return s->has_data_file ? s->data_file : NULL;
+}
+
 const struct qcow_driver qcow2_driver = {
 	.name = "qcow2",
 	.open = qcow2_open,
@@ -393,4 +412,11 @@ const struct qcow_driver qcow2_driver = {
 	.writeback = qcow2_writeback,
 	.get_info = qcow2_get_info,
 	.check = qcow2_check,
+	.create = qcow2_create,
+	.resize = qcow2_resize,
+	.amend = qcow2_amend,
+	.set_backing = qcow2_set_backing,
+	.make_empty = qcow2_make_empty,
+	.repair = qcow2_repair,
+	.data_file = qcow2_data_file,
 };

@@ -181,7 +181,7 @@ struct qcow2_header_change {
 int qcow2_header_rewrite(struct qcow2 *s,
 			 const struct qcow2_header_change *chg);
 
-/* qcow2_flush.c */
+/* qcow2_checkpoint.c */
 struct ckpt;
 void qcow2_ckpt_kick(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_ckpt_request(struct qcow2 *s, struct qcow_ctx *ctx,
@@ -190,9 +190,12 @@ void qcow2_ckpt_maybe(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_flush_step(struct qcow_req *req);
 void qcow2_writeback(struct qcow_image *img);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
-/* qcow2_check.c: refcounts in memory rebuilt from the references */
+/* qcow2_refcount_rebuild.c: refcounts in memory set from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);
-/* the two add what they fix to fixed's leaks_fixed/corruptions_fixed */
+/*
+ * qcow2_repair.c: the two add what they fix to fixed's leaks_fixed and
+ * corruptions_fixed
+ */
 int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
 			struct qcow_check_result *fixed,
 			void (*report)(void *arg, const char *msg), void *arg);
@@ -210,7 +213,7 @@ int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_snapshots(struct qcow2 *s);
 
 /* qcow2_read.c */
-void qcow2_step(struct qcow_req *req);
+void qcow2_read_step(struct qcow_req *req);
 
 /* qcow2_refcount.c */
 int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb);
@@ -221,11 +224,27 @@ uint64_t qcow2_refcount_entry(const struct qcow2 *s, const uint8_t *block,
 			      uint64_t index);
 void qcow2_refcount_put(uint32_t order, uint8_t *block, uint64_t i,
 			uint64_t v);
-/* qcow2_reorder.c: amend refcount_bits; repair */
+/* qcow2_refcount_rebuild.c: amend refcount_bits; repair */
 int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order);
 int qcow2_rebuild_refcount_structure(struct qcow2 *s);
 
 bool qcow2_metadata_prealloc(struct qcow2 *s);
+
+/*
+ * The driver's image-wide operations: qcow2_create.c, qcow2_resize.c,
+ * qcow2_amend.c, qcow2_backing.c, qcow2_repair.c.  They need a writable
+ * qcow2 image (qcow2.c: -ENOTSUP or -EROFS with the reason set).
+ */
+int qcow2_need_writable(struct qcow_image *img, struct qcow2 **out);
+int qcow2_create(const char *path, const struct qcow_create_opts *o);
+int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink);
+int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o);
+int qcow2_set_backing(struct qcow_image *img, const char *name,
+		      const char *format);
+int qcow2_make_empty(struct qcow_image *img);
+int qcow2_repair(struct qcow_image *img, unsigned int flags,
+		 struct qcow_check_result *res,
+		 void (*report)(void *arg, const char *msg), void *arg);
 
 /* qcow2_check.c */
 int qcow2_check(struct qcow_image *img, struct qcow_check_result *res,

@@ -11,27 +11,8 @@
 #include <stdlib.h>
 #include "qcow2_map.h"
 #include "qcow2_write.h"
+#include "qcow2_check.h"
 #include "layout.h"
-
-struct check {
-	struct qcow2 *s;
-	struct qcow_check_result *res;
-	void (*report)(void *arg, const char *msg);
-	void *arg;
-	uint64_t *refs;		/* references found, per host cluster */
-	uint64_t nb_refs;
-	uint64_t *disk;		/* refcounts on disk */
-	uint64_t nb_disk;
-	uint64_t refcount_max;
-	uint64_t next_contiguous;
-	uint8_t *l2;
-	bool l2_changed;		/* c->l2 repaired: write it back */
-	unsigned int fix;		/* QCOW_REPAIR_*: repair L2 entries */
-	bool rebuild;			/* refcount structure damaged */
-	bool quiet;			/* say() only what is repaired */
-	struct cluster_vec refblocks;	/* clusters of the refcount blocks */
-	struct cluster_vec bad_blocks;	/* table indices of unaligned ones */
-};
 
 static void vreport(void (*report)(void *arg, const char *msg), void *arg,
 		    const char *fmt, va_list ap)
@@ -50,12 +31,8 @@ static void vsay(struct check *c, const char *fmt, va_list ap)
 }
 
 /* A repair made outside a check. */
-static void report_fix(void (*report)(void *arg, const char *msg), void *arg,
-		       const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void report_fix(void (*report)(void *arg, const char *msg), void *arg,
-		       const char *fmt, ...)
+void qcow2_check_report_fix(void (*report)(void *arg, const char *msg),
+			    void *arg, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -80,10 +57,7 @@ static void say(struct check *c, const char *fmt, ...)
 }
 
 /* A repair. */
-static void say_fix(struct check *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void say_fix(struct check *c, const char *fmt, ...)
+void qcow2_check_say_fix(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -222,8 +196,9 @@ static bool fix_unaligned_zero(struct check *c, uint8_t *p)
 	if (!(c->fix & QCOW_REPAIR_ERRORS) || data ||
 	    !qcow2_offset_into_cluster(s, host))
 		return false;
-	say_fix(c, "Repairing offset=%#" PRIx64 ": preallocated zero cluster "
-		"is not properly aligned; L2 entry corrupted", host);
+	qcow2_check_say_fix(c, "Repairing offset=%#" PRIx64 ": preallocated "
+			    "zero cluster is not properly aligned; L2 entry "
+			    "corrupted", host);
 	if (s->l2_entry_size == 16) {
 		put_be64(p, 0);
 		put_be64(p + 8, bitmap & ~0xffffffffULL);
@@ -275,7 +250,7 @@ static int check_l2_entry(struct check *c, uint8_t *p, bool active)
  * nothing to walk (a table past the end of the file reads as zeros), 0
  * when read, or a negative errno.
  */
-static int read_l2_table(struct qcow2 *s, uint8_t *buf, uint64_t off)
+int qcow2_check_read_l2(struct qcow2 *s, uint8_t *buf, uint64_t off)
 {
 	if (off >= s->img->file->size)
 		return 1;
@@ -283,7 +258,7 @@ static int read_l2_table(struct qcow2 *s, uint8_t *buf, uint64_t off)
 }
 
 /* An all-zero entry: nothing allocated, nothing to check or fix. */
-static bool l2_entry_unused(const struct qcow2 *s, const uint8_t *p)
+bool qcow2_check_l2_entry_unused(const struct qcow2 *s, const uint8_t *p)
 {
 	return !get_be64(p) && (s->l2_entry_size == 8 || !get_be64(p + 8));
 }
@@ -306,7 +281,7 @@ static int check_l2(struct check *c, uint64_t l2_off, bool active)
 	int ret;
 
 	c->next_contiguous = 0;	/* fragmentation counts per L2 table */
-	ret = read_l2_table(s, c->l2, l2_off);
+	ret = qcow2_check_read_l2(s, c->l2, l2_off);
 	if (ret > 0)
 		return 0;
 	if (ret < 0) {
@@ -317,7 +292,7 @@ static int check_l2(struct check *c, uint64_t l2_off, bool active)
 	for (i = 0; i < n; i++) {
 		uint8_t *p = c->l2 + i * s->l2_entry_size;
 
-		if (l2_entry_unused(s, p))
+		if (qcow2_check_l2_entry_unused(s, p))
 			continue;
 		ret = check_l2_entry(c, p, active);
 		if (ret < 0)
@@ -606,7 +581,7 @@ static int check_copied_l2(struct check *c, uint64_t l2_off)
 	struct qcow2 *s = c->s;
 	uint64_t n = 1ULL << s->l2_bits, i;
 
-	if (read_l2_table(s, c->l2, l2_off))
+	if (qcow2_check_read_l2(s, c->l2, l2_off))
 		return 0;
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = c->l2 + i * s->l2_entry_size;
@@ -615,7 +590,7 @@ static int check_copied_l2(struct check *c, uint64_t l2_off)
 		enum qcow2_sc_type t;
 		uint64_t rc;
 
-		if (l2_entry_unused(s, p))
+		if (qcow2_check_l2_entry_unused(s, p))
 			continue;
 		t = qcow2_sc_type(s, l2e, bitmap, 0);
 		if (t == SC_COMPRESSED || t == SC_INVALID ||
@@ -698,7 +673,7 @@ static int collect_references(struct check *c)
 }
 
 /* The references of every host cluster, counted into c->refs. */
-static int count_references(struct check *c)
+int qcow2_check_count(struct check *c)
 {
 	int ret;
 
@@ -709,7 +684,7 @@ static int count_references(struct check *c)
 	return ret < 0 ? ret : collect_references(c);
 }
 
-static void check_free(struct check *c)
+void qcow2_check_free(struct check *c)
 {
 	cluster_vec_free(&c->refblocks);
 	cluster_vec_free(&c->bad_blocks);
@@ -736,7 +711,7 @@ int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 	int ret;
 
 	res->total_clusters = img_clusters(s);
-	ret = count_references(&c);
+	ret = qcow2_check_count(&c);
 	if (!ret)
 		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
 	if (!ret) {
@@ -746,7 +721,7 @@ int qcow2_check_ex(struct qcow_image *img, struct qcow_check_result *res,
 			check_copied(&c);
 	}
 	o->rebuild = c.rebuild;
-	check_free(&c);
+	qcow2_check_free(&c);
 	return ret;
 }
 
@@ -754,165 +729,13 @@ int qcow2_count_references(struct qcow2 *s, uint64_t **refs, uint64_t *nb)
 {
 	struct qcow_check_result res = { 0 };
 	struct check c = { .s = s, .res = &res };
-	int ret = count_references(&c);
+	int ret = qcow2_check_count(&c);
 
 	if (!ret) {
 		*nb = refs_end(&c);
 		*refs = c.refs;
 		c.refs = NULL;
 	}
-	check_free(&c);
-	return ret;
-}
-
-/*
- * Sets the in-memory refcount of every cluster to the references found,
- * for the next write-back to store (repair of a dirty lazy image).
- */
-int qcow2_rebuild_refcounts(struct qcow2 *s)
-{
-	struct qcow_check_result res = { 0 };
-	struct check c = { .s = s, .res = &res };
-	uint64_t i, n, have;
-	int ret;
-
-	ret = count_references(&c);
-	if (!ret && (res.corruptions || c.rebuild))
-		ret = -EUCLEAN;	/* needs more than new refcounts */
-	n = MAX(c.nb_refs, s->alloc.end);
-	for (i = 0; i < n && !ret; i++) {
-		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
-
-		if (!i)
-			want = MAX(want, 1);
-		have = qcow2_refcount_of(s, i);
-		if (have == want)
-			continue;
-		if (have > want)
-			s->dirty_leaks_fixed++;
-		else
-			s->dirty_corruptions_fixed++;
-		ret = qcow2_refcount_set(s, i, want);
-		if (!ret)
-			ret = cluster_vec_push(&s->alloc.lazy, i);
-	}
-	check_free(&c);
-	return ret;
-}
-
-/* Refcounts that disagree with the references, as flags allow. */
-int qcow2_fix_refcounts(struct qcow2 *s, unsigned int flags,
-			struct qcow_check_result *fixed,
-			void (*report)(void *arg, const char *msg), void *arg)
-{
-	struct qcow_check_result res = { 0 };
-	struct check c = {
-		.s = s, .res = &res, .fix = flags, .quiet = true,
-		.report = report, .arg = arg,
-	};
-	uint64_t i, n;
-	int ret;
-
-	/* the findings were reported by the check before */
-	ret = count_references(&c);
-	if (!ret)
-		ret = qcow2_load_refcounts(s, &c.disk, &c.nb_disk);
-	/* as qemu-img: clusters past the end of the file are left alone */
-	n = MIN(MAX(c.nb_refs, s->alloc.end),
-		div_round_up(s->img->file->size, s->cluster_size));
-	for (i = 0; i < n && !ret; i++) {
-		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
-		uint64_t have = i < c.nb_disk ? c.disk[i] : 0;
-
-		if (!i)
-			want = MAX(want, 1);
-		if (have == want || (have > want && !(flags &
-						       QCOW_REPAIR_LEAKS)) ||
-		    (have < want && !(flags & QCOW_REPAIR_ERRORS)))
-			continue;
-		say_fix(&c, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
-		    " reference=%" PRIu64, i, have, want);
-		ret = qcow2_refcount_set(s, i, want);
-		if (!ret)
-			ret = cluster_vec_push(&s->alloc.lazy, i);
-		if (!ret && have > want)
-			fixed->leaks_fixed++;
-		else if (!ret)
-			fixed->corruptions_fixed++;
-	}
-	/* and the unaligned zero clusters the walk fixed */
-	fixed->corruptions_fixed += res.corruptions_fixed;
-	check_free(&c);
-	return ret;
-}
-
-static bool fix_entry_copied(struct qcow2 *s, uint8_t *p,
-			     void (*report)(void *arg, const char *msg),
-			     void *arg)
-{
-	uint64_t l2e = get_be64(p);
-	uint64_t bitmap = s->l2_entry_size == 16 ? get_be64(p + 8) : 0;
-	enum qcow2_sc_type t;
-	uint64_t rc;
-
-	if (l2_entry_unused(s, p))
-		return false;
-	t = qcow2_sc_type(s, l2e, bitmap, 0);
-	if (t == SC_COMPRESSED || t == SC_INVALID || !type_is_mapped(t))
-		return false;
-	rc = s->has_data_file ? 1 :
-		qcow2_refcount_of(s, (l2e & L2E_OFFSET_MASK) >> s->cluster_bits);
-	if ((rc == 1) == !!(l2e & QCOW_OFLAG_COPIED))
-		return false;
-	report_fix(report, arg, "Repairing OFLAG_COPIED data cluster: "
-		   "l2_entry=%" PRIx64 " refcount=%" PRIu64, l2e, rc);
-	put_be64(p, l2e ^ QCOW_OFLAG_COPIED);
-	return true;
-}
-
-/* COPIED flags of the active tables set to "refcount is one". */
-int qcow2_fix_copied(struct qcow2 *s, struct qcow_check_result *fixed,
-		     void (*report)(void *arg, const char *msg), void *arg)
-{
-	uint8_t *l2 = qalloc_aligned(s->cluster_size);
-	uint64_t n = 1ULL << s->l2_bits, j;
-	uint32_t i;
-	int ret = 0;
-
-	if (!l2)
-		return -ENOMEM;
-	for (i = 0; i < s->l1_size && !ret; i++) {
-		uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
-		uint64_t rc;
-		bool dirty = false;
-
-		if (!off || qcow2_offset_into_cluster(s, off))
-			continue;
-		rc = qcow2_refcount_of(s, off >> s->cluster_bits);
-		if ((rc == 1) != !!(s->l1[i] & QCOW_OFLAG_COPIED)) {
-			report_fix(report, arg, "Repairing OFLAG_COPIED L2 "
-				   "cluster: l1_index=%u l1_entry=%" PRIx64
-				   " refcount=%" PRIu64, i, s->l1[i], rc);
-			s->l1[i] ^= QCOW_OFLAG_COPIED;
-			qcow2_mark_l1_dirty(s, i);
-			fixed->corruptions_fixed++;
-		}
-		ret = read_l2_table(s, l2, off);
-		for (j = 0; j < n && !ret; j++)
-			if (fix_entry_copied(s, l2 + j * s->l2_entry_size,
-					     report, arg)) {
-				dirty = true;
-				fixed->corruptions_fixed++;
-			}
-		if (ret > 0)
-			ret = 0;
-		if (ret || !dirty)
-			continue;
-		meta_cache_drop(&s->l2, off, s->cluster_size);
-		ret = qfile_pwrite_sync(s->img->file, l2, s->cluster_size, off);
-		if (!ret)
-			ret = qfile_fsync_sync(s->img->file);
-	}
-	free(l2);
+	qcow2_check_free(&c);
 	return ret;
 }

@@ -10,7 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include "internal.h"
+#include "qcow2.h"
 #include "layout.h"
 
 #define CERR(path, err, ...) qcow_set_error(err, path, __VA_ARGS__)
@@ -213,24 +213,6 @@ static void refcount_one(const struct layout *l, uint8_t *blocks, uint64_t c)
 		blocks[bit / 8] |= 1u << (bit % 8);
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 static int write_tables(int fd, const struct qcow_create_opts *o,
 			const struct layout *l)
 {
@@ -247,18 +229,19 @@ static int write_tables(int fd, const struct qcow_create_opts *o,
 	}
 	for (i = 0; i < l->rb_count; i++)
 		put_be64(rt + i * 8, l->rb_off + i * cs);
-	ret = pwrite_all(fd, rt, l->rt_clusters * cs, l->rt_off);
+	ret = qfd_pwrite_all(fd, rt, l->rt_clusters * cs, l->rt_off);
 	for (i = 0; i < l->end && !ret; i++)
 		refcount_one(l, buf, i);
 	if (!ret)
-		ret = pwrite_all(fd, buf, rb_bytes, l->rb_off);
+		ret = qfd_pwrite_all(fd, buf, rb_bytes, l->rb_off);
 	memset(buf, 0, MAX(rb_bytes, l->l1_clusters * cs));
 	for (i = 0; i < l->l2_tables; i++)
 		put_be64(buf + i * 8, (l->l2_off + i * cs) | QCOW_OFLAG_COPIED);
 	/* like QEMU, the file may end right after the L1 entries */
 	if (!ret)
-		ret = pwrite_all(fd, buf, l->l2_tables ? l->l1_clusters * cs :
-				 MAX(l->l1_size * 8, 8), l->l1_off);
+		ret = qfd_pwrite_all(fd, buf, l->l2_tables ?
+				     l->l1_clusters * cs :
+				     MAX(l->l1_size * 8, 8), l->l1_off);
 	data_c = 0;
 	n = div_round_up(o->size, cs);
 	for (i = 0; i < l->l2_tables && !ret; i++) {
@@ -274,35 +257,11 @@ static int write_tables(int fd, const struct qcow_create_opts *o,
 			if (l->l2_entry_size == 16)
 				put_be64(p + 8, QCOW_L2_BITMAP_ALLOC);
 		}
-		ret = pwrite_all(fd, buf, cs, l->l2_off + i * cs);
+		ret = qfd_pwrite_all(fd, buf, cs, l->l2_off + i * cs);
 	}
 out:
 	free(rt);
 	free(buf);
-	return ret;
-}
-
-/* The data of a preallocated image: a sparse tail, allocated, or zeros. */
-static int preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
-		       uint64_t len)
-{
-	uint8_t *zeros;
-	uint64_t done;
-	int ret = 0;
-
-	if (ftruncate(fd, off + len) < 0)
-		return -errno;
-	if (mode == QCOW_PREALLOC_FALLOC && fallocate(fd, 0, off, len) < 0)
-		return -errno;
-	if (mode != QCOW_PREALLOC_FULL)
-		return 0;
-	zeros = calloc(1, 1 << 20);
-	if (!zeros)
-		return -ENOMEM;
-	for (done = 0; done < len && !ret; done += 1 << 20)
-		ret = pwrite_all(fd, zeros, MIN(len - done, 1u << 20),
-				 off + done);
-	free(zeros);
 	return ret;
 }
 
@@ -318,40 +277,21 @@ static int create_data_file(const char *path, const struct qcow_create_opts *o)
 		ret = CERR(path, -errno, "cannot create data file '%s': %s",
 			   name, strerror(errno));
 	else if (o->prealloc != QCOW_PREALLOC_OFF || o->data_file_raw)
-		ret = preallocate(fd, o->prealloc == QCOW_PREALLOC_OFF ?
-				  QCOW_PREALLOC_METADATA : o->prealloc, 0,
-				  o->size);
+		ret = qfd_preallocate(fd, o->prealloc == QCOW_PREALLOC_OFF ?
+				      QCOW_PREALLOC_METADATA : o->prealloc,
+				      0, o->size);
 	if (fd >= 0)
 		close(fd);
 	free(name);
 	return ret;
 }
 
-static int create_raw(const char *path, const struct qcow_create_opts *o)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int ret;
-
-	if (fd < 0)
-		return CERR(path, -errno, "cannot create: %s", strerror(errno));
-	ret = preallocate(fd, o->prealloc == QCOW_PREALLOC_OFF ?
-			  QCOW_PREALLOC_METADATA : o->prealloc, 0, o->size);
-	close(fd);
-	return ret < 0 ? CERR(path, ret, "cannot write: %s", strerror(-ret)) :
-		0;
-}
-
-int qcow_create(const char *path, const struct qcow_create_opts *o)
+int qcow2_create(const char *path, const struct qcow_create_opts *o)
 {
 	struct layout l = { 0 };
 	uint8_t *h = NULL;
 	int fd, ret;
 
-	if (o->format == QCOW_FMT_RAW)
-		return create_raw(path, o);
-	if (o->format != QCOW_FMT_QCOW2)
-		return CERR(path, -ENOTSUP, "creating %s images is not "
-			    "supported", qcow_format_name(o->format));
 	ret = check_opts(path, o, &l);
 	if (ret < 0)
 		return ret;
@@ -372,12 +312,12 @@ int qcow_create(const char *path, const struct qcow_create_opts *o)
 		ret = CERR(path, -errno, "cannot create: %s", strerror(errno));
 		goto out;
 	}
-	ret = pwrite_all(fd, h, l.cs, 0);
+	ret = qfd_pwrite_all(fd, h, l.cs, 0);
 	if (!ret)
 		ret = write_tables(fd, o, &l);
 	if (!ret && l.data_clusters)
-		ret = preallocate(fd, o->prealloc, l.data_off,
-				  l.data_clusters * l.cs);
+		ret = qfd_preallocate(fd, o->prealloc, l.data_off,
+				      l.data_clusters * l.cs);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	close(fd);

@@ -163,7 +163,7 @@ static void status_extent(struct qcow_req *req, const struct qcow2_extent *e)
 		status_recurse(s, st);
 }
 
-void qcow2_step(struct qcow_req *req)
+void qcow2_read_step(struct qcow_req *req)
 {
 	uint64_t end = req->offset + req->length;
 	struct qcow2_extent e;

@@ -5,7 +5,7 @@
  * from the in-memory allocator, the rest of each (sub)cluster is copied
  * from what the guest read there before, the data is written, and only
  * then the L2 entries are changed in the cache.  Metadata reaches the disk
- * later, in dependency order (qcow2_flush.c).  While an allocation is in
+ * later, in dependency order (qcow2_checkpoint.c).  While an allocation is in
  * flight, other writes to its clusters wait for it.
  */
 #include <errno.h>

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* Raw images: guest offset = file offset. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "internal.h"
 
 static int raw_open(struct qcow_image *img)
@@ -186,10 +188,42 @@ static void raw_step(struct qcow_req *req)
 	qreq_put(req);
 }
 
+static int raw_create(const char *path, const struct qcow_create_opts *o)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int ret;
+
+	if (fd < 0)
+		return qcow_set_error(-errno, path, "cannot create: %s",
+				      strerror(errno));
+	ret = qfd_preallocate(fd, o->prealloc == QCOW_PREALLOC_OFF ?
+			      QCOW_PREALLOC_METADATA : o->prealloc, 0, o->size);
+	close(fd);
+	return ret < 0 ? qcow_set_error(ret, path, "cannot write: %s",
+					strerror(-ret)) : 0;
+}
+
+static int raw_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
+{
+	int ret;
+
+	if (size < img->size && !allow_shrink)
+		return -EPERM;
+	ret = qfile_lock(img->file, QPERM_RESIZE, 0);
+	if (ret < 0)
+		return ret;
+	if (ftruncate(img->file->fd, size) < 0)
+		return -errno;
+	img->size = img->file->size = size;
+	return 0;
+}
+
 const struct qcow_driver qcow_raw_driver = {
 	.name = "raw",
 	.open = raw_open,
 	.close = raw_close,
 	.step = raw_step,
 	.flush = raw_flush,
+	.create = raw_create,
+	.resize = raw_resize,
 };

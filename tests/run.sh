@@ -5,13 +5,14 @@
 #
 # Runs, in order: every executable in build/tests/ (unit tests), every
 # executable in build-asan/tests/ (the same under ASan/UBSan), then every
+# tests/docs/*.sh (docs checked against the tree), then every
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
 # (default build-asan/bin/ if built, else bin/; values already in the
 # environment win), then tests/fuzz/run-short.sh (label fuzz/short), then
 # the ublk tests tests/guest/ublk-*.sh in the test guest (guest/NAME; the
 # zero-copy ones, *-zc.sh, on a newer kernel: run_guest).  A
 # FILTER selects programs whose label (build/NAME, build-asan/NAME,
-# interop/NAME, fuzz/short, guest/NAME) contains it.
+# docs/NAME, interop/NAME, fuzz/short, guest/NAME) contains it.
 #
 # A program reports cases with lines "PASS: name", "FAIL: name ...",
 # "SKIP: name (reason)".  If it prints none, its exit status is one case:
@@ -128,6 +129,17 @@ run_dir() {
 	done
 }
 
+# tests/docs/*.sh: the docs checked against the tree (docs/NAME).
+run_docs() {
+	local t name
+	for t in tests/docs/*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		selected "docs/$name" || continue
+		run_prog "docs/$name" "$OUT/docs-$name.log" bash "$ROOT/$t"
+	done
+}
+
 run_interop() {
 	local t name
 	for t in tests/interop/*.sh; do
@@ -183,6 +195,7 @@ main() {
 	echo "tests/run.sh: QCOW_IMG=$QCOW_IMG QCOW_IO=$QCOW_IO timeout=${TEST_TIMEOUT}s"
 	run_dir build
 	run_dir build-asan
+	run_docs
 	run_interop
 	run_fuzz
 	run_guest

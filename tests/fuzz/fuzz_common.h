@@ -9,9 +9,9 @@
  * relative to it.)  The scratch directory holds a few images that inputs
  * may name as backing or data files (base.raw, base.qcow2 whose backing
  * file is base.raw, data.raw).  Every open the engine makes goes through
- * qfile_open(), which the targets wrap (-Wl,--wrap=qfile_open): a path
- * that does not resolve inside the scratch directory is refused with
- * EACCES, and only img and data.raw may be opened read-write, so no input
+ * the open hook of the file backend that fz_init() sets
+ * (qcow/file_backend.h): a path that does not resolve inside the scratch
+ * directory is refused with EACCES, and only img and data.raw may be opened read-write, so no input
  * can make the engine read or write a host file.
  *
  * The scratch directory is made under $QCOW_FUZZ_TMP, else /dev/shm, else

@@ -2,7 +2,8 @@
 /*
  * Simulated power loss at every write point of a workload.
  *
- * The engine runs a workload on a real file while a recorder logs every
+ * The engine runs a workload on a real file while a recorder (the file
+ * backend's event hook, file_backend.h) logs every
  * write, punch and fsync it submits and completes.  For each point of that
  * log a crash image is rebuilt from the initial file: writes that completed
  * before an fsync that completed before the point are on disk; any other
@@ -103,7 +104,7 @@ static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
 	(void)res;
 }
 
-static const struct qio_recorder recorder = { .event = on_event };
+static const struct qfile_backend recorder = { .event = on_event };
 
 static void rec_reset(void)
 {
@@ -642,9 +643,9 @@ static void run_workload(struct workload *w)
 	rec_reset();
 	rec.names[0] = path;
 	rec.names[1] = w->co.data_file ? data_path : NULL;
-	qio_set_recorder(&recorder);
+	qfile_set_backend(&recorder);
 	ret = run_recorded(w, path);
-	qio_set_recorder(NULL);
+	qfile_set_backend(NULL);
 	if (ret < 0)
 		tl_fail("workload failed: %d (%s)", ret, qcow_strerror());
 	else

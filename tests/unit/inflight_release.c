@@ -2,7 +2,7 @@
 /*
  * A read or an in-place write of a cluster that is still in flight when
  * a discard (or a write-zeroes that unmaps) releases the cluster.  The
- * I/O layer holds that read or write back (qio_recorder.hold) while the
+ * I/O layer holds that read or write back (the file backend's hold hook) while the
  * release completes, two FLUSHes run and a write to another guest
  * cluster allocates; then it is let go.  The released host cluster must
  * not have gone to the other guest cluster meanwhile: the late write must
@@ -41,13 +41,14 @@ static struct qio_op *held_op;
 static bool hold_one(void *arg, struct qio_op *op)
 {
 	(void)arg;
-	if (!arming || held_op)
+	if (!arming || held_op || !op->file ||
+	    (op->kind != QIO_READ && op->kind != QIO_WRITE))
 		return false;
 	held_op = op;
 	return true;
 }
 
-static const struct qio_recorder holder = { .hold = hold_one };
+static const struct qfile_backend holder = { .hold = hold_one };
 
 static void areq_done(struct qcow_req *req, int res)
 {
@@ -130,7 +131,7 @@ static int workload(const struct rcase *c, struct qcow_ctx *ctx,
 	if (ret < 0 || !held_op || io.done) {
 		snprintf(why, n, "setup: the I/O was not held (%d)", ret);
 		if (held_op)
-			qio_release_held(held_op);
+			qfile_backend_release(held_op);
 		idle(ctx);
 		return -EIO;
 	}
@@ -143,7 +144,7 @@ static int workload(const struct rcase *c, struct qcow_ctx *ctx,
 	memset(buf, 0x33, CS);
 	if (!ret)
 		ret = run(ctx, img, QCOW_OP_WRITE, buf, CS, CS, 0);
-	qio_release_held(held_op);
+	qfile_backend_release(held_op);
 	idle(ctx);
 	if (ret < 0 || !io.done || !flush.done || io.res || flush.res)
 		snprintf(why, n, "a request failed or did not end: %d, "
@@ -237,9 +238,9 @@ int main(int argc, char **argv)
 	size_t i;
 
 	tl_init(argc, argv);
-	qio_set_recorder(&holder);
+	qfile_set_backend(&holder);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
-	qio_set_recorder(NULL);
+	qfile_set_backend(NULL);
 	return tl_finish();
 }

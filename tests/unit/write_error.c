@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Writes that fail: the engine's I/O layer fails every image write while
- * a case wants it (qio_recorder.fail, as a full or failing disk would).
+ * a case wants it (the file backend's fail hook, file_backend.h, as a full
+ * or failing disk would).
  * The request returns the error; the clusters allocated for it are
  * released, so after a clean close our check and qemu-img check find no
  * leak and no corruption, and the range reads as before.  A metadata
@@ -25,7 +26,7 @@ static int fail_writes(void *arg, const struct qio_op *op)
 	return failing ? -EIO : 0;
 }
 
-static const struct qio_recorder injector = { .fail = fail_writes };
+static const struct qfile_backend injector = { .fail = fail_writes };
 
 struct wcase {
 	const char *name;
@@ -297,11 +298,11 @@ int main(int argc, char **argv)
 	size_t i;
 
 	tl_init(argc, argv);
-	qio_set_recorder(&injector);
+	qfile_set_backend(&injector);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	for (i = 0; i < sizeof(flushes) / sizeof(flushes[0]); i++)
 		failed_flush(&flushes[i]);
-	qio_set_recorder(NULL);
+	qfile_set_backend(NULL);
 	return tl_finish();
 }

@@ -7,12 +7,14 @@
  * header switches to them.  A crash before the header write leaves the
  * old structures in charge and the new ones leaked; after it, the old
  * ones are the leak (released here for a width change; for a repair the
- * leak repair that follows frees them).
+ * leak repair that follows frees them).  And, for a dirty image with lazy
+ * refcounts, the in-memory refcounts set from the references the check
+ * counts.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include "qcow2.h"
+#include "qcow2_check.h"
 #include "layout.h"
 
 struct layout {
@@ -240,4 +242,39 @@ int qcow2_rebuild_refcount_structure(struct qcow2 *s)
 		return qcow_set_error(ret < 0 ? ret : -EUCLEAN,
 				      s->img->filename, "%s", qcow_strerror());
 	return 0;
+}
+
+/*
+ * Sets the in-memory refcount of every cluster to the references found,
+ * for the next write-back to store (repair of a dirty lazy image).
+ */
+int qcow2_rebuild_refcounts(struct qcow2 *s)
+{
+	struct qcow_check_result res = { 0 };
+	struct check c = { .s = s, .res = &res };
+	uint64_t i, n, have;
+	int ret;
+
+	ret = qcow2_check_count(&c);
+	if (!ret && (res.corruptions || c.rebuild))
+		ret = -EUCLEAN;	/* needs more than new refcounts */
+	n = MAX(c.nb_refs, s->alloc.end);
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t want = i < c.nb_refs ? c.refs[i] : 0;
+
+		if (!i)
+			want = MAX(want, 1);
+		have = qcow2_refcount_of(s, i);
+		if (have == want)
+			continue;
+		if (have > want)
+			s->dirty_leaks_fixed++;
+		else
+			s->dirty_corruptions_fixed++;
+		ret = qcow2_refcount_set(s, i, want);
+		if (!ret)
+			ret = cluster_vec_push(&s->alloc.lazy, i);
+	}
+	qcow2_check_free(&c);
+	return ret;
 }
