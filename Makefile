@@ -10,7 +10,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
-	-I. -MMD -MP $(PKG_CFLAGS)
+	-I. -Iinclude -MMD -MP $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -26,10 +26,13 @@ EXTRA_CFLAGS := $(SAN_FLAGS) -O1
 EXTRA_LDFLAGS := $(SAN_FLAGS)
 endif
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PRIV_INC) $(CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
-LIB_SRCS := $(wildcard qcow/*.c)
+# include/qcow.h is the engine's public header; the headers of qcow/ and
+# of its driver folders (qcow/qcow2/, qcow/qcow1/, qcow/raw/) are seen only
+# by the engine and by the engine tests that reach into it
+LIB_SRCS := $(wildcard qcow/*.c qcow/*/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libqcow.a
 
@@ -46,6 +49,9 @@ UBLK_OBJS := $(UBLK_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# private headers for the engine and its tests only, never the programs
+$(LIB_OBJS) $(UNIT_BINS): PRIV_INC := -Iqcow
 
 # a program is built once its sources exist
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 struct bench {
 	uint64_t count;

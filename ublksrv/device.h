@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "ctrl.h"
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 #define UBLK_DEFAULT_QUEUES	1
 #define UBLK_DEFAULT_DEPTH	128

@@ -15,7 +15,7 @@
 #include <liburing.h>
 #include <sys/types.h>
 #include "affinity.h"
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "ublk_abi.h"
 
 struct ublk_dev;

@@ -9,7 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 struct run_state {
 	int dev_id;

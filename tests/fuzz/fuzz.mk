@@ -13,7 +13,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 # -Wno-error: a warning only clang gives must not stop the fuzzing
-FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-error -O1 -g $(FUZZ_SAN)
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Iqcow -Wno-error -O1 -g $(FUZZ_SAN)
 # The harness (tests/fuzz/*.c) has the sanitizers but no coverage
 # instrumentation: its byte loops would otherwise dominate the run time
 # and count as coverage of their own.

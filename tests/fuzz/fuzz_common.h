@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 /* the limits for one input */
 #define FZ_READ_BUDGET		(16u << 20)	/* bytes read per image */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "qcow/util.h"
 #include "testlib.h"
 

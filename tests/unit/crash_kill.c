@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define SIZE		(4u << 20)

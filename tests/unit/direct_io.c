@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define SIZE (4u << 20)

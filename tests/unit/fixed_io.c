@@ -29,7 +29,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 /* the fixed buffer: a whole image at [0, WHOLE_AREA), then the slots */

@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <zlib.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 /* ---- on-disk layout, from docs/interop/qcow2.txt ---- */

@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define MiB (1ULL << 20)

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "qcow/qcow2.h"
+#include "qcow2/qcow2.h"
 #include "testlib.h"
 
 #define MIB		(1ull << 20)

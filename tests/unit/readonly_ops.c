@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define SIZE (1u << 20)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define DEPTH		96

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <liburing.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "testlib.h"
 
 #define THREADS		4

@@ -4,7 +4,7 @@
 #define TOOLS_COMMON_CHAIN_H
 
 #include <stdbool.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 /*
  * The status of [off, off + len) at the first layer that has DATA or ZERO,

@@ -3,7 +3,7 @@
 #ifndef TOOLS_COMMON_OPEN_H
 #define TOOLS_COMMON_OPEN_H
 
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 /* "raw", "qcow2", "qcow"; NULL or "" probes.  -EINVAL when unknown. */
 int format_from_name(const char *name, enum qcow_format *fmt);

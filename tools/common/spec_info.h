@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 #include <json-c/json.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 /* {"type": "qcow2", "data": {...}}, or NULL when the format has none. */
 struct json_object *spec_info_json(const struct qcow_info *info);

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "tools/common/progress.h"
 #include "tools/img/opts.h"
 

@@ -4,7 +4,7 @@
 #define TOOLS_IMG_CREATE_OPTS_H
 
 #include <stdbool.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 #include "tools/img/opts.h"
 
 struct create_spec {

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <json-c/json.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 struct image_report {
 	const char *filename;

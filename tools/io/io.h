@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
-#include "qcow/qcow.h"
+#include "qcow.h"
 
 struct io_state {
 	struct qcow_image *img;
