@@ -140,6 +140,7 @@ int qfile_seek_status(struct qfile *f, uint64_t off, uint64_t *len,
 	*eof = false;
 	if (off >= f->size) {
 		*zero = true;
+		*len = 0;
 		*eof = true;
 		return 0;
 	}

@@ -12,6 +12,8 @@
 # Environment:
 #   QCOW_IMG, QCOW_IO   the tools under test (default: the sanitizer build
 #                       build-asan/bin/ if present, else bin/)
+#   QCOW_VALGRIND=1     bin/'s tools under valgrind memcheck instead, in the
+#                       scripts that call require_valgrind (tests/valgrind/)
 #   QEMU_IMG, QEMU_IO   the oracle (default: qemu-img, qemu-io in PATH)
 #   CMD_TIMEOUT         seconds one command may take (default 120)
 #   KEEP_TMP=1          keep the scratch directory even when all cases pass
@@ -45,6 +47,13 @@ default_tool() {
 
 QCOW_IMG=$(abs_tool "${QCOW_IMG:-$(default_tool qcow-img)}")
 QCOW_IO=$(abs_tool "${QCOW_IO:-$(default_tool qcow-io)}")
+# QCOW_VALGRIND=1: the tools under test are bin/'s under valgrind memcheck
+# (tests/valgrind/run.sh), whatever QCOW_IMG and QCOW_IO say; a script
+# that supports it calls require_valgrind.
+if [ "${QCOW_VALGRIND:-0}" = 1 ]; then
+	QCOW_IMG=$TESTS_DIR/valgrind/qcow-img
+	QCOW_IO=$TESTS_DIR/valgrind/qcow-io
+fi
 QEMU_IMG=$(abs_tool "${QEMU_IMG:-qemu-img}")
 QEMU_IO=$(abs_tool "${QEMU_IO:-qemu-io}")
 export QCOW_IMG QCOW_IO QEMU_IMG QEMU_IO
@@ -111,6 +120,16 @@ require_qemu() {
 	have_cmd "$QEMU_IMG" || skip_all "qemu-img not found ($QEMU_IMG); install qemu-utils"
 	have_cmd "$QEMU_IO" || skip_all "qemu-io not found ($QEMU_IO); install qemu-utils"
 	require_cmd python3 cmp timeout
+}
+
+# require_valgrind: with QCOW_VALGRIND=1, valgrind and the tools of bin/
+# (or $QCOW_VG_BIN) must be there.
+require_valgrind() {
+	local b=${QCOW_VG_BIN:-$REPO_ROOT/bin}
+	[ "${QCOW_VALGRIND:-0}" = 1 ] || return 0
+	have_cmd valgrind || skip_all "valgrind not found; install valgrind"
+	[ -x "$b/qcow-img" ] && [ -x "$b/qcow-io" ] ||
+		skip_all "$b/qcow-img or qcow-io not built (make all)"
 }
 
 # qemu_has_zstd: does this qemu-img build know compression_type=zstd?

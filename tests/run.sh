@@ -8,11 +8,13 @@
 # tests/docs/*.sh (docs checked against the tree), then every
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test
 # (default build-asan/bin/ if built, else bin/; values already in the
-# environment win), then tests/fuzz/run-short.sh (label fuzz/short), then
-# the ublk tests tests/guest/ublk-*.sh in the test guest (guest/NAME; the
-# zero-copy ones, *-zc.sh, on a newer kernel: run_guest).  A
+# environment win), then tests/interop/bad-*.sh again with bin/'s tools
+# under valgrind (valgrind/NAME), then tests/fuzz/run-short.sh (label
+# fuzz/short), then the ublk tests tests/guest/ublk-*.sh in the test guest
+# (guest/NAME; the zero-copy ones, *-zc.sh, on a newer kernel:
+# run_guest).  A
 # FILTER selects programs whose label (build/NAME, build-asan/NAME,
-# docs/NAME, interop/NAME, fuzz/short, guest/NAME) contains it.
+# docs/NAME, interop/NAME, valgrind/NAME, fuzz/short, guest/NAME) contains it.
 #
 # A program reports cases with lines "PASS: name", "FAIL: name ...",
 # "SKIP: name (reason)".  If it prints none, its exit status is one case:
@@ -150,6 +152,20 @@ run_interop() {
 	done
 }
 
+# The damaged-image corpus (tests/interop/bad-*.sh) once more with bin/'s
+# tools under valgrind memcheck (QCOW_VALGRIND=1, tests/valgrind/run.sh):
+# uninitialised reads, which ASan and UBSan do not see.
+run_valgrind() {
+	local t name
+	for t in tests/interop/bad-*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		selected "valgrind/$name" || continue
+		run_prog "valgrind/$name" "$OUT/valgrind-$name.log" \
+			env QCOW_VALGRIND=1 bash "$ROOT/$t"
+	done
+}
+
 # The libFuzzer targets: built, regression inputs replayed, each fuzzed
 # for FUZZ_SECONDS (20); the script SKIPs without clang's libFuzzer.
 run_fuzz() {
@@ -197,6 +213,7 @@ main() {
 	run_dir build-asan
 	run_docs
 	run_interop
+	run_valgrind
 	run_fuzz
 	run_guest
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
