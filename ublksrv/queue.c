@@ -7,12 +7,12 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include "ctrl.h"
 #include "device.h"
 #include "idle.h"
 #include "log.h"
 #include "queue.h"
 #include "target.h"
-#include "uring_cmd.h"
 
 static uint64_t io_user_data(const struct ublk_io *io)
 {
