@@ -3,10 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <json-c/json.h>
-#include "affinity.h"
 #include "cli.h"
 #include "ctrl.h"
 #include "log.h"
+#include "queue.h"
 #include "state.h"
 
 #define MAX_DEVS	4096
