@@ -11,9 +11,9 @@
 #include "device.h"
 #include "device_priv.h"
 #include "log.h"
-#include "params.h"
 #include "queue.h"
 #include "state.h"
+#include "target.h"
 
 /* Queue threads inherit them blocked. */
 void ublk_dev_signals(sigset_t *set)

@@ -9,9 +9,9 @@
 #include <unistd.h>
 #include "device_priv.h"
 #include "log.h"
-#include "params.h"
 #include "pid.h"
 #include "queue.h"
+#include "target.h"
 
 /* The device must be recoverable and nobody may be serving it. */
 static int dev_check_recoverable(struct ublk_dev *dev)
