@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "ctrl.h"
 #include "log.h"
-#include "pid.h"
 #include "state.h"
 
 #define MAX_DEVS	4096

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include "device_priv.h"
 #include "log.h"
-#include "pid.h"
 #include "queue.h"
+#include "state.h"
 #include "target.h"
 
 /* The device must be recoverable and nobody may be serving it. */
