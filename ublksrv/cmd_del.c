@@ -3,9 +3,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include "bdev.h"
 #include "cli.h"
 #include "ctrl.h"
+#include "device.h"
 #include "log.h"
 #include "state.h"
 
