@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "state.h"
 

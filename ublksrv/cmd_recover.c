@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "state.h"
 

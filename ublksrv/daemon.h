@@ -8,6 +8,9 @@
 #ifndef UBLKSRV_DAEMON_H
 #define UBLKSRV_DAEMON_H
 
+#include <stdbool.h>
+#include "device.h"
+
 /* Returns in the child only (0), or -errno if fork failed. */
 int daemon_fork(unsigned int nr_devs);
 /*
@@ -16,5 +19,12 @@ int daemon_fork(unsigned int nr_devs);
  * device's log; the others' logs become links to it.
  */
 void daemon_ready(const int *dev_ids, unsigned int nr_devs);
+
+/*
+ * Creates the nr devices of opts (or recovers opts[0]) and serves them,
+ * in one process, until the last one stops.  Returns the exit status.
+ */
+int serve(const struct ublk_dev_opts *opts, unsigned int nr, bool recover,
+	  bool foreground);
 
 #endif
