@@ -240,6 +240,33 @@ int dev_save_state(struct ublk_dev *dev)
 	return ret;
 }
 
+/*
+ * Opens /dev/ublkcN, starts the queue threads, then hands the device to
+ * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
+ */
+int dev_go_live(struct ublk_dev *dev,
+		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
+		const char *what)
+{
+	int ret;
+
+	ret = dev_open_cdev(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_start_queues(dev);
+	if (ret < 0)
+		return ret;
+	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
+	if (ret < 0) {
+		ublk_errno(ret, what);
+		return ret;
+	}
+	dev->info.ublksrv_pid = getpid();
+	dev->serving = true;
+	dev_save_state(dev);
+	return 0;
+}
+
 /* Refused before anything is made when the kernel cannot do it. */
 static int dev_check_features(struct ublk_dev *dev)
 {
@@ -286,33 +313,6 @@ int ublk_dev_start(struct ublk_dev *dev)
 	if (ret < 0)
 		return ret;
 	return dev_go_live(dev, ublk_ctrl_start_dev, "START_DEV");
-}
-
-/*
- * Opens /dev/ublkcN, starts the queue threads, then hands the device to
- * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
- */
-int dev_go_live(struct ublk_dev *dev,
-		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
-		const char *what)
-{
-	int ret;
-
-	ret = dev_open_cdev(dev);
-	if (ret < 0)
-		return ret;
-	ret = dev_start_queues(dev);
-	if (ret < 0)
-		return ret;
-	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
-	if (ret < 0) {
-		ublk_errno(ret, what);
-		return ret;
-	}
-	dev->info.ublksrv_pid = getpid();
-	dev->serving = true;
-	dev_save_state(dev);
-	return 0;
 }
 
 void ublk_dev_queue_exited(struct ublk_dev *dev)
