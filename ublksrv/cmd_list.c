@@ -198,8 +198,6 @@ int cmd_list(int argc, char **argv)
 	return ret < 0 ? 1 : 0;
 }
 
-#define MAX_DEVS	4096
-
 static void del_usage(FILE *f)
 {
 	fprintf(f,

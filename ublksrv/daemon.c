@@ -11,6 +11,13 @@
 #include "state.h"
 #include "ublk_abi.h"
 
+/*
+ * Running in the background: the command forks, the child serves the
+ * devices, and the parent exits once the child says they are all ready
+ * (printing /dev/ublkbN for each, in order) or has failed (the child
+ * printed why, and removed what it had made, before it exited).
+ */
+
 /* The ids go through the pipe as ints. */
 static int report_fd = -1;
 
@@ -56,7 +63,8 @@ static void daemon_parent(int fd, pid_t child, unsigned int n)
 	exit(1);
 }
 
-int daemon_fork(unsigned int nr_devs)
+/* Returns in the child only (0), or -errno if fork failed. */
+static int daemon_fork(unsigned int nr_devs)
 {
 	int fds[2];
 	pid_t pid;
@@ -119,7 +127,12 @@ static void detach_stdio(const int *ids, unsigned int n)
 		ublk_errno(-errno, "chdir /");
 }
 
-void daemon_ready(const int *dev_ids, unsigned int nr_devs)
+/*
+ * The devices are served: prints their /dev/ublkbN (foreground) or hands
+ * them to the parent and detaches stdio.  stderr goes to the first
+ * device's log; the others' logs become links to it.
+ */
+static void daemon_ready(const int *dev_ids, unsigned int nr_devs)
 {
 	size_t len = nr_devs * sizeof(*dev_ids);
 

@@ -14,6 +14,8 @@
 #include "target.h"
 #include "ublk_abi.h"
 
+#define RETRY_MS	10000	/* waiting for a dead daemon's files to go */
+
 /* Queue threads inherit them blocked. */
 void ublk_dev_signals(sigset_t *set)
 {
@@ -24,7 +26,8 @@ void ublk_dev_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
-void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+/* Blocks the signals the main thread waits for (before any thread). */
+static void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 {
 	sigset_t set;
 
@@ -51,7 +54,7 @@ static void dev_open_error(struct ublk_dev *dev, int err)
 }
 
 /* busy_tries: attempts 10 ms apart while another process holds the lock */
-int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
+static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 {
 	struct qcow_open_opts o = {
 		.read_only = dev->opts.read_only,
@@ -159,7 +162,7 @@ static int dev_set_params(struct ublk_dev *dev)
 	return ret;
 }
 
-void sleep_ms(unsigned int ms)
+static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -212,7 +215,7 @@ static int dev_start_queues(struct ublk_dev *dev)
 	return 0;
 }
 
-int dev_save_state(struct ublk_dev *dev)
+static int dev_save_state(struct ublk_dev *dev)
 {
 	struct run_state st = {
 		.dev_id = dev->info.dev_id,
@@ -244,9 +247,10 @@ int dev_save_state(struct ublk_dev *dev)
  * Opens /dev/ublkcN, starts the queue threads, then hands the device to
  * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
  */
-int dev_go_live(struct ublk_dev *dev,
-		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
-		const char *what)
+static int dev_go_live(struct ublk_dev *dev,
+		       int (*go)(struct ublk_ctrl *c, uint32_t dev_id,
+				 int pid),
+		       const char *what)
 {
 	int ret;
 

@@ -14,6 +14,8 @@
 #include "queue.h"
 #include "target.h"
 
+#define IDLE_TICK_SEC	1
+
 /* The kernel wants a mask as wide as its possible CPUs, at least. */
 #define MIN_MASK_CPUS	8192
 
@@ -50,7 +52,8 @@ void affinity_free(struct cpu_mask *m)
 	m->size = 0;
 }
 
-int affinity_pin(const struct cpu_mask *m)
+/* Restricts the calling thread to m's CPUs; 0 or -errno. */
+static int affinity_pin(const struct cpu_mask *m)
 {
 	if (!m->set || !CPU_COUNT_S(m->size, m->set))
 		return -EINVAL;
@@ -154,7 +157,12 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q)
 	return sqe;
 }
 
-void idle_arm(struct ublk_queue *q)
+/*
+ * The idle timer of a queue: a queue that handed the engine no request
+ * for a second starts a background write-back of dirty metadata, so that
+ * little is left for the next FLUSH (or lost if the daemon dies).
+ */
+static void idle_arm(struct ublk_queue *q)
 {
 	struct io_uring_sqe *sqe = ublk_queue_sqe(q);
 
@@ -164,7 +172,8 @@ void idle_arm(struct ublk_queue *q)
 	io_uring_sqe_set_data64(sqe, QCOW_USER_DATA_FOREIGN | UD_IDLE);
 }
 
-void idle_tick(struct ublk_queue *q, int res)
+/* The timeout's completion: maybe a write-back, and the next tick. */
+static void idle_tick(struct ublk_queue *q, int res)
 {
 	if (res != -ETIME) {
 		if (res != -ECANCELED)

@@ -35,8 +35,6 @@ struct cpu_mask {
 int affinity_get(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
 		 struct cpu_mask *m);
 void affinity_free(struct cpu_mask *m);
-/* Restricts the calling thread to m's CPUs; 0 or -errno. */
-int affinity_pin(const struct cpu_mask *m);
 /* m as a CPU list ("0-3,6", as /proc's Cpus_allowed_list shows it). */
 void affinity_format(const struct cpu_mask *m, char *buf, size_t len);
 
@@ -108,17 +106,5 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
 #define UD_IDLE		(3ULL << UD_KIND_SHIFT)
 #define UD_COPY		(4ULL << UD_KIND_SHIFT)
 #define UD_KIND_MASK	(0xffULL << UD_KIND_SHIFT)
-
-/*
- * The idle timer of a queue: a queue that handed the engine no request
- * for a second starts a background write-back of dirty metadata, so that
- * little is left for the next FLUSH (or lost if the daemon dies).
- */
-
-#define IDLE_TICK_SEC	1
-
-void idle_arm(struct ublk_queue *q);
-/* The timeout's completion: maybe a write-back, and the next tick. */
-void idle_tick(struct ublk_queue *q, int res);
 
 #endif

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* A ublk request handed to the qcow engine; completion commits it. */
+/*
+ * The qcow target: the block device's parameters (SET_PARAMS) for an
+ * image, and a ublk request handed to the qcow engine; completion
+ * commits it.
+ */
 #ifndef UBLKSRV_TARGET_H
 #define UBLKSRV_TARGET_H
 
@@ -7,8 +11,6 @@
 #include "device.h"
 #include "queue.h"
 #include "ublk_abi.h"
-
-/* The block device's parameters (SET_PARAMS) for an image. */
 
 /*
  * Size = virtual size; logical blocks of 512 bytes (4 KiB with O_DIRECT);
