@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <json-c/json.h>
-#include "affinity.h"
 #include "cli.h"
 #include "ctrl.h"
+#include "device.h"
 #include "log.h"
+#include "queue.h"
 #include "state.h"
 
 #define MAX_DEVS	4096
@@ -194,4 +196,167 @@ int cmd_list(int argc, char **argv)
 	ret = list_devs(&ctrl, ids, n, json);
 	ublk_ctrl_close(&ctrl);
 	return ret < 0 ? 1 : 0;
+}
+
+static void del_usage(FILE *f)
+{
+	fprintf(f,
+"usage: ublk-qcow del -n ID | -a\n"
+"  Flushes device N (or all: -a), stops it, waits until its daemon has\n"
+"  closed the image (flushed and marked clean), and removes the device.\n");
+}
+
+/*
+ * A live daemon gets the kernel's cached writes and a FLUSH first; a dead
+ * one cannot serve them (the device would only queue them).
+ */
+static int del_one(struct ublk_ctrl *c, int id)
+{
+	struct ublksrv_ctrl_dev_info info;
+	bool served;
+	int ret;
+
+	ret = ublk_ctrl_get_dev_info(c, id, &info);
+	if (ret < 0) {
+		if (ret == -ENODEV)
+			ublk_err("no ublk device %d", id);
+		else
+			ublk_errno(ret, "GET_DEV_INFO %d", id);
+		return ret;
+	}
+	served = info.state == UBLK_S_DEV_LIVE && pid_alive(info.ublksrv_pid);
+	if (served)
+		bdev_flush(id);
+	ret = ublk_ctrl_stop_dev(c, id);
+	if (ret < 0 && ret != -ENODEV) {
+		ublk_errno(ret, "STOP_DEV %d", id);
+		return ret;
+	}
+	/* returns once the daemon has let go of the device */
+	ret = ublk_ctrl_del_dev(c, id);
+	if (ret < 0 && ret != -ENODEV) {
+		ublk_errno(ret, "DEL_DEV %d", id);
+		return ret;
+	}
+	if (info.ublksrv_pid > 0)
+		run_state_remove(id, info.ublksrv_pid);
+	return 0;
+}
+
+static int del_all(struct ublk_ctrl *c)
+{
+	int ids[MAX_DEVS];
+	int i, n, ret = 0;
+
+	n = list_dev_ids(ids, MAX_DEVS);
+	for (i = 0; i < n; i++)
+		if (del_one(c, ids[i]) < 0)
+			ret = -1;
+	return ret;
+}
+
+static const struct option del_opts[] = {
+	{ "number", required_argument, NULL, 'n' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cmd_del(int argc, char **argv)
+{
+	struct ublk_ctrl c;
+	bool all = false;
+	long id = -1;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "n:ah", del_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			id = parse_num("-n", optarg, 0, 1 << 20);
+			if (id < 0)
+				return 2;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			del_usage(stdout);
+			return 0;
+		default:
+			del_usage(stderr);
+			return 2;
+		}
+	}
+	if ((id < 0) == !all || optind != argc) {
+		del_usage(stderr);
+		return 2;
+	}
+	if (ublk_ctrl_open(&c) < 0)
+		return 1;
+	ret = all ? del_all(&c) : del_one(&c, id);
+	ublk_ctrl_close(&c);
+	return ret < 0 ? 1 : 0;
+}
+
+static const char *const feature_names[] = {
+	"ZERO_COPY", "URING_CMD_COMP_IN_TASK", "NEED_GET_DATA",
+	"USER_RECOVERY", "USER_RECOVERY_REISSUE", "UNPRIVILEGED_DEV",
+	"CMD_IOCTL_ENCODE", "USER_COPY", "ZONED", "USER_RECOVERY_FAIL_IO",
+	"UPDATE_SIZE", "AUTO_BUF_REG", "QUIESCE", "PER_IO_DAEMON",
+	"BUF_REG_OFF_DAEMON",
+};
+
+#define NR_NAMED (sizeof(feature_names) / sizeof(feature_names[0]))
+
+static const char *yes_no(uint64_t f, uint64_t bit)
+{
+	return f & bit ? "offered" : "not offered";
+}
+
+/* What ublk-qcow can do with the offer. */
+static void print_summary(uint64_t f)
+{
+	uint64_t zc = UBLK_ZERO_COPY_FLAGS;
+
+	printf("user copy: %s (add --user-copy)\n",
+	       yes_no(f, UBLK_F_USER_COPY));
+	printf("zero copy: %s (add --zero-copy: AUTO_BUF_REG %s, "
+	       "USER_COPY %s)\n", (f & zc) == zc ? "offered" : "not offered",
+	       yes_no(f, UBLK_F_AUTO_BUF_REG), yes_no(f, UBLK_F_USER_COPY));
+}
+
+/*
+ * The kernel's UBLK_F_* offer, one name per line after the mask, then
+ * whether user copy and zero copy are among them.
+ */
+int cmd_features(int argc, char **argv)
+{
+	struct ublk_ctrl c;
+	uint64_t f;
+	unsigned int i;
+	int ret;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: ublk-qcow features\n");
+		return 2;
+	}
+	if (ublk_ctrl_open(&c) < 0)
+		return 1;
+	ret = ublk_ctrl_get_features(&c, &f);
+	ublk_ctrl_close(&c);
+	if (ret < 0) {
+		ublk_errno(ret, "GET_FEATURES (kernel older than 6.5?)");
+		return 1;
+	}
+	printf("0x%016llx\n", (unsigned long long)f);
+	for (i = 0; i < 64; i++) {
+		if (!(f & (1ULL << i)))
+			continue;
+		if (i < NR_NAMED)
+			printf("%-2u %s\n", i, feature_names[i]);
+		else
+			printf("%-2u (unknown)\n", i);
+	}
+	print_summary(f);
+	return 0;
 }

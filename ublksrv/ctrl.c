@@ -2,14 +2,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include "ctrl.h"
 #include "log.h"
-#include "uring_cmd.h"
+
+struct io_uring_sqe *uring_get_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+	}
+	return sqe;
+}
+
+void uring_prep_cmd(struct io_uring_sqe *sqe, bool sqe128, int fd,
+		    uint32_t cmd_op, const void *cmd, size_t len,
+		    uint64_t user_data)
+{
+	memset(sqe, 0, sqe128 ? 128 : 64);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = cmd_op;
+	memcpy(sqe->cmd, cmd, len);
+	sqe->user_data = user_data;
+}
 
 static int find_ublk_ko(const char *path, const struct stat *st, int type,
 			struct FTW *ftw)

@@ -6,9 +6,10 @@
 #ifndef UBLKSRV_CTRL_H
 #define UBLKSRV_CTRL_H
 
-#include <stdbool.h>
-#include <stdint.h>
 #include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "ublk_abi.h"
 
 /* What our zero copy needs: buffers registered, copies for the rest. */
@@ -51,5 +52,21 @@ int ublk_ctrl_end_recovery(struct ublk_ctrl *c, uint32_t dev_id, int pid);
 
 /* "LIVE", "QUIESCED", ... */
 const char *ublk_state_name(unsigned int state);
+
+/* Filling an IORING_OP_URING_CMD SQE, with liburing 2.3's helpers only. */
+
+/*
+ * An SQE from ring, submitting what is queued when the SQ is full; NULL
+ * only if the ring is broken.
+ */
+struct io_uring_sqe *uring_get_sqe(struct io_uring *ring);
+
+/*
+ * sqe becomes a uring_cmd cmd_op on fd carrying the len bytes at cmd in its
+ * command area (16 bytes in a 64-byte SQE, 80 in a 128-byte one).
+ */
+void uring_prep_cmd(struct io_uring_sqe *sqe, bool sqe128, int fd,
+		    uint32_t cmd_op, const void *cmd, size_t len,
+		    uint64_t user_data);
 
 #endif

@@ -11,6 +11,13 @@
 #include "state.h"
 #include "ublk_abi.h"
 
+/*
+ * Running in the background: the command forks, the child serves the
+ * devices, and the parent exits once the child says they are all ready
+ * (printing /dev/ublkbN for each, in order) or has failed (the child
+ * printed why, and removed what it had made, before it exited).
+ */
+
 /* The ids go through the pipe as ints. */
 static int report_fd = -1;
 
@@ -56,7 +63,8 @@ static void daemon_parent(int fd, pid_t child, unsigned int n)
 	exit(1);
 }
 
-int daemon_fork(unsigned int nr_devs)
+/* Returns in the child only (0), or -errno if fork failed. */
+static int daemon_fork(unsigned int nr_devs)
 {
 	int fds[2];
 	pid_t pid;
@@ -119,7 +127,12 @@ static void detach_stdio(const int *ids, unsigned int n)
 		ublk_errno(-errno, "chdir /");
 }
 
-void daemon_ready(const int *dev_ids, unsigned int nr_devs)
+/*
+ * The devices are served: prints their /dev/ublkbN (foreground) or hands
+ * them to the parent and detaches stdio.  stderr goes to the first
+ * device's log; the others' logs become links to it.
+ */
+static void daemon_ready(const int *dev_ids, unsigned int nr_devs)
 {
 	size_t len = nr_devs * sizeof(*dev_ids);
 
@@ -132,4 +145,118 @@ void daemon_ready(const int *dev_ids, unsigned int nr_devs)
 		ublk_errno(-errno, "cannot tell the parent we are ready");
 	close(report_fd);
 	report_fd = -1;
+}
+
+/*
+ * One process serves every device of an `add` (or the one of a
+ * `recover`): all images are opened first, then the devices are created
+ * in order; a failure removes what was made.  The main thread then waits
+ * for signals: a device whose queues ended (a `del`) is torn down while
+ * the others go on, and the process ends with its last device.
+ */
+
+struct server {
+	struct ublk_dev *devs;
+	int *ids;
+	unsigned int nr;	/* devices asked for */
+	unsigned int used;	/* devices set up (to be destroyed) */
+};
+
+static int server_create(struct server *s, const struct ublk_dev_opts *opts)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < s->nr; i++) {
+		s->used = i + 1;
+		ret = ublk_dev_open(&s->devs[i], &opts[i]);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < s->nr; i++) {
+		ret = ublk_dev_start(&s->devs[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Devices whose queues all ended are destroyed; how many are left. */
+static unsigned int server_reap(struct server *s)
+{
+	unsigned int i, left = 0;
+
+	for (i = 0; i < s->used; i++) {
+		if (s->devs[i].destroyed)
+			continue;
+		if (ublk_dev_poll(&s->devs[i]))
+			ublk_dev_destroy(&s->devs[i]);
+		else
+			left++;
+	}
+	return left;
+}
+
+static void server_wait(struct server *s)
+{
+	unsigned int i;
+	sigset_t set;
+	int sig;
+
+	ublk_dev_signals(&set);
+	while (server_reap(s) > 0) {
+		if (sigwait(&set, &sig) != 0 || sig == SIGUSR1)
+			continue;
+		for (i = 0; i < s->used; i++)
+			if (!s->devs[i].destroyed)
+				ublk_dev_shutdown(&s->devs[i]);
+	}
+}
+
+static void server_ready(struct server *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->used; i++)
+		s->ids[i] = s->devs[i].info.dev_id;
+	daemon_ready(s->ids, s->used);
+}
+
+int serve(const struct ublk_dev_opts *opts, unsigned int nr, bool recover,
+	  bool foreground)
+{
+	struct server s = { .nr = nr };
+	unsigned int i;
+	int ret;
+
+	s.devs = calloc(nr, sizeof(*s.devs));
+	s.ids = calloc(nr, sizeof(*s.ids));
+	if (!s.devs || !s.ids) {
+		ublk_err("out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (!foreground) {
+		ret = daemon_fork(nr);
+		if (ret < 0) {
+			ublk_errno(ret, "fork");
+			goto out;
+		}
+	}
+	if (recover) {
+		s.used = 1;
+		ret = ublk_dev_recover(&s.devs[0], &opts[0]);
+	} else {
+		ret = server_create(&s, opts);
+	}
+	if (!ret) {
+		server_ready(&s);
+		server_wait(&s);
+	}
+	for (i = 0; i < s.used; i++)
+		ublk_dev_destroy(&s.devs[i]);
+out:
+	free(s.devs);
+	free(s.ids);
+	return ret < 0 ? 1 : 0;
 }

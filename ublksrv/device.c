@@ -7,13 +7,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "bdev.h"
 #include "device.h"
-#include "device_priv.h"
 #include "log.h"
-#include "params.h"
 #include "queue.h"
 #include "state.h"
+#include "target.h"
+#include "ublk_abi.h"
+
+#define RETRY_MS	10000	/* waiting for a dead daemon's files to go */
 
 /* Queue threads inherit them blocked. */
 void ublk_dev_signals(sigset_t *set)
@@ -25,7 +26,8 @@ void ublk_dev_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
-void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+/* Blocks the signals the main thread waits for (before any thread). */
+static void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 {
 	sigset_t set;
 
@@ -52,7 +54,7 @@ static void dev_open_error(struct ublk_dev *dev, int err)
 }
 
 /* busy_tries: attempts 10 ms apart while another process holds the lock */
-int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
+static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 {
 	struct qcow_open_opts o = {
 		.read_only = dev->opts.read_only,
@@ -160,7 +162,7 @@ static int dev_set_params(struct ublk_dev *dev)
 	return ret;
 }
 
-void sleep_ms(unsigned int ms)
+static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -213,7 +215,7 @@ static int dev_start_queues(struct ublk_dev *dev)
 	return 0;
 }
 
-int dev_save_state(struct ublk_dev *dev)
+static int dev_save_state(struct ublk_dev *dev)
 {
 	struct run_state st = {
 		.dev_id = dev->info.dev_id,
@@ -239,6 +241,34 @@ int dev_save_state(struct ublk_dev *dev)
 	ret = run_state_save(&st);
 	free(st.tids);
 	return ret;
+}
+
+/*
+ * Opens /dev/ublkcN, starts the queue threads, then hands the device to
+ * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
+ */
+static int dev_go_live(struct ublk_dev *dev,
+		       int (*go)(struct ublk_ctrl *c, uint32_t dev_id,
+				 int pid),
+		       const char *what)
+{
+	int ret;
+
+	ret = dev_open_cdev(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_start_queues(dev);
+	if (ret < 0)
+		return ret;
+	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
+	if (ret < 0) {
+		ublk_errno(ret, what);
+		return ret;
+	}
+	dev->info.ublksrv_pid = getpid();
+	dev->serving = true;
+	dev_save_state(dev);
+	return 0;
 }
 
 /* Refused before anything is made when the kernel cannot do it. */
@@ -289,33 +319,6 @@ int ublk_dev_start(struct ublk_dev *dev)
 	return dev_go_live(dev, ublk_ctrl_start_dev, "START_DEV");
 }
 
-/*
- * Opens /dev/ublkcN, starts the queue threads, then hands the device to
- * them with go (START_DEV, or END_USER_RECOVERY for a recovered one).
- */
-int dev_go_live(struct ublk_dev *dev,
-		int (*go)(struct ublk_ctrl *c, uint32_t dev_id, int pid),
-		const char *what)
-{
-	int ret;
-
-	ret = dev_open_cdev(dev);
-	if (ret < 0)
-		return ret;
-	ret = dev_start_queues(dev);
-	if (ret < 0)
-		return ret;
-	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
-	if (ret < 0) {
-		ublk_errno(ret, what);
-		return ret;
-	}
-	dev->info.ublksrv_pid = getpid();
-	dev->serving = true;
-	dev_save_state(dev);
-	return 0;
-}
-
 void ublk_dev_queue_exited(struct ublk_dev *dev)
 {
 	pthread_kill(dev->main_thread, SIGUSR1);
@@ -328,6 +331,23 @@ static bool dev_queues_exited(struct ublk_dev *dev, bool all)
 	for (i = 0; i < dev->info.nr_hw_queues; i++)
 		n += !dev->queues[i] || atomic_load(&dev->queues[i]->exited);
 	return all ? n == dev->info.nr_hw_queues : n > 0;
+}
+
+int bdev_flush(uint32_t dev_id)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), UBLK_BDEV_FMT, dev_id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fsync(fd) < 0) {
+		ret = -errno;
+		ublk_errno(ret, "fsync %s", path);
+	}
+	close(fd);
+	return ret;
 }
 
 /*
@@ -431,4 +451,121 @@ void ublk_dev_destroy(struct ublk_dev *dev)
 	if (del)
 		dev_delete(dev);
 	ublk_ctrl_close(&dev->ctrl);
+}
+
+/*
+ * Taking over a device whose daemon died (UBLK_F_USER_RECOVERY): the
+ * kernel kept the device and queued its requests; START_USER_RECOVERY,
+ * new fetches from new queue threads, END_USER_RECOVERY, and the requests
+ * that were in flight are issued again.
+ */
+
+/* The device must be recoverable and nobody may be serving it. */
+static int dev_check_recoverable(struct ublk_dev *dev)
+{
+	uint32_t id = dev->opts.dev_id;
+	int ret;
+
+	ret = ublk_ctrl_get_dev_info(&dev->ctrl, id, &dev->info);
+	if (ret < 0) {
+		if (ret == -ENODEV)
+			ublk_err("no ublk device %u", id);
+		else
+			ublk_errno(ret, "GET_DEV_INFO %u", id);
+		return ret;
+	}
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY)) {
+		ublk_err("device %u was added without user recovery", id);
+		return -EOPNOTSUPP;
+	}
+	if (pid_alive(dev->info.ublksrv_pid)) {
+		ublk_err("device %u is served by pid %d", id,
+			 dev->info.ublksrv_pid);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* How the device was set up decides how the image is opened again. */
+static int dev_load_params(struct ublk_dev *dev, struct ublk_params *old)
+{
+	int ret;
+
+	ret = ublk_ctrl_get_params(&dev->ctrl, dev->info.dev_id, old);
+	if (ret < 0) {
+		ublk_errno(ret, "GET_PARAMS");
+		return ret;
+	}
+	dev->opts.read_only = old->basic.attrs & UBLK_ATTR_READ_ONLY;
+	dev->opts.direct = old->basic.logical_bs_shift > 9;
+	dev->opts.zero_copy = !!(dev->info.flags & UBLK_F_AUTO_BUF_REG);
+	dev->opts.user_copy = (dev->info.flags & UBLK_F_USER_COPY) &&
+			      !dev->opts.zero_copy;
+	return 0;
+}
+
+/* The image must give the device the size it had. */
+static int dev_check_size(struct ublk_dev *dev, const struct ublk_params *old)
+{
+	struct ublk_params p;
+	int ret;
+
+	ret = ublk_params_build(&p, dev->img, &dev->opts,
+				dev->info.max_io_buf_bytes);
+	if (ret < 0)
+		return ret;
+	if (p.basic.dev_sectors != old->basic.dev_sectors) {
+		ublk_err("%s has %llu sectors, the device %llu",
+			 dev->opts.image,
+			 (unsigned long long)p.basic.dev_sectors,
+			 (unsigned long long)old->basic.dev_sectors);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* -EBUSY until the old daemon's files are released and it is quiesced. */
+static int dev_start_recovery(struct ublk_dev *dev)
+{
+	unsigned int waited = 0;
+	int ret;
+
+	for (;;) {
+		ret = ublk_ctrl_start_recovery(&dev->ctrl, dev->info.dev_id);
+		if (ret != -EBUSY || waited >= RETRY_MS)
+			break;
+		sleep_ms(50);
+		waited += 50;
+	}
+	if (ret < 0)
+		ublk_errno(ret, "START_USER_RECOVERY");
+	return ret;
+}
+
+int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
+{
+	struct ublk_params old;
+	int ret;
+
+	dev_init(dev, opts);
+	ret = ublk_ctrl_open(&dev->ctrl);
+	if (ret < 0)
+		return ret;
+	ret = dev_check_recoverable(dev);
+	if (ret < 0)
+		return ret;
+	ret = dev_load_params(dev, &old);
+	if (ret < 0)
+		return ret;
+	/* the killed daemon's requests in flight keep its locks a moment */
+	ret = dev_open_image(dev, 100);
+	if (ret < 0)
+		return ret;
+	ret = dev_check_size(dev, &old);
+	if (ret < 0)
+		return ret;
+	ret = dev_start_recovery(dev);
+	if (ret < 0)
+		return ret;
+	return dev_go_live(dev, ublk_ctrl_end_recovery, "END_USER_RECOVERY");
 }

@@ -82,4 +82,10 @@ void ublk_dev_destroy(struct ublk_dev *dev);
 /* A queue thread calls this as it ends. */
 void ublk_dev_queue_exited(struct ublk_dev *dev);
 
+/*
+ * Writes back what the kernel caches for /dev/ublkbN and sends a FLUSH:
+ * fsync() on the block device.  Returns 0 or -errno.
+ */
+int bdev_flush(uint32_t dev_id);
+
 #endif

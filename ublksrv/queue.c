@@ -1,18 +1,97 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include "ctrl.h"
 #include "device.h"
-#include "idle.h"
 #include "log.h"
 #include "queue.h"
 #include "target.h"
-#include "uring_cmd.h"
+
+#define IDLE_TICK_SEC	1
+
+/* The kernel wants a mask as wide as its possible CPUs, at least. */
+#define MIN_MASK_CPUS	8192
+
+static size_t mask_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	return n > MIN_MASK_CPUS ? (size_t)n : MIN_MASK_CPUS;
+}
+
+int affinity_get(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
+		 struct cpu_mask *m)
+{
+	size_t cpus = mask_cpus();
+	int ret;
+
+	m->size = CPU_ALLOC_SIZE(cpus);
+	m->set = CPU_ALLOC(cpus);
+	if (!m->set || m->size > UINT16_MAX) {
+		affinity_free(m);
+		return -ENOMEM;
+	}
+	ret = ublk_ctrl_get_queue_affinity(c, dev_id, q_id, m->set, m->size);
+	if (ret < 0)
+		affinity_free(m);
+	return ret;
+}
+
+void affinity_free(struct cpu_mask *m)
+{
+	if (m->set)
+		CPU_FREE(m->set);
+	m->set = NULL;
+	m->size = 0;
+}
+
+/* Restricts the calling thread to m's CPUs; 0 or -errno. */
+static int affinity_pin(const struct cpu_mask *m)
+{
+	if (!m->set || !CPU_COUNT_S(m->size, m->set))
+		return -EINVAL;
+	if (sched_setaffinity(0, m->size, m->set) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The end of the run of CPUs in m starting at cpu. */
+static size_t run_end(const struct cpu_mask *m, size_t cpu, size_t nbits)
+{
+	while (cpu + 1 < nbits && CPU_ISSET_S(cpu + 1, m->size, m->set))
+		cpu++;
+	return cpu;
+}
+
+void affinity_format(const struct cpu_mask *m, char *buf, size_t len)
+{
+	size_t nbits = m->size * 8, cpu, end, pos = 0;
+	int n;
+
+	buf[0] = 0;
+	for (cpu = 0; m->set && cpu < nbits && pos < len; cpu++) {
+		if (!CPU_ISSET_S(cpu, m->size, m->set))
+			continue;
+		end = run_end(m, cpu, nbits);
+		if (end == cpu)
+			n = snprintf(buf + pos, len - pos, "%s%zu",
+				     pos ? "," : "", cpu);
+		else
+			n = snprintf(buf + pos, len - pos, "%s%zu-%zu",
+				     pos ? "," : "", cpu, end);
+		if (n < 0)
+			break;
+		pos += n;
+		cpu = end;
+	}
+}
 
 static uint64_t io_user_data(const struct ublk_io *io)
 {
@@ -76,6 +155,37 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q)
 		abort();
 	}
 	return sqe;
+}
+
+/*
+ * The idle timer of a queue: a queue that handed the engine no request
+ * for a second starts a background write-back of dirty metadata, so that
+ * little is left for the next FLUSH (or lost if the daemon dies).
+ */
+static void idle_arm(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe = ublk_queue_sqe(q);
+
+	q->idle_ts.tv_sec = IDLE_TICK_SEC;
+	q->idle_ts.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &q->idle_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, QCOW_USER_DATA_FOREIGN | UD_IDLE);
+}
+
+/* The timeout's completion: maybe a write-back, and the next tick. */
+static void idle_tick(struct ublk_queue *q, int res)
+{
+	if (res != -ETIME) {
+		if (res != -ECANCELED)
+			ublk_errno(res, "queue %u: idle timer", q->q_id);
+		return;
+	}
+	if (!q->nr_live)
+		return;		/* stopping */
+	if (q->served == q->served_at_tick)
+		qcow_writeback(q->qctx, q->dev->img);
+	q->served_at_tick = q->served;
+	idle_arm(q);
 }
 
 static uint64_t io_cmd_addr(const struct ublk_io *io)

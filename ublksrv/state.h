@@ -45,4 +45,7 @@ int run_state_find_image(const char *image, struct run_state *st);
 /* Removes the file if pid wrote it (pid 0: in any case). */
 void run_state_remove(int dev_id, int pid);
 
+/* pid names a running process (not a zombie waiting to be reaped). */
+bool pid_alive(int pid);
+
 #endif
