@@ -1,5 +1,6 @@
 #!/bin/bash
-# docs/design.md's file table ("## Shape") against the files of qcow/:
+# docs/design.md's file table ("## Shape") against the files of qcow/,
+# and docs/ublk.md's ("## Sources") against those of ublksrv/:
 # fails naming each source file the table does not list and each file
 # the table names that does not exist, so the page stays true.
 set -u
@@ -49,6 +50,7 @@ check() {
 }
 
 check docs/design.md Shape qcow
+check docs/ublk.md 'Sources (`ublksrv/`)' ublksrv
 [ -f include/qcow.h ] && ! grep -qxF -- ../include/qcow.h \
 	<<<"$(names docs/design.md Shape)" &&
 	echo "FAIL: design-table/include/qcow.h missing from docs/design.md's table"
