@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the unit tests in tests/unit/.  Every test program is
+ * Helpers shared by the engine tests in tests/engine/.  Every test program is
  * built from one .c file, so everything here is static inline.
  *
  * Output contract (the same as tests/lib.sh): one line per case on stdout,
@@ -25,8 +25,8 @@
  *
  * Environment: KEEP_TMP=1 keeps the scratch directory of tl_tmpdir().
  */
-#ifndef TESTS_UNIT_TESTLIB_H
-#define TESTS_UNIT_TESTLIB_H
+#ifndef TESTS_ENGINE_TESTLIB_H
+#define TESTS_ENGINE_TESTLIB_H
 
 /* nftw() needs it; the Makefile passes -D_GNU_SOURCE anyway */
 #if !defined(_GNU_SOURCE) && !defined(_XOPEN_SOURCE)
@@ -307,7 +307,7 @@ static inline const char *tl_tmpdir(void)
 
 	if (st->tmpdir[0])
 		return st->tmpdir;
-	snprintf(st->tmpdir, sizeof(st->tmpdir), "%s/qcow-unit-XXXXXX",
+	snprintf(st->tmpdir, sizeof(st->tmpdir), "%s/qcow-engine-XXXXXX",
 		 base && base[0] ? base : "/tmp");
 	if (!mkdtemp(st->tmpdir)) {
 		st->tmpdir[0] = 0;
