@@ -119,29 +119,12 @@ struct tcase {
 	char why[1024];
 };
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static unsigned long long ull(uint64_t v)
 {
 	return v;
 }
 
 /* ---- data ---- */
-
-static void fill_rand(uint8_t *buf, uint64_t len, uint64_t seed)
-{
-	uint64_t i, x = seed * 0x9e3779b97f4a7c15ULL + 1;
-
-	for (i = 0; i < len; i++) {
-		if (!(i & 3))
-			rnd(&x);
-		buf[i] = (uint8_t)(x >> (32 + 8 * (i & 3)));
-	}
-}
 
 /* compressible, and still different at every offset of a cluster */
 static void fill_comp(uint8_t *buf, uint64_t len, uint64_t seed)
@@ -160,25 +143,25 @@ static void pick_range(uint64_t *seed, uint64_t size, uint32_t cs,
 		       uint64_t *off, uint64_t *len, bool *aligned)
 {
 	uint64_t max = 3ULL * cs > MAX_LEN ? MAX_LEN : 3ULL * cs, b, o, l;
-	unsigned int mode = rnd(seed) % 4;
+	unsigned int mode = tl_rnd(seed) % 4;
 
 	*aligned = mode == 0;
 	switch (mode) {
 	case 0:
-		l = (1 + rnd(seed) % (max / 512)) * 512;
-		o = rnd(seed) % (size / 512) * 512;
+		l = (1 + tl_rnd(seed) % (max / 512)) * 512;
+		o = tl_rnd(seed) % (size / 512) * 512;
 		break;
 	case 1:
-		l = 1 + rnd(seed) % max;
-		o = rnd(seed) % size;
+		l = 1 + tl_rnd(seed) % max;
+		o = tl_rnd(seed) % size;
 		break;
 	case 2:
-		b = (1 + rnd(seed) % ((size - 1) / cs)) * cs;
-		o = b - 1 - rnd(seed) % cs;
-		l = b - o + 1 + rnd(seed) % cs;
+		b = (1 + tl_rnd(seed) % ((size - 1) / cs)) * cs;
+		o = b - 1 - tl_rnd(seed) % cs;
+		l = b - o + 1 + tl_rnd(seed) % cs;
 		break;
 	default:
-		l = 1 + rnd(seed) % max;
+		l = 1 + tl_rnd(seed) % max;
 		o = size > l ? size - l : 0;
 		break;
 	}
@@ -429,7 +412,7 @@ static int put(struct qcow_image *img, struct model *m, uint64_t off,
 	if (posix_memalign(&mem, 4096, len))
 		return -ENOMEM;
 	buf = mem;
-	fill_rand(buf, len, rnd(&m->seed));
+	tl_fill_rand(buf, len, tl_rnd(&m->seed));
 	ret = qcow_pwrite(img, buf, len, off);
 	if (!ret)
 		memcpy(m->bytes + off, buf, len);
@@ -457,7 +440,7 @@ static int compress(struct qcow_image *img, struct model *m, uint64_t c)
 	if (posix_memalign(&mem, 4096, m->cs))
 		return -ENOMEM;
 	buf = mem;
-	fill_comp(buf, m->cs, rnd(&m->seed));
+	fill_comp(buf, m->cs, tl_rnd(&m->seed));
 	ret = qcow_pwrite_compressed(img, buf, m->cs, c * m->cs);
 	if (!ret)
 		memcpy(m->bytes + c * m->cs, buf, m->cs);
@@ -485,17 +468,17 @@ static int zero_some(struct qcow_image *img, struct model *m, int count)
 	int i, ret = 0;
 
 	for (i = 0; i < count && !ret; i++) {
-		if (rnd(&m->seed) % 2) {
+		if (tl_rnd(&m->seed) % 2) {
 			pick_range(&m->seed, m->size, m->cs, &off, &len,
 				   &aligned);
 		} else {
-			off = rnd(&m->seed) % (m->size / m->cs) * m->cs;
-			len = (1 + rnd(&m->seed) % 3) * m->cs;
+			off = tl_rnd(&m->seed) % (m->size / m->cs) * m->cs;
+			len = (1 + tl_rnd(&m->seed) % 3) * m->cs;
 			if (len > m->size - off)
 				len = m->size - off;
 		}
 		ret = zero(img, m, off, len,
-			   rnd(&m->seed) % 2 ? QCOW_REQ_UNMAP : 0);
+			   tl_rnd(&m->seed) % 2 ? QCOW_REQ_UNMAP : 0);
 	}
 	return ret;
 }
@@ -527,7 +510,7 @@ static int fill_compressed(const struct kind *k, struct qcow_image *img,
 	int ret = 0;
 
 	for (c = 0; c < m->size / m->cs && ret >= 0; c++)
-		if (rnd(&m->seed) % 2)
+		if (tl_rnd(&m->seed) % 2)
 			ret = compress(img, m, c) ? -EIO : 0;
 	if (!ret)
 		ret = scatter(img, m, 10);
@@ -542,11 +525,11 @@ static int fill_subclusters(const struct kind *k, struct qcow_image *img,
 	int i, ret = 0;
 
 	for (i = 0; i < 60 && !ret; i++) {
-		off = rnd(&m->seed) % (m->size / sc) * sc;
-		len = (1 + rnd(&m->seed) % 5) * sc;
+		off = tl_rnd(&m->seed) % (m->size / sc) * sc;
+		len = (1 + tl_rnd(&m->seed) % 5) * sc;
 		if (i % 3 == 2) {
-			off += rnd(&m->seed) % sc;
-			len -= rnd(&m->seed) % sc;
+			off += tl_rnd(&m->seed) % sc;
+			len -= tl_rnd(&m->seed) % sc;
 		}
 		if (len > m->size - off)
 			len = m->size - off;
@@ -569,7 +552,7 @@ static int make_backing(struct model *m, bool raw)
 	struct qcow_image *b;
 	int ret;
 
-	fill_rand(m->bytes, BSIZE, rnd(&m->seed));
+	tl_fill_rand(m->bytes, BSIZE, tl_rnd(&m->seed));
 	if (raw) {
 		memset(m->bytes + BRAW_LEN, 0, BSIZE - BRAW_LEN);
 		return tl_write_file(m->bpath, m->bytes, BRAW_LEN);
@@ -697,7 +680,7 @@ static int build_raw_odd(const struct kind *k, struct model *m, char *why,
 	m->cs = 65536;
 	m->fmt = QCOW_FMT_RAW;
 	m->qfmt = "raw";
-	fill_rand(m->bytes, RAW_ODD, rnd(&m->seed));
+	tl_fill_rand(m->bytes, RAW_ODD, tl_rnd(&m->seed));
 	ret = tl_write_file(m->path, m->bytes, RAW_ODD);
 	if (ret < 0)
 		snprintf(why, n, "writing %s: %s", m->path, strerror(-ret));
@@ -743,7 +726,7 @@ static size_t qcow1_compressed(struct model *m, char *cmd, size_t size,
 			return size;
 	}
 	for (i = 0; i < 40 && used < size; i++) {
-		c = (uint64_t)i * 25 + rnd(&m->seed) % 20;
+		c = (uint64_t)i * 25 + tl_rnd(&m->seed) % 20;
 		memcpy(m->bytes + c * 4096, pat[i % 4], 4096);
 		used += (size_t)snprintf(cmd + used, size - used,
 					 " -c 'write -q -c -s p%d %llu 4096'",
@@ -862,9 +845,9 @@ static uint64_t slot_start(int k)
 /* Where in slot k the data goes: page aligned or anywhere. */
 static uint64_t slot_boff(int k, bool aligned, uint64_t *seed)
 {
-	if (aligned || rnd(seed) % 4 == 0)	/* SLOT_PAD: a page */
+	if (aligned || tl_rnd(seed) % 4 == 0)	/* SLOT_PAD: a page */
 		return slot_start(k) + SLOT_PAD;
-	return slot_start(k) + 1 + rnd(seed) % (SLOT_PAD - 1);
+	return slot_start(k) + 1 + tl_rnd(seed) % (SLOT_PAD - 1);
 }
 
 static void prep_read(struct env *e, int k, struct slot *s, uint8_t poison)
@@ -1115,7 +1098,7 @@ static bool prep_slot(struct tcase *t, int k, uint64_t *seed)
 	bool aligned, blocks;
 	int tries;
 
-	s->op = rnd(seed) % 4 ? QCOW_OP_WRITE : QCOW_OP_READ;
+	s->op = tl_rnd(seed) % 4 ? QCOW_OP_WRITE : QCOW_OP_READ;
 	blocks = t->m.direct && s->op == QCOW_OP_WRITE;
 	for (tries = 0; tries < 8; tries++) {
 		pick_range(seed, t->m.size, t->m.cs, &s->off, &s->len,
@@ -1132,7 +1115,7 @@ static bool prep_slot(struct tcase *t, int k, uint64_t *seed)
 		prep_read(e, k, s, (uint8_t)(0x3c + 11 * k));
 		return true;
 	}
-	fill_rand(e->base + s->boff, s->len, rnd(seed));
+	tl_fill_rand(e->base + s->boff, s->len, tl_rnd(seed));
 	memcpy(e->scratch + (uint64_t)k * SLOT_SIZE, e->base + s->boff,
 	       s->len);
 	memcpy(t->m.bytes + s->off, e->base + s->boff, s->len);
@@ -1160,7 +1143,7 @@ static bool check_slot(struct tcase *t, int k)
 static bool fixed_round(struct tcase *t, uint64_t *seed, int round)
 {
 	struct env *e = &t->e;
-	int k, nr = 0, want = 1 + (int)(rnd(seed) % NR_SLOTS), ret = 0;
+	int k, nr = 0, want = 1 + (int)(tl_rnd(seed) % NR_SLOTS), ret = 0;
 
 	for (k = 0; k < want && !ret; k++) {
 		if (!prep_slot(t, nr, seed))
@@ -1198,16 +1181,16 @@ static int normal_op(struct tcase *t, uint64_t *seed, char *what, size_t n)
 	 * allocated): the model keeps the old bytes, the final check finds
 	 * no leak.
 	 */
-	switch (rnd(seed) % 4) {
+	switch (tl_rnd(seed) % 4) {
 	case 0:
-		flags = rnd(seed) % 2 ? QCOW_REQ_UNMAP : 0;
+		flags = tl_rnd(seed) % 2 ? QCOW_REQ_UNMAP : 0;
 		snprintf(what, n, "qcow_pwrite_zeroes %llu+%llu%s", ull(off),
 			 ull(len), flags ? " (unmap)" : "");
 		return zero(t->img, m, off, len, flags);
 	case 1:
 		if (m->fmt != QCOW_FMT_QCOW2)
 			break;
-		c = rnd(seed) % (m->size / m->cs);
+		c = tl_rnd(seed) % (m->size / m->cs);
 		snprintf(what, n, "qcow_pwrite_compressed of cluster %llu",
 			 ull(c));
 		return compress(t->img, m, c) < 0 ? -ENOMEM : 0;
@@ -1245,7 +1228,7 @@ static bool write_rounds(struct tcase *t, const struct kind *k,
 	for (r = 0; r < WRITE_ROUNDS; r++) {
 		if (!fixed_round(t, &seed, r))
 			return false;
-		while (rnd(&seed) % 3 == 0) {
+		while (tl_rnd(&seed) % 3 == 0) {
 			what[0] = 0;
 			ret = drain(&t->e, true);
 			if (!ret)
@@ -1414,7 +1397,7 @@ static void refuse_ops(void)
 		return case_free(&t);
 	s = &t.e.sl[0];
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
-		fill_rand(t.e.base + slot_start(0), 65536, i);
+		tl_fill_rand(t.e.base + slot_start(0), 65536, i);
 		s->op = ops[i];
 		s->off = 0;
 		s->len = 65536;
@@ -1446,7 +1429,7 @@ static void refuse_read_only(void)
 		free(buf);
 		return case_free(&t);
 	}
-	fill_rand(buf, 65536, 5);
+	tl_fill_rand(buf, 65536, 5);
 	memcpy(t.e.base + slot_start(0), buf, 65536);
 	normal = one_request(&t.e, t.img, false, QCOW_OP_WRITE, buf, 4096,
 			     65536, t.why, sizeof(t.why));

@@ -125,6 +125,30 @@ static inline uint64_t tl_get_be64(const void *p)
 	       tl_get_be32((const uint8_t *)p + 4);
 }
 
+/* ---- random numbers ---- */
+
+/*
+ * The tests' one generator: a 64-bit linear congruential step, the high
+ * 31 bits of the new state returned.  A seed fixes a test's workload.
+ */
+static inline uint64_t tl_rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+/* len bytes that differ at every offset, the same for the same seed. */
+static inline void tl_fill_rand(uint8_t *buf, uint64_t len, uint64_t seed)
+{
+	uint64_t i, x = seed * 0x9e3779b97f4a7c15ULL + 1;
+
+	for (i = 0; i < len; i++) {
+		if (!(i & 3))
+			tl_rnd(&x);
+		buf[i] = (uint8_t)(x >> (32 + 8 * (i & 3)));
+	}
+}
+
 /* ---- results ---- */
 
 static inline void tl_alarm_handler(int sig)

@@ -84,12 +84,6 @@ static int free_slot(void)
 	return -1;
 }
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static void flag_done(struct qcow_req *req, int res)
 {
 	int *flag = req->priv;
@@ -179,9 +173,9 @@ static void run(const char *name, const struct qcow_create_opts *co,
 			continue;
 		}
 		/* O_DIRECT: short writes, many of them sharing blocks */
-		len = 1 + rnd(&seed) % (direct ? 6000 :
+		len = 1 + tl_rnd(&seed) % (direct ? 6000 :
 					 (co->cluster_size ?: 65536) * 2);
-		off = rnd(&seed) % ((direct ? DIRECT_REGION : REGION) - len);
+		off = tl_rnd(&seed) % ((direct ? DIRECT_REGION : REGION) - len);
 		if (overlaps_inflight(off, len)) {
 			reap(&ring, ctx, false);
 			continue;

@@ -15,12 +15,6 @@
 #define SIZE	(3u << 20)
 #define OPS	300
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 struct model {
 	uint8_t *bytes;
 	uint8_t *buf;
@@ -49,11 +43,11 @@ static void model_discard(struct model *m, uint64_t off, uint64_t len)
 static int one_op(struct qcow_image *img, struct model *m, uint64_t *seed,
 		  int *kind)
 {
-	uint64_t len = 1 + rnd(seed) % (3 * m->cs), off, c;
-	uint8_t pat = (uint8_t)(1 + rnd(seed) % 250);
+	uint64_t len = 1 + tl_rnd(seed) % (3 * m->cs), off, c;
+	uint8_t pat = (uint8_t)(1 + tl_rnd(seed) % 250);
 
-	off = rnd(seed) % (SIZE - len);
-	*kind = (int)(rnd(seed) % 10);
+	off = tl_rnd(seed) % (SIZE - len);
+	*kind = (int)(tl_rnd(seed) % 10);
 	switch (*kind) {
 	case 0:
 		memset(m->bytes + off, 0, len);
@@ -68,7 +62,7 @@ static int one_op(struct qcow_image *img, struct model *m, uint64_t *seed,
 		return qcow_flush(img);
 	case 4:
 		/* compressed: whole clusters that were never written */
-		c = (rnd(seed) % (SIZE / m->cs)) * m->cs;
+		c = (tl_rnd(seed) % (SIZE / m->cs)) * m->cs;
 		memset(m->buf, pat, m->cs);
 		if (qcow_pwrite_compressed(img, m->buf, m->cs, c) == 0)
 			memset(m->bytes + c, pat, m->cs);
