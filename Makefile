@@ -47,18 +47,19 @@ IO_OBJS := $(IO_SRCS:%.c=$(BUILD)/%.o)
 UBLK_SRCS := $(wildcard ublksrv/*.c)
 UBLK_OBJS := $(UBLK_SRCS:%.c=$(BUILD)/%.o)
 
-UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# black-box tests of the engine, one program per file
+ENGINE_TEST_SRCS := $(wildcard tests/engine/*.c)
+ENGINE_TEST_BINS := $(ENGINE_TEST_SRCS:tests/engine/%.c=$(BUILD)/tests/%)
 
 # private headers for the engine and its tests only, never the programs
-$(LIB_OBJS) $(UNIT_BINS): PRIV_INC := -Iqcow
+$(LIB_OBJS) $(ENGINE_TEST_BINS): PRIV_INC := -Iqcow
 
 # a program is built once its sources exist
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
 .PHONY: all check check-unit check-asan deps clean run bench bench-engine bench-ublk
-all: $(PROGS) $(UNIT_BINS)
+all: $(PROGS) $(ENGINE_TEST_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,11 +82,11 @@ $(BIN)/ublk-qcow: $(UBLK_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/engine/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-# Every test: unit tests in the normal and the sanitizer build, then the
+# Every test: engine tests in the normal and the sanitizer build, then the
 # interop tests against qemu-img with the sanitizer build of the tools.
 check: all
 	$(MAKE) SAN=1 all
@@ -103,7 +104,7 @@ clean:
 	rm -rf build build-asan bin tests/out
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
-	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d)
+	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d) $(ENGINE_TEST_BINS:=.d)
 
 -include bench/bench.mk
 

@@ -3,7 +3,7 @@
 #
 #   tests/run.sh [FILTER...]
 #
-# Runs, in order: every executable in build/tests/ (unit tests), every
+# Runs, in order: every executable in build/tests/ (engine tests), every
 # executable in build-asan/tests/ (the same under ASan/UBSan), then every
 # tests/docs/*.sh (docs checked against the tree), then every
 # tests/interop/*.sh with QCOW_IMG and QCOW_IO set to the tools under test

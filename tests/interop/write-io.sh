@@ -128,7 +128,7 @@ datafile c64k-datafile-extl2 65536 extended_l2=on
 # O_DIRECT (-n): writes that cover 4 KiB blocks in part are
 # read-modify-writes, also beside 2 KiB subclusters; clusters of 4 KiB at
 # least (smaller ones are refused read-write under O_DIRECT, see
-# tests/unit/direct_io.c)
+# tests/engine/direct_io.c)
 if dd if=/dev/zero of=direct-probe bs=4096 count=1 oflag=direct 2>/dev/null; then
 	IO_FLAGS=-n plain c64k-nocache 65536 compat=1.1 nocomp
 	IO_FLAGS=-n plain c4k-nocache 4096 compat=1.1 nocomp

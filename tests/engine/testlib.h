@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the unit tests in tests/unit/.  Every test program is
+ * Helpers shared by the engine tests in tests/engine/.  Every test program is
  * built from one .c file, so everything here is static inline.
  *
  * Output contract (the same as tests/lib.sh): one line per case on stdout,
@@ -25,8 +25,8 @@
  *
  * Environment: KEEP_TMP=1 keeps the scratch directory of tl_tmpdir().
  */
-#ifndef TESTS_UNIT_TESTLIB_H
-#define TESTS_UNIT_TESTLIB_H
+#ifndef TESTS_ENGINE_TESTLIB_H
+#define TESTS_ENGINE_TESTLIB_H
 
 /* nftw() needs it; the Makefile passes -D_GNU_SOURCE anyway */
 #if !defined(_GNU_SOURCE) && !defined(_XOPEN_SOURCE)
@@ -123,6 +123,30 @@ static inline uint64_t tl_get_be64(const void *p)
 {
 	return (uint64_t)tl_get_be32(p) << 32 |
 	       tl_get_be32((const uint8_t *)p + 4);
+}
+
+/* ---- random numbers ---- */
+
+/*
+ * The tests' one generator: a 64-bit linear congruential step, the high
+ * 31 bits of the new state returned.  A seed fixes a test's workload.
+ */
+static inline uint64_t tl_rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+/* len bytes that differ at every offset, the same for the same seed. */
+static inline void tl_fill_rand(uint8_t *buf, uint64_t len, uint64_t seed)
+{
+	uint64_t i, x = seed * 0x9e3779b97f4a7c15ULL + 1;
+
+	for (i = 0; i < len; i++) {
+		if (!(i & 3))
+			tl_rnd(&x);
+		buf[i] = (uint8_t)(x >> (32 + 8 * (i & 3)));
+	}
 }
 
 /* ---- results ---- */
@@ -307,7 +331,7 @@ static inline const char *tl_tmpdir(void)
 
 	if (st->tmpdir[0])
 		return st->tmpdir;
-	snprintf(st->tmpdir, sizeof(st->tmpdir), "%s/qcow-unit-XXXXXX",
+	snprintf(st->tmpdir, sizeof(st->tmpdir), "%s/qcow-engine-XXXXXX",
 		 base && base[0] ? base : "/tmp");
 	if (!mkdtemp(st->tmpdir)) {
 		st->tmpdir[0] = 0;

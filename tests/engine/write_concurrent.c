@@ -18,6 +18,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "model.h"
 
 #define DEPTH		96
 #define NR_WRITES	3000
@@ -84,12 +85,6 @@ static int free_slot(void)
 	return -1;
 }
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static void flag_done(struct qcow_req *req, int res)
 {
 	int *flag = req->priv;
@@ -112,7 +107,7 @@ static int read_file(const char *path, uint8_t *buf, size_t len)
 
 /* After the run: the data, and the image (qemu-img check) or raw file. */
 static void verify(const char *path, const struct qcow_create_opts *co,
-		   struct qcow_open_opts oo, uint8_t *ref)
+		   struct qcow_open_opts oo, const struct tl_model *ref)
 {
 	struct qcow_image *img;
 	uint8_t *back = malloc(REGION);
@@ -121,12 +116,13 @@ static void verify(const char *path, const struct qcow_create_opts *co,
 	oo.read_only = true;
 	ret = back ? qcow_open(&img, path, &oo) : -ENOMEM;
 	if (!ret) {
-		ret = qcow_pread(img, back, REGION, 0);
+		ret = tl_model_differs(ref, img, back);
 		qcow_close(img);
 	}
-	bad = ret < 0 || memcmp(ref, back, REGION);
+	bad = ret != 0;
 	if (!bad && co->format == QCOW_FMT_RAW)
-		bad = read_file(path, back, REGION) || memcmp(ref, back, REGION);
+		bad = read_file(path, back, REGION) ||
+		      memcmp(ref->bytes, back, REGION);
 	free(back);
 	if (bad)
 		return tl_fail("data read back differs (%d)", ret);
@@ -149,7 +145,7 @@ static void run(const char *name, const struct qcow_create_opts *co,
 	struct qcow_image *img;
 	struct qcow_ctx *ctx;
 	struct io_uring ring;
-	uint8_t *ref;
+	struct tl_model ref;
 	uint64_t seed = 12345;
 	int i, issued = 0, ret, flush_done = 1;
 	struct qcow_req flush_req;
@@ -168,7 +164,7 @@ static void run(const char *name, const struct qcow_create_opts *co,
 		return tl_skip("io_uring is not available");
 	}
 	qcow_ctx_new(&ctx, &ring);
-	ref = calloc(1, REGION);
+	tl_model_init(&ref, REGION, 0);
 	completed = failed = 0;
 	while (issued < NR_WRITES) {
 		uint64_t off, len;
@@ -179,9 +175,9 @@ static void run(const char *name, const struct qcow_create_opts *co,
 			continue;
 		}
 		/* O_DIRECT: short writes, many of them sharing blocks */
-		len = 1 + rnd(&seed) % (direct ? 6000 :
+		len = 1 + tl_rnd(&seed) % (direct ? 6000 :
 					 (co->cluster_size ?: 65536) * 2);
-		off = rnd(&seed) % ((direct ? DIRECT_REGION : REGION) - len);
+		off = tl_rnd(&seed) % ((direct ? DIRECT_REGION : REGION) - len);
 		if (overlaps_inflight(off, len)) {
 			reap(&ring, ctx, false);
 			continue;
@@ -191,7 +187,7 @@ static void run(const char *name, const struct qcow_create_opts *co,
 		slots[k].busy = true;
 		slots[k].buf = realloc(slots[k].buf, len);
 		memset(slots[k].buf, (issued % 251) + 1, len);
-		memcpy(ref + off, slots[k].buf, len);
+		tl_model_put(&ref, off, slots[k].buf, len);
 		slots[k].req.done = write_done;
 		slots[k].req.priv = &slots[k];
 		slots[k].req.flags = 0;
@@ -224,8 +220,8 @@ static void run(const char *name, const struct qcow_create_opts *co,
 	if (failed)
 		tl_fail("%d writes failed", failed);
 	else
-		verify(path, co, oo, ref);
-	free(ref);
+		verify(path, co, oo, &ref);
+	tl_model_free(&ref);
 }
 
 int main(int argc, char **argv)

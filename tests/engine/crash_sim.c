@@ -184,12 +184,6 @@ static const char *const variant_names[] = {
 	"none", "all", "random1", "random2", "torn", "newest",
 };
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static void build(struct file_img out[2], const struct file_img init[2],
 		  unsigned long p, enum variant v, uint64_t seed)
 {
@@ -222,7 +216,7 @@ static void build(struct file_img out[2], const struct file_img init[2],
 			break;
 		case V_RANDOM1:
 		case V_RANDOM2:
-			take = rnd(&seed) & 1;
+			take = tl_rnd(&seed) & 1;
 			break;
 		case V_NEWEST:
 			take = i == last_maybe;

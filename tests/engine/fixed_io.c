@@ -31,6 +31,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "model.h"
 
 /* the fixed buffer: a whole image at [0, WHOLE_AREA), then the slots */
 #define FIX_SIZE	(8u << 20)
@@ -86,8 +87,7 @@ enum { NO_BACKING, QCOW2_BACKING, RAW_BACKING };
 struct model {
 	char path[1024];
 	char bpath[1100];
-	uint8_t *bytes;
-	uint64_t size;
+	struct tl_model exp;	/* its size: the image's */
 	uint32_t cs;
 	enum qcow_format fmt;
 	const char *qfmt;	/* qemu's name of the format */
@@ -119,29 +119,12 @@ struct tcase {
 	char why[1024];
 };
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static unsigned long long ull(uint64_t v)
 {
 	return v;
 }
 
 /* ---- data ---- */
-
-static void fill_rand(uint8_t *buf, uint64_t len, uint64_t seed)
-{
-	uint64_t i, x = seed * 0x9e3779b97f4a7c15ULL + 1;
-
-	for (i = 0; i < len; i++) {
-		if (!(i & 3))
-			rnd(&x);
-		buf[i] = (uint8_t)(x >> (32 + 8 * (i & 3)));
-	}
-}
 
 /* compressible, and still different at every offset of a cluster */
 static void fill_comp(uint8_t *buf, uint64_t len, uint64_t seed)
@@ -160,25 +143,25 @@ static void pick_range(uint64_t *seed, uint64_t size, uint32_t cs,
 		       uint64_t *off, uint64_t *len, bool *aligned)
 {
 	uint64_t max = 3ULL * cs > MAX_LEN ? MAX_LEN : 3ULL * cs, b, o, l;
-	unsigned int mode = rnd(seed) % 4;
+	unsigned int mode = tl_rnd(seed) % 4;
 
 	*aligned = mode == 0;
 	switch (mode) {
 	case 0:
-		l = (1 + rnd(seed) % (max / 512)) * 512;
-		o = rnd(seed) % (size / 512) * 512;
+		l = (1 + tl_rnd(seed) % (max / 512)) * 512;
+		o = tl_rnd(seed) % (size / 512) * 512;
 		break;
 	case 1:
-		l = 1 + rnd(seed) % max;
-		o = rnd(seed) % size;
+		l = 1 + tl_rnd(seed) % max;
+		o = tl_rnd(seed) % size;
 		break;
 	case 2:
-		b = (1 + rnd(seed) % ((size - 1) / cs)) * cs;
-		o = b - 1 - rnd(seed) % cs;
-		l = b - o + 1 + rnd(seed) % cs;
+		b = (1 + tl_rnd(seed) % ((size - 1) / cs)) * cs;
+		o = b - 1 - tl_rnd(seed) % cs;
+		l = b - o + 1 + tl_rnd(seed) % cs;
 		break;
 	default:
-		l = 1 + rnd(seed) % max;
+		l = 1 + tl_rnd(seed) % max;
 		o = size > l ? size - l : 0;
 		break;
 	}
@@ -429,10 +412,10 @@ static int put(struct qcow_image *img, struct model *m, uint64_t off,
 	if (posix_memalign(&mem, 4096, len))
 		return -ENOMEM;
 	buf = mem;
-	fill_rand(buf, len, rnd(&m->seed));
+	tl_fill_rand(buf, len, tl_rnd(&m->seed));
 	ret = qcow_pwrite(img, buf, len, off);
 	if (!ret)
-		memcpy(m->bytes + off, buf, len);
+		tl_model_put(&m->exp, off, buf, len);
 	free(buf);
 	return ret;
 }
@@ -443,7 +426,7 @@ static int zero(struct qcow_image *img, struct model *m, uint64_t off,
 	int ret = qcow_pwrite_zeroes(img, len, off, flags);
 
 	if (!ret)
-		memset(m->bytes + off, 0, len);
+		tl_model_set(&m->exp, off, 0, len);
 	return ret;
 }
 
@@ -457,10 +440,10 @@ static int compress(struct qcow_image *img, struct model *m, uint64_t c)
 	if (posix_memalign(&mem, 4096, m->cs))
 		return -ENOMEM;
 	buf = mem;
-	fill_comp(buf, m->cs, rnd(&m->seed));
+	fill_comp(buf, m->cs, tl_rnd(&m->seed));
 	ret = qcow_pwrite_compressed(img, buf, m->cs, c * m->cs);
 	if (!ret)
-		memcpy(m->bytes + c * m->cs, buf, m->cs);
+		tl_model_put(&m->exp, c * m->cs, buf, m->cs);
 	free(buf);
 	return ret < 0 ? 1 : 0;
 }
@@ -472,7 +455,7 @@ static int scatter(struct qcow_image *img, struct model *m, int count)
 	int i, ret = 0;
 
 	for (i = 0; i < count && !ret; i++) {
-		pick_range(&m->seed, m->size, m->cs, &off, &len, &aligned);
+		pick_range(&m->seed, m->exp.size, m->cs, &off, &len, &aligned);
 		ret = put(img, m, off, len);
 	}
 	return ret;
@@ -485,17 +468,17 @@ static int zero_some(struct qcow_image *img, struct model *m, int count)
 	int i, ret = 0;
 
 	for (i = 0; i < count && !ret; i++) {
-		if (rnd(&m->seed) % 2) {
-			pick_range(&m->seed, m->size, m->cs, &off, &len,
+		if (tl_rnd(&m->seed) % 2) {
+			pick_range(&m->seed, m->exp.size, m->cs, &off, &len,
 				   &aligned);
 		} else {
-			off = rnd(&m->seed) % (m->size / m->cs) * m->cs;
-			len = (1 + rnd(&m->seed) % 3) * m->cs;
-			if (len > m->size - off)
-				len = m->size - off;
+			off = tl_rnd(&m->seed) % (m->exp.size / m->cs) * m->cs;
+			len = (1 + tl_rnd(&m->seed) % 3) * m->cs;
+			if (len > m->exp.size - off)
+				len = m->exp.size - off;
 		}
 		ret = zero(img, m, off, len,
-			   rnd(&m->seed) % 2 ? QCOW_REQ_UNMAP : 0);
+			   tl_rnd(&m->seed) % 2 ? QCOW_REQ_UNMAP : 0);
 	}
 	return ret;
 }
@@ -516,7 +499,7 @@ static int fill_zero(const struct kind *k, struct qcow_image *img,
 	if (k->backing)
 		ret = scatter(img, m, 20);
 	else
-		ret = put(img, m, 0, m->size);
+		ret = put(img, m, 0, m->exp.size);
 	return ret ? ret : zero_some(img, m, 30);
 }
 
@@ -526,8 +509,8 @@ static int fill_compressed(const struct kind *k, struct qcow_image *img,
 	uint64_t c;
 	int ret = 0;
 
-	for (c = 0; c < m->size / m->cs && ret >= 0; c++)
-		if (rnd(&m->seed) % 2)
+	for (c = 0; c < m->exp.size / m->cs && ret >= 0; c++)
+		if (tl_rnd(&m->seed) % 2)
 			ret = compress(img, m, c) ? -EIO : 0;
 	if (!ret)
 		ret = scatter(img, m, 10);
@@ -542,14 +525,14 @@ static int fill_subclusters(const struct kind *k, struct qcow_image *img,
 	int i, ret = 0;
 
 	for (i = 0; i < 60 && !ret; i++) {
-		off = rnd(&m->seed) % (m->size / sc) * sc;
-		len = (1 + rnd(&m->seed) % 5) * sc;
+		off = tl_rnd(&m->seed) % (m->exp.size / sc) * sc;
+		len = (1 + tl_rnd(&m->seed) % 5) * sc;
 		if (i % 3 == 2) {
-			off += rnd(&m->seed) % sc;
-			len -= rnd(&m->seed) % sc;
+			off += tl_rnd(&m->seed) % sc;
+			len -= tl_rnd(&m->seed) % sc;
 		}
-		if (len > m->size - off)
-			len = m->size - off;
+		if (len > m->exp.size - off)
+			len = m->exp.size - off;
 		if (i % 4 == 3)
 			ret = zero(img, m, off, len,
 				   i % 8 == 7 ? QCOW_REQ_UNMAP : 0);
@@ -569,17 +552,17 @@ static int make_backing(struct model *m, bool raw)
 	struct qcow_image *b;
 	int ret;
 
-	fill_rand(m->bytes, BSIZE, rnd(&m->seed));
+	tl_fill_rand(m->exp.bytes, BSIZE, tl_rnd(&m->seed));
 	if (raw) {
-		memset(m->bytes + BRAW_LEN, 0, BSIZE - BRAW_LEN);
-		return tl_write_file(m->bpath, m->bytes, BRAW_LEN);
+		tl_model_set(&m->exp, BRAW_LEN, 0, BSIZE - BRAW_LEN);
+		return tl_write_file(m->bpath, m->exp.bytes, BRAW_LEN);
 	}
 	ret = qcow_create(m->bpath, &co);
 	if (!ret)
 		ret = qcow_open(&b, m->bpath, &oo);
 	if (ret)
 		return ret;
-	ret = qcow_pwrite(b, m->bytes, BSIZE, 0);
+	ret = qcow_pwrite(b, m->exp.bytes, BSIZE, 0);
 	qcow_close(b);
 	return ret;
 }
@@ -634,7 +617,7 @@ static int build_qcow2(const struct kind *k, struct model *m, char *why,
 	struct qcow_image *img;
 	int ret;
 
-	m->size = QSIZE;
+	m->exp.size = QSIZE;
 	m->cs = k->cs;
 	m->fmt = QCOW_FMT_QCOW2;
 	m->qfmt = "qcow2";
@@ -672,7 +655,7 @@ static int build_raw(const struct kind *k, struct model *m, char *why,
 	struct qcow_image *img;
 	int ret;
 
-	m->size = RAW_SIZE;
+	m->exp.size = RAW_SIZE;
 	m->cs = 65536;
 	m->fmt = QCOW_FMT_RAW;
 	m->qfmt = "raw";
@@ -693,12 +676,12 @@ static int build_raw_odd(const struct kind *k, struct model *m, char *why,
 {
 	int ret;
 
-	m->size = (RAW_ODD + 511) / 512 * 512;
+	m->exp.size = (RAW_ODD + 511) / 512 * 512;
 	m->cs = 65536;
 	m->fmt = QCOW_FMT_RAW;
 	m->qfmt = "raw";
-	fill_rand(m->bytes, RAW_ODD, rnd(&m->seed));
-	ret = tl_write_file(m->path, m->bytes, RAW_ODD);
+	tl_fill_rand(m->exp.bytes, RAW_ODD, tl_rnd(&m->seed));
+	ret = tl_write_file(m->path, m->exp.bytes, RAW_ODD);
 	if (ret < 0)
 		snprintf(why, n, "writing %s: %s", m->path, strerror(-ret));
 	return ret < 0 ? -1 : 0;
@@ -715,8 +698,8 @@ static size_t qcow1_writes(struct model *m, char *cmd, size_t size,
 	for (i = 0; i < count && used < size; i++) {
 		uint8_t pat = (uint8_t)(1 + i * 10);
 
-		pick_range(&m->seed, m->size, m->cs, &off, &len, &aligned);
-		memset(m->bytes + off, pat, len);
+		pick_range(&m->seed, m->exp.size, m->cs, &off, &len, &aligned);
+		tl_model_set(&m->exp, off, pat, len);
 		used += (size_t)snprintf(cmd + used, size - used,
 					 " -c 'write -q -P %u %llu %llu'", pat,
 					 ull(off), ull(len));
@@ -743,8 +726,8 @@ static size_t qcow1_compressed(struct model *m, char *cmd, size_t size,
 			return size;
 	}
 	for (i = 0; i < 40 && used < size; i++) {
-		c = (uint64_t)i * 25 + rnd(&m->seed) % 20;
-		memcpy(m->bytes + c * 4096, pat[i % 4], 4096);
+		c = (uint64_t)i * 25 + tl_rnd(&m->seed) % 20;
+		tl_model_put(&m->exp, c * 4096, pat[i % 4], 4096);
 		used += (size_t)snprintf(cmd + used, size - used,
 					 " -c 'write -q -c -s p%d %llu 4096'",
 					 i % 4, ull(c * 4096));
@@ -760,7 +743,7 @@ static int build_qcow1(const struct kind *k, struct model *m, char *why,
 	size_t used;
 	int ret;
 
-	m->size = QSIZE;
+	m->exp.size = QSIZE;
 	m->cs = 4096;
 	m->fmt = QCOW_FMT_QCOW;
 	m->qfmt = "qcow";
@@ -771,7 +754,7 @@ static int build_qcow1(const struct kind *k, struct model *m, char *why,
 		return 1;
 	}
 	ret = tl_run("qemu-img create -q -f qcow '%s' %llu >&2", m->path,
-		     ull(m->size));
+		     ull(m->exp.size));
 	if (ret) {
 		snprintf(why, n, "qemu-img create -f qcow: exit %d", ret);
 		return 1;
@@ -805,7 +788,7 @@ static bool read_whole(struct tcase *t, uint64_t boff, uint8_t poison,
 	memset(e->base, poison, WHOLE_AREA);
 	s->op = QCOW_OP_READ;
 	s->off = 0;
-	s->len = t->m.size;
+	s->len = t->m.exp.size;
 	s->boff = boff;
 	s->poison = poison;
 	ret = slot_submit(e, t->img, s);
@@ -815,7 +798,7 @@ static bool read_whole(struct tcase *t, uint64_t boff, uint8_t poison,
 		snprintf(t->why, sizeof(t->why), "%s: %d", what, ret);
 		return false;
 	}
-	return !read_bad(e, s, t->m.bytes, 0, WHOLE_AREA, what, t->why,
+	return !read_bad(e, s, t->m.exp.bytes, 0, WHOLE_AREA, what, t->why,
 			 sizeof(t->why));
 }
 
@@ -823,7 +806,7 @@ static bool read_whole(struct tcase *t, uint64_t boff, uint8_t poison,
 static bool read_chunks(struct tcase *t)
 {
 	struct env *e = &t->e;
-	uint64_t size = t->m.size, off;
+	uint64_t size = t->m.exp.size, off;
 	int i, nr = 0, ret = 0;
 
 	memset(e->base, 0xc3, WHOLE_AREA);
@@ -847,7 +830,7 @@ static bool read_chunks(struct tcase *t)
 	for (i = 0; i < nr; i++)
 		if (!slot_ok(&e->sl[i], t->why, sizeof(t->why)))
 			return false;
-	if (differs(e->base, t->m.bytes, size, 0, "chunked read", t->why,
+	if (differs(e->base, t->m.exp.bytes, size, 0, "chunked read", t->why,
 		    sizeof(t->why)))
 		return false;
 	return !guard_bad(e, size, WHOLE_AREA, 0xc3, "chunked read", t->why,
@@ -862,9 +845,9 @@ static uint64_t slot_start(int k)
 /* Where in slot k the data goes: page aligned or anywhere. */
 static uint64_t slot_boff(int k, bool aligned, uint64_t *seed)
 {
-	if (aligned || rnd(seed) % 4 == 0)	/* SLOT_PAD: a page */
+	if (aligned || tl_rnd(seed) % 4 == 0)	/* SLOT_PAD: a page */
 		return slot_start(k) + SLOT_PAD;
-	return slot_start(k) + 1 + rnd(seed) % (SLOT_PAD - 1);
+	return slot_start(k) + 1 + tl_rnd(seed) % (SLOT_PAD - 1);
 }
 
 static void prep_read(struct env *e, int k, struct slot *s, uint8_t poison)
@@ -884,7 +867,7 @@ static bool read_batch(struct tcase *t, uint64_t *seed, int batch)
 	for (k = 0; k < NR_SLOTS && !ret; k++, nr++) {
 		struct slot *s = &e->sl[k];
 
-		pick_range(seed, t->m.size, t->m.cs, &s->off, &s->len,
+		pick_range(seed, t->m.exp.size, t->m.cs, &s->off, &s->len,
 			   &aligned);
 		s->boff = slot_boff(k, aligned, seed);
 		prep_read(e, k, s, (uint8_t)(0x5a + 37 * (batch + k)));
@@ -899,7 +882,7 @@ static bool read_batch(struct tcase *t, uint64_t *seed, int batch)
 		return false;
 	}
 	for (k = 0; k < nr; k++)
-		if (read_bad(e, &e->sl[k], t->m.bytes, slot_start(k),
+		if (read_bad(e, &e->sl[k], t->m.exp.bytes, slot_start(k),
 			     slot_start(k) + SLOT_SIZE, "random read", t->why,
 			     sizeof(t->why)))
 			return false;
@@ -909,17 +892,17 @@ static bool read_batch(struct tcase *t, uint64_t *seed, int batch)
 /* The normal path must agree with the model before anything else. */
 static bool normal_matches(struct tcase *t, const char *when)
 {
-	uint8_t *ref = malloc(t->m.size);
+	uint8_t *ref = malloc(t->m.exp.size);
 	char what[96];
 	int ret;
 
 	if (!ref)
 		return false;
-	ret = qcow_pread(t->img, ref, t->m.size, 0);
+	ret = qcow_pread(t->img, ref, t->m.exp.size, 0);
 	snprintf(what, sizeof(what), "qcow_pread (normal path) %s", when);
 	if (ret < 0)
 		snprintf(t->why, sizeof(t->why), "%s: %d", what, ret);
-	else if (!differs(ref, t->m.bytes, t->m.size, 0, what, t->why,
+	else if (!differs(ref, t->m.exp.bytes, t->m.exp.size, 0, what, t->why,
 			  sizeof(t->why)))
 		ret = 1;
 	free(ref);
@@ -930,9 +913,9 @@ static bool read_all_ways(struct tcase *t, uint64_t seed)
 {
 	int b;
 
-	if (qcow_size(t->img) != t->m.size) {
+	if (qcow_size(t->img) != t->m.exp.size) {
 		snprintf(t->why, sizeof(t->why), "size %llu, expected %llu",
-			 ull(qcow_size(t->img)), ull(t->m.size));
+			 ull(qcow_size(t->img)), ull(t->m.exp.size));
 		return false;
 	}
 	if (!normal_matches(t, "after setup"))
@@ -960,9 +943,10 @@ static int case_setup(struct tcase *t, const struct kind *k, uint64_t seed,
 	snprintf(t->m.path, sizeof(t->m.path), "%s/%s-%s.img", tl_tmpdir(),
 		 dir, k->name);
 	snprintf(t->m.bpath, sizeof(t->m.bpath), "%s.base", t->m.path);
-	t->m.bytes = calloc(1, QSIZE + 65536);
+	/* room for every kind; its build sets the size */
+	tl_model_init(&t->m.exp, QSIZE + 65536, 0);
 	ret = env_init(&t->e, t->why, sizeof(t->why));
-	if (!ret && !t->m.bytes)
+	if (!ret && !t->m.exp.bytes)
 		ret = -1;
 	if (!ret)
 		ret = k->build(k, &t->m, t->why, sizeof(t->why));
@@ -997,8 +981,7 @@ static void case_free(struct tcase *t)
 {
 	case_close(t);
 	env_free(&t->e);
-	free(t->m.bytes);
-	t->m.bytes = NULL;
+	tl_model_free(&t->m.exp);
 }
 
 /* The file qemu-img convert made, against the model. */
@@ -1014,18 +997,18 @@ static bool conv_bad(const struct model *m, const char *conv, char *why,
 		snprintf(why, n, "cannot read %.200s", conv);
 		return true;
 	}
-	common = len < m->size ? len : m->size;
-	bad = differs(got, m->bytes, common, 0, "qemu-img convert", why, n);
+	common = len < m->exp.size ? len : m->exp.size;
+	bad = differs(got, m->exp.bytes, common, 0, "qemu-img convert", why, n);
 	for (i = common; !bad && i < len; i++) {
 		bad = got[i] != 0;
 		if (bad)
 			snprintf(why, n, "qemu-img convert: byte %zu past "
 				 "the size is 0x%02x", i, got[i]);
 	}
-	if (!bad && (len + 512 <= m->size || len >= m->size + 512)) {
+	if (!bad && (len + 512 <= m->exp.size || len >= m->exp.size + 512)) {
 		bad = true;
 		snprintf(why, n, "qemu-img convert: %zu bytes, expected %llu",
-			 len, ull(m->size));
+			 len, ull(m->exp.size));
 	}
 	free(got);
 	return bad;
@@ -1115,12 +1098,12 @@ static bool prep_slot(struct tcase *t, int k, uint64_t *seed)
 	bool aligned, blocks;
 	int tries;
 
-	s->op = rnd(seed) % 4 ? QCOW_OP_WRITE : QCOW_OP_READ;
+	s->op = tl_rnd(seed) % 4 ? QCOW_OP_WRITE : QCOW_OP_READ;
 	blocks = t->m.direct && s->op == QCOW_OP_WRITE;
 	for (tries = 0; tries < 8; tries++) {
-		pick_range(seed, t->m.size, t->m.cs, &s->off, &s->len,
+		pick_range(seed, t->m.exp.size, t->m.cs, &s->off, &s->len,
 			   &aligned);
-		if (blocks && !direct_block(t->m.size, &s->off, &s->len))
+		if (blocks && !direct_block(t->m.exp.size, &s->off, &s->len))
 			continue;
 		if (!overlaps(e, k, s->off, s->len))
 			break;
@@ -1132,10 +1115,10 @@ static bool prep_slot(struct tcase *t, int k, uint64_t *seed)
 		prep_read(e, k, s, (uint8_t)(0x3c + 11 * k));
 		return true;
 	}
-	fill_rand(e->base + s->boff, s->len, rnd(seed));
+	tl_fill_rand(e->base + s->boff, s->len, tl_rnd(seed));
 	memcpy(e->scratch + (uint64_t)k * SLOT_SIZE, e->base + s->boff,
 	       s->len);
-	memcpy(t->m.bytes + s->off, e->base + s->boff, s->len);
+	tl_model_put(&t->m.exp, s->off, e->base + s->boff, s->len);
 	return true;
 }
 
@@ -1145,7 +1128,7 @@ static bool check_slot(struct tcase *t, int k)
 	struct slot *s = &e->sl[k];
 
 	if (s->op == QCOW_OP_READ)
-		return !read_bad(e, s, t->m.bytes, slot_start(k),
+		return !read_bad(e, s, t->m.exp.bytes, slot_start(k),
 				 slot_start(k) + SLOT_SIZE, "fixed read",
 				 t->why, sizeof(t->why));
 	if (!slot_ok(s, t->why, sizeof(t->why)))
@@ -1160,7 +1143,7 @@ static bool check_slot(struct tcase *t, int k)
 static bool fixed_round(struct tcase *t, uint64_t *seed, int round)
 {
 	struct env *e = &t->e;
-	int k, nr = 0, want = 1 + (int)(rnd(seed) % NR_SLOTS), ret = 0;
+	int k, nr = 0, want = 1 + (int)(tl_rnd(seed) % NR_SLOTS), ret = 0;
 
 	for (k = 0; k < want && !ret; k++) {
 		if (!prep_slot(t, nr, seed))
@@ -1190,24 +1173,24 @@ static int normal_op(struct tcase *t, uint64_t *seed, char *what, size_t n)
 	unsigned int flags;
 	bool aligned;
 
-	pick_range(seed, m->size, m->cs, &off, &len, &aligned);
-	if (m->direct && !direct_block(m->size, &off, &len))
+	pick_range(seed, m->exp.size, m->cs, &off, &len, &aligned);
+	if (m->direct && !direct_block(m->exp.size, &off, &len))
 		return 0;
 	/*
 	 * Under O_DIRECT compressed writes are refused (-EINVAL, nothing
 	 * allocated): the model keeps the old bytes, the final check finds
 	 * no leak.
 	 */
-	switch (rnd(seed) % 4) {
+	switch (tl_rnd(seed) % 4) {
 	case 0:
-		flags = rnd(seed) % 2 ? QCOW_REQ_UNMAP : 0;
+		flags = tl_rnd(seed) % 2 ? QCOW_REQ_UNMAP : 0;
 		snprintf(what, n, "qcow_pwrite_zeroes %llu+%llu%s", ull(off),
 			 ull(len), flags ? " (unmap)" : "");
 		return zero(t->img, m, off, len, flags);
 	case 1:
 		if (m->fmt != QCOW_FMT_QCOW2)
 			break;
-		c = rnd(seed) % (m->size / m->cs);
+		c = tl_rnd(seed) % (m->exp.size / m->cs);
 		snprintf(what, n, "qcow_pwrite_compressed of cluster %llu",
 			 ull(c));
 		return compress(t->img, m, c) < 0 ? -ENOMEM : 0;
@@ -1245,7 +1228,7 @@ static bool write_rounds(struct tcase *t, const struct kind *k,
 	for (r = 0; r < WRITE_ROUNDS; r++) {
 		if (!fixed_round(t, &seed, r))
 			return false;
-		while (rnd(&seed) % 3 == 0) {
+		while (tl_rnd(&seed) % 3 == 0) {
 			what[0] = 0;
 			ret = drain(&t->e, true);
 			if (!ret)
@@ -1339,9 +1322,10 @@ static int small_image(struct tcase *t, const char *name, bool read_only,
 	t->m.seed = 99;
 	snprintf(t->m.path, sizeof(t->m.path), "%s/refuse-%s.img",
 		 tl_tmpdir(), name);
-	t->m.bytes = calloc(1, QSIZE + 65536);
+	/* room for every kind; its build sets the size */
+	tl_model_init(&t->m.exp, QSIZE + 65536, 0);
 	ret = env_init(&t->e, t->why, sizeof(t->why));
-	if (!ret && t->m.bytes)
+	if (!ret && t->m.exp.bytes)
 		ret = k.build(&k, &t->m, t->why, sizeof(t->why));
 	t->m.read_only = read_only;
 	t->m.direct = direct;
@@ -1351,9 +1335,9 @@ static int small_image(struct tcase *t, const char *name, bool read_only,
 	}
 	if (ret > 0)
 		tl_skip("%s", t->why);
-	else if (ret < 0 || !t->m.bytes)
+	else if (ret < 0 || !t->m.exp.bytes)
 		tl_fail("setup: %s", t->why);
-	return ret || !t->m.bytes ? -1 : 0;
+	return ret || !t->m.exp.bytes ? -1 : 0;
 }
 
 /* A context without a ring cannot take fixed requests. */
@@ -1414,7 +1398,7 @@ static void refuse_ops(void)
 		return case_free(&t);
 	s = &t.e.sl[0];
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
-		fill_rand(t.e.base + slot_start(0), 65536, i);
+		tl_fill_rand(t.e.base + slot_start(0), 65536, i);
 		s->op = ops[i];
 		s->off = 0;
 		s->len = 65536;
@@ -1446,7 +1430,7 @@ static void refuse_read_only(void)
 		free(buf);
 		return case_free(&t);
 	}
-	fill_rand(buf, 65536, 5);
+	tl_fill_rand(buf, 65536, 5);
 	memcpy(t.e.base + slot_start(0), buf, 65536);
 	normal = one_request(&t.e, t.img, false, QCOW_OP_WRITE, buf, 4096,
 			     65536, t.why, sizeof(t.why));

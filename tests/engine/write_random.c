@@ -11,18 +11,13 @@
 #include <string.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "model.h"
 
 #define SIZE	(3u << 20)
 #define OPS	300
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 struct model {
-	uint8_t *bytes;
+	struct tl_model exp;
 	uint8_t *buf;
 	uint32_t cs;
 	bool v2;
@@ -34,57 +29,40 @@ static uint8_t base_byte(const struct model *m)
 	return m->backing ? 0x3c : 0;
 }
 
-static void model_discard(struct model *m, uint64_t off, uint64_t len)
-{
-	uint64_t a = (off + m->cs - 1) / m->cs * m->cs;
-	uint64_t b = (off + len) / m->cs * m->cs;
-
-	if (off + len == SIZE)
-		b = SIZE;
-	/* whole clusters read as zeros (version 2: as the backing file) */
-	if (a < b)
-		memset(m->bytes + a, m->v2 ? base_byte(m) : 0, b - a);
-}
-
 static int one_op(struct qcow_image *img, struct model *m, uint64_t *seed,
 		  int *kind)
 {
-	uint64_t len = 1 + rnd(seed) % (3 * m->cs), off, c;
-	uint8_t pat = (uint8_t)(1 + rnd(seed) % 250);
+	uint64_t len = 1 + tl_rnd(seed) % (3 * m->cs), off, c;
+	uint8_t pat = (uint8_t)(1 + tl_rnd(seed) % 250);
 
-	off = rnd(seed) % (SIZE - len);
-	*kind = (int)(rnd(seed) % 10);
+	off = tl_rnd(seed) % (SIZE - len);
+	*kind = (int)(tl_rnd(seed) % 10);
 	switch (*kind) {
 	case 0:
-		memset(m->bytes + off, 0, len);
+		tl_model_set(&m->exp, off, 0, len);
 		return qcow_pwrite_zeroes(img, len, off, 0);
 	case 1:
-		memset(m->bytes + off, 0, len);
+		tl_model_set(&m->exp, off, 0, len);
 		return qcow_pwrite_zeroes(img, len, off, QCOW_REQ_UNMAP);
 	case 2:
-		model_discard(m, off, len);
+		/* discarded clusters read as zeros (v2: as the backing file) */
+		tl_model_discard(&m->exp, off, len, m->cs,
+				 m->v2 ? base_byte(m) : 0);
 		return qcow_pdiscard(img, len, off);
 	case 3:
 		return qcow_flush(img);
 	case 4:
 		/* compressed: whole clusters that were never written */
-		c = (rnd(seed) % (SIZE / m->cs)) * m->cs;
+		c = (tl_rnd(seed) % (SIZE / m->cs)) * m->cs;
 		memset(m->buf, pat, m->cs);
 		if (qcow_pwrite_compressed(img, m->buf, m->cs, c) == 0)
-			memset(m->bytes + c, pat, m->cs);
+			tl_model_set(&m->exp, c, pat, m->cs);
 		return 0;
 	default:
 		memset(m->buf, pat, len);
-		memcpy(m->bytes + off, m->buf, len);
+		tl_model_put(&m->exp, off, m->buf, len);
 		return qcow_pwrite(img, m->buf, len, off);
 	}
-}
-
-static bool same(struct qcow_image *img, const struct model *m,
-		 uint8_t *back)
-{
-	return qcow_pread(img, back, SIZE, 0) == 0 &&
-	       !memcmp(back, m->bytes, SIZE);
 }
 
 static int make_backing(const char *path)
@@ -123,9 +101,8 @@ static void run(const char *name, struct qcow_create_opts co, bool backing,
 	tl_begin("write_random/%s", name);
 	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
 	snprintf(bpath, sizeof(bpath), "%s.base", path);
-	m.bytes = malloc(SIZE);
+	tl_model_init(&m.exp, SIZE, base_byte(&m));
 	m.buf = malloc(3 * m.cs + 1);
-	memset(m.bytes, base_byte(&m), SIZE);
 	co.format = QCOW_FMT_QCOW2;
 	co.size = SIZE;
 	if (backing) {
@@ -151,7 +128,8 @@ static void run(const char *name, struct qcow_create_opts co, bool backing,
 				goto out;
 			}
 		}
-		if ((i % 10 == 9 || i == OPS - 1) && !same(img, &m, back)) {
+		if ((i % 10 == 9 || i == OPS - 1) &&
+		    tl_model_differs(&m.exp, img, back)) {
 			qcow_close(img);
 			tl_fail("content differs after op %d (kind %d)", i,
 				kind);
@@ -166,7 +144,7 @@ static void run(const char *name, struct qcow_create_opts co, bool backing,
 	else
 		tl_pass();
 out:
-	free(m.bytes);
+	tl_model_free(&m.exp);
 	free(m.buf);
 	free(back);
 }

@@ -36,12 +36,6 @@ struct rec {
 	uint64_t len;
 };
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
-
 static uint8_t pattern(uint32_t id)
 {
 	return (uint8_t)(id % 251 + 1);
@@ -137,7 +131,7 @@ static void child(const char *path, uint64_t seed)
 			s->req.priv = s;
 			s->req.done = slot_done;
 			s->req.flags = 0;
-			s->flush = rnd(&seed) % 8 == 0;
+			s->flush = tl_rnd(&seed) % 8 == 0;
 			if (s->flush) {
 				s->id = oldest_inflight(slots, id);
 				s->busy = true;
@@ -145,8 +139,8 @@ static void child(const char *path, uint64_t seed)
 					    NULL, 0, 0);
 				continue;
 			}
-			len = 1 + rnd(&seed) % MAX_LEN;
-			off = rnd(&seed) % (SIZE - len);
+			len = 1 + tl_rnd(&seed) % MAX_LEN;
+			off = tl_rnd(&seed) % (SIZE - len);
 			if (overlaps(slots, off, len))
 				continue;
 			s->busy = true;
@@ -307,7 +301,7 @@ static void run(const char *name, struct qcow_create_opts *co)
 		goto out;
 	}
 	for (round = 0; round < ROUNDS; round++) {
-		struct timespec ts = { 0, (long)(1 + rnd(&seed) % 60) *
+		struct timespec ts = { 0, (long)(1 + tl_rnd(&seed) % 60) *
 				       1000000L };
 
 		if (pipe(fds) < 0)
