@@ -21,7 +21,7 @@
 # 0 pass, 77 skip, anything else fail.  If it prints cases but exits
 # non-zero (not 77) without a FAIL line, one more failure is counted.
 # Its "NOTE: ..." lines (reports that are not verdicts) are shown.
-# Each program runs under `timeout $TEST_TIMEOUT` (default 900 s) with its
+# Each program runs under `timeout $TEST_TIMEOUT` (default 1800 s) with its
 # output in tests/out/<build>-<name>.log.  The last line is
 # "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
 
@@ -29,7 +29,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 OUT=$ROOT/tests/out
-TEST_TIMEOUT=${TEST_TIMEOUT:-900}
+TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
 FILTERS=("$@")
 
 TOTAL_PASS=0
