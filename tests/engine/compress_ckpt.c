@@ -181,14 +181,7 @@ static void run_case(void)
 	}
 	if (!why[0])
 		verify(path, bufs, why, sizeof(why));
-	if (why[0])
-		tl_fail("%s", why);
-	else if (!tl_have_prog("qemu-img"))
-		tl_skip("qemu-img is not installed: data checked, image not");
-	else if ((ret = tl_run("qemu-img check -q '%s'", path)))
-		tl_fail("qemu-img check exit %d", ret);
-	else
-		tl_pass();
+	tl_verdict_checked(why, path);
 out:
 	for (i = 0; i < 3; i++)
 		free(bufs[i]);

@@ -517,4 +517,22 @@ int tl_run(const char *fmt, ...)
 	return WEXITSTATUS(st);
 }
 
+/*
+ * The case's verdict: FAIL with why when the data check found something,
+ * else qemu-img check of path (SKIP without qemu-img).
+ */
+static inline void tl_verdict_checked(const char *why, const char *path)
+{
+	int ret;
+
+	if (why[0])
+		tl_fail("%s", why);
+	else if (!tl_have_prog("qemu-img"))
+		tl_skip("qemu-img is not installed: data checked, image not");
+	else if ((ret = tl_run("qemu-img check -q '%s'", path)))
+		tl_fail("qemu-img check exit %d", ret);
+	else
+		tl_pass();
+}
+
 #endif
