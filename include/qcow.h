@@ -359,6 +359,60 @@ struct qcow_amend_opts {
 
 int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *opts);
 
+/*
+ * Persistent dirty bitmaps (the qcow2 v3 "bitmaps" extension), as QEMU
+ * keeps them.  A read-write open marks every bitmap in use on disk before
+ * the first write; writes, zero writes and discards (from any context) set
+ * the bits of enabled bitmaps before they complete; qcow_bitmaps_store()
+ * and a clean qcow_close() write them out with in use cleared.  A bitmap
+ * found in use at open, or with broken metadata, is inconsistent: it can
+ * only be removed.  Changes made with the calls below stay in memory until
+ * then.  Names are 1-1023 bytes; errors set qcow_strerror() in qemu-img's
+ * words ("Bitmap 'b0' is inconsistent and cannot be used").
+ */
+#define QCOW_BITMAP_NAME_MAX	1023
+#define QCOW_BITMAP_MAX		65535
+
+struct qcow_bitmap_info {
+	const char *name;
+	uint64_t granularity;	/* bytes, a power of two, 512 B-2 GiB */
+	bool enabled;		/* "auto": tracks writes */
+	bool in_use;		/* inconsistent: was in use when opened */
+	const char *broken;	/* NULL, or why its metadata is invalid */
+	uint64_t dirty_bytes;	/* bytes of the disk marked dirty */
+};
+
+/*
+ * The image's bitmaps in directory order; *out stays valid until the next
+ * bitmap call or qcow_close().  Returns how many (0 for formats without).
+ */
+int qcow_bitmap_list(struct qcow_image *img,
+		     const struct qcow_bitmap_info **out);
+/* A new enabled (or disabled), empty bitmap; granularity 0: the default. */
+int qcow_bitmap_add(struct qcow_image *img, const char *name,
+		    uint64_t granularity, bool disabled);
+/* Works on in-use and broken bitmaps too. */
+int qcow_bitmap_remove(struct qcow_image *img, const char *name);
+int qcow_bitmap_clear(struct qcow_image *img, const char *name);
+int qcow_bitmap_enable(struct qcow_image *img, const char *name,
+		       bool enable);
+/* Marks [off, off + len) dirty, rounded out to the granularity (merge). */
+int qcow_bitmap_mark(struct qcow_image *img, const char *name, uint64_t off,
+		     uint64_t len);
+/*
+ * From off: *len bytes (to the end of the disk at most) that are all dirty
+ * or all clean, *dirty saying which.  Reads the bits on first use (a
+ * read-only open too).
+ */
+int qcow_bitmap_range(struct qcow_image *img, const char *name, uint64_t off,
+		      uint64_t *len, bool *dirty);
+/*
+ * Writes every bitmap out now, consistent, in use cleared, as close does;
+ * the image stays open and writable and marks them in use again before
+ * the next write.
+ */
+int qcow_bitmaps_store(struct qcow_image *img);
+
 /* Synchronous wrappers on a private context. */
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);
 int qcow_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
