@@ -74,6 +74,12 @@ struct qcow_open_opts {
 	bool untrusted;
 	const char *const *allow_dirs;
 	bool allow_block_devices;
+	/*
+	 * A read-write open refuses an image whose bitmap metadata is broken
+	 * (one line naming the bitmap and the field); with this (or repair)
+	 * it opens, keeping the broken entries, which can only be removed.
+	 */
+	bool allow_broken_bitmaps;
 };
 
 /*
