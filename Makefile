@@ -95,8 +95,11 @@ $(BUILD)/tests/%: tests/engine/%.c $(BUILD)/tests/engine/%.d $(LIB)
 
 # Every test: engine tests in the normal and the sanitizer build, then the
 # interop tests against qemu-img with the sanitizer build of the tools.
-check: all
-	$(MAKE) SAN=1 all
+# Both trees are built with one job per CPU unless make was given -j.
+CHECK_J = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+check:
+	$(MAKE) $(CHECK_J) all
+	$(MAKE) $(CHECK_J) SAN=1 all
 	tests/run.sh
 
 deps:

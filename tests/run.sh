@@ -24,6 +24,11 @@
 # Each program runs under `timeout $TEST_TIMEOUT` (default 1800 s) with its
 # output in tests/out/<build>-<name>.log.  The last line is
 # "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
+#
+# Programs run TEST_JOBS (default nproc; 1: one at a time) at once, the
+# guest scripts alone after all the others; each line is printed in the
+# order above as soon as its program and those before it have ended, so
+# the output is the same whatever TEST_JOBS is (run_queue).
 
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -308,4 +313,6 @@ main() {
 	[ "$TOTAL_FAIL" -eq 0 ]
 }
 
-main
+# on one line: bash has read it whole before main runs, so an edit of
+# this file while the suite runs cannot change what follows main
+main; exit
