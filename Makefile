@@ -58,7 +58,7 @@ $(LIB_OBJS) $(ENGINE_TEST_BINS): PRIV_INC := -Iqcow
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
-.PHONY: all check check-unit check-asan deps clean run bench bench-engine bench-ublk
+.PHONY: all check deps clean run bench bench-engine bench-ublk
 all: $(PROGS) $(ENGINE_TEST_BINS)
 
 $(BUILD)/%.o: %.c
@@ -82,14 +82,24 @@ $(BIN)/ublk-qcow: $(UBLK_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/engine/%.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+# the dependency file is named after the source, not the program: the
+# stale one of a source that moved (build/tests/NAME.d of tests/unit/, of
+# the layout before tests/engine/) is never read, and cannot name a file
+# that is gone; a program without one is built again
+ENGINE_TEST_DEPS := $(ENGINE_TEST_SRCS:%.c=$(BUILD)/%.d)
+$(ENGINE_TEST_DEPS):
+$(BUILD)/tests/%: tests/engine/%.c $(BUILD)/tests/engine/%.d $(LIB)
+	@mkdir -p $(dir $@) $(BUILD)/tests/engine
+	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/tests/engine/$*.d -MT $@ $(ALL_LDFLAGS) \
+		-o $@ $< $(LIB) $(LDLIBS)
 
 # Every test: engine tests in the normal and the sanitizer build, then the
 # interop tests against qemu-img with the sanitizer build of the tools.
-check: all
-	$(MAKE) SAN=1 all
+# Both trees are built with one job per CPU unless make was given -j.
+CHECK_J = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+check:
+	$(MAKE) $(CHECK_J) all
+	$(MAKE) $(CHECK_J) SAN=1 all
 	tests/run.sh
 
 deps:
@@ -104,7 +114,7 @@ clean:
 	rm -rf build build-asan bin tests/out
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
-	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d) $(ENGINE_TEST_BINS:=.d)
+	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d) $(wildcard $(ENGINE_TEST_DEPS))
 
 -include bench/bench.mk
 

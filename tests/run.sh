@@ -24,12 +24,21 @@
 # Each program runs under `timeout $TEST_TIMEOUT` (default 1800 s) with its
 # output in tests/out/<build>-<name>.log.  The last line is
 # "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
+#
+# Programs run TEST_JOBS (default nproc; 1: one at a time) at once, the
+# guest scripts alone after all the others; each line is printed in the
+# order above as soon as its program and those before it have ended, so
+# the output is the same whatever TEST_JOBS is (run_queue).
 
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 OUT=$ROOT/tests/out
 TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
+TEST_JOBS=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $TEST_JOBS in
+'' | *[!0-9]* | 0) echo "tests/run.sh: TEST_JOBS=$TEST_JOBS is not a number > 0" >&2; exit 2 ;;
+esac
 FILTERS=("$@")
 
 TOTAL_PASS=0
@@ -67,10 +76,12 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 count() { grep -c "^$1: " "$2"; }
 
-# run_prog LABEL LOG CMD...: run one program, count, report.
+# run_prog RES LABEL LOG CMD...: run one program, count; its report (the
+# line the runner prints, FAIL and NOTE lines) goes to RES.out, then its
+# counts "PASS FAIL SKIP" to RES.cnt.
 run_prog() {
-	local label=$1 log=$2 rc t0 ms p f s extra="" status
-	shift 2
+	local res=$1 label=$2 log=$3 rc t0 ms p f s extra="" status
+	shift 3
 	t0=$(now_ms)
 	# in a subshell: bash's "Segmentation fault" notice lands in the log;
 	# written under a private name first, so that a concurrent run of the
@@ -104,19 +115,100 @@ run_prog() {
 	status=ok
 	[ "$f" -gt 0 ] && status=FAIL
 	[ "$f" -eq 0 ] && [ "$p" -eq 0 ] && [ "$s" -gt 0 ] && status=skip
-	printf '%-4s %-36s %4d passed, %d failed, %d skipped  %d.%ds%s\n' \
-		"$status" "$label" "$p" "$f" "$s" $((ms / 1000)) $((ms % 1000 / 100)) \
-		"${extra:+  ($extra)}"
-	if [ "$f" -gt 0 ]; then
-		grep '^FAIL: ' "$log" | head -n 50 | sed 's/^/    /'
-		echo "    --- last 30 lines of ${log#"$ROOT"/}:"
-		tail -n 30 "$log" | sed 's/^/    | /'
+	{
+		printf '%-4s %-36s %4d passed, %d failed, %d skipped  %d.%ds%s\n' \
+			"$status" "$label" "$p" "$f" "$s" $((ms / 1000)) $((ms % 1000 / 100)) \
+			"${extra:+  ($extra)}"
+		if [ "$f" -gt 0 ]; then
+			grep '^FAIL: ' "$log" | head -n 50 | sed 's/^/    /'
+			echo "    --- last 30 lines of ${log#"$ROOT"/}:"
+			tail -n 30 "$log" | sed 's/^/    | /'
+		fi
+		grep '^NOTE: ' "$log" | head -n 10 | sed 's/^/    /'
+	} >"$res.out"
+	echo "$p $f $s" >"$res.cnt"
+}
+
+# queue [--serial] LABEL LOG CMD...: a program for run_queue; --serial:
+# it runs alone (nothing else starts before it ends).
+Q_LABEL=()
+Q_LOG=()
+Q_CMD=()
+Q_SERIAL=()
+queue() {
+	local serial=0
+	if [ "$1" = --serial ]; then
+		serial=1
+		shift
 	fi
-	grep '^NOTE: ' "$log" | head -n 10 | sed 's/^/    /'
+	Q_LABEL+=("$1")
+	Q_LOG+=("$2")
+	shift 2
+	Q_CMD+=("$(printf '%q ' "$@")")
+	Q_SERIAL+=("$serial")
+}
+
+# start I: program I of the queue in the background; when it ends, its
+# number is written to the fifo on fd $DONE_FD.
+start() {
+	local i=$1
+	eval "set -- ${Q_CMD[i]}"
+	{
+		run_prog "$RES/$i" "${Q_LABEL[i]}" "${Q_LOG[i]}" "$@" {DONE_FD}>&-
+		echo "$i" >&"$DONE_FD"
+	} &
+}
+
+# show I: print program I's report, add its counts.
+show() {
+	local p=0 f=1 s=0
+	if [ -s "$RES/$1.cnt" ]; then
+		read -r p f s <"$RES/$1.cnt"
+		cat "$RES/$1.out"
+	else
+		echo "FAIL ${Q_LABEL[$1]}: the runner lost its result"
+	fi
 	TOTAL_PASS=$((TOTAL_PASS + p))
 	TOTAL_FAIL=$((TOTAL_FAIL + f))
 	TOTAL_SKIP=$((TOTAL_SKIP + s))
 	NPROGS=$((NPROGS + 1))
+}
+
+# run_queue: the queued programs, up to TEST_JOBS at a time, started in
+# queue order (--serial ones alone).  Reports are printed in queue order,
+# each as soon as it and every one before it have ended, so the output
+# is the same as one at a time.
+run_queue() {
+	local n=${#Q_LABEL[@]} next=0 shown=0 running=0 excl=0 i
+	local -a ended=()
+	[ "$n" -gt 0 ] || return 0
+	RES=$(mktemp -d "${TMPDIR:-/tmp}/run.sh.XXXXXX") || exit 2
+	trap 'rm -rf "$RES"' EXIT
+	mkfifo "$RES/done" || exit 2
+	# read-write: opening never blocks, and the fifo never sees EOF
+	exec {DONE_FD}<>"$RES/done"
+	while [ "$shown" -lt "$n" ]; do
+		while [ "$next" -lt "$n" ] && [ "$excl" -eq 0 ] &&
+			[ "$running" -lt "$TEST_JOBS" ]; do
+			if [ "${Q_SERIAL[next]}" = 1 ]; then
+				[ "$running" -eq 0 ] || break
+				excl=1
+			fi
+			start "$next"
+			running=$((running + 1))
+			next=$((next + 1))
+		done
+		read -r -u "$DONE_FD" i || exit 2
+		ended[i]=1
+		running=$((running - 1))
+		[ "$running" -eq 0 ] && excl=0
+		while [ "$shown" -lt "$n" ] && [ -n "${ended[shown]:-}" ]; do
+			show "$shown"
+			shown=$((shown + 1))
+		done
+	done
+	wait
+	exec {DONE_FD}>&-
 }
 
 # run_dir BUILD: every executable file in BUILD/tests/.
@@ -127,7 +219,7 @@ run_dir() {
 		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 		name=$(basename "$t")
 		selected "$build/$name" || continue
-		run_prog "$build/$name" "$OUT/$build-$name.log" "$ROOT/$t"
+		queue "$build/$name" "$OUT/$build-$name.log" "$ROOT/$t"
 	done
 }
 
@@ -138,7 +230,7 @@ run_docs() {
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		selected "docs/$name" || continue
-		run_prog "docs/$name" "$OUT/docs-$name.log" bash "$ROOT/$t"
+		queue "docs/$name" "$OUT/docs-$name.log" bash "$ROOT/$t"
 	done
 }
 
@@ -148,7 +240,7 @@ run_interop() {
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		selected "interop/$name" || continue
-		run_prog "interop/$name" "$OUT/interop-$name.log" bash "$ROOT/$t"
+		queue "interop/$name" "$OUT/interop-$name.log" bash "$ROOT/$t"
 	done
 }
 
@@ -161,7 +253,7 @@ run_valgrind() {
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		selected "valgrind/$name" || continue
-		run_prog "valgrind/$name" "$OUT/valgrind-$name.log" \
+		queue "valgrind/$name" "$OUT/valgrind-$name.log" \
 			env QCOW_VALGRIND=1 bash "$ROOT/$t"
 	done
 }
@@ -171,7 +263,7 @@ run_valgrind() {
 run_fuzz() {
 	[ -f tests/fuzz/run-short.sh ] || return 0
 	selected "fuzz/short" || return 0
-	run_prog "fuzz/short" "$OUT/fuzz-short.log" \
+	queue "fuzz/short" "$OUT/fuzz-short.log" \
 		bash "$ROOT/tests/fuzz/run-short.sh"
 }
 
@@ -192,7 +284,7 @@ run_guest() {
 		case $name in
 		*-zc) [ -z "$kernel" ] && kernel=${GUEST_KERNEL_ZC-forky} ;;
 		esac
-		run_prog "guest/$name" "$OUT/guest-$name.log" \
+		queue --serial "guest/$name" "$OUT/guest-$name.log" \
 			env GUEST_KERNEL="$kernel" \
 			"$ROOT/tests/guest/run.sh" "$ROOT/$t"
 	done
@@ -208,7 +300,7 @@ main() {
 	QCOW_IO=$(tool QCOW_IO qcow-io)
 	export QCOW_IMG QCOW_IO
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	echo "tests/run.sh: QCOW_IMG=$QCOW_IMG QCOW_IO=$QCOW_IO timeout=${TEST_TIMEOUT}s"
+	echo "tests/run.sh: QCOW_IMG=$QCOW_IMG QCOW_IO=$QCOW_IO timeout=${TEST_TIMEOUT}s jobs=$TEST_JOBS"
 	run_dir build
 	run_dir build-asan
 	run_docs
@@ -216,8 +308,11 @@ main() {
 	run_valgrind
 	run_fuzz
 	run_guest
+	run_queue
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 	[ "$TOTAL_FAIL" -eq 0 ]
 }
 
-main
+# on one line: bash has read it whole before main runs, so an edit of
+# this file while the suite runs cannot change what follows main
+main; exit

@@ -169,20 +169,22 @@ io_writes() {
 	rm -rf "$R_DIR"
 }
 
-cd img || exit 1
-while read -r name base assigns; do
-	[ -n "$name" ] || continue
-	img=$name.qcow2
-	poke_failed "check/$name" "img/$img:" "$WORK/res/poke.err" && continue
+# check_case NAME: the cases of one damaged image, img/NAME.qcow2.
+check_case() {
+	local name=$1 img=$1.qcow2 mode
+	poke_failed "check/$name" "img/$img:" "$WORK/res/poke.err" && return
 	check_agree "check/$name" "$img"
 	io_writes "$name" "$img"
-	[ -n "$CHECK_REFUSED" ] && continue
+	[ -n "$CHECK_REFUSED" ] && return
 	for mode in leaks all; do
 		# under valgrind, -r all only (it repairs leaks too)
 		[ "${QCOW_VALGRIND:-0}" = 1 ] && [ $mode = leaks ] && continue
 		repair_agree "check/$name/r-$mode" "$img" $mode
 	done
-	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WORK/rep"
-done <<<"$CASES"
+	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WORK/rep${BAD_WORKER:-}"
+}
+
+cd img || exit 1
+in_workers check "$CASES" check_case
 cd "$WORK" || exit 1
 finish

@@ -205,7 +205,7 @@ repair_agree() {
 	local name=$1 img=$2 mode=$3 f rc rrc arc orc b d oc qc ic lim
 	f=$(case_file "$name")
 	b=$(basename "$img")
-	d=$WORK/rep
+	d=$WORK/rep${BAD_WORKER:-}
 	rm -rf "$d"
 	mkdir -p "$d/ref" "$d/ours"
 	cp "$img" "$d/ref/$b"
@@ -532,6 +532,40 @@ poke_failed() {
 	return 0
 }
 
+# ---------------------------------------------------------- in workers
+# in_workers TAG TABLE FUNC: FUNC W1 W2 W3 for every line of TABLE (its
+# first three words; blank lines and # comments skipped), the lines
+# spread over BAD_JOBS (default 2) parallel workers: line i to worker
+# i % BAD_JOBS, which has BAD_WORKER=.W for its private file names.  The
+# workers' output follows, worker by worker, and their PASS/FAIL/SKIP
+# lines are added to the counts.
+in_workers() {
+	local tag=$1 table=$2 func=$3 jobs=${BAD_JOBS:-2} w log
+	for ((w = 0; w < jobs; w++)); do
+		(
+			# shellcheck disable=SC2030  # the worker's own counts
+			N_PASS=0 N_FAIL=0 N_SKIP=0 BAD_WORKER=.$w
+			i=0
+			while read -r w1 w2 w3 _; do
+				case $w1 in '' | '#'*) continue ;; esac
+				i=$((i + 1))
+				[ $((i % jobs)) -eq "$w" ] || continue
+				"$func" "$w1" "$w2" "$w3"
+			done <<<"$table"
+			[ "$N_FAIL" -eq 0 ]
+		) >"$WORK/res/$tag-worker$w.log" 2>&1 &
+	done
+	wait
+	# shellcheck disable=SC2031  # added up from the workers' logs
+	for ((w = 0; w < jobs; w++)); do
+		log=$WORK/res/$tag-worker$w.log
+		cat "$log"
+		N_PASS=$((N_PASS + $(grep -ac '^PASS: ' "$log")))
+		N_FAIL=$((N_FAIL + $(grep -ac '^FAIL: ' "$log")))
+		N_SKIP=$((N_SKIP + $(grep -ac '^SKIP: ' "$log")))
+	done
+}
+
 # ---------------------------------------------------------- a corpus
 # run_corpus PREFIX TABLE [READS]: TABLE lines "NAME CLASS BASE
 # ASSIGNMENT..."; BASE is an image in $WORK/base/ (its extension is kept).
@@ -539,11 +573,9 @@ poke_failed() {
 # one qpoke.py run, then `robust PREFIX/NAME CLASS c/NAME NAME.EXT
 # base/BASE`.  READS lines "NAME good|bad PATTERN|- OFF LEN" add io_expect
 # cases PREFIX/NAME/read-good-OFF, read-bad-OFF.  The cases run in
-# BAD_JOBS (default 2) parallel workers; their output follows, worker by
-# worker.
+# workers (in_workers).
 run_corpus() {
-	local prefix=$1 table=$2 reads=${3:-} name base assigns ext w
-	local jobs=${BAD_JOBS:-2} log
+	local prefix=$1 table=$2 reads=${3:-} name base assigns ext
 	while read -r name _ base assigns; do
 		case $name in '' | '#'*) continue ;; esac
 		ext=${base##*.}
@@ -552,44 +584,22 @@ run_corpus() {
 		cp "base/$base" "c/$name/$name.$ext"
 		[ -n "$assigns" ] && printf 'c/%s/%s.%s %s\n' "$name" "$name" "$ext" "$assigns"
 	done <<<"$table" | poke_batch 2>"$WORK/res/poke-$prefix.err"
-	for ((w = 0; w < jobs; w++)); do
-		(
-			# shellcheck disable=SC2030  # the worker's own counts
-			N_PASS=0 N_FAIL=0 N_SKIP=0 BAD_WORKER=.$w
-			corpus_worker "$prefix" "$table" "$reads" "$w" "$jobs"
-		) >"$WORK/res/$prefix-worker$w.log" 2>&1 &
-	done
-	wait
-	# shellcheck disable=SC2031  # added up from the workers' logs
-	for ((w = 0; w < jobs; w++)); do
-		log=$WORK/res/$prefix-worker$w.log
-		cat "$log"
-		N_PASS=$((N_PASS + $(grep -ac '^PASS: ' "$log")))
-		N_FAIL=$((N_FAIL + $(grep -ac '^FAIL: ' "$log")))
-		N_SKIP=$((N_SKIP + $(grep -ac '^SKIP: ' "$log")))
-	done
+	C_PREFIX=$prefix C_READS=$reads in_workers "$prefix" "$table" corpus_case
 }
 
-# corpus_worker PREFIX TABLE READS W JOBS: the cases i with i % JOBS == W.
-corpus_worker() {
-	local prefix=$1 table=$2 reads=$3 w=$4 jobs=$5 i=0
-	local name class base assigns ext nfail t0 en ew ep eo el
-	while read -r name class base assigns; do
-		case $name in '' | '#'*) continue ;; esac
-		i=$((i + 1))
-		[ $((i % jobs)) -eq "$w" ] || continue
-		ext=${base##*.}
-		poke_failed "$prefix/$name" "c/$name/" "$WORK/res/poke-$prefix.err" && continue
-		nfail=$N_FAIL
-		t0=$EPOCHREALTIME
-		robust "$prefix/$name" "$class" "c/$name" "$name.$ext" "base/$base"
-		while read -r en ew ep eo el; do
-			[ "$en" = "$name" ] || continue
-			[ "$ep" = - ] && ep=
-			io_expect "$prefix/$name/read-$ew-$eo" "c/$name" "$name.$ext" "$ew" "$ep" "$eo" "$el"
-		done <<<"$reads"
-		note "$prefix/$name: $(awk "BEGIN{printf \"%.2f\", $EPOCHREALTIME - $t0}")s"
-		[ "$N_FAIL" -eq "$nfail" ] && [ "${KEEP_TMP:-0}" != 1 ] && rm -rf "c/$name"
-	done <<<"$table"
-	[ "$N_FAIL" -eq 0 ]
+# corpus_case NAME CLASS BASE: one case of run_corpus (C_PREFIX, C_READS).
+corpus_case() {
+	local name=$1 class=$2 base=$3 prefix=$C_PREFIX ext nfail t0 en ew ep eo el
+	ext=${base##*.}
+	poke_failed "$prefix/$name" "c/$name/" "$WORK/res/poke-$prefix.err" && return
+	nfail=$N_FAIL
+	t0=$EPOCHREALTIME
+	robust "$prefix/$name" "$class" "c/$name" "$name.$ext" "base/$base"
+	while read -r en ew ep eo el; do
+		[ "$en" = "$name" ] || continue
+		[ "$ep" = - ] && ep=
+		io_expect "$prefix/$name/read-$ew-$eo" "c/$name" "$name.$ext" "$ew" "$ep" "$eo" "$el"
+	done <<<"$C_READS"
+	note "$prefix/$name: $(awk "BEGIN{printf \"%.2f\", $EPOCHREALTIME - $t0}")s"
+	[ "$N_FAIL" -eq "$nfail" ] && [ "${KEEP_TMP:-0}" != 1 ] && rm -rf "c/$name"
 }
