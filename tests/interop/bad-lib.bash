@@ -8,9 +8,9 @@
 
 require_valgrind
 if [ "${QCOW_VALGRIND:-0}" = 1 ]; then
-	BAD_TIMEOUT=${BAD_TIMEOUT:-60}
+	BAD_TIMEOUT=${BAD_TIMEOUT:-120}
 else
-	BAD_TIMEOUT=${BAD_TIMEOUT:-10}
+	BAD_TIMEOUT=${BAD_TIMEOUT:-30}
 fi
 SAN_RE='VALGRIND:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|MemorySanitizer|runtime error:'
 QPOKE=$TESTS_DIR/interop/qpoke.py
