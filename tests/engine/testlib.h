@@ -20,7 +20,7 @@
  * unless ASAN_OPTIONS has detect_leaks=0) and fails if memory was lost.
  *
  * Every case runs under a watchdog (alarm()): a case that takes longer
- * than TL_TIMEOUT seconds (default 60, environment variable TL_TIMEOUT
+ * than TL_TIMEOUT seconds (default 240, environment variable TL_TIMEOUT
  * overrides) prints a FAIL line and ends the program.
  *
  * Environment: KEEP_TMP=1 keeps the scratch directory of tl_tmpdir().
@@ -171,7 +171,7 @@ static inline void tl_init(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	st->timeout = t && atoi(t) > 0 ? (unsigned int)atoi(t) : 60;
+	st->timeout = t && atoi(t) > 0 ? (unsigned int)atoi(t) : 240;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = tl_alarm_handler;
 	sigaction(SIGALRM, &sa, NULL);
