@@ -260,6 +260,60 @@ out:
 	tl_verdict_checked(why, path);
 }
 
+/*
+ * An in-use bitmap (a crash while it was tracked): not broken, the image
+ * opens read-write, the bitmap refuses every use but removal, and both
+ * survive a close unchanged.
+ */
+static void case_in_use(const uint8_t *base, size_t len,
+			const struct layout *l)
+{
+	struct qcow_open_opts rw = { 0 };
+	const struct qcow_bitmap_info *inf;
+	struct qcow_image *img;
+	char path[1024], why[512] = "";
+	uint8_t *f = malloc(len), buf[512] = { 5 };
+	uint64_t rlen;
+	bool dirty;
+	int k, ret;
+
+	tl_begin("bitmap-bad/in-use");
+	tl_path(path, sizeof(path), "inuse.qcow2");
+	memcpy(f, base, len);
+	poke(f, l->e0 + 12, P32, 1, true);
+	poke(f, l->e0 + 8, P32, 5, true);	/* no size rule when in use */
+	tl_write_file(path, f, len);
+	free(f);
+	if (qcow_open(&img, path, &rw) < 0)
+		return tl_fail("open: %s", qcow_strerror());
+	k = qcow_bitmap_list(img, &inf);
+	if (k != 2 || !inf[0].in_use || inf[0].broken || inf[1].in_use)
+		snprintf(why, sizeof(why), "list: %d", k);
+	ret = qcow_bitmap_clear(img, "b0");
+	if (!why[0] && (ret != -EINVAL || !strstr(qcow_strerror(),
+		"Bitmap 'b0' is inconsistent and cannot be used")))
+		snprintf(why, sizeof(why), "clear: %d %s", ret,
+			 qcow_strerror());
+	ret = qcow_bitmap_range(img, "b0", 0, &rlen, &dirty);
+	if (!why[0] && ret != -EINVAL)
+		snprintf(why, sizeof(why), "range of an in-use bitmap: %d",
+			 ret);
+	if (!why[0] && qcow_pwrite(img, buf, sizeof(buf), 1 << 20) < 0)
+		snprintf(why, sizeof(why), "write failed");
+	qcow_close(img);
+	if (!why[0] && tl_have_prog("qemu-img") &&
+	    tl_run("qemu-img info --output=json '%s' | grep -q in-use",
+		   path))
+		snprintf(why, sizeof(why), "qemu-img info: b0 not in-use");
+	if (!why[0] && qcow_open(&img, path, &rw) == 0) {
+		if (qcow_bitmap_remove(img, "b0") < 0)
+			snprintf(why, sizeof(why), "remove: %s",
+				 qcow_strerror());
+		qcow_close(img);
+	}
+	tl_verdict_checked(why, path);
+}
+
 int main(int argc, char **argv)
 {
 	char path[1024];
@@ -277,6 +331,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i], base, len, &l);
+	case_in_use(base, len, &l);
 	free(base);
 	return tl_finish();
 }

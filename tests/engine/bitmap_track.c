@@ -325,6 +325,51 @@ static void case_qemu_made(void)
 	tl_verdict_checked(why, path);
 }
 
+/* Default granularity: the cluster size within 4-64 KiB; v2 refuses. */
+static void case_add_rules(void)
+{
+	static const struct { uint32_t cs; uint64_t g; int compat; } t[] = {
+		{ 512, 4096, 3 }, { 65536, 65536, 3 }, { 2 << 20, 65536, 3 },
+		{ 65536, 0, 2 },
+	};
+	const struct qcow_bitmap_info *inf;
+	struct qcow_image *img;
+	char path[1024], why[512] = "";
+	size_t i;
+	int ret;
+
+	tl_begin("bitmap/add-rules");
+	tl_path(path, sizeof(path), "rules.qcow2");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]) && !why[0]; i++) {
+		struct qcow_create_opts co = {
+			.format = QCOW_FMT_QCOW2, .size = 1 << 20,
+			.cluster_size = t[i].cs, .compat = t[i].compat,
+		};
+
+		if (qcow_create(path, &co) < 0 ||
+		    open_img(&img, path, false) < 0)
+			return tl_fail("create: %s", qcow_strerror());
+		ret = qcow_bitmap_add(img, "d", 0, false);
+		if (t[i].compat == 2 && (ret >= 0 || !strstr(qcow_strerror(),
+			"Cannot store dirty bitmaps in qcow2 v2 files")))
+			snprintf(why, sizeof(why), "v2: %d %s", ret,
+				 qcow_strerror());
+		if (t[i].compat == 3 && (ret < 0 ||
+					 qcow_bitmap_list(img, &inf) != 1 ||
+					 inf[0].granularity != t[i].g))
+			snprintf(why, sizeof(why), "cluster %u: %d", t[i].cs,
+				 ret);
+		if (!why[0] && t[i].compat == 3 &&
+		    qcow_bitmap_add(img, "e", 256, false) != -EINVAL)
+			snprintf(why, sizeof(why), "granularity 256 taken");
+		if (!why[0] && t[i].compat == 3 &&
+		    qcow_bitmap_add(img, "", 0, false) != -EINVAL)
+			snprintf(why, sizeof(why), "empty name taken");
+		qcow_close(img);
+	}
+	tl_verdict_checked(why, path);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seeds[] = { 1, 2, 3 };
@@ -335,6 +380,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 		case_stream(seeds[i]);
 	case_ops();
+	case_add_rules();
 	case_qemu_made();
 	return tl_finish();
 }
