@@ -14,6 +14,7 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 } verbs[] = {
 	{ "amend", img_amend },
+	{ "bitmap", img_bitmap },
 	{ "check", img_check },
 	{ "commit", img_commit },
 	{ "compare", img_compare },
@@ -30,6 +31,9 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  amend [-f FMT] [-p] [-q] -o OPTIONS FILE\n"
+"  bitmap (--merge SOURCE | --add | --remove | --clear | --enable |\n"
+"      --disable)... [-b SOURCE_FILE [-F FMT]] [-g GRANULARITY] [-f FMT]\n"
+"      FILE BITMAP\n"
 "  check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE\n"
 "  commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
 "  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
