@@ -42,7 +42,7 @@ static const char usage_text[] =
 "  create [-f FMT] [-o OPTIONS] [-b BACKING -F FMT] [-u] [-q] FILE [SIZE]\n"
 "  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
 "  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"
-"      [--max-length=LENGTH] [-U] FILE\n"
+"      [--max-length=LENGTH] [--bitmap NAME] [-U] FILE\n"
 "  rebase [-f FMT] [-p] [-q] [-u] [-U] -b BACKING [-F FMT] FILE\n"
 "  resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"
 "\n"
@@ -61,6 +61,10 @@ static const char usage_text[] =
 "cluster_size, refcount_bits, lazy_refcounts, extended_l2,\n"
 "compression_type (zlib, zstd), preallocation (off, metadata, falloc,\n"
 "full), data_file, data_file_raw, backing_file, backing_fmt.\n"
+"bitmap checks every action before it makes the first: one refused, none\n"
+"is made.  map --bitmap NAME lists the ranges of the bitmap: JSON entries\n"
+"{\"start\", \"length\", \"dirty\"} cover the disk, the human table lists\n"
+"the dirty ones (Offset, Length); an in-use bitmap is refused.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
 "3 (allocation status failed) or 4 (read failed).\n";
 
