@@ -190,6 +190,27 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 struct qcow_snapshot_ops;
 struct qcow_crypto_ops;
 
+/*
+ * Persistent dirty bitmaps behind qcow.h's qcow_bitmap_*() (bitmap.c
+ * dispatches, holding the engine lock).  track runs once for every write,
+ * zero write and discard before the driver starts it.
+ */
+struct qcow_bitmap_ops {
+	int (*list)(struct qcow_image *img,
+		    const struct qcow_bitmap_info **out);
+	int (*add)(struct qcow_image *img, const char *name,
+		   uint64_t granularity, bool disabled);
+	int (*remove)(struct qcow_image *img, const char *name);
+	int (*clear)(struct qcow_image *img, const char *name);
+	int (*enable)(struct qcow_image *img, const char *name, bool enable);
+	int (*mark)(struct qcow_image *img, const char *name, uint64_t off,
+		    uint64_t len);
+	int (*range)(struct qcow_image *img, const char *name, uint64_t off,
+		     uint64_t *len, bool *dirty);
+	int (*store)(struct qcow_image *img);
+	int (*track)(struct qcow_image *img, uint64_t off, uint64_t len);
+};
+
 struct qcow_driver {
 	const char *name;
 	int (*open)(struct qcow_image *img);
@@ -228,6 +249,8 @@ struct qcow_driver {
 	 */
 	const struct qcow_snapshot_ops *snapshot;
 	const struct qcow_crypto_ops *crypto;
+	/* NULL: the format has no bitmaps (list finds none) */
+	const struct qcow_bitmap_ops *bitmap;
 };
 
 struct qcow_image {

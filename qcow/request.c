@@ -128,6 +128,16 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 		qreq_put(req);
 		return 0;
 	}
+	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS && op != QCOW_OP_FLUSH &&
+	    img->drv->bitmap) {
+		int ret = img->drv->bitmap->track(img, offset, length);
+
+		if (ret < 0) {
+			qreq_fail(req, ret);
+			qreq_put(req);
+			return 0;
+		}
+	}
 	img->drv->step(req);
 	return 0;
 }

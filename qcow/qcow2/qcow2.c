@@ -178,14 +178,14 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 
 static int clear_autoclear(struct qcow2 *s)
 {
-	uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	uint64_t keep = s->autoclear & (QCOW2_AUTOCLEAR_DATA_FILE_RAW |
+					QCOW2_AUTOCLEAR_BITMAPS);
 
 	if (s->autoclear == keep || s->version < 3)
 		return 0;
 	/* writers that do not maintain a feature must drop its bit */
-	qcow_log(s->img, "clearing autoclear bits %#" PRIx64 " before the "
-		 "first write (persistent bitmaps are not maintained)",
-		 s->autoclear & ~keep);
+	qcow_log(s->img, "clearing unknown autoclear bits %#" PRIx64
+		 " before the first write", s->autoclear & ~keep);
 	qcow2_header_set_autoclear(s, keep);
 	return qcow2_header_write_sync(s);
 }
@@ -234,11 +234,17 @@ static int qcow2_open_rw(struct qcow2 *s)
 		s->writable = false;
 		return ret;
 	}
-	if (s->refcounts_damaged)
-		return 0;
+	ret = qcow2_bitmaps_open(s);
+	if (ret < 0 || s->refcounts_damaged) {
+		if (ret < 0)
+			s->writable = false;
+		return ret;
+	}
 	ret = clear_autoclear(s);
 	if (!ret)
 		ret = repair_dirty(s);
+	if (!ret)
+		ret = qcow2_bitmaps_start(s);
 	if (ret < 0)
 		s->writable = false;	/* close must not write back */
 	return ret;
@@ -300,11 +306,12 @@ static int qcow2_open(struct qcow_image *img)
 	ret = init_l2_cache(s);
 	if (ret < 0)
 		return ret;
-	if (!img->opts.read_only) {
+	if (!img->opts.read_only)
 		ret = qcow2_open_rw(s);
-		if (ret < 0)
-			return ret;
-	}
+	else
+		ret = qcow2_bitmaps_open(s);
+	if (ret < 0)
+		return ret;
 	return qcow_open_backing(img);
 }
 
@@ -326,6 +333,10 @@ static void qcow2_close(struct qcow_image *img)
 
 	if (s->writable && s->hdr_raw && !s->refcounts_damaged) {
 		int rounds = 0;
+
+		ret = qcow2_bitmaps_store_sync(s);
+		if (ret < 0)
+			qcow_log(img, "closing: %s", qcow_strerror());
 
 		/* releases take a second write-back after the L2 change */
 		do {
@@ -352,6 +363,7 @@ static void qcow2_close(struct qcow_image *img)
 	if (s->data_file && s->data_file != img->file)
 		qfile_close(s->data_file);
 	qcow2_free_snapshots(s);
+	qcow2_bitmaps_free(&s->bm);
 	qcow2_free_header(s);
 	free(s->damage_msg);
 	free(s->l1);
@@ -419,4 +431,5 @@ const struct qcow_driver qcow2_driver = {
 	.make_empty = qcow2_make_empty,
 	.repair = qcow2_repair,
 	.data_file = qcow2_data_file,
+	.bitmap = &qcow2_bitmap_ops,
 };

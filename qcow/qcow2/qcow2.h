@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "meta_cache.h"
 #include "qcow2_alloc.h"
+#include "qcow2_bitmap.h"
 
 struct qcow2_ext {
 	uint32_t type;
@@ -63,9 +64,11 @@ struct qcow2 {
 	struct qcow2_snapshot *snapshots;
 	struct qcow_snapshot_info *snapshot_infos;
 
-	uint32_t nb_bitmaps;
+	uint32_t nb_bitmaps;		/* the extension as on disk */
 	uint64_t bitmap_dir_size;
 	uint64_t bitmap_dir_offset;
+	bool bitmap_ext;		/* the header has one */
+	struct qcow2_bitmaps bm;
 	uint64_t crypto_offset;
 	uint64_t crypto_length;
 
@@ -176,6 +179,10 @@ struct qcow2_header_change {
 	bool set_data_file;
 	const char *data_file;
 	int version;			/* 0: keep */
+	bool set_bitmaps;		/* nb_bitmaps 0: no extension */
+	uint32_t nb_bitmaps;
+	uint64_t bitmap_dir_offset;
+	uint64_t bitmap_dir_size;
 };
 
 int qcow2_header_rewrite(struct qcow2 *s,

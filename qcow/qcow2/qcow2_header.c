@@ -116,25 +116,51 @@ static int keep_unknown_ext(struct qcow2 *s, uint32_t type, const uint8_t *p,
 	return 0;
 }
 
+/*
+ * Problems of the extension make the bitmaps broken, not the image:
+ * qcow2_bitmaps_open() reports them.
+ */
 static int read_bitmaps_ext(struct qcow2 *s, const uint8_t *p, uint32_t len)
 {
-	if (len < 24)
-		return HERR(s, -EINVAL, "bitmaps extension: length %u too "
-			    "short", len);
-	s->nb_bitmaps = get_be32(p);
-	s->bitmap_dir_size = get_be64(p + 8);
-	s->bitmap_dir_offset = get_be64(p + 16);
-	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
-		return 0;	/* stale: ignored, as the spec says */
-	if (s->nb_bitmaps == 0 || s->nb_bitmaps > QCOW_MAX_BITMAPS)
-		return HERR(s, -EINVAL, "bitmaps extension: nb_bitmaps %u "
-			    "out of range", s->nb_bitmaps);
-	if (s->bitmap_dir_size > QCOW_MAX_BITMAP_DIR)
-		return HERR(s, -EINVAL, "bitmaps extension: "
-			    "bitmap_directory_size %" PRIu64 " too large",
-			    s->bitmap_dir_size);
-	return check_table(s, "bitmap directory", s->bitmap_dir_offset,
-			   s->bitmap_dir_size, 1);
+	char why[160] = "";
+
+	s->bitmap_ext = true;
+	if (len < 24) {
+		snprintf(why, sizeof(why), "bitmaps extension: length %u too "
+			 "short", len);
+		s->nb_bitmaps = 0;
+	} else {
+		s->nb_bitmaps = get_be32(p);
+		s->bitmap_dir_size = get_be64(p + 8);
+		s->bitmap_dir_offset = get_be64(p + 16);
+	}
+	if (why[0] || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+		;
+	else if (s->nb_bitmaps == 0 || s->nb_bitmaps > QCOW_MAX_BITMAPS)
+		snprintf(why, sizeof(why), "nb_bitmaps %u out of range "
+			 "(1-%u)", s->nb_bitmaps, QCOW_MAX_BITMAPS);
+	else if (get_be32(p + 4))
+		snprintf(why, sizeof(why), "bitmaps extension: reserved "
+			 "field is not zero");
+	else if (s->bitmap_dir_size > QCOW_MAX_BITMAP_DIR)
+		snprintf(why, sizeof(why), "bitmap_directory_size %" PRIu64
+			 " too large (max %u)", s->bitmap_dir_size,
+			 QCOW_MAX_BITMAP_DIR);
+	else if (qcow2_offset_into_cluster(s, s->bitmap_dir_offset) ||
+		 !s->bitmap_dir_offset)
+		snprintf(why, sizeof(why), "bitmap_directory_offset %#"
+			 PRIx64 " is not cluster aligned",
+			 s->bitmap_dir_offset);
+	else if (s->bitmap_dir_offset + s->bitmap_dir_size >
+		 s->img->file->size)
+		snprintf(why, sizeof(why), "bitmap directory at %#" PRIx64
+			 " is past the end of the file",
+			 s->bitmap_dir_offset);
+	if (!why[0] || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+		return 0;
+	free(s->bm.dir_broken);
+	s->bm.dir_broken = strdup(why);
+	return s->bm.dir_broken ? 0 : -ENOMEM;
 }
 
 static int read_one_ext(struct qcow2 *s, uint32_t type, const uint8_t *p,

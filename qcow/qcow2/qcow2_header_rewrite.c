@@ -42,6 +42,7 @@ static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
 		off += 8;
 		if ((type == QEXT_BACKING_FORMAT && chg->set_backing) ||
 		    (type == QEXT_DATA_FILE && chg->set_data_file) ||
+		    (type == QEXT_BITMAPS && chg->set_bitmaps) ||
 		    (type == QEXT_FEATURE_TABLE &&
 		     (chg->version == 2 || no_features))) {
 			off += ALIGN_UP(len, 8);
@@ -65,6 +66,22 @@ static int add_ext(uint8_t *out, size_t *pos, size_t room, uint32_t type,
 	if (!str)
 		return 0;
 	n = put_ext(out + *pos, room - *pos, type, str, strlen(str));
+	if (!n)
+		return -ENOSPC;
+	*pos += n;
+	return 0;
+}
+
+static int add_bitmaps_ext(uint8_t *out, size_t *pos, size_t room,
+			   const struct qcow2_header_change *chg)
+{
+	uint8_t e[24] = { 0 };
+	size_t n;
+
+	put_be32(e, chg->nb_bitmaps);
+	put_be64(e + 8, chg->bitmap_dir_size);
+	put_be64(e + 16, chg->bitmap_dir_offset);
+	n = put_ext(out + *pos, room - *pos, QEXT_BITMAPS, e, sizeof(e));
 	if (!n)
 		return -ENOSPC;
 	*pos += n;
@@ -131,6 +148,8 @@ static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
 			      backing ? chg->backing_format : NULL);
 	if (!ret && chg->set_data_file)
 		ret = add_ext(h, &pos, cs - 8, QEXT_DATA_FILE, chg->data_file);
+	if (!ret && chg->set_bitmaps && chg->nb_bitmaps)
+		ret = add_bitmaps_ext(h, &pos, cs - 8, chg);
 	if (ret < 0)
 		return ret;
 	pos += 8;	/* end of extensions */
