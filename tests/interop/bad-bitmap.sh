@@ -82,8 +82,9 @@ HAVE_BITMAP_VERB=1
 
 # NAME BROKEN KEEP FIELD ASSIGNMENT...
 #   BROKEN  the bitmap the messages must name ("-": none can be named)
-#   KEEP    the bitmaps `check -r all` must leave, as bm_list prints them;
-#           "?" when the directory itself is broken: any of b0:auto, b1:
+#   KEEP    the bitmaps `check -r all` must leave, as bm_list prints them
+#           (alternatives split by "|"); "?" when the directory itself is
+#           broken: any of b0:auto, b1:
 #   FIELD   an extended regexp (no blanks, case-insensitive) the refusal
 #           and the check report must match: the field
 # The directory is b0 (32 bytes: 24 + "b0" + padding) then b1.
@@ -106,8 +107,8 @@ name-size-1024    b0 b1:     name                              'raw@bmdir=bment(
 name-dup          b0 b0:auto name|duplicate|exists             'raw@bmdir+32+24=b"b0"'
 padding           b0 b1:     padding|reserved                  u8@bmdir+24+3=1
 extra-data        b0 b1:     extra                             'raw@bmdir=bment(0,extra=bytes(8))+bment(1)' bme.dir_size=24+8+8+32
-table-off-unalign b0 b1:     table_offset|table.offset         bm[0].table_offset+=0x200
-table-off-eof     b0 b1:     table_offset|table.offset         bm[0].table_offset=0x10000000
+table-off-unalign b0 b1:     table                             bm[0].table_offset+=0x200
+table-off-eof     b0 b1:     table                             bm[0].table_offset=0x10000000
 table-size-2      b0 b1:     table_size|table.size             bm[0].table_size=2
 table-size-0      b0 b1:     table_size|table.size             bm[0].table_size=0
 entry-reserved    b0 b1:     reserved|entry                    'bmt[0][0]|=1<<1'
@@ -147,7 +148,7 @@ keep_ok() {
 	f=$(case_file "$name")
 	trun "$f.qcheck" "$QEMU_IMG" check "$img"
 	if [ $? -ne 0 ]; then
-		fail "$name" "after $what, qemu-img check is not clean: $(grep -v '^$' "$f.qcheck" "$f.qcheck.err" | head -n 3 | tr '\n' ' ')"
+		fail "$name" "after $what, qemu-img check is not clean: $(grep -hv '^$' "$f.qcheck" "$f.qcheck.err" | head -n 3 | tr '\n' ' ')"
 		return 1
 	fi
 	trun "$f.qinfo" "$QEMU_IMG" info --output=json "$img"
@@ -159,7 +160,7 @@ keep_ok() {
 			fail "$name" "after $what, qemu-img info lists bitmaps '$got' (want a part of b0:auto,b1:): $(head -n 1 "$f.qinfo.err")"
 			return 1 ;;
 		esac
-	elif [ "$got" != "$keep" ]; then
+	elif [[ "|$keep|" != *"|$got|"* ]]; then
 		fail "$name" "after $what, qemu-img info lists bitmaps '$got', want '$keep': $(head -n 1 "$f.qinfo.err")"
 		return 1
 	fi
@@ -211,7 +212,7 @@ bad_case() {
 		elif ! cmp -s "$dir/$img" "w/$img"; then
 			fail "$p/io-write" "refused (exit $rc), but the image changed: $(cmp "$dir/$img" "w/$img" 2>&1 | head -n 1)"
 		elif one_line_err "$p/io-write" "$f.write" "$img"; then
-			if [ "$broken" != - ] && ! grep -qF "'$broken'" "$f.write.err"; then
+			if [ "$broken" != - ] && ! grep -qF "'$broken" "$f.write.err"; then
 				fail "$p/io-write" "the refusal does not name bitmap '$broken': $(head -c 300 "$f.write.err")"
 			elif ! grep -qiE "$field" "$f.write.err"; then
 				fail "$p/io-write" "the refusal does not name the field ($field): $(head -c 300 "$f.write.err")"
@@ -269,6 +270,8 @@ bad_case() {
 		return 0
 	fi
 	rm -rf w && mkdir w && cp "$dir/$img" w/
+	# (name-dup: either of the two may go, by name)
+	[ "$name" = name-dup ] && keep="b0:auto|b0:"
 	(cd w && trun "$f.remove" "$QCOW_IMG" bitmap --remove "$img" "$broken")
 	rc=$?
 	if ! broke "$p/remove" "$f.remove" $rc; then
@@ -313,6 +316,8 @@ stale_case() {
 		trun "$f.ocheck" "$QEMU_IMG" check --output=json w/$img
 		ql=$(jget "$f.qcheck" leaks) ol=$(jget "$f.ocheck" leaks)
 		qc=$(jget "$f.qcheck" corruptions) oc=$(jget "$f.ocheck" corruptions)
+		# (qemu-img leaves out zero counts)
+		[ -s "$f.ocheck" ] && oc=${oc:-0}
 		if [ $rc -ne 0 ] || ! grep -q '^wrote 4096/4096 bytes at offset 0' "$f.write"; then
 			fail "$p/io-write" "write 0 4k exits $rc (qemu-io writes): $(head -n 1 "$f.write.err")"
 		elif [ "$(bm_list "$f.oinfo")" != "$(bm_list "$f.qinfo")" ]; then
