@@ -123,11 +123,19 @@ static bool has_action(const struct bm_args *a, enum bm_op op)
 static int check_args(struct bm_args *a, int argc, char **argv)
 {
 	if (!a->nr_act) {
-		tool_usage_error("bitmap: needs at least one of --add, --remove, --clear, --enable, --disable or --merge");
+		tool_usage_error("bitmap: %s%sneeds at least one of --add, --remove, --clear, --enable, --disable or --merge",
+				 optind < argc ? argv[optind] : "",
+				 optind < argc ? ": " : "");
 		return -EINVAL;
 	}
-	if (optind != argc - 2) {
-		tool_usage_error("bitmap: expects an image file name and a bitmap name");
+	if (optind > argc - 2) {
+		tool_usage_error("bitmap: --%s needs an image file name and a bitmap name",
+				 op_names[a->act[0].op]);
+		return -EINVAL;
+	}
+	if (optind < argc - 2) {
+		tool_usage_error("bitmap: '%s': one operand too many (an image file name and a bitmap name only)",
+				 argv[optind + 2]);
 		return -EINVAL;
 	}
 	a->file = argv[optind];

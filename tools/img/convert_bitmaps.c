@@ -5,6 +5,7 @@
  * Everything that would refuse them is checked before the data is copied.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tools/common/bitmap_copy.h"
@@ -37,10 +38,48 @@ static int keep(struct convert *c, const struct qcow_bitmap_info *b)
 	return 0;
 }
 
+static bool inconsistent(const struct qcow_bitmap_info *b)
+{
+	return b->in_use || b->broken;
+}
+
+/*
+ * Refused, or with --skip-broken-bitmaps skipped with one warning line
+ * naming them all (qemu-img names them last first, a line each).
+ */
+static int check_inconsistent(struct convert *c,
+			      const struct qcow_bitmap_info *v, int n)
+{
+	char *names = NULL, *grown;
+	int i;
+
+	for (i = n - 1; i >= 0; i--) {
+		if (!inconsistent(&v[i]))
+			continue;
+		if (!c->skip_broken_bitmaps) {
+			tool_error("%s: cannot copy inconsistent bitmap '%s': give --skip-broken-bitmaps, or delete it with 'qcow-img bitmap --remove'",
+				   c->src, v[i].name);
+			return -EINVAL;
+		}
+		if (asprintf(&grown, "%s%s'%s'", names ? names : "",
+			     names ? ", " : "", v[i].name) < 0) {
+			free(names);
+			return -ENOMEM;
+		}
+		free(names);
+		names = grown;
+	}
+	if (names)
+		tool_error("warning: %s: skipping inconsistent bitmaps %s",
+			   c->src, names);
+	free(names);
+	return 0;
+}
+
 int convert_bitmaps_source(struct convert *c)
 {
 	const struct qcow_bitmap_info *v;
-	int n, i;
+	int n, i, ret;
 
 	if (qcow_format(c->img) != QCOW_FMT_QCOW2) {
 		tool_error("%s: --bitmaps: a %s image has no bitmaps to copy",
@@ -53,23 +92,14 @@ int convert_bitmaps_source(struct convert *c)
 			   tool_reason(c->src, n));
 		return n;
 	}
-	/* qemu-img names the inconsistent ones last first */
-	for (i = n - 1; i >= 0; i--) {
-		if (!v[i].in_use && !v[i].broken)
-			continue;
-		if (!c->skip_broken_bitmaps) {
-			tool_error("%s: cannot copy inconsistent bitmap '%s': give --skip-broken-bitmaps, or delete it with 'qcow-img bitmap --remove'",
-				   c->src, v[i].name);
-			return -EINVAL;
-		}
-		tool_error("warning: %s: skipping inconsistent bitmap '%s'",
-			   c->src, v[i].name);
-	}
+	ret = check_inconsistent(c, v, n);
+	if (ret < 0)
+		return ret;
 	c->bitmaps = calloc(n ? n : 1, sizeof(*c->bitmaps));
 	if (!c->bitmaps)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
-		if (!v[i].in_use && !v[i].broken && keep(c, &v[i]) < 0)
+		if (!inconsistent(&v[i]) && keep(c, &v[i]) < 0)
 			return -ENOMEM;
 	return 0;
 }
