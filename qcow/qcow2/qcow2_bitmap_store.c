@@ -571,7 +571,8 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	uint8_t *dir = NULL;
 	int ret;
 
-	if (!s->writable || s->refcounts_damaged || !store_needed(s))
+	if (!s->writable || s->refcounts_damaged || s->corrupt ||
+	    !store_needed(s))
 		return 0;
 	/* stale or unusable: its clusters are leaked (check -r frees them) */
 	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || bm->dir_dropped)

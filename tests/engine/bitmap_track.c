@@ -325,6 +325,62 @@ static void case_qemu_made(void)
 	tl_verdict_checked(why, path);
 }
 
+static bool in_use_on_disk(const char *path)
+{
+	struct qcow_open_opts oo = { .read_only = true, .force_share = true };
+	const struct qcow_bitmap_info *inf;
+	struct qcow_image *img;
+	bool in_use;
+
+	if (qcow_open(&img, path, &oo) < 0)
+		return true;
+	in_use = qcow_bitmap_list(img, &inf) != 1 || inf[0].in_use;
+	qcow_close(img);
+	return in_use;
+}
+
+/*
+ * qcow_bitmaps_store() while open: consistent on disk at once, in use
+ * again from the next write, and that write kept at close.
+ */
+static void case_store_open(void)
+{
+	struct qcow_create_opts co = {
+		.format = QCOW_FMT_QCOW2, .size = 64 << 20,
+		.cluster_size = 65536,
+	};
+	struct qcow_image *img;
+	char path[1024], why[512] = "";
+	uint8_t buf[4096] = { 9 };
+	uint64_t len;
+	bool dirty;
+
+	tl_begin("bitmap/store-while-open");
+	tl_path(path, sizeof(path), "store.qcow2");
+	if (qcow_create(path, &co) < 0 || open_img(&img, path, false) < 0)
+		return tl_fail("create/open: %s", qcow_strerror());
+	if (qcow_bitmap_add(img, "s", 65536, false) < 0 ||
+	    qcow_pwrite(img, buf, sizeof(buf), 0) < 0 ||
+	    qcow_bitmaps_store(img) < 0)
+		snprintf(why, sizeof(why), "store: %s", qcow_strerror());
+	if (!why[0] && in_use_on_disk(path))
+		snprintf(why, sizeof(why), "in use after the store");
+	if (!why[0] && qcow_pwrite(img, buf, sizeof(buf), 1 << 20) < 0)
+		snprintf(why, sizeof(why), "write: %s", qcow_strerror());
+	if (!why[0] && !in_use_on_disk(path))
+		snprintf(why, sizeof(why), "not in use after the next write");
+	qcow_close(img);
+	if (!why[0] && open_img(&img, path, true) == 0) {
+		if (qcow_bitmap_range(img, "s", 65536, &len, &dirty) < 0 ||
+		    dirty || len != (1 << 20) - 65536 ||
+		    qcow_bitmap_range(img, "s", 1 << 20, &len, &dirty) < 0 ||
+		    !dirty || len != 65536)
+			snprintf(why, sizeof(why), "ranges after close");
+		qcow_close(img);
+	}
+	tl_verdict_checked(why, path);
+}
+
 /* Default granularity: the cluster size within 4-64 KiB; v2 refuses. */
 static void case_add_rules(void)
 {
@@ -381,6 +437,7 @@ int main(int argc, char **argv)
 		case_stream(seeds[i]);
 	case_ops();
 	case_add_rules();
+	case_store_open();
 	case_qemu_made();
 	return tl_finish();
 }
