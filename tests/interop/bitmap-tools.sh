@@ -8,7 +8,8 @@
 #              nothing), clean for qemu-img check, and every bitmap with
 #              the same dirty ranges;
 #   info/*     info, human and JSON, byte for byte as qemu-img's on images
-#              with 0, 1 and 3 bitmaps (auto, disabled, in use);
+#              with 0, 1 and 3 bitmaps (auto, disabled, in use), and
+#              qcow-io's info as qemu-io's;
 #   convert/*  convert --bitmaps [--skip-broken-bitmaps] as qemu-img's
 #              (bitmaps per qemu-img info, dirty ranges equal to the
 #              source's and to qemu-img's copy), refusals alike;
@@ -251,6 +252,14 @@ info_same() {
 			diag 12 <"$f.$out.diff"
 		fi
 	done
+	run_to "$f.io.ref" "$QEMU_IO" -r -c info "$img"
+	run_to "$f.io.ours" "$QCOW_IO" -r -c info "$img"
+	if diff "$f.io.ref" "$f.io.ours" >"$f.io.diff"; then
+		pass "$name/qcow-io"
+	else
+		fail "$name/qcow-io" "qcow-io info differs from qemu-io's"
+		diag 12 <"$f.io.diff"
+	fi
 }
 
 info_cases() {
