@@ -8,7 +8,8 @@
 #              nothing), clean for qemu-img check, and every bitmap with
 #              the same dirty ranges;
 #   info/*     info, human and JSON, byte for byte as qemu-img's on images
-#              with 0, 1 and 3 bitmaps (auto, disabled, in use);
+#              with 0, 1 and 3 bitmaps (auto, disabled, in use), and
+#              qcow-io's info as qemu-io's;
 #   convert/*  convert --bitmaps [--skip-broken-bitmaps] as qemu-img's
 #              (bitmaps per qemu-img info, dirty ranges equal to the
 #              source's and to qemu-img's copy), refusals alike;
@@ -65,8 +66,8 @@ fresh() {
 
 # qemu-io's "abort" leaves every bitmap of the image in use.
 leave_in_use() {
-	"$QEMU_IO" -f qcow2 -c 'write -P 0x5a 8M 64k' -c abort "$1" \
-		>/dev/null 2>&1
+	("$QEMU_IO" -f qcow2 -c 'write -P 0x5a 8M 64k' -c abort "$1" \
+		>/dev/null 2>&1; :) 2>/dev/null
 	true
 }
 
@@ -251,6 +252,14 @@ info_same() {
 			diag 12 <"$f.$out.diff"
 		fi
 	done
+	run_to "$f.io.ref" "$QEMU_IO" -r -c info "$img"
+	run_to "$f.io.ours" "$QCOW_IO" -r -c info "$img"
+	if diff "$f.io.ref" "$f.io.ours" >"$f.io.diff"; then
+		pass "$name/qcow-io"
+	else
+		fail "$name/qcow-io" "qcow-io info differs from qemu-io's"
+		diag 12 <"$f.io.diff"
+	fi
 }
 
 info_cases() {
