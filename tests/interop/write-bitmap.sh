@@ -261,7 +261,7 @@ if [ $rc -eq 0 ]; then
 elif [ "$(grep -c "" "$f.ours.err")" -ne 1 ] || ! grep -qi 'bitmap' "$f.ours.err"; then
 	fail "$p/refused" "exit $rc, but not one line naming the bitmaps: $(head -n 3 "$f.ours.err" | tr '\n' ' ')"
 elif ! cmp -s base/b.qcow2 ours/amend-compat.qcow2; then
-	fail "$p/refused" "refused, but the image changed"
+	fail "$p/refused" "refused, but the image changed: $(cmp base/b.qcow2 ours/amend-compat.qcow2 2>&1 | head -n 1)"
 else
 	pass "$p/refused"
 	note "qemu-img amend -o compat=0.10 exits $rrc: $(head -n 1 "$f.ref.err")"
