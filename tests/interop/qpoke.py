@@ -201,7 +201,10 @@ class Img:
     def bmext(self):
         off = self.h("header_length") if self.get(4, ">I") >= 3 else 72
         for _ in range(10000):
-            typ, n = struct.unpack(">II", self.rd(off, 8))
+            b = self.rd(off, 8)
+            if len(b) < 8:  # (a damaged image: no extension found)
+                return 0
+            typ, n = struct.unpack(">II", b)
             if typ == 0:
                 return 0
             if typ == BM_EXT:
