@@ -17,6 +17,12 @@ An ASSIGNMENT is `TARGET OP EXPR` (OP one of = |= &= ^= += -=), with
     rc[C]            refcount of host cluster C (through rt / refblocks)
     snap[S].FIELD    snapshot table entry S: l1_table_offset, l1_size,
                      id_size, name_size, vm_state_size, extra_size
+    bme.FIELD        the bitmaps header extension: nb_bitmaps, reserved,
+                     dir_size, dir_offset, length (its length field)
+    bm[B].FIELD      bitmap directory entry B: table_offset, table_size,
+                     flags, type, granularity_bits, name_size,
+                     extra_data_size
+    bmt[B][I]        entry I of bitmap B's bitmap table
     sl1[S][I]        entry I of snapshot S's L1 table
     q1l1[I], q1l2[I][J]  qcow v1 L1 entry I, entry J of its L2 table
     u8@OFF u16@OFF u32@OFF u64@OFF   raw big-endian integer at byte OFF
@@ -24,12 +30,15 @@ An ASSIGNMENT is `TARGET OP EXPR` (OP one of = |= &= ^= += -=), with
     eof              the file length (truncate or extend)
 EXPR is a Python expression over integers with these names: cs, cb
 (cluster size, bits), eof, size, l1_off, l1_size, rt_off, rt_clusters,
-snap_off, nb_snap, hlen (header_length), COPIED, COMPRESSED, ZERO, MASK
+snap_off, nb_snap, hlen (header_length), bmext (offset of the bitmaps
+extension's data, 0 if none), bmdir, bmdir_size, nb_bm, COPIED, COMPRESSED, ZERO, MASK
 (offset bits of an L1/L2 entry), E (the current value of the target),
 and functions l1(I), l2(I,J), l2bm(I,J), l2off(I) (the L2 table of L1
 entry I), data(G) (host offset of guest cluster G), rt(I), rc(C), rb(I)
 (refblock I), snap(S, FIELD), sl1(S, I), q1l1(I), q1l2(I, J) (qcow
-v1), u8..u64(OFF), rd(OFF, N),
+v1), bm(B, FIELD), bmt(B, I), bmname(B), bment(B, name=, extra=,
+FIELD=...) (the bytes of directory entry B rebuilt with changes, padded),
+u8..u64(OFF), rd(OFF, N),
 be16/be32/be64(V) (bytes) and ext(TYPE, DATA[, LENGTH]) (the bytes of a
 header extension).  Strings in EXPR are Python literals: quote the whole
 assignment for the shell.
@@ -61,6 +70,16 @@ SNAP_FIELDS = {
     "l1_table_offset": (0, ">Q"), "l1_size": (8, ">I"),
     "id_size": (12, ">H"), "name_size": (14, ">H"),
     "vm_state_size": (32, ">I"), "extra_size": (36, ">I"),
+}
+BM_EXT = 0x23852875
+BME_FIELDS = {  # offsets from the extension's data
+    "nb_bitmaps": (0, ">I"), "reserved": (4, ">I"), "dir_size": (8, ">Q"),
+    "dir_offset": (16, ">Q"), "length": (-4, ">I"),
+}
+BM_FIELDS = {
+    "table_offset": (0, ">Q"), "table_size": (8, ">I"), "flags": (12, ">I"),
+    "type": (16, ">B"), "granularity_bits": (17, ">B"),
+    "name_size": (18, ">H"), "extra_data_size": (20, ">I"),
 }
 COPIED = 1 << 63
 COMPRESSED = 1 << 62
@@ -178,6 +197,62 @@ class Img:
     def a_sl1(self, s, i):
         return self.get(self.a_snap(s), ">Q") + 8 * i
 
+    # the bitmaps extension (v3: header extensions from header_length)
+    def bmext(self):
+        off = self.h("header_length") if self.get(4, ">I") >= 3 else 72
+        for _ in range(10000):
+            b = self.rd(off, 8)
+            if len(b) < 8:  # (a damaged image: no extension found)
+                return 0
+            typ, n = struct.unpack(">II", b)
+            if typ == 0:
+                return 0
+            if typ == BM_EXT:
+                return off + 8
+            off += 8 + ((n + 7) & ~7)
+        return 0
+
+    def bme_get(self, name):
+        e = self.bmext()
+        if not e:
+            raise SystemExit("qpoke: no bitmaps extension")
+        off, fmt = BME_FIELDS[name]
+        return self.get(e + off, fmt)
+
+    def a_bm(self, b):
+        off = self.bme_get("dir_offset")
+        for _ in range(b):
+            ed = self.get(off + 20, ">I")
+            ns = self.get(off + 18, ">H")
+            off += (24 + ed + ns + 7) & ~7
+        return off
+
+    def bm(self, b, fld):
+        off, fmt = BM_FIELDS[fld]
+        return self.get(self.a_bm(b) + off, fmt)
+
+    def bmname(self, b):
+        a = self.a_bm(b)
+        return self.rd(a + 24 + self.get(a + 20, ">I"), self.get(a + 18, ">H"))
+
+    def bment(self, b, name=None, extra=None, **fields):
+        a = self.a_bm(b)
+        v = {k: self.get(a + o, f) for k, (o, f) in BM_FIELDS.items()}
+        if name is None:
+            name = self.bmname(b)
+        if isinstance(name, str):
+            name = name.encode()
+        if extra is None:
+            extra = self.rd(a + 24, v["extra_data_size"])
+        v["name_size"] = len(name)
+        v["extra_data_size"] = len(extra)
+        v.update(fields)
+        e = struct.pack(">QIIBBHI", v["table_offset"], v["table_size"],
+                        v["flags"], v["type"], v["granularity_bits"],
+                        v["name_size"] & 0xffff, v["extra_data_size"])
+        e += extra + name
+        return e + bytes(-len(e) % 8)
+
     def data(self, g):
         l2_entries = self.cs() // self.l2_entry_size()
         return self.get(self.a_l2(g // l2_entries, g % l2_entries), ">Q") & MASK
@@ -211,7 +286,14 @@ class Img:
                 "snap": lambda s, fld: g(self.a_snap(s) + SNAP_FIELDS[fld][0],
                                           SNAP_FIELDS[fld][1]),
                 "sl1": lambda s, i: g(self.a_sl1(s, i), ">Q"),
+                "bmext": self.bmext(), "bm": self.bm, "bmname": self.bmname,
+                "bmt": lambda b, i: g(self.bm(b, "table_offset") + 8 * i, ">Q"),
+                "bment": self.bment,
             })
+            if ns["bmext"]:
+                ns.update({"bmdir": self.bme_get("dir_offset"),
+                           "bmdir_size": self.bme_get("dir_size"),
+                           "nb_bm": self.bme_get("nb_bitmaps")})
         elif self.rd(0, 4) == b"QFI\xfb":
             cb = self.get(32, ">B")
             ns.update({"cs": 1 << cb, "cb": cb, "size": self.get(24, ">Q"),
@@ -267,6 +349,20 @@ class Img:
         if m:
             c = self.ev(m[1])
             return (lambda: self.rc(c)), (lambda v: self.set_rc(c, v))
+        m = re.fullmatch(r"bme\.(\w+)", t)
+        if m:
+            off, fmt = BME_FIELDS[m[1]]
+            if not self.bmext():
+                raise SystemExit("qpoke: no bitmaps extension")
+            return self.ref(self.bmext() + off, fmt)
+        m = re.fullmatch(r"bm\[(.+?)\]\.(\w+)", t)
+        if m:
+            off, fmt = BM_FIELDS[m[2]]
+            return self.ref(self.a_bm(self.ev(m[1])) + off, fmt)
+        m = re.fullmatch(r"bmt\[(.+?)\]\[(.+?)\]", t)
+        if m:
+            b, i = self.ev(m[1]), self.ev(m[2])
+            return self.ref(self.bm(b, "table_offset") + 8 * i, ">Q")
         m = re.fullmatch(r"snap\[(.+?)\]\.(\w+)", t)
         if m:
             off, fmt = SNAP_FIELDS[m[2]]

@@ -107,7 +107,7 @@ static size_t empty_container(const char *p)
 		return 0;
 	for (q++; *q == '\t'; q++)
 		;
-	if ((*p == '[' && *q == ']') || (*p == '{' && *q == '}'))
+	if (*p == '{' && *q == '}')
 		return q - p + 1;
 	return 0;
 }
@@ -187,7 +187,7 @@ static const char *put_string_char(FILE *f, const char *p)
 
 /*
  * json-c indents with tabs and spreads empty containers over two lines;
- * qemu-img indents with four spaces and prints {} and [].  A tab or a
+ * qemu-img indents with four spaces and prints {}.  A tab or a
  * newline never occurs raw inside a JSON string, so this is safe.
  */
 static void print_relaid(FILE *f, const char *p)
@@ -210,8 +210,8 @@ static void print_relaid(FILE *f, const char *p)
 			p++;
 			continue;
 		}
-		skip = (!in_string && (*p == '[' || *p == '{')) ?
-			empty_container(p) : 0;
+		/* but an empty list keeps its two lines ("flags" of a bitmap) */
+		skip = (!in_string && *p == '{') ? empty_container(p) : 0;
 		if (skip) {
 			fputc(*p, f);
 			fputc(p[skip - 1], f);

@@ -28,7 +28,46 @@ static void add_encrypt(struct json_object *data, const struct qcow_info *info)
 	json_object_object_add(data, "encrypt", enc);
 }
 
-static struct json_object *qcow2_data(const struct qcow_info *info)
+/* Members in the order of QEMU's Qcow2BitmapInfo; flags as it names them. */
+static struct json_object *bitmap_json(const struct qcow_bitmap_info *b)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *flags = json_object_new_array();
+
+	if (!o || !flags) {
+		json_object_put(o);
+		json_object_put(flags);
+		return NULL;
+	}
+	add_str(o, "name", b->name);
+	json_object_object_add(o, "granularity",
+			       json_object_new_uint64(b->granularity));
+	if (b->in_use || b->broken)
+		json_object_array_add(flags, json_object_new_string("in-use"));
+	if (b->enabled)
+		json_object_array_add(flags, json_object_new_string("auto"));
+	json_object_object_add(o, "flags", flags);
+	return o;
+}
+
+static void add_bitmaps(struct json_object *data,
+			const struct spec_bitmaps *bm)
+{
+	struct json_object *arr;
+	int i;
+
+	if (!bm || bm->n <= 0)
+		return;
+	arr = json_object_new_array();
+	if (!arr)
+		return;
+	for (i = 0; i < bm->n; i++)
+		json_object_array_add(arr, bitmap_json(&bm->v[i]));
+	json_object_object_add(data, "bitmaps", arr);
+}
+
+static struct json_object *qcow2_data(const struct qcow_info *info,
+				      const struct spec_bitmaps *bm)
 {
 	struct json_object *data = json_object_new_object();
 	bool v3 = info->version >= 3;
@@ -48,18 +87,21 @@ static struct json_object *qcow2_data(const struct qcow_info *info)
 	json_object_object_add(data, "refcount-bits",
 			       json_object_new_int64(info->refcount_bits));
 	add_encrypt(data, info);
+	if (v3)
+		add_bitmaps(data, bm);
 	add_str(data, "compression-type",
 		info->compression_type == 1 ? "zstd" : "zlib");
 	return data;
 }
 
-struct json_object *spec_info_json(const struct qcow_info *info)
+struct json_object *spec_info_json(const struct qcow_info *info,
+				   const struct spec_bitmaps *bm)
 {
 	struct json_object *spec, *data;
 
 	if (info->format != QCOW_FMT_QCOW2)
 		return NULL;
-	data = qcow2_data(info);
+	data = qcow2_data(info, bm);
 	spec = json_object_new_object();
 	if (!spec || !data) {
 		json_object_put(spec);
@@ -71,13 +113,23 @@ struct json_object *spec_info_json(const struct qcow_info *info)
 	return spec;
 }
 
-void spec_info_dump(FILE *f, const struct qcow_info *info)
+void spec_info_dump(FILE *f, const struct qcow_info *info,
+		    const struct spec_bitmaps *bm)
 {
-	struct json_object *spec = spec_info_json(info);
+	struct json_object *spec = spec_info_json(info, bm);
 
 	if (!spec)
 		return;
 	fprintf(f, "Format specific information:\n");
 	qjson_dump_human(f, json_object_object_get(spec, "data"), 1);
 	json_object_put(spec);
+}
+
+void spec_bitmaps_of(struct qcow_image *img, struct spec_bitmaps *bm)
+{
+	int n = qcow_bitmap_list(img, &bm->v);
+
+	bm->n = n > 0 ? n : 0;
+	if (n <= 0)
+		bm->v = NULL;
 }

@@ -31,6 +31,8 @@ static int parse_sparse(const char *arg, uint64_t *out)
 	return 0;
 }
 
+enum { OPT_BITMAPS = 256, OPT_SKIP_BROKEN };
+
 static int parse_opt(struct convert *c, int ch)
 {
 	switch (ch) {
@@ -72,6 +74,12 @@ static int parse_opt(struct convert *c, int ch)
 	case 'U':
 		c->force_share = true;
 		break;
+	case OPT_BITMAPS:
+		c->copy_bitmaps = true;
+		break;
+	case OPT_SKIP_BROKEN:
+		c->skip_broken_bitmaps = true;
+		break;
 	case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 		return tool_trust_option(ch, optarg);
 	}
@@ -83,6 +91,8 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "force-share", no_argument, NULL, 'U' },
+		{ "bitmaps", no_argument, NULL, OPT_BITMAPS },
+		{ "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -97,6 +107,10 @@ static int parse_args(int argc, char **argv, struct convert *c)
 		}
 		if (parse_opt(c, ch) < 0)
 			return -EINVAL;
+	}
+	if (c->skip_broken_bitmaps && !c->copy_bitmaps) {
+		tool_usage_error("convert: --skip-broken-bitmaps needs --bitmaps");
+		return -EINVAL;
 	}
 	if (optind > argc - 2) {
 		tool_usage_error("convert: needs a source image and an output file name");
@@ -220,12 +234,19 @@ static int setup(struct convert *c)
 		return ret;
 	if (tool_open(&c->img, c->src, c->fmt, &opts) < 0)
 		return -EINVAL;
+	if (c->copy_bitmaps) {
+		ret = convert_bitmaps_source(c);
+		if (ret < 0)
+			return ret;
+	}
 	if (!c->no_create) {
 		ret = create_target(c, fmt);
 		if (ret < 0)
 			return ret;
 	}
 	ret = open_target(c, fmt);
+	if (!ret && c->copy_bitmaps)
+		ret = convert_bitmaps_target(c);
 	if (ret < 0)
 		return ret;
 	return alloc_buffers(c);
@@ -258,12 +279,15 @@ int img_convert(int argc, char **argv)
 	progress_start(&c.progress, c.show_progress && !c.quiet,
 		       qcow_size(c.img), 1.0);
 	ret = convert_copy(&c);
+	if (!ret && c.copy_bitmaps)
+		ret = convert_bitmaps_copy(&c);
 	if (!ret)
 		ret = finish_target(&c);
 	if (!ret)
 		progress_complete(&c.progress);
 	progress_end(&c.progress);
 out:
+	convert_bitmaps_free(&c);
 	free(c.buf);
 	free(c.old);
 	qcow_close(c.out);

@@ -9,6 +9,12 @@
 #include "tools/common/progress.h"
 #include "tools/img/opts.h"
 
+struct convert_bitmap {
+	char *name;
+	uint64_t granularity;
+	bool enabled;
+};
+
 struct convert {
 	const char *fmt;
 	const char *out_fmt;
@@ -23,6 +29,8 @@ struct convert {
 	bool force_share;		/* -U: the source only */
 	uint64_t sparse;		/* -S; 0: write zeros too */
 	struct img_opts opts;		/* -o */
+	bool copy_bitmaps;		/* --bitmaps */
+	bool skip_broken_bitmaps;	/* --skip-broken-bitmaps */
 
 	struct qcow_image *img;		/* source */
 	struct qcow_image *out;		/* target */
@@ -32,6 +40,8 @@ struct convert {
 	uint8_t *old;			/* target data before the copy */
 	size_t buf_size;
 	struct progress progress;
+	struct convert_bitmap *bitmaps;	/* the source's, to copy */
+	int nr_bitmaps;
 };
 
 /*
@@ -41,5 +51,16 @@ struct convert {
  * (compressed with -c).
  */
 int convert_copy(struct convert *c);
+
+/*
+ * --bitmaps: the source's bitmaps, checked and listed (after it is open;
+ * inconsistent ones refused or, with --skip-broken-bitmaps, skipped with a
+ * warning); the target checked (qcow2 v3, no bitmap of the same names);
+ * after the data, the bitmaps made in the target.  Each prints its error.
+ */
+int convert_bitmaps_source(struct convert *c);
+int convert_bitmaps_target(struct convert *c);
+int convert_bitmaps_copy(struct convert *c);
+void convert_bitmaps_free(struct convert *c);
 
 #endif

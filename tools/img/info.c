@@ -70,7 +70,7 @@ static int parse_args(int argc, char **argv, struct info_args *a)
 	return 0;
 }
 
-static int collect(struct image_report *r, const struct qcow_image *img,
+static int collect(struct image_report *r, struct qcow_image *img,
 		   const char *filename)
 {
 	struct stat st;
@@ -83,6 +83,7 @@ static int collect(struct image_report *r, const struct qcow_image *img,
 			   strerror(-ret));
 		return ret;
 	}
+	spec_bitmaps_of(img, &r->bitmaps);
 	if (stat(filename, &st) == 0) {
 		r->has_actual_size = true;
 		r->actual_size = (uint64_t)st.st_blocks * 512;
@@ -144,8 +145,7 @@ int img_info(int argc, char **argv)
 	struct qcow_open_opts opts = { .read_only = true, .no_io = true };
 	struct info_args a = { .output = OUTPUT_HUMAN };
 	struct image_report *r = NULL;
-	struct qcow_image *top = NULL;
-	const struct qcow_image *img;
+	struct qcow_image *top = NULL, *img;
 	int n = 0, i, ret;
 
 	if (parse_args(argc, argv, &a) < 0)

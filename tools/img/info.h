@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <json-c/json.h>
 #include "qcow.h"
+#include "tools/common/spec_info.h"
 
 struct image_report {
 	const char *filename;
@@ -14,6 +15,7 @@ struct image_report {
 	bool has_actual_size;
 	uint64_t actual_size;		/* bytes allocated to the file */
 	char *full_backing;		/* backing file, resolved */
+	struct spec_bitmaps bitmaps;	/* valid while the image is open */
 };
 
 struct json_object *image_report_json(const struct image_report *r);

@@ -84,5 +84,5 @@ void image_report_human(FILE *f, const struct image_report *r)
 		fprintf(f, "cleanly shut down: no\n");
 	print_backing(f, r);
 	print_snapshots(f, info);
-	spec_info_dump(f, info);
+	spec_info_dump(f, info, &r->bitmaps);
 }

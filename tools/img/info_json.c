@@ -84,7 +84,7 @@ struct json_object *image_report_json(const struct image_report *r)
 	add_backing(o, r);
 	if (info->nb_snapshots)
 		json_object_object_add(o, "snapshots", snapshots_json(info));
-	spec = spec_info_json(info);
+	spec = spec_info_json(info, &r->bitmaps);
 	if (spec)
 		json_object_object_add(o, "format-specific", spec);
 	return o;

@@ -14,6 +14,7 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 } verbs[] = {
 	{ "amend", img_amend },
+	{ "bitmap", img_bitmap },
 	{ "check", img_check },
 	{ "commit", img_commit },
 	{ "compare", img_compare },
@@ -30,15 +31,19 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  amend [-f FMT] [-p] [-q] -o OPTIONS FILE\n"
+"  bitmap (--merge SOURCE | --add | --remove | --clear | --enable |\n"
+"      --disable)... [-b SOURCE_FILE [-F FMT]] [-g GRANULARITY] [-f FMT]\n"
+"      FILE BITMAP\n"
 "  check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE\n"
 "  commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
 "  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
 "  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-c] [-B BACKING -F FMT]\n"
-"      [-n] [-p] [-q] [-S SPARSE_SIZE] [-U] FILE OUTPUT\n"
+"      [-n] [-p] [-q] [-S SPARSE_SIZE] [-U] [--bitmaps\n"
+"      [--skip-broken-bitmaps]] FILE OUTPUT\n"
 "  create [-f FMT] [-o OPTIONS] [-b BACKING -F FMT] [-u] [-q] FILE [SIZE]\n"
 "  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
 "  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"
-"      [--max-length=LENGTH] [-U] FILE\n"
+"      [--max-length=LENGTH] [--bitmap NAME] [-U] FILE\n"
 "  rebase [-f FMT] [-p] [-q] [-u] [-U] -b BACKING [-F FMT] FILE\n"
 "  resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"
 "\n"
@@ -57,6 +62,10 @@ static const char usage_text[] =
 "cluster_size, refcount_bits, lazy_refcounts, extended_l2,\n"
 "compression_type (zlib, zstd), preallocation (off, metadata, falloc,\n"
 "full), data_file, data_file_raw, backing_file, backing_fmt.\n"
+"bitmap checks every action before it makes the first: one refused, none\n"
+"is made.  map --bitmap NAME lists the ranges of the bitmap: JSON entries\n"
+"{\"start\", \"length\", \"dirty\"} cover the disk, the human table lists\n"
+"the dirty ones (Offset, Length); an in-use bitmap is refused.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
 "3 (allocation status failed) or 4 (read failed).\n";
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/bitmap_copy.h"
 #include "tools/common/chain.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
@@ -23,6 +24,7 @@ struct map_args {
 	uint64_t max_length;
 	bool has_max_length;
 	bool force_share;	/* -U */
+	const char *bitmap;	/* --bitmap: its dirty ranges instead */
 };
 
 struct map_entry {
@@ -38,7 +40,7 @@ struct map_entry {
 	const char *file;
 };
 
-enum { OPT_OUTPUT = 256, OPT_START, OPT_MAX };
+enum { OPT_OUTPUT = 256, OPT_START, OPT_MAX, OPT_BITMAP };
 
 static int parse_args(int argc, char **argv, struct map_args *a)
 {
@@ -49,6 +51,7 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 		{ "start-offset", required_argument, NULL, OPT_START },
 		{ "max-length", required_argument, NULL, OPT_MAX },
 		{ "force-share", no_argument, NULL, 'U' },
+		{ "bitmap", required_argument, NULL, OPT_BITMAP },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -78,6 +81,9 @@ static int parse_args(int argc, char **argv, struct map_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case OPT_BITMAP:
+			a->bitmap = optarg;
 			break;
 		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 			if (tool_trust_option(c, optarg) < 0)
@@ -209,6 +215,101 @@ static int map_range(struct qcow_image *img, const struct map_args *a,
 	return dump_entry(a, &curr, NULL);
 }
 
+static void dump_dirty(const struct map_args *a, uint64_t start, uint64_t len,
+		       bool dirty, bool first)
+{
+	if (a->output == OUTPUT_JSON)
+		printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+		       ", \"dirty\": %s}", first ? "" : ",\n", start, len,
+		       tf(dirty));
+	else if (dirty)
+		printf("%#-16" PRIx64 "%#" PRIx64 "\n", start, len);
+}
+
+static int bitmap_usable(struct qcow_image *img, const struct map_args *a)
+{
+	const struct qcow_bitmap_info *b = bitmap_find(img, a->bitmap);
+
+	if (!b) {
+		tool_error("%s: Dirty bitmap '%s' not found", a->file,
+			   a->bitmap);
+		return -ENOENT;
+	}
+	if (b->in_use || b->broken) {
+		tool_error("%s: Bitmap '%s' is inconsistent and cannot be used%s%s",
+			   a->file, a->bitmap, b->broken ? ": " : "",
+			   b->broken ? b->broken : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * --bitmap NAME: ranges that are all dirty or all clean, covering
+ * [start, end); the human layout lists the dirty ones only.
+ */
+static int map_bitmap(struct qcow_image *img, const struct map_args *a,
+		      uint64_t end)
+{
+	uint64_t off = a->start, start = a->start, len, run = 0;
+	bool dirty, run_dirty = false;
+	int ret;
+
+	if (a->output == OUTPUT_HUMAN)
+		printf("%-16s%s\n", "Offset", "Length");
+	while (off < end) {
+		len = end - off;
+		ret = qcow_bitmap_range(img, a->bitmap, off, &len, &dirty);
+		if (!ret && !len)
+			ret = -EIO;
+		if (ret < 0) {
+			tool_error("%s: cannot read bitmap '%s' at offset %" PRIu64 ": %s",
+				   a->file, a->bitmap, off,
+				   tool_reason(a->file, ret));
+			return ret;
+		}
+		len = min_u64(len, end - off);
+		if (run && dirty != run_dirty) {
+			dump_dirty(a, start, run, run_dirty, start == a->start);
+			start = off;
+			run = 0;
+		}
+		run_dirty = dirty;
+		run += len;
+		off += len;
+	}
+	if (run)
+		dump_dirty(a, start, run, run_dirty, start == a->start);
+	return 0;
+}
+
+static int map_image(struct qcow_image *img, const struct map_args *a,
+		     uint64_t end)
+{
+	int ret;
+
+	if (a->bitmap) {
+		ret = bitmap_usable(img, a);
+		if (ret < 0)
+			return ret;
+		if (a->output == OUTPUT_JSON)
+			putchar('[');
+		ret = map_bitmap(img, a, end);
+		if (a->output == OUTPUT_JSON)
+			puts("]");
+		return ret;
+	}
+	if (a->output == OUTPUT_JSON)
+		putchar('[');
+	else
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+		       "File");
+	ret = map_range(img, a, end);
+	if (a->output == OUTPUT_JSON)
+		puts("]");
+	return ret;
+}
+
 int img_map(int argc, char **argv)
 {
 	struct qcow_open_opts opts = { .read_only = true };
@@ -225,14 +326,7 @@ int img_map(int argc, char **argv)
 	end = qcow_size(img);
 	if (a.has_max_length && a.max_length < end - min_u64(a.start, end))
 		end = a.start + a.max_length;
-	if (a.output == OUTPUT_JSON)
-		putchar('[');
-	else
-		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
-		       "File");
-	ret = map_range(img, &a, end);
-	if (a.output == OUTPUT_JSON)
-		puts("]");
+	ret = map_image(img, &a, end);
 	qcow_close(img);
 	return ret < 0 ? 1 : 0;
 }

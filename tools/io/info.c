@@ -29,6 +29,7 @@ static uint64_t vm_state_offset(const struct qcow_info *info)
 int io_info(struct io_state *s, int argc, char **argv)
 {
 	char cluster[SIZE_STR_LEN], vmstate[SIZE_STR_LEN];
+	struct spec_bitmaps bm;
 	struct qcow_info info;
 	int ret;
 
@@ -43,6 +44,7 @@ int io_info(struct io_state *s, int argc, char **argv)
 	size_to_io_str(vmstate, sizeof(vmstate), vm_state_offset(&info));
 	printf("cluster size: %s\n", cluster);
 	printf("vm state offset: %s\n", vmstate);
-	spec_info_dump(stdout, &info);
+	spec_bitmaps_of(s->img, &bm);
+	spec_info_dump(stdout, &info, &bm);
 	return 0;
 }
