@@ -50,6 +50,7 @@ struct qcow2_bitmaps {
 	/* the on-disk directory as last read or written, for in-use marking */
 	uint8_t *disk_dir;
 	uint64_t disk_dir_len;
+	uint8_t *clean_dir;	/* the directory before the marking */
 	bool marked;		/* on disk every bitmap is in use */
 	bool changed;		/* memory differs from the disk */
 	bool dir_dropped;	/* a broken directory given up (repair) */

@@ -102,8 +102,10 @@ int qcow2_bitmap_track(struct qcow_image *img, uint64_t off, uint64_t len)
 	for (i = 0; i < s->bm.n; i++) {
 		struct qcow2_bitmap *b = &s->bm.v[i];
 
-		if (b->enabled && qcow2_bitmap_consistent(b))
+		if (b->enabled && qcow2_bitmap_consistent(b)) {
 			qcow2_bitmap_set_range(b, off, len, img->size);
+			s->bm.changed = true;
+		}
 	}
 	return 0;
 }

@@ -299,6 +299,24 @@ static bool dir_set_in_use(struct qcow2_bitmaps *bm, uint32_t nb,
 	return changed;
 }
 
+/*
+ * The directory rewritten in place, in QEMU's order: autoclear bit 0
+ * cleared, the directory written, the bit set again, each durable.
+ */
+static int rewrite_dir(struct qcow2 *s, const uint8_t *dir)
+{
+	int ret;
+
+	qcow2_header_set_autoclear(s, s->autoclear & ~QCOW2_AUTOCLEAR_BITMAPS);
+	ret = qcow2_header_write_sync(s);
+	if (!ret)
+		ret = write_dir_in_place(s, dir, s->bm.disk_dir_len);
+	qcow2_header_set_autoclear(s, s->autoclear | QCOW2_AUTOCLEAR_BITMAPS);
+	if (!ret)
+		ret = qcow2_header_write_sync(s);
+	return ret;
+}
+
 int qcow2_bitmaps_mark_in_use(struct qcow2 *s)
 {
 	uint8_t *dir;
@@ -319,22 +337,39 @@ int qcow2_bitmaps_mark_in_use(struct qcow2 *s)
 		s->bm.marked = true;
 		return 0;
 	}
-	qcow2_header_set_autoclear(s, s->autoclear & ~QCOW2_AUTOCLEAR_BITMAPS);
-	ret = qcow2_header_write_sync(s);
-	if (!ret)
-		ret = write_dir_in_place(s, dir, s->bm.disk_dir_len);
-	qcow2_header_set_autoclear(s, s->autoclear | QCOW2_AUTOCLEAR_BITMAPS);
-	if (!ret)
-		ret = qcow2_header_write_sync(s);
+	ret = rewrite_dir(s, dir);
 	if (ret < 0) {
 		free(dir);
 		return qcow_set_error(ret, s->img->filename, "cannot mark the"
 				      " bitmaps in use: %s", strerror(-ret));
 	}
-	free(s->bm.disk_dir);
+	free(s->bm.clean_dir);
+	s->bm.clean_dir = s->bm.disk_dir;
 	s->bm.disk_dir = dir;
 	s->bm.marked = true;
-	s->bm.changed = true;
+	return 0;
+}
+
+/*
+ * Marked in use but nothing changed since: the directory as it was before
+ * the marking goes back, and the file is as the open found it.
+ */
+static int unmark(struct qcow2 *s)
+{
+	struct qcow2_bitmaps *bm = &s->bm;
+	int ret;
+
+	if (!bm->marked || !bm->clean_dir)
+		return 0;
+	ret = rewrite_dir(s, bm->clean_dir);
+	if (ret < 0)
+		return qcow_set_error(ret, s->img->filename, "cannot clear "
+				      "the bitmaps' in-use flags: %s",
+				      strerror(-ret));
+	free(bm->disk_dir);
+	bm->disk_dir = bm->clean_dir;
+	bm->clean_dir = NULL;
+	bm->marked = false;
 	return 0;
 }
 
@@ -571,9 +606,10 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	uint8_t *dir = NULL;
 	int ret;
 
-	if (!s->writable || s->refcounts_damaged || s->corrupt ||
-	    !store_needed(s))
+	if (!s->writable || s->refcounts_damaged || s->corrupt)
 		return 0;
+	if (!store_needed(s))
+		return unmark(s);
 	/* stale or unusable: its clusters are leaked (check -r frees them) */
 	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || bm->dir_dropped)
 		old_dir = old_len = 0;
@@ -600,6 +636,8 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	ret = release_old(s, nts, old_dir, old_len);
 	free(nts);
 	free(bm->disk_dir);
+	free(bm->clean_dir);
+	bm->clean_dir = NULL;
 	bm->disk_dir = dir;
 	bm->disk_dir_len = dir_len;
 	bm->marked = false;
