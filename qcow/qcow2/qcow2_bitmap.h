@@ -57,6 +57,9 @@ struct qcow2_bitmaps {
 	/* clusters of bitmaps removed, released once a new header is out */
 	uint64_t *gone;		/* offset, length pairs */
 	size_t nb_gone, cap_gone;
+	/* clusters a removed broken bitmap named: freed if unreferenced */
+	uint64_t *suspect;
+	size_t nb_suspect, cap_suspect;
 };
 
 /* qcow2_bitmap.c */

@@ -246,10 +246,57 @@ static int gone_push(struct qcow2_bitmaps *bm, uint64_t off, uint64_t len)
 	return 0;
 }
 
+static int suspect_push(struct qcow2_bitmaps *bm, uint64_t off)
+{
+	if (bm->nb_suspect == bm->cap_suspect) {
+		size_t cap = bm->cap_suspect ? bm->cap_suspect * 2 : 64;
+		uint64_t *v = realloc(bm->suspect, cap * 8);
+
+		if (!v)
+			return -ENOMEM;
+		bm->suspect = v;
+		bm->cap_suspect = cap;
+	}
+	bm->suspect[bm->nb_suspect++] = off;
+	return 0;
+}
+
+/*
+ * The clusters a broken bitmap's table seems to name, where the table
+ * can be read at all: after the store, those that nothing else references
+ * are released (qcow2_bitmaps_store_sync()); the rest are left alone.
+ */
+static int suspect_clusters(struct qcow2 *s, struct qcow2_bitmap *b)
+{
+	uint64_t len = (uint64_t)b->table_size * 8, end = qcow2_file_end(s);
+	uint64_t off = b->table_offset, c, *t;
+	uint32_t i;
+	int ret;
+
+	if (!off || !len || qcow2_offset_into_cluster(s, off) ||
+	    len > QCOW_MAX_BITMAP_DIR || off + len > end)
+		return 0;
+	t = malloc(len);
+	if (!t)
+		return -ENOMEM;
+	ret = qfile_pread_sync(s->img->file, t, len, off);
+	for (i = 0; !ret && i < b->table_size; i++) {
+		uint64_t e = be64toh(t[i]) & BME_TABLE_OFFSET;
+
+		if (e && !qcow2_offset_into_cluster(s, e) &&
+		    e + s->cluster_size <= end)
+			ret = suspect_push(&s->bm, e);
+	}
+	for (c = 0; !ret && c < len; c += s->cluster_size)
+		ret = suspect_push(&s->bm, off + c);
+	free(t);
+	return ret < 0 ? ret : 0;
+}
+
 /*
  * The clusters of a removed bitmap, released once the directory without
- * it is on disk.  Those of broken metadata are left (leaked): they may
- * point anywhere.
+ * it is on disk.  Those of broken metadata may point anywhere: see
+ * suspect_clusters().
  */
 static int forget_clusters(struct qcow2 *s, struct qcow2_bitmap *b)
 {
@@ -258,7 +305,9 @@ static int forget_clusters(struct qcow2 *s, struct qcow2_bitmap *b)
 	uint32_t i;
 	int ret = 0;
 
-	if (b->broken || !b->table_offset)
+	if (b->broken)
+		return suspect_clusters(s, b);
+	if (!b->table_offset)
 		return 0;
 	if (!t) {
 		t = calloc(b->table_size ? b->table_size : 1, 8);

@@ -586,6 +586,44 @@ static int release_sync(struct qcow2 *s)
 	return ret;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The clusters of removed broken bitmaps that no reference names now that
+ * the directory without them is on disk, released; the others (named by
+ * an L2 table, say) stay as they are.
+ */
+static int release_suspects(struct qcow2 *s)
+{
+	struct qcow2_bitmaps *bm = &s->bm;
+	uint64_t *refs = NULL, nb = 0, prev = UINT64_MAX;
+	size_t i;
+	int ret;
+
+	if (!bm->nb_suspect)
+		return 0;
+	qsort(bm->suspect, bm->nb_suspect, 8, cmp_u64);
+	ret = qcow2_count_references(s, &refs, &nb);
+	for (i = 0; !ret && i < bm->nb_suspect; i++) {
+		uint64_t c = bm->suspect[i] >> s->cluster_bits;
+
+		if (c == prev || (c < nb && refs[c]) ||
+		    !qcow2_refcount_of(s, c))
+			continue;
+		prev = c;
+		ret = qcow2_release_later(s, c << s->cluster_bits,
+					  s->cluster_size);
+	}
+	free(refs);
+	bm->nb_suspect = 0;
+	return ret < 0 ? ret : release_sync(s);
+}
+
 static bool store_needed(const struct qcow2 *s)
 {
 	return s->bm.changed || s->bm.nb_gone ||
@@ -643,7 +681,9 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	bm->marked = false;
 	bm->changed = false;
 	bm->dir_dropped = false;
-	return ret < 0 ? ret : release_sync(s);
+	if (!ret)
+		ret = release_sync(s);
+	return ret < 0 ? ret : release_suspects(s);
 }
 
 /*
