@@ -162,6 +162,7 @@ track() {
 	stored_ok "$c" "$img" || return
 	dirty_ranges "$img" b0 >b0-got || { fail "$c" "qemu-nbd -B b0"; return; }
 	dirty_ranges "$img" b1 >b1-got || { fail "$c" "qemu-nbd -B b1"; return; }
+	note "b0 dirty: $(tr '\n' ',' <b0-got)"
 	same_ranges "$c" b0 b0-got b0-want || return
 	same_ranges "$c" "b1 (disabled)" b1-got b1-before || return
 	pass "$c-ranges"
