@@ -50,6 +50,25 @@ merge_ranges() {
 	END { if (n) print s, l }'
 }
 
+# qcow_img_ranges CASE IMG NAME WANT: qcow-img map --bitmap NAME
+# --output=json gives the dirty ranges in WANT (SKIP without --bitmap).
+qcow_img_ranges() {
+	local c=$1
+	if ! /host/bin/qcow-img map --bitmap "$3" --output=json "$2" \
+		>"$c.json" 2>"$c.err"; then
+		if grep -q "unknown option '--bitmap'" "$c.err"; then
+			skip "$c" "this qcow-img has no map --bitmap"
+		else
+			fail "$c" "qcow-img map --bitmap: $(head -n 1 "$c.err")"
+		fi
+		return
+	fi
+	tr -d ' \n' <"$c.json" | grep -o '"start":[0-9]*,"length":[0-9]*,"dirty":true' |
+		sed 's/"start":\([0-9]*\),"length":\([0-9]*\),.*/\1 \2/' |
+		merge_ranges >"$c.got"
+	same_ranges "$c" "qcow-img map --bitmap $3" "$c.got" "$4" && pass "$c"
+}
+
 # rounded OFF LEN...: the ranges rounded out to G, merged.
 rounded() {
 	while [ $# -ge 2 ]; do
@@ -166,6 +185,7 @@ track() {
 	same_ranges "$c" b0 b0-got b0-want || return
 	same_ranges "$c" "b1 (disabled)" b1-got b1-before || return
 	pass "$c-ranges"
+	qcow_img_ranges "$c-qcow-img-map" "$img" b0 b0-got
 	# the incremental backup: t0 + the dirty ranges of the final image
 	qemu-img convert -O raw "$img" final.raw
 	while read -r s l; do
