@@ -389,8 +389,7 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	info->extended_l2 = s->l2_entry_size == 16;
 	info->data_file = s->has_data_file ? s->data_file_name : NULL;
 	info->data_file_raw = !!(s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
-	if (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS)
-		info->nb_bitmaps = s->nb_bitmaps;
+	info->nb_bitmaps = s->bm.n;	/* as qcow_bitmap_list() lists them */
 	info->nb_snapshots = s->nb_snapshots;
 	info->snapshots = s->snapshot_infos;
 	return 0;

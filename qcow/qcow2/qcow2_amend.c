@@ -90,6 +90,11 @@ static int downgrade_ok(struct qcow2 *s)
 		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10:"
 				      " images with internal snapshots are "
 				      "not supported yet");
+	if (s->bm.n || s->bm.dir_broken)
+		return qcow_set_error(-ENOTSUP, s->img->filename, "compat=0.10 "
+				      "cannot store persistent dirty bitmaps: "
+				      "remove them first (qcow-img bitmap "
+				      "--remove)");
 	return 0;
 }
 

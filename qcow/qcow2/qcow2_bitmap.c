@@ -12,6 +12,8 @@
 #include "qcow2_bitmap.h"
 #include "layout.h"
 
+static void bitmap_free(struct qcow2_bitmap *b);
+
 uint32_t qcow2_bitmap_entry_len(const struct qcow2_bitmap *b)
 {
 	if (b->raw)
@@ -196,6 +198,8 @@ int qcow2_bitmap_parse(struct qcow2 *s, const uint8_t *dir, uint64_t len,
 			 " does not match nb_bitmaps %u (%" PRIu64 " bytes)",
 			 len, nb, pos);
 	if (why[0]) {
+		while (bm->n)
+			bitmap_free(&bm->v[--bm->n]);
 		bm->dir_broken = strdup(why);
 		return bm->dir_broken ? 0 : -ENOMEM;
 	}

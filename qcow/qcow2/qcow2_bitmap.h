@@ -52,6 +52,7 @@ struct qcow2_bitmaps {
 	uint64_t disk_dir_len;
 	bool marked;		/* on disk every bitmap is in use */
 	bool changed;		/* memory differs from the disk */
+	bool dir_dropped;	/* a broken directory given up (repair) */
 	/* clusters of bitmaps removed, released once a new header is out */
 	uint64_t *gone;		/* offset, length pairs */
 	size_t nb_gone, cap_gone;
@@ -84,6 +85,7 @@ int qcow2_bitmaps_resize(struct qcow2 *s, uint64_t new_size);
 /* qcow2_bitmap_ops.c */
 void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off,
 			    uint64_t len, uint64_t disk_size);
+int qcow2_bitmap_remove_at(struct qcow2 *s, unsigned int i);
 int qcow2_bitmap_track(struct qcow_image *img, uint64_t off, uint64_t len);
 extern const struct qcow_bitmap_ops qcow2_bitmap_ops;
 

@@ -283,20 +283,14 @@ static int forget_clusters(struct qcow2 *s, struct qcow2_bitmap *b)
 	return ret < 0 ? ret : 0;
 }
 
-static int bm_remove(struct qcow_image *img, const char *name)
+/* Entry i out of the directory in memory; stored at the next store. */
+int qcow2_bitmap_remove_at(struct qcow2 *s, unsigned int i)
 {
-	struct qcow2 *s = NULL;
-	struct qcow2_bitmap *b = NULL;
-	unsigned int i;
-	int ret = qcow2_need_writable(img, &s);
+	struct qcow2_bitmap *b = &s->bm.v[i];
+	int ret = forget_clusters(s, b);
 
-	if (!ret)
-		ret = lookup(img, name, &b);
-	if (!ret)
-		ret = forget_clusters(s, b);
 	if (ret < 0)
 		return ret;
-	i = (unsigned int)(b - s->bm.v);
 	free(b->name);
 	free(b->raw);
 	free(b->broken);
@@ -306,6 +300,19 @@ static int bm_remove(struct qcow_image *img, const char *name)
 	s->bm.n--;
 	s->bm.changed = true;
 	return 0;
+}
+
+static int bm_remove(struct qcow_image *img, const char *name)
+{
+	struct qcow2 *s = NULL;
+	struct qcow2_bitmap *b = NULL;
+	int ret = qcow2_need_writable(img, &s);
+
+	if (!ret)
+		ret = lookup(img, name, &b);
+	if (ret < 0)
+		return ret;
+	return qcow2_bitmap_remove_at(s, (unsigned int)(b - s->bm.v));
 }
 
 static int bm_clear(struct qcow_image *img, const char *name)

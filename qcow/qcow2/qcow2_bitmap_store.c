@@ -538,6 +538,19 @@ static int write_all(struct qcow2 *s, struct new_table *nts,
 	return ret;
 }
 
+/* Releases take a second write-back after the cut that queued them. */
+static int release_sync(struct qcow2 *s)
+{
+	int rounds = 0, ret;
+
+	do {
+		ret = qcow2_ckpt_sync(s, true);
+	} while (!ret && ++rounds < 4 && (s->alloc.dec.n ||
+					  s->alloc.dec_ready.n ||
+					  s->alloc.inc.n));
+	return ret;
+}
+
 static bool store_needed(const struct qcow2 *s)
 {
 	return s->bm.changed || s->bm.nb_gone ||
@@ -558,10 +571,12 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	uint8_t *dir = NULL;
 	int ret;
 
-	if (!s->writable || s->refcounts_damaged || !store_needed(s))
+	if (!s->writable || s->refcounts_damaged || s->corrupt ||
+	    !store_needed(s))
 		return 0;
-	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
-		old_dir = old_len = 0;	/* stale: its clusters are leaked */
+	/* stale or unusable: its clusters are leaked (check -r frees them) */
+	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || bm->dir_dropped)
+		old_dir = old_len = 0;
 	nts = calloc(bm->n + 1, sizeof(*nts));
 	if (!nts)
 		return -ENOMEM;
@@ -589,9 +604,8 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	bm->disk_dir_len = dir_len;
 	bm->marked = false;
 	bm->changed = false;
-	if (!ret)
-		ret = qcow2_ckpt_sync(s, true);
-	return ret;
+	bm->dir_dropped = false;
+	return ret < 0 ? ret : release_sync(s);
 }
 
 /*
@@ -613,4 +627,40 @@ int qcow2_bitmaps_start(struct qcow2 *s)
 					      "extension: %s", strerror(-ret));
 	}
 	return qcow2_bitmaps_mark_in_use(s);
+}
+
+/*
+ * The disk is now new_size bytes: consistent bitmaps follow it, as
+ * qemu-img resize does (granules past the old end clean); in-use and
+ * broken ones are left as they are.
+ */
+int qcow2_bitmaps_resize(struct qcow2 *s, uint64_t new_size)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->bm.n; i++) {
+		struct qcow2_bitmap *b = &s->bm.v[i];
+		uint64_t nbits = div_round_up(new_size, 1ULL << b->gran_bits);
+		uint64_t old_w = div_round_up(b->nbits, 64);
+		uint64_t new_w = div_round_up(nbits, 64);
+		uint64_t *w;
+
+		if (!b->words)
+			continue;
+		w = realloc(b->words, (new_w + 1) * 8);
+		if (!w)
+			return -ENOMEM;
+		if (new_w + 1 > old_w)
+			memset(w + old_w, 0, (new_w + 1 - old_w) * 8);
+		b->words = w;
+		if (nbits < b->nbits) {
+			b->nbits = nbits;
+			clear_tail(b);
+		} else {
+			clear_tail(b);	/* bits past the old end */
+			b->nbits = nbits;
+		}
+	}
+	s->bm.changed = true;
+	return 0;
 }

@@ -420,29 +420,52 @@ static void check_refblock_refcounts(struct check *c)
 	}
 }
 
-static int check_bitmap_table(struct check *c, uint64_t off, uint32_t size)
+/* A range the metadata names that can be counted: aligned, in the file. */
+static bool sane_range(struct qcow2 *s, uint64_t off, uint64_t len)
+{
+	return off && !qcow2_offset_into_cluster(s, off) &&
+	       len <= QCOW_MAX_BITMAP_DIR && off <= QCOW_MAX_IMAGE_SIZE &&
+	       off + len <= qcow2_file_end(s);
+}
+
+static void bitmap_error(struct check *c, const struct qcow2_bitmap *b,
+			 const char *why)
+{
+	say(c, "ERROR bitmap '%s': %s", b->name, why);
+	c->res->corruptions++;
+}
+
+/*
+ * A bitmap's table and data clusters.  Those of broken metadata are
+ * counted where they can be (so that a leak repair frees nothing another
+ * entry may still name); valid and in-use ones have their entries checked.
+ */
+static int check_bitmap_table(struct check *c, struct qcow2_bitmap *b)
 {
 	struct qcow2 *s = c->s;
-	uint8_t *t;
+	uint64_t tlen = (uint64_t)b->table_size * 8;
+	char why[200];
+	uint64_t *t;
 	uint32_t i;
 	int ret;
 
-	if (qcow2_offset_into_cluster(s, off) ||
-	    (uint64_t)size * 8 > QCOW_MAX_L1_SIZE) {
-		say(c, "ERROR: bitmap table at %#" PRIx64 " is invalid", off);
-		c->res->corruptions++;
+	if (!b->table_offset || !sane_range(s, b->table_offset, tlen))
 		return 0;
-	}
-	t = malloc((size_t)size * 8 + 1);
+	t = malloc(tlen + 8);
 	if (!t)
 		return -ENOMEM;
-	ret = qfile_pread_sync(s->img->file, t, (uint64_t)size * 8, off);
+	ret = qfile_pread_sync(s->img->file, t, tlen, b->table_offset);
 	if (!ret)
-		ret = inc_refs(c, off, (uint64_t)size * 8);
-	for (i = 0; i < size && !ret; i++) {
-		uint64_t e = get_be64(t + i * 8) & L2E_OFFSET_MASK;
+		ret = inc_refs(c, b->table_offset, tlen);
+	for (i = 0; i < b->table_size && !ret; i++)
+		t[i] = be64toh(t[i]);
+	if (!ret && !b->broken &&
+	    qcow2_bitmap_check_table(s, b, t, why, sizeof(why)) < 0)
+		bitmap_error(c, b, why);
+	for (i = 0; i < b->table_size && !ret; i++) {
+		uint64_t e = t[i] & BME_TABLE_OFFSET;
 
-		if (e)
+		if (e && sane_range(s, e, s->cluster_size))
 			ret = inc_refs(c, e, s->cluster_size);
 	}
 	free(t);
@@ -452,34 +475,26 @@ static int check_bitmap_table(struct check *c, uint64_t off, uint32_t size)
 static int check_bitmaps(struct check *c)
 {
 	struct qcow2 *s = c->s;
-	uint64_t pos = 0, size = s->bitmap_dir_size;
-	uint8_t *dir;
+	struct qcow2_bitmaps *bm = &s->bm;
 	unsigned int i;
-	int ret;
+	size_t g;
+	int ret = 0;
 
-	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || !s->nb_bitmaps)
-		return 0;
-	dir = malloc(size + 1);
-	if (!dir)
-		return -ENOMEM;
-	ret = qfile_pread_sync(s->img->file, dir, size, s->bitmap_dir_offset);
-	if (!ret)
-		ret = inc_refs(c, s->bitmap_dir_offset, size);
-	for (i = 0; i < s->nb_bitmaps && !ret; i++) {
-		uint32_t name_size, extra;
-
-		if (pos + 24 > size) {
-			say(c, "ERROR: bitmap directory is truncated");
-			c->res->corruptions++;
-			break;
-		}
-		name_size = get_be16(dir + pos + 18);
-		extra = get_be32(dir + pos + 20);
-		ret = check_bitmap_table(c, get_be64(dir + pos),
-					 get_be32(dir + pos + 8));
-		pos = ALIGN_UP(pos + 24 + (uint64_t)extra + name_size, 8);
+	if (bm->dir_broken) {
+		say(c, "ERROR bitmaps: %s", bm->dir_broken);
+		c->res->corruptions++;
 	}
-	free(dir);
+	if (s->bitmap_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) &&
+	    sane_range(s, s->bitmap_dir_offset, s->bitmap_dir_size))
+		ret = inc_refs(c, s->bitmap_dir_offset, s->bitmap_dir_size);
+	for (i = 0; i < bm->n && !ret; i++) {
+		if (bm->v[i].broken)
+			bitmap_error(c, &bm->v[i], bm->v[i].broken);
+		ret = check_bitmap_table(c, &bm->v[i]);
+	}
+	/* removed in memory, still named on disk until the next store */
+	for (g = 0; g < bm->nb_gone && !ret; g++)
+		ret = inc_refs(c, bm->gone[2 * g], bm->gone[2 * g + 1]);
 	return ret;
 }
 

@@ -71,6 +71,51 @@ static int count_rebuild(struct qcow_image *img,
 	return 0;
 }
 
+/*
+ * check -r all: bitmaps with broken metadata removed (their clusters are
+ * then leaks the refcount repair frees), never valid or in-use ones.
+ */
+static int remove_broken_bitmaps(struct qcow2 *s, unsigned int flags,
+				 struct qcow_check_result *fixed,
+				 void (*report)(void *arg, const char *msg),
+				 void *arg)
+{
+	struct qcow2_bitmaps *bm = &s->bm;
+	unsigned int i = 0;
+	int ret;
+
+	if (!(flags & QCOW_REPAIR_ERRORS))
+		return 0;
+	if (bm->dir_broken) {
+		qcow2_check_report_fix(report, arg, "Removing the bitmaps "
+				       "extension: %s", bm->dir_broken);
+		free(bm->dir_broken);
+		bm->dir_broken = NULL;
+		bm->dir_dropped = true;
+		bm->changed = true;
+		fixed->corruptions_fixed++;
+	}
+	while (i < bm->n) {
+		if (!bm->v[i].broken) {
+			i++;
+			continue;
+		}
+		qcow2_check_report_fix(report, arg, "Removing bitmap '%s': %s",
+				       bm->v[i].name, bm->v[i].broken);
+		ret = qcow2_bitmap_remove_at(s, i);
+		if (ret < 0)
+			return ret;
+		fixed->corruptions_fixed++;
+	}
+	if (!bm->changed)
+		return 0;
+	ret = qcow2_bitmaps_store_sync(s);
+	if (ret < 0)
+		return qcow_set_error(ret, s->img->filename, "cannot remove the "
+				      "broken bitmaps: %s", strerror(-ret));
+	return 0;
+}
+
 /* Refcounts, then COPIED flags (fixed by either mode, as qemu-img does). */
 static int fix_all(struct qcow2 *s, unsigned int flags,
 		   struct qcow_check_result *fixed,
@@ -113,6 +158,8 @@ int qcow2_repair(struct qcow_image *img, unsigned int flags,
 		ret = rebuild_if_damaged(s, flags, o.rebuild, report, arg);
 	if (!ret && o.rebuild)
 		ret = count_rebuild(img, &found, &fixed);
+	if (!ret)
+		ret = remove_broken_bitmaps(s, flags, &fixed, report, arg);
 	if (!ret)
 		ret = qcow2_check(img, res, NULL, NULL);
 	if (!ret && (res->leaks || res->corruptions)) {

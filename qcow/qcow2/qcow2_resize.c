@@ -124,6 +124,10 @@ int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 	if (s->nb_snapshots && size < img->size)
 		return qcow_set_error(-ENOTSUP, img->filename, "cannot shrink "
 				      "an image with internal snapshots");
+	/* the stored tables no longer fit the size once the header has it */
+	ret = qcow2_bitmaps_mark_in_use(s);
+	if (ret < 0)
+		return ret;
 	if (size < img->size) {
 		ret = shrink(s, size);
 		if (ret < 0)
@@ -136,6 +140,8 @@ int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 		ret = qcow2_ckpt_sync(s, true);
 	if (!ret && l1_need <= s->l1_size)
 		ret = header_set_size(s, size);
+	if (!ret)
+		ret = qcow2_bitmaps_resize(s, size);
 	if (ret < 0)
 		return ret;
 	if (size > img->size && img->backing) {

@@ -13,6 +13,15 @@
  * byte must hold what was written before the last completed flush, or what
  * a later request wrote (or zeros, for write-zeroes and discard).
  *
+ * Bitmap workloads add two persistent dirty bitmaps before recording:
+ * at every crash point each must be in use (inconsistent, as QEMU leaves
+ * it) or hold exactly the ranges written (or none, before the first
+ * request); all may be gone only before the first request (a crash while
+ * the open marks them in use leaves a stale extension, dropped as QEMU
+ * does).  qemu-img check of the crash image as it is must pass; leaked
+ * clusters are allowed (exit 3), as QEMU leaks the new bitmap clusters of
+ * a store the crash interrupted.
+ *
  * Repair workloads damage the refcount structure of the image they set up
  * and record `check -r all`: a crash image must still hold the data, and a
  * repair run again on it must leave it clean.
@@ -276,7 +285,105 @@ struct workload {
 	struct wl_op ops[MAX_OPS];
 	int nops;
 	uint64_t size;
+	int nbitmaps;		/* "b0" (4 KiB granularity), "b1" (64 KiB) */
 };
+
+static const char *const bm_names[2] = { "b0", "b1" };
+static const uint64_t bm_gran[2] = { 4096, 65536 };
+
+/* One bitmap of a crash image against the granules the ops wrote. */
+static bool bitmap_matches(const struct workload *w, struct qcow_image *img,
+			   int k, bool empty, char *why, size_t why_len)
+{
+	uint64_t g = bm_gran[k], off = 0, len;
+	bool dirty, want;
+	int i;
+
+	while (off < w->size) {
+		if (qcow_bitmap_range(img, bm_names[k], off, &len, &dirty) < 0
+		    || !len) {
+			snprintf(why, why_len, "%s: range: %s", bm_names[k],
+				 qcow_strerror());
+			return false;
+		}
+		for (; len; off += g, len -= MIN(len, g)) {
+			want = false;
+			for (i = 0; i < w->nops && !empty; i++) {
+				const struct wl_op *o = &w->ops[i];
+
+				if (o->kind != WL_FLUSH && o->len &&
+				    off < ALIGN_UP(o->off + o->len, g) &&
+				    off + g > ALIGN_DOWN(o->off, g))
+					want = true;
+			}
+			if (want != dirty) {
+				snprintf(why, why_len, "%s: granule at %lu is "
+					 "%s", bm_names[k], (unsigned long)off,
+					 dirty ? "dirty" : "clean");
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool image_dirty(const char *path)
+{
+	uint8_t b[8] = { 0 };
+	int fd = open(path, O_RDONLY);
+	bool dirty;
+
+	dirty = fd >= 0 && pread(fd, b, 8, 72) == 8 && (b[7] & 1);
+	if (fd >= 0)
+		close(fd);
+	return dirty;
+}
+
+static bool check_bitmaps(const struct workload *w, const char *path,
+			  unsigned long p, char *why, size_t why_len)
+{
+	struct qcow_open_opts oo = { .read_only = true };
+	const struct qcow_bitmap_info *inf;
+	bool before = w->nops && p <= w->ops[0].first_event;
+	bool ok = true;
+	struct qcow_image *img;
+	int n, k;
+
+	if (qcow_open(&img, path, &oo) < 0) {
+		snprintf(why, why_len, "open ro: %s", qcow_strerror());
+		return false;
+	}
+	n = qcow_bitmap_list(img, &inf);
+	if (n != w->nbitmaps && !(n == 0 && before)) {
+		snprintf(why, why_len, "%d bitmaps", n);
+		ok = false;
+	}
+	for (k = 0; k < n && ok; k++) {
+		if (strcmp(inf[k].name, bm_names[k]) || inf[k].broken) {
+			snprintf(why, why_len, "bitmap %d: %s broken %s", k,
+				 inf[k].name, inf[k].broken ? inf[k].broken :
+				 "no");
+			ok = false;
+		} else if (!inf[k].in_use) {
+			ok = bitmap_matches(w, img, k, false, why, why_len) ||
+			     (before && bitmap_matches(w, img, k, true, why,
+						       why_len));
+		}
+	}
+	qcow_close(img);
+	/* a dirty image (lazy refcounts) is repaired at open, not checked */
+	if (ok && tl_have_prog("qemu-img") && !image_dirty(path)) {
+		int ret = tl_run("qemu-img check -q '%s' >/dev/null 2>&1",
+				 path);
+
+		if (ret != 0 && ret != 3) {
+			snprintf(why, why_len, "qemu-img check (as crashed) "
+				 "exit %d", ret);
+			ok = false;
+		}
+	}
+	return ok;
+}
 
 static void apply_op(const struct wl_op *o, uint8_t *buf, uint64_t size)
 {
@@ -381,6 +488,8 @@ static bool check_image(const struct workload *w, const char *path,
 	int ret;
 
 	st->images++;
+	if (w->nbitmaps && !check_bitmaps(w, path, p, why, why_len))
+		return false;
 	if (w->damage && (ret = repair_image(path)) < 0) {
 		snprintf(why, why_len, "repair again: %s", qcow_strerror());
 		return false;
@@ -539,11 +648,13 @@ static int setup(struct workload *w, const char *path)
 {
 	struct qcow_open_opts oo = { 0 };
 	struct qcow_image *img;
-	int ret = qcow_open(&img, path, &oo);
+	int ret = qcow_open(&img, path, &oo), k;
 
 	if (ret < 0)
 		return ret;
 	ret = run_ops(w->setup, w->nsetup, img);
+	for (k = 0; k < w->nbitmaps && !ret; k++)
+		ret = qcow_bitmap_add(img, bm_names[k], bm_gran[k], false);
 	qcow_close(img);
 	return ret;
 }
@@ -627,7 +738,7 @@ static void run_workload(struct workload *w)
 		return tl_fail("backing: %s", qcow_strerror());
 	if (qcow_create(path, &w->co) < 0)
 		return tl_fail("create: %s", qcow_strerror());
-	if (w->nsetup && setup(w, path) < 0)
+	if ((w->nsetup || w->nbitmaps) && setup(w, path) < 0)
 		return tl_fail("setup: %s", qcow_strerror());
 	if (w->damage && damage(w, path) < 0)
 		return tl_fail("damage: cannot poke %s", path);
@@ -762,6 +873,21 @@ static struct workload workloads[] = {
 		.damage = DAMAGE_REFBLOCK_OVER_L1,
 	},
 	{
+		.name = "bitmaps", .size = 2 << 20, .nbitmaps = 2,
+		.co = { .cluster_size = 4096 },
+		.setup = { W(0, 8192, 9) },
+		.nsetup = 1,
+		.ops = { W(0, 10000, 1), F, W(300000, 70000, 2), Z(4096, 8192),
+			 F, D(1 << 20, 65536), W((2 << 20) - 512, 512, 3) },
+		.nops = 7,
+	},
+	{
+		.name = "bitmaps-lazy-64k", .size = 2 << 20, .nbitmaps = 2,
+		.co = { .cluster_size = 65536, .lazy_refcounts = true },
+		.ops = { W(70000, 1000, 1), F, D(0, 65536), W(600000, 5, 2) },
+		.nops = 4,
+	},
+	{
 		.name = "data-file", .size = 2 << 20,
 		.co = { .cluster_size = 4096, .data_file = "x" },
 		.ops = { W(0, 10000, 1), F, W(50000, 200000, 2), Z(0, 4096),
@@ -778,7 +904,10 @@ int main(int argc, char **argv)
 	/* thousands of crash images a case: more than the default minute */
 	setenv("TL_TIMEOUT", "900", 0);
 	tl_init(argc, argv);
+	/* CRASH_ONLY=bitmaps: the workloads whose name contains it */
 	for (i = 0; i < ARRAY_SIZE(workloads); i++)
-		run_workload(&workloads[i]);
+		if (!getenv("CRASH_ONLY") ||
+		    strstr(workloads[i].name, getenv("CRASH_ONLY")))
+			run_workload(&workloads[i]);
 	return tl_finish();
 }
