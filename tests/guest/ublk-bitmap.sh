@@ -174,6 +174,8 @@ track() {
 	elif ! list_bitmap "$ID" b0 | grep -q '"enabled":true,"granularity":65536,' ||
 		! list_bitmap "$ID" b1 | grep -q "\"enabled\":false,\"granularity\":65536,\"dirty-bytes\":$n1,\"in-use\":false"; then
 		fail "$c" "list: $(list_flat "$ID" | grep -o '"bitmaps":\[[^]]*\]')"
+	elif ! "$UBLK_QCOW" list -n "$ID" | grep -q "^ *bitmaps: b0 (64K, .* dirty), b1 (disabled, 64K, .* dirty)$"; then
+		fail "$c" "human list: $("$UBLK_QCOW" list -n "$ID" | tail -n 1)"
 	else
 		pass "$c-list"
 	fi
