@@ -9,13 +9,19 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 all: $(BENCH_BINS)
 
 # the engine against qemu-img bench on the host, then the block device
-# against qemu-nbd and loop in the test guest
+# against qemu-nbd and loop in the test guest, then the bitmaps' cost
 bench: all
 	bench/run.sh
 	bench/ublk.sh 5 1 3
+	bench/ublk-bitmap.sh 5 1 7
 
 bench-engine: all
 	bench/run.sh
 
 bench-ublk: all
 	bench/ublk.sh 5 1 3
+
+# the cost of persistent dirty bitmaps behind the block device
+.PHONY: bench-bitmap
+bench-bitmap: all
+	bench/ublk-bitmap.sh 5 1 7

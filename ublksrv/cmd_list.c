@@ -19,6 +19,7 @@ struct dev_row {
 	struct ublksrv_ctrl_dev_info info;
 	struct run_state st;
 	bool have_state;
+	struct json_object *bitmaps;	/* as recorded, or NULL */
 };
 
 static void list_usage(FILE *f)
@@ -37,6 +38,7 @@ static int row_load(struct ublk_ctrl *c, int id, struct dev_row *r)
 	if (ret < 0)
 		return ret;
 	r->have_state = run_state_load(id, &r->st) == 0;
+	r->bitmaps = r->have_state ? run_state_bitmaps(id) : NULL;
 	return 0;
 }
 
@@ -45,11 +47,68 @@ static const char *row_image(const struct dev_row *r)
 	return r->have_state ? r->st.image : "-";
 }
 
+/* 1536 -> "1.5K": the units of qemu-img's human output, short. */
+static void human_size(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "BKMGTPE";
+	double d = v;
+	unsigned int u = 0;
+
+	while (d >= 1024 && u < sizeof(units) - 2) {
+		d /= 1024;
+		u++;
+	}
+	if (!u)
+		snprintf(buf, len, "%lluB", (unsigned long long)v);
+	else
+		snprintf(buf, len, "%.3g%c", d, units[u]);
+}
+
+static uint64_t json_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ?
+	       json_object_get_uint64(v) : 0;
+}
+
+static bool json_true(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+/* "bitmaps: b0 (64K, 1.5M dirty), b1 (disabled, 64K, 0B dirty)" */
+static void bitmap_print(struct json_object *b, bool first)
+{
+	struct json_object *name;
+	char gran[16], dirty[16];
+
+	human_size(json_u64(b, "granularity"), gran, sizeof(gran));
+	human_size(json_u64(b, "dirty-bytes"), dirty, sizeof(dirty));
+	json_object_object_get_ex(b, "name", &name);
+	printf("%s%s (%s%s, %s dirty)", first ? "" : ", ",
+	       json_object_get_string(name),
+	       json_true(b, "in-use") ? "in use, " :
+	       json_true(b, "enabled") ? "" : "disabled, ", gran, dirty);
+}
+
 static void row_print(const struct dev_row *r)
 {
+	size_t i, n;
+
 	printf("%-4d %-9s %6u %6u %8d  %s\n", r->id,
 	       ublk_state_name(r->info.state), r->info.nr_hw_queues,
 	       r->info.queue_depth, r->info.ublksrv_pid, row_image(r));
+	n = r->bitmaps ? json_object_array_length(r->bitmaps) : 0;
+	if (!n)
+		return;
+	printf("     bitmaps: ");
+	for (i = 0; i < n; i++)
+		bitmap_print(json_object_array_get_idx(r->bitmaps, i), !i);
+	printf("\n");
 }
 
 /* Per queue: the CPUs the kernel maps to it and the thread serving it. */
@@ -117,6 +176,9 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "zero-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_AUTO_BUF_REG));
 	json_object_object_add(o, "queue-affinity", queues_json(c, r));
+	json_object_object_add(o, "bitmaps", r->bitmaps ?
+			       json_object_get(r->bitmaps) :
+			       json_object_new_array());
 	return o;
 }
 
@@ -139,6 +201,7 @@ static int list_devs(struct ublk_ctrl *c, const int *ids, int n, bool json)
 			json_object_array_add(arr, row_json(c, &r));
 		else
 			row_print(&r);
+		json_object_put(r.bitmaps);
 	}
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(arr,

@@ -197,6 +197,35 @@ static unsigned int server_reap(struct server *s)
 	return left;
 }
 
+/* The devices' bitmap records due; ms until the next one, or -1. */
+static long server_save_bitmaps(struct server *s)
+{
+	long next = -1, ms;
+	unsigned int i;
+
+	for (i = 0; i < s->used; i++) {
+		ms = ublk_dev_save_bitmaps(&s->devs[i]);
+		if (ms >= 0 && (next < 0 || ms < next))
+			next = ms;
+	}
+	return next;
+}
+
+/* sigwait(), or sigtimedwait() for ms; the signal, or -1 on timeout. */
+static int server_sigwait(const sigset_t *set, long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	int sig;
+
+	if (ms < 0)
+		return sigwait(set, &sig) == 0 ? sig : -1;
+	return sigtimedwait(set, NULL, &ts);
+}
+
+/*
+ * SIGUSR1: a queue thread ended, or a FLUSH left a device's bitmap
+ * record stale; the others stop serving.
+ */
 static void server_wait(struct server *s)
 {
 	unsigned int i;
@@ -205,7 +234,8 @@ static void server_wait(struct server *s)
 
 	ublk_dev_signals(&set);
 	while (server_reap(s) > 0) {
-		if (sigwait(&set, &sig) != 0 || sig == SIGUSR1)
+		sig = server_sigwait(&set, server_save_bitmaps(s));
+		if (sig < 0 || sig == SIGUSR1)
 			continue;
 		for (i = 0; i < s->used; i++)
 			if (!s->devs[i].destroyed)

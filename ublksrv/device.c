@@ -65,6 +65,7 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		.allow_dirs = dev->opts.allow_dirs,
 		.allow_block_devices = dev->opts.allow_block_devices,
 	};
+	const struct qcow_bitmap_info *bitmaps;
 	struct qcow_info info;
 	int ret;
 
@@ -89,6 +90,7 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 			 dev->opts.image);
 		dev->opts.read_only = true;
 	}
+	dev->has_bitmaps = qcow_bitmap_list(dev->img, &bitmaps) > 0;
 	return 0;
 }
 
@@ -238,9 +240,50 @@ static int dev_save_state(struct ublk_dev *dev)
 	st.tids = calloc(st.nr_queues, sizeof(*st.tids));
 	for (i = 0; st.tids && i < st.nr_queues; i++)
 		st.tids[i] = dev->queues[i]->tid;
+	if (dev->has_bitmaps)
+		st.nr_bitmaps = qcow_bitmap_list(dev->img, &st.bitmaps);
+	if (st.nr_bitmaps < 0) {
+		ublk_err("%s: cannot list the bitmaps: %s", dev->opts.image,
+			 qcow_strerror());
+		st.nr_bitmaps = 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &dev->bitmaps_saved);
 	ret = run_state_save(&st);
 	free(st.tids);
 	return ret;
+}
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000L +
+	       (b->tv_nsec - a->tv_nsec) / 1000000L;
+}
+
+/*
+ * The queue threads only flag it: writing the record is the main
+ * thread's, so that no file I/O runs on the I/O path.
+ */
+void ublk_dev_flushed(struct ublk_dev *dev)
+{
+	if (dev->has_bitmaps && !atomic_exchange(&dev->bitmaps_stale, true))
+		pthread_kill(dev->main_thread, SIGUSR1);
+}
+
+long ublk_dev_save_bitmaps(struct ublk_dev *dev)
+{
+	struct timespec now;
+	long ms;
+
+	if (!dev->serving || dev->destroyed ||
+	    !atomic_load(&dev->bitmaps_stale))
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ms_between(&dev->bitmaps_saved, &now);
+	if (ms >= 0 && ms < UBLK_BITMAPS_SAVE_MS)
+		return UBLK_BITMAPS_SAVE_MS - ms;
+	atomic_store(&dev->bitmaps_stale, false);
+	dev_save_state(dev);
+	return -1;
 }
 
 /*
@@ -419,6 +462,21 @@ static void dev_delete(struct ublk_dev *dev)
 }
 
 /*
+ * Only after the queues drained.  qcow_close() stores the bitmaps with in
+ * use cleared too, but says nothing when that fails; storing them first
+ * leaves the reason in the log (they then stay in use, as after a crash).
+ */
+static void dev_close_image(struct ublk_dev *dev)
+{
+	if (dev->img && dev->has_bitmaps && !dev->opts.read_only &&
+	    qcow_bitmaps_store(dev->img) < 0)
+		ublk_err("%s: the bitmaps were not stored: %s",
+			 dev->opts.image, qcow_strerror());
+	qcow_close(dev->img);
+	dev->img = NULL;
+}
+
+/*
  * The image is closed (flushed, marked clean) before the char device:
  * DEL_DEV waits for that, so `del` returns with the image clean.
  */
@@ -441,8 +499,7 @@ void ublk_dev_destroy(struct ublk_dev *dev)
 	}
 	del = dev->stopped_here || (!dev->serving && dev->added);
 	dev_join_queues(dev);
-	qcow_close(dev->img);
-	dev->img = NULL;
+	dev_close_image(dev);
 	if (dev->serving)
 		run_state_remove(dev->info.dev_id, getpid());
 	if (dev->cdev_fd >= 0)

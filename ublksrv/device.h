@@ -9,8 +9,10 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include "ctrl.h"
 #include "qcow.h"
 
@@ -55,6 +57,13 @@ struct ublk_dev {
 	bool stopping;			/* STOP_DEV sent (by anyone) */
 	bool stopped_here;		/* we sent STOP_DEV: we send DEL_DEV */
 	bool destroyed;
+	/*
+	 * The image has bitmaps: the run directory's record of them is
+	 * rewritten by the main thread after a FLUSH (bitmaps_stale).
+	 */
+	bool has_bitmaps;
+	atomic_bool bitmaps_stale;
+	struct timespec bitmaps_saved;	/* CLOCK_MONOTONIC */
 };
 
 /*
@@ -81,6 +90,16 @@ void ublk_dev_destroy(struct ublk_dev *dev);
 
 /* A queue thread calls this as it ends. */
 void ublk_dev_queue_exited(struct ublk_dev *dev);
+
+/* A queue thread completed a FLUSH: the bitmaps' record is stale. */
+void ublk_dev_flushed(struct ublk_dev *dev);
+/*
+ * The main thread: rewrites the record of a device whose bitmaps are
+ * stale, at most every UBLK_BITMAPS_SAVE_MS; returns the milliseconds
+ * until a record still stale is due, or -1 when none is.
+ */
+#define UBLK_BITMAPS_SAVE_MS	100
+long ublk_dev_save_bitmaps(struct ublk_dev *dev);
 
 /*
  * Writes back what the kernel caches for /dev/ublkbN and sends a FLUSH:

@@ -77,6 +77,37 @@ static struct json_object *dirs_json(const char *const *dirs)
 	return a;
 }
 
+static struct json_object *bitmap_json(const struct qcow_bitmap_info *b)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "name", json_object_new_string(b->name));
+	json_object_object_add(o, "enabled",
+			       json_object_new_boolean(b->enabled));
+	json_object_object_add(o, "granularity",
+			       json_object_new_uint64(b->granularity));
+	json_object_object_add(o, "dirty-bytes",
+			       json_object_new_uint64(b->dirty_bytes));
+	json_object_object_add(o, "in-use",
+			       json_object_new_boolean(b->in_use));
+	if (b->broken)
+		json_object_object_add(o, "broken",
+				       json_object_new_string(b->broken));
+	return o;
+}
+
+static struct json_object *bitmaps_json(const struct run_state *st)
+{
+	struct json_object *a = json_object_new_array();
+	int i;
+
+	for (i = 0; a && i < st->nr_bitmaps; i++)
+		json_object_array_add(a, bitmap_json(&st->bitmaps[i]));
+	return a;
+}
+
 /* The image's format and how it was opened: recover opens it so again. */
 static void open_json(struct json_object *o, const struct run_state *st)
 {
@@ -114,6 +145,8 @@ static struct json_object *state_json(const struct run_state *st)
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
 	if (st->tids)
 		json_object_object_add(o, "queue-tids", tids_json(st));
+	if (st->nr_bitmaps > 0)
+		json_object_object_add(o, "bitmaps", bitmaps_json(st));
 	return o;
 }
 
@@ -262,6 +295,24 @@ char **run_state_allow_dirs(int dev_id)
 		dirs = dirs_from_json(a);
 	json_object_put(o);
 	return dirs;
+}
+
+struct json_object *run_state_bitmaps(int dev_id)
+{
+	char path[PATH_MAX];
+	struct json_object *o, *a, *ret = NULL;
+
+	state_path(dev_id, path, sizeof(path));
+	if (access(path, R_OK) < 0)
+		return NULL;
+	o = json_object_from_file(path);
+	if (!o)
+		return NULL;
+	if (json_object_object_get_ex(o, "bitmaps", &a) &&
+	    json_object_is_type(a, json_type_array))
+		ret = json_object_get(a);
+	json_object_put(o);
+	return ret;
 }
 
 void run_state_remove(int dev_id, int pid)

@@ -25,6 +25,9 @@ struct run_state {
 	unsigned int depth;
 	int pid;
 	int *tids;		/* saved only: the queue threads' ids */
+	/* saved only: the image's bitmaps (run_state_bitmaps reads them) */
+	const struct qcow_bitmap_info *bitmaps;
+	int nr_bitmaps;
 };
 
 const char *run_dir(void);
@@ -40,6 +43,13 @@ int run_state_queue_tids(int dev_id, int *tids, int max);
  */
 char **run_state_allow_dirs(int dev_id);
 void run_state_free_dirs(char **dirs);
+/*
+ * The bitmaps recorded for dev_id: a JSON array of {"name", "enabled",
+ * "granularity", "dirty-bytes", "in-use"[, "broken"]} (json_object_put()
+ * it), or
+ * NULL when none were recorded.
+ */
+struct json_object *run_state_bitmaps(int dev_id);
 /* A live daemon serving image (the same file); 0 when found. */
 int run_state_find_image(const char *image, struct run_state *st);
 /* Removes the file if pid wrote it (pid 0: in any case). */

@@ -118,6 +118,8 @@ static void target_done(struct qcow_req *req, int res)
 		copy_start(q, io);
 		return;
 	}
+	if (res >= 0 && io->op == QCOW_OP_FLUSH)
+		ublk_dev_flushed(q->dev);
 	ublk_queue_commit(io, res < 0 ? res : io->result);
 }
 
