@@ -273,7 +273,7 @@ void qcow2_bitmaps_free(struct qcow2_bitmaps *bm)
 	free(bm->dir_broken);
 	free(bm->disk_dir);
 	free(bm->clean_dir);
-	free(bm->suspect);
+	cluster_vec_free(&bm->suspect);
 	free(bm->gone);
 	memset(bm, 0, sizeof(*bm));
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "qcow2_alloc.h"
 
 struct qcow2;
 struct qcow_image;
@@ -58,8 +59,7 @@ struct qcow2_bitmaps {
 	uint64_t *gone;		/* offset, length pairs */
 	size_t nb_gone, cap_gone;
 	/* clusters a removed broken bitmap named: freed if unreferenced */
-	uint64_t *suspect;
-	size_t nb_suspect, cap_suspect;
+	struct cluster_vec suspect;
 };
 
 /* qcow2_bitmap.c */

@@ -246,21 +246,6 @@ static int gone_push(struct qcow2_bitmaps *bm, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int suspect_push(struct qcow2_bitmaps *bm, uint64_t off)
-{
-	if (bm->nb_suspect == bm->cap_suspect) {
-		size_t cap = bm->cap_suspect ? bm->cap_suspect * 2 : 64;
-		uint64_t *v = realloc(bm->suspect, cap * 8);
-
-		if (!v)
-			return -ENOMEM;
-		bm->suspect = v;
-		bm->cap_suspect = cap;
-	}
-	bm->suspect[bm->nb_suspect++] = off;
-	return 0;
-}
-
 /*
  * The clusters a broken bitmap's table seems to name, where the table
  * can be read at all: after the store, those that nothing else references
@@ -285,10 +270,12 @@ static int suspect_clusters(struct qcow2 *s, struct qcow2_bitmap *b)
 
 		if (e && !qcow2_offset_into_cluster(s, e) &&
 		    e + s->cluster_size <= end)
-			ret = suspect_push(&s->bm, e);
+			ret = cluster_vec_push(&s->bm.suspect,
+					       e >> s->cluster_bits);
 	}
 	for (c = 0; !ret && c < len; c += s->cluster_size)
-		ret = suspect_push(&s->bm, off + c);
+		ret = cluster_vec_push(&s->bm.suspect,
+				       (off + c) >> s->cluster_bits);
 	free(t);
 	return ret < 0 ? ret : 0;
 }

@@ -586,13 +586,6 @@ static int release_sync(struct qcow2 *s)
 	return ret;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * The clusters of removed broken bitmaps that no reference names now that
  * the directory without them is on disk, released; the others (named by
@@ -600,27 +593,25 @@ static int cmp_u64(const void *a, const void *b)
  */
 static int release_suspects(struct qcow2 *s)
 {
-	struct qcow2_bitmaps *bm = &s->bm;
-	uint64_t *refs = NULL, nb = 0, prev = UINT64_MAX;
+	struct cluster_vec *v = &s->bm.suspect;
+	uint64_t *refs = NULL, nb = 0;
 	size_t i;
 	int ret;
 
-	if (!bm->nb_suspect)
+	if (!v->n)
 		return 0;
-	qsort(bm->suspect, bm->nb_suspect, 8, cmp_u64);
+	cluster_vec_sort_unique(v);
 	ret = qcow2_count_references(s, &refs, &nb);
-	for (i = 0; !ret && i < bm->nb_suspect; i++) {
-		uint64_t c = bm->suspect[i] >> s->cluster_bits;
+	for (i = 0; !ret && i < v->n; i++) {
+		uint64_t c = v->v[i];
 
-		if (c == prev || (c < nb && refs[c]) ||
-		    !qcow2_refcount_of(s, c))
+		if ((c < nb && refs[c]) || !qcow2_refcount_of(s, c))
 			continue;
-		prev = c;
 		ret = qcow2_release_later(s, c << s->cluster_bits,
 					  s->cluster_size);
 	}
 	free(refs);
-	bm->nb_suspect = 0;
+	v->n = 0;
 	return ret < 0 ? ret : release_sync(s);
 }
 
