@@ -279,25 +279,8 @@ static char **dirs_from_json(struct json_object *a)
 	return dirs;
 }
 
-char **run_state_allow_dirs(int dev_id)
-{
-	char path[PATH_MAX], **dirs = NULL;
-	struct json_object *o, *a;
-
-	state_path(dev_id, path, sizeof(path));
-	if (access(path, R_OK) < 0)
-		return NULL;
-	o = json_object_from_file(path);
-	if (!o)
-		return NULL;
-	if (json_object_object_get_ex(o, "allow-dirs", &a) &&
-	    json_object_is_type(a, json_type_array))
-		dirs = dirs_from_json(a);
-	json_object_put(o);
-	return dirs;
-}
-
-struct json_object *run_state_bitmaps(int dev_id)
+/* The array under key in the device's state file (a new reference), or NULL. */
+static struct json_object *state_array(int dev_id, const char *key)
 {
 	char path[PATH_MAX];
 	struct json_object *o, *a, *ret = NULL;
@@ -308,11 +291,28 @@ struct json_object *run_state_bitmaps(int dev_id)
 	o = json_object_from_file(path);
 	if (!o)
 		return NULL;
-	if (json_object_object_get_ex(o, "bitmaps", &a) &&
+	if (json_object_object_get_ex(o, key, &a) &&
 	    json_object_is_type(a, json_type_array))
 		ret = json_object_get(a);
 	json_object_put(o);
 	return ret;
+}
+
+char **run_state_allow_dirs(int dev_id)
+{
+	struct json_object *a = state_array(dev_id, "allow-dirs");
+	char **dirs;
+
+	if (!a)
+		return NULL;
+	dirs = dirs_from_json(a);
+	json_object_put(a);
+	return dirs;
+}
+
+struct json_object *run_state_bitmaps(int dev_id)
+{
+	return state_array(dev_id, "bitmaps");
 }
 
 void run_state_remove(int dev_id, int pid)
