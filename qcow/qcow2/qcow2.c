@@ -176,6 +176,19 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 	return ret < 0 ? ret : f.err;
 }
 
+/* Write-backs until releases are on disk too (they take a second one). */
+int qcow2_ckpt_settle(struct qcow2 *s)
+{
+	int rounds = 0, ret;
+
+	do {
+		ret = qcow2_ckpt_sync(s, true);
+	} while (!ret && ++rounds < 4 && (s->alloc.dec.n ||
+					  s->alloc.dec_ready.n ||
+					  s->alloc.inc.n));
+	return ret;
+}
+
 static int clear_autoclear(struct qcow2 *s)
 {
 	uint64_t keep = s->autoclear & (QCOW2_AUTOCLEAR_DATA_FILE_RAW |
@@ -332,18 +345,11 @@ static void qcow2_close(struct qcow_image *img)
 	int ret;
 
 	if (s->writable && s->hdr_raw && !s->refcounts_damaged) {
-		int rounds = 0;
-
 		ret = qcow2_bitmaps_store_sync(s);
 		if (ret < 0)
 			qcow_log(img, "closing: %s", qcow_strerror());
 
-		/* releases take a second write-back after the L2 change */
-		do {
-			ret = qcow2_ckpt_sync(s, true);
-		} while (!ret && ++rounds < 4 &&
-			 (s->alloc.dec.n || s->alloc.dec_ready.n ||
-			  s->alloc.inc.n));
+		ret = qcow2_ckpt_settle(s);
 		if (!ret && (s->incompatible & QCOW2_INCOMPAT_DIRTY)) {
 			qcow2_header_set_dirty(s, false);
 			ret = qcow2_header_write_sync(s);

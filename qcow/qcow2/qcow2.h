@@ -197,6 +197,7 @@ void qcow2_ckpt_maybe(struct qcow2 *s, struct qcow_ctx *ctx);
 void qcow2_flush_step(struct qcow_req *req);
 void qcow2_writeback(struct qcow_image *img);
 int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts);
+int qcow2_ckpt_settle(struct qcow2 *s);
 /* qcow2_refcount_rebuild.c: refcounts in memory set from the references */
 int qcow2_rebuild_refcounts(struct qcow2 *s);
 /*

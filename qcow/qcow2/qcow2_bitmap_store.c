@@ -573,19 +573,6 @@ static int write_all(struct qcow2 *s, struct new_table *nts,
 	return ret;
 }
 
-/* Releases take a second write-back after the cut that queued them. */
-static int release_sync(struct qcow2 *s)
-{
-	int rounds = 0, ret;
-
-	do {
-		ret = qcow2_ckpt_sync(s, true);
-	} while (!ret && ++rounds < 4 && (s->alloc.dec.n ||
-					  s->alloc.dec_ready.n ||
-					  s->alloc.inc.n));
-	return ret;
-}
-
 /*
  * The clusters of removed broken bitmaps that no reference names now that
  * the directory without them is on disk, released; the others (named by
@@ -612,7 +599,7 @@ static int release_suspects(struct qcow2 *s)
 	}
 	free(refs);
 	v->n = 0;
-	return ret < 0 ? ret : release_sync(s);
+	return ret < 0 ? ret : qcow2_ckpt_settle(s);
 }
 
 static bool store_needed(const struct qcow2 *s)
@@ -673,7 +660,7 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 	bm->changed = false;
 	bm->dir_dropped = false;
 	if (!ret)
-		ret = release_sync(s);
+		ret = qcow2_ckpt_settle(s);
 	return ret < 0 ? ret : release_suspects(s);
 }
 
