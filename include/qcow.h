@@ -80,6 +80,14 @@ struct qcow_open_opts {
 	 * it opens, keeping the broken entries, which can only be removed.
 	 */
 	bool allow_broken_bitmaps;
+	/*
+	 * Opens an internal snapshot instead of the active image, read-only
+	 * (qemu-img convert -l, qemu-io -l): the entry whose ID is
+	 * snapshot_id and whose name is snapshot_name, a NULL field matching
+	 * any (both NULL: the active image).  -ENOENT when none matches.
+	 */
+	const char *snapshot_id;
+	const char *snapshot_name;
 };
 
 /*
@@ -418,6 +426,30 @@ int qcow_bitmap_range(struct qcow_image *img, const char *name, uint64_t off,
  * the next write.
  */
 int qcow_bitmaps_store(struct qcow_image *img);
+
+/*
+ * Internal snapshots (qcow2), as qemu-img snapshot makes them.  A snapshot
+ * is found by ID first, then by name, as qemu-img does.  The calls are
+ * synchronous and need an image open read-write with no request in
+ * flight (a device quiesces its queues first); they write back what is
+ * dirty before they start and leave the image consistent after a crash
+ * at any point.  qcow_get_info() lists the snapshots afterwards.
+ */
+struct qcow_snapshot_create_opts {
+	const char *name;
+	uint32_t date_sec;		/* 0 and 0: now */
+	uint32_t date_nsec;
+	uint64_t vm_clock_nsec;
+	uint64_t icount;		/* UINT64_MAX: not recorded */
+};
+
+/* The new snapshot's ID, as QEMU allocates it, goes to id (if not NULL). */
+int qcow_snapshot_create(struct qcow_image *img,
+			 const struct qcow_snapshot_create_opts *opts,
+			 char *id, size_t id_size);
+int qcow_snapshot_delete(struct qcow_image *img, const char *id_or_name);
+/* Makes the snapshot's L1 table and disk size those of the active image. */
+int qcow_snapshot_apply(struct qcow_image *img, const char *id_or_name);
 
 /* Synchronous wrappers on a private context. */
 int qcow_pread(struct qcow_image *img, void *buf, uint64_t len, uint64_t off);

@@ -187,8 +187,19 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 
 /* ---- images and drivers (image.c) ---- */
 
-struct qcow_snapshot_ops;
 struct qcow_crypto_ops;
+
+/*
+ * Internal snapshots behind qcow.h's qcow_snapshot_*() (snapshot.c
+ * dispatches, checking that the image is writable).
+ */
+struct qcow_snapshot_ops {
+	int (*create)(struct qcow_image *img,
+		      const struct qcow_snapshot_create_opts *opts,
+		      char *id, size_t id_size);
+	int (*remove)(struct qcow_image *img, const char *id_or_name);
+	int (*apply)(struct qcow_image *img, const char *id_or_name);
+};
 
 /*
  * Persistent dirty bitmaps behind qcow.h's qcow_bitmap_*() (bitmap.c
@@ -243,12 +254,12 @@ struct qcow_driver {
 	/* the external data file of an open image, NULL if none (lock.c) */
 	struct qfile *(*data_file)(struct qcow_image *img);
 	/*
-	 * Reserved for internal snapshots (create, apply, delete) and
-	 * encryption (the key, and en/decryption of data clusters): no
-	 * driver has them yet, every one leaves them NULL.
+	 * Reserved for encryption (the key, and en/decryption of data
+	 * clusters): no driver has it yet, every one leaves it NULL.
 	 */
-	const struct qcow_snapshot_ops *snapshot;
 	const struct qcow_crypto_ops *crypto;
+	/* NULL: the format has no internal snapshots */
+	const struct qcow_snapshot_ops *snapshot;
 	/* NULL: the format has no bitmaps (list finds none) */
 	const struct qcow_bitmap_ops *bitmap;
 };
