@@ -58,7 +58,7 @@ $(LIB_OBJS) $(ENGINE_TEST_BINS): PRIV_INC := -Iqcow
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
-.PHONY: all check deps clean run bench bench-engine bench-ublk
+.PHONY: all check check-valgrind deps clean run bench bench-engine bench-ublk
 all: $(PROGS) $(ENGINE_TEST_BINS)
 
 $(BUILD)/%.o: %.c
@@ -101,6 +101,12 @@ check:
 	$(MAKE) $(CHECK_J) all
 	$(MAKE) $(CHECK_J) SAN=1 all
 	tests/run.sh
+
+# The full valgrind sweep: every damaged image of tests/interop/bad-*.sh
+# under memcheck (make check runs a fixed sample of each corpus).
+check-valgrind:
+	$(MAKE) $(CHECK_J) all
+	QCOW_VG_SAMPLE=1 tests/run.sh valgrind/
 
 deps:
 	scripts/deps.sh

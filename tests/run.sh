@@ -22,7 +22,9 @@
 # non-zero (not 77) without a FAIL line, one more failure is counted.
 # Its "NOTE: ..." lines (reports that are not verdicts) are shown.
 # Each program runs under `timeout $TEST_TIMEOUT` (default 1800 s) with its
-# output in tests/out/<build>-<name>.log.  The last line is
+# output in tests/out/<build>-<name>.log; its line ends with its wall time
+# and its CPU time (user + sys, its children included).  The last two
+# lines are the run's wall time with the sum of CPU times, then
 # "N passed, N failed, N skipped"; the exit status is 1 iff any failed.
 #
 # Programs run TEST_JOBS (default nproc; 1: one at a time) at once, the
@@ -44,6 +46,7 @@ FILTERS=("$@")
 TOTAL_PASS=0
 TOTAL_FAIL=0
 TOTAL_SKIP=0
+TOTAL_CPU=0
 NPROGS=0
 
 # tool PATH-VAR NAME: the tool under test, absolute if it is a path.
@@ -80,19 +83,23 @@ count() { grep -c "^$1: " "$2"; }
 # line the runner prints, FAIL and NOTE lines) goes to RES.out, then its
 # counts "PASS FAIL SKIP" to RES.cnt.
 run_prog() {
-	local res=$1 label=$2 log=$3 rc t0 ms p f s extra="" status
+	local res=$1 label=$2 log=$3 rc t0 ms cpu p f s extra="" status
 	shift 3
 	t0=$(now_ms)
 	# in a subshell: bash's "Segmentation fault" notice lands in the log;
 	# written under a private name first, so that a concurrent run of the
 	# suite in the same tree cannot mix its output into our counts
+	# `times` there: the CPU (user, sys) of everything it waited for
 	(
 		timeout -k 10 "$TEST_TIMEOUT" "$@"
-		exit $?
+		rc=$?
+		times >"$res.times"
+		exit $rc
 	) </dev/null >"$log.$$" 2>&1
 	rc=$?
 	mv -f "$log.$$" "$log"
 	ms=$(($(now_ms) - t0))
+	cpu=$(cpu_ms "$res.times")
 	p=$(count PASS "$log")
 	f=$(count FAIL "$log")
 	s=$(count SKIP "$log")
@@ -116,9 +123,9 @@ run_prog() {
 	[ "$f" -gt 0 ] && status=FAIL
 	[ "$f" -eq 0 ] && [ "$p" -eq 0 ] && [ "$s" -gt 0 ] && status=skip
 	{
-		printf '%-4s %-36s %4d passed, %d failed, %d skipped  %d.%ds%s\n' \
+		printf '%-4s %-36s %4d passed, %d failed, %d skipped  %d.%ds cpu %d.%ds%s\n' \
 			"$status" "$label" "$p" "$f" "$s" $((ms / 1000)) $((ms % 1000 / 100)) \
-			"${extra:+  ($extra)}"
+			$((cpu / 1000)) $((cpu % 1000 / 100)) "${extra:+  ($extra)}"
 		if [ "$f" -gt 0 ]; then
 			grep '^FAIL: ' "$log" | head -n 50 | sed 's/^/    /'
 			echo "    --- last 30 lines of ${log#"$ROOT"/}:"
@@ -126,7 +133,22 @@ run_prog() {
 		fi
 		grep '^NOTE: ' "$log" | head -n 10 | sed 's/^/    /'
 	} >"$res.out"
-	echo "$p $f $s" >"$res.cnt"
+	echo "$p $f $s $ms $cpu" >"$res.cnt"
+}
+
+# cpu_ms FILE: the children's user + sys time in `times` output FILE
+# (second line, "XmY.YYYs XmY.YYYs"), in milliseconds.
+cpu_ms() {
+	local u=0m0s s=0m0s
+	[ -f "$1" ] && { read -r _ _ && read -r u s; } <"$1"
+	echo $(($(tms_ms "$u") + $(tms_ms "$s")))
+}
+
+# tms_ms XmY.YYYs: milliseconds.
+tms_ms() {
+	local m=${1%%m*} sec=${1#*m}
+	sec=${sec%s}
+	echo $((10#$m * 60000 + 10#${sec%.*} * 1000 + 10#${sec#*.}))
 }
 
 # queue [--serial] LABEL LOG CMD...: a program for run_queue; --serial:
@@ -161,9 +183,9 @@ start() {
 
 # show I: print program I's report, add its counts.
 show() {
-	local p=0 f=1 s=0
+	local p=0 f=1 s=0 ms=0 cpu=0
 	if [ -s "$RES/$1.cnt" ]; then
-		read -r p f s <"$RES/$1.cnt"
+		read -r p f s ms cpu <"$RES/$1.cnt"
 		cat "$RES/$1.out"
 	else
 		echo "FAIL ${Q_LABEL[$1]}: the runner lost its result"
@@ -171,6 +193,7 @@ show() {
 	TOTAL_PASS=$((TOTAL_PASS + p))
 	TOTAL_FAIL=$((TOTAL_FAIL + f))
 	TOTAL_SKIP=$((TOTAL_SKIP + s))
+	TOTAL_CPU=$((TOTAL_CPU + cpu))
 	NPROGS=$((NPROGS + 1))
 }
 
@@ -291,6 +314,7 @@ run_guest() {
 }
 
 main() {
+	local t0
 	mkdir -p "$OUT" || exit 2
 	# scratch dirs kept by failed runs more than 2 hours ago (not newer
 	# ones: another run of the suite may be using them)
@@ -308,7 +332,10 @@ main() {
 	run_valgrind
 	run_fuzz
 	run_guest
+	t0=$(now_ms)
 	run_queue
+	t0=$(($(now_ms) - t0))
+	echo "tests/run.sh: $NPROGS programs, $((t0 / 1000))s wall, $((TOTAL_CPU / 1000))s CPU (user+sys)"
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 	[ "$TOTAL_FAIL" -eq 0 ]
 }

@@ -403,6 +403,8 @@ bm_worker() {
 	done <<<"$CASES"
 }
 
+vg_sample bitmap "$CASES"
+CASES=$VG_TABLE
 jobs=${BAD_JOBS:-2}
 for ((w = 0; w < jobs; w++)); do
 	(

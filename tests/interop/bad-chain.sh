@@ -173,8 +173,9 @@ make_cases() {
 make_cases >"$WORK/res/links" || exit 1
 poke_batch <"$WORK/res/links" 2>"$WORK/res/poke.err"
 
-for c in "${CASES[@]}"; do
-	read -r name class top <<<"$c"
+vg_sample chain "$(printf '%s\n' "${CASES[@]}")"
+while read -r name class top; do
+	[ -n "$name" ] || continue
 	poke_failed "chain/$name" "c/$name/" "$WORK/res/poke.err" && continue
 	nfail=$N_FAIL
 	robust "chain/$name" "$class" "c/$name" "$top"
@@ -182,5 +183,5 @@ for c in "${CASES[@]}"; do
 		io_expect "chain/deep-200/read-good-0" c/deep-200 l200.qcow2 good 0x01 0 64k
 	fi
 	[ "$N_FAIL" -eq "$nfail" ] && [ "${KEEP_TMP:-0}" != 1 ] && rm -rf "c/$name"
-done
+done <<<"$VG_TABLE"
 finish

@@ -185,6 +185,7 @@ check_case() {
 }
 
 cd img || exit 1
-in_workers check "$CASES" check_case
+vg_sample check "$CASES"
+in_workers check "$VG_TABLE" check_case
 cd "$WORK" || exit 1
 finish

@@ -532,6 +532,31 @@ poke_failed() {
 	return 0
 }
 
+# ---------------------------------------------------------- the sample
+# vg_sample TAG TABLE: sets VG_TABLE to the lines of TABLE (first word a
+# case name; blank lines and # comments dropped) that run.  Natively: all
+# of them.  Under valgrind (about a second of CPU a program) `make check`
+# runs a fixed sample: the cases are grouped by the first word of their
+# name ("l1-off-0" is in group "l1"), and of each group the 1st, the
+# (N+1)th, the (2N+1)th... in table order run, N = QCOW_VG_SAMPLE
+# (default 4), so every group of damage keeps at least one case and the
+# sample is the same on every run.  QCOW_VG_SAMPLE=1 (`make
+# check-valgrind`) runs every case.  A "NOTE:" line (shown by
+# tests/run.sh) says how many of how many cases of TAG ran.
+vg_sample() {
+	local tag=$1 n=1 all
+	[ "${QCOW_VALGRIND:-0}" = 1 ] && n=${QCOW_VG_SAMPLE:-4}
+	case $n in '' | *[!0-9]* | 0) n=1 ;; esac
+	VG_TABLE=$(awk -v n="$n" '
+		$1 == "" || $1 ~ /^#/ { next }
+		{ g = $1; sub(/-.*/, "", g); if (seen[g]++ % n == 0) print }
+	' <<<"$2")
+	[ "$n" -gt 1 ] || return 0
+	all=$(awk '$1 != "" && $1 !~ /^#/' <<<"$2" | grep -c .)
+	echo "NOTE: $tag: valgrind sample, $(grep -c . <<<"$VG_TABLE") of $all" \
+		"cases (1 in $n of each group; all: make check-valgrind)"
+}
+
 # ---------------------------------------------------------- in workers
 # in_workers TAG TABLE FUNC: FUNC W1 W2 W3 for every line of TABLE (its
 # first three words; blank lines and # comments skipped), the lines
@@ -575,7 +600,9 @@ in_workers() {
 # cases PREFIX/NAME/read-good-OFF, read-bad-OFF.  The cases run in
 # workers (in_workers).
 run_corpus() {
-	local prefix=$1 table=$2 reads=${3:-} name base assigns ext
+	local prefix=$1 table reads=${3:-} name base assigns ext
+	vg_sample "$prefix" "$2"
+	table=$VG_TABLE
 	while read -r name _ base assigns; do
 		case $name in '' | '#'*) continue ;; esac
 		ext=${base##*.}
