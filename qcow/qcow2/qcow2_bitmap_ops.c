@@ -438,9 +438,21 @@ static int bm_range(struct qcow_image *img, const char *name, uint64_t off,
 	return 0;
 }
 
+/*
+ * Writes in flight could set bits the store misses and clear in_use over
+ * them: the caller must have none.  What is cheap to see is refused (not
+ * a request parked on a metadata load: that is the caller's duty).
+ */
 static int bm_store(struct qcow_image *img)
 {
-	return qcow2_bitmaps_store_sync(qcow2_of(img));
+	struct qcow2 *s = qcow2_of(img);
+
+	if (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&s->io_epoch.n[0], __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&s->io_epoch.n[1], __ATOMIC_RELAXED))
+		return BERR(img, -EBUSY, "cannot store the bitmaps with "
+			    "requests in flight");
+	return qcow2_bitmaps_store_sync(s);
 }
 
 const struct qcow_bitmap_ops qcow2_bitmap_ops = {
