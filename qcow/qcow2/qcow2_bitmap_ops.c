@@ -191,6 +191,17 @@ static int check_new(struct qcow_image *img, const char *name,
 	return 0;
 }
 
+/* The directory as the next store writes it. */
+static uint64_t dir_len(const struct qcow2 *s)
+{
+	uint64_t len = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->bm.n; i++)
+		len += qcow2_bitmap_entry_len(&s->bm.v[i]);
+	return len;
+}
+
 static int bm_add(struct qcow_image *img, const char *name,
 		  uint64_t gran, bool disabled)
 {
@@ -217,8 +228,7 @@ static int bm_add(struct qcow_image *img, const char *name,
 		free(b->name);
 		return -ENOMEM;
 	}
-	if (qcow2_bitmap_entry_len(b) + s->bm.disk_dir_len >
-	    QCOW_MAX_BITMAP_DIR) {
+	if (dir_len(s) + qcow2_bitmap_entry_len(b) > QCOW_MAX_BITMAP_DIR) {
 		free(b->name);
 		free(b->words);
 		free(b->chunk_dirty);
