@@ -423,7 +423,8 @@ int qcow_bitmap_range(struct qcow_image *img, const char *name, uint64_t off,
 /*
  * Writes every bitmap out now, consistent, in use cleared, as close does;
  * the image stays open and writable and marks them in use again before
- * the next write.
+ * the next write.  No request may be in flight on the image (-EBUSY
+ * where the engine sees one).
  */
 int qcow_bitmaps_store(struct qcow_image *img);
 

@@ -79,7 +79,8 @@
 #define QCOW_MAX_SNAPSHOTS_SIZE	(1024u * QCOW_MAX_SNAPSHOTS)
 #define QCOW_MAX_BACKING_NAME	1023u
 #define QCOW_MAX_BITMAPS	65535u
-#define QCOW_MAX_BITMAP_DIR	(64u << 20)
+/* QEMU's: 1 KiB for each of the 65535 bitmaps, just under 64 MiB */
+#define QCOW_MAX_BITMAP_DIR	(65535u * 1024)
 #define QCOW_MAX_IMAGE_SIZE	(1ULL << 62)
 
 /* snapshot table entry */

@@ -259,6 +259,7 @@ static void bitmap_free(struct qcow2_bitmap *b)
 	free(b->raw);
 	free(b->broken);
 	free(b->words);
+	free(b->chunk_dirty);
 	free(b->old_table);
 }
 

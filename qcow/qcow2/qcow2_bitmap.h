@@ -40,7 +40,16 @@ struct qcow2_bitmap {
 	bool enabled;
 	uint64_t *words;	/* the bits, NULL until loaded */
 	uint64_t nbits;
-	uint64_t *old_table;	/* the table read at load (host order) */
+	uint64_t *old_table;	/* the table on disk (host order) */
+	/*
+	 * One bit a cluster of bitmap data (a chunk, 1 << chunk_shift bits):
+	 * set after the words change, taken by the checkpoint that writes
+	 * the chunk in place (qcow2_bitmap_flush.c).
+	 */
+	uint64_t *chunk_dirty;
+	uint64_t nchunks;
+	uint8_t chunk_shift;
+	bool table_dirty;	/* old_table names a cluster the disk lacks */
 };
 
 struct qcow2_bitmaps {
@@ -55,6 +64,8 @@ struct qcow2_bitmaps {
 	bool marked;		/* on disk every bitmap is in use */
 	bool changed;		/* memory differs from the disk */
 	bool dir_dropped;	/* a broken directory given up (repair) */
+	bool resized;		/* tables no longer fit: no in-place write */
+	bool storing;		/* a store runs: checkpoints leave them */
 	/* clusters of bitmaps removed, released once a new header is out */
 	uint64_t *gone;		/* offset, length pairs */
 	size_t nb_gone, cap_gone;
@@ -85,6 +96,21 @@ int qcow2_bitmaps_mark_in_use(struct qcow2 *s);
 int qcow2_bitmaps_store_sync(struct qcow2 *s);
 int qcow2_bitmap_load(struct qcow2 *s, struct qcow2_bitmap *b);
 int qcow2_bitmaps_resize(struct qcow2 *s, uint64_t new_size);
+int qcow2_bitmap_rewrite_dir(struct qcow2 *s, const uint8_t *dir);
+void qcow2_bitmap_words_to_chunk(const uint64_t *w, uint64_t first_bit,
+				 uint8_t *p, uint64_t bytes);
+
+/* qcow2_bitmap_flush.c */
+struct wb_list;
+int qcow2_bitmap_alloc_bits(struct qcow2 *s, struct qcow2_bitmap *b);
+void qcow2_bitmap_mark_chunks(struct qcow2_bitmap *b, uint64_t first_bit,
+			      uint64_t last_bit);
+void qcow2_bitmap_all_dirty(struct qcow2_bitmap *b);
+int qcow2_bitmaps_ckpt_cut(struct qcow2 *s, struct wb_list *data,
+			   struct wb_list *tables);
+void qcow2_bitmaps_ckpt_failed(struct qcow2 *s);
+bool qcow2_bitmaps_in_place(const struct qcow2 *s);
+bool qcow2_bitmap_live(const struct qcow2_bitmap *b);
 
 /* qcow2_bitmap_ops.c */
 void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off,

@@ -77,13 +77,15 @@ static void set_words(uint64_t *w, uint64_t first, uint64_t last)
 void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off,
 			    uint64_t len, uint64_t disk_size)
 {
-	uint64_t end;
+	uint64_t end, first, last;
 
 	if (!b->words || off >= disk_size || !len)
 		return;
 	end = MIN(disk_size, off + len);
-	set_words(b->words, off >> b->gran_bits,
-		  MIN((end - 1) >> b->gran_bits, b->nbits - 1));
+	first = off >> b->gran_bits;
+	last = MIN((end - 1) >> b->gran_bits, b->nbits - 1);
+	set_words(b->words, first, last);
+	qcow2_bitmap_mark_chunks(b, first, last);
 }
 
 int qcow2_bitmap_track(struct qcow_image *img, uint64_t off, uint64_t len)
@@ -189,6 +191,17 @@ static int check_new(struct qcow_image *img, const char *name,
 	return 0;
 }
 
+/* The directory as the next store writes it. */
+static uint64_t dir_len(const struct qcow2 *s)
+{
+	uint64_t len = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->bm.n; i++)
+		len += qcow2_bitmap_entry_len(&s->bm.v[i]);
+	return len;
+}
+
 static int bm_add(struct qcow_image *img, const char *name,
 		  uint64_t gran, bool disabled)
 {
@@ -211,16 +224,14 @@ static int bm_add(struct qcow_image *img, const char *name,
 	b->type = BME_TYPE_DIRTY;
 	b->enabled = !disabled;
 	b->nbits = div_round_up(img->size, gran);
-	b->words = calloc(div_round_up(b->nbits, 64) + 1, 8);
-	if (!b->name || !b->words) {
+	if (!b->name || qcow2_bitmap_alloc_bits(s, b) < 0) {
 		free(b->name);
-		free(b->words);
 		return -ENOMEM;
 	}
-	if (qcow2_bitmap_entry_len(b) + s->bm.disk_dir_len >
-	    QCOW_MAX_BITMAP_DIR) {
+	if (dir_len(s) + qcow2_bitmap_entry_len(b) > QCOW_MAX_BITMAP_DIR) {
 		free(b->name);
 		free(b->words);
+		free(b->chunk_dirty);
 		return BERR(img, -ENOSPC, "Not enough space in the bitmap "
 			    "directory");
 	}
@@ -333,6 +344,7 @@ int qcow2_bitmap_remove_at(struct qcow2 *s, unsigned int i)
 	free(b->raw);
 	free(b->broken);
 	free(b->words);
+	free(b->chunk_dirty);
 	free(b->old_table);
 	memmove(b, b + 1, (s->bm.n - i - 1) * sizeof(*b));
 	s->bm.n--;
@@ -361,6 +373,7 @@ static int bm_clear(struct qcow_image *img, const char *name)
 	if (ret < 0)
 		return ret;
 	memset(b->words, 0, div_round_up(b->nbits, 64) * 8);
+	qcow2_bitmap_all_dirty(b);
 	qcow2_of(img)->bm.changed = true;
 	return 0;
 }
@@ -435,9 +448,21 @@ static int bm_range(struct qcow_image *img, const char *name, uint64_t off,
 	return 0;
 }
 
+/*
+ * Writes in flight could set bits the store misses and clear in_use over
+ * them: the caller must have none.  What is cheap to see is refused (not
+ * a request parked on a metadata load: that is the caller's duty).
+ */
 static int bm_store(struct qcow_image *img)
 {
-	return qcow2_bitmaps_store_sync(qcow2_of(img));
+	struct qcow2 *s = qcow2_of(img);
+
+	if (__atomic_load_n(&s->inflight, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&s->io_epoch.n[0], __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&s->io_epoch.n[1], __ATOMIC_RELAXED))
+		return BERR(img, -EBUSY, "cannot store the bitmaps with "
+			    "requests in flight");
+	return qcow2_bitmaps_store_sync(s);
 }
 
 const struct qcow_bitmap_ops qcow2_bitmap_ops = {

@@ -9,8 +9,15 @@
  * last step leaves a stale extension: every bitmap is dropped at the next
  * read-write open, as QEMU does.
  *
- * Storing: bitmap data, tables and the directory go to new clusters, the
- * refcounts of those are written (a checkpoint), then one header write
+ * While in use, checkpoints write the changed chunks in place
+ * (qcow2_bitmap_flush.c).  Storing in place (the bitmaps on disk are the
+ * ones in memory): one more checkpoint writes the chunks changed since the
+ * last, then the directory is rewritten in place with in_use cleared, in
+ * the marking's order.
+ *
+ * Storing to new clusters (bitmaps added, removed, resized, or not in
+ * use on disk): bitmap data, tables and the directory go to new clusters,
+ * the refcounts of those are written (a checkpoint), then one header write
  * switches to the new directory; only then are the old clusters released.
  * A crash before the header write leaves the old (in use) bitmaps and
  * leaked new clusters; after it, the new exact ones and leaked old ones.
@@ -101,8 +108,8 @@ static void chunk_to_words(uint64_t *w, uint64_t first_bit,
 	}
 }
 
-static void words_to_chunk(const uint64_t *w, uint64_t first_bit,
-			   uint8_t *p, uint64_t bytes)
+void qcow2_bitmap_words_to_chunk(const uint64_t *w, uint64_t first_bit,
+				 uint8_t *p, uint64_t bytes)
 {
 	uint64_t i;
 
@@ -170,12 +177,15 @@ int qcow2_bitmap_load(struct qcow2 *s, struct qcow2_bitmap *b)
 		return b->broken ? 0 : -ENOMEM;
 	}
 	b->nbits = div_round_up(s->img->size, 1ULL << b->gran_bits);
-	b->words = calloc(div_round_up(b->nbits, 64) + 1, 8);
-	ret = b->words ? load_chunks(s, b, t) : -ENOMEM;
+	ret = qcow2_bitmap_alloc_bits(s, b);
+	if (!ret)
+		ret = load_chunks(s, b, t);
 	if (ret < 0) {
 		free(t);
 		free(b->words);
+		free(b->chunk_dirty);
 		b->words = NULL;
+		b->chunk_dirty = NULL;
 		return ret;
 	}
 	clear_tail(b);
@@ -303,7 +313,7 @@ static bool dir_set_in_use(struct qcow2_bitmaps *bm, uint32_t nb,
  * The directory rewritten in place, in QEMU's order: autoclear bit 0
  * cleared, the directory written, the bit set again, each durable.
  */
-static int rewrite_dir(struct qcow2 *s, const uint8_t *dir)
+int qcow2_bitmap_rewrite_dir(struct qcow2 *s, const uint8_t *dir)
 {
 	int ret;
 
@@ -337,7 +347,7 @@ int qcow2_bitmaps_mark_in_use(struct qcow2 *s)
 		s->bm.marked = true;
 		return 0;
 	}
-	ret = rewrite_dir(s, dir);
+	ret = qcow2_bitmap_rewrite_dir(s, dir);
 	if (ret < 0) {
 		free(dir);
 		return qcow_set_error(ret, s->img->filename, "cannot mark the"
@@ -361,7 +371,7 @@ static int unmark(struct qcow2 *s)
 
 	if (!bm->marked || !bm->clean_dir)
 		return 0;
-	ret = rewrite_dir(s, bm->clean_dir);
+	ret = qcow2_bitmap_rewrite_dir(s, bm->clean_dir);
 	if (ret < 0)
 		return qcow_set_error(ret, s->img->filename, "cannot clear "
 				      "the bitmaps' in-use flags: %s",
@@ -428,7 +438,7 @@ static int write_bitmap(struct qcow2 *s, struct qcow2_bitmap *b,
 	for (k = 0; k < nt->size && !ret; k++) {
 		uint64_t n = MIN(cs, bytes - k * cs);
 
-		words_to_chunk(b->words, k * cs * 8, buf, n);
+		qcow2_bitmap_words_to_chunk(b->words, k * cs * 8, buf, n);
 		if (!all_zero(buf, n))
 			ret = write_new(s, buf, n, &nt->t[k]);
 	}
@@ -602,6 +612,74 @@ static int release_suspects(struct qcow2 *s)
 	return ret < 0 ? ret : qcow2_ckpt_settle(s);
 }
 
+/*
+ * The bitmaps on disk are those in memory, in use, written in place by
+ * the checkpoints: one more writes the chunks changed since the last (new
+ * clusters' refcounts before the tables naming them), then a directory
+ * with in_use cleared goes to a new cluster and one header write names
+ * it (a crash leaves them in use or exact, never dropped); the old
+ * directory is released after.  1: not so, store to new clusters.
+ */
+static int store_in_place(struct qcow2 *s)
+{
+	struct qcow2_bitmaps *bm = &s->bm;
+	uint64_t len = 0, off = 0, old = s->bitmap_dir_offset;
+	uint8_t *dir = NULL;
+	unsigned int i;
+	int ret;
+
+	if (!qcow2_bitmaps_in_place(s) || bm->nb_gone || bm->suspect.n)
+		return 1;
+	for (i = 0; i < bm->n; i++)
+		if (qcow2_bitmap_consistent(&bm->v[i]) &&
+		    !qcow2_bitmap_live(&bm->v[i]))
+			return 1;
+	if (qcow2_bitmap_serialize(bm, false, &dir, &len) < 0 ||
+	    len != bm->disk_dir_len) {
+		free(dir);
+		return 1;
+	}
+	ret = qcow2_ckpt_settle(s);
+	if (!ret)
+		ret = write_new(s, dir, len, &off);
+	if (!ret)
+		ret = qfile_fsync_sync(s->img->file);
+	/* on failure the new directory leaks at worst */
+	if (!ret)
+		ret = put_header(s, bm->n, off, len);
+	if (ret < 0) {
+		free(dir);
+		return qcow_set_error(ret, s->img->filename, "cannot store "
+				      "the bitmaps: %s", strerror(-ret));
+	}
+	ret = qcow2_release_later(s, old, len);
+	free(bm->disk_dir);
+	free(bm->clean_dir);
+	bm->clean_dir = NULL;
+	bm->disk_dir = dir;
+	bm->marked = false;
+	bm->changed = false;
+	return ret < 0 ? ret : qcow2_ckpt_settle(s);
+}
+
+/* After a store to new clusters: what is on disk is what memory holds. */
+static void stored_new(struct qcow2_bitmaps *bm, bool ok)
+{
+	unsigned int i;
+
+	for (i = 0; i < bm->n; i++) {
+		struct qcow2_bitmap *b = &bm->v[i];
+
+		if (b->chunk_dirty && ok)
+			memset(b->chunk_dirty, 0,
+			       div_round_up(b->nchunks, 64) * 8);
+		b->table_dirty = false;
+	}
+	bm->storing = false;
+	if (ok)
+		bm->resized = false;
+}
+
 static bool store_needed(const struct qcow2 *s)
 {
 	return s->bm.changed || s->bm.nb_gone ||
@@ -626,6 +704,10 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 		return 0;
 	if (!store_needed(s))
 		return unmark(s);
+	ret = store_in_place(s);
+	if (ret <= 0)
+		return ret;
+	bm->storing = true;
 	/* stale or unusable: its clusters are leaked (check -r frees them) */
 	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || bm->dir_dropped)
 		old_dir = old_len = 0;
@@ -646,9 +728,11 @@ int qcow2_bitmaps_store_sync(struct qcow2 *s)
 			free(nts[i].t);
 		free(nts);
 		free(dir);
+		stored_new(bm, false);
 		return qcow_set_error(ret, s->img->filename, "cannot store "
 				      "the bitmaps: %s", strerror(-ret));
 	}
+	stored_new(bm, true);
 	ret = release_old(s, nts, old_dir, old_len);
 	free(nts);
 	free(bm->disk_dir);
@@ -690,10 +774,26 @@ int qcow2_bitmaps_start(struct qcow2 *s)
  * qemu-img resize does (granules past the old end clean); in-use and
  * broken ones are left as they are.
  */
+static int resize_chunks(struct qcow2 *s, struct qcow2_bitmap *b)
+{
+	uint64_t n = div_round_up(div_round_up(b->nbits, 8), s->cluster_size);
+	uint64_t *cd = calloc(div_round_up(n, 64) + 1, 8);
+
+	if (!cd)
+		return -ENOMEM;
+	free(b->chunk_dirty);
+	b->chunk_dirty = cd;
+	b->nchunks = n;
+	return 0;
+}
+
 int qcow2_bitmaps_resize(struct qcow2 *s, uint64_t new_size)
 {
 	unsigned int i;
+	int ret;
 
+	/* the tables no longer fit: the next store writes new ones */
+	s->bm.resized = true;
 	for (i = 0; i < s->bm.n; i++) {
 		struct qcow2_bitmap *b = &s->bm.v[i];
 		uint64_t nbits = div_round_up(new_size, 1ULL << b->gran_bits);
@@ -716,6 +816,9 @@ int qcow2_bitmaps_resize(struct qcow2 *s, uint64_t new_size)
 			clear_tail(b);	/* bits past the old end */
 			b->nbits = nbits;
 		}
+		ret = resize_chunks(s, b);
+		if (ret < 0)
+			return ret;
 	}
 	s->bm.changed = true;
 	return 0;

@@ -14,7 +14,10 @@
  *              allocated before the cut and of those released by the
  *              previous checkpoint; fsync; then the refcount table (new
  *              blocks, or a new table and the header); fsync.
- *   L2:        the copied slices; fsync.
+ *   L2:        the bitmap chunks changed since the previous cut, in
+ *              place (bitmaps in use: qcow2_bitmap_flush.c); fsync.
+ *              Then the copied slices and the bitmap tables that name
+ *              new chunk clusters; fsync.
  *   L1:        the copied chunks; fsync.
  *
  * Data written before the cut was complete before its L2 entry changed,
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include "qcow2_write.h"
 #include "qcow2_checkpoint.h"
+#include "qcow2_bitmap.h"
 #include "layout.h"
 
 static void ckpt_next(struct ckpt *c);
@@ -127,6 +131,10 @@ static int ckpt_cut(struct ckpt *c)
 	struct qcow2_alloc *a = &s->alloc;
 	int ret;
 
+	/* first: the clusters it allocates are in this cut's refcounts */
+	ret = qcow2_bitmaps_ckpt_cut(s, &c->bm_data, &c->l2);
+	if (ret < 0)
+		return ret;
 	/* released before the previous cut: their L2 change is on disk */
 	ret = vec_append(&a->lazy, &a->inc);
 	if (!ret)
@@ -248,7 +256,9 @@ static void ckpt_keep_dirty(struct ckpt *c)
 	size_t i;
 
 	for (i = 0; i < c->l2.n; i++)
-		meta_cache_mark_dirty(&s->l2, c->l2.v[i].slice);
+		if (c->l2.v[i].slice)
+			meta_cache_mark_dirty(&s->l2, c->l2.v[i].slice);
+	qcow2_bitmaps_ckpt_failed(s);
 	for (i = 0; i < c->l1.n; i++)
 		qcow2_mark_l1_dirty(s, (c->l1.v[i].off - s->l1_offset) / 8);
 	/* a table move is done again whole, header included */
@@ -288,6 +298,7 @@ static void ckpt_finish(struct ckpt *c)
 	wb_release(&c->l2);
 	wb_release(&c->l1);
 	wb_release(&c->io);
+	wb_release(&c->bm_data);
 	cluster_vec_free(&c->touched);
 	cluster_vec_free(&c->freed);
 	cluster_vec_free(&c->released);
@@ -426,6 +437,13 @@ static void ckpt_next(struct ckpt *c)
 				return;
 			break;
 		case CK_L2:
+			/* chunks on disk before a table names their cluster */
+			if (c->bm_data.n && !c->bm_data_done) {
+				c->bm_data_done = true;
+				c->phase = CK_L2;
+				if (write_list(c, &c->bm_data))
+					return;
+			}
 			/* data written before the cut is durable before L2 */
 			if ((c->l2.n || c->l1.n) && !c->synced) {
 				c->phase = CK_L2;

@@ -59,6 +59,8 @@ struct ckpt {
 	size_t touched_pos;
 	struct wb_list l2;
 	struct wb_list l1;
+	struct wb_list bm_data;		/* bitmap chunks, durable before L2 */
+	bool bm_data_done;
 	struct wb_list io;		/* refblocks, table, header */
 	uint64_t *new_rt;
 	uint64_t new_rt_entries;

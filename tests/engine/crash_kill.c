@@ -7,6 +7,17 @@
  * opens the image, checks it and reads it back: every byte must hold what
  * it held when the last reported flush completed, or what a write started
  * after it put there.  Then again on the same image, many times.
+ *
+ * The bitmap run keeps two persistent dirty bitmaps on the image (b0:
+ * 512-byte granularity, two clusters of bitmap data; b1: 64 KiB), which
+ * every flush writes in place while they are in use.  In every other round
+ * the writer closes the image itself after some writes, unless the kill
+ * comes first.  Before each verification, qemu-img check of the image as
+ * left must pass (leaks allowed), and each bitmap must be either in use
+ * (as QEMU leaves one after a crash: it is removed and added again) or
+ * exact: dirty where a write recorded since it was added touched, clean
+ * elsewhere.  All may be gone after a kill between the two header writes
+ * of the in-use marking (a stale extension, dropped as QEMU drops it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +38,11 @@
 #define ROUNDS		25
 #define MAX_RECS	(1u << 16)
 
-enum rec_type { REC_WRITE = 1, REC_FLUSHED = 2 };
+enum rec_type { REC_WRITE = 1, REC_FLUSHED = 2, REC_CLOSED = 3 };
+
+#define NB_BITMAPS	2
+static const char *const bm_names[NB_BITMAPS] = { "b0", "b1" };
+static const uint64_t bm_gran[NB_BITMAPS] = { 512, 65536 };
 
 struct rec {
 	uint32_t type;
@@ -102,7 +117,18 @@ static void slot_done(struct qcow_req *req, int res)
 	s->busy = false;
 }
 
-static void child(const char *path, uint64_t seed)
+static bool all_idle(const struct slot *slots)
+{
+	int i;
+
+	for (i = 0; i < DEPTH; i++)
+		if (slots[i].busy)
+			return false;
+	return true;
+}
+
+/* close_after: writes to start before a clean close; 0: until killed */
+static void child(const char *path, uint64_t seed, uint32_t close_after)
 {
 	struct qcow_open_opts oo = { 0 };
 	struct slot slots[DEPTH] = { 0 };
@@ -122,11 +148,16 @@ static void child(const char *path, uint64_t seed)
 		struct io_uring_cqe *cqe;
 		unsigned int head, n = 0;
 
+		if (close_after && id >= close_after && all_idle(slots)) {
+			qcow_close(img);
+			send_rec(REC_CLOSED, id, 0, 0);
+			_exit(0);
+		}
 		for (i = 0; i < DEPTH; i++) {
 			struct slot *s = &slots[i];
 			uint64_t off, len;
 
-			if (s->busy)
+			if (s->busy || (close_after && id >= close_after))
 				continue;
 			s->req.priv = s;
 			s->req.done = slot_done;
@@ -216,15 +247,22 @@ static void mark_later(const struct history *h, uint32_t upto,
  * The killed writer's requests in flight on its io_uring keep the image
  * file, and so its locks, for a moment after the process is gone.
  */
-static int open_after_kill(struct qcow_image **img, const char *path)
+static int open_after_kill_opts(struct qcow_image **img, const char *path,
+				struct qcow_open_opts *oo)
 {
-	struct qcow_open_opts oo = { 0 };
 	struct timespec ts = { 0, 10 * 1000000L };
 	int ret, tries = 0;
 
-	while ((ret = qcow_open(img, path, &oo)) == -EBUSY && ++tries < 1000)
+	while ((ret = qcow_open(img, path, oo)) == -EBUSY && ++tries < 1000)
 		nanosleep(&ts, NULL);
 	return ret;
+}
+
+static int open_after_kill(struct qcow_image **img, const char *path)
+{
+	struct qcow_open_opts oo = { 0 };
+
+	return open_after_kill_opts(img, path, &oo);
 }
 
 static int verify(const char *path, uint8_t *base, const struct history *h,
@@ -269,6 +307,146 @@ out:
 	return ret;
 }
 
+/* ---- bitmaps ---- */
+
+struct bm_model {
+	uint8_t *want[NB_BITMAPS];	/* granules written since added */
+	bool closed;			/* the round ended in a clean close */
+	int exact, in_use, gone;	/* rounds that left them so */
+};
+
+static void model_writes(struct bm_model *m, const struct history *h)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < h->n; i++) {
+		const struct rec *r = &h->v[i];
+		uint64_t g;
+
+		if (r->type != REC_WRITE)
+			continue;
+		for (k = 0; k < NB_BITMAPS; k++)
+			for (g = r->off / bm_gran[k];
+			     g <= (r->off + r->len - 1) / bm_gran[k]; g++)
+				m->want[k][g] = 1;
+	}
+}
+
+static bool bitmap_exact(struct qcow_image *img, int k,
+			 const struct bm_model *m, char *why, size_t why_len)
+{
+	uint64_t off = 0, len, g = bm_gran[k];
+	bool dirty;
+
+	while (off < SIZE) {
+		if (qcow_bitmap_range(img, bm_names[k], off, &len, &dirty) < 0
+		    || !len) {
+			snprintf(why, why_len, "%s: range: %s", bm_names[k],
+				 qcow_strerror());
+			return false;
+		}
+		for (; len; off += g, len -= g) {
+			if (m->want[k][off / g] == dirty)
+				continue;
+			snprintf(why, why_len, "%s: granule at %lu is %s",
+				 bm_names[k], (unsigned long)off,
+				 dirty ? "dirty" : "clean");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The bitmaps as the round left them: *redo when in use or gone. */
+static int check_bitmaps(const char *path, struct bm_model *m,
+			 bool *redo, char *why, size_t why_len)
+{
+	struct qcow_open_opts oo = { .read_only = true };
+	const struct qcow_bitmap_info *inf;
+	struct qcow_image *img;
+	int n, k, ret = 0;
+
+	*redo = false;
+	if (open_after_kill_opts(&img, path, &oo) < 0) {
+		snprintf(why, why_len, "open ro: %s", qcow_strerror());
+		return -1;
+	}
+	n = qcow_bitmap_list(img, &inf);
+	if (n == 0 && !m->closed) {
+		*redo = true;
+		m->gone++;
+	} else if (n != NB_BITMAPS) {
+		snprintf(why, why_len, "%d bitmaps", n);
+		ret = -1;
+	}
+	for (k = 0; k < n && !ret; k++) {
+		if (strcmp(inf[k].name, bm_names[k]) || inf[k].broken) {
+			snprintf(why, why_len, "bitmap %d: %s broken: %s", k,
+				 inf[k].name, inf[k].broken ? inf[k].broken :
+				 "no");
+			ret = -1;
+		} else if (inf[k].in_use && m->closed) {
+			snprintf(why, why_len, "%s in use after a clean close",
+				 bm_names[k]);
+			ret = -1;
+		} else if (inf[k].in_use) {
+			*redo = true;
+		} else if (!bitmap_exact(img, k, m, why, why_len)) {
+			ret = -1;
+		}
+	}
+	if (n && !ret)
+		*redo ? m->in_use++ : m->exact++;
+	qcow_close(img);
+	return ret;
+}
+
+/* New bitmaps in place of those in use (as after a full backup). */
+static int add_bitmaps(const char *path, struct bm_model *m)
+{
+	struct qcow_open_opts oo = { 0 };
+	struct qcow_image *img;
+	int ret = qcow_open(&img, path, &oo), k;
+
+	if (ret < 0)
+		return ret;
+	for (k = 0; k < NB_BITMAPS && !ret; k++) {
+		qcow_bitmap_remove(img, bm_names[k]);
+		ret = qcow_bitmap_add(img, bm_names[k], bm_gran[k], false);
+		memset(m->want[k], 0, SIZE / bm_gran[k]);
+	}
+	qcow_close(img);
+	return ret;
+}
+
+static int bitmap_round(const char *path, struct bm_model *m,
+			const struct history *h, char *why, size_t why_len)
+{
+	bool redo;
+	int st;
+
+	m->closed = false;
+	for (size_t i = 0; i < h->n; i++)
+		m->closed |= h->v[i].type == REC_CLOSED;
+	model_writes(m, h);
+	if (tl_have_prog("qemu-img")) {
+		st = tl_run("qemu-img check -q '%s' 2>/dev/null", path);
+		if (st != 0 && st != 3) {
+			snprintf(why, why_len, "qemu-img check (as left) exit "
+				 "%d", st);
+			return -1;
+		}
+	}
+	if (check_bitmaps(path, m, &redo, why, why_len) < 0)
+		return -1;
+	if (redo && add_bitmaps(path, m) < 0) {
+		snprintf(why, why_len, "add bitmaps: %s", qcow_strerror());
+		return -1;
+	}
+	return 0;
+}
+
 static int repair_leaks(const char *path)
 {
 	struct qcow_open_opts oo = { 0 };
@@ -283,14 +461,18 @@ static int repair_leaks(const char *path)
 	return ret < 0 ? ret : (res.leaks || res.corruptions ? -EUCLEAN : 0);
 }
 
-static void run(const char *name, struct qcow_create_opts *co)
+static void run(const char *name, struct qcow_create_opts *co, bool bitmaps)
 {
 	struct history h = { .v = calloc(MAX_RECS, sizeof(struct rec)) };
 	uint8_t *base = calloc(1, SIZE);
+	struct bm_model m = { .closed = false };
 	uint64_t seed = 777;
 	char path[1024], why[256];
-	int round, fds[2], st;
+	int round, fds[2], st, k;
 	pid_t pid;
+
+	for (k = 0; k < NB_BITMAPS; k++)
+		m.want[k] = calloc(1, SIZE / bm_gran[k]);
 
 	tl_begin("crash_kill/%s", name);
 	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
@@ -298,6 +480,10 @@ static void run(const char *name, struct qcow_create_opts *co)
 	co->size = SIZE;
 	if (qcow_create(path, co) < 0) {
 		tl_fail("%s", qcow_strerror());
+		goto out;
+	}
+	if (bitmaps && add_bitmaps(path, &m) < 0) {
+		tl_fail("add bitmaps: %s", qcow_strerror());
 		goto out;
 	}
 	for (round = 0; round < ROUNDS; round++) {
@@ -312,7 +498,8 @@ static void run(const char *name, struct qcow_create_opts *co)
 		if (!pid) {
 			close(fds[0]);
 			out_fd = fds[1];
-			child(path, seed + round);
+			child(path, seed + round, bitmaps && round % 2 ?
+			      (uint32_t)(20 + tl_rnd(&seed) % 200) : 0);
 		}
 		close(fds[1]);
 		nanosleep(&ts, NULL);
@@ -321,9 +508,15 @@ static void run(const char *name, struct qcow_create_opts *co)
 		read_recs(fds[0], &h);
 		close(fds[0]);
 		waitpid(pid, &st, 0);
-		if (WIFEXITED(st)) {
+		if (WIFEXITED(st) && !(WEXITSTATUS(st) == 0 && h.n &&
+					h.v[h.n - 1].type == REC_CLOSED)) {
 			tl_fail("round %d: the writer exited %d", round,
 				WEXITSTATUS(st));
+			goto out;
+		}
+		if (bitmaps && bitmap_round(path, &m, &h, why,
+					    sizeof(why)) < 0) {
+			tl_fail("round %d (%zu records): %s", round, h.n, why);
 			goto out;
 		}
 		if (verify(path, base, &h, why, sizeof(why)) < 0) {
@@ -333,6 +526,10 @@ static void run(const char *name, struct qcow_create_opts *co)
 	}
 	if (round < ROUNDS)
 		goto out;
+	if (bitmaps)
+		printf("NOTE: crash_kill/%s: bitmaps exact after %d rounds, "
+		       "in use after %d, gone after %d\n", name, m.exact,
+		       m.in_use, m.gone);
 	/* a kill may leak clusters; leaks are allowed and repairable */
 	if (!tl_have_prog("qemu-img")) {
 		tl_skip("qemu-img is not installed: checked by ours only");
@@ -352,6 +549,8 @@ static void run(const char *name, struct qcow_create_opts *co)
 out:
 	free(h.v);
 	free(base);
+	for (k = 0; k < NB_BITMAPS; k++)
+		free(m.want[k]);
 }
 
 int main(int argc, char **argv)
@@ -359,12 +558,15 @@ int main(int argc, char **argv)
 	struct qcow_create_opts co = { .cluster_size = 65536 };
 
 	tl_init(argc, argv);
-	run("64k", &co);
+	run("64k", &co, false);
 	co = (struct qcow_create_opts){ .cluster_size = 4096,
 					.lazy_refcounts = true };
-	run("4k-lazy", &co);
+	run("4k-lazy", &co, false);
 	co = (struct qcow_create_opts){ .cluster_size = 65536,
 					.extended_l2 = true };
-	run("64k-extl2", &co);
+	run("64k-extl2", &co, false);
+	/* b0 has two clusters of bitmap data */
+	co = (struct qcow_create_opts){ .cluster_size = 512 };
+	run("bitmaps-512", &co, true);
 	return tl_finish();
 }

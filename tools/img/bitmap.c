@@ -56,7 +56,17 @@ struct sim {
 	int n;
 	bool can_store;		/* qcow2 v3 */
 	const char *why_not;	/* when it cannot */
+	uint64_t dir_bytes;	/* the directory's size once stored */
 };
+
+/* QEMU's bitmap directory limit: 1 KiB a bitmap, 65535 bitmaps */
+#define BITMAP_DIR_MAX		(65535ULL * 1024)
+
+/* A directory entry: 24 bytes, the name, padded to 8 (no extra data). */
+static uint64_t dir_entry_len(const char *name)
+{
+	return (24 + strlen(name) + 7) & ~7ULL;
+}
 
 enum { OPT_ADD = 256, OPT_REMOVE, OPT_CLEAR, OPT_ENABLE, OPT_DISABLE,
        OPT_MERGE, OPT_OBJECT };
@@ -223,6 +233,7 @@ static int sim_load(struct sim *s, struct qcow_image *img, int extra)
 	for (i = 0; i < n; i++) {
 		s->v[i].name = v[i].name;
 		s->v[i].unusable = v[i].in_use || v[i].broken;
+		s->dir_bytes += dir_entry_len(v[i].name);
 	}
 	s->n = n;
 	return 0;
@@ -264,6 +275,10 @@ static int check_add(const struct bm_args *a, struct sim *s)
 	if (s->n >= QCOW_BITMAP_MAX)
 		return refuse(a, BM_ADD, "the image has the most bitmaps qcow2 can hold (65535)%s",
 			      "");
+	if (s->dir_bytes + dir_entry_len(a->name) > BITMAP_DIR_MAX)
+		return refuse(a, BM_ADD, "Not enough space in the bitmap directory%s",
+			      "");
+	s->dir_bytes += dir_entry_len(a->name);
 	s->v[s->n].name = a->name;
 	s->n++;
 	return 0;
@@ -294,6 +309,7 @@ static int check_action(const struct bm_args *a, const struct bm_action *act,
 		return refuse(a, act->op, NOT_FOUND, a->name);
 	if (act->op == BM_REMOVE) {
 		b->gone = true;
+		s->dir_bytes -= dir_entry_len(b->name);
 		return 0;
 	}
 	if (b->unusable)
