@@ -32,7 +32,7 @@ static int ctl_addr(int dev_id, struct sockaddr_un *sa)
 /* Bound with no access for anyone but the owner from the first moment. */
 static int ctl_bind(int fd, const struct sockaddr_un *sa)
 {
-	mode_t old = umask(0077);
+	mode_t old = umask(0177);
 	int ret = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
 
 	umask(old);

@@ -83,8 +83,9 @@ static int snapshot_change(struct ublk_dev *dev, bool create,
 	ublk_dev_resume(dev);
 	if (ret < 0) {
 		snprintf(err, err_len, "%s", engine_error(ret));
-		ublk_err("device %u: snapshot '%s' not %s: %s",
-			 dev->info.dev_id, name, what, err);
+		ublk_err("device %u: snapshot '%s' not %s: %s (I/O paused "
+			 "for %ld ms)", dev->info.dev_id, name, what, err,
+			 ms_since(&t0));
 		return ret;
 	}
 	ublk_err("device %u: snapshot '%s'%s%s %s, I/O paused for %ld ms",
