@@ -35,7 +35,7 @@ static void snapshot_row(FILE *f, const struct qcow_snapshot_info *s)
 		s->id, s->name, size, date, clock, icount);
 }
 
-static void print_snapshots(FILE *f, const struct qcow_info *info)
+void print_snapshots(FILE *f, const struct qcow_info *info)
 {
 	unsigned int i;
 
