@@ -95,13 +95,15 @@ snapshot_cli() {
 
 # writer DIR MANIFEST STOP: files f1, f2... in DIR from the random pool;
 # after each `sync` the new files' md5 go to MANIFEST (so a line there is
-# a file that was durable).  Errors go to $WORK/writer.err.
+# a file that was durable).  The number of the file being written is in
+# `started`.  Errors go to $WORK/writer.err.
 writer() {
 	local dir=$1 man=$2 stop=$3 i=0 j last=0
 	while [ ! -e "$stop" ]; do
 		i=$((i + 1))
+		echo "$i" >started
 		dd if=pool of="$dir/f$i" bs=4k skip=$((RANDOM % 192)) \
-			count=$((4 + RANDOM % 60)) 2>>"$WORK/writer.err" ||
+			count=$((4 + RANDOM % 60)) 2>/dev/null ||
 			echo "write f$i failed" >>"$WORK/writer.err"
 		[ $((i % 3)) = 0 ] || continue
 		sync || echo "sync after f$i failed" >>"$WORK/writer.err"
@@ -112,12 +114,14 @@ writer() {
 	done
 }
 
-# take_snapshot CASE NAME: records how many files were durable before.
+# take_snapshot CASE NAME: records how many files were durable before,
+# and the last file begun when it returned (none after can be in it).
 take_snapshot() {
 	local c=$1 s=$2 st
 	wc -l <manifest >"durable-$s"
 	snap "$c-$s.log" -n "$ID" -c "$s"
 	st=$?
+	cat started >"started-$s"
 	if [ "$st" != 0 ]; then
 		fail "$c" "snapshot -c $s: exit $st: $(head -n 1 "$c-$s.log.err")"
 		return 1
@@ -126,9 +130,9 @@ take_snapshot() {
 }
 
 # check_snapshot CASE IMAGE NAME: its ext4 clean after journal replay,
-# the files durable before it intact.
+# the files durable before it intact, none begun after it.
 check_snapshot() {
-	local c=$1 img=$2 s=$3 n loop bad=0
+	local c=$1 img=$2 s=$3 n loop last bad=0
 	rm -f "$s.raw"
 	run "$c-conv-$s.log" qemu-img convert -l "snapshot.name=$s" -O raw "$img" "$s.raw" ||
 		{ fail "$c" "qemu-img convert -l snapshot.name=$s"; return 1; }
@@ -147,6 +151,11 @@ check_snapshot() {
 	fi
 	head -n "$n" manifest >"want-$s"
 	[ "$n" = 0 ] || (cd "$MNT/files" && md5sum -c -s "$WORK/want-$s") || bad=1
+	last=$(ls "$MNT/files" | sed 's/^f//' | sort -n | tail -n 1)
+	if [ "${last:-0}" -gt "$(cat "started-$s")" ]; then
+		fail "$c" "$s holds f$last, begun after it (f$(cat "started-$s") was the last before)"
+		bad=2
+	fi
 	umount "$MNT"
 	losetup -d "$loop"
 	rm -f "$s.raw"
@@ -154,7 +163,8 @@ check_snapshot() {
 		fail "$c" "$s: files synced before it differ (of $n)"
 		return 1
 	fi
-	note "$s: $n durable files intact, e2fsck clean"
+	[ "$bad" = 0 ] || return 1
+	note "$s: $n durable files intact, ${last:-no file} the last, e2fsck clean"
 	return 0
 }
 
@@ -221,8 +231,8 @@ snapshot_live() {
 	fi
 	(cd "$MNT/files" && md5sum -c -s "$WORK/manifest") ||
 		{ fail "$c" "files read back wrong from the live device"; ok=; }
-	note "$(wc -l <manifest) files synced; $(grep -c 'I/O paused' "/run/ublk-qcow/ublk$ID.log") pauses:" \
-		"$(sed -n 's/.*I\/O paused for \([0-9]*\) ms/\1/p' "/run/ublk-qcow/ublk$ID.log" | tr '\n' ' ')ms"
+	note "$(wc -l <manifest) files synced; I/O paused for" \
+		"$(sed -n 's/.*ed, I\/O paused for \([0-9]*\) ms$/\1/p' "/run/ublk-qcow/ublk$ID.log" | tr '\n' ' ')ms"
 	umount "$MNT"
 	run "$c-fsck-live.log" e2fsck -f -n "$DEV" || { fail "$c" "e2fsck of the device"; ok=; }
 	if [ "$(awk 'NR > 2 { print $2 }' "$c-list.log" | tr '\n' ' ')" != "s1 s2 s3 " ]; then
