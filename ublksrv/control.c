@@ -145,12 +145,12 @@ static bool ctl_peer_allowed(int fd)
 static void ctl_answer(int fd, int ret, const char *out, size_t out_len,
 		       const char *err)
 {
-	char line[CTL_REQ_MAX];
+	const char *msg = *err ? err : strerror(ret < 0 ? -ret : EIO);
 
 	if (ret < 0) {
-		snprintf(line, sizeof(line), "error %s\n",
-			 *err ? err : strerror(-ret));
-		write_all(fd, line, strlen(line));
+		if (!write_all(fd, "error ", 6) &&
+		    !write_all(fd, msg, strcspn(msg, "\n")))
+			write_all(fd, "\n", 1);
 		return;
 	}
 	if (!write_all(fd, "ok\n", 3) && out_len)

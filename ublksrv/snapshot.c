@@ -29,10 +29,8 @@ static long ms_since(const struct timespec *t0)
 static int snapshot_run(struct ublk_dev *dev, bool create, const char *name,
 			char *id, size_t id_len)
 {
-	struct qcow_snapshot_create_opts o = {
-		.name = name,
-		.icount = UINT64_MAX,
-	};
+	/* as qemu-img snapshot -c records them: now, clock 0, icount 0 */
+	struct qcow_snapshot_create_opts o = { .name = name, .icount = 0 };
 
 	if (create)
 		return qcow_snapshot_create(dev->img, &o, id, id_len);
