@@ -45,12 +45,15 @@ static int begin(struct qcow_image *img, struct qcow2 **out)
 	return ret;
 }
 
-/* Releases done, COPIED flags of the active tables right, dirty bit off. */
-static int finish(struct qcow2 *s)
+/*
+ * Releases done, COPIED flags of the active tables right (where a release
+ * may have left a refcount of one), dirty bit off.
+ */
+static int finish(struct qcow2 *s, bool copied)
 {
 	int ret = qcow2_ckpt_settle(s);
 
-	if (!ret)
+	if (!ret && copied)
 		ret = qcow2_snapshot_refs(s, s->l1, s->l1_size, 0, true);
 	if (!ret)
 		ret = qcow2_ckpt_settle(s);
@@ -157,11 +160,10 @@ static int write_l1_copy(struct qcow2 *s, const uint64_t *l1,
 	if (!ret)
 		ret = qcow2_meta_add(s, (uint64_t)off, (uint64_t)entries * 8,
 				     type);
+	/* durable by the write-back before the header names it */
 	if (!ret)
 		ret = qfile_pwrite_sync(s->img->file, buf, bytes,
 					(uint64_t)off);
-	if (!ret)
-		ret = qfile_fsync_sync(s->img->file);
 	free(buf);
 	*out = (uint64_t)off;
 	return ret;
@@ -218,7 +220,7 @@ static int snapshot_create(struct qcow_image *img,
 	ret = qcow2_snapshot_table_replace(s, v, s->nb_snapshots + 1);
 	v = NULL;
 	if (!ret)
-		ret = finish(s);
+		ret = finish(s, false);
 	if (!ret && id)
 		snprintf(id, id_size, "%s", idbuf);
 	return ret;
@@ -294,7 +296,7 @@ static int snapshot_delete(struct qcow_image *img, const char *id_or_name)
 		ret = qcow2_release_later(s, gone.l1_offset,
 					  (uint64_t)gone.l1_size * 8);
 	free(l1);
-	return ret < 0 ? ret : finish(s);
+	return ret < 0 ? ret : finish(s, true);
 }
 
 /* The active L1 becomes l1 (entries, host order) at a new place. */
@@ -393,7 +395,7 @@ static int snapshot_apply(struct qcow_image *img, const char *id_or_name)
 		free(l1);
 	if (!ret)
 		ret = qcow2_bitmaps_resize(s, size);
-	return ret < 0 ? ret : finish(s);
+	return ret < 0 ? ret : finish(s, true);
 }
 
 const struct qcow_snapshot_ops qcow2_snapshot_ops = {

@@ -8,7 +8,8 @@
  *
  * With set_copied, the COPIED flags of the tables walked say "refcount is
  * one" afterwards, as QEMU leaves them; changed L2 tables are written in
- * place (the caller has the image marked dirty).  It runs after a
+ * place, for the caller's next write-back to make durable (it has the
+ * image marked dirty).  It runs after a
  * write-back that left no metadata dirty, so the tables on disk are those
  * of the cache.
  */
@@ -151,8 +152,6 @@ int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
 		    l1 == s->l1)
 			qcow2_mark_l1_dirty(s, i);
 	}
-	if (!ret && set_copied)
-		ret = qfile_fsync_sync(s->img->file);
 	free(w.l2);
 	return ret;
 }

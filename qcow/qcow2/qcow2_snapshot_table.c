@@ -96,11 +96,10 @@ static int write_table(struct qcow2 *s, const struct qcow2_snapshot *v,
 	if (!ret)
 		ret = qcow2_meta_add(s, (uint64_t)at, len,
 				     QCOW2_META_SNAPSHOTS);
+	/* durable by the write-back before the header names it */
 	if (!ret)
 		ret = qfile_pwrite_sync(s->img->file, buf, bytes,
 					(uint64_t)at);
-	if (!ret)
-		ret = qfile_fsync_sync(s->img->file);
 	free(buf);
 	*off = (uint64_t)at;
 	return ret;
