@@ -19,7 +19,7 @@ static void snapshot_usage(FILE *f)
 "  The snapshot holds what was written before; what the device's users\n"
 "  had flushed is in it for certain.\n"
 "  -c NAME   create a snapshot NAME (its ID as qemu-img allocates it)\n"
-"  -d NAME   delete the snapshot whose ID, or else name, is NAME\n"
+"  -d NAME   delete the first snapshot named NAME (as qemu-img: by name)\n"
 "  -l        list the snapshots as qemu-img snapshot -l does\n");
 }
 

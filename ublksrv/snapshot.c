@@ -25,6 +25,30 @@ static long ms_since(const struct timespec *t0)
 	       (now.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
+/*
+ * qemu-img deletes by name only: the first snapshot of that name.  Other
+ * formats go to the engine as they are, for its reason.
+ */
+static int snapshot_find(struct ublk_dev *dev, const char *name,
+			 char *id, size_t id_len, char *err, size_t err_len)
+{
+	struct qcow_info info;
+	unsigned int i;
+
+	snprintf(id, id_len, "%s", name);
+	if (qcow_format(dev->img) != QCOW_FMT_QCOW2 ||
+	    qcow_get_info(dev->img, &info) < 0)
+		return 0;
+	for (i = 0; i < info.nb_snapshots; i++)
+		if (!strcmp(info.snapshots[i].name, name)) {
+			snprintf(id, id_len, "%s", info.snapshots[i].id);
+			return 0;
+		}
+	snprintf(err, err_len, "%s: snapshot '%s' not found",
+		 dev->opts.image, name);
+	return -ENOENT;
+}
+
 /* Under the pause: the engine's call, which writes back what is dirty. */
 static int snapshot_run(struct ublk_dev *dev, bool create, const char *name,
 			char *id, size_t id_len)
@@ -34,7 +58,7 @@ static int snapshot_run(struct ublk_dev *dev, bool create, const char *name,
 
 	if (create)
 		return qcow_snapshot_create(dev->img, &o, id, id_len);
-	return qcow_snapshot_delete(dev->img, name);
+	return qcow_snapshot_delete(dev->img, id);
 }
 
 static int pause_error(struct ublk_dev *dev, int ret, char *err,
@@ -72,6 +96,11 @@ static int snapshot_change(struct ublk_dev *dev, bool create,
 	if (!*name) {
 		snprintf(err, err_len, "a snapshot name is needed");
 		return -EINVAL;
+	}
+	if (!create) {
+		ret = snapshot_find(dev, name, id, sizeof(id), err, err_len);
+		if (ret < 0)
+			return ret;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = ublk_dev_quiesce(dev, SNAPSHOT_DRAIN_MS);

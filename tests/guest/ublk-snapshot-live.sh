@@ -3,7 +3,8 @@
 #
 # snapshot-cli: the verb's errors are one line and exit 1 (no device, a
 # read-only device, a raw image, an unknown snapshot), usage errors exit
-# 2, `-l` of an image without snapshots prints nothing, the control
+# 2, `-l` of an image without snapshots prints nothing, `-d` takes a name
+# (the first snapshot of it), not an ID, as qemu-img 7.2; the control
 # socket is the owner's only and goes with `del`.
 #
 # snapshot-live: ext4 on the device (2 queues); a writer creates files
@@ -67,6 +68,18 @@ snapshot_cli() {
 	st=$?
 	note "-d nosuch: $(head -n 1 "$c-gone.log.err")"
 	one_error "$c" "$c-gone.log" "-d of a missing snapshot" . $st || ok=
+	# two of one name (IDs 1, 2); -d takes a name only, the first of it
+	snap "$c-a1.log" -n "$ID" -c a && snap "$c-a2.log" -n "$ID" -c a ||
+		{ fail "$c" "-c a twice: $(cat "$c-a1.log.err" "$c-a2.log.err")"; ok=; }
+	snap "$c-d1.log" -n "$ID" -d 1
+	one_error "$c" "$c-d1.log" "-d of an ID" "snapshot '1' not found" $? || ok=
+	snap "$c-da.log" -n "$ID" -d a || { fail "$c" "-d a: $(cat "$c-da.log.err")"; ok=; }
+	snap "$c-la.log" -n "$ID" -l
+	if [ "$(awk 'NR > 2 { print $1 "=" $2 }' "$c-la.log")" != "2=a" ]; then
+		fail "$c" "-l after -d a:"
+		diag 5 <"$c-la.log"
+		ok=
+	fi
 	ublk_del "$ID" || { fail "$c" del; return; }
 	[ -e "$sock" ] && { fail "$c" "$sock left after del"; ok=; }
 	img_check "$c" cli.qcow2 || ok=
@@ -174,10 +187,12 @@ kernel_errors() {
 }
 
 snapshot_live() {
-	local c=snapshot-live img=live.qcow2 fpid wpid st s ok=1
+	local c=snapshot-live img=live.qcow2 fpid wpid st s log log0 ok=1
 	qemu-img create -q -f qcow2 "$img" 128M
 	dd if=/dev/urandom of=pool bs=1M count=1 2>/dev/null
 	ublk_add "$c-add.log" -q 2 -f "$img" || { fail "$c" add; return; }
+	log=/run/ublk-qcow/ublk$ID.log
+	log0=$(wc -l <"$log")
 	# the engine without snapshots: nothing to take (SKIP, not FAIL)
 	snap "$c-probe.log" -n "$ID" -c probe
 	if grep -q 'no internal snapshots\|not supported' "$c-probe.log.err"; then
@@ -232,7 +247,8 @@ snapshot_live() {
 	(cd "$MNT/files" && md5sum -c -s "$WORK/manifest") ||
 		{ fail "$c" "files read back wrong from the live device"; ok=; }
 	note "$(wc -l <manifest) files synced; I/O paused for" \
-		"$(sed -n 's/.*ed, I\/O paused for \([0-9]*\) ms$/\1/p' "/run/ublk-qcow/ublk$ID.log" | tr '\n' ' ')ms"
+		"$(tail -n +"$((log0 + 1))" "$log" |
+			sed -n 's/.*ed, I\/O paused for \([0-9]*\) ms$/\1/p' | tr '\n' ' ')ms"
 	umount "$MNT"
 	run "$c-fsck-live.log" e2fsck -f -n "$DEV" || { fail "$c" "e2fsck of the device"; ok=; }
 	if [ "$(awk 'NR > 2 { print $2 }' "$c-list.log" | tr '\n' ' ')" != "s1 s2 s3 " ]; then
