@@ -7,6 +7,9 @@
 # (the first snapshot of it), not an ID, as qemu-img 7.2; the control
 # socket is the owner's only and goes with `del`.
 #
+# snapshot-recover: -l of a killed daemon's device: "not served"; after
+# `recover`, -c works on the new daemon.
+#
 # snapshot-live: ext4 on the device (2 queues); a writer creates files
 # and syncs, recording each file's checksum once `sync` returned, while
 # fio with verify writes a file of its own (O_DIRECT); three snapshots
@@ -103,6 +106,25 @@ snapshot_cli() {
 	cmp -s rnd <(dd if="$DEV" bs=64k count=4 iflag=direct 2>/dev/null) ||
 		{ fail "$c" "the raw device reads back wrong after the refusal"; ok=; }
 	ublk_del "$ID" || { fail "$c" "del raw"; return; }
+	[ -n "$ok" ] && pass "$c"
+}
+
+# snapshot-recover: a killed daemon's device is "not served"; the daemon
+# of `recover` answers on a new socket and takes snapshots.
+snapshot_recover() {
+	local c=snapshot-recover ok=1
+	qemu-img create -q -f qcow2 rec.qcow2 64M
+	ublk_add "$c-add.log" -f rec.qcow2 || { fail "$c" add; return; }
+	kill_daemon "$ID" || { fail "$c" "kill -9"; return; }
+	snap "$c-dead.log" -n "$ID" -l
+	one_error "$c" "$c-dead.log" "-l without a daemon" "not served" $? || ok=
+	recover_dev "$c" "$ID" || return
+	snap "$c-c.log" -n "$ID" -c r1 || { fail "$c" "-c after recover: $(cat "$c-c.log.err")"; ok=; }
+	snap "$c-l.log" -n "$ID" -l
+	[ "$(awk 'NR > 2 { print $2 }' "$c-l.log")" = r1 ] ||
+		{ fail "$c" "-l after recover: $(cat "$c-l.log" "$c-l.log.err")"; ok=; }
+	ublk_del "$ID" || { fail "$c" del; return; }
+	img_check "$c" rec.qcow2 3 || ok=
 	[ -n "$ok" ] && pass "$c"
 }
 
@@ -273,5 +295,6 @@ snapshot_live() {
 
 ublk_init
 snapshot_cli
+snapshot_recover
 snapshot_live
 ublk_main_end
