@@ -91,8 +91,8 @@ int ublk_dev_start(struct ublk_dev *dev);
 int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
 
 /*
- * The main thread sleeps in sigwait() on these: SIGUSR1 (a queue thread
- * ended) and the signals that stop serving.
+ * The main thread waits for these through a signalfd: SIGUSR1 (a queue
+ * thread ended) and the signals that stop serving.
  */
 void ublk_dev_signals(sigset_t *set);
 /* After SIGUSR1: true once the device is stopped and its queues ended. */
