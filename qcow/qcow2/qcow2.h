@@ -223,7 +223,10 @@ void qcow2_free_snapshots(struct qcow2 *s);
 /* qcow2_snapshot_table.c: a new table written, then named by the header */
 int qcow2_snapshot_table_replace(struct qcow2 *s, struct qcow2_snapshot *v,
 				 uint32_t n);
-/* qcow2_snapshot_refs.c */
+/*
+ * qcow2_snapshot_refs.c: addend -1 releases, 0 only sets COPIED flags, 1
+ * raises, 2 fails with -ERANGE when raising would overflow a refcount
+ */
 int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
 			int addend, bool set_copied);
 /* qcow2_snapshot_ops.c */

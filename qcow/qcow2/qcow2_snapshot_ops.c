@@ -24,8 +24,40 @@ static int set_dirty(struct qcow2 *s, bool dirty)
 	return qcow2_header_write_sync(s);
 }
 
-static int begin(struct qcow_image *img, struct qcow2 **out)
+static int read_l1(struct qcow2 *s, const struct qcow2_snapshot *sn,
+		   uint32_t entries, uint64_t **out)
 {
+	uint64_t *l1 = calloc(entries ? entries : 1, 8);
+	uint32_t i;
+	int ret = 0;
+
+	if (!l1)
+		return -ENOMEM;
+	if (sn->l1_size)
+		ret = qfile_pread_sync(s->img->file, l1,
+				       (uint64_t)sn->l1_size * 8,
+				       sn->l1_offset);
+	if (ret < 0) {
+		free(l1);
+		return ret;
+	}
+	for (i = 0; i < sn->l1_size; i++)
+		l1[i] = be64toh(l1[i]);
+	*out = l1;
+	return 0;
+}
+
+/* begin()'s snapshot for the active L1 */
+#define ACTIVE ((const struct qcow2_snapshot *)1)
+
+/*
+ * Everything written back; the refcounts l1 would raise must fit (l1 NULL:
+ * nothing raised); then the dirty bit.
+ */
+static int begin(struct qcow_image *img, struct qcow2 **out,
+		 const struct qcow2_snapshot *sn)
+{
+	uint64_t *l1 = NULL;
 	struct qcow2 *s;
 	int ret = qcow2_need_writable(img, &s);
 
@@ -38,11 +70,16 @@ static int begin(struct qcow_image *img, struct qcow2 **out)
 		return qcow_set_error(-ENOTSUP, img->filename, "internal "
 				      "snapshots need the data in the image, "
 				      "not in a data file");
-	ret = qcow2_ckpt_settle(s);
-	if (!ret)
-		ret = set_dirty(s, true);
 	*out = s;
-	return ret;
+	ret = qcow2_ckpt_settle(s);
+	if (ret < 0 || s->refcount_order >= 4 || !sn)
+		return ret < 0 ? ret : set_dirty(s, true);
+	if (sn == ACTIVE)
+		ret = qcow2_snapshot_refs(s, s->l1, s->l1_size, 2, false);
+	else if (!(ret = read_l1(s, sn, sn->l1_size, &l1)))
+		ret = qcow2_snapshot_refs(s, l1, sn->l1_size, 2, false);
+	free(l1);
+	return ret < 0 ? ret : set_dirty(s, true);
 }
 
 /*
@@ -182,7 +219,7 @@ static int snapshot_create(struct qcow_image *img,
 	if (!o || !o->name)
 		return qcow_set_error(-EINVAL, img->filename, "a snapshot "
 				      "needs a name");
-	ret = begin(img, &s);
+	ret = begin(img, &s, ACTIVE);
 	if (ret < 0)
 		return ret;
 	if (s->nb_snapshots >= QCOW_MAX_SNAPSHOTS)
@@ -230,29 +267,6 @@ err:
 	return ret;
 }
 
-static int read_l1(struct qcow2 *s, const struct qcow2_snapshot *sn,
-		   uint32_t entries, uint64_t **out)
-{
-	uint64_t *l1 = calloc(entries ? entries : 1, 8);
-	uint32_t i;
-	int ret = 0;
-
-	if (!l1)
-		return -ENOMEM;
-	if (sn->l1_size)
-		ret = qfile_pread_sync(s->img->file, l1,
-				       (uint64_t)sn->l1_size * 8,
-				       sn->l1_offset);
-	if (ret < 0) {
-		free(l1);
-		return ret;
-	}
-	for (i = 0; i < sn->l1_size; i++)
-		l1[i] = be64toh(l1[i]);
-	*out = l1;
-	return 0;
-}
-
 static int bad_l1(const struct qcow2 *s, const struct qcow2_snapshot *sn)
 {
 	if (!sn->l1_bad && (uint64_t)sn->l1_size * 8 <= s->img->file->size &&
@@ -281,7 +295,7 @@ static int snapshot_delete(struct qcow_image *img, const char *id_or_name)
 	gone = s->snapshots[i];
 	ret = bad_l1(s, &gone);
 	if (!ret)
-		ret = begin(img, &s);
+		ret = begin(img, &s, NULL);
 	if (!ret)
 		ret = read_l1(s, &gone, gone.l1_size, &l1);
 	if (ret < 0)
@@ -380,7 +394,7 @@ static int snapshot_apply(struct qcow_image *img, const char *id_or_name)
 	if (!ret && size != img->size)
 		ret = qcow2_bitmaps_mark_in_use(s);
 	if (!ret)
-		ret = begin(img, &s);
+		ret = begin(img, &s, sn);
 	if (!ret)
 		ret = read_l1(s, sn, entries, &l1);
 	if (ret < 0)

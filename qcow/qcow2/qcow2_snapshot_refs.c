@@ -25,13 +25,15 @@ struct walk {
 	struct qcow2 *s;
 	int addend;
 	bool set_copied;
+	bool dry;		/* only count what raising would add */
+	struct shared_map added;
 	uint8_t *l2;
 };
 
 static int ref_one(struct walk *w, uint64_t c)
 {
 	struct qcow2 *s = w->s;
-	uint64_t rc;
+	uint64_t rc, more = 1;
 	int ret;
 
 	if (w->addend < 0)
@@ -39,10 +41,14 @@ static int ref_one(struct walk *w, uint64_t c)
 	if (!w->addend)
 		return 0;
 	rc = qcow2_refcount_of(s, c);
-	if (rc >= s->refcount_max)
+	if (w->dry)
+		more += cmap_get(&w->added, c);
+	if (rc + more > s->refcount_max)
 		return qcow_set_error(-ERANGE, s->img->filename, "the refcount "
 				      "of cluster %" PRIu64 " would exceed "
 				      "%u bits", c, 1u << s->refcount_order);
+	if (w->dry)
+		return cmap_set(&w->added, c, more);
 	ret = qcow2_refcount_set(s, c, rc + 1);
 	return ret < 0 ? ret : cluster_vec_push(&s->alloc.inc, c);
 }
@@ -136,6 +142,13 @@ int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
 	uint32_t i;
 	int ret = 0;
 
+	/* narrow refcounts: refused before anything changes */
+	if (addend == 2) {
+		w.addend = 1;
+		w.dry = true;
+		w.set_copied = false;
+	}
+
 	w.l2 = qalloc_aligned(s->cluster_size);
 	if (!w.l2)
 		return -ENOMEM;
@@ -148,10 +161,12 @@ int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
 		ret = walk_l2(&w, off);
 		if (!ret)
 			ret = ref_one(&w, off >> s->cluster_bits);
-		if (!ret && fix_copied(&w, &l1[i], off >> s->cluster_bits) &&
+		if (!ret && !w.dry &&
+		    fix_copied(&w, &l1[i], off >> s->cluster_bits) &&
 		    l1 == s->l1)
 			qcow2_mark_l1_dirty(s, i);
 	}
 	free(w.l2);
+	cmap_free(&w.added);
 	return ret;
 }
