@@ -78,7 +78,11 @@ $(BIN)/qcow-io: $(IO_OBJS) $(TOOL_COMMON_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/ublk-qcow: $(UBLK_OBJS) $(LIB)
+# the snapshot table printed as qemu-img prints it, shared with the tools
+UBLK_TOOL_OBJS := $(BUILD)/tools/common/size.o \
+	$(BUILD)/tools/common/snapshot_table.o
+
+$(BIN)/ublk-qcow: $(UBLK_OBJS) $(UBLK_TOOL_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 

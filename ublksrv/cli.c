@@ -62,6 +62,7 @@ static const struct {
 	{ "del", cmd_del },
 	{ "list", cmd_list },
 	{ "recover", cmd_recover },
+	{ "snapshot", cmd_snapshot },
 	{ "features", cmd_features },
 };
 
@@ -75,6 +76,7 @@ static void usage(FILE *f)
 "       ublk-qcow del -n ID | -a\n"
 "       ublk-qcow list [-n ID] [--json]\n"
 "       ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT] [--foreground]\n"
+"       ublk-qcow snapshot -n ID -c NAME | -d NAME | -l\n"
 "       ublk-qcow features\n"
 "  ublk-qcow VERB --help for details.\n");
 }

@@ -8,6 +8,7 @@ int cmd_del(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 /* A decimal number in [min, max], or -1 with a message naming what. */
 long parse_num(const char *what, const char *s, long min, long max);

@@ -2,12 +2,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "snapshot.h"
 #include "state.h"
 #include "ublk_abi.h"
 
@@ -211,36 +215,80 @@ static long server_save_bitmaps(struct server *s)
 	return next;
 }
 
-/* sigwait(), or sigtimedwait() for ms; the signal, or -1 on timeout. */
-static int server_sigwait(const sigset_t *set, long ms)
+/* The control sockets of the devices still served, after the signals. */
+static unsigned int server_pollfds(struct server *s, int sfd,
+				   struct pollfd *fds, struct ublk_dev **devs)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	int sig;
+	unsigned int i, n = 1;
 
-	if (ms < 0)
-		return sigwait(set, &sig) == 0 ? sig : -1;
-	return sigtimedwait(set, NULL, &ts);
+	fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	for (i = 0; i < s->used; i++) {
+		if (s->devs[i].destroyed || s->devs[i].ctl_fd < 0)
+			continue;
+		devs[n] = &s->devs[i];
+		fds[n++] = (struct pollfd){ .fd = s->devs[i].ctl_fd,
+					    .events = POLLIN };
+	}
+	return n;
+}
+
+/* Whether a signal came that stops serving (not SIGUSR1). */
+static bool server_signals(int sfd)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGUSR1)
+			stop = true;
+	return stop;
+}
+
+static void server_stop(struct server *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->used; i++)
+		if (!s->devs[i].destroyed)
+			ublk_dev_shutdown(&s->devs[i]);
 }
 
 /*
+ * The main thread waits for signals (through a signalfd) and for
+ * requests on the devices' control sockets, which it serves itself.
  * SIGUSR1: a queue thread ended, or a FLUSH left a device's bitmap
  * record stale; the others stop serving.
  */
 static void server_wait(struct server *s)
 {
-	unsigned int i;
+	struct pollfd *fds = calloc(s->used + 1, sizeof(*fds));
+	struct ublk_dev **devs = calloc(s->used + 1, sizeof(*devs));
+	unsigned int i, n;
 	sigset_t set;
-	int sig;
+	int sfd;
 
 	ublk_dev_signals(&set);
-	while (server_reap(s) > 0) {
-		sig = server_sigwait(&set, server_save_bitmaps(s));
-		if (sig < 0 || sig == SIGUSR1)
-			continue;
-		for (i = 0; i < s->used; i++)
-			if (!s->devs[i].destroyed)
-				ublk_dev_shutdown(&s->devs[i]);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || !fds || !devs) {
+		ublk_errno(sfd < 0 ? -errno : -ENOMEM, "signalfd");
+		server_stop(s);
+		goto out;
 	}
+	while (server_reap(s) > 0) {
+		n = server_pollfds(s, sfd, fds, devs);
+		if (poll(fds, n, server_save_bitmaps(s)) <= 0)
+			continue;
+		if ((fds[0].revents & POLLIN) && server_signals(sfd))
+			server_stop(s);
+		for (i = 1; i < n; i++)
+			if (fds[i].revents & POLLIN)
+				ctl_serve(fds[i].fd, dev_control, devs[i]);
+	}
+out:
+	if (sfd >= 0)
+		close(sfd);
+	free(fds);
+	free(devs);
 }
 
 static void server_ready(struct server *s)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "control.h"
 #include "device.h"
 #include "log.h"
 #include "queue.h"
@@ -34,6 +35,9 @@ static void dev_init(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	memset(dev, 0, sizeof(*dev));
 	dev->opts = *opts;
 	dev->cdev_fd = -1;
+	dev->ctl_fd = -1;
+	pthread_mutex_init(&dev->pause.lock, NULL);
+	pthread_cond_init(&dev->pause.cond, NULL);
 	dev->ctrl.fd = -1;
 	dev->main_thread = pthread_self();
 	ublk_dev_signals(&set);
@@ -311,6 +315,8 @@ static int dev_go_live(struct ublk_dev *dev,
 	dev->info.ublksrv_pid = getpid();
 	dev->serving = true;
 	dev_save_state(dev);
+	/* without it the device is served all the same, with no snapshots */
+	dev->ctl_fd = ctl_listen(dev->info.dev_id);
 	return 0;
 }
 
@@ -364,6 +370,9 @@ int ublk_dev_start(struct ublk_dev *dev)
 
 void ublk_dev_queue_exited(struct ublk_dev *dev)
 {
+	pthread_mutex_lock(&dev->pause.lock);
+	pthread_cond_broadcast(&dev->pause.cond);
+	pthread_mutex_unlock(&dev->pause.lock);
 	pthread_kill(dev->main_thread, SIGUSR1);
 }
 
@@ -374,6 +383,94 @@ static bool dev_queues_exited(struct ublk_dev *dev, bool all)
 	for (i = 0; i < dev->info.nr_hw_queues; i++)
 		n += !dev->queues[i] || atomic_load(&dev->queues[i]->exited);
 	return all ? n == dev->info.nr_hw_queues : n > 0;
+}
+
+bool ublk_dev_pause_asked(struct ublk_dev *dev)
+{
+	return atomic_load(&dev->pause.asked);
+}
+
+void ublk_dev_queue_paused(struct ublk_dev *dev)
+{
+	struct ublk_pause *p = &dev->pause;
+	unsigned int gen;
+
+	pthread_mutex_lock(&p->lock);
+	gen = p->gen;
+	p->paused++;
+	pthread_cond_broadcast(&p->cond);
+	while (atomic_load(&p->asked) && p->gen == gen)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void dev_wake_queues(struct ublk_dev *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		if (dev->queues[i])
+			ublk_queue_wake(dev->queues[i]);
+}
+
+static void deadline_after(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Under the pause lock: every queue waits (0), or one ended. */
+static int dev_all_paused(struct ublk_dev *dev)
+{
+	if (dev_queues_exited(dev, false))
+		return -ENODEV;
+	return dev->pause.paused == dev->info.nr_hw_queues ? 0 : -EAGAIN;
+}
+
+int ublk_dev_quiesce(struct ublk_dev *dev, unsigned int timeout_ms)
+{
+	struct ublk_pause *p = &dev->pause;
+	struct timespec deadline;
+	int ret;
+
+	if (!dev->serving || dev->stopping || !dev->queues)
+		return -ENODEV;
+	deadline_after(&deadline, timeout_ms);
+	pthread_mutex_lock(&p->lock);
+	p->gen++;
+	p->paused = 0;
+	atomic_store(&p->asked, true);
+	pthread_mutex_unlock(&p->lock);
+	dev_wake_queues(dev);
+	pthread_mutex_lock(&p->lock);
+	while ((ret = dev_all_paused(dev)) == -EAGAIN)
+		if (pthread_cond_timedwait(&p->cond, &p->lock,
+					   &deadline) == ETIMEDOUT) {
+			ret = dev_all_paused(dev);
+			if (ret == -EAGAIN)
+				ret = -ETIMEDOUT;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+	if (ret < 0)
+		ublk_dev_resume(dev);
+	return ret;
+}
+
+void ublk_dev_resume(struct ublk_dev *dev)
+{
+	struct ublk_pause *p = &dev->pause;
+
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&p->asked, false);
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	dev_wake_queues(dev);
 }
 
 int bdev_flush(uint32_t dev_id)
@@ -487,6 +584,8 @@ void ublk_dev_destroy(struct ublk_dev *dev)
 	if (dev->destroyed)
 		return;
 	dev->destroyed = true;
+	ctl_unlisten(dev->info.dev_id, dev->ctl_fd);
+	dev->ctl_fd = -1;
 	if (dev->queues && !dev->serving && !dev->added) {
 		/* a failed recovery: the device stays for another try */
 		ublk_err("device %u is left for another recovery",

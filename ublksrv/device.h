@@ -42,6 +42,18 @@ struct ublk_dev_opts {
 
 struct ublk_queue;
 
+/*
+ * A pause of the device's I/O (a snapshot of a live device): the queues
+ * finish what they started, hold what comes, and wait.
+ */
+struct ublk_pause {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool asked;
+	unsigned int gen;		/* one per pause */
+	unsigned int paused;		/* queues waiting in this pause */
+};
+
 struct ublk_dev {
 	struct ublk_ctrl ctrl;
 	struct ublk_dev_opts opts;
@@ -64,6 +76,8 @@ struct ublk_dev {
 	bool has_bitmaps;
 	atomic_bool bitmaps_stale;
 	struct timespec bitmaps_saved;	/* CLOCK_MONOTONIC */
+	struct ublk_pause pause;
+	int ctl_fd;			/* the control socket, or -1 */
 };
 
 /*
@@ -77,8 +91,8 @@ int ublk_dev_start(struct ublk_dev *dev);
 int ublk_dev_recover(struct ublk_dev *dev, const struct ublk_dev_opts *opts);
 
 /*
- * The main thread sleeps in sigwait() on these: SIGUSR1 (a queue thread
- * ended) and the signals that stop serving.
+ * The main thread waits for these through a signalfd: SIGUSR1 (a queue
+ * thread ended) and the signals that stop serving.
  */
 void ublk_dev_signals(sigset_t *set);
 /* After SIGUSR1: true once the device is stopped and its queues ended. */
@@ -90,6 +104,19 @@ void ublk_dev_destroy(struct ublk_dev *dev);
 
 /* A queue thread calls this as it ends. */
 void ublk_dev_queue_exited(struct ublk_dev *dev);
+
+/*
+ * Pausing the device's I/O, from the main thread: every queue commits
+ * the requests it started, its engine work drains, and it waits; requests
+ * that come meanwhile wait unstarted.  Returns 0 once all queues wait
+ * (the image is then the main thread's until ublk_dev_resume()), or
+ * -ETIMEDOUT after timeout_ms, or -ENODEV if a queue ended, resumed then.
+ */
+int ublk_dev_quiesce(struct ublk_dev *dev, unsigned int timeout_ms);
+void ublk_dev_resume(struct ublk_dev *dev);
+/* The queue threads: whether a pause is asked; waiting in one. */
+bool ublk_dev_pause_asked(struct ublk_dev *dev);
+void ublk_dev_queue_paused(struct ublk_dev *dev);
 
 /* A queue thread completed a FLUSH: the bitmaps' record is stale. */
 void ublk_dev_flushed(struct ublk_dev *dev);

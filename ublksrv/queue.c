@@ -182,7 +182,7 @@ static void idle_tick(struct ublk_queue *q, int res)
 	}
 	if (!q->nr_live)
 		return;		/* stopping */
-	if (q->served == q->served_at_tick)
+	if (q->served == q->served_at_tick && !q->pausing)
 		qcow_writeback(q->qctx, q->dev->img);
 	q->served_at_tick = q->served;
 	idle_arm(q);
@@ -215,6 +215,7 @@ static void queue_io_cmd(struct ublk_io *io, uint32_t op, int result)
 
 void ublk_queue_commit(struct ublk_io *io, int res)
 {
+	io->q->active--;
 	queue_io_cmd(io, io->q->dev->commit_op, res);
 }
 
@@ -244,6 +245,41 @@ static void queue_event(struct ublk_queue *q, int res)
 	queue_arm_event(q);
 }
 
+/* The main thread's wake-up: a pause asked for or ended. */
+static void queue_arm_wake(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe = ublk_queue_sqe(q);
+
+	io_uring_prep_poll_add(sqe, q->wake_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, QCOW_USER_DATA_FOREIGN | UD_WAKE);
+}
+
+static void queue_wake_event(struct ublk_queue *q, int res)
+{
+	eventfd_t v;
+
+	if (res < 0 && res != -EINTR) {
+		if (res != -ECANCELED)
+			ublk_errno(res, "queue %u: poll on the wake eventfd",
+				   q->q_id);
+		return;
+	}
+	eventfd_read(q->wake_fd, &v);
+	queue_arm_wake(q);
+}
+
+void ublk_queue_wake(struct ublk_queue *q)
+{
+	eventfd_write(q->wake_fd, 1);
+}
+
+static void queue_start_io(struct ublk_queue *q, struct ublk_io *io)
+{
+	q->served++;
+	q->active++;
+	target_queue_io(q, io, &q->descs[io->tag]);
+}
+
 static void queue_io_event(struct ublk_queue *q, uint16_t tag, int res)
 {
 	struct ublk_io *io = &q->ios[tag];
@@ -253,9 +289,12 @@ static void queue_io_event(struct ublk_queue *q, uint16_t tag, int res)
 			 tag);
 		return;
 	}
+	if (res == UBLK_IO_RES_OK && q->pausing) {
+		q->held[q->nr_held++] = tag;
+		return;
+	}
 	if (res == UBLK_IO_RES_OK) {
-		q->served++;
-		target_queue_io(q, io, &q->descs[tag]);
+		queue_start_io(q, io);
 		return;
 	}
 	if (res != UBLK_IO_RES_ABORT)
@@ -286,7 +325,16 @@ static void queue_cqe(struct ublk_queue *q, struct io_uring_cqe *cqe)
 	case UD_COPY:
 		target_copy_done(q, ud & 0xffff, cqe->res);
 		break;
+	case UD_WAKE:
+		queue_wake_event(q, cqe->res);
+		break;
 	}
+}
+
+static void queue_run_deferred(struct ublk_queue *q)
+{
+	while (qcow_ctx_run_deferred(q->qctx) > 0)
+		;
 }
 
 static void queue_reap(struct ublk_queue *q)
@@ -298,8 +346,40 @@ static void queue_reap(struct ublk_queue *q)
 		io_uring_cqe_seen(&q->ring, cqe);
 		queue_cqe(q, &copy);
 	}
-	while (qcow_ctx_run_deferred(q->qctx) > 0)
-		;
+	queue_run_deferred(q);
+}
+
+/* The requests held during a pause start, in the order they came. */
+static void queue_release(struct ublk_queue *q)
+{
+	unsigned int i, n = q->nr_held;
+
+	q->pausing = false;
+	q->nr_held = 0;
+	for (i = 0; i < n; i++)
+		queue_start_io(q, &q->ios[q->held[i]]);
+	queue_run_deferred(q);
+}
+
+/*
+ * A pause asked for: no request starts any more; once those started
+ * have been committed and the engine has no work left on this context,
+ * the commits go out and the thread waits for the main thread to resume
+ * the device.  Nothing here touches the engine while it waits.
+ */
+static void queue_pause_step(struct ublk_queue *q)
+{
+	if (!ublk_dev_pause_asked(q->dev)) {
+		if (q->pausing)
+			queue_release(q);
+		return;
+	}
+	q->pausing = true;
+	if (q->active || qcow_ctx_inflight(q->qctx))
+		return;
+	io_uring_submit(&q->ring);
+	ublk_dev_queue_paused(q->dev);
+	queue_release(q);
 }
 
 static bool queue_busy(struct ublk_queue *q)
@@ -323,6 +403,7 @@ static void queue_loop(struct ublk_queue *q)
 			_exit(1);
 		}
 		queue_reap(q);
+		queue_pause_step(q);
 	}
 }
 
@@ -397,6 +478,7 @@ static int queue_setup(struct ublk_queue *q)
 	if (ret < 0)
 		return ret;
 	queue_arm_event(q);
+	queue_arm_wake(q);
 	idle_arm(q);
 	for (i = 0; i < q->depth; i++) {
 		q->ios[i].live = true;
@@ -461,6 +543,9 @@ static void *queue_thread(void *arg)
 
 static void queue_free(struct ublk_queue *q)
 {
+	if (q->wake_fd >= 0)
+		close(q->wake_fd);
+	free(q->held);
 	affinity_free(&q->cpus);
 	sem_destroy(&q->ready);
 	free(q->ios);
@@ -485,7 +570,13 @@ int ublk_queue_start(struct ublk_dev *dev, uint16_t q_id,
 	q->user_copy = (dev->info.flags & UBLK_F_USER_COPY) && !q->zero_copy;
 	q->event_fd = -1;
 	q->ios = calloc(q->depth, sizeof(*q->ios));
-	if (!q->ios || sem_init(&q->ready, 0, 0) < 0) {
+	q->held = calloc(q->depth, sizeof(*q->held));
+	q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!q->ios || !q->held || q->wake_fd < 0 ||
+	    sem_init(&q->ready, 0, 0) < 0) {
+		if (q->wake_fd >= 0)
+			close(q->wake_fd);
+		free(q->held);
 		free(q->ios);
 		free(q);
 		return -ENOMEM;

@@ -78,6 +78,15 @@ struct ublk_queue {
 	struct __kernel_timespec idle_ts;
 	unsigned long served;		/* requests handed to the engine */
 	unsigned long served_at_tick;
+	/*
+	 * A pause (ublk_dev_quiesce): requests that arrive meanwhile are
+	 * held, unstarted, until the device resumes.
+	 */
+	int wake_fd;			/* eventfd: the main thread asks */
+	unsigned int active;		/* handed to the target, not committed */
+	bool pausing;
+	uint16_t *held;			/* tags, depth of them at most */
+	unsigned int nr_held;
 	pthread_t thread;
 	sem_t ready;
 	int setup_err;
@@ -96,6 +105,9 @@ void ublk_queue_join(struct ublk_queue *q);
 /* Commits the result of io's request and fetches the tag's next one. */
 void ublk_queue_commit(struct ublk_io *io, int res);
 
+/* The main thread asks q's thread to look at the device's pause. */
+void ublk_queue_wake(struct ublk_queue *q);
+
 /* An SQE on q's ring (submitting what is queued when it is full). */
 struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
 
@@ -105,6 +117,7 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
 #define UD_EVENT	(2ULL << UD_KIND_SHIFT)
 #define UD_IDLE		(3ULL << UD_KIND_SHIFT)
 #define UD_COPY		(4ULL << UD_KIND_SHIFT)
+#define UD_WAKE		(5ULL << UD_KIND_SHIFT)
 #define UD_KIND_MASK	(0xffULL << UD_KIND_SHIFT)
 
 #endif

@@ -205,11 +205,15 @@ static int clear_autoclear(struct qcow2 *s)
 
 static int repair_dirty(struct qcow2 *s)
 {
+	struct qcow_check_result fixed = { 0 };
 	int ret;
 
 	if (!(s->incompatible & QCOW2_INCOMPAT_DIRTY))
 		return 0;
 	ret = qcow2_rebuild_refcounts(s);
+	/* a crash inside a snapshot operation leaves COPIED flags to set */
+	if (!ret)
+		ret = qcow2_fix_copied(s, &fixed, NULL, NULL);
 	if (!ret)
 		ret = qcow2_ckpt_sync(s, true);
 	if (ret < 0)
@@ -436,5 +440,6 @@ const struct qcow_driver qcow2_driver = {
 	.make_empty = qcow2_make_empty,
 	.repair = qcow2_repair,
 	.data_file = qcow2_data_file,
+	.snapshot = &qcow2_snapshot_ops,
 	.bitmap = &qcow2_bitmap_ops,
 };

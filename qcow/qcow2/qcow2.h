@@ -29,6 +29,7 @@ struct qcow2_snapshot {
 	char *id;
 	char *name;
 	uint32_t extra_size;
+	uint8_t *extra;		/* extra_size bytes as on disk */
 };
 
 struct qcow2 {
@@ -219,6 +220,17 @@ static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,
 /* qcow2_snapshot.c */
 int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_snapshots(struct qcow2 *s);
+/* qcow2_snapshot_table.c: a new table written, then named by the header */
+int qcow2_snapshot_table_replace(struct qcow2 *s, struct qcow2_snapshot *v,
+				 uint32_t n);
+/*
+ * qcow2_snapshot_refs.c: addend -1 releases, 0 only sets COPIED flags, 1
+ * raises, 2 fails with -ERANGE when raising would overflow a refcount
+ */
+int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
+			int addend, bool set_copied);
+/* qcow2_snapshot_ops.c */
+extern const struct qcow_snapshot_ops qcow2_snapshot_ops;
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);

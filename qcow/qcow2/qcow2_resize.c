@@ -121,9 +121,6 @@ int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 	if (size < img->size && !allow_shrink)
 		return qcow_set_error(-EPERM, img->filename, "shrinking needs "
 				      "--shrink");
-	if (s->nb_snapshots && size < img->size)
-		return qcow_set_error(-ENOTSUP, img->filename, "cannot shrink "
-				      "an image with internal snapshots");
 	/* the stored tables no longer fit the size once the header has it */
 	ret = qcow2_bitmaps_mark_in_use(s);
 	if (ret < 0)

@@ -49,6 +49,13 @@ static int read_entry(struct qcow2 *s, uint64_t *off, unsigned int i)
 		goto out;
 	memset(extra, 0, sizeof(extra));
 	memcpy(extra, var, sn->extra_size);
+	/* kept for a rewrite of the table, as QEMU keeps what it ignores */
+	sn->extra = malloc(sn->extra_size ? sn->extra_size : 1);
+	if (!sn->extra) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(sn->extra, var, sn->extra_size);
 	sn->id = strndup((char *)var + sn->extra_size, id_size);
 	sn->name = strndup((char *)var + sn->extra_size + id_size, name_size);
 	if (!sn->id || !sn->name) {
@@ -109,6 +116,7 @@ void qcow2_free_snapshots(struct qcow2 *s)
 	for (i = 0; s->snapshots && i < s->nb_snapshots; i++) {
 		free(s->snapshots[i].id);
 		free(s->snapshots[i].name);
+		free(s->snapshots[i].extra);
 	}
 	free(s->snapshots);
 	free(s->snapshot_infos);

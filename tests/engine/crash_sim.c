@@ -22,6 +22,11 @@
  * clusters are allowed (exit 3), as QEMU leaks the new bitmap clusters of
  * a store the crash interrupted.
  *
+ * Snapshot workloads create, delete and apply internal snapshots (named
+ * "s<pattern>"): each call is a barrier like a flush, an apply under way
+ * may show either content, and the crash image must check clean after
+ * the open's repair of the dirty bit the calls hold while they work.
+ *
  * Repair workloads damage the refcount structure of the image they set up
  * and record `check -r all`: a crash image must still hold the data, and a
  * repair run again on it must leave it clean.
@@ -39,7 +44,17 @@
 #define MAX_OPS 64
 
 enum wl_kind { WL_WRITE, WL_ZERO, WL_DISCARD, WL_FLUSH, WL_COMPRESSED,
-	       WL_RESIZE };
+	       WL_RESIZE, WL_SNAP_CREATE, WL_SNAP_DELETE, WL_SNAP_APPLY };
+
+/* Snapshot workloads name their snapshots "s<pattern>". */
+#define MAX_SNAPS 4
+
+static bool is_barrier(enum wl_kind k)
+{
+	/* the snapshot calls write everything back first and last */
+	return k == WL_FLUSH || k == WL_SNAP_CREATE || k == WL_SNAP_DELETE ||
+	       k == WL_SNAP_APPLY;
+}
 
 struct wl_op {
 	enum wl_kind kind;
@@ -398,15 +413,33 @@ static void apply_op(const struct wl_op *o, uint8_t *buf, uint64_t size)
 		memset(buf + o->off, 0, end - o->off);
 }
 
+static void model_op(const struct wl_op *o, uint8_t *buf, uint64_t size,
+		     uint8_t **saved)
+{
+	if (o->kind == WL_SNAP_CREATE && o->pattern < MAX_SNAPS) {
+		if (!saved[o->pattern])
+			saved[o->pattern] = malloc(size);
+		memcpy(saved[o->pattern], buf, size);
+	} else if (o->kind == WL_SNAP_APPLY && o->pattern < MAX_SNAPS &&
+		   saved[o->pattern]) {
+		memcpy(buf, saved[o->pattern], size);
+	} else {
+		apply_op(o, buf, size);
+	}
+}
+
 static void content_after(const struct workload *w, int upto, uint8_t *buf)
 {
+	uint8_t *saved[MAX_SNAPS] = { NULL };
 	int i;
 
 	memset(buf, w->backing ? BACKING_BYTE : 0, w->size);
 	for (i = 0; i < w->nsetup; i++)
-		apply_op(&w->setup[i], buf, w->size);
+		model_op(&w->setup[i], buf, w->size, saved);
 	for (i = 0; i < upto; i++)
-		apply_op(&w->ops[i], buf, w->size);
+		model_op(&w->ops[i], buf, w->size, saved);
+	for (i = 0; i < MAX_SNAPS; i++)
+		free(saved[i]);
 }
 
 /*
@@ -416,17 +449,23 @@ static void content_after(const struct workload *w, int upto, uint8_t *buf)
 static bool verify(const struct workload *w, unsigned long p,
 		   const uint8_t *got, char *why, size_t why_len)
 {
-	uint8_t *base = malloc(w->size);
+	uint8_t *base = malloc(w->size), *applied = NULL;
 	int flushed = 0, i;
 	uint64_t b;
 	bool ok = true;
 
 	for (i = 0; i < w->nops; i++)
-		if (w->ops[i].kind == WL_FLUSH && w->ops[i].last_event <= p)
+		if (is_barrier(w->ops[i].kind) && w->ops[i].last_event <= p)
 			flushed = i + 1;
 	content_after(w, flushed, base);
+	/* an apply under way: the image may hold either content */
+	if (flushed < w->nops && w->ops[flushed].kind == WL_SNAP_APPLY &&
+	    w->ops[flushed].first_event < p) {
+		applied = malloc(w->size);
+		content_after(w, flushed + 1, applied);
+	}
 	for (b = 0; b < w->size && ok; b++) {
-		if (got[b] == base[b])
+		if (got[b] == base[b] || (applied && got[b] == applied[b]))
 			continue;
 		ok = false;
 		for (i = flushed; i < w->nops && !ok; i++) {
@@ -450,6 +489,7 @@ static bool verify(const struct workload *w, unsigned long p,
 				 (unsigned long)b, got[b], base[b]);
 	}
 	free(base);
+	free(applied);
 	return ok;
 }
 
@@ -633,6 +673,20 @@ static void crash_all(const struct workload *w, const char *path,
 		tl_pass();
 }
 
+static int run_snapshot_op(const struct wl_op *o, struct qcow_image *img)
+{
+	struct qcow_snapshot_create_opts co = { .icount = UINT64_MAX };
+	char name[8];
+
+	snprintf(name, sizeof(name), "s%u", o->pattern);
+	co.name = name;
+	if (o->kind == WL_SNAP_CREATE)
+		return qcow_snapshot_create(img, &co, NULL, 0);
+	if (o->kind == WL_SNAP_DELETE)
+		return qcow_snapshot_delete(img, name);
+	return qcow_snapshot_apply(img, name);
+}
+
 static int run_ops(struct wl_op *ops, int nops, struct qcow_image *img)
 {
 	uint8_t *buf;
@@ -666,6 +720,11 @@ static int run_ops(struct wl_op *ops, int nops, struct qcow_image *img)
 			break;
 		case WL_RESIZE:
 			ret = qcow_resize(img, o->len, false);
+			break;
+		case WL_SNAP_CREATE:
+		case WL_SNAP_DELETE:
+		case WL_SNAP_APPLY:
+			ret = run_snapshot_op(o, img);
 			break;
 		}
 		o->last_event = rec.events;
@@ -825,6 +884,9 @@ static void run_workload(struct workload *w)
 #define C(o, l, p) { .kind = WL_COMPRESSED, .off = (o), .len = (l), \
 		     .pattern = (p) }
 #define R(size) { .kind = WL_RESIZE, .len = (size) }
+#define SC(n) { .kind = WL_SNAP_CREATE, .pattern = (n) }
+#define SD(n) { .kind = WL_SNAP_DELETE, .pattern = (n) }
+#define SA(n) { .kind = WL_SNAP_APPLY, .pattern = (n) }
 
 static struct workload workloads[] = {
 	{
@@ -944,6 +1006,34 @@ static struct workload workloads[] = {
 		.co = { .cluster_size = 65536, .lazy_refcounts = true },
 		.ops = { W(70000, 1000, 1), F, D(0, 65536), W(600000, 5, 2) },
 		.nops = 4,
+	},
+	{
+		/* writes after a snapshot copy shared L2 tables and data */
+		.name = "snapshot-create", .size = 1 << 20,
+		.co = { .cluster_size = 4096 },
+		.setup = { W(0, 65536, 1), C(204800, 8192, 9) },
+		.nsetup = 2,
+		.ops = { SC(0), W(4096, 8192, 3), W(204800, 100, 4) },
+		.nops = 3,
+	},
+	{
+		/* frees what only s1 held: a compressed and a data cluster */
+		.name = "snapshot-delete", .size = 1 << 20,
+		.co = { .cluster_size = 4096 },
+		.setup = { W(0, 65536, 1), SC(0), W(0, 8192, 2),
+			   C(299008, 4096, 9), SC(1), W(299008, 100, 3),
+			   W(0, 4096, 5) },
+		.nsetup = 7,
+		.ops = { SD(1), W(8192, 4096, 4) },
+		.nops = 2,
+	},
+	{
+		.name = "snapshot-apply", .size = 1 << 20,
+		.co = { .cluster_size = 4096, .lazy_refcounts = true },
+		.setup = { W(0, 65536, 1), SC(0), W(0, 8192, 2) },
+		.nsetup = 3,
+		.ops = { SA(0), W(4096, 4096, 3) },
+		.nops = 2,
 	},
 	{
 		.name = "data-file", .size = 2 << 20,

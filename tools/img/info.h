@@ -20,5 +20,7 @@ struct image_report {
 
 struct json_object *image_report_json(const struct image_report *r);
 void image_report_human(FILE *f, const struct image_report *r);
+/* "Snapshot list:" and qemu-img's table; nothing without snapshots. */
+void print_snapshots(FILE *f, const struct qcow_info *info);
 
 #endif

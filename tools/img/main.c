@@ -24,6 +24,7 @@ static const struct verb {
 	{ "map", img_map },
 	{ "rebase", img_rebase },
 	{ "resize", img_resize },
+	{ "snapshot", img_snapshot },
 };
 
 static const char usage_text[] =
@@ -46,6 +47,7 @@ static const char usage_text[] =
 "      [--max-length=LENGTH] [--bitmap NAME] [-U] FILE\n"
 "  rebase [-f FMT] [-p] [-q] [-u] [-U] -b BACKING [-F FMT] FILE\n"
 "  resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"
+"  snapshot [-f FMT] [-q] [-U] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
 "\n"
 "FMT is qcow2, qcow or raw; without -f the format is probed (a probed raw\n"
 "image refuses writes that would make its first sector another format's).\n"
@@ -66,6 +68,8 @@ static const char usage_text[] =
 "is made.  map --bitmap NAME lists the ranges of the bitmap: JSON entries\n"
 "{\"start\", \"length\", \"dirty\"} cover the disk, the human table lists\n"
 "the dirty ones (Offset, Length); an in-use bitmap is refused.\n"
+"snapshot -l lists the internal snapshots, -c creates one, -a applies one\n"
+"(found by ID, then by name), -d deletes one (found by name), as qemu-img.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
 "3 (allocation status failed) or 4 (read failed).\n";
 
