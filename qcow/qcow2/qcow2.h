@@ -63,6 +63,7 @@ struct qcow2 {
 	uint64_t snapshots_size;
 	struct qcow2_snapshot *snapshots;
 	struct qcow_snapshot_info *snapshot_infos;
+	bool snapshot_view;	/* l1 is a snapshot's (read-only open) */
 
 	uint32_t nb_bitmaps;		/* the extension as on disk */
 	uint64_t bitmap_dir_size;
@@ -219,6 +220,9 @@ static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,
 /* qcow2_snapshot.c */
 int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_snapshots(struct qcow2 *s);
+
+/* qcow2_snapshot_load.c: opts.snapshot_id/name select the L1 table read */
+int qcow2_snapshot_load(struct qcow2 *s);
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);
