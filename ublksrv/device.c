@@ -69,9 +69,16 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 	struct qcow_info info;
 	int ret;
 
+	o.snapshot_id = dev->opts.snapshot;
 	while ((ret = qcow_open(&dev->img, dev->opts.image, &o)) == -EBUSY &&
 	       busy_tries-- > 1)
 		usleep(10000);
+	if (ret == -ENOENT && dev->opts.snapshot) {
+		/* as qemu-nbd -l: an ID first, then a name */
+		o.snapshot_id = NULL;
+		o.snapshot_name = dev->opts.snapshot;
+		ret = qcow_open(&dev->img, dev->opts.image, &o);
+	}
 	if (ret < 0) {
 		dev_open_error(dev, ret);
 		return ret;
@@ -228,6 +235,7 @@ static int dev_save_state(struct ublk_dev *dev)
 		.untrusted = dev->opts.untrusted,
 		.allow_dirs = dev->opts.allow_dirs,
 		.allow_block_devices = dev->opts.allow_block_devices,
+		.snapshot = dev->opts.snapshot,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),
