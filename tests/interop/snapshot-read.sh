@@ -8,7 +8,8 @@
 #   io/*       qcow-io -l reads what qemu-io reads from that export, and
 #              refuses writes;
 #   info/*     info (human, JSON, --backing-chain) byte for byte as
-#              qemu-img's with 1 and 3 snapshots, a v2 image, an overlay
+#              qemu-img's with 1, 3 and 11 snapshots (a long name, IDs
+#              after a delete), a v2 image, an overlay
 #              and a base that both have snapshots, a snapshot with a VM
 #              state size and VM clock (TZ=UTC).
 # shellcheck source=tests/lib.sh
@@ -25,6 +26,8 @@ QPOKE=$TESTS_DIR/interop/qpoke.py
 # s3, shrink to 6M, overwrite again: each snapshot has other data and a
 # disk size other than the active one.
 # b.qcow2 (v2, 4k clusters): over a raw base; snap "one", overwrite.
+# d.qcow2 (4k clusters, 1M) over a 16M raw base: snapshot s (a one-entry
+# L1 table), grown to 16M: s reads the backing file past its L1 table.
 build() {
 	qimg create -f qcow2 a.qcow2 8M &&
 	qio a.qcow2 "write -P 0x11 0 1M" "write -P 0x12 5M 64k" &&
@@ -48,6 +51,18 @@ build() {
 	qimg snapshot -c only c.qcow2 &&
 	qimg create -f qcow2 -b a.qcow2 -F qcow2 over.qcow2 &&
 	qimg snapshot -c top over.qcow2 &&
+	qimg create -f raw base16.raw 16M &&
+	qio -f raw base16.raw "write -P 0x52 0 16M" &&
+	qimg create -f qcow2 -o cluster_size=4096 -b base16.raw -F raw \
+		d.qcow2 1M &&
+	qio d.qcow2 "write -P 0x71 0 512k" &&
+	qimg snapshot -c s d.qcow2 &&
+	qimg resize d.qcow2 16M &&
+	qio d.qcow2 "write -P 0x72 8M 1M" &&
+	qimg create -f qcow2 l.qcow2 1M &&
+	qimg snapshot -c "a-snapshot-name-longer-than-its-column" l.qcow2 &&
+	for i in $(seq 2 11); do qimg snapshot -c "n$i" l.qcow2 || return 1; done &&
+	qimg snapshot -d n5 l.qcow2 && qimg snapshot -c late l.qcow2 &&
 	cp c.qcow2 vm.qcow2 &&
 	python3 "$QPOKE" vm.qcow2 'u64@(snap_off+24)=3723004000000' \
 		'u64@(snap_off+40)=123456789' 'snap[0].vm_state_size=4096'
@@ -92,6 +107,7 @@ cvt convert/a-opt-both a.qcow2 "snapshot.id=1,snapshot.name=s1,"
 cvt convert/a-opt-last-wins a.qcow2 "snapshot.name=s1,snapshot.name=s2"
 cvt convert/b-v2-backing b.qcow2 one
 cvt convert/c-empty c.qcow2 only
+cvt convert/d-short-l1 d.qcow2 s
 cvt convert/over-top over.qcow2 top
 
 # refuse NAME ARGS...: both exit 1, qemu-img's words where ours has them.
@@ -175,7 +191,7 @@ info() {
 		pass "$name"
 	fi
 }
-for img in a b c vm over; do
+for img in a b c d l vm over; do
 	info "info/$img-human" $img.qcow2
 	info "info/$img-json" $img.qcow2 --output=json
 done
