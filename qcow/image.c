@@ -231,9 +231,26 @@ int qcow_open_backing(struct qcow_image *img)
 	bo.format_probed = false;
 	bo.read_only = true;
 	bo.data_file = NULL;
+	bo.snapshot_id = NULL;	/* a snapshot view is of the top image only */
+	bo.snapshot_name = NULL;
 	ret = open_one(&img->backing, img->backing_path, &bo, img,
 		       img->chain_depth + 1);
 	return ret;
+}
+
+/* A snapshot is opened read-only, and only qcow2 has them. */
+static int check_snapshot_view(const struct qcow_image *img)
+{
+	if (!img->opts.snapshot_id && !img->opts.snapshot_name)
+		return 0;
+	if (img->format != QCOW_FMT_QCOW2)
+		return qcow_set_error(-ENOTSUP, img->filename, "the %s format "
+				      "has no internal snapshots",
+				      img->drv->name);
+	if (!img->opts.read_only)
+		return qcow_set_error(-EINVAL, img->filename, "a snapshot can "
+				      "only be opened read-only");
+	return 0;
 }
 
 static int open_one(struct qcow_image **out, const char *path,
@@ -279,6 +296,9 @@ static int open_one(struct qcow_image **out, const char *path,
 		ret = qcow_set_error(-EINVAL, path, "unknown image format");
 		goto err;
 	}
+	ret = check_snapshot_view(img);
+	if (ret < 0)
+		goto err;
 	ret = qcow_lock_image(img);
 	if (ret < 0)
 		goto err;

@@ -16,7 +16,8 @@ static void add_usage(FILE *f)
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
 "                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
 "                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
-"                     [--allow-block-devices] [-o OPTIONS] [--foreground]\n"
+"                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
+"                     [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
 "  ready; the daemon serves each until its `del` and ends with the last.\n"
@@ -43,13 +44,19 @@ static void add_usage(FILE *f)
 "  --allow-dir DIR  allow those inside DIR only (repeatable; implies\n"
 "                 --untrusted; -o allow_dir=DIR)\n"
 "  --allow-block-devices  allow block devices there (-o allow_block_devices=on)\n"
+"  --snapshot SNAPSHOT  serve this internal snapshot of each qcow2 image,\n"
+"                 found by ID, else by name, as qemu-nbd -l; read-only (-r\n"
+"                 implied; -o snapshot=SNAPSHOT); `recover` serves it again\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
 		UBLK_DEFAULT_ZERO_COPY ? "on" : "off");
 }
 
-enum { OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK };
+enum {
+	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
+	OPT_SNAPSHOT,
+};
 
 static const struct option add_opts[] = {
 	{ "file", required_argument, NULL, 'f' },
@@ -66,6 +73,7 @@ static const struct option add_opts[] = {
 	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR },
 	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -117,6 +125,19 @@ static int allow_dir(struct add_args *a, const char *dir)
 	return 0;
 }
 
+/* A snapshot is served read-only; its ID or name is recorded for recover. */
+static int snapshot_opt(struct add_args *a, const char *name)
+{
+	if (strlen(name) >= RUN_STATE_SNAPSHOT_MAX) {
+		ublk_err("--snapshot: longer than %d bytes",
+			 RUN_STATE_SNAPSHOT_MAX - 1);
+		return -1;
+	}
+	a->o.snapshot = name;
+	a->o.read_only = true;
+	return 0;
+}
+
 /* on, off, auto (-1) and a bare key (on); -2 for anything else */
 static int parse_switch(const char *key, const char *name, bool with_auto)
 {
@@ -133,11 +154,16 @@ static int parse_switch(const char *key, const char *name, bool with_auto)
 	return -2;
 }
 
-/* format=, allow_dir=, untrusted=, allow_block_devices=; -2: not one */
+/*
+ * format=, allow_dir=, untrusted=, allow_block_devices=, snapshot=;
+ * -2: not one
+ */
 static int parse_o_open(char *key, struct add_args *a)
 {
 	int v;
 
+	if (!strncmp(key, "snapshot=", 9))
+		return snapshot_opt(a, key + 9);
 	if (!strncmp(key, "format=", 7))
 		return parse_format(key + 7, &a->o);
 	if (!strncmp(key, "allow_dir=", 10) && key[10])
@@ -155,7 +181,8 @@ static int parse_o_open(char *key, struct add_args *a)
 
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
- * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off.
+ * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
+ * snapshot=NAME.
  */
 static int parse_o(char *s, struct add_args *a)
 {
@@ -179,7 +206,8 @@ static int parse_o(char *s, struct add_args *a)
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
 				 "zero_copy=on|off|auto, format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
-				 "allow_block_devices=on|off)", key);
+				 "allow_block_devices=on|off, snapshot=NAME)",
+				 key);
 			return -1;
 		}
 		a->o.zero_copy = v;
@@ -236,6 +264,9 @@ static int add_opt(struct add_args *a, int c)
 		break;
 	case OPT_FOREGROUND:
 		a->fg = true;
+		break;
+	case OPT_SNAPSHOT:
+		v = snapshot_opt(a, optarg);
 		break;
 	default:
 		return -1;
@@ -384,6 +415,7 @@ static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st)
 	}
 	o->untrusted = st->untrusted;
 	o->allow_block_devices = st->allow_block_devices;
+	o->snapshot = st->snapshot;
 }
 
 int cmd_recover(int argc, char **argv)

@@ -164,6 +164,8 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 				r->have_state && r->st.format_probed));
 	json_object_object_add(o, "untrusted", json_object_new_boolean(
 				r->have_state && r->st.untrusted));
+	json_object_object_add(o, "snapshot", r->have_state && r->st.snapshot ?
+			       json_object_new_string(r->st.snapshot) : NULL);
 	json_object_object_add(o, "queues",
 			       json_object_new_int(r->info.nr_hw_queues));
 	json_object_object_add(o, "depth",

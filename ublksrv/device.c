@@ -58,6 +58,18 @@ static void dev_open_error(struct ublk_dev *dev, int err)
 }
 
 /* busy_tries: attempts 10 ms apart while another process holds the lock */
+static int open_busy_retry(struct ublk_dev *dev,
+			   const struct qcow_open_opts *o,
+			   unsigned int busy_tries)
+{
+	int ret;
+
+	while ((ret = qcow_open(&dev->img, dev->opts.image, o)) == -EBUSY &&
+	       busy_tries-- > 1)
+		usleep(10000);
+	return ret;
+}
+
 static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 {
 	struct qcow_open_opts o = {
@@ -73,9 +85,14 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 	struct qcow_info info;
 	int ret;
 
-	while ((ret = qcow_open(&dev->img, dev->opts.image, &o)) == -EBUSY &&
-	       busy_tries-- > 1)
-		usleep(10000);
+	o.snapshot_id = dev->opts.snapshot;
+	ret = open_busy_retry(dev, &o, busy_tries);
+	if (ret == -ENOENT && dev->opts.snapshot) {
+		/* as qemu-nbd -l: an ID first, then a name */
+		o.snapshot_id = NULL;
+		o.snapshot_name = dev->opts.snapshot;
+		ret = open_busy_retry(dev, &o, busy_tries);
+	}
 	if (ret < 0) {
 		dev_open_error(dev, ret);
 		return ret;
@@ -232,6 +249,7 @@ static int dev_save_state(struct ublk_dev *dev)
 		.untrusted = dev->opts.untrusted,
 		.allow_dirs = dev->opts.allow_dirs,
 		.allow_block_devices = dev->opts.allow_block_devices,
+		.snapshot = dev->opts.snapshot,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),

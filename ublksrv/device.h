@@ -38,6 +38,8 @@ struct ublk_dev_opts {
 	bool untrusted;
 	const char *const *allow_dirs;
 	bool allow_block_devices;
+	/* an internal snapshot served read-only: its ID, else its name */
+	const char *snapshot;
 };
 
 struct ublk_queue;

@@ -124,6 +124,9 @@ static void open_json(struct json_object *o, const struct run_state *st)
 	json_object_object_add(o, "allow-block-devices",
 			       json_object_new_boolean(
 					st->allow_block_devices));
+	if (st->snapshot)
+		json_object_object_add(o, "snapshot",
+				       json_object_new_string(st->snapshot));
 }
 
 static struct json_object *state_json(const struct run_state *st)
@@ -223,6 +226,12 @@ int run_state_load(int dev_id, struct run_state *st)
 	st->format_probed = get_bool(o, "format-probed");
 	st->untrusted = get_bool(o, "untrusted");
 	st->allow_block_devices = get_bool(o, "allow-block-devices");
+	if (json_object_object_get_ex(o, "snapshot", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		snprintf(st->snapshot_buf, sizeof(st->snapshot_buf), "%s",
+			 json_object_get_string(v));
+		st->snapshot = st->snapshot_buf;
+	}
 	st->nr_queues = get_int(o, "queues");
 	st->depth = get_int(o, "depth");
 	st->pid = get_int(o, "pid");

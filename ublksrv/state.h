@@ -11,6 +11,9 @@
 #include <stdbool.h>
 #include "qcow.h"
 
+/* The longest snapshot ID or name a device records (add refuses more). */
+#define RUN_STATE_SNAPSHOT_MAX	1024
+
 struct run_state {
 	int dev_id;
 	char image[PATH_MAX];
@@ -21,6 +24,9 @@ struct run_state {
 	bool untrusted;
 	bool allow_block_devices;
 	const char *const *allow_dirs;	/* saved only; run_state_allow_dirs */
+	/* save: the snapshot served (NULL: none); load: in snapshot_buf */
+	const char *snapshot;
+	char snapshot_buf[RUN_STATE_SNAPSHOT_MAX];
 	unsigned int nr_queues;
 	unsigned int depth;
 	int pid;

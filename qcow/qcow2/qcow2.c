@@ -309,6 +309,8 @@ static int qcow2_open(struct qcow_image *img)
 	if (ret < 0)
 		return ret;
 	ret = qcow2_read_snapshots(img, s);
+	if (!ret)
+		ret = qcow2_snapshot_load(s);
 	if (ret < 0)
 		return ret;
 	ret = read_l1(s);
@@ -325,7 +327,7 @@ static int qcow2_open(struct qcow_image *img)
 		return ret;
 	if (!img->opts.read_only)
 		ret = qcow2_open_rw(s);
-	else
+	else if (!s->snapshot_view)	/* bitmaps describe the active image */
 		ret = qcow2_bitmaps_open(s);
 	if (ret < 0)
 		return ret;

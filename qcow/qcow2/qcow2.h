@@ -64,6 +64,7 @@ struct qcow2 {
 	uint64_t snapshots_size;
 	struct qcow2_snapshot *snapshots;
 	struct qcow_snapshot_info *snapshot_infos;
+	bool snapshot_view;	/* l1 is a snapshot's (read-only open) */
 
 	uint32_t nb_bitmaps;		/* the extension as on disk */
 	uint64_t bitmap_dir_size;
@@ -231,6 +232,9 @@ int qcow2_snapshot_refs(struct qcow2 *s, uint64_t *l1, uint32_t l1_size,
 			int addend, bool set_copied);
 /* qcow2_snapshot_ops.c */
 extern const struct qcow_snapshot_ops qcow2_snapshot_ops;
+
+/* qcow2_snapshot_load.c: opts.snapshot_id/name select the L1 table read */
+int qcow2_snapshot_load(struct qcow2 *s);
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/snapshot_param.h"
 #include "tools/img/convert.h"
 #include "tools/img/create_opts.h"
 #include "tools/img/img.h"
@@ -74,6 +75,8 @@ static int parse_opt(struct convert *c, int ch)
 	case 'U':
 		c->force_share = true;
 		break;
+	case 'l':
+		return snapshot_param_parse(&c->snapshot, optarg);
 	case OPT_BITMAPS:
 		c->copy_bitmaps = true;
 		break;
@@ -96,7 +99,7 @@ static int parse_args(int argc, char **argv, struct convert *c)
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char optstring[] = "hf:O:o:B:F:cnpqS:t:T:m:WU";
+	static const char optstring[] = "hf:O:o:B:F:cnpqS:t:T:m:WUl:";
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, optstring, longopts,
@@ -114,6 +117,10 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	}
 	if (optind > argc - 2) {
 		tool_usage_error("convert: needs a source image and an output file name");
+		return -EINVAL;
+	}
+	if (optind != argc - 2 && c->snapshot.id_or_name) {
+		tool_error("No support for concatenating multiple snapshot");
 		return -EINVAL;
 	}
 	if (optind != argc - 2) {
@@ -232,7 +239,8 @@ static int setup(struct convert *c)
 	ret = check_args(c, &fmt);
 	if (ret < 0)
 		return ret;
-	if (tool_open(&c->img, c->src, c->fmt, &opts) < 0)
+	if (tool_open_snapshot(&c->img, c->src, c->fmt, &opts,
+			       &c->snapshot) < 0)
 		return -EINVAL;
 	if (c->copy_bitmaps) {
 		ret = convert_bitmaps_source(c);
@@ -271,6 +279,7 @@ int img_convert(int argc, char **argv)
 
 	if (parse_args(argc, argv, &c) < 0) {
 		img_opts_free(&c.opts);
+		snapshot_param_free(&c.snapshot);
 		return img_usage(false);
 	}
 	ret = setup(&c);
@@ -293,5 +302,6 @@ out:
 	qcow_close(c.out);
 	qcow_close(c.img);
 	img_opts_free(&c.opts);
+	snapshot_param_free(&c.snapshot);
 	return ret < 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "qcow.h"
 #include "tools/common/progress.h"
+#include "tools/common/snapshot_param.h"
 #include "tools/img/opts.h"
 
 struct convert_bitmap {
@@ -31,6 +32,7 @@ struct convert {
 	struct img_opts opts;		/* -o */
 	bool copy_bitmaps;		/* --bitmaps */
 	bool skip_broken_bitmaps;	/* --skip-broken-bitmaps */
+	struct snapshot_param snapshot;	/* -l: export this snapshot */
 
 	struct qcow_image *img;		/* source */
 	struct qcow_image *out;		/* target */

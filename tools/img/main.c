@@ -40,7 +40,7 @@ static const char usage_text[] =
 "  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
 "  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-c] [-B BACKING -F FMT]\n"
 "      [-n] [-p] [-q] [-S SPARSE_SIZE] [-U] [--bitmaps\n"
-"      [--skip-broken-bitmaps]] FILE OUTPUT\n"
+"      [--skip-broken-bitmaps]] [-l SNAPSHOT_PARAM] FILE OUTPUT\n"
 "  create [-f FMT] [-o OPTIONS] [-b BACKING -F FMT] [-u] [-q] FILE [SIZE]\n"
 "  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
 "  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/snapshot_param.h"
 #include "tools/io/io.h"
 
 struct io_args {
@@ -18,10 +19,12 @@ struct io_args {
 	bool read_only;
 	bool direct;
 	bool force_share;
+	struct snapshot_param snapshot;	/* -l */
 };
 
 static const char usage_text[] =
-"usage: qcow-io [-f FMT] [-r] [-n] [-t CACHE] [-U] [-c CMD]... FILE\n"
+"usage: qcow-io [-f FMT] [-r] [-l SNAPSHOT_PARAM] [-n] [-t CACHE] [-U]\n"
+"               [-c CMD]... FILE\n"
 "\n"
 "Runs each -c command on the image FILE, in order; without -c, reads\n"
 "commands from standard input.  'help' lists the commands.\n"
@@ -29,6 +32,10 @@ static const char usage_text[] =
 "  -c, --cmd CMD        a command to run (repeatable)\n"
 "  -f, --format FMT     qcow2, qcow or raw (default: probe)\n"
 "  -r, --read-only      open the image read-only\n"
+"  -l, --load-snapshot SNAPSHOT_PARAM\n"
+"                       open this internal snapshot, read-only (as qemu-nbd\n"
+"                       -l): 'snapshot.id=[ID],snapshot.name=[NAME]' or\n"
+"                       '[ID_OR_NAME]'\n"
 "  -n, --nocache        bypass the page cache (O_DIRECT)\n"
 "  -t, --cache MODE     none, directsync, writeback, writethrough or unsafe\n"
 "  -U, --force-share    do not deny others writes (with -r only)\n"
@@ -86,10 +93,11 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		{ "nocache", no_argument, NULL, 'n' },
 		{ "cache", required_argument, NULL, 't' },
 		{ "force-share", no_argument, NULL, 'U' },
+		{ "load-snapshot", required_argument, NULL, 'l' },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char optstring[] = "+hc:f:rnt:U";
+	static const char optstring[] = "+hc:f:rnt:Ul:";
 	int c, ret = 0;
 
 	opterr = 0;	/* reported below; the commands keep getopt's own */
@@ -117,6 +125,10 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 			break;
 		case 'U':
 			a->force_share = true;
+			break;
+		case 'l':
+			ret = snapshot_param_parse(&a->snapshot, optarg);
+			a->read_only = true;
 			break;
 		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 			ret = tool_trust_option(c, optarg);
@@ -148,7 +160,8 @@ static int open_image(struct io_state *s, const struct io_args *a)
 	};
 
 	s->read_only = a->read_only;
-	return tool_open(&s->img, a->file, a->fmt, &opts);
+	return tool_open_snapshot(&s->img, a->file, a->fmt, &opts,
+				  &a->snapshot);
 }
 
 static int run_stdin(struct io_state *s)
@@ -181,10 +194,12 @@ int main(int argc, char **argv)
 	tool_name = "qcow-io";
 	if (parse_args(argc, argv, &a) < 0) {
 		free(a.cmds);
+		snapshot_param_free(&a.snapshot);
 		return usage(false);
 	}
 	if (open_image(&s, &a) < 0) {
 		free(a.cmds);
+		snapshot_param_free(&a.snapshot);
 		return 1;
 	}
 	if (!a.nr_cmds)
@@ -194,5 +209,6 @@ int main(int argc, char **argv)
 			err = 1;
 	qcow_close(s.img);
 	free(a.cmds);
+	snapshot_param_free(&a.snapshot);
 	return err;
 }
