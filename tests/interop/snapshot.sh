@@ -385,6 +385,55 @@ sizes_equal() {
 	fi
 }
 
+# ------------------------------------- a snapshot with QEMU's VM state
+
+# qemu_monitor OUT IMG CMD...: the monitor commands in a machine-less QEMU
+# with IMG as its only drive.
+qemu_monitor() {
+	local out=$1 img=$2
+	shift 2
+	printf '%s\n' "$@" quit |
+		timeout 60 qemu-system-x86_64 -M none -nodefaults -display none \
+			-monitor stdio -drive "file=$img,if=none,id=d0" >"$out" 2>&1
+}
+
+# vmstate: QEMU's savevm snapshot keeps its VM state through our create,
+# apply and delete of other snapshots (QEMU loads it after them), and our
+# delete of it frees the VM state clusters too (no leak).
+vmstate() {
+	local t=vmstate f
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		skip "$t" "no qemu-system-x86_64 to make a VM state"
+		return
+	fi
+	f=$(case_file "$t")
+	rm -f img.qcow2 vm.raw
+	qimg create -f qcow2 img.qcow2 4M &&
+		qio img.qcow2 "write -P 0x51 0 256k" &&
+		qemu_monitor "$f.save" img.qcow2 "savevm vm1" &&
+		qimg convert -O raw img.qcow2 vm.raw &&
+		"$QEMU_IMG" snapshot -l img.qcow2 | grep -q ' vm1 .* [1-9][0-9]* B ' || {
+		fail "$t/setup" "QEMU made no snapshot with a VM state"
+		diag 5 <"$f.save"
+		return
+	}
+	ours "$t/create" snapshot -c s2 img.qcow2 || return
+	ours_io "$t/write" img.qcow2 "write -P 0x52 0 64k" || return
+	ours "$t/delete-other" snapshot -d s2 img.qcow2 || return
+	ours "$t/apply" snapshot -a vm1 img.qcow2 || return
+	same_content "$t/applied" img.qcow2 vm.raw -f raw -F qcow2
+	both_clean "$t/check-kept" img.qcow2
+	qemu_monitor "$f.load" img.qcow2 "loadvm vm1"
+	if grep -qi 'error\|fail' "$f.load"; then
+		fail "$t/qemu-loads" "QEMU's loadvm vm1 fails after our calls"
+		diag 5 <"$f.load"
+	else
+		pass "$t/qemu-loads"
+	fi
+	ours "$t/delete" snapshot -d vm1 img.qcow2 || return
+	both_clean "$t/check-freed" img.qcow2
+}
+
 write_setup
 ours_create c16k-extl2 16384 extended_l2=on
 ours_create c512-r4 512 refcount_bits=4
@@ -394,4 +443,5 @@ raw_with_format
 check_repair
 many
 across_resize
+vmstate
 finish
