@@ -219,7 +219,7 @@ static int snapshot_create(struct qcow_image *img,
 	if (!o || !o->name)
 		return qcow_set_error(-EINVAL, img->filename, "a snapshot "
 				      "needs a name");
-	ret = begin(img, &s, ACTIVE);
+	ret = qcow2_need_writable(img, &s);
 	if (ret < 0)
 		return ret;
 	if (s->nb_snapshots >= QCOW_MAX_SNAPSHOTS)
@@ -246,6 +246,9 @@ static int snapshot_create(struct qcow_image *img,
 	sn->info.vm_clock_nsec = o->vm_clock_nsec;
 	sn->info.icount = o->icount;
 	sn->info.disk_size = img->size;
+	ret = begin(img, &s, ACTIVE);
+	if (ret < 0)
+		goto err;
 	sn->l1_size = s->l1_size;
 	/* every cluster the active L1 reaches gets the snapshot's reference */
 	ret = qcow2_snapshot_refs(s, s->l1, s->l1_size, 1, true);
