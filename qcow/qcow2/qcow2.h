@@ -222,6 +222,8 @@ static inline int qcow2_full_discard_sync(struct qcow2 *s, uint64_t off,
 int qcow2_read_snapshots(struct qcow_image *img, struct qcow2 *s);
 void qcow2_free_snapshots(struct qcow2 *s);
 /* qcow2_snapshot_table.c: a new table written, then named by the header */
+/* Frees n entries of v, their strings and extra data, and v. */
+void qcow2_snapshot_entries_free(struct qcow2_snapshot *v, uint32_t n);
 int qcow2_snapshot_table_replace(struct qcow2 *s, struct qcow2_snapshot *v,
 				 uint32_t n);
 /*

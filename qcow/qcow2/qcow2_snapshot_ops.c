@@ -117,18 +117,6 @@ static int not_found(const struct qcow2 *s, const char *id_or_name)
 			      "found", id_or_name);
 }
 
-static void free_entries(struct qcow2_snapshot *v, uint32_t n)
-{
-	uint32_t i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i].id);
-		free(v[i].name);
-		free(v[i].extra);
-	}
-	free(v);
-}
-
 /* A copy of the table with room for one more entry. */
 static struct qcow2_snapshot *copy_list(const struct qcow2 *s, int skip)
 {
@@ -154,7 +142,7 @@ static struct qcow2_snapshot *copy_list(const struct qcow2 *s, int skip)
 	}
 	return v;
 err:
-	free_entries(v, n);
+	qcow2_snapshot_entries_free(v, n);
 	return NULL;
 }
 
@@ -266,8 +254,20 @@ static int snapshot_create(struct qcow_image *img,
 	return ret;
 err:
 	/* what is in memory stays for the next write-back: a leak at most */
-	free_entries(v, s->nb_snapshots + 1);
+	qcow2_snapshot_entries_free(v, s->nb_snapshots + 1);
 	return ret;
+}
+
+/* The writable image's snapshot by ID or name: its index, or -errno. */
+static int lookup(struct qcow_image *img, const char *id_or_name,
+		  struct qcow2 **out)
+{
+	int i, ret = qcow2_need_writable(img, out);
+
+	if (ret < 0)
+		return ret;
+	i = find(*out, id_or_name);
+	return i < 0 ? not_found(*out, id_or_name) : i;
 }
 
 static int bad_l1(const struct qcow2 *s, const struct qcow2_snapshot *sn)
@@ -289,12 +289,9 @@ static int snapshot_delete(struct qcow_image *img, const char *id_or_name)
 	struct qcow2 *s;
 	int i, ret;
 
-	ret = qcow2_need_writable(img, &s);
-	if (ret < 0)
-		return ret;
-	i = find(s, id_or_name);
+	i = lookup(img, id_or_name, &s);
 	if (i < 0)
-		return not_found(s, id_or_name);
+		return i;
 	gone = s->snapshots[i];
 	ret = bad_l1(s, &gone);
 	if (!ret)
@@ -377,12 +374,9 @@ static int snapshot_apply(struct qcow_image *img, const char *id_or_name)
 	struct qcow2 *s;
 	int i, ret;
 
-	ret = qcow2_need_writable(img, &s);
-	if (ret < 0)
-		return ret;
-	i = find(s, id_or_name);
+	i = lookup(img, id_or_name, &s);
 	if (i < 0)
-		return not_found(s, id_or_name);
+		return i;
 	sn = &s->snapshots[i];
 	size = sn->info.disk_size;
 	entries = (uint32_t)MAX(MAX(sn->l1_size, s->l1_size),

@@ -105,7 +105,7 @@ static int write_table(struct qcow2 *s, const struct qcow2_snapshot *v,
 	return ret;
 }
 
-static void free_list(struct qcow2_snapshot *v, uint32_t n)
+void qcow2_snapshot_entries_free(struct qcow2_snapshot *v, uint32_t n)
 {
 	uint32_t i;
 
@@ -137,7 +137,7 @@ int qcow2_snapshot_table_replace(struct qcow2 *s, struct qcow2_snapshot *v,
 		ret = qcow2_ckpt_settle(s);
 	if (ret < 0) {
 		free(infos);
-		free_list(v, n);
+		qcow2_snapshot_entries_free(v, n);
 		return ret;
 	}
 	put_be32(s->hdr_raw + QH_NB_SNAPSHOTS, n);
@@ -146,7 +146,7 @@ int qcow2_snapshot_table_replace(struct qcow2 *s, struct qcow2_snapshot *v,
 	if (ret < 0) {
 		/* on disk it may be either table: keep both */
 		free(infos);
-		free_list(v, n);
+		qcow2_snapshot_entries_free(v, n);
 		return ret;
 	}
 	qcow2_free_snapshots(s);
