@@ -487,7 +487,10 @@ static void run(const char *name, struct qcow_create_opts *co, bool bitmaps)
 		goto out;
 	}
 	for (round = 0; round < ROUNDS; round++) {
-		struct timespec ts = { 0, (long)(1 + tl_rnd(&seed) % 60) *
+		/* a closing round has time to reach its close about half the time */
+		bool closing = bitmaps && round % 2;
+		struct timespec ts = { 0, (long)(1 + tl_rnd(&seed) %
+						 (closing ? 300 : 60)) *
 				       1000000L };
 
 		if (pipe(fds) < 0)
@@ -498,8 +501,8 @@ static void run(const char *name, struct qcow_create_opts *co, bool bitmaps)
 		if (!pid) {
 			close(fds[0]);
 			out_fd = fds[1];
-			child(path, seed + round, bitmaps && round % 2 ?
-			      (uint32_t)(20 + tl_rnd(&seed) % 200) : 0);
+			child(path, seed + round, closing ?
+			      (uint32_t)(5 + tl_rnd(&seed) % 60) : 0);
 		}
 		close(fds[1]);
 		nanosleep(&ts, NULL);
