@@ -56,6 +56,14 @@ static int lookup_usable(struct qcow_image *img, const char *name,
 	return 0;
 }
 
+static bool all_set(const uint64_t *w, uint64_t first, uint64_t last)
+{
+	uint64_t m = (~0ULL >> (63 - last % 64)) & (~0ULL << (first % 64));
+
+	return first / 64 == last / 64 &&
+	       (__atomic_load_n(&w[first / 64], __ATOMIC_RELAXED) & m) == m;
+}
+
 static void set_words(uint64_t *w, uint64_t first, uint64_t last)
 {
 	uint64_t wi = first / 64, wl = last / 64;
@@ -84,6 +92,9 @@ void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off,
 	end = MIN(disk_size, off + len);
 	first = off >> b->gran_bits;
 	last = MIN((end - 1) >> b->gran_bits, b->nbits - 1);
+	/* bits already set leave their chunk as it was written */
+	if (all_set(b->words, first, last))
+		return;
 	set_words(b->words, first, last);
 	qcow2_bitmap_mark_chunks(b, first, last);
 }
