@@ -461,6 +461,25 @@ static int repair_leaks(const char *path)
 	return ret < 0 ? ret : (res.leaks || res.corruptions ? -EUCLEAN : 0);
 }
 
+/*
+ * A killed writer's io_uring is torn down after the process is reaped,
+ * and holds the image's file, so its locks, until then.
+ */
+static void wait_unlocked(const char *path)
+{
+	int fd = open(path, O_RDONLY), i;
+
+	for (i = 0; fd >= 0 && i < 400; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
+			break;
+		usleep(25000);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static void run(const char *name, struct qcow_create_opts *co, bool bitmaps)
 {
 	struct history h = { .v = calloc(MAX_RECS, sizeof(struct rec)) };
@@ -511,6 +530,7 @@ static void run(const char *name, struct qcow_create_opts *co, bool bitmaps)
 		read_recs(fds[0], &h);
 		close(fds[0]);
 		waitpid(pid, &st, 0);
+		wait_unlocked(path);
 		if (WIFEXITED(st) && !(WEXITSTATUS(st) == 0 && h.n &&
 					h.v[h.n - 1].type == REC_CLOSED)) {
 			tl_fail("round %d: the writer exited %d", round,
