@@ -67,14 +67,20 @@ void q1_alloc_unlock(struct qcow1 *s, struct qwaiter *w)
 	qwaiter_wake(next, 0);
 }
 
+/* [off, off + len) is past the header and the L1 table, inside the file. */
+static bool q1_outside_meta(const struct qcow1 *s, uint64_t off, uint64_t len)
+{
+	uint64_t l1_end = s->l1_offset + (uint64_t)s->l1_size * 8;
+
+	return off >= s->header_end && off <= s->file_end &&
+	       len <= s->file_end - off &&
+	       (off >= l1_end || off + len <= s->l1_offset);
+}
+
 /* A cluster the image points to may be written in place: never metadata. */
 static int q1_host_ok(struct qcow_req *req, const struct qcow1 *s, uint64_t e)
 {
-	uint64_t cs = q1_cluster_size(s);
-	uint64_t l1_end = s->l1_offset + (uint64_t)s->l1_size * 8;
-
-	if (e < s->header_end || e > s->file_end || cs > s->file_end - e ||
-	    (e < l1_end && e + cs > s->l1_offset)) {
+	if (!q1_outside_meta(s, e, q1_cluster_size(s))) {
 		qcow_log(req->img, "L2 entry %#" PRIx64 " for offset %" PRIu64
 			 " overlaps metadata or is past the end of the file; "
 			 "not written", e, req->pos);
@@ -235,6 +241,13 @@ static struct meta_slice *q1_l2_for_write(struct qcow_req *req,
 	uint64_t off;
 
 	sl = q1_l2_get(req, s, err);
+	if (sl && !q1_outside_meta(s, sl->offset, q1_l2_bytes(s))) {
+		qcow_log(req->img, "L2 table offset %#" PRIx64 " overlaps the "
+			 "header or the L1 table; not written", sl->offset);
+		meta_cache_put(&s->l2, sl);
+		*err = -EIO;
+		return NULL;
+	}
 	if (sl || *err)
 		return sl;
 	*err = q1_append(s, q1_l2_bytes(s), &off);

@@ -301,4 +301,26 @@ else
 	fail "encrypted/write" "exit $rc, or the image changed: $(cat "$f.err")"
 fi
 
+# damaged tables: a write through an L2 table over the header, or to a
+# data cluster over the L1 table, is refused with one line naming the
+# image; the file is left alone
+damaged_write() {
+	local name=$1 poke=$2 f before rc
+	cp p5m.qcow "d-$name.qcow"
+	python3 "$TESTS_DIR/interop/qpoke.py" "d-$name.qcow" "$poke" >/dev/null 2>&1 ||
+		{ fail "damaged/$name" "qpoke failed"; return; }
+	before=$(sha256sum <"d-$name.qcow")
+	f=$(case_file "damaged/$name")
+	run_to "$f" "$QCOW_IO" -f qcow -c "write -P 7 100 512" "d-$name.qcow"
+	rc=$?
+	if [ $rc -ne 0 ] && [ "$(sha256sum <"d-$name.qcow")" = "$before" ] &&
+	   [ "$(grep -c "d-$name.qcow" "$f.err")" -eq 1 ]; then
+		pass "damaged/$name"
+	else
+		fail "damaged/$name" "exit $rc, or the file changed: $(head -c 300 "$f.err")"
+	fi
+}
+damaged_write l2-over-header 'q1l1[0]=8'
+damaged_write data-over-l1 'q1l2[0][0]=0x30'
+
 finish
