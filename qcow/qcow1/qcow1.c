@@ -325,6 +325,7 @@ const struct qcow_driver qcow1_driver = {
 	.close = qcow1_close,
 	.step = qcow1_step,
 	.flush = qcow1_flush,
+	.writeback = qcow1_writeback,
 	.get_info = qcow1_get_info,
 	.create = qcow1_create,
 };

@@ -28,6 +28,7 @@ struct qcow1 {
 	 */
 	struct qwaiter *alloc_owner;
 	struct qwaiter *alloc_head, *alloc_tail;
+	bool bg_flush;		/* a write-back for no request runs */
 };
 
 #define Q1ERR(img, err, ...) qcow_set_error(err, (img)->filename, __VA_ARGS__)
@@ -74,6 +75,9 @@ bool q1_meta_dirty(const struct qcow1 *s);
 
 /* qcow1_flush.c: the L2 tables, then the L1 entries, each after an fsync */
 void qcow1_flush(struct qcow_req *req);
+/* The same for no request, on ctx, unless one runs or nothing is dirty. */
+void q1_writeback_start(struct qcow_image *img, struct qcow_ctx *ctx);
+void qcow1_writeback(struct qcow_image *img);
 
 /* qcow1_create.c */
 int qcow1_create(const char *path, const struct qcow_create_opts *opts);

@@ -4,7 +4,9 @@
  * changes meanwhile: fsync (the data of new clusters), the dirty L2
  * tables, fsync, the dirty L1 entries, fsync.  An L2 entry on disk never
  * points to data that is not durable, nor an L1 entry to a table that is
- * not (docs/crash-safety.md, "Legacy qcow").
+ * not (docs/crash-safety.md, "Legacy qcow").  The same runs in the
+ * background, for no request, when dirty tables pile up or the caller's
+ * idle timer asks (qcow_writeback()).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -21,7 +23,9 @@ enum q1_flush_stage {
 struct q1_flush {
 	struct qwaiter w;
 	struct qio_op sync_op;
-	struct qcow_req *req;
+	struct qcow_req *req;		/* NULL: in the background */
+	struct qcow_image *img;
+	struct qcow_ctx *ctx;
 	struct qcow1 *s;
 	enum q1_flush_stage stage;
 	unsigned int pending;
@@ -111,7 +115,7 @@ static void q1_flush_l2(struct q1_flush *f)
 			continue;
 		}
 		io->sl = sl;
-		qfile_submit(f->req->ctx, f->req->img->file, &io->op, QIO_WRITE,
+		qfile_submit(f->ctx, f->img->file, &io->op, QIO_WRITE,
 			     sl->data, s->l2.slice_size, sl->offset);
 	}
 }
@@ -136,7 +140,7 @@ static void q1_flush_l1_chunk(struct q1_flush *f, uint32_t chunk)
 	for (i = 0; i < n; i++)
 		put_be64(io->mem + i * 8, s->l1[first + i]);
 	s->l1_dirty[chunk] = 0;
-	qfile_submit(f->req->ctx, f->req->img->file, &io->op, QIO_WRITE,
+	qfile_submit(f->ctx, f->img->file, &io->op, QIO_WRITE,
 		     io->mem, n * 8, s->l1_offset + (uint64_t)first * 8);
 }
 
@@ -164,7 +168,7 @@ static void q1_flush_sync(struct q1_flush *f)
 {
 	f->pending++;
 	f->sync_op.cb = q1_flush_synced;
-	qfile_submit(f->req->ctx, f->req->img->file, &f->sync_op, QIO_FSYNC,
+	qfile_submit(f->ctx, f->img->file, &f->sync_op, QIO_FSYNC,
 		     NULL, 0, 0);
 }
 
@@ -173,10 +177,19 @@ static void q1_flush_end(struct q1_flush *f)
 	struct qcow_req *req = f->req;
 
 	q1_alloc_unlock(f->s, &f->w);
-	if (f->err)
-		qreq_fail(req, f->err);
+	if (req) {
+		if (f->err)
+			qreq_fail(req, f->err);
+		qreq_put(req);
+	} else {
+		/* what failed stays dirty for the next flush */
+		if (f->err)
+			qcow_log(f->img, "metadata write-back failed: %s",
+				 strerror(-f->err));
+		f->s->bg_flush = false;
+		f->ctx->owned--;
+	}
 	free(f);
-	qreq_put(req);
 }
 
 /* Each stage starts its I/O and comes back here when all of it is done. */
@@ -215,9 +228,24 @@ static void q1_flush_run(struct q1_flush *f)
 		q1_flush_run(f);
 }
 
-void qcow1_flush(struct qcow_req *req)
+static struct q1_flush *q1_flush_new(struct qcow_image *img,
+				      struct qcow_ctx *ctx)
 {
 	struct q1_flush *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->img = img;
+	f->ctx = ctx;
+	f->s = img->priv;
+	f->w.resume = q1_flush_resume;
+	f->w.ctx = ctx;
+	return f;
+}
+
+void qcow1_flush(struct qcow_req *req)
+{
+	struct q1_flush *f = q1_flush_new(req->img, req->ctx);
 
 	if (!f) {
 		qreq_fail(req, -ENOMEM);
@@ -225,8 +253,25 @@ void qcow1_flush(struct qcow_req *req)
 		return;
 	}
 	f->req = req;
-	f->s = req->img->priv;
-	f->w.resume = q1_flush_resume;
-	f->w.ctx = req->ctx;
 	q1_flush_run(f);
+}
+
+void q1_writeback_start(struct qcow_image *img, struct qcow_ctx *ctx)
+{
+	struct qcow1 *s = img->priv;
+	struct q1_flush *f;
+
+	if (s->bg_flush || !ctx || !q1_meta_dirty(s))
+		return;
+	f = q1_flush_new(img, ctx);
+	if (!f)
+		return;
+	s->bg_flush = true;
+	ctx->owned++;
+	q1_flush_run(f);
+}
+
+void qcow1_writeback(struct qcow_image *img)
+{
+	q1_writeback_start(img, qcow_current_ctx());
 }

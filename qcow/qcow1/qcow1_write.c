@@ -128,6 +128,9 @@ static void q1_alloc_end(struct q1_alloc *a, int err)
 	free(a->cbuf);
 	free(a);
 	q1_alloc_unlock(s, &req->waiter);
+	/* dirty tables stay in memory: write them back before they pile up */
+	if (s->l2.nb_dirty >= s->l2.max_slices / 2)
+		q1_writeback_start(req->img, req->ctx);
 	q1_write_step(req, s);
 }
 

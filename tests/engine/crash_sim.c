@@ -987,6 +987,17 @@ static struct workload workloads[] = {
 		.nops = 10,
 	},
 	{
+		/* legacy qcow: the 8th dirty L2 table starts a write-back */
+		.name = "qcow1-writeback", .size = 20 << 20,
+		.co = { .format = QCOW_FMT_QCOW },
+		.ops = { W(0, 100, 1), W(2 << 20, 100, 2), W(4 << 20, 100, 3),
+			 W(6 << 20, 100, 4), W(8 << 20, 100, 5),
+			 W(10 << 20, 100, 6), W(12 << 20, 100, 7),
+			 W(14 << 20, 100, 8), W(16 << 20, 5000, 9),
+			 W(18 << 20, 100, 10), W(50, 100, 11), F },
+		.nops = 12,
+	},
+	{
 		/* legacy qcow over a backing file: 512-byte clusters */
 		.name = "qcow1-backing", .size = 1 << 20, .backing = true,
 		.co = { .format = QCOW_FMT_QCOW },
