@@ -267,6 +267,16 @@ else
 fi
 convert_qcow2 compressed c.qcow
 
+# convert -O qcow -B: only what differs from the backing file is written
+run "convert/to-qcow-backing" "$QCOW_IMG" convert -f qcow -O qcow -B b.raw \
+	-F raw o.qcow ob.qcow && same "convert/to-qcow-backing" ob.qcow o.qcow qcow qcow
+if "$QEMU_IMG" info ob.qcow 2>/dev/null | grep -q '^backing file: b.raw$' &&
+   f=$(alloc_within o.qcow ob.qcow 2>&1); then
+	pass "convert/to-qcow-backing/kept"
+else
+	fail "convert/to-qcow-backing/kept" "no backing file b.raw, or clusters allocated where o.qcow has none: $f"
+fi
+
 qimg convert -f raw -O qcow2 p5m.raw plain.qcow2 &&
 	run "convert/qcow2-to-qcow" "$QCOW_IMG" convert -f qcow2 -O qcow \
 	plain.qcow2 back.qcow && same "convert/qcow2-to-qcow" back.qcow p5m.raw
