@@ -264,6 +264,7 @@ static void qcow1_step(struct qcow_req *req)
 	switch (req->op) {
 	case QCOW_OP_WRITE:
 	case QCOW_OP_WRITE_ZEROES:
+	case QCOW_OP_WRITE_COMPRESSED:
 		q1_write_step(req, s);
 		return;
 	case QCOW_OP_FLUSH:
@@ -271,10 +272,6 @@ static void qcow1_step(struct qcow_req *req)
 		return;
 	case QCOW_OP_DISCARD:
 		/* QEMU's qcow driver has no discard: a request to drop nothing */
-		qreq_put(req);
-		return;
-	case QCOW_OP_WRITE_COMPRESSED:
-		qreq_fail(req, -ENOTSUP);
 		qreq_put(req);
 		return;
 	default:

@@ -7,7 +7,9 @@
  * zeros) overlaid with the new data; the L2 entry changes in the cache
  * only once that data is written, and a missing L2 table is a new zeroed
  * table appended first, its L1 entry changed in memory.  qcow1_flush.c
- * writes them back in order.  Allocations run one at a time (the lock
+ * writes them back in order.  A compressed write (whole unallocated
+ * clusters, as QEMU's) appends the deflated bytes at the next sector, or
+ * the cluster itself where they would not be smaller.  Allocations run one at a time (the lock
  * below), so two writes never allocate the same cluster twice.
  */
 #include <errno.h>
@@ -139,8 +141,49 @@ static void q1_written(struct qio_op *op, int res)
 	q1_alloc_end((struct q1_alloc *)op, res < 0 ? res : 0);
 }
 
+/* The deflated cluster at the next sector, as QEMU places it. */
+static void q1_write_compressed(struct q1_alloc *a)
+{
+	struct qcow1 *s = a->s;
+	uint64_t cs = q1_cluster_size(s), host;
+	int n, ret;
+
+	a->cbuf = malloc(cs);
+	if (!a->cbuf) {
+		q1_alloc_end(a, -ENOMEM);
+		return;
+	}
+	n = qcow_compress(0, a->cbuf, cs, a->buf, cs);
+	if (n < 0 || (uint64_t)n >= cs) {
+		ret = q1_append(s, cs, &a->host);
+		if (ret < 0) {
+			q1_alloc_end(a, ret);
+			return;
+		}
+		a->op.cb = q1_written;
+		qfile_submit(a->req->ctx, a->req->img->file, &a->op, QIO_WRITE,
+			     a->buf, cs, a->host);
+		return;
+	}
+	host = ALIGN_UP(s->file_end, 512);
+	if (host + n >= 1ULL << (63 - s->cluster_bits)) {
+		q1_alloc_end(a, -EFBIG);
+		return;
+	}
+	s->file_end = host + n;
+	a->host = Q1_COMPRESSED | ((uint64_t)n << (63 - s->cluster_bits)) |
+		  host;
+	a->op.cb = q1_written;
+	qfile_submit(a->req->ctx, a->req->img->file, &a->op, QIO_WRITE,
+		     a->cbuf, n, host);
+}
+
 static void q1_write_cluster(struct q1_alloc *a)
 {
+	if (a->req->op == QCOW_OP_WRITE_COMPRESSED) {
+		q1_write_compressed(a);
+		return;
+	}
 	a->op.cb = q1_written;
 	qfile_submit(a->req->ctx, a->req->img->file, &a->op, QIO_WRITE, a->buf,
 		     q1_cluster_size(a->s), a->host);
@@ -292,7 +335,9 @@ static int q1_alloc_start(struct qcow_req *req, struct qcow1 *s,
 	a->in = in;
 	a->len = len;
 	a->boff = req->pos - req->offset;
-	ret = q1_append(s, cs, &a->host);
+	/* compressed: the space is known once the data is deflated */
+	ret = req->op == QCOW_OP_WRITE_COMPRESSED ? 0 :
+	      q1_append(s, cs, &a->host);
 	if (ret < 0) {
 		q1_alloc_end(a, ret);
 		return 1;
@@ -309,8 +354,25 @@ static int q1_alloc_start(struct qcow_req *req, struct qcow1 *s,
 		return 1;
 	}
 	memset(a->buf, 0, cs);
-	q1_fill(a);
+	if (req->op == QCOW_OP_WRITE_COMPRESSED)
+		q1_overlay(a);
+	else
+		q1_fill(a);
 	return 1;
+}
+
+/*
+ * As QEMU's: whole clusters (the last one may end with the disk), never
+ * over an allocated one, byte offsets (no O_DIRECT).
+ */
+static int q1_compressed_ok(struct qcow_req *req, const struct qcow1 *s,
+			    uint64_t in, uint64_t len, uint64_t e)
+{
+	if (in || (len < q1_cluster_size(s) &&
+		   req->pos + len != req->img->size) ||
+	    req->img->file->align > 1)
+		return -EINVAL;
+	return e ? -EIO : 0;
 }
 
 /* One cluster's part of the request: 1 when it runs on, -EAGAIN parked. */
@@ -323,7 +385,13 @@ static int q1_write_cluster_part(struct qcow_req *req, struct qcow1 *s,
 	ret = q1_entry(req, s, &e);
 	if (ret < 0)
 		return ret;
-	if (e && !(e & Q1_COMPRESSED)) {
+	if (req->op == QCOW_OP_WRITE_COMPRESSED) {
+		ret = q1_compressed_ok(req, s, in, len, e);
+		if (ret < 0) {
+			q1_alloc_unlock(s, &req->waiter);
+			return ret;
+		}
+	} else if (e && !(e & Q1_COMPRESSED)) {
 		q1_alloc_unlock(s, &req->waiter);
 		ret = q1_host_ok(req, s, e);
 		if (ret < 0)

@@ -998,6 +998,16 @@ static struct workload workloads[] = {
 		.nops = 12,
 	},
 	{
+		/* legacy qcow: writes into compressed clusters copy them */
+		.name = "qcow1-compressed", .size = 1 << 20,
+		.co = { .format = QCOW_FMT_QCOW },
+		.setup = { C(0, 1 << 20, 0x44) },
+		.nsetup = 1,
+		.ops = { W(100, 10, 1), W(4096, 8192, 2), F, Z(65536, 4096),
+			 W(70000, 5000, 3), F, W(500000, 1, 4) },
+		.nops = 7,
+	},
+	{
 		/* legacy qcow over a backing file: 512-byte clusters */
 		.name = "qcow1-backing", .size = 1 << 20, .backing = true,
 		.co = { .format = QCOW_FMT_QCOW },

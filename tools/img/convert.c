@@ -149,8 +149,8 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 				 c->dst);
 		return -EINVAL;
 	}
-	if (c->compress && *fmt != QCOW_FMT_QCOW2) {
-		tool_error("%s: -c needs qcow2 output, not %s", c->dst,
+	if (c->compress && *fmt != QCOW_FMT_QCOW2 && *fmt != QCOW_FMT_QCOW) {
+		tool_error("%s: -c needs qcow2 or qcow output, not %s", c->dst,
 			   qcow_format_name(*fmt));
 		return -EINVAL;
 	}
