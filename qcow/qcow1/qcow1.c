@@ -81,6 +81,13 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 	return qfile_pread_sync(img->file, img->backing_name, bs, bo);
 }
 
+int q1_l2_cache_init(struct qcow_image *img, struct qcow1 *s)
+{
+	return meta_cache_init(&s->l2, img->file, q1_l2_bytes(s),
+			       MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
+				   32u << 20));
+}
+
 static int qcow1_open(struct qcow_image *img)
 {
 	struct qcow1 *s = calloc(1, sizeof(*s));
@@ -109,9 +116,7 @@ static int qcow1_open(struct qcow_image *img)
 		return ret;
 	for (i = 0; i < s->l1_size; i++)
 		s->l1[i] = be64toh(s->l1[i]);
-	ret = meta_cache_init(&s->l2, img->file, 8u << s->l2_bits,
-			    MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
-				32u << 20));
+	ret = q1_l2_cache_init(img, s);
 	if (ret < 0)
 		return ret;
 	return qcow_open_backing(img);
@@ -325,4 +330,5 @@ const struct qcow_driver qcow1_driver = {
 	.writeback = qcow1_writeback,
 	.get_info = qcow1_get_info,
 	.create = qcow1_create,
+	.make_empty = qcow1_make_empty,
 };

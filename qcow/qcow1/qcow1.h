@@ -79,6 +79,12 @@ void qcow1_flush(struct qcow_req *req);
 void q1_writeback_start(struct qcow_image *img, struct qcow_ctx *ctx);
 void qcow1_writeback(struct qcow_image *img);
 
+/* The L2 table cache, sized from the L1 table (qcow1.c). */
+int q1_l2_cache_init(struct qcow_image *img, struct qcow1 *s);
+
+/* qcow1_empty.c: every cluster unmapped (commit) */
+int qcow1_make_empty(struct qcow_image *img);
+
 /* qcow1_create.c */
 int qcow1_create(const char *path, const struct qcow_create_opts *opts);
 

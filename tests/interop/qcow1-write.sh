@@ -345,6 +345,29 @@ else
 	fail "encrypted/write" "exit $rc, or the image changed: $(cat "$f.err")"
 fi
 
+# commit: the base gets the overlay's data and the overlay is emptied as
+# qemu-img empties it (byte for byte); qemu-img on copies in ref/
+commit_case() {
+	mkdir -p cm/ours cm/ref
+	qimg create -f raw cm/ours/cb.raw 3M &&
+		qio -f raw cm/ours/cb.raw "write -P 0x61 0 3M" &&
+		qimg create -f qcow -b cb.raw -F raw cm/ours/cov.qcow 4M &&
+		qio -f qcow cm/ours/cov.qcow "write -P 0x62 1000 5000" \
+			"write -P 0x63 3100000 100000" &&
+		cp cm/ours/* cm/ref/ || { fail "commit" "setup failed"; return; }
+	(cd cm/ref && "$QEMU_IMG" commit cov.qcow) >>"$SETUP_LOG" 2>&1
+	(cd cm/ours && run "commit/run" "$QCOW_IMG" commit cov.qcow) || return
+	local x
+	for x in cb.raw cov.qcow; do
+		if cmp -s "cm/ours/$x" "cm/ref/$x"; then
+			pass "commit/$x"
+		else
+			fail "commit/$x" "differs from what qemu-img commit left"
+		fi
+	done
+}
+commit_case
+
 # damaged tables: a write through an L2 table over the header, or to a
 # data cluster over the L1 table, is refused with one line naming the
 # image; the file is left alone
