@@ -9,8 +9,9 @@
  * table appended first, its L1 entry changed in memory.  qcow1_flush.c
  * writes them back in order.  A compressed write (whole unallocated
  * clusters, as QEMU's) appends the deflated bytes at the next sector, or
- * the cluster itself where they would not be smaller.  Allocations run one at a time (the lock
- * below), so two writes never allocate the same cluster twice.
+ * the cluster itself where they would not be smaller.  Allocations run
+ * one at a time (the lock below), so two writes never allocate the same
+ * cluster twice.
  */
 #include <errno.h>
 #include <inttypes.h>
