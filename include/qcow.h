@@ -314,7 +314,7 @@ enum qcow_prealloc {
 };
 
 struct qcow_create_opts {
-	enum qcow_format format;	/* QCOW_FMT_QCOW2 or QCOW_FMT_RAW */
+	enum qcow_format format;	/* QCOW_FMT_QCOW2, QCOW_FMT_QCOW or RAW */
 	uint64_t size;
 	uint32_t cluster_size;		/* 0: 64 KiB */
 	int compat;			/* 2 (0.10) or 3 (1.1); 0: 3 */

@@ -1,27 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Legacy qcow (version 1) images, read-only: a two-level table without
- * refcounts; compressed clusters carry their size in bytes.
+ * Legacy qcow (version 1) images: a two-level table without refcounts;
+ * compressed clusters carry their size in bytes.  Opening and reading;
+ * writes are in qcow1_write.c.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include "meta_cache.h"
-#include "layout.h"
-
-#define Q1_COMPRESSED (1ULL << 63)
-
-struct qcow1 {
-	uint32_t cluster_bits;
-	uint32_t l2_bits;
-	uint32_t crypt_method;
-	uint32_t l1_size;
-	uint64_t l1_offset;
-	uint64_t *l1;
-	struct meta_cache l2;
-};
-
-#define Q1ERR(img, err, ...) qcow_set_error(err, (img)->filename, __VA_ARGS__)
+#include <string.h>
+#include "qcow1.h"
 
 static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 {
@@ -80,16 +67,25 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 			     " is not aligned", s->l1_offset);
 	bo = get_be64(h + Q1H_BACKING_OFFSET);
 	bs = get_be32(h + Q1H_BACKING_SIZE);
+	s->header_end = Q1H_LENGTH;
 	if (!bo || !bs)
 		return 0;
 	if (bs > QCOW_MAX_BACKING_NAME || bo > img->file->size ||
 	    bs > img->file->size - bo)
 		return Q1ERR(img, -EINVAL, "backing_file_size: %u bytes at "
 			     "%#" PRIx64 " are invalid", bs, bo);
+	s->header_end = MAX(s->header_end, bo + bs);
 	img->backing_name = calloc(1, bs + 1);
 	if (!img->backing_name)
 		return -ENOMEM;
 	return qfile_pread_sync(img->file, img->backing_name, bs, bo);
+}
+
+int q1_l2_cache_init(struct qcow_image *img, struct qcow1 *s)
+{
+	return meta_cache_init(&s->l2, img->file, q1_l2_bytes(s),
+			       MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
+				   32u << 20));
 }
 
 static int qcow1_open(struct qcow_image *img)
@@ -101,12 +97,16 @@ static int qcow1_open(struct qcow_image *img)
 	if (!s)
 		return -ENOMEM;
 	img->priv = s;
-	if (!img->opts.read_only)
-		return qcow_set_error(-EROFS, img->filename, "legacy qcow "
-				      "images can only be opened read-only");
 	ret = qcow1_header(img, s);
 	if (ret < 0)
 		return ret;
+	if (s->crypt_method && !img->opts.read_only)
+		return Q1ERR(img, -ENOTSUP, "crypt_method: encrypted images "
+			     "can only be opened read-only");
+	s->file_end = img->file->size;
+	s->l1_dirty = calloc(s->l1_size / Q1_L1_CHUNK + 1, 1);
+	if (!s->l1_dirty)
+		return -ENOMEM;
 	s->l1 = calloc(s->l1_size ? s->l1_size : 1, 8);
 	if (!s->l1)
 		return -ENOMEM;
@@ -116,9 +116,7 @@ static int qcow1_open(struct qcow_image *img)
 		return ret;
 	for (i = 0; i < s->l1_size; i++)
 		s->l1[i] = be64toh(s->l1[i]);
-	ret = meta_cache_init(&s->l2, img->file, 8u << s->l2_bits,
-			    MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
-				32u << 20));
+	ret = q1_l2_cache_init(img, s);
 	if (ret < 0)
 		return ret;
 	return qcow_open_backing(img);
@@ -127,8 +125,17 @@ static int qcow1_open(struct qcow_image *img)
 static void qcow1_close(struct qcow_image *img)
 {
 	struct qcow1 *s = img->priv;
+	int ret;
+
+	if (!img->opts.read_only && s->l1_dirty && q1_meta_dirty(s)) {
+		ret = qcow_flush(img);
+		if (ret < 0)
+			qcow_log(img, "closing: metadata write-back failed: %s",
+				 strerror(-ret));
+	}
 
 	meta_cache_destroy(&s->l2);
+	free(s->l1_dirty);
 	free(s->l1);
 	free(s);
 	img->priv = NULL;
@@ -171,14 +178,14 @@ static void q1_read_compressed(struct qcow_req *req, struct qcow1 *s,
 			       uint64_t e, uint64_t boff, uint64_t len)
 {
 	struct q1_comp *c = calloc(1, sizeof(*c));
-	unsigned int shift = 63 - s->cluster_bits;
+	uint64_t host;
 
 	if (!c) {
 		qreq_fail(req, -ENOMEM);
 		return;
 	}
 	c->cluster_size = 1u << s->cluster_bits;
-	c->clen = (e >> shift) & (c->cluster_size - 1);
+	q1_compressed_span(s, e, &host, &c->clen);
 	c->cbuf = malloc(c->clen + 1);
 	if (!c->cbuf) {
 		free(c);
@@ -192,29 +199,42 @@ static void q1_read_compressed(struct qcow_req *req, struct qcow1 *s,
 	c->op.cb = q1_comp_done;
 	qreq_get(req);
 	qfile_submit(req->ctx, req->img->file, &c->op, QIO_READ, c->cbuf,
-		     c->clen, e & ((1ULL << shift) - 1));
+		     c->clen, host);
 }
 
-/* Entry of the cluster at req->pos: 0 unallocated; -EAGAIN when parked. */
-static int q1_entry(struct qcow_req *req, struct qcow1 *s, uint64_t *entry)
+struct meta_slice *q1_l2_get(struct qcow_req *req, struct qcow1 *s, int *err)
 {
 	uint64_t l1_idx = req->pos >> (s->cluster_bits + s->l2_bits);
+	uint64_t l2 = l1_idx < s->l1_size ? s->l1[l1_idx] : 0;
+	struct meta_slice *sl;
+
+	*err = 0;
+	if (!l2)
+		return NULL;
+	/* file_end: tables this image appended may not be written yet */
+	if (l2 > s->file_end || s->l2.slice_size > s->file_end - l2) {
+		qcow_log(req->img, "L2 table offset %#" PRIx64 " is past the "
+			 "end of the file", l2);
+		*err = -EIO;
+		return NULL;
+	}
+	sl = meta_cache_get(&s->l2, req->ctx, &req->waiter, l2, err);
+	if (!sl && !*err)
+		*err = -EAGAIN;
+	return sl;
+}
+
+int q1_entry(struct qcow_req *req, struct qcow1 *s, uint64_t *entry)
+{
 	uint64_t l2_idx = (req->pos >> s->cluster_bits) &
 			  ((1ULL << s->l2_bits) - 1);
 	struct meta_slice *sl;
 	int ret;
 
 	*entry = 0;
-	if (l1_idx >= s->l1_size || !s->l1[l1_idx])
-		return 0;
-	if (s->l1[l1_idx] + s->l2.slice_size > req->img->file->size) {
-		qcow_log(req->img, "L2 table offset %#" PRIx64 " is past the "
-			 "end of the file", s->l1[l1_idx]);
-		return -EIO;
-	}
-	sl = meta_cache_get(&s->l2, req->ctx, &req->waiter, s->l1[l1_idx], &ret);
+	sl = q1_l2_get(req, s, &ret);
 	if (!sl)
-		return ret ? ret : -EAGAIN;
+		return ret;
 	*entry = get_be64(sl->data + l2_idx * 8);
 	meta_cache_put(&s->l2, sl);
 	return 0;
@@ -245,6 +265,23 @@ static void qcow1_step(struct qcow_req *req)
 	struct qcow1 *s = req->img->priv;
 	uint64_t end = req->offset + req->length, e, len, boff;
 	int ret;
+
+	switch (req->op) {
+	case QCOW_OP_WRITE:
+	case QCOW_OP_WRITE_ZEROES:
+	case QCOW_OP_WRITE_COMPRESSED:
+		q1_write_step(req, s);
+		return;
+	case QCOW_OP_FLUSH:
+		qcow1_flush(req);
+		return;
+	case QCOW_OP_DISCARD:
+		/* QEMU's qcow driver has no discard: a request to drop nothing */
+		qreq_put(req);
+		return;
+	default:
+		break;
+	}
 
 	while (req->pos < end && !req->error) {
 		ret = q1_entry(req, s, &e);
@@ -289,5 +326,9 @@ const struct qcow_driver qcow1_driver = {
 	.open = qcow1_open,
 	.close = qcow1_close,
 	.step = qcow1_step,
+	.flush = qcow1_flush,
+	.writeback = qcow1_writeback,
 	.get_info = qcow1_get_info,
+	.create = qcow1_create,
+	.make_empty = qcow1_make_empty,
 };

@@ -15,7 +15,8 @@
  * write/KIND: fixed writes and reads in flight together, mixed with
  * normal-path writes, write-zeroes and compressed writes, against a byte
  * model, before and after a reopen; the source bytes must not change;
- * then qcow_check finds no corruption and no leak.
+ * then qcow_check finds no corruption and no leak (qcow2; legacy qcow,
+ * which has no check, is written too and compared with qemu-img's read).
  * KIND/qemu-img: the model against qemu-img convert (and check).
  * Kinds named -direct open the image with O_DIRECT (built without).
  * refuse/...: what qcow_submit_fixed() must refuse, and how.
@@ -773,6 +774,16 @@ static int build_qcow1(const struct kind *k, struct model *m, char *why,
 		snprintf(why, n, "qemu-io writes on legacy qcow: exit %d",
 			 ret);
 	return ret ? 1 : 0;
+}
+
+/* The same, to be written (legacy qcow is written since issue #17). */
+static int build_qcow1_rw(const struct kind *k, struct model *m, char *why,
+			  size_t n)
+{
+	int ret = build_qcow1(k, m, why, n);
+
+	m->read_only = false;
+	return ret;
 }
 
 /* ---- reads ---- */
@@ -1564,6 +1575,9 @@ static const struct kind write_kinds[] = {
 	{ QCOW2("extl2-128k-backing-direct", fill_subclusters, 131072),
 	  .extl2 = true, .backing = RAW_BACKING, .direct = true },
 	{ OTHER("raw-odd-size-direct", build_raw_odd), .direct = true },
+	{ OTHER("qcow1", build_qcow1_rw) },
+	{ OTHER("qcow1-compressed", build_qcow1_rw), .compressed = true },
+	{ OTHER("qcow1-direct", build_qcow1_rw), .direct = true },
 };
 
 /* The four writes of probed_raw_guard(), from the fixed buffer. */

@@ -8,9 +8,14 @@
  * (where the scratch directory has it with 4 KiB blocks), on qcow2 and on
  * a raw image, where writes that cover a block in part are
  * read-modify-writes that must not lose their neighbours' bytes.
+ * Legacy qcow too (4 KiB clusters and L2 tables, appended at the end of
+ * the file): qemu-img compares it with the expected data, and the file
+ * must have grown by one cluster per cluster written and one table per
+ * 2 MiB touched, not more (no cluster allocated twice).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +40,8 @@ struct slot {
 
 static struct slot slots[DEPTH];
 static int completed, failed;
+/* legacy qcow: the 4 KiB clusters and the 2 MiB spans writes touched */
+static bool q1_cluster[REGION / 4096], q1_span[REGION / (2u << 20) + 1];
 
 static void write_done(struct qcow_req *req, int res)
 {
@@ -105,6 +112,34 @@ static int read_file(const char *path, uint8_t *buf, size_t len)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+/* Legacy qcow: the file's growth, then qemu-img compare with the model. */
+static void verify_qcow1(const char *path, const struct tl_model *ref)
+{
+	uint64_t want = 4096, i;
+	char raw[1100];
+	struct stat st;
+	int ret;
+
+	for (i = 0; i < sizeof(q1_cluster); i++)
+		want += q1_cluster[i] ? 4096 : 0;
+	for (i = 0; i < sizeof(q1_span); i++)
+		want += q1_span[i] ? 4096 : 0;
+	if (stat(path, &st) < 0 || (uint64_t)st.st_size != want)
+		return tl_fail("the file is %lu bytes, %lu expected: clusters "
+			       "allocated twice?", (unsigned long)st.st_size,
+			       (unsigned long)want);
+	if (!tl_have_prog("qemu-img"))
+		return tl_skip("qemu-img is not installed: data checked, "
+			       "image not");
+	snprintf(raw, sizeof(raw), "%s.raw", path);
+	if (tl_write_file(raw, ref->bytes, ref->size) < 0)
+		return tl_fail("cannot write %s", raw);
+	ret = tl_run("qemu-img compare -q -f qcow -F raw '%s' '%s'", path, raw);
+	if (ret)
+		return tl_fail("qemu-img compare exit %d", ret);
+	tl_pass();
+}
+
 /* After the run: the data, and the image (qemu-img check) or raw file. */
 static void verify(const char *path, const struct qcow_create_opts *co,
 		   struct qcow_open_opts oo, const struct tl_model *ref)
@@ -128,6 +163,8 @@ static void verify(const char *path, const struct qcow_create_opts *co,
 		return tl_fail("data read back differs (%d)", ret);
 	if (co->format == QCOW_FMT_RAW)
 		return tl_pass();
+	if (co->format == QCOW_FMT_QCOW)
+		return verify_qcow1(path, ref);
 	if (!tl_have_prog("qemu-img"))
 		return tl_skip("qemu-img is not installed: data checked, "
 			       "image not");
@@ -146,7 +183,7 @@ static void run(const char *name, const struct qcow_create_opts *co,
 	struct qcow_ctx *ctx;
 	struct io_uring ring;
 	struct tl_model ref;
-	uint64_t seed = 12345;
+	uint64_t seed = 12345, c;
 	int i, issued = 0, ret, flush_done = 1;
 	struct qcow_req flush_req;
 
@@ -166,6 +203,8 @@ static void run(const char *name, const struct qcow_create_opts *co,
 	qcow_ctx_new(&ctx, &ring);
 	tl_model_init(&ref, REGION, 0);
 	completed = failed = 0;
+	memset(q1_cluster, 0, sizeof(q1_cluster));
+	memset(q1_span, 0, sizeof(q1_span));
 	while (issued < NR_WRITES) {
 		uint64_t off, len;
 		int k = free_slot();
@@ -182,6 +221,8 @@ static void run(const char *name, const struct qcow_create_opts *co,
 			reap(&ring, ctx, false);
 			continue;
 		}
+		for (c = off / 4096; c <= (off + len - 1) / 4096; c++)
+			q1_cluster[c] = q1_span[c / 512] = true;
 		slots[k].off = off;
 		slots[k].len = len;
 		slots[k].busy = true;
@@ -247,6 +288,10 @@ int main(int argc, char **argv)
 	co.lazy_refcounts = true;
 	co.refcount_bits = 1;
 	run("64k-lazy-r1", &co, false);
+	co = (struct qcow_create_opts){ .format = QCOW_FMT_QCOW,
+					.size = REGION };
+	run("qcow1", &co, false);
+	run("qcow1-direct", &co, true);
 	co = (struct qcow_create_opts){ .format = QCOW_FMT_RAW,
 					.size = 8 << 20 };
 	run("raw-direct", &co, true);

@@ -5,8 +5,8 @@
 #
 # Writes small valid images of every feature the engine reads, made with
 # qemu-img and qemu-io when they are installed, into OUTDIR/all/ (every
-# image), OUTDIR/qcow1/ (legacy qcow only) and OUTDIR/write/ (the qcow2
-# and raw images with a trailer of write operations for fuzz_write).
+# image), OUTDIR/qcow1/ (legacy qcow only) and OUTDIR/write/ (the qcow2,
+# qcow and raw images with a trailer of write operations for fuzz_write).
 # Backing and data files are named as the fuzz targets' scratch directory
 # provides them: base.raw, base.qcow2 (a qcow2 whose backing is base.raw)
 # and data.raw.  Without qemu-img, a few images are built by hand.
@@ -291,7 +291,7 @@ fi
 [ "$NSEEDS" -gt 0 ] || hand_seeds
 for f in "$OUT"/all/*; do
 	case $f in
-	*.qcow2 | *.raw)
+	*.qcow2 | *.raw | *.qcow)
 		{ cat "$f"; write_trailer; } >"$OUT/write/$(basename "$f")" ;;
 	esac
 done

@@ -153,6 +153,13 @@ q1-l1-wraps          refuse q1.qcow    q1.l1_table_offset=0xfffffffffffffff0
 q1-backing-size-huge refuse q1.qcow    q1.backing_file_offset=48 q1.backing_file_size=0xffffffff
 q1-backing-past-eof  either q1.qcow    q1.backing_file_offset=0x10000000 q1.backing_file_size=8
 q1-version-2         refuse q1.qcow    q1.version=2
+q1-cluster-bits-ff   refuse q1.qcow    q1.cluster_bits=0xff
+q1-cluster-bits-1f   refuse q1.qcow    q1.cluster_bits=0x1f
+q1-l2-bits-ff        refuse q1.qcow    q1.l2_bits=0xff
+q1-l2-bits-1b        refuse q1.qcow    q1.l2_bits=0x1b
+q1-size-eeee         refuse q1.qcow    q1.size=0xeeeeeeeeeeeeeeee
+q1-size-7fff         refuse q1.qcow    q1.size=0x7fffffffffffffff
+q1-backing-size-7fff refuse q1.qcow    q1.backing_file_offset=0xff q1.backing_file_size=0x7fffffff
 EOF
 )"
 

@@ -218,8 +218,9 @@ static int run_check(const struct check_args *a, struct qcow_image *img)
 	else
 		ret = qcow_check(img, &r, report, NULL);
 	if (ret == -ENOTSUP) {
-		tool_error("%s: format %s has no consistency check%s", a->file,
-			   format, a->repair ? " or repair" : "");
+		/* qemu-img's words, for raw and qcow alike */
+		tool_error("%s: This image format does not support checks",
+			   a->file);
 		return CHECK_UNSUPPORTED;
 	}
 	if (ret < 0) {

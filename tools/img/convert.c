@@ -134,9 +134,8 @@ static int parse_args(int argc, char **argv, struct convert *c)
 
 static int check_args(struct convert *c, enum qcow_format *fmt)
 {
-	if (format_from_name(c->out_fmt, fmt) < 0 ||
-	    (*fmt != QCOW_FMT_RAW && *fmt != QCOW_FMT_QCOW2)) {
-		tool_error("%s: cannot write images of format '%s' (-O raw or qcow2)",
+	if (format_from_name(c->out_fmt, fmt) < 0 || *fmt == QCOW_FMT_NONE) {
+		tool_error("%s: cannot write images of format '%s' (-O raw, qcow2 or qcow)",
 			   c->dst, c->out_fmt);
 		return -EINVAL;
 	}
@@ -150,8 +149,8 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 				 c->dst);
 		return -EINVAL;
 	}
-	if (c->compress && *fmt != QCOW_FMT_QCOW2) {
-		tool_error("%s: -c needs qcow2 output, not %s", c->dst,
+	if (c->compress && *fmt != QCOW_FMT_QCOW2 && *fmt != QCOW_FMT_QCOW) {
+		tool_error("%s: -c needs qcow2 or qcow output, not %s", c->dst,
 			   qcow_format_name(*fmt));
 		return -EINVAL;
 	}

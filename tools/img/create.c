@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* qcow-img create: a new qcow2 or raw image, with qemu-img's options. */
+/* qcow-img create: a new qcow2, qcow or raw image, with qemu-img's options. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -159,8 +159,8 @@ static int create(struct create_args *a)
 	int ret;
 
 	if (format_from_name(a->fmt ? a->fmt : "raw", &fmt) < 0 ||
-	    (fmt != QCOW_FMT_QCOW2 && fmt != QCOW_FMT_RAW)) {
-		tool_error("%s: cannot create images of format '%s' (qcow2 or raw)",
+	    fmt == QCOW_FMT_NONE) {
+		tool_error("%s: cannot create images of format '%s' (qcow2, qcow or raw)",
 			   a->file, a->fmt);
 		return -EINVAL;
 	}

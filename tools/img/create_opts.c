@@ -19,6 +19,12 @@ static const char *const qcow2_keys[] = {
 	"lazy_refcounts", "refcount_bits", "compression_type", "nocow", NULL
 };
 
+/* QEMU's qcow driver, and its file's options */
+static const char *const qcow_keys[] = {
+	"size", "backing_file", "backing_fmt", "encrypt.format",
+	"encrypt.key-secret", "encryption", "preallocation", "nocow", NULL
+};
+
 static const char *const raw_keys[] = {
 	"size", "preallocation", "nocow", NULL
 };
@@ -44,6 +50,18 @@ static const struct print_key qcow2_print[] = {
 	{ "lazy_refcounts", "off", false },
 	{ "refcount_bits", "16", true },
 	{ "nocow", NULL, false },
+	{ NULL, NULL, false }
+};
+
+static const struct print_key qcow_print[] = {
+	{ "size", NULL, true },
+	{ "backing_file", NULL, false },
+	{ "backing_fmt", NULL, false },
+	{ "encrypt.format", NULL, false },
+	{ "encrypt.key-secret", NULL, false },
+	{ "encryption", NULL, false },
+	{ "nocow", NULL, false },
+	{ "preallocation", NULL, false },
 	{ NULL, NULL, false }
 };
 
@@ -112,7 +130,7 @@ int create_spec_parse(struct create_spec *s, const char *file,
 	s->opts = opts;
 	s->o.format = fmt;
 	bad = img_opts_unknown(opts, fmt == QCOW_FMT_RAW ? raw_keys :
-			       qcow2_keys);
+			       fmt == QCOW_FMT_QCOW ? qcow_keys : qcow2_keys);
 	if (bad) {
 		tool_error("%s: format %s has no option '%s'", file,
 			   qcow_format_name(fmt), bad);
@@ -227,6 +245,22 @@ static int check_qcow2(const struct create_spec *s)
 	return 0;
 }
 
+static int check_qcow(struct create_spec *s)
+{
+	const struct qcow_create_opts *o = &s->o;
+
+	if (img_opts_get(s->opts, "encrypt.format") ||
+	    img_opts_get(s->opts, "encryption"))
+		return fail(s, "encrypted qcow images cannot be created yet");
+	if (o->backing_format && !o->backing_file)
+		return fail(s, "backing_fmt (-F) is given but no backing file");
+	if (!o->size)
+		return fail(s, "Image size is too small, cannot be zero length");
+	/* the file's preallocation: QEMU's qcow image ends after its L1 */
+	s->o.prealloc = QCOW_PREALLOC_OFF;
+	return 0;
+}
+
 int create_spec_finish(struct create_spec *s)
 {
 	if (parse_enums(s))
@@ -236,6 +270,8 @@ int create_spec_finish(struct create_spec *s)
 		s->o.size += SECTOR - s->o.size % SECTOR;
 	if (s->o.format == QCOW_FMT_RAW)
 		return 0;
+	if (s->o.format == QCOW_FMT_QCOW)
+		return check_qcow(s);
 	return check_qcow2(s);
 }
 
@@ -261,6 +297,7 @@ static void print_value(const struct print_key *k, const char *val,
 void create_spec_print(const struct create_spec *s)
 {
 	const struct print_key *k = s->o.format == QCOW_FMT_RAW ? raw_print :
+				    s->o.format == QCOW_FMT_QCOW ? qcow_print :
 				    qcow2_print;
 	const char *val;
 

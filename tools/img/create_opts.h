@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* qemu-img create's -o options for qcow2 and raw images. */
+/* qemu-img create's -o options for qcow2, qcow and raw images. */
 #ifndef TOOLS_IMG_CREATE_OPTS_H
 #define TOOLS_IMG_CREATE_OPTS_H
 
