@@ -8,35 +8,11 @@
  */
 #include <pthread.h>
 
-#include "crypto/crypto.h"
-#include "testlib.h"
+#include "cryptotest.h"
 
 #define SECT QCRYPTO_SECTOR_SIZE
 
 static enum qcrypto_backend be;
-
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2) {
-		unsigned int v;
-
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
-static void spec_set(struct qcrypto_spec *s, const char *alg, const char *mode,
-		     const char *ivgen, const char *hash)
-{
-	memset(s, 0, sizeof(*s));
-	snprintf(s->cipher_alg, sizeof(s->cipher_alg), "%s", alg);
-	snprintf(s->cipher_mode, sizeof(s->cipher_mode), "%s", mode);
-	snprintf(s->ivgen_alg, sizeof(s->ivgen_alg), "%s", ivgen);
-	snprintf(s->ivgen_hash_alg, sizeof(s->ivgen_hash_alg), "%s", hash);
-}
 
 static struct qcrypto_cipher *cipher(const char *alg, const char *mode,
 				     const char *ivgen, const char *hash,
@@ -45,10 +21,10 @@ static struct qcrypto_cipher *cipher(const char *alg, const char *mode,
 	struct qcrypto_spec s;
 	struct qcrypto_cipher *c;
 	uint8_t key[64];
-	size_t n = unhex(key_hex, key);
+	size_t n = ct_unhex(key_hex, key);
 	int ret;
 
-	spec_set(&s, alg, mode, ivgen, hash);
+	ct_spec(&s, alg, mode, ivgen, hash);
 	ret = qcrypto_cipher_new(&s, key, n, be, &c);
 	if (ret < 0) {
 		tl_fail("qcrypto_cipher_new %s-%s-%s: %s", alg, mode, ivgen,
@@ -117,8 +93,8 @@ static void test_cbc_nist(const char *alg, const char *key, const char *ct_hex)
 	c = cipher(alg, "cbc", "plain64", "", key);
 	if (!c)
 		return;
-	unhex(nist_pt, pt);
-	unhex(ct_hex, ct);
+	ct_unhex(nist_pt, pt);
+	ct_unhex(ct_hex, ct);
 	for (i = 8; i < 16; i++)
 		pt[i] ^= (uint8_t)i;
 	if (kat(c, 0x0706050403020100ull, pt, ct, 64))
@@ -136,8 +112,8 @@ static void test_ecb_nist(const char *alg, const char *key, const char *ct_hex)
 	c = cipher(alg, "ecb", "", "", key);
 	if (!c)
 		return;
-	unhex(nist_pt, pt);
-	unhex(ct_hex, ct);
+	ct_unhex(nist_pt, pt);
+	ct_unhex(ct_hex, ct);
 	if (kat(c, 12345, pt, ct, 64))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -159,7 +135,7 @@ static void test_xts_short(const char *name, const char *key)
 	if (!c)
 		return;
 	memset(pt, 0x44, sizeof(pt));
-	unhex(!strcmp(name, "v2") ? ct2 : ct3, ct);
+	ct_unhex(!strcmp(name, "v2") ? ct2 : ct3, ct);
 	if (kat(c, 0x3333333333ull, pt, ct, 32))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -197,8 +173,8 @@ static void test_xts_v4(void)
 		return;
 	for (i = 0; i < SECT; i++)
 		pt[i] = (uint8_t)i;
-	if (unhex(ct_hex, ct) != SECT)
-		tl_fail("vector is %zu bytes", unhex(ct_hex, ct));
+	if (ct_unhex(ct_hex, ct) != SECT)
+		tl_fail("vector is %zu bytes", ct_unhex(ct_hex, ct));
 	else if (kat(c, 0, pt, ct, SECT))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -414,22 +390,22 @@ static void test_refusals(void)
 	const char *why = NULL;
 
 	tl_begin("%s/refusals", qcrypto_backend_name(be));
-	spec_set(&s, "aes-256", "xts", "plain64", "");
+	ct_spec(&s, "aes-256", "xts", "plain64", "");
 	if (qcrypto_cipher_new(&s, key, 32, be, &c) != -EINVAL)
 		why = "xts with a 32-byte key";
 	memset(key, 7, sizeof(key));
 	if (!why && qcrypto_cipher_new(&s, key, 64, be, &c) != -EINVAL)
 		why = "xts whose two key halves are equal";
-	spec_set(&s, "aes-512", "cbc", "plain64", "");
+	ct_spec(&s, "aes-512", "cbc", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 64, be, &c) != -ENOTSUP)
 		why = "aes-512";
-	spec_set(&s, "aes-128", "gcm", "plain64", "");
+	ct_spec(&s, "aes-128", "gcm", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) != -ENOTSUP)
 		why = "mode gcm";
-	spec_set(&s, "aes-128", "cbc", "essiv", "sha1");
+	ct_spec(&s, "aes-128", "cbc", "essiv", "sha1");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) != -ENOTSUP)
 		why = "essiv:sha1 (no 20-byte AES key)";
-	spec_set(&s, "aes-128", "cbc", "plain64", "");
+	ct_spec(&s, "aes-128", "cbc", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) < 0)
 		why = "a good key";
 	if (!why && qcrypto_encrypt(c, 0, buf, 100) != -EINVAL)
@@ -442,36 +418,6 @@ static void test_refusals(void)
 }
 
 /* ---- legacy AES against qemu-img ---- */
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-/* host offset of guest offset off in a qcow2 image, 0 when unallocated */
-static uint64_t qcow2_host(const uint8_t *img, size_t len, uint64_t off)
-{
-	uint32_t cbits = tl_get_be32(img + 20);
-	uint64_t l1 = tl_get_be64(img + 40), l2, e, csize = 1ull << cbits;
-	uint64_t l2_entries = csize / 8, idx = off >> cbits;
-	const uint64_t mask = 0x00fffffffffffe00ull;
-
-	if (cbits < 9 || cbits > 21 || l1 + 8 * (idx / l2_entries + 1) > len)
-		return 0;
-	l2 = tl_get_be64(img + l1 + 8 * (idx / l2_entries)) & mask;
-	if (!l2 || l2 + csize > len)
-		return 0;
-	e = tl_get_be64(img + l2 + 8 * (idx % l2_entries)) & mask;
-	if (!e || e + csize > len)
-		return 0;
-	return e + (off & (csize - 1));
-}
 
 /*
  * qemu-img makes an aes image with pass; qemu-io writes a pattern at a
@@ -488,22 +434,22 @@ static void test_legacy(const char *name, const char *pass)
 	int ret;
 
 	tl_begin("%s/legacy-aes-qemu-%s", qcrypto_backend_name(be), name);
-	if (sh("qemu-img --version >/dev/null 2>&1")) {
+	if (ct_sh("qemu-img --version >/dev/null 2>&1")) {
 		tl_skip("no qemu-img");
 		return;
 	}
 	tl_path(img, sizeof(img), "legacy.qcow2");
 	snprintf(sec, sizeof(sec), "--object secret,id=s0,data=%s", pass);
-	if (sh("qemu-img create -q -f qcow2 %s -o encrypt.format=aes,"
+	if (ct_sh("qemu-img create -q -f qcow2 %s -o encrypt.format=aes,"
 	       "encrypt.key-secret=s0 '%s' 1M >&2", sec, img) ||
-	    sh("qemu-io %s --image-opts driver=qcow2,file.filename='%s',"
+	    ct_sh("qemu-io %s --image-opts driver=qcow2,file.filename='%s',"
 	       "encrypt.key-secret=s0 -c 'write -P 0xa7 %llu 4096' >/dev/null",
 	       sec, img, (unsigned long long)guest)) {
 		tl_fail("qemu-img/qemu-io could not make the image");
 		return;
 	}
 	file = tl_read_file(img, &len);
-	host = file ? qcow2_host(file, len, guest) : 0;
+	host = file ? ct_qcow2_host(file, len, guest) : 0;
 	if (!host || host + 4096 > len) {
 		tl_fail("no data cluster for guest offset %llu",
 			(unsigned long long)guest);
