@@ -309,7 +309,8 @@ static void test_plain(void)
 	tl_fill_rand(a, sizeof(a), 3);
 	memcpy(b, a, sizeof(a));
 	if (qcrypto_encrypt(p32, (1ull << 32) + 5, a, sizeof(a)) < 0 ||
-	    qcrypto_encrypt(p64, 5, b, sizeof(b)) < 0 || memcmp(a, b, sizeof(a)))
+	    qcrypto_encrypt(p64, 5, b, sizeof(b)) < 0 ||
+	    memcmp(a, b, sizeof(a)))
 		tl_fail("plain of 2^32+5 differs from plain64 of 5");
 	else if ((tl_fill_rand(b, sizeof(b), 3),
 		  qcrypto_encrypt(p64, 6, b + SECT, SECT) < 0) ||
@@ -601,7 +602,8 @@ static void test_auto(void)
 		 b != QCRYPTO_BACKEND_OPENSSL)
 		tl_fail("AUTO gave %s without AF_ALG", qcrypto_backend_name(b));
 	else {
-		printf("NOTE: AUTO chose %s for xts\n", qcrypto_backend_name(b));
+		printf("NOTE: AUTO chose %s for xts\n",
+		       qcrypto_backend_name(b));
 		tl_pass();
 	}
 	qcrypto_cipher_free(c);
