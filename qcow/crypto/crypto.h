@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sector ciphers and LUKS1 key slots for encrypted images.  A library of
+ * its own: it knows sectors and headers, not images.  Two backends sit
+ * behind it, the kernel's crypto through libkcapi (AF_ALG) and OpenSSL's
+ * libcrypto in userspace; QCRYPTO_BACKEND_AUTO takes the faster one that
+ * works on this machine.
+ *
+ * Every function returns 0 or a negative errno.  A keyed cipher may be
+ * used by several threads at once.  Key material is wiped when freed and
+ * kept out of core dumps.
+ */
+#ifndef QCOW_CRYPTO_H
+#define QCOW_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QCRYPTO_SECTOR_SIZE	512u
+
+enum qcrypto_backend {
+	QCRYPTO_BACKEND_AUTO,
+	QCRYPTO_BACKEND_KCAPI,
+	QCRYPTO_BACKEND_OPENSSL,
+};
+
+/* QEMU's names: alg "aes-256", mode "xts", ivgen "plain64", hash "sha256" */
+struct qcrypto_spec {
+	char cipher_alg[32];
+	char cipher_mode[16];
+	char ivgen_alg[16];
+	char ivgen_hash_alg[16];	/* essiv only, else empty */
+};
+
+struct qcrypto_cipher;
+
+/* key_len must match the algorithm (xts: twice the AES key) */
+int qcrypto_cipher_new(const struct qcrypto_spec *spec, const uint8_t *key,
+		       size_t key_len, enum qcrypto_backend backend,
+		       struct qcrypto_cipher **out);
+/*
+ * In place; len a multiple of QCRYPTO_SECTOR_SIZE; sector is the IV (or
+ * tweak) number of buf's first sector, each next sector one more.
+ */
+int qcrypto_encrypt(struct qcrypto_cipher *c, uint64_t sector, void *buf,
+		    size_t len);
+int qcrypto_decrypt(struct qcrypto_cipher *c, uint64_t sector, void *buf,
+		    size_t len);
+void qcrypto_cipher_free(struct qcrypto_cipher *c);
+enum qcrypto_backend qcrypto_cipher_backend(const struct qcrypto_cipher *c);
+const char *qcrypto_backend_name(enum qcrypto_backend b);
+/* -ENOTSUP when the backend cannot run here (no AF_ALG in the kernel) */
+int qcrypto_backend_probe(enum qcrypto_backend b);
+
+/*
+ * Legacy qcow/qcow2 AES (crypt_method 1): aes-128-cbc-plain64, the key
+ * the passphrase cut or zero-padded to 16 bytes.
+ */
+int qcrypto_legacy_aes_new(const char *pass, size_t pass_len,
+			   enum qcrypto_backend backend,
+			   struct qcrypto_cipher **out);
+
+/* ---- LUKS1, as QEMU keeps it in a qcow2 image ---- */
+
+struct qcrypto_luks;
+
+/*
+ * Parses and validates a LUKS1 header (the 592-byte phdr at hdr[0]);
+ * len is the whole area the image reserves for it, key material
+ * included.  A bad field fails with -EINVAL and a one-line reason in
+ * err naming it (-ENOTSUP: a cipher LUKS knows that we do not have,
+ * twofish, serpent, cast5).
+ */
+int qcrypto_luks_parse(const uint8_t *hdr, size_t len,
+		       struct qcrypto_luks **out, char *err, size_t err_len);
+/*
+ * The master key's cipher; -EACCES when no active key slot takes pass.
+ * hdr: the area qcrypto_luks_parse() took (its length checked there).
+ */
+int qcrypto_luks_unlock(const struct qcrypto_luks *l, const uint8_t *hdr,
+			const char *pass, size_t pass_len,
+			enum qcrypto_backend backend,
+			struct qcrypto_cipher **out);
+void qcrypto_luks_free(struct qcrypto_luks *l);
+/* what info prints: cipher, mode, ivgen, hash, payload offset, slots */
+const struct qcrypto_spec *qcrypto_luks_spec(const struct qcrypto_luks *l);
+const char *qcrypto_luks_hash(const struct qcrypto_luks *l);
+uint64_t qcrypto_luks_payload_offset(const struct qcrypto_luks *l);
+const char *qcrypto_luks_uuid(const struct qcrypto_luks *l);
+uint32_t qcrypto_luks_mk_iters(const struct qcrypto_luks *l);
+
+#define QCRYPTO_LUKS_SLOTS	8u
+
+struct qcrypto_luks_slot_info {
+	int active;
+	uint32_t iters;
+	uint32_t stripes;
+	uint64_t key_offset;		/* bytes from the header's start */
+};
+
+/* slot i < QCRYPTO_LUKS_SLOTS, as qemu-img info shows it */
+int qcrypto_luks_slot(const struct qcrypto_luks *l, unsigned int i,
+		      struct qcrypto_luks_slot_info *info);
+
+struct qcrypto_luks_create_opts {
+	struct qcrypto_spec spec;	/* empty fields: QEMU's defaults */
+	char hash_alg[16];		/* empty: sha256 */
+	uint64_t iter_time_ms;		/* 0: QEMU's 2000 */
+};
+
+/*
+ * A new header with key slot 0 for pass and a random master key: the
+ * area (malloc'd, *len bytes, sector aligned) to write at the image's
+ * encryption header, and the master key's cipher.
+ */
+int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
+			const char *pass, size_t pass_len,
+			enum qcrypto_backend backend, uint8_t **area,
+			size_t *len, struct qcrypto_cipher **out);
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared by the files of qcow/crypto/ only: the keyed cipher, the
+ * backends' operations, IV generation and memory for key material.
+ */
+#ifndef QCOW_CRYPTO_INTERNAL_H
+#define QCOW_CRYPTO_INTERNAL_H
+
+#include <stdbool.h>
+#include "crypto.h"
+
+#define QCRYPTO_BLOCK		16u
+#define QCRYPTO_MAX_KEY		64u
+
+enum qcrypto_mode { QCRYPTO_ECB, QCRYPTO_CBC, QCRYPTO_XTS, QCRYPTO_CTR };
+enum qcrypto_ivgen {
+	QCRYPTO_IV_NONE,
+	QCRYPTO_IV_PLAIN,
+	QCRYPTO_IV_PLAIN64,
+	QCRYPTO_IV_ESSIV,
+};
+
+/* a cipher spec resolved: what the backends key */
+struct qcrypto_alg {
+	enum qcrypto_mode mode;
+	enum qcrypto_ivgen ivgen;
+	unsigned int aes_bytes;		/* 16, 24 or 32: one AES key */
+	size_t key_len;			/* aes_bytes, twice for xts */
+};
+
+struct qcrypto_cipher;
+
+struct qcrypto_ops {
+	int (*init)(struct qcrypto_cipher *c, const uint8_t *key);
+	/* whole sectors; the backend asks qcrypto_sector_iv() for IVs */
+	int (*crypt)(struct qcrypto_cipher *c, bool enc, uint64_t sector,
+		     uint8_t *buf, size_t len);
+	/* ecb, len a multiple of 16: essiv's IV cipher, libcrypto's only */
+	int (*ecb)(struct qcrypto_cipher *c, uint8_t *buf, size_t len);
+	void (*fini)(struct qcrypto_cipher *c);
+	int (*probe)(void);
+};
+
+struct qcrypto_cipher {
+	enum qcrypto_backend backend;
+	const struct qcrypto_ops *ops;
+	struct qcrypto_alg alg;
+	void *priv;
+	/* essiv: aes-ecb keyed with the hash of the key */
+	struct qcrypto_cipher *essiv;
+};
+
+extern const struct qcrypto_ops qcrypto_openssl_ops;
+extern const struct qcrypto_ops qcrypto_kcapi_ops;
+
+int qcrypto_alg_parse(const struct qcrypto_spec *spec, struct qcrypto_alg *a);
+/* the AES key length of a name "aes-128"..; 0 when unknown */
+unsigned int qcrypto_aes_bytes(const char *name);
+/* the 16-byte IV (or tweak) of one sector */
+int qcrypto_sector_iv(struct qcrypto_cipher *c, uint64_t sector,
+		      uint8_t iv[QCRYPTO_BLOCK]);
+
+/* the backend AUTO stands for, for this algorithm */
+enum qcrypto_backend qcrypto_backend_auto(const struct qcrypto_alg *a);
+
+/* digests by QEMU's name ("sha256"), through libcrypto */
+const void *qcrypto_md(const char *name);	/* NULL when unknown */
+size_t qcrypto_md_size(const char *name);	/* 0 when unknown */
+int qcrypto_digest(const char *name, const void *in, size_t len,
+		   uint8_t *out);
+int qcrypto_pbkdf2(const char *name, const void *pass, size_t pass_len,
+		   const uint8_t *salt, size_t salt_len, uint32_t iter,
+		   uint8_t *out, size_t out_len);
+
+/* LUKS1 anti-forensic split of a len-byte key into stripes * len bytes */
+int qcrypto_af_split(const char *hash, const uint8_t *key, size_t len,
+		     uint32_t stripes, uint8_t *out);
+int qcrypto_af_merge(const char *hash, const uint8_t *in, size_t len,
+		     uint32_t stripes, uint8_t *key);
+int qcrypto_random(void *buf, size_t len);
+
+/* ---- LUKS1 ---- */
+
+#define LUKS_PHDR_SIZE		592u
+#define LUKS_SLOTS		8u
+#define LUKS_STRIPES		4000u
+#define LUKS_SALT		32u
+#define LUKS_DIGEST		20u
+#define LUKS_SLOT_ACTIVE	0x00AC71F3u
+#define LUKS_SLOT_INACTIVE	0x0000DEADu
+/* the phdr's sectors: key material starts past them (QEMU, cryptsetup) */
+#define LUKS_HDR_SECTORS	8u
+/* PBKDF2 counts past this would take minutes: refused */
+#define LUKS_MAX_ITER		(1u << 27)
+#define LUKS_MIN_ITER		1000u
+
+struct qcrypto_luks_keyslot {
+	uint32_t active;
+	uint32_t iter;
+	uint8_t salt[LUKS_SALT];
+	uint32_t offset;		/* sectors */
+	uint32_t stripes;
+};
+
+struct qcrypto_luks {
+	struct qcrypto_spec spec;
+	char hash[16];
+	char uuid[41];
+	uint32_t payload_offset;	/* sectors */
+	uint32_t key_bytes;
+	uint8_t mk_digest[LUKS_DIGEST];
+	uint8_t mk_salt[LUKS_SALT];
+	uint32_t mk_iter;
+	struct qcrypto_luks_keyslot slot[LUKS_SLOTS];
+};
+
+/* the sectors one slot's key material takes */
+static inline uint64_t luks_material_sectors(uint32_t key_bytes,
+					     uint32_t stripes)
+{
+	return ((uint64_t)key_bytes * stripes + QCRYPTO_SECTOR_SIZE - 1) /
+	       QCRYPTO_SECTOR_SIZE;
+}
+
+/*
+ * Memory for keys and key material: page granular, left out of core
+ * dumps, locked when the limit allows, wiped before it is unmapped.
+ */
+void *qcrypto_secure_alloc(size_t len);
+void qcrypto_secure_free(void *p, size_t len);
+void qcrypto_wipe(void *p, size_t len);
+
+#endif
