@@ -436,15 +436,15 @@ static void test_legacy(const char *fmt, const char *name, const char *pass)
 
 	tl_begin("%s/legacy-aes-qemu-%s-%s", qcrypto_backend_name(be), fmt,
 		 name);
-	if (ct_sh("qemu-img --version >/dev/null 2>&1")) {
+	if (tl_run("qemu-img --version >/dev/null 2>&1")) {
 		tl_skip("no qemu-img");
 		return;
 	}
 	tl_path(img, sizeof(img), "legacy.img");
 	snprintf(sec, sizeof(sec), "--object secret,id=s0,data=%s", pass);
-	if (ct_sh("qemu-img create -q -f %s %s -o encrypt.format=aes,"
+	if (tl_run("qemu-img create -q -f %s %s -o encrypt.format=aes,"
 		  "encrypt.key-secret=s0 '%s' 1M >&2", fmt, sec, img) ||
-	    ct_sh("qemu-io %s --image-opts driver=%s,file.filename='%s',"
+	    tl_run("qemu-io %s --image-opts driver=%s,file.filename='%s',"
 		  "encrypt.key-secret=s0 -c 'write -P 0xa7 %llu 4096' "
 		  ">/dev/null", sec, fmt, img, (unsigned long long)guest)) {
 		tl_fail("qemu-img/qemu-io could not make the image");

@@ -142,7 +142,7 @@ static void test_roundtrip(const char *alg, const char *mode,
 
 static bool have(const char *prog)
 {
-	return !ct_sh("command -v %s >/dev/null 2>&1", prog);
+	return !tl_run("command -v %s >/dev/null 2>&1", prog);
 }
 
 /* luksDump's "Payload offset" in bytes; 0 when it says none */
@@ -192,7 +192,7 @@ static void test_cryptsetup(const char *cs_cipher, unsigned int bits,
 	tl_fill_rand(mk, sizeof(mk), bits);
 	if (tl_write_file(k, pass, strlen(pass)) ||
 	    tl_write_file(mkf, mk, bits / 8) ||
-	    ct_sh("truncate -s 3M '%s' && "
+	    tl_run("truncate -s 3M '%s' && "
 		  "cryptsetup luksFormat -q --type luks1 "
 		  "--pbkdf-force-iterations 1000 --key-file '%s' "
 		  "--master-key-file '%s' -c %s -s %u -h %s '%s' >&2", f, k,
@@ -257,12 +257,12 @@ static void test_cryptsetup_reads_ours(const char *alg, const char *mode,
 	unlink(mkf);
 	if (tl_write_file(f, area, len) || tl_write_file(k, pass, strlen(pass)))
 		why = "cannot write the header";
-	else if (ct_sh("truncate -s %zu '%s'", len + 1024 * 1024, f))
+	else if (tl_run("truncate -s %zu '%s'", len + 1024 * 1024, f))
 		why = "truncate";
-	else if (ct_sh("cryptsetup luksOpen --test-passphrase --key-file '%s' "
+	else if (tl_run("cryptsetup luksOpen --test-passphrase --key-file '%s' "
 		       "'%s' >&2", k, f))
 		why = "cryptsetup does not open our header with the passphrase";
-	else if (ct_sh("cryptsetup luksDump -q --dump-master-key --key-file "
+	else if (tl_run("cryptsetup luksDump -q --dump-master-key --key-file "
 		       "'%s' --master-key-file '%s' '%s' >/dev/null", k, mkf,
 		       f) ||
 		 !(mk = tl_read_file(mkf, &mk_len)))
@@ -297,7 +297,7 @@ static int qemu_create(const char *img, const char *pw, const char *opts)
 	int i, ret = -1;
 
 	for (i = 0; i < 4 && ret; i++)
-		ret = ct_sh("qemu-img create -q -f qcow2 " QSEC " -o "
+		ret = tl_run("qemu-img create -q -f qcow2 " QSEC " -o "
 			    "encrypt.format=luks,encrypt.key-secret=s0,"
 			    "encrypt.iter-time=10%s '%s' 4M >&2", pw, opts,
 			    img);
@@ -308,7 +308,7 @@ static int qemu_create(const char *img, const char *pw, const char *opts)
 static int qemu_write(const char *img, const char *pw, uint64_t off,
 		      unsigned int len, int pat)
 {
-	return ct_sh("qemu-io " QSEC " --image-opts " QOPTS
+	return tl_run("qemu-io " QSEC " --image-opts " QOPTS
 		     " -c 'write -P %d %llu %u' >/dev/null", pw, img, pat,
 		     (unsigned long long)off, len);
 }

@@ -24,21 +24,6 @@ static inline size_t ct_unhex(const char *s, uint8_t *out)
 	return n;
 }
 
-/* a shell command's exit status (-1: not run) */
-static inline __attribute__((format(printf, 1, 2)))
-int ct_sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
-
 static inline void ct_spec(struct qcrypto_spec *s, const char *alg,
 			   const char *mode, const char *ivgen,
 			   const char *hash)
