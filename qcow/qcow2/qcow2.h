@@ -254,6 +254,9 @@ int qcow2_crypt_need_key(struct qcow2 *s);
 /* qcow2_crypt_luks.c: info filled; *out NULL with no_io and no key */
 int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 		    struct qcrypto_cipher **out);
+/* a new LUKS header for o's passphrase and options: *area, *len bytes */
+int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
+		      uint8_t **area, size_t *len);
 void qcow2_crypt_close(struct qcow2 *s);
 bool qcow2_crypt_has_key(const struct qcow2 *s);
 const struct qcow_luks_info *qcow2_crypt_luks_info(const struct qcow2 *s);

@@ -15,3 +15,10 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	return qcow_set_error(-ENOTSUP, s->img->filename, "crypt_method: "
 			      "LUKS images are not supported yet");
 }
+
+int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
+		      uint8_t **area, size_t *len)
+{
+	return qcow_set_error(-ENOTSUP, path, "encrypt.format: LUKS images "
+			      "cannot be created yet");
+}
