@@ -50,8 +50,8 @@ static void add_usage(FILE *f)
 "                 found by ID, else by name, as qemu-nbd -l; read-only (-r\n"
 "                 implied; -o snapshot=SNAPSHOT); `recover` serves it again\n"
 "  --key-file PATH  the passphrase of encrypted images (qcow2 aes or luks)\n"
-"                 from PATH, or from standard input with -; one final\n"
-"                 newline is dropped\n"
+"                 from PATH, or from standard input with -: every byte,\n"
+"                 a final newline too, as qemu-img's secret,file=\n"
 "  --key-keyring DESC  the passphrase from the \"user\" key DESC of the\n"
 "                 user keyring (keyctl add user DESC PASS @u)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",

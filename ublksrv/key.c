@@ -72,8 +72,6 @@ int ublk_key_from_file(struct ublk_key *k, const char *path)
 			 KEY_MAX - 1);
 		return key_fail(k, -EINVAL);
 	}
-	if (k->len && k->data[k->len - 1] == '\n')
-		k->data[--k->len] = 0;
 	if (!k->len) {
 		ublk_err("--key-file %s: empty", path);
 		return key_fail(k, -EINVAL);

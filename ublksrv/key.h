@@ -14,7 +14,10 @@ struct ublk_key {
 	size_t len;
 };
 
-/* -errno after a message.  A file's or stdin's last newline is dropped. */
+/*
+ * -errno after a message.  Every byte is the passphrase, a final newline
+ * too, as in qemu-img's secret,file= (write it with printf '%s').
+ */
 int ublk_key_from_file(struct ublk_key *k, const char *path);
 int ublk_key_from_keyring(struct ublk_key *k, const char *desc);
 /* Wipes and frees. */

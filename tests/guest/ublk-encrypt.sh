@@ -65,7 +65,7 @@ enc_case() {
 }
 
 ublk_init
-printf '%s\n' "$PW" >key
+printf '%s' "$PW" >key
 chmod 600 key
 qemu-img create -q -f qcow2 --object "$SEC" \
 	-o encrypt.format=aes,encrypt.key-secret=s0 aes.qcow2 64M
@@ -76,7 +76,7 @@ enc_case aes-key-file aes.qcow2 --key-file key
 enc_case luks-key-stdin luks.qcow2 --key-file - <key
 
 # a wrong passphrase: one line, exit non-zero, no new device
-printf 'not-%s\n' "$PW" >badkey
+printf 'not-%s' "$PW" >badkey
 before=$(ls /dev/ublkb* 2>/dev/null | wc -l)
 if "$UBLK_QCOW" add -f luks.qcow2 --key-file badkey >bad.log 2>&1; then
 	fail wrong-passphrase "add succeeded"
