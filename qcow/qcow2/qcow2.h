@@ -264,6 +264,14 @@ int qcow2_crypt_data(const struct qcow2 *s, bool encrypt, uint64_t guest,
 		     uint64_t host, void *buf, uint64_t len);
 void qcow2_crypt_read(struct qcow_req *req, uint64_t boff, uint64_t len,
 		      uint64_t host);
+/*
+ * The same as a job of the crypto pool (crypt_pool.h): 0 and j->w.resume
+ * runs later on ctx's thread, or -errno and it never runs.
+ */
+struct qcrypt_job;
+int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,
+		       struct qcrypt_job *j, bool encrypt, uint64_t guest,
+		       uint64_t host, void *buf, uint64_t len);
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);

@@ -14,8 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qcow2_map.h"
-#include "crypto/crypto.h"
+#include "crypt_pool.h"
 #include "layout.h"
+
+struct qcow2_crypt;
+static uint64_t iv_sector(const struct qcow2_crypt *k, uint64_t guest,
+			  uint64_t host);
 
 struct qcow2_crypt {
 	struct qcrypto_cipher *cipher;	/* NULL: opened with no_io */
@@ -97,7 +101,7 @@ int qcow2_crypt_data(const struct qcow2 *s, bool encrypt, uint64_t guest,
 		     uint64_t host, void *buf, uint64_t len)
 {
 	const struct qcow2_crypt *k = s->crypt;
-	uint64_t sector = (k->host_iv ? host : guest) / QCRYPTO_SECTOR_SIZE;
+	uint64_t sector = iv_sector(k, guest, host);
 
 	if (!k->cipher)
 		return -EACCES;
@@ -107,9 +111,38 @@ int qcow2_crypt_data(const struct qcow2 *s, bool encrypt, uint64_t guest,
 			 qcrypto_decrypt(k->cipher, sector, buf, len);
 }
 
-/* An encrypted read: whole sectors into memory, decrypted, copied out. */
+static uint64_t iv_sector(const struct qcow2_crypt *k, uint64_t guest,
+			  uint64_t host)
+{
+	return (k->host_iv ? host : guest) / QCRYPTO_SECTOR_SIZE;
+}
+
+int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,
+		       struct qcrypt_job *j, bool encrypt, uint64_t guest,
+		       uint64_t host, void *buf, uint64_t len)
+{
+	const struct qcow2_crypt *k = s->crypt;
+
+	if (!k->cipher)
+		return -EACCES;
+	if (!IS_ALIGNED(guest | host | len, QCRYPTO_SECTOR_SIZE))
+		return -EINVAL;
+	j->cipher = k->cipher;
+	j->encrypt = encrypt;
+	j->sector = iv_sector(k, guest, host);
+	j->buf = buf;
+	j->len = len;
+	qcrypt_submit(ctx, j);
+	return 0;
+}
+
+/*
+ * An encrypted read: whole sectors into memory, decrypted by the pool,
+ * then copied into the request.
+ */
 struct crypt_read {
 	struct qio_op op;
+	struct qcrypt_job job;
 	struct qcow_req *req;
 	uint64_t boff;		/* where the guest bytes go in the request */
 	uint64_t guest;		/* guest offset of the first sector read */
@@ -121,24 +154,41 @@ struct crypt_read {
 	unsigned int slot;	/* of the image's I/O epoch */
 };
 
-static void crypt_read_done(struct qio_op *op, int res)
+static void crypt_read_end(struct crypt_read *c, int res)
 {
-	struct crypt_read *c = (struct crypt_read *)op;
 	struct qcow_req *req = c->req;
 	struct qcow2 *s = qcow2_of(req->img);
-	uint8_t *mem = c->mem;
 
-	if (res >= 0)
-		res = qcow2_crypt_data(s, false, c->guest, c->host, mem, c->n);
 	if (res < 0) {
 		qreq_fail(req, res);
-		free(mem);
+		free(c->mem);
 	} else {
-		qreq_data_put_owned(req, c->boff, mem, c->skip, c->len);
+		qreq_data_put_owned(req, c->boff, c->mem, c->skip, c->len);
 	}
 	qepoch_exit(&s->io_epoch, c->slot);
 	free(c);
 	qreq_put(req);
+}
+
+static void crypt_read_decrypted(struct qwaiter *w, int res)
+{
+	crypt_read_end(container_of(w, struct crypt_read, job.w), res);
+}
+
+static void crypt_read_done(struct qio_op *op, int res)
+{
+	struct crypt_read *c = (struct crypt_read *)op;
+	struct qcow_req *req = c->req;
+
+	if (res >= 0) {
+		c->job.w.resume = crypt_read_decrypted;
+		res = qcow2_crypt_submit(qcow2_of(req->img), req->ctx, &c->job,
+					 false, c->guest, c->host, c->mem,
+					 c->n);
+		if (!res)
+			return;
+	}
+	crypt_read_end(c, res);
 }
 
 void qcow2_crypt_read(struct qcow_req *req, uint64_t boff, uint64_t len,

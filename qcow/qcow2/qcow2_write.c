@@ -12,13 +12,15 @@
  * rest of their sectors (in place) or (sub)clusters (new clusters) are
  * gathered in plain text, encrypted for where they land, and written; the
  * caller's buffer is never changed.  In-place writes then also wait for
- * each other, cluster by cluster, as allocations do.
+ * each other, cluster by cluster, as allocations do.  A compressed write
+ * to an encrypted image is an ordinary one, as with qemu-io.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_map.h"
 #include "qcow2_write.h"
+#include "crypt_pool.h"
 #include "layout.h"
 
 struct alloc_op {
@@ -47,6 +49,7 @@ struct alloc_op {
 	uint64_t alloc_len;
 	bool epoch;			/* in place: counted in io_epoch */
 	unsigned int slot;
+	struct qcrypt_job job;		/* encrypted images: the bounce */
 };
 
 static void op_wake(struct alloc_op *op)
@@ -229,6 +232,18 @@ static void write_data(struct alloc_op *op)
 			     op->host);
 }
 
+static void bounce_encrypted(struct qwaiter *w, int err)
+{
+	struct alloc_op *op = container_of(w, struct alloc_op, job.w);
+
+	if (err < 0)
+		op->error = err;
+	if (op->error)
+		op_finish(op);
+	else
+		write_data(op);
+}
+
 static void cow_put(struct alloc_op *op)
 {
 	struct qcow2 *s = op->s;
@@ -236,9 +251,14 @@ static void cow_put(struct alloc_op *op)
 	if (--op->pending)
 		return;
 	/* the bounce holds the plain (sub)clusters: encrypted where they go */
-	if (!op->error && s->crypt)
-		op->error = qcow2_crypt_data(s, true, op->astart, op->host,
-					     op->bounce, op->aend - op->astart);
+	if (!op->error && s->crypt) {
+		op->job.w.resume = bounce_encrypted;
+		op->error = qcow2_crypt_submit(s, op->req->ctx, &op->job, true,
+					       op->astart, op->host, op->bounce,
+					       op->aend - op->astart);
+		if (!op->error)
+			return;
+	}
 	if (op->error)
 		op_finish(op);
 	else
@@ -478,8 +498,6 @@ static int write_compressed(struct qcow_req *req, struct qcow2_extent *e,
 	struct qcow2 *s = qcow2_of(req->img);
 	uint64_t cs = s->cluster_size;
 
-	if (s->crypt)
-		return -ENOTSUP;	/* as QEMU: no compression with it */
 	/* compressed data lands at byte offsets: no O_DIRECT (no RMW) */
 	if (!IS_ALIGNED(req->pos, cs) ||
 	    (e->len < cs && req->pos + e->len != req->img->size) ||
@@ -548,7 +566,8 @@ void qcow2_write_step(struct qcow_req *req)
 			qreq_fail(req, ret);
 			break;
 		}
-		if (req->op == QCOW_OP_WRITE_COMPRESSED) {
+		/* as QEMU's block layer: encrypted clusters are never compressed */
+		if (req->op == QCOW_OP_WRITE_COMPRESSED && !s->crypt) {
 			ret = write_compressed(req, &e, sl);
 			if (ret < 0) {
 				meta_cache_put(&s->l2, sl);

@@ -159,6 +159,12 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 				 c->dst);
 		return -EINVAL;
 	}
+	if (c->compress && (img_opts_get(&c->opts, "encrypt.format") ||
+			    img_opts_get(&c->opts, "encryption"))) {
+		tool_error("%s: -c: an encrypted image cannot hold compressed clusters",
+			   c->dst);
+		return -EINVAL;
+	}
 	if (c->compress && *fmt != QCOW_FMT_QCOW2) {
 		tool_error("%s: -c needs qcow2 output, not %s", c->dst,
 			   qcow_format_name(*fmt));
@@ -203,6 +209,7 @@ static int open_target(struct convert *c, enum qcow_format fmt)
 {
 	struct qcow_open_opts opts = { .read_only = false, .format = fmt };
 	const char *id = img_opts_get(&c->opts, "encrypt.key-secret");
+	struct qcow_info info;
 	int ret;
 
 	if (c->target_image_opts) {
@@ -221,6 +228,12 @@ static int open_target(struct convert *c, enum qcow_format fmt)
 		return ret;
 	}
 opened:
+	if (c->compress && qcow_get_info(c->out, &info) == 0 &&
+	    info.crypt_method) {
+		tool_error("%s: -c: an encrypted image cannot hold compressed clusters",
+			   c->dst);
+		return -EINVAL;
+	}
 	if (qcow_size(c->out) < qcow_size(c->img)) {
 		tool_error("%s: the target is smaller than the source", c->dst);
 		return -EINVAL;
