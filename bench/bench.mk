@@ -18,6 +18,11 @@ bench: all
 bench-engine: all
 	bench/run.sh
 
+# the sector ciphers, each backend that runs here (kcapi needs AF_ALG)
+.PHONY: bench-crypto
+bench-crypto: all
+	$(BUILD)/bench/crypto-bench
+
 bench-ublk: all
 	bench/ublk.sh 5 1 3
 

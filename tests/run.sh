@@ -10,7 +10,8 @@
 # (default build-asan/bin/ if built, else bin/; values already in the
 # environment win), then tests/interop/bad-*.sh again with bin/'s tools
 # under valgrind (valgrind/NAME), then tests/fuzz/run-short.sh (label
-# fuzz/short), then the ublk tests tests/guest/ublk-*.sh in the test guest
+# fuzz/short), then the ublk tests tests/guest/ublk-*.sh and the crypto
+# tests tests/guest/crypto-*.sh in the test guest
 # (guest/NAME; the zero-copy ones, *-zc.sh, on a newer kernel:
 # run_guest).  A
 # FILTER selects programs whose label (build/NAME, build-asan/NAME,
@@ -310,6 +311,15 @@ run_guest() {
 		queue --serial "guest/$name" "$OUT/guest-$name.log" \
 			env GUEST_KERNEL="$kernel" \
 			"$ROOT/tests/guest/run.sh" "$ROOT/$t"
+	done
+	# the crypto library's kernel backend: the script prepares modules
+	# on the host, then boots the guest itself
+	for t in tests/guest/crypto-*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		selected "guest/$name" || continue
+		queue --serial "guest/$name" "$OUT/guest-$name.log" \
+			bash "$ROOT/$t"
 	done
 }
 

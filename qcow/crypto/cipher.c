@@ -177,6 +177,10 @@ int qcrypto_cipher_new(const struct qcrypto_spec *spec, const uint8_t *key,
 		return ret;
 	if (key_len != alg.key_len)
 		return -EINVAL;
+	/* weak XTS keys: libcrypto refuses them, the kernel (not FIPS) not */
+	if (alg.mode == QCRYPTO_XTS &&
+	    !memcmp(key, key + alg.aes_bytes, alg.aes_bytes))
+		return -EINVAL;
 	ret = cipher_alloc(&alg, key, backend, &c);
 	if (ret < 0)
 		return ret;

@@ -68,11 +68,15 @@ struct qcrypto_luks;
  * Parses and validates a LUKS1 header (the 592-byte phdr at hdr[0]);
  * len is the whole area the image reserves for it, key material
  * included.  A bad field fails with -EINVAL and a one-line reason in
- * err naming it.
+ * err naming it (-ENOTSUP: a cipher LUKS knows that we do not have,
+ * twofish, serpent, cast5).
  */
 int qcrypto_luks_parse(const uint8_t *hdr, size_t len,
 		       struct qcrypto_luks **out, char *err, size_t err_len);
-/* The master key's cipher; -EACCES when no active key slot takes pass. */
+/*
+ * The master key's cipher; -EACCES when no active key slot takes pass.
+ * hdr: the area qcrypto_luks_parse() took (its length checked there).
+ */
 int qcrypto_luks_unlock(const struct qcrypto_luks *l, const uint8_t *hdr,
 			const char *pass, size_t pass_len,
 			enum qcrypto_backend backend,
@@ -82,6 +86,21 @@ void qcrypto_luks_free(struct qcrypto_luks *l);
 const struct qcrypto_spec *qcrypto_luks_spec(const struct qcrypto_luks *l);
 const char *qcrypto_luks_hash(const struct qcrypto_luks *l);
 uint64_t qcrypto_luks_payload_offset(const struct qcrypto_luks *l);
+const char *qcrypto_luks_uuid(const struct qcrypto_luks *l);
+uint32_t qcrypto_luks_mk_iters(const struct qcrypto_luks *l);
+
+#define QCRYPTO_LUKS_SLOTS	8u
+
+struct qcrypto_luks_slot_info {
+	int active;
+	uint32_t iters;
+	uint32_t stripes;
+	uint64_t key_offset;		/* bytes from the header's start */
+};
+
+/* slot i < QCRYPTO_LUKS_SLOTS, as qemu-img info shows it */
+int qcrypto_luks_slot(const struct qcrypto_luks *l, unsigned int i,
+		      struct qcrypto_luks_slot_info *info);
 
 struct qcrypto_luks_create_opts {
 	struct qcrypto_spec spec;	/* empty fields: QEMU's defaults */

@@ -72,6 +72,56 @@ int qcrypto_pbkdf2(const char *name, const void *pass, size_t pass_len,
 		   const uint8_t *salt, size_t salt_len, uint32_t iter,
 		   uint8_t *out, size_t out_len);
 
+/* LUKS1 anti-forensic split of a len-byte key into stripes * len bytes */
+int qcrypto_af_split(const char *hash, const uint8_t *key, size_t len,
+		     uint32_t stripes, uint8_t *out);
+int qcrypto_af_merge(const char *hash, const uint8_t *in, size_t len,
+		     uint32_t stripes, uint8_t *key);
+int qcrypto_random(void *buf, size_t len);
+
+/* ---- LUKS1 ---- */
+
+#define LUKS_PHDR_SIZE		592u
+#define LUKS_SLOTS		8u
+#define LUKS_STRIPES		4000u
+#define LUKS_SALT		32u
+#define LUKS_DIGEST		20u
+#define LUKS_SLOT_ACTIVE	0x00AC71F3u
+#define LUKS_SLOT_INACTIVE	0x0000DEADu
+/* the phdr's sectors: key material starts past them (QEMU, cryptsetup) */
+#define LUKS_HDR_SECTORS	8u
+/* PBKDF2 counts past this would take minutes: refused */
+#define LUKS_MAX_ITER		(1u << 27)
+#define LUKS_MIN_ITER		1000u
+
+struct qcrypto_luks_keyslot {
+	uint32_t active;
+	uint32_t iter;
+	uint8_t salt[LUKS_SALT];
+	uint32_t offset;		/* sectors */
+	uint32_t stripes;
+};
+
+struct qcrypto_luks {
+	struct qcrypto_spec spec;
+	char hash[16];
+	char uuid[41];
+	uint32_t payload_offset;	/* sectors */
+	uint32_t key_bytes;
+	uint8_t mk_digest[LUKS_DIGEST];
+	uint8_t mk_salt[LUKS_SALT];
+	uint32_t mk_iter;
+	struct qcrypto_luks_keyslot slot[LUKS_SLOTS];
+};
+
+/* the sectors one slot's key material takes */
+static inline uint64_t luks_material_sectors(uint32_t key_bytes,
+					     uint32_t stripes)
+{
+	return ((uint64_t)key_bytes * stripes + QCRYPTO_SECTOR_SIZE - 1) /
+	       QCRYPTO_SECTOR_SIZE;
+}
+
 /*
  * Memory for keys and key material: page granular, left out of core
  * dumps, locked when the limit allows, wiped before it is unmapped.

@@ -15,6 +15,8 @@ includes() {
 
 bad=0
 while IFS=: read -r f line h; do
+	# the crypto library's own benchmark measures the library itself
+	case $f:$h in bench/crypto-*:qcow/crypto/crypto.h) continue ;; esac
 	case $h in
 	qcow/*) ;;
 	*) [ -f "qcow/$h" ] || [ -f "qcow/${h#*/}" ] || continue ;;
@@ -25,11 +27,12 @@ done < <(includes $(find tools ublksrv bench -name '*.[ch]'))
 [ $bad -eq 0 ] && echo "PASS: layout/public-only"
 
 bad=0
+# crypto/ is a library under the engine, not a driver: its crypto.h is
+# for every engine file (its crypto_internal.h stays inside)
 drivers=$(cd qcow && find . -mindepth 1 -maxdepth 1 -type d | sed 's|^\./||')
 for d in $drivers; do
 	while IFS=: read -r f line h; do
 		case $f in qcow/"$d"/*) continue ;; esac
-		# crypto/ is a library the drivers call: crypto.h is its interface
 		[ "$d/$(basename "$h")" = crypto/crypto.h ] && continue
 		[ -f "qcow/$d/$(basename "$h")" ] || continue
 		case $h in */*) [ "${h%%/*}" = "$d" ] || continue ;; esac

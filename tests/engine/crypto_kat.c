@@ -8,35 +8,11 @@
  */
 #include <pthread.h>
 
-#include "crypto/crypto.h"
-#include "testlib.h"
+#include "cryptotest.h"
 
 #define SECT QCRYPTO_SECTOR_SIZE
 
 static enum qcrypto_backend be;
-
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2) {
-		unsigned int v;
-
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
-static void spec_set(struct qcrypto_spec *s, const char *alg, const char *mode,
-		     const char *ivgen, const char *hash)
-{
-	memset(s, 0, sizeof(*s));
-	snprintf(s->cipher_alg, sizeof(s->cipher_alg), "%s", alg);
-	snprintf(s->cipher_mode, sizeof(s->cipher_mode), "%s", mode);
-	snprintf(s->ivgen_alg, sizeof(s->ivgen_alg), "%s", ivgen);
-	snprintf(s->ivgen_hash_alg, sizeof(s->ivgen_hash_alg), "%s", hash);
-}
 
 static struct qcrypto_cipher *cipher(const char *alg, const char *mode,
 				     const char *ivgen, const char *hash,
@@ -45,10 +21,10 @@ static struct qcrypto_cipher *cipher(const char *alg, const char *mode,
 	struct qcrypto_spec s;
 	struct qcrypto_cipher *c;
 	uint8_t key[64];
-	size_t n = unhex(key_hex, key);
+	size_t n = ct_unhex(key_hex, key);
 	int ret;
 
-	spec_set(&s, alg, mode, ivgen, hash);
+	ct_spec(&s, alg, mode, ivgen, hash);
 	ret = qcrypto_cipher_new(&s, key, n, be, &c);
 	if (ret < 0) {
 		tl_fail("qcrypto_cipher_new %s-%s-%s: %s", alg, mode, ivgen,
@@ -117,8 +93,8 @@ static void test_cbc_nist(const char *alg, const char *key, const char *ct_hex)
 	c = cipher(alg, "cbc", "plain64", "", key);
 	if (!c)
 		return;
-	unhex(nist_pt, pt);
-	unhex(ct_hex, ct);
+	ct_unhex(nist_pt, pt);
+	ct_unhex(ct_hex, ct);
 	for (i = 8; i < 16; i++)
 		pt[i] ^= (uint8_t)i;
 	if (kat(c, 0x0706050403020100ull, pt, ct, 64))
@@ -136,8 +112,8 @@ static void test_ecb_nist(const char *alg, const char *key, const char *ct_hex)
 	c = cipher(alg, "ecb", "", "", key);
 	if (!c)
 		return;
-	unhex(nist_pt, pt);
-	unhex(ct_hex, ct);
+	ct_unhex(nist_pt, pt);
+	ct_unhex(ct_hex, ct);
 	if (kat(c, 12345, pt, ct, 64))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -159,7 +135,7 @@ static void test_xts_short(const char *name, const char *key)
 	if (!c)
 		return;
 	memset(pt, 0x44, sizeof(pt));
-	unhex(!strcmp(name, "v2") ? ct2 : ct3, ct);
+	ct_unhex(!strcmp(name, "v2") ? ct2 : ct3, ct);
 	if (kat(c, 0x3333333333ull, pt, ct, 32))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -197,8 +173,8 @@ static void test_xts_v4(void)
 		return;
 	for (i = 0; i < SECT; i++)
 		pt[i] = (uint8_t)i;
-	if (unhex(ct_hex, ct) != SECT)
-		tl_fail("vector is %zu bytes", unhex(ct_hex, ct));
+	if (ct_unhex(ct_hex, ct) != SECT)
+		tl_fail("vector is %zu bytes", ct_unhex(ct_hex, ct));
 	else if (kat(c, 0, pt, ct, SECT))
 		tl_pass();
 	qcrypto_cipher_free(c);
@@ -414,22 +390,22 @@ static void test_refusals(void)
 	const char *why = NULL;
 
 	tl_begin("%s/refusals", qcrypto_backend_name(be));
-	spec_set(&s, "aes-256", "xts", "plain64", "");
+	ct_spec(&s, "aes-256", "xts", "plain64", "");
 	if (qcrypto_cipher_new(&s, key, 32, be, &c) != -EINVAL)
 		why = "xts with a 32-byte key";
 	memset(key, 7, sizeof(key));
 	if (!why && qcrypto_cipher_new(&s, key, 64, be, &c) != -EINVAL)
 		why = "xts whose two key halves are equal";
-	spec_set(&s, "aes-512", "cbc", "plain64", "");
+	ct_spec(&s, "aes-512", "cbc", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 64, be, &c) != -ENOTSUP)
 		why = "aes-512";
-	spec_set(&s, "aes-128", "gcm", "plain64", "");
+	ct_spec(&s, "aes-128", "gcm", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) != -ENOTSUP)
 		why = "mode gcm";
-	spec_set(&s, "aes-128", "cbc", "essiv", "sha1");
+	ct_spec(&s, "aes-128", "cbc", "essiv", "sha1");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) != -ENOTSUP)
 		why = "essiv:sha1 (no 20-byte AES key)";
-	spec_set(&s, "aes-128", "cbc", "plain64", "");
+	ct_spec(&s, "aes-128", "cbc", "plain64", "");
 	if (!why && qcrypto_cipher_new(&s, key, 16, be, &c) < 0)
 		why = "a good key";
 	if (!why && qcrypto_encrypt(c, 0, buf, 100) != -EINVAL)
@@ -442,36 +418,6 @@ static void test_refusals(void)
 }
 
 /* ---- legacy AES against qemu-img ---- */
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-/* host offset of guest offset off in a qcow2 image, 0 when unallocated */
-static uint64_t qcow2_host(const uint8_t *img, size_t len, uint64_t off)
-{
-	uint32_t cbits = tl_get_be32(img + 20);
-	uint64_t l1 = tl_get_be64(img + 40), l2, e, csize = 1ull << cbits;
-	uint64_t l2_entries = csize / 8, idx = off >> cbits;
-	const uint64_t mask = 0x00fffffffffffe00ull;
-
-	if (cbits < 9 || cbits > 21 || l1 + 8 * (idx / l2_entries + 1) > len)
-		return 0;
-	l2 = tl_get_be64(img + l1 + 8 * (idx / l2_entries)) & mask;
-	if (!l2 || l2 + csize > len)
-		return 0;
-	e = tl_get_be64(img + l2 + 8 * (idx % l2_entries)) & mask;
-	if (!e || e + csize > len)
-		return 0;
-	return e + (off & (csize - 1));
-}
 
 /*
  * qemu-img makes an aes image with pass; qemu-io writes a pattern at a
@@ -488,22 +434,22 @@ static void test_legacy(const char *name, const char *pass)
 	int ret;
 
 	tl_begin("%s/legacy-aes-qemu-%s", qcrypto_backend_name(be), name);
-	if (sh("qemu-img --version >/dev/null 2>&1")) {
+	if (ct_sh("qemu-img --version >/dev/null 2>&1")) {
 		tl_skip("no qemu-img");
 		return;
 	}
 	tl_path(img, sizeof(img), "legacy.qcow2");
 	snprintf(sec, sizeof(sec), "--object secret,id=s0,data=%s", pass);
-	if (sh("qemu-img create -q -f qcow2 %s -o encrypt.format=aes,"
+	if (ct_sh("qemu-img create -q -f qcow2 %s -o encrypt.format=aes,"
 	       "encrypt.key-secret=s0 '%s' 1M >&2", sec, img) ||
-	    sh("qemu-io %s --image-opts driver=qcow2,file.filename='%s',"
+	    ct_sh("qemu-io %s --image-opts driver=qcow2,file.filename='%s',"
 	       "encrypt.key-secret=s0 -c 'write -P 0xa7 %llu 4096' >/dev/null",
 	       sec, img, (unsigned long long)guest)) {
 		tl_fail("qemu-img/qemu-io could not make the image");
 		return;
 	}
 	file = tl_read_file(img, &len);
-	host = file ? qcow2_host(file, len, guest) : 0;
+	host = file ? ct_qcow2_host(file, len, guest) : 0;
 	if (!host || host + 4096 > len) {
 		tl_fail("no data cluster for guest offset %llu",
 			(unsigned long long)guest);
@@ -571,10 +517,105 @@ static void run_backend(enum qcrypto_backend b)
 	test_legacy("long", "0123456789abcdefTAIL");
 }
 
+/* ---- the two backends against each other ---- */
+
+static const char *const agree_specs[][4] = {
+	{ "aes-128", "cbc", "plain64", "" },
+	{ "aes-192", "cbc", "plain", "" },
+	{ "aes-256", "cbc", "essiv", "sha256" },
+	{ "aes-128", "xts", "plain64", "" },
+	{ "aes-256", "xts", "plain64", "" },
+	{ "aes-256", "xts", "essiv", "sha256" },
+	{ "aes-128", "ctr", "plain64", "" },
+	{ "aes-256", "ecb", "", "" },
+};
+
+/*
+ * 16 random sectors at a sector number past 2^32: kcapi's ciphertext is
+ * libcrypto's, and each decrypts the other's.
+ */
+static void test_agree(const char *const *sp)
+{
+	enum { LEN = 16 * SECT };
+	static uint8_t a[LEN], b[LEN], orig[LEN];
+	struct qcrypto_cipher *o = NULL, *k = NULL;
+	struct qcrypto_spec s;
+	uint8_t key[64];
+	uint64_t sector = 0x1234567890ull;
+	size_t klen;
+	int ret;
+
+	tl_begin("agree/%s-%s-%s%s%s", sp[0], sp[1], sp[2], sp[3][0] ? ":" : "",
+		 sp[3]);
+	if (qcrypto_backend_probe(QCRYPTO_BACKEND_KCAPI) < 0) {
+		tl_skip("no AF_ALG in this kernel");
+		return;
+	}
+	ct_spec(&s, sp[0], sp[1], sp[2], sp[3]);
+	klen = (size_t)atoi(sp[0] + 4) / 8 * (strcmp(sp[1], "xts") ? 1 : 2);
+	tl_fill_rand(key, sizeof(key), klen);
+	tl_fill_rand(orig, LEN, 5);
+	memcpy(a, orig, LEN);
+	memcpy(b, orig, LEN);
+	ret = qcrypto_cipher_new(&s, key, klen, QCRYPTO_BACKEND_OPENSSL, &o);
+	if (!ret)
+		ret = qcrypto_cipher_new(&s, key, klen, QCRYPTO_BACKEND_KCAPI,
+					 &k);
+	if (ret < 0)
+		tl_fail("cipher_new: %s", strerror(-ret));
+	else if (qcrypto_encrypt(o, sector, a, LEN) < 0 ||
+		 qcrypto_encrypt(k, sector, b, LEN) < 0 || memcmp(a, b, LEN))
+		tl_fail("the two backends' ciphertexts differ");
+	else if (qcrypto_decrypt(k, sector, a, LEN) < 0 ||
+		 qcrypto_decrypt(o, sector, b, LEN) < 0 ||
+		 memcmp(a, orig, LEN) || memcmp(b, orig, LEN))
+		tl_fail("one backend does not decrypt the other's");
+	else
+		tl_pass();
+	qcrypto_cipher_free(o);
+	qcrypto_cipher_free(k);
+}
+
+/* AUTO takes a backend that runs here; libcrypto without AF_ALG */
+static void test_auto(void)
+{
+	struct qcrypto_cipher *c = NULL;
+	struct qcrypto_spec s;
+	uint8_t key[64];
+	enum qcrypto_backend b;
+	int ret;
+
+	tl_begin("auto/xts-aes-256");
+	ct_spec(&s, "aes-256", "xts", "plain64", "");
+	tl_fill_rand(key, sizeof(key), 11);
+	ret = qcrypto_cipher_new(&s, key, 64, QCRYPTO_BACKEND_AUTO, &c);
+	if (ret < 0) {
+		tl_fail("cipher_new: %s", strerror(-ret));
+		return;
+	}
+	b = qcrypto_cipher_backend(c);
+	if (b == QCRYPTO_BACKEND_AUTO || qcrypto_backend_probe(b) < 0)
+		tl_fail("AUTO gave %s, which cannot run here",
+			qcrypto_backend_name(b));
+	else if (qcrypto_backend_probe(QCRYPTO_BACKEND_KCAPI) < 0 &&
+		 b != QCRYPTO_BACKEND_OPENSSL)
+		tl_fail("AUTO gave %s without AF_ALG", qcrypto_backend_name(b));
+	else {
+		printf("NOTE: AUTO chose %s for xts\n", qcrypto_backend_name(b));
+		tl_pass();
+	}
+	qcrypto_cipher_free(c);
+}
+
 int main(int argc, char **argv)
 {
+	size_t i;
+
 	tl_init(argc, argv);
 	run_backend(QCRYPTO_BACKEND_OPENSSL);
 	run_backend(QCRYPTO_BACKEND_KCAPI);
+	for (i = 0; i < sizeof(agree_specs) / sizeof(agree_specs[0]); i++)
+		test_agree(agree_specs[i]);
+	test_auto();
 	return tl_finish();
 }
