@@ -142,6 +142,9 @@ int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring);
  * Contexts on several threads may share images (one context per thread).
  * Work that another thread finds for this context is queued to it: the
  * eventfd becomes readable, and the owner calls qcow_ctx_run_deferred().
+ * The ciphers of encrypted images run on the engine's worker threads and
+ * come back this way too: a context with a ring that serves encrypted
+ * images must watch the eventfd (a POLL_ADD on its ring, as ublksrv).
  */
 int qcow_ctx_event_fd(struct qcow_ctx *ctx);
 void qcow_ctx_free(struct qcow_ctx *ctx);
