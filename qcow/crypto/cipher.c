@@ -156,9 +156,14 @@ static int essiv_new(struct qcrypto_cipher *c, const char *hash,
 	salt = qcrypto_secure_alloc(64);
 	if (!salt)
 		return -ENOMEM;
+	/*
+	 * One block per sector: libcrypto whatever the backend, a kernel
+	 * round trip would cost more than the sector's own
+	 */
 	ret = qcrypto_digest(hash, key, c->alg.key_len, salt);
 	if (!ret)
-		ret = cipher_alloc(&alg, salt, c->backend, &c->essiv);
+		ret = cipher_alloc(&alg, salt, QCRYPTO_BACKEND_OPENSSL,
+				   &c->essiv);
 	qcrypto_secure_free(salt, 64);
 	return ret;
 }
@@ -229,8 +234,8 @@ int qcrypto_sector_iv(struct qcrypto_cipher *c, uint64_t sector,
 	return 0;
 }
 
-static int crypt(struct qcrypto_cipher *c, bool enc, uint64_t sector,
-		 void *buf, size_t len)
+static int sectors_crypt(struct qcrypto_cipher *c, bool enc, uint64_t sector,
+			 void *buf, size_t len)
 {
 	if (!c || (!buf && len) || len % QCRYPTO_SECTOR_SIZE)
 		return -EINVAL;
@@ -242,13 +247,13 @@ static int crypt(struct qcrypto_cipher *c, bool enc, uint64_t sector,
 int qcrypto_encrypt(struct qcrypto_cipher *c, uint64_t sector, void *buf,
 		    size_t len)
 {
-	return crypt(c, true, sector, buf, len);
+	return sectors_crypt(c, true, sector, buf, len);
 }
 
 int qcrypto_decrypt(struct qcrypto_cipher *c, uint64_t sector, void *buf,
 		    size_t len)
 {
-	return crypt(c, false, sector, buf, len);
+	return sectors_crypt(c, false, sector, buf, len);
 }
 
 int qcrypto_legacy_aes_new(const char *pass, size_t pass_len,
@@ -267,7 +272,8 @@ int qcrypto_legacy_aes_new(const char *pass, size_t pass_len,
 	key = qcrypto_secure_alloc(16);
 	if (!key)
 		return -ENOMEM;
-	memcpy(key, pass, pass_len < 16 ? pass_len : 16);
+	if (pass_len)
+		memcpy(key, pass, pass_len < 16 ? pass_len : 16);
 	ret = qcrypto_cipher_new(&spec, key, 16, backend, out);
 	qcrypto_secure_free(key, 16);
 	return ret;

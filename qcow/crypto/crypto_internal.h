@@ -35,7 +35,7 @@ struct qcrypto_ops {
 	/* whole sectors; the backend asks qcrypto_sector_iv() for IVs */
 	int (*crypt)(struct qcrypto_cipher *c, bool enc, uint64_t sector,
 		     uint8_t *buf, size_t len);
-	/* one IV: ecb, len a multiple of 16 (essiv's IV cipher only) */
+	/* ecb, len a multiple of 16: essiv's IV cipher, libcrypto's only */
 	int (*ecb)(struct qcrypto_cipher *c, uint8_t *buf, size_t len);
 	void (*fini)(struct qcrypto_cipher *c);
 	int (*probe)(void);

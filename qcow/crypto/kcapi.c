@@ -184,24 +184,9 @@ out:
 	return ret;
 }
 
-static int kc_ecb(struct qcrypto_cipher *c, uint8_t *buf, size_t len)
-{
-	static const uint8_t zero_iv[QCRYPTO_BLOCK];
-	struct kc *k = c->priv;
-	struct kcapi_handle *h = handle_get(k);
-	int ret;
-
-	if (!h)
-		return -ENOMEM;
-	ret = kc_op(h, true, zero_iv, buf, len);
-	handle_put(k, h);
-	return ret;
-}
-
 const struct qcrypto_ops qcrypto_kcapi_ops = {
 	.init = kc_init,
 	.crypt = kc_crypt,
-	.ecb = kc_ecb,
 	.fini = kc_fini,
 	.probe = kc_probe,
 };

@@ -621,6 +621,71 @@ static void test_damaged(void)
 	free(area);
 }
 
+/*
+ * 3000 headers with 1 to 4 random bytes of the phdr changed (some also
+ * cut short): parse returns 0, -EINVAL or -ENOTSUP, an error with a
+ * one-line reason; the first 30 that parse unlock to 0 or -EACCES.
+ */
+static void test_mutations(void)
+{
+	struct qcrypto_luks_create_opts o;
+	struct qcrypto_cipher *made = NULL, *c;
+	struct qcrypto_luks *l;
+	uint64_t seed = 20261206;
+	uint8_t *area = NULL, *copy;
+	unsigned int i, j, parsed = 0, unlocked = 0;
+	const char *why = NULL;
+	char err[256];
+	size_t len, n;
+	int ret;
+
+	tl_begin("luks/bad/mutations");
+	create_opts(&o, "aes-128", "cbc", "essiv", "sha256", "sha1");
+	if (qcrypto_luks_create(&o, pass, strlen(pass),
+				QCRYPTO_BACKEND_OPENSSL, &area, &len,
+				&made) < 0) {
+		tl_fail("create");
+		return;
+	}
+	qcrypto_cipher_free(made);
+	for (i = 0; i < 3000 && !why; i++) {
+		n = tl_rnd(&seed) % 8 ? len : tl_rnd(&seed) % len;
+		copy = malloc(n ? n : 1);
+		memcpy(copy, area, n);
+		for (j = tl_rnd(&seed) % 4 + 1; j-- > 0 && n;) {
+			size_t at = tl_rnd(&seed) % (n < 592 ? n : 592);
+
+			copy[at] = (uint8_t)tl_rnd(&seed);
+		}
+		err[0] = 0;
+		l = NULL;
+		ret = qcrypto_luks_parse(copy, n, &l, err, sizeof(err));
+		if (ret && ret != -EINVAL && ret != -ENOTSUP)
+			why = "parse returned neither 0, EINVAL nor ENOTSUP";
+		else if (ret && (!err[0] || strchr(err, '\n')))
+			why = "an error without a one-line reason";
+		else if (!ret && parsed++ < 30) {
+			c = NULL;
+			ret = qcrypto_luks_unlock(l, copy, pass, strlen(pass),
+						  QCRYPTO_BACKEND_OPENSSL, &c);
+			if (ret && ret != -EACCES)
+				why = "unlock returned neither 0 nor EACCES";
+			unlocked += !ret;
+			qcrypto_cipher_free(c);
+		}
+		qcrypto_luks_free(l);
+		free(copy);
+	}
+	if (why)
+		tl_fail("case %u: %s (%d: %s)", i - 1, why, ret, err);
+	else {
+		printf("NOTE: %u of 3000 parsed, %u of the first 30 of "
+		       "those unlocked\n", parsed, unlocked);
+		tl_pass();
+	}
+	free(area);
+}
+
 int main(int argc, char **argv)
 {
 	tl_init(argc, argv);
@@ -649,5 +714,6 @@ int main(int argc, char **argv)
 			     "encrypt.hash-alg=sha1",
 			     "aes-128", "cbc", "essiv", "sha256", "sha1");
 	test_damaged();
+	test_mutations();
 	return tl_finish();
 }
