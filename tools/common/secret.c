@@ -15,8 +15,9 @@
 
 struct secret {
 	char *id;
-	char *data;
+	char *data;		/* map_len bytes mapped apart */
 	size_t len;
+	size_t map_len;
 };
 
 static struct secret *secrets;
@@ -38,9 +39,9 @@ static void wipe_secrets(void)
 	int i;
 
 	for (i = 0; i < nr_secrets; i++) {
-		explicit_bzero(secrets[i].data, secrets[i].len);
-		munlock(secrets[i].data, secrets[i].len);
-		free(secrets[i].data);
+		explicit_bzero(secrets[i].data, secrets[i].map_len);
+		munlock(secrets[i].data, secrets[i].map_len);
+		munmap(secrets[i].data, secrets[i].map_len);
 		free(secrets[i].id);
 	}
 	free(secrets);
@@ -254,12 +255,29 @@ static int object_value(const struct object_args *a, char **data,
 	return 0;
 }
 
+/* A copy of len bytes in pages of their own, locked and out of core dumps. */
+static char *secret_pages(const char *data, size_t len, size_t *map_len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t n = (len + page) / page * page;
+	char *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, n, MADV_DONTDUMP);
+	mlock(p, n);		/* best effort: RLIMIT_MEMLOCK may refuse */
+	memcpy(p, data, len);
+	*map_len = n;
+	return p;
+}
+
 int tool_object(const char *arg)
 {
 	struct object_args a = { 0 };
 	struct secret *grown;
-	char *data = NULL;
-	size_t len = 0;
+	char *data = NULL, *pages;
+	size_t len = 0, map_len = 0;
 	int ret;
 
 	ret = object_parse(arg, &a);
@@ -275,20 +293,27 @@ int tool_object(const char *arg)
 		ret = object_value(&a, &data, &len);
 	if (ret < 0)
 		goto out;
-	grown = realloc(secrets, (size_t)(nr_secrets + 1) * sizeof(*grown));
+	pages = secret_pages(data, len, &map_len);
+	explicit_bzero(data, len);
+	free(data);
+	grown = pages ? realloc(secrets, (size_t)(nr_secrets + 1) *
+				sizeof(*grown)) : NULL;
 	if (!grown) {
-		explicit_bzero(data, len);
-		free(data);
+		if (pages) {
+			explicit_bzero(pages, map_len);
+			munmap(pages, map_len);
+		}
+		tool_error("--object: out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
 	if (!nr_secrets)
 		atexit(wipe_secrets);
 	secrets = grown;
-	mlock(data, len);
 	secrets[nr_secrets].id = a.id;
-	secrets[nr_secrets].data = data;
+	secrets[nr_secrets].data = pages;
 	secrets[nr_secrets].len = len;
+	secrets[nr_secrets].map_len = map_len;
 	nr_secrets++;
 	a.id = NULL;
 out:
