@@ -171,6 +171,13 @@ test_write_ours() {
 			continue
 		fi
 		same_as_raw "write/$name/qemu-reads" "o-$name.qcow2" ref.raw
+		if run_to "$(case_file "ourcmp-$name")" "$QCOW_IMG" compare \
+			"${SEC[@]}" --image-opts "$(opts "o-$name.qcow2")" \
+			driver=raw,file.filename=ref.raw; then
+			pass "write/$name/our-compare"
+		else
+			fail "write/$name/our-compare" "qcow-img compare: $(head -c 200 "$(case_file "ourcmp-$name")")"
+		fi
 		clean "write/$name/check" "o-$name.qcow2"
 		if run_to "$(case_file "ourcheck-$name")" "$QCOW_IMG" check \
 			"${SEC[@]}" --image-opts "$(opts "o-$name.qcow2")"; then
@@ -178,6 +185,32 @@ test_write_ours() {
 		else
 			fail "write/$name/our-check" "qcow-img check found problems"
 		fi
+	done
+}
+
+# ------------------------------------------- the same writes, O_DIRECT
+test_direct() {
+	local fmt a
+	mapfile -d '' a < <(io_args)
+	for fmt in aes luks; do
+		rm -f "dio-$fmt.qcow2"
+		if ! run_to "$(case_file "dio-$fmt")" "$QCOW_IMG" create -f qcow2 \
+			"${SEC[@]}" -o "encrypt.format=$fmt,encrypt.key-secret=s0,cluster_size=4k$([ $fmt = luks ] && echo ,encrypt.iter-time=10)" \
+			"dio-$fmt.qcow2" 4M; then
+			fail "direct/$fmt" "create"
+			continue
+		fi
+		if ! run_to "$(case_file "dio-w-$fmt")" "$QCOW_IO" -n "${SEC[@]}" \
+			--image-opts "${a[@]}" "$(opts "dio-$fmt.qcow2")"; then
+			if grep -qi "invalid argument\|not supported" \
+				"$(case_file "dio-w-$fmt").err"; then
+				skip "direct/$fmt" "no O_DIRECT in $WORK"
+			else
+				fail "direct/$fmt" "qcow-io -n failed"
+			fi
+			continue
+		fi
+		same_as_raw "direct/$fmt" "dio-$fmt.qcow2" ref.raw
 	done
 }
 
@@ -352,6 +385,7 @@ test_refusals() {
 : >"$SETUP_LOG"
 test_read_qemu
 test_write_ours
+test_direct
 test_backing
 test_info
 test_convert
