@@ -294,6 +294,24 @@ test_convert() {
 			fail "convert/$fmt-to-raw" "not the raw image it came from"
 		fi
 	done
+	# an internal snapshot of an encrypted image, exported with -l
+	local sn=q-luks-4k.qcow2
+	if setup_cmd "$SETUP_LOG" "$QEMU_IMG" snapshot -c s1 "${SEC[@]}" \
+		--image-opts "$(opts "$sn")" &&
+		setup_cmd "$SETUP_LOG" "$QEMU_IO" "${SEC[@]}" --image-opts \
+			-c "write -P 0x99 0 64k" "$(opts "$sn")" &&
+		run_to "$(case_file snref)" "$QEMU_IMG" convert "${SEC[@]}" \
+			-l s1 --image-opts "$(opts "$sn")" -O raw sn-ref.raw; then
+		if run_to "$(case_file snours)" "$QCOW_IMG" convert "${SEC[@]}" \
+			-l s1 --image-opts "$(opts "$sn")" -O raw sn-ours.raw &&
+			cmp -s sn-ref.raw sn-ours.raw; then
+			pass "convert/snapshot"
+		else
+			fail "convert/snapshot" "not qemu-img's export of s1"
+		fi
+	else
+		fail "convert/snapshot" "setup"
+	fi
 	# into an existing encrypted target named by --target-image-opts
 	rm -f tio.qcow2
 	qcreate -q -f qcow2 "${SEC[@]}" -o \
