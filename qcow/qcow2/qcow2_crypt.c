@@ -3,8 +3,9 @@
  * Encrypted qcow2 images: the data cipher made at open from the caller's
  * passphrase (legacy AES, or a LUKS1 header in the image's own clusters),
  * the header's details for info, and encrypted data clusters read (the
- * host sectors read into memory and decrypted there).  Writes encrypt in
- * qcow2_write.c's bounce buffer through qcow2_crypt_data().
+ * host sectors read into memory and decrypted there).  Writes encrypt
+ * qcow2_write.c's bounce buffer through qcow2_crypt_submit().  The
+ * ciphers run in the crypto pool (crypt_pool.c).
  *
  * Legacy AES numbers its IVs by guest sector, LUKS by host sector.
  */
@@ -16,10 +17,6 @@
 #include "qcow2_map.h"
 #include "crypt_pool.h"
 #include "layout.h"
-
-struct qcow2_crypt;
-static uint64_t iv_sector(const struct qcow2_crypt *k, uint64_t guest,
-			  uint64_t host);
 
 struct qcow2_crypt {
 	struct qcrypto_cipher *cipher;	/* NULL: opened with no_io */
@@ -90,25 +87,6 @@ void qcow2_crypt_close(struct qcow2 *s)
 const struct qcow_luks_info *qcow2_crypt_luks_info(const struct qcow2 *s)
 {
 	return s->crypt && s->crypt->host_iv ? &s->crypt->luks : NULL;
-}
-
-bool qcow2_crypt_has_key(const struct qcow2 *s)
-{
-	return s->crypt && s->crypt->cipher;
-}
-
-int qcow2_crypt_data(const struct qcow2 *s, bool encrypt, uint64_t guest,
-		     uint64_t host, void *buf, uint64_t len)
-{
-	const struct qcow2_crypt *k = s->crypt;
-	uint64_t sector = iv_sector(k, guest, host);
-
-	if (!k->cipher)
-		return -EACCES;
-	if (!IS_ALIGNED(guest | host | len, QCRYPTO_SECTOR_SIZE))
-		return -EINVAL;
-	return encrypt ? qcrypto_encrypt(k->cipher, sector, buf, len) :
-			 qcrypto_decrypt(k->cipher, sector, buf, len);
 }
 
 static uint64_t iv_sector(const struct qcow2_crypt *k, uint64_t guest,
