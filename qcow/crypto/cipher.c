@@ -64,8 +64,13 @@ int qcrypto_alg_parse(const struct qcrypto_spec *spec, struct qcrypto_alg *a)
 	if (i == sizeof(ivgens) / sizeof(ivgens[0]))
 		return -ENOTSUP;
 	a->ivgen = ivgens[i].ivgen;
-	if (a->ivgen == QCRYPTO_IV_ESSIV && !qcrypto_md(spec->ivgen_hash_alg))
-		return -ENOTSUP;
+	/* essiv keys AES with the whole digest: 16, 24 or 32 bytes */
+	if (a->ivgen == QCRYPTO_IV_ESSIV) {
+		size_t d = qcrypto_md_size(spec->ivgen_hash_alg);
+
+		if (d != 16 && d != 24 && d != 32)
+			return -ENOTSUP;
+	}
 	if (a->ivgen != QCRYPTO_IV_ESSIV && spec->ivgen_hash_alg[0])
 		return -EINVAL;
 	return 0;
@@ -139,7 +144,7 @@ static int cipher_alloc(const struct qcrypto_alg *alg, const uint8_t *key,
 	return 0;
 }
 
-/* the essiv IV cipher: aes-ecb keyed with hash(key), the AES size the digest's */
+/* essiv's IV cipher: aes-ecb keyed with hash(key), of the digest's size */
 static int essiv_new(struct qcrypto_cipher *c, const char *hash,
 		     const uint8_t *key)
 {
@@ -149,8 +154,6 @@ static int essiv_new(struct qcrypto_cipher *c, const char *hash,
 	uint8_t *salt;
 	int ret;
 
-	if (dlen != 16 && dlen != 24 && dlen != 32)
-		return -ENOTSUP;
 	alg.aes_bytes = (unsigned int)dlen;
 	alg.key_len = dlen;
 	salt = qcrypto_secure_alloc(64);

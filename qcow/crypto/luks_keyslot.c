@@ -25,7 +25,8 @@ static int material_crypt(const struct qcrypto_spec *spec, const uint8_t *key,
 				 &c);
 	if (ret < 0)
 		return ret;
-	ret = enc ? qcrypto_encrypt(c, 0, m, len) : qcrypto_decrypt(c, 0, m, len);
+	ret = enc ? qcrypto_encrypt(c, 0, m, len) :
+		    qcrypto_decrypt(c, 0, m, len);
 	qcrypto_cipher_free(c);
 	return ret;
 }

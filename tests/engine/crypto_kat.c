@@ -309,7 +309,8 @@ static void test_plain(void)
 	tl_fill_rand(a, sizeof(a), 3);
 	memcpy(b, a, sizeof(a));
 	if (qcrypto_encrypt(p32, (1ull << 32) + 5, a, sizeof(a)) < 0 ||
-	    qcrypto_encrypt(p64, 5, b, sizeof(b)) < 0 || memcmp(a, b, sizeof(a)))
+	    qcrypto_encrypt(p64, 5, b, sizeof(b)) < 0 ||
+	    memcmp(a, b, sizeof(a)))
 		tl_fail("plain of 2^32+5 differs from plain64 of 5");
 	else if ((tl_fill_rand(b, sizeof(b), 3),
 		  qcrypto_encrypt(p64, 6, b + SECT, SECT) < 0) ||
@@ -420,11 +421,11 @@ static void test_refusals(void)
 /* ---- legacy AES against qemu-img ---- */
 
 /*
- * qemu-img makes an aes image with pass; qemu-io writes a pattern at a
- * guest offset; the cluster's bytes decrypted by our legacy cipher at
- * the GUEST sector number must be the pattern.
+ * qemu-img makes an aes image (qcow2 or legacy qcow) with pass; qemu-io
+ * writes a pattern at a guest offset; the cluster's bytes decrypted by
+ * our legacy cipher at the GUEST sector number must be the pattern.
  */
-static void test_legacy(const char *name, const char *pass)
+static void test_legacy(const char *fmt, const char *name, const char *pass)
 {
 	char img[512], sec[600];
 	struct qcrypto_cipher *c = NULL;
@@ -433,23 +434,27 @@ static void test_legacy(const char *name, const char *pass)
 	size_t len;
 	int ret;
 
-	tl_begin("%s/legacy-aes-qemu-%s", qcrypto_backend_name(be), name);
+	tl_begin("%s/legacy-aes-qemu-%s-%s", qcrypto_backend_name(be), fmt,
+		 name);
 	if (ct_sh("qemu-img --version >/dev/null 2>&1")) {
 		tl_skip("no qemu-img");
 		return;
 	}
-	tl_path(img, sizeof(img), "legacy.qcow2");
+	tl_path(img, sizeof(img), "legacy.img");
 	snprintf(sec, sizeof(sec), "--object secret,id=s0,data=%s", pass);
-	if (ct_sh("qemu-img create -q -f qcow2 %s -o encrypt.format=aes,"
-	       "encrypt.key-secret=s0 '%s' 1M >&2", sec, img) ||
-	    ct_sh("qemu-io %s --image-opts driver=qcow2,file.filename='%s',"
-	       "encrypt.key-secret=s0 -c 'write -P 0xa7 %llu 4096' >/dev/null",
-	       sec, img, (unsigned long long)guest)) {
+	if (ct_sh("qemu-img create -q -f %s %s -o encrypt.format=aes,"
+		  "encrypt.key-secret=s0 '%s' 1M >&2", fmt, sec, img) ||
+	    ct_sh("qemu-io %s --image-opts driver=%s,file.filename='%s',"
+		  "encrypt.key-secret=s0 -c 'write -P 0xa7 %llu 4096' "
+		  ">/dev/null", sec, fmt, img, (unsigned long long)guest)) {
 		tl_fail("qemu-img/qemu-io could not make the image");
 		return;
 	}
 	file = tl_read_file(img, &len);
-	host = file ? ct_qcow2_host(file, len, guest) : 0;
+	if (file && !strcmp(fmt, "qcow"))
+		host = ct_qcow1_host(file, len, guest);
+	else
+		host = file ? ct_qcow2_host(file, len, guest) : 0;
 	if (!host || host + 4096 > len) {
 		tl_fail("no data cluster for guest offset %llu",
 			(unsigned long long)guest);
@@ -513,8 +518,10 @@ static void run_backend(enum qcrypto_backend b)
 	test_plain();
 	test_threads();
 	test_refusals();
-	test_legacy("short", "abc");
-	test_legacy("long", "0123456789abcdefTAIL");
+	test_legacy("qcow2", "short", "abc");
+	test_legacy("qcow2", "long", "0123456789abcdefTAIL");
+	test_legacy("qcow", "short", "abc");
+	test_legacy("qcow", "16", "0123456789abcdef");
 }
 
 /* ---- the two backends against each other ---- */
@@ -601,7 +608,8 @@ static void test_auto(void)
 		 b != QCRYPTO_BACKEND_OPENSSL)
 		tl_fail("AUTO gave %s without AF_ALG", qcrypto_backend_name(b));
 	else {
-		printf("NOTE: AUTO chose %s for xts\n", qcrypto_backend_name(b));
+		printf("NOTE: AUTO chose %s for xts\n",
+		       qcrypto_backend_name(b));
 		tl_pass();
 	}
 	qcrypto_cipher_free(c);

@@ -88,7 +88,8 @@ static const char *check_layout(const struct qcrypto_luks *l,
 	}
 	if (qcrypto_luks_slot(l, 8, &si) != -EINVAL)
 		return "slot 8 exists";
-	if (qcrypto_luks_mk_iters(l) < 1000 || strlen(qcrypto_luks_uuid(l)) != 36)
+	if (qcrypto_luks_mk_iters(l) < 1000 ||
+	    strlen(qcrypto_luks_uuid(l)) != 36)
 		return "master key iterations or uuid";
 	return NULL;
 }
@@ -191,7 +192,8 @@ static void test_cryptsetup(const char *cs_cipher, unsigned int bits,
 	tl_fill_rand(mk, sizeof(mk), bits);
 	if (tl_write_file(k, pass, strlen(pass)) ||
 	    tl_write_file(mkf, mk, bits / 8) ||
-	    ct_sh("truncate -s 3M '%s' && cryptsetup luksFormat -q --type luks1 "
+	    ct_sh("truncate -s 3M '%s' && "
+		  "cryptsetup luksFormat -q --type luks1 "
 		  "--pbkdf-force-iterations 1000 --key-file '%s' "
 		  "--master-key-file '%s' -c %s -s %u -h %s '%s' >&2", f, k,
 		  mkf, cs_cipher, bits, hash, f)) {
@@ -261,7 +263,8 @@ static void test_cryptsetup_reads_ours(const char *alg, const char *mode,
 		       "'%s' >&2", k, f))
 		why = "cryptsetup does not open our header with the passphrase";
 	else if (ct_sh("cryptsetup luksDump -q --dump-master-key --key-file "
-		       "'%s' --master-key-file '%s' '%s' >/dev/null", k, mkf, f) ||
+		       "'%s' --master-key-file '%s' '%s' >/dev/null", k, mkf,
+		       f) ||
 		 !(mk = tl_read_file(mkf, &mk_len)))
 		why = "cryptsetup luksDump --dump-master-key failed";
 	else if (qcrypto_cipher_new(&o.spec, mk, mk_len,
@@ -477,6 +480,8 @@ static const struct damage damages[] = {
 	{ "cipher_mode-essiv-nohash", 40, 10, 0, "xts-essiv\0", 0, -EINVAL,
 	  "cipher_mode" },
 	{ "cipher_mode-essiv-sha257", 40, 17, 0, "xts-essiv:sha257\0", 0,
+	  -EINVAL, "cipher_mode" },
+	{ "cipher_mode-essiv-sha512", 40, 17, 0, "xts-essiv:sha512\0", 0,
 	  -EINVAL, "cipher_mode" },
 	{ "cipher_mode-empty", 40, 1, 0, "\0", 0, -EINVAL, "cipher_mode" },
 	{ "cipher_mode-unterminated", 40, 32, 0,

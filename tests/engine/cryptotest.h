@@ -78,6 +78,34 @@ static inline uint64_t ct_qcow2_host(const uint8_t *img, size_t len,
 	return e + (off & (csize - 1));
 }
 
+/* the same in a legacy qcow (version 1) image */
+static inline uint64_t ct_qcow1_host(const uint8_t *img, size_t len,
+				     uint64_t off)
+{
+	const uint64_t mask = 0x7fffffffffffffffull;	/* bit 63: compressed */
+	unsigned int cbits, l2bits;
+	uint64_t l1, l2, e, csize;
+
+	if (len < 48)
+		return 0;
+	cbits = img[32];
+	l2bits = img[33];
+	if (cbits < 9 || cbits > 16 || l2bits < 6 || l2bits > 16)
+		return 0;
+	csize = 1ull << cbits;
+	l1 = tl_get_be64(img + 40) + 8 * (off >> (cbits + l2bits));
+	if (l1 > len || len - l1 < 8)
+		return 0;
+	l2 = tl_get_be64(img + l1) & mask;
+	l2 += 8 * ((off >> cbits) & ((1ull << l2bits) - 1));
+	if (!l2 || l2 > len || len - l2 < 8)
+		return 0;
+	e = tl_get_be64(img + l2);
+	if (!e || (e >> 63) || e > len || csize > len - e)
+		return 0;
+	return e + (off & (csize - 1));
+}
+
 /*
  * The full disk encryption header extension (0x0537be77) of a qcow2 v3
  * image: offset and length of the LUKS header; -1 when there is none.
