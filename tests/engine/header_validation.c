@@ -598,8 +598,8 @@ static const struct hcase v3_cases[] = {
 	  .need = { "crypt_method" } },
 	{ .name = "crypt_method_luks_without_extension",
 	  .p = { P(H_CRYPT, 4, 2) }, .need = { "crypt_method" } },
-	{ .name = "crypt_method_aes_unsupported", .p = { P(H_CRYPT, 4, 1) },
-	  .need = { "crypt_method" }, .err = -ENOTSUP },
+	{ .name = "crypt_method_aes_without_key", .p = { P(H_CRYPT, 4, 1) },
+	  .need = { "encrypt.key-secret" }, .err = -EACCES },
 
 	{ .name = "l1_size_0", .p = { P(H_L1_SIZE, 4, 0) },
 	  .need = { "l1_size" } },
