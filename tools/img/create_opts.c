@@ -354,9 +354,9 @@ static int check_qcow(struct create_spec *s)
 {
 	const struct qcow_create_opts *o = &s->o;
 
-	if (img_opts_get(s->opts, "encrypt.format") ||
-	    img_opts_get(s->opts, "encryption"))
-		return fail(s, "encrypted qcow images cannot be created yet");
+	if (o->crypt_method == CRYPT_LUKS)
+		return fail(s, "encrypt.format: legacy qcow images are encrypted "
+			    "with aes only");
 	if (o->backing_format && !o->backing_file)
 		return fail(s, "backing_fmt (-F) is given but no backing file");
 	if (!o->size)
