@@ -27,8 +27,9 @@
  * may show either content, and the crash image must check clean after
  * the open's repair of the dirty bit the calls hold while they work.
  *
- * Legacy qcow workloads (qcow1-*) are verified by their data only: there
- * is no check for that format, ours or qemu-img's.
+ * Legacy qcow workloads (qcow1-*, also encrypted: qcow1-aes*) are
+ * verified by their data only: there is no check for that format, ours
+ * or qemu-img's.
  *
  * Repair workloads damage the refcount structure of the image they set up
  * and record `check -r all`: a crash image must still hold the data, and a
@@ -1035,6 +1036,25 @@ static struct workload workloads[] = {
 		.co = { .format = QCOW_FMT_QCOW },
 		.ops = { W(100, 50, 1), F, W(70000, 100000, 2),
 			 Z(3000, 600), F, W(600000, 10, 3), D(0, 4096) },
+		.nops = 7,
+	},
+	{
+		/* legacy qcow AES: new clusters encrypted whole, sectors rewritten */
+		.name = "qcow1-aes", .size = 3 << 20,
+		.co = { .format = QCOW_FMT_QCOW, .crypt_method = 1,
+			.key = "crash-pw" },
+		.ops = { W(1000, 3000, 1), F, W(7000, 10000, 2), W(1500, 100, 3),
+			 F, Z(20000, 9000), W(2093000, 10000, 4),
+			 W(1001, 1, 5) },
+		.nops = 8,
+	},
+	{
+		/* legacy qcow AES over a backing file: 512-byte clusters */
+		.name = "qcow1-aes-backing", .size = 1 << 20, .backing = true,
+		.co = { .format = QCOW_FMT_QCOW, .crypt_method = 1,
+			.key = "crash-pw" },
+		.ops = { W(100, 50, 1), F, W(70000, 10000, 2), W(120, 10, 3),
+			 Z(3000, 600), F, W(600000, 10, 4) },
 		.nops = 7,
 	},
 	{
