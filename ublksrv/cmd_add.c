@@ -49,7 +49,7 @@ static void add_usage(FILE *f)
 "  --snapshot SNAPSHOT  serve this internal snapshot of each qcow2 image,\n"
 "                 found by ID, else by name, as qemu-nbd -l; read-only (-r\n"
 "                 implied; -o snapshot=SNAPSHOT); `recover` serves it again\n"
-"  --key-file PATH  the passphrase of encrypted images (qcow2 aes or luks)\n"
+"  --key-file PATH  the passphrase of encrypted images (aes or luks)\n"
 "                 from PATH, or from standard input with -: every byte,\n"
 "                 a final newline too, as qemu-img's secret,file=\n"
 "  --key-keyring DESC  the passphrase from the \"user\" key DESC of the\n"

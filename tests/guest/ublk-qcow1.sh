@@ -3,7 +3,9 @@
 # crc32c verify pass on a fresh image (1 and 2 queues) and on an overlay
 # of a raw base; dd writes of random data at odd offsets, the device
 # detached, then `qemu-img compare` of the image against the data
-# written, and qemu-io reading the base's pattern where nothing was.
+# written, and qemu-io reading the base's pattern where nothing was;
+# the dd writes again on an AES-encrypted image qemu-img made, attached
+# with --key-file, compared with the secret.
 #     tests/guest/run.sh tests/guest/ublk-qcow1.sh
 . "$(dirname "$0")/lib-ublk.sh"
 
@@ -31,11 +33,26 @@ fio_case() {
 	rm -f "$c.raw"
 }
 
-# dd_case NAME IMAGE TWIN: random data at odd offsets through the device,
-# the same into TWIN (raw, the expected disk); then qemu-img compare.
+PW=guest-passphrase
+SEC="secret,id=s0,data=$PW"
+
+# img_cmp LOG IMAGE TWIN: qemu-img compare (the secret for aes*.qcow)
+img_cmp() {
+	case $2 in
+	aes*) run "$1" qemu-img compare --object "$SEC" --image-opts \
+		"driver=qcow,file.filename=$2,encrypt.key-secret=s0" \
+		"driver=raw,file.filename=$3" ;;
+	*) run "$1" qemu-img compare -f qcow -F raw "$2" "$3" ;;
+	esac
+}
+
+# dd_case NAME IMAGE TWIN [ADD-OPTION...]: random data at odd offsets
+# through the device, the same into TWIN (raw, the expected disk); then
+# qemu-img compare.
 dd_case() {
 	local c=$1 img=$2 twin=$3 off len
-	if ! ublk_add "$c-add.log" -f "$img" -F qcow; then
+	shift 3
+	if ! ublk_add "$c-add.log" -f "$img" -F qcow "$@"; then
 		fail "$c" "add"
 		return
 	fi
@@ -56,7 +73,7 @@ dd_case() {
 			2>/dev/null
 	sync
 	ublk_del "$ID" || { fail "$c" "del"; return; }
-	if run "$c-cmp.log" qemu-img compare -f qcow -F raw "$img" "$twin"; then
+	if img_cmp "$c-cmp.log" "$img" "$twin"; then
 		pass "$c"
 	else
 		fail "$c" "the image differs from the data written"
@@ -89,4 +106,10 @@ fi
 qemu-img create -q -f qcow plain.qcow 32M
 truncate -s 32M plain.raw
 dd_case dd-plain plain.qcow plain.raw
+printf '%s' "$PW" >key
+chmod 600 key
+qemu-img create -q -f qcow --object "$SEC" \
+	-o encrypt.format=aes,encrypt.key-secret=s0 aes.qcow 32M
+truncate -s 32M aes.raw
+dd_case dd-aes aes.qcow aes.raw --key-file key
 ublk_main_end
