@@ -913,9 +913,9 @@ static const struct hcase q1_cases[] = {
 	  .need = { "crypt_method" } },
 	{ .name = "qcow1_crypt_method_max", .p = { P(Q1_CRYPT, 4, 0xffffffff) },
 	  .need = { "crypt_method" } },
-	{ .name = "qcow1_crypt_method_aes_unsupported",
-	  .p = { P(Q1_CRYPT, 4, 1) }, .need = { "crypt_method" },
-	  .err = -ENOTSUP },
+	{ .name = "qcow1_crypt_method_aes_without_key",
+	  .p = { P(Q1_CRYPT, 4, 1) }, .need = { "encrypt.key-secret" },
+	  .err = -EACCES },
 	/* QEMU: "Image size is too small (must be at least 2 bytes)" */
 	{ .name = "qcow1_size_0", .p = { P(Q1_SIZE, 8, 0) },
 	  .need = { "size" } },
