@@ -247,6 +247,17 @@ fi
 ref_raw q.qcow src.raw
 run convert/to-aes "$QCOW_IMG" convert "${SEC[@]}" -f raw -O qcow \
 	-o "$CREATE_O" src.raw conv.qcow && same_raw convert/to-aes conv.qcow src.raw
+# the same file as qemu-img's convert (nothing of the key is stored, the
+# clusters are encrypted with the same IVs)
+if qimg convert "${SEC[@]}" -f raw -O qcow -o "$CREATE_O" src.raw conv.ref.qcow; then
+	if cmp -s conv.qcow conv.ref.qcow; then
+		pass convert/to-aes-identical
+	else
+		fail convert/to-aes-identical "differs from qemu-img's convert"
+	fi
+else
+	fail convert/to-aes-identical "qemu-img convert failed"
+fi
 # encrypted qcow to encrypted qcow
 run convert/aes-to-aes "$QCOW_IMG" convert "${SEC[@]}" --image-opts \
 	"$(io_opts qb.qcow)" -O qcow -o "$CREATE_O" conv2.qcow &&
