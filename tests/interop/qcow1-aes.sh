@@ -296,6 +296,26 @@ refused refuse/read-no-secret q.qcow "$QCOW_IO" -f qcow -c "read 0 512" q.qcow
 refused refuse/convert-no-secret q.qcow "$QCOW_IMG" convert -f qcow -O raw \
 	q.qcow nosec.raw
 
+# an L2 entry off a sector boundary cannot hold an encrypted cluster
+# (its IVs are the guest's sectors): reads and writes there fail with a
+# line naming the image, the file unchanged
+cp w.qcow dmg.qcow
+python3 "$TESTS_DIR/interop/qpoke.py" dmg.qcow 'q1l2[0][0]+=1' >>"$SETUP_LOG" 2>&1
+for op in "read 0 512" "write -P 7 100 10" "write -P 7 0 4096"; do
+	name="damaged/unaligned-${op%% *}-${op##* }"
+	before=$(sha256sum <dmg.qcow)
+	f=$(case_file "$name")
+	run_to "$f" "$QCOW_IO" "${SEC[@]}" --image-opts -c "$op" \
+		"$(io_opts dmg.qcow)"
+	rc=$?
+	if [ $rc -ne 0 ] && [ "$(sha256sum <dmg.qcow)" = "$before" ] &&
+	   grep -q "dmg.qcow: L2 entry .* not sector aligned" "$f.err"; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, or the file changed: $(head -c 300 "$f.err")"
+	fi
+done
+
 # info needs no passphrase: as qemu-img's
 f=$(case_file info)
 if run_to "$f" "$QCOW_IMG" info q.qcow &&
