@@ -14,8 +14,8 @@ require_cmd sha256sum
 setup_work
 SETUP_LOG=$WORK/res/setup.log
 
-SEC=(--object secret,id=s0,data=pw)
-BAD=(--object secret,id=s0,data=not-pw)
+SEC=(--object "secret,id=s0,data=pw")
+BAD=(--object "secret,id=s0,data=not-pw")
 
 # io_opts FILE: the --image-opts string naming an encrypted image.
 io_opts() {
@@ -117,21 +117,25 @@ workload() {
 
 # ---- read: images qemu-img made and qemu-io wrote
 
-qimg create -f qcow "${SEC[@]}" -o "$CREATE_O" q.qcow 5M &&
+if ! { qimg create -f qcow "${SEC[@]}" -o "$CREATE_O" q.qcow 5M &&
 	qio_enc q.qcow "write -P 0x11 0 64k" "write -P 0x22 100k 3000" \
 		"write -P 0x23 200007 77" "write -c -P 0x33 1M 4k" \
-		"write -z 8k 4k" "write -P 0x44 $((5 * 1048576 - 512)) 512" ||
+		"write -z 8k 4k" "write -P 0x44 $((5 * 1048576 - 512)) 512"; }
+then
 	fail "read/setup" "qemu-img or qemu-io failed"
+fi
 read_same read/plain q.qcow
 
-qimg create -f raw base.raw 3M &&
+if ! { qimg create -f raw base.raw 3M &&
 	setup_cmd "$SETUP_LOG" "$QEMU_IO" -f raw -c "write -P 0x55 0 3M" \
 		base.raw &&
 	qimg create -f qcow "${SEC[@]}" -o "$CREATE_O" -b base.raw -F raw \
 		qb.qcow 4M &&
 	qio_enc qb.qcow "write -P 0x66 1000 2000" "write -P 0x67 3M 600" \
-		"write -P 0x68 $((3 * 1048576 - 300)) 600" ||
+		"write -P 0x68 $((3 * 1048576 - 300)) 600"; }
+then
 	fail "read/backing-setup" "qemu-img or qemu-io failed"
+fi
 read_same read/backing qb.qcow
 
 # ---- create: byte-identical to qemu-img's (nothing of the key is stored)
