@@ -96,8 +96,9 @@ int qcow1_make_empty(struct qcow_image *img);
  * decrypted; q1_crypt_submit() en- or decrypts the whole sectors of buf,
  * the guest's at guest, in place as a job of the crypto pool;
  * q1_crypt_write_in_place() writes [in, in + len) of the allocated
- * cluster e at req->pos, its sectors read, decrypted, overlaid, encrypted
- * and written (the allocation lock held: it continues the step).
+ * cluster e at req->pos, its sectors (read and decrypted when covered in
+ * part: the allocation lock held then) overlaid, encrypted and written;
+ * it continues the step.
  */
 int q1_crypt_open(struct qcow_image *img, struct qcow1 *s);
 void q1_crypt_close(struct qcow1 *s);

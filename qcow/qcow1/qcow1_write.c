@@ -15,10 +15,12 @@
  *
  * On an encrypted image every write goes through a copy: a new cluster is
  * filled whole as above and encrypted before it is written, an allocated
- * one is rewritten sector by sector (qcow1_crypt.c).  Those in-place
- * writes hold the allocation lock too, so that two never rewrite the same
- * sector from stale plain text; a compressed write is an ordinary one
- * there (QEMU's qemu-img refuses compressed output to encrypted images).
+ * one is rewritten sector by sector (qcow1_crypt.c).  In-place writes
+ * that cover a sector in part (read, decrypted, overlaid) hold the
+ * allocation lock too, so that two never rewrite the same sector from
+ * stale plain text; whole sectors need no lock.  A compressed write is an
+ * ordinary one there (qemu-img refuses compressed output to encrypted
+ * images).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -438,7 +440,10 @@ static int q1_write_cluster_part(struct qcow_req *req, struct qcow1 *s,
 			q1_alloc_unlock(s, &req->waiter);
 			return ret;
 		}
-		if (!q1_alloc_lock(s, &req->waiter))
+		/* whole sectors read nothing back: no stale plain text */
+		if (IS_ALIGNED(in | len, QCRYPTO_SECTOR_SIZE))
+			q1_alloc_unlock(s, &req->waiter);
+		else if (!q1_alloc_lock(s, &req->waiter))
 			return -EAGAIN;
 		q1_crypt_write_in_place(req, s, e, in, len);
 		return 1;

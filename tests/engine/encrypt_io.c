@@ -175,7 +175,8 @@ static bool submit_one(struct qcow_ctx *ctx, struct qcow_image *img,
 /*
  * Rounds of DEPTH 100-byte writes side by side in flight at once, each
  * sharing its sectors with its neighbours', over data written before:
- * in-place rewrites of one sector must wait for each other.
+ * in-place rewrites of one sector must wait for each other.  Every third
+ * round writes whole sectors instead (three each), sharing clusters.
  */
 static void shared_sectors(struct qcow_ctx *ctx, struct io_uring *ring,
 			   struct qcow_image *img, struct tl_model *ref)
@@ -184,12 +185,14 @@ static void shared_sectors(struct qcow_ctx *ctx, struct io_uring *ring,
 	int r, k, n = 0;
 	struct slot *s;
 
-	for (r = 0; r < 40; r++) {
+	for (r = 0; r < 60; r++) {
 		for (k = 0; k < DEPTH; k++) {
 			s = &slots[k];
 			s->read = false;
-			s->off = start + r * 37 + k * 100;
-			s->len = 100;
+			/* apart: whole sectors would hide lost updates */
+			s->off = r % 3 == 2 ? start + (512 << 10) + k * 1536 :
+				 start + r * 37 + k * 20;
+			s->len = r % 3 == 2 ? 1536 : 20;
 			s->buf = realloc(s->buf, s->len);
 			s->fill = (uint8_t)(r * DEPTH + k) | 1;
 			memset(s->buf, s->fill, s->len);
