@@ -330,6 +330,12 @@ else
 	fail info "$(head -c 300 "$f.diff" "$f.err")"
 fi
 
+# map: allocated clusters without host offsets, as qemu-img's (which
+# gives none for encrypted data); info with the secret as without
+cmp_map map/plain "$(io_opts q.qcow)" "${SEC[@]}" --image-opts
+cmp_map map/backing "$(io_opts qb.qcow)" "${SEC[@]}" --image-opts
+cmp_info info/json q.qcow
+
 # legacy AES cannot tell a wrong passphrase: the data reads as another
 # key decrypts it, the same as qemu-img's with that passphrase, and a
 # read leaves the file as it was
