@@ -73,7 +73,7 @@ qemu-img create -q -f qcow2 --object "$SEC" \
 	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
 	luks.qcow2 64M
 enc_case aes-key-file aes.qcow2 --key-file key
-enc_case luks-key-stdin luks.qcow2 --key-file - <key
+enc_case luks-key-stdin-2q luks.qcow2 -q 2 --key-file - <key
 
 # a wrong passphrase: one line, exit non-zero, no new device
 printf 'not-%s' "$PW" >badkey
