@@ -49,9 +49,22 @@ static void *worker(void *arg)
 	return arg;
 }
 
+/*
+ * A child of fork() has none of the workers (ublk-qcow's daemon forks):
+ * it starts its own at its first job.
+ */
+static void pool_forked(void)
+{
+	pthread_mutex_init(&pool_lock, NULL);
+	pthread_cond_init(&pool_cond, NULL);
+	pool_head = pool_tail = NULL;
+	pool_threads = 0;
+}
+
 /* Under pool_lock: the workers, started at the first job. */
 static bool pool_ready(void)
 {
+	static bool registered;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int want = (int)(cpus > 1 ? cpus / 2 : 1), i;
 	pthread_attr_t attr;
@@ -59,6 +72,8 @@ static bool pool_ready(void)
 
 	if (pool_threads)
 		return pool_threads > 0;
+	if (!registered && pthread_atfork(NULL, NULL, pool_forked) == 0)
+		registered = true;
 	want = want > POOL_MAX_THREADS ? POOL_MAX_THREADS : want;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

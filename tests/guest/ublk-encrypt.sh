@@ -73,17 +73,18 @@ qemu-img create -q -f qcow2 --object "$SEC" \
 	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
 	luks.qcow2 64M
 enc_case aes-key-file aes.qcow2 --key-file key
-enc_case luks-key-stdin luks.qcow2 --key-file - <key
+enc_case luks-key-stdin-2q luks.qcow2 -q 2 --key-file - <key
 
 # a wrong passphrase: one line, exit non-zero, no new device
 printf 'not-%s' "$PW" >badkey
-before=$(ls /dev/ublkb* 2>/dev/null | wc -l)
+ndev() { find /dev -maxdepth 1 -name 'ublkb*' | wc -l; }
+before=$(ndev)
 if "$UBLK_QCOW" add -f luks.qcow2 --key-file badkey >bad.log 2>&1; then
 	fail wrong-passphrase "add succeeded"
 elif [ "$(wc -l <bad.log)" != 1 ] || ! grep -q passphrase bad.log; then
 	fail wrong-passphrase "not one line naming the passphrase"
 	diag <bad.log
-elif [ "$(ls /dev/ublkb* 2>/dev/null | wc -l)" != "$before" ]; then
+elif [ "$(ndev)" != "$before" ]; then
 	fail wrong-passphrase "a device appeared"
 else
 	pass wrong-passphrase

@@ -188,6 +188,32 @@ test_write_ours() {
 	done
 }
 
+# ---------------------------------------- create's "Formatting" line
+test_formatting() {
+	local o f
+	for o in "encrypt.format=luks,encrypt.key-secret=s0,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1,encrypt.iter-time=10,cluster_size=4k" \
+		"encryption=on,encrypt.key-secret=s0"; do
+		f=$(case_file "fmt-${o%%,*}")
+		for _ in 1 2 3; do	# qemu's PBKDF2 timing may fail: again
+			rm -f fmt.qcow2
+			"$QEMU_IMG" create -f qcow2 "${SEC[@]}" -o "$o" fmt.qcow2 \
+				1M >"$f.ref" 2>/dev/null && break
+			: >"$f.ref"
+		done
+		rm -f fmt.qcow2
+		"$QCOW_IMG" create -f qcow2 "${SEC[@]}" -o "$o" fmt.qcow2 1M \
+			>"$f.ours" 2>&1
+		if [ ! -s "$f.ref" ]; then
+			fail "create/formatting/${o%%,*}" "qemu-img create failed: test bug"
+		elif diff "$f.ref" "$f.ours" >/dev/null; then
+			pass "create/formatting/${o%%,*}"
+		else
+			fail "create/formatting/${o%%,*}" "not qemu-img's line: $(head -c 300 "$f.ours")"
+		fi
+		rm -f fmt.qcow2
+	done
+}
+
 # ------------------------------------------- the same writes, O_DIRECT
 test_direct() {
 	local fmt a
@@ -217,9 +243,12 @@ test_direct() {
 # ------------------------------------- an encrypted overlay of a base
 test_backing() {
 	local fmt
-	qimg create -q -f qcow2 base.qcow2 4M &&
-		setup_cmd "$SETUP_LOG" "$QEMU_IO" -c "write -P 0xb5 0 4M" \
-			base.qcow2 || { fail "backing/setup" "base"; return; }
+	if ! qimg create -q -f qcow2 base.qcow2 4M ||
+		! setup_cmd "$SETUP_LOG" "$QEMU_IO" -c "write -P 0xb5 0 4M" \
+			base.qcow2; then
+		fail "backing/setup" "base"
+		return
+	fi
 	qimg convert -O raw base.qcow2 bref.raw ||
 		{ fail "backing/setup" "raw base"; return; }
 	local a
@@ -371,9 +400,9 @@ test_compressed_write() {
 }
 
 test_refusals() {
-	local l=q-luks-4k.qcow2 a=q-aes-4k.qcow2
+	local l=q-luks-4k.qcow2 aes=q-aes-4k.qcow2
 	refused "refuse/luks-no-secret" "$l" "$QCOW_IO" -c "read 0 4k" "$l"
-	refused "refuse/aes-no-secret" "$a" "$QCOW_IO" -c "write 0 4k" "$a"
+	refused "refuse/aes-no-secret" "$aes" "$QCOW_IO" -c "write 0 4k" "$aes"
 	refused "refuse/luks-wrong-passphrase-write" "$l" "$QCOW_IO" \
 		"${BAD[@]}" --image-opts -c "write -P 1 0 64k" "$(opts "$l")"
 	refused "refuse/luks-wrong-passphrase-convert" "$l" "$QCOW_IMG" \
@@ -403,6 +432,7 @@ test_refusals() {
 : >"$SETUP_LOG"
 test_read_qemu
 test_write_ours
+test_formatting
 test_direct
 test_backing
 test_info
