@@ -5,7 +5,8 @@
 # detached, then `qemu-img compare` of the image against the data
 # written, and qemu-io reading the base's pattern where nothing was;
 # the dd writes again on an AES-encrypted image qemu-img made, attached
-# with --key-file, compared with the secret.
+# with --key-file, compared with the secret; fio with 2 queues on another
+# such image, the device's bytes then equal to qemu-img's read of it.
 #     tests/guest/run.sh tests/guest/ublk-qcow1.sh
 . "$(dirname "$0")/lib-ublk.sh"
 
@@ -80,6 +81,34 @@ dd_case() {
 	fi
 }
 
+# aes_fio_case NAME IMAGE: fio verify through 2 queues, then the whole
+# device read back equals qemu-img's conversion with the secret.
+aes_fio_case() {
+	local c=$1 img=$2
+	if ! ublk_add "$c-add.log" -f "$img" -F qcow -q 2 --key-file key; then
+		fail "$c" "add"
+		return
+	fi
+	if ! fio_verify "$c-fio.log" "$DEV" --size=24M --numjobs=2 \
+		--offset_increment=24M --bsrange=512-64k; then
+		fail "$c" "fio verify failed"
+		grep -i 'verify\|err' "$c-fio.log" | diag 10
+		ublk_del "$ID"
+		return
+	fi
+	dd if="$DEV" of="$c.dev" bs=1M iflag=direct 2>/dev/null ||
+		{ fail "$c" "reading the device"; ublk_del "$ID"; return; }
+	ublk_del "$ID" || { fail "$c" "del"; return; }
+	if run "$c-read.log" qemu-img convert --object "$SEC" --image-opts \
+		"driver=qcow,file.filename=$img,encrypt.key-secret=s0" \
+		-O raw "$c.raw" && cmp -s "$c.raw" "$c.dev"; then
+		pass "$c"
+	else
+		fail "$c" "qemu-img's read differs from the device's"
+	fi
+	rm -f "$c.raw" "$c.dev"
+}
+
 ublk_init
 qemu-img create -q -f qcow fresh.qcow 64M
 fio_case fresh-q1 fresh.qcow 1 --size=48M
@@ -112,4 +141,7 @@ qemu-img create -q -f qcow --object "$SEC" \
 	-o encrypt.format=aes,encrypt.key-secret=s0 aes.qcow 32M
 truncate -s 32M aes.raw
 dd_case dd-aes aes.qcow aes.raw --key-file key
+qemu-img create -q -f qcow --object "$SEC" \
+	-o encrypt.format=aes,encrypt.key-secret=s0 aesf.qcow 48M
+aes_fio_case fio-aes-q2 aesf.qcow
 ublk_main_end
