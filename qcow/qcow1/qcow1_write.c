@@ -397,7 +397,8 @@ static int q1_alloc_start(struct qcow_req *req, struct qcow1 *s,
 		return 1;
 	}
 	memset(a->buf, 0, cs);
-	if (q1_compressing(req, s))
+	/* nothing of the old cluster shows through a whole one */
+	if (q1_compressing(req, s) || len == cs)
 		q1_overlay(a);
 	else
 		q1_fill(a);
