@@ -44,7 +44,7 @@ static const char usage_text[] =
 "  --allow-block-devices  allow block devices there\n"
 "  --object secret,id=ID,data=PASS|file=PATH[,format=raw|base64]\n"
 "                       a passphrase for encrypted images\n"
-"  --image-opts         FILE is driver=qcow2,file.filename=PATH,\n"
+"  --image-opts         FILE is driver=qcow2|qcow,file.filename=PATH,\n"
 "                       encrypt.key-secret=ID\n"
 "  -h, --help           this text\n"
 "\n"
