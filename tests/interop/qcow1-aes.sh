@@ -158,6 +158,24 @@ create_same() {
 create_same 5m 5M
 create_same backing 4M -b "$WORK/base.raw" -F raw
 
+# the Formatting line as qemu-img's (the old encryption=on too)
+for o in "$CREATE_O" encryption=on,encrypt.key-secret=s0; do
+	name="create/line-${o%%,*}"
+	name=${name/=/-}
+	mkdir -p "ln/${name##*/}/ref" "ln/${name##*/}/ours"
+	f=$(case_file "$name")
+	(cd "ln/${name##*/}/ref" && "$QEMU_IMG" create -f qcow "${SEC[@]}" \
+		-o "$o" i.qcow 1M) >"$f.ref" 2>&1
+	(cd "ln/${name##*/}/ours" && run_to "$f" "$QCOW_IMG" create -f qcow \
+		"${SEC[@]}" -o "$o" i.qcow 1M)
+	if cmp -s "$f" "$f.ref" &&
+	   cmp -s "ln/${name##*/}/ref/i.qcow" "ln/${name##*/}/ours/i.qcow"; then
+		pass "$name"
+	else
+		fail "$name" "ours: $(cat "$f" "$f.err") qemu-img: $(cat "$f.ref")"
+	fi
+done
+
 f=$(case_file create/luks)
 run_to "$f" "$QCOW_IMG" create -f qcow "${SEC[@]}" \
 	-o encrypt.format=luks,encrypt.key-secret=s0 luks.qcow 1M

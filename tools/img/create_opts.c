@@ -90,9 +90,9 @@ static const struct print_key qcow_print[] = {
 	{ "size", NULL, true },
 	{ "backing_file", NULL, false },
 	{ "backing_fmt", NULL, false },
+	{ "encryption", NULL, false },
 	{ "encrypt.format", NULL, false },
 	{ "encrypt.key-secret", NULL, false },
-	{ "encryption", NULL, false },
 	{ "nocow", NULL, false },
 	{ "preallocation", NULL, false },
 	{ NULL, NULL, false }
