@@ -88,6 +88,15 @@ struct qcow_open_opts {
 	 */
 	const char *snapshot_id;
 	const char *snapshot_name;
+	/*
+	 * Encrypted images (qcow2 aes and luks): the passphrase, key_len
+	 * bytes (not a C string).  The engine reads it during qcow_open()
+	 * only and keeps no copy of it; what it derives (the data key) is
+	 * wiped when the image closes.  The caller wipes its own bytes.
+	 * Without one an encrypted image opens only with no_io.
+	 */
+	const char *key;
+	size_t key_len;
 };
 
 /*
@@ -133,6 +142,9 @@ int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring);
  * Contexts on several threads may share images (one context per thread).
  * Work that another thread finds for this context is queued to it: the
  * eventfd becomes readable, and the owner calls qcow_ctx_run_deferred().
+ * The ciphers of encrypted images run on the engine's worker threads and
+ * come back this way too: a context with a ring that serves encrypted
+ * images must watch the eventfd (a POLL_ADD on its ring, as ublksrv).
  */
 int qcow_ctx_event_fd(struct qcow_ctx *ctx);
 void qcow_ctx_free(struct qcow_ctx *ctx);
@@ -259,6 +271,26 @@ struct qcow_snapshot_info {
 	uint64_t disk_size;
 };
 
+/* A LUKS1 header as qemu-img info shows it. */
+struct qcow_luks_slot {
+	bool active;
+	uint32_t iters;			/* active slots only */
+	uint64_t key_offset;		/* bytes from the header */
+	uint32_t stripes;
+};
+
+struct qcow_luks_info {
+	char cipher_alg[32];		/* QEMU's names: "aes-256" */
+	char cipher_mode[16];		/* "xts" */
+	char ivgen_alg[16];		/* "plain64" */
+	char ivgen_hash_alg[16];	/* essiv only, else "" */
+	char hash_alg[16];		/* "sha256" */
+	char uuid[40];
+	uint64_t payload_offset;	/* bytes */
+	uint32_t master_key_iters;
+	struct qcow_luks_slot slots[8];
+};
+
 struct qcow_info {
 	enum qcow_format format;
 	uint32_t version;
@@ -282,6 +314,7 @@ struct qcow_info {
 	unsigned int nb_bitmaps;
 	unsigned int nb_snapshots;
 	const struct qcow_snapshot_info *snapshots;
+	const struct qcow_luks_info *luks;	/* crypt_method 2, else NULL */
 };
 
 int qcow_get_info(const struct qcow_image *img, struct qcow_info *info);
@@ -327,6 +360,20 @@ struct qcow_create_opts {
 	const char *backing_format;
 	const char *data_file;		/* stored as given */
 	bool data_file_raw;
+	/*
+	 * Encryption (qcow2): crypt_method 1 aes or 2 luks,
+	 * with the passphrase key/key_len; luks fields as QEMU's
+	 * encrypt.* options, empty or 0 for QEMU's defaults.
+	 */
+	uint32_t crypt_method;
+	const char *key;
+	size_t key_len;
+	char luks_cipher_alg[32];
+	char luks_cipher_mode[16];
+	char luks_ivgen_alg[16];
+	char luks_ivgen_hash_alg[16];
+	char luks_hash_alg[16];
+	uint64_t luks_iter_time_ms;
 };
 
 /* Errors are reported through qcow_strerror(). */

@@ -233,6 +233,8 @@ int qcow_open_backing(struct qcow_image *img)
 	bo.data_file = NULL;
 	bo.snapshot_id = NULL;	/* a snapshot view is of the top image only */
 	bo.snapshot_name = NULL;
+	bo.key = NULL;		/* a backing file's secret would be its own */
+	bo.key_len = 0;
 	ret = open_one(&img->backing, img->backing_path, &bo, img,
 		       img->chain_depth + 1);
 	return ret;
@@ -305,6 +307,8 @@ static int open_one(struct qcow_image **out, const char *path,
 	img->child = NULL;
 	img->child = child;
 	ret = img->drv->open(img);
+	img->opts.key = NULL;	/* the caller's bytes: no reference kept */
+	img->opts.key_len = 0;
 	if (ret < 0)
 		goto err;
 	img->child = NULL;

@@ -187,8 +187,6 @@ int qcow_lock_data_file(struct qcow_image *img, struct qfile *f);
 
 /* ---- images and drivers (image.c) ---- */
 
-struct qcow_crypto_ops;
-
 /*
  * Internal snapshots behind qcow.h's qcow_snapshot_*() (snapshot.c
  * dispatches, checking that the image is writable).
@@ -253,11 +251,6 @@ struct qcow_driver {
 		      void (*report)(void *arg, const char *msg), void *arg);
 	/* the external data file of an open image, NULL if none (lock.c) */
 	struct qfile *(*data_file)(struct qcow_image *img);
-	/*
-	 * Reserved for encryption (the key, and en/decryption of data
-	 * clusters): no driver has it yet, every one leaves it NULL.
-	 */
-	const struct qcow_crypto_ops *crypto;
 	/* NULL: the format has no internal snapshots */
 	const struct qcow_snapshot_ops *snapshot;
 	/* NULL: the format has no bitmaps (list finds none) */

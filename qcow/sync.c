@@ -5,7 +5,9 @@
  * environment replaces the ring by plain pread/pwrite.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <liburing.h>
 #include "internal.h"
 
@@ -71,6 +73,28 @@ static void sync_done(struct qcow_req *req, int res)
 	s->res = res;
 }
 
+/*
+ * Nothing on the ring, but work of this context runs on another thread
+ * (the crypto pool): its wake-up rings the eventfd.
+ */
+static bool wait_mail(struct qcow_ctx *ctx)
+{
+	struct qcow_ctx *prev = qcow_lock(ctx);
+	bool mail = ctx->mail_head != NULL;
+	bool wait = !ctx->inflight && ctx->owned && !mail;
+	struct pollfd p = { .fd = ctx->event_fd, .events = POLLIN };
+	eventfd_t v;
+
+	qcow_unlock(prev);
+	if (mail)
+		return true;	/* came after run_deferred: run it now */
+	if (!wait)
+		return false;
+	poll(&p, 1, -1);
+	eventfd_read(ctx->event_fd, &v);
+	return true;
+}
+
 int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done)
 {
 	struct io_uring_cqe *cqe;
@@ -84,6 +108,8 @@ int qcow_sync_drive(struct qcow_ctx *ctx, const bool *done)
 			return 0;
 		if (!ctx->ring)
 			return -EIO;	/* nothing can make progress */
+		if (wait_mail(ctx))
+			continue;
 		ret = io_uring_submit_and_wait(ctx->ring, 1);
 		if (ret < 0 && ret != -EINTR)
 			return ret;

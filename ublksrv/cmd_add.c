@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "daemon.h"
+#include "key.h"
 #include "log.h"
 #include "state.h"
 
@@ -17,6 +18,7 @@ static void add_usage(FILE *f)
 "                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
 "                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
 "                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
+"                     [--key-file PATH|- | --key-keyring DESC]\n"
 "                     [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
@@ -47,6 +49,11 @@ static void add_usage(FILE *f)
 "  --snapshot SNAPSHOT  serve this internal snapshot of each qcow2 image,\n"
 "                 found by ID, else by name, as qemu-nbd -l; read-only (-r\n"
 "                 implied; -o snapshot=SNAPSHOT); `recover` serves it again\n"
+"  --key-file PATH  the passphrase of encrypted images (aes or luks)\n"
+"                 from PATH, or from standard input with -: every byte,\n"
+"                 a final newline too, as qemu-img's secret,file=\n"
+"  --key-keyring DESC  the passphrase from the \"user\" key DESC of the\n"
+"                 user keyring (keyctl add user DESC PASS @u)\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
@@ -55,7 +62,7 @@ static void add_usage(FILE *f)
 
 enum {
 	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
-	OPT_SNAPSHOT,
+	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING,
 };
 
 static const struct option add_opts[] = {
@@ -74,6 +81,8 @@ static const struct option add_opts[] = {
 	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
+	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -87,7 +96,22 @@ struct add_args {
 	unsigned int nr_ids;
 	unsigned int nr_dirs;
 	bool fg;
+	struct ublk_key key;
 };
+
+static int key_opt(struct ublk_key *k, int c, const char *arg)
+{
+	int ret;
+
+	if (k->data) {
+		ublk_err("give one passphrase: --key-file or --key-keyring, "
+			 "once");
+		return -1;
+	}
+	ret = c == OPT_KEY_FILE ? ublk_key_from_file(k, arg) :
+	      ublk_key_from_keyring(k, arg);
+	return ret < 0 ? -1 : 0;
+}
 
 static int parse_format(const char *name, struct ublk_dev_opts *o)
 {
@@ -268,6 +292,12 @@ static int add_opt(struct add_args *a, int c)
 	case OPT_SNAPSHOT:
 		v = snapshot_opt(a, optarg);
 		break;
+	case OPT_KEY_FILE:
+	case OPT_KEY_KEYRING:
+		v = key_opt(&a->key, c, optarg);
+		a->o.key = a->key.data;
+		a->o.key_len = a->key.len;
+		break;
 	default:
 		return -1;
 	}
@@ -379,6 +409,7 @@ int cmd_add(int argc, char **argv)
 	else
 		ret = add_run(&a);
 out:
+	ublk_key_clear(&a.key);
 	free(a.images);
 	free(a.ids);
 	for (i = 0; i < a.nr_dirs; i++)
@@ -390,11 +421,13 @@ out:
 static void recover_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT] [--foreground]\n"
+"usage: ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT]\n"
+"                         [--key-file PATH|- | --key-keyring DESC] [--foreground]\n"
 "  Serves device N again after its daemon died: the device kept its\n"
 "  requests queued, and those in flight are issued again.  The image, its\n"
 "  format (never probed again) and the options are the ones `add`\n"
-"  recorded, unless -f names the image or -F the format.\n");
+"  recorded, unless -f names the image or -F the format.  An encrypted\n"
+"  image needs its passphrase again, as add takes it (never recorded).\n");
 }
 
 static const struct option recover_opts[] = {
@@ -402,6 +435,8 @@ static const struct option recover_opts[] = {
 	{ "file", required_argument, NULL, 'f' },
 	{ "format", required_argument, NULL, 'F' },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
+	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -421,6 +456,7 @@ static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st)
 int cmd_recover(int argc, char **argv)
 {
 	struct ublk_dev_opts o = { .dev_id = -1 };
+	struct ublk_key key = { 0 };
 	struct run_state st;
 	char **dirs = NULL;
 	bool fg = false;
@@ -448,8 +484,16 @@ int cmd_recover(int argc, char **argv)
 		case OPT_FOREGROUND:
 			fg = true;
 			break;
+		case OPT_KEY_FILE:
+		case OPT_KEY_KEYRING:
+			if (key_opt(&key, c, optarg) < 0)
+				return 2;
+			o.key = key.data;
+			o.key_len = key.len;
+			break;
 		case 'h':
 			recover_usage(stdout);
+			ublk_key_clear(&key);
 			return 0;
 		default:
 			recover_usage(stderr);
@@ -458,6 +502,7 @@ int cmd_recover(int argc, char **argv)
 	}
 	if (o.dev_id < 0 || optind != argc) {
 		recover_usage(stderr);
+		ublk_key_clear(&key);
 		return 2;
 	}
 	if (run_state_load(o.dev_id, &st) == 0) {
@@ -470,9 +515,11 @@ int cmd_recover(int argc, char **argv)
 	} else if (!o.image) {
 		ublk_err("no record of device %d's image in %s: give -f IMAGE",
 			 o.dev_id, run_dir());
+		ublk_key_clear(&key);
 		return 1;
 	}
 	ret = serve(&o, 1, true, fg);
 	run_state_free_dirs(dirs);
+	ublk_key_clear(&key);
 	return ret;
 }

@@ -80,6 +80,8 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		.untrusted = dev->opts.untrusted,
 		.allow_dirs = dev->opts.allow_dirs,
 		.allow_block_devices = dev->opts.allow_block_devices,
+		.key = dev->opts.key,
+		.key_len = dev->opts.key_len,
 	};
 	const struct qcow_bitmap_info *bitmaps;
 	struct qcow_info info;

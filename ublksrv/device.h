@@ -40,6 +40,9 @@ struct ublk_dev_opts {
 	bool allow_block_devices;
 	/* an internal snapshot served read-only: its ID, else its name */
 	const char *snapshot;
+	/* encrypted images: the passphrase (key.c), never recorded */
+	const char *key;
+	size_t key_len;
 };
 
 struct ublk_queue;

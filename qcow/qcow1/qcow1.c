@@ -2,7 +2,7 @@
 /*
  * Legacy qcow (version 1) images: a two-level table without refcounts;
  * compressed clusters carry their size in bytes.  Opening and reading;
- * writes are in qcow1_write.c.
+ * writes are in qcow1_write.c, encrypted data in qcow1_crypt.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,9 +43,6 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 	if (s->crypt_method > QCOW_CRYPT_AES)
 		return Q1ERR(img, -EINVAL, "crypt_method: unknown method %u",
 			     s->crypt_method);
-	if (s->crypt_method && !img->opts.no_io)
-		return Q1ERR(img, -ENOTSUP, "crypt_method: encrypted images "
-			     "are not supported yet");
 	if (img->size > QCOW_MAX_IMAGE_SIZE)
 		return Q1ERR(img, -EINVAL, "size: %" PRIu64 " is too large",
 			     img->size);
@@ -100,9 +97,9 @@ static int qcow1_open(struct qcow_image *img)
 	ret = qcow1_header(img, s);
 	if (ret < 0)
 		return ret;
-	if (s->crypt_method && !img->opts.read_only)
-		return Q1ERR(img, -ENOTSUP, "crypt_method: encrypted images "
-			     "can only be opened read-only");
+	ret = q1_crypt_open(img, s);
+	if (ret < 0)
+		return ret;
 	s->file_end = img->file->size;
 	s->l1_dirty = calloc(s->l1_size / Q1_L1_CHUNK + 1, 1);
 	if (!s->l1_dirty)
@@ -135,6 +132,7 @@ static void qcow1_close(struct qcow_image *img)
 	}
 
 	meta_cache_destroy(&s->l2);
+	q1_crypt_close(s);
 	free(s->l1_dirty);
 	free(s->l1);
 	free(s);
@@ -251,6 +249,9 @@ static void q1_status(struct qcow_req *req, uint64_t e, uint64_t len)
 	if (e & Q1_COMPRESSED) {
 		st->flags = QCOW_ST_DATA | QCOW_ST_ALLOCATED |
 			    QCOW_ST_COMPRESSED;
+	} else if (e && s->crypt_method) {
+		/* as QEMU's: the file's bytes are not the guest's */
+		st->flags = QCOW_ST_DATA | QCOW_ST_ALLOCATED;
 	} else if (e) {
 		st->flags = QCOW_ST_DATA | QCOW_ST_ALLOCATED |
 			    QCOW_ST_OFFSET_VALID;
@@ -300,6 +301,10 @@ static void qcow1_step(struct qcow_req *req)
 		boff = req->pos - req->offset;
 		if (e & Q1_COMPRESSED)
 			q1_read_compressed(req, s, e, boff, len);
+		else if (e && s->crypt_method)
+			q1_crypt_read(req, s, boff, len, e +
+				      (req->pos &
+				       ((1ULL << s->cluster_bits) - 1)));
 		else if (e)
 			qreq_data_read_file(req, req->img->file, boff, len, e +
 					    (req->pos &

@@ -10,6 +10,9 @@
 /* L1 entries are written back in chunks of one sector */
 #define Q1_L1_CHUNK	64
 
+struct qcrypto_cipher;
+struct qcrypt_job;
+
 struct qcow1 {
 	uint32_t cluster_bits;
 	uint32_t l2_bits;
@@ -29,6 +32,7 @@ struct qcow1 {
 	struct qwaiter *alloc_owner;
 	struct qwaiter *alloc_head, *alloc_tail;
 	bool bg_flush;		/* a write-back for no request runs */
+	struct qcrypto_cipher *cipher;	/* aes; NULL: none, or no_io */
 };
 
 #define Q1ERR(img, err, ...) qcow_set_error(err, (img)->filename, __VA_ARGS__)
@@ -84,6 +88,27 @@ int q1_l2_cache_init(struct qcow_image *img, struct qcow1 *s);
 
 /* qcow1_empty.c: every cluster unmapped (commit) */
 int qcow1_make_empty(struct qcow_image *img);
+
+/*
+ * qcow1_crypt.c: legacy AES, its IVs numbered by guest sector.  The
+ * cipher from opts.key (none with no_io and no key); q1_crypt_read()
+ * reads len guest bytes at host (req->pos's) into the request at boff,
+ * decrypted; q1_crypt_submit() en- or decrypts the whole sectors of buf,
+ * the guest's at guest, in place as a job of the crypto pool;
+ * q1_crypt_write_in_place() writes [in, in + len) of the allocated
+ * cluster e at req->pos, its sectors (read and decrypted when covered in
+ * part: the allocation lock held then) overlaid, encrypted and written;
+ * it continues the step.
+ */
+int q1_crypt_open(struct qcow_image *img, struct qcow1 *s);
+void q1_crypt_close(struct qcow1 *s);
+void q1_crypt_read(struct qcow_req *req, struct qcow1 *s, uint64_t boff,
+		   uint64_t len, uint64_t host);
+int q1_crypt_submit(struct qcow1 *s, struct qcow_ctx *ctx,
+		    struct qcrypt_job *j, bool encrypt, uint64_t guest,
+		    void *buf, uint64_t len);
+void q1_crypt_write_in_place(struct qcow_req *req, struct qcow1 *s,
+			     uint64_t e, uint64_t in, uint64_t len);
 
 /* qcow1_create.c */
 int qcow1_create(const char *path, const struct qcow_create_opts *opts);

@@ -4,6 +4,8 @@
  * the backing file name, the L1 table (zeros, in whole sectors) from the
  * next multiple of 8; 4 KiB clusters and 512-entry L2 tables, or 512-byte
  * clusters and 4096-entry tables over a backing file; an mtime of 0.
+ * An encrypted image (aes) differs in crypt_method only: its key is the
+ * passphrase itself, nothing of it is stored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@ static int q1_create_write(int fd, const struct qcow_create_opts *o,
 	put_be64(buf + Q1H_SIZE, size);
 	buf[Q1H_CLUSTER_BITS] = cluster_bits;
 	buf[Q1H_L2_BITS] = l2_bits;
+	put_be32(buf + Q1H_CRYPT_METHOD, o->crypt_method);
 	put_be64(buf + Q1H_L1_OFFSET, l1_off);
 	ret = qfd_pwrite_all(fd, buf, total, 0);
 	free(buf);
@@ -59,6 +62,12 @@ int qcow1_create(const char *path, const struct qcow_create_opts *o)
 	if (o->data_file || o->prealloc != QCOW_PREALLOC_OFF)
 		return qcow_set_error(-ENOTSUP, path, "legacy qcow images have "
 				      "no data file and no preallocation");
+	if (o->crypt_method > QCOW_CRYPT_AES)
+		return qcow_set_error(-ENOTSUP, path, "encrypt.format: legacy "
+				      "qcow images are encrypted with aes only");
+	if (o->crypt_method && !o->key)
+		return qcow_set_error(-EINVAL, path, "encrypt.key-secret: an "
+				      "encrypted image needs a passphrase");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return qcow_set_error(-errno, path, "cannot create: %s",

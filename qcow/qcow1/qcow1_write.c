@@ -12,6 +12,15 @@
  * the cluster itself where they would not be smaller.  Allocations run
  * one at a time (the lock below), so two writes never allocate the same
  * cluster twice.
+ *
+ * On an encrypted image every write goes through a copy: a new cluster is
+ * filled whole as above and encrypted before it is written, an allocated
+ * one is rewritten sector by sector (qcow1_crypt.c).  In-place writes
+ * that cover a sector in part (read, decrypted, overlaid) hold the
+ * allocation lock too, so that two never rewrite the same sector from
+ * stale plain text; whole sectors need no lock.  A compressed write is an
+ * ordinary one there (qemu-img refuses compressed output to encrypted
+ * images).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qcow1.h"
+#include "crypt_pool.h"
 
 struct q1_alloc {
 	struct qio_op op;
@@ -34,6 +44,7 @@ struct q1_alloc {
 	uint64_t boff;
 	uint8_t *buf;			/* the whole cluster; NULL: req's data */
 	uint8_t *cbuf;			/* compressed bytes */
+	struct qcrypt_job job;		/* encrypted images: buf encrypted */
 };
 
 bool q1_alloc_lock(struct qcow1 *s, struct qwaiter *w)
@@ -90,6 +101,12 @@ static int q1_host_ok(struct qcow_req *req, const struct qcow1 *s, uint64_t e)
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Deflated clusters are never encrypted: a plain write on those images. */
+static bool q1_compressing(const struct qcow_req *req, const struct qcow1 *s)
+{
+	return req->op == QCOW_OP_WRITE_COMPRESSED && !s->crypt_method;
 }
 
 /* An unallocated cluster already reads as zeros: no backing data there. */
@@ -179,15 +196,41 @@ static void q1_write_compressed(struct q1_alloc *a)
 		     a->cbuf, n, host);
 }
 
-static void q1_write_cluster(struct q1_alloc *a)
+static void q1_write_plain(struct q1_alloc *a)
 {
-	if (a->req->op == QCOW_OP_WRITE_COMPRESSED) {
-		q1_write_compressed(a);
-		return;
-	}
 	a->op.cb = q1_written;
 	qfile_submit(a->req->ctx, a->req->img->file, &a->op, QIO_WRITE, a->buf,
 		     q1_cluster_size(a->s), a->host);
+}
+
+static void q1_encrypted(struct qwaiter *w, int err)
+{
+	struct q1_alloc *a = container_of(w, struct q1_alloc, job.w);
+
+	if (err < 0)
+		q1_alloc_end(a, err);
+	else
+		q1_write_plain(a);
+}
+
+static void q1_write_cluster(struct q1_alloc *a)
+{
+	int ret;
+
+	if (q1_compressing(a->req, a->s)) {
+		q1_write_compressed(a);
+		return;
+	}
+	if (!a->s->crypt_method) {
+		q1_write_plain(a);
+		return;
+	}
+	a->job.w.resume = q1_encrypted;
+	ret = q1_crypt_submit(a->s, a->req->ctx, &a->job, true,
+			      a->req->pos - a->in, a->buf,
+			      q1_cluster_size(a->s));
+	if (ret < 0)
+		q1_alloc_end(a, ret);
 }
 
 static void q1_overlay_done(struct qio_op *op, int res)
@@ -337,13 +380,12 @@ static int q1_alloc_start(struct qcow_req *req, struct qcow1 *s,
 	a->len = len;
 	a->boff = req->pos - req->offset;
 	/* compressed: the space is known once the data is deflated */
-	ret = req->op == QCOW_OP_WRITE_COMPRESSED ? 0 :
-	      q1_append(s, cs, &a->host);
+	ret = q1_compressing(req, s) ? 0 : q1_append(s, cs, &a->host);
 	if (ret < 0) {
 		q1_alloc_end(a, ret);
 		return 1;
 	}
-	if (len == cs && req->op == QCOW_OP_WRITE) {
+	if (len == cs && req->op == QCOW_OP_WRITE && !s->crypt_method) {
 		a->op.cb = q1_written;
 		qreq_data_submit_write(req, &a->op, req->img->file, a->boff,
 				       cs, a->host);
@@ -355,7 +397,8 @@ static int q1_alloc_start(struct qcow_req *req, struct qcow1 *s,
 		return 1;
 	}
 	memset(a->buf, 0, cs);
-	if (req->op == QCOW_OP_WRITE_COMPRESSED)
+	/* nothing of the old cluster shows through a whole one */
+	if (q1_compressing(req, s) || len == cs)
 		q1_overlay(a);
 	else
 		q1_fill(a);
@@ -386,12 +429,25 @@ static int q1_write_cluster_part(struct qcow_req *req, struct qcow1 *s,
 	ret = q1_entry(req, s, &e);
 	if (ret < 0)
 		return ret;
-	if (req->op == QCOW_OP_WRITE_COMPRESSED) {
+	if (q1_compressing(req, s)) {
 		ret = q1_compressed_ok(req, s, in, len, e);
 		if (ret < 0) {
 			q1_alloc_unlock(s, &req->waiter);
 			return ret;
 		}
+	} else if (e && !(e & Q1_COMPRESSED) && s->crypt_method) {
+		ret = q1_host_ok(req, s, e);
+		if (ret < 0) {
+			q1_alloc_unlock(s, &req->waiter);
+			return ret;
+		}
+		/* whole sectors read nothing back: no stale plain text */
+		if (IS_ALIGNED(in | len, QCRYPTO_SECTOR_SIZE))
+			q1_alloc_unlock(s, &req->waiter);
+		else if (!q1_alloc_lock(s, &req->waiter))
+			return -EAGAIN;
+		q1_crypt_write_in_place(req, s, e, in, len);
+		return 1;
 	} else if (e && !(e & Q1_COMPRESSED)) {
 		q1_alloc_unlock(s, &req->waiter);
 		ret = q1_host_ok(req, s, e);

@@ -306,6 +306,8 @@ static int qcow2_open(struct qcow_image *img)
 	img->priv = s;
 	s->img = img;
 	ret = qcow2_read_header(img, s);
+	if (!ret)
+		ret = qcow2_crypt_open(s);
 	if (ret < 0)
 		return ret;
 	ret = qcow2_read_snapshots(img, s);
@@ -377,6 +379,7 @@ static void qcow2_close(struct qcow_image *img)
 	qcow2_free_snapshots(s);
 	qcow2_bitmaps_free(&s->bm);
 	qcow2_free_header(s);
+	qcow2_crypt_close(s);
 	free(s->damage_msg);
 	free(s->l1);
 	free(s);
@@ -404,6 +407,7 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	info->nb_bitmaps = s->bm.n;	/* as qcow_bitmap_list() lists them */
 	info->nb_snapshots = s->nb_snapshots;
 	info->snapshots = s->snapshot_infos;
+	info->luks = qcow2_crypt_luks_info(s);
 	return 0;
 }
 

@@ -73,6 +73,7 @@ struct qcow2 {
 	struct qcow2_bitmaps bm;
 	uint64_t crypto_offset;
 	uint64_t crypto_length;
+	struct qcow2_crypt *crypt;	/* crypt_method != 0 */
 
 	char *data_file_name;
 	struct qfile *data_file;	/* == img->file without one */
@@ -152,6 +153,7 @@ enum {
 	QCOW2_META_L2,
 	QCOW2_META_SNAPSHOTS,
 	QCOW2_META_SNAPSHOT_L1,
+	QCOW2_META_CRYPTO,
 };
 
 int qcow2_meta_init(struct qcow2 *s);
@@ -237,6 +239,34 @@ extern const struct qcow_snapshot_ops qcow2_snapshot_ops;
 
 /* qcow2_snapshot_load.c: opts.snapshot_id/name select the L1 table read */
 int qcow2_snapshot_load(struct qcow2 *s);
+
+/*
+ * qcow2_crypt.c: the data cipher from opts.key (none with no_io and no
+ * key); qcow2_crypt_read() reads len guest bytes at host into the request
+ * at boff, decrypted; qcow2_crypt_submit() en- or decrypts whole sectors
+ * of buf in place as a job of the crypto pool (crypt_pool.h), numbered by
+ * guest or host offset as the method wants: 0 and j->w.resume runs later
+ * on ctx's thread, or -errno and it never runs.
+ */
+struct qcow2_crypt;
+struct qcrypto_cipher;
+struct qcrypt_job;
+int qcow2_crypt_open(struct qcow2 *s);
+void qcow2_crypt_close(struct qcow2 *s);
+/* -EACCES with the reason set when opts has no passphrase */
+int qcow2_crypt_need_key(struct qcow2 *s);
+const struct qcow_luks_info *qcow2_crypt_luks_info(const struct qcow2 *s);
+void qcow2_crypt_read(struct qcow_req *req, uint64_t boff, uint64_t len,
+		      uint64_t host);
+int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,
+		       struct qcrypt_job *j, bool encrypt, uint64_t guest,
+		       uint64_t host, void *buf, uint64_t len);
+/* qcow2_crypt_luks.c: info filled; *out NULL with no_io and no key */
+int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
+		    struct qcrypto_cipher **out);
+/* a new LUKS header for o's passphrase and options: *area, *len bytes */
+int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
+		      uint8_t **area, size_t *len);
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);

@@ -22,6 +22,7 @@ static const char *const meta_names[] = {
 	[QCOW2_META_L2] = "an active L2 table",
 	[QCOW2_META_SNAPSHOTS] = "the snapshot table",
 	[QCOW2_META_SNAPSHOT_L1] = "a snapshot's L1 table",
+	[QCOW2_META_CRYPTO] = "the encryption header",
 };
 
 static bool is_refcount_meta(uint64_t type)
@@ -83,6 +84,9 @@ int qcow2_meta_init(struct qcow2 *s)
 	if (!ret)
 		ret = qcow2_meta_add(s, s->snapshots_offset, s->snapshots_size,
 				     QCOW2_META_SNAPSHOTS);
+	if (!ret && s->crypt_method == QCOW_CRYPT_LUKS)
+		ret = qcow2_meta_add(s, s->crypto_offset, s->crypto_length,
+				     QCOW2_META_CRYPTO);
 	for (i = 0; i < s->nb_snapshots && !ret; i++)
 		if (!s->snapshots[i].l1_bad)
 			ret = qcow2_meta_add(s, s->snapshots[i].l1_offset,

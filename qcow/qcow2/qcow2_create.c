@@ -3,7 +3,8 @@
  * Creating qcow2 images.  The layout is computed whole and written with
  * plain writes before anyone can open the file: the header cluster, the
  * refcount table, its refcount blocks, the L1 table and, with
- * preallocation, every L2 table and data cluster.
+ * preallocation, every L2 table and data cluster; an encrypted image's
+ * LUKS header goes in clusters after the L1 table, as QEMU puts it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,9 @@ struct layout {
 	uint64_t rt_off;
 	uint64_t rb_off;
 	uint64_t l1_off;
+	uint64_t crypt_off;		/* the LUKS header, after L1 */
+	uint64_t crypt_len;
+	uint64_t crypt_clusters;
 	uint64_t l2_off;
 	uint64_t data_off;
 	uint64_t end;			/* clusters in use */
@@ -83,6 +87,18 @@ static int check_opts(const char *path, const struct qcow_create_opts *o,
 		return CERR(path, -EINVAL, "backing_file: name too long");
 	if (o->compression_type < 0 || o->compression_type > 1)
 		return CERR(path, -EINVAL, "compression_type: unknown");
+	if (o->crypt_method > QCOW_CRYPT_LUKS)
+		return CERR(path, -EINVAL, "encrypt.format: unknown");
+	if (o->crypt_method && !o->key)
+		return CERR(path, -EINVAL, "encrypt.key-secret: an encrypted "
+			    "image needs a passphrase");
+	/* preallocated clusters would hold plain zeros, not encrypted ones */
+	if (o->crypt_method && o->prealloc != QCOW_PREALLOC_OFF)
+		return CERR(path, -ENOTSUP, "preallocation: not supported "
+			    "with encryption");
+	if (o->crypt_method && o->data_file)
+		return CERR(path, -ENOTSUP, "data_file: not supported with "
+			    "encryption");
 	if (div_round_up(o->size, (uint64_t)cs * (cs / (o->extended_l2 ? 16 : 8)))
 	    * 8 > QCOW_MAX_L1_SIZE)
 		return CERR(path, -EFBIG, "size: the L1 table would exceed 32 "
@@ -105,7 +121,9 @@ static void plan(struct layout *l, const struct qcow_create_opts *o)
 	l->l2_tables = prealloc ? l->l1_size : 0;
 	l->data_clusters = prealloc && !o->data_file ?
 			   div_round_up(o->size, cs) : 0;
-	fixed = 1 + l->l1_clusters + l->l2_tables + l->data_clusters;
+	l->crypt_clusters = div_round_up(l->crypt_len, cs);
+	fixed = 1 + l->l1_clusters + l->crypt_clusters + l->l2_tables +
+		l->data_clusters;
 	l->rb_count = 1;
 	l->rt_clusters = 1;
 	for (;;) {
@@ -121,7 +139,8 @@ static void plan(struct layout *l, const struct qcow_create_opts *o)
 	l->rt_off = cs;
 	l->rb_off = l->rt_off + l->rt_clusters * cs;
 	l->l1_off = l->rb_off + l->rb_count * cs;
-	l->l2_off = l->l1_off + l->l1_clusters * cs;
+	l->crypt_off = l->l1_off + l->l1_clusters * cs;
+	l->l2_off = l->crypt_off + l->crypt_clusters * cs;
 	l->data_off = l->l2_off + l->l2_tables * cs;
 	l->end = l->data_off / cs + l->data_clusters;
 }
@@ -175,6 +194,14 @@ static int build_header(const char *path, const struct qcow_create_opts *o,
 	if (o->data_file)
 		pos += put_ext(h + pos, QEXT_DATA_FILE, o->data_file,
 			       strlen(o->data_file));
+	put_be32(h + QH_CRYPT_METHOD, o->crypt_method);
+	if (o->crypt_method == QCOW_CRYPT_LUKS) {
+		uint8_t fde[16];
+
+		put_be64(fde, l->crypt_off);
+		put_be64(fde + 8, l->crypt_len);
+		pos += put_ext(h + pos, QEXT_CRYPTO, fde, sizeof(fde));
+	}
 	/* the feature name table is optional: left out when it does not fit */
 	if (compat >= 3 && pos + 8 + sizeof(table) + 8 +
 	    (o->backing_file ? strlen(o->backing_file) : 0) <= l->cs) {
@@ -289,12 +316,19 @@ static int create_data_file(const char *path, const struct qcow_create_opts *o)
 int qcow2_create(const char *path, const struct qcow_create_opts *o)
 {
 	struct layout l = { 0 };
-	uint8_t *h = NULL;
+	uint8_t *h = NULL, *luks = NULL;
+	size_t luks_len = 0;
 	int fd, ret;
 
 	ret = check_opts(path, o, &l);
 	if (ret < 0)
 		return ret;
+	if (o->crypt_method == QCOW_CRYPT_LUKS) {
+		ret = qcow2_luks_create(path, o, &luks, &luks_len);
+		if (ret < 0)
+			return ret;
+		l.crypt_len = luks_len;
+	}
 	plan(&l, o);
 	h = calloc(1, l.cs);
 	if (!h)
@@ -315,6 +349,8 @@ int qcow2_create(const char *path, const struct qcow_create_opts *o)
 	ret = qfd_pwrite_all(fd, h, l.cs, 0);
 	if (!ret)
 		ret = write_tables(fd, o, &l);
+	if (!ret && luks)
+		ret = qfd_pwrite_all(fd, luks, luks_len, l.crypt_off);
 	if (!ret && l.data_clusters)
 		ret = qfd_preallocate(fd, o->prealloc, l.data_off,
 				      l.data_clusters * l.cs);
@@ -324,6 +360,9 @@ int qcow2_create(const char *path, const struct qcow_create_opts *o)
 	if (ret < 0)
 		CERR(path, ret, "cannot write: %s", strerror(-ret));
 out:
+	if (luks)
+		explicit_bzero(luks, luks_len);
+	free(luks);
 	free(h);
 	return ret;
 }

@@ -389,9 +389,6 @@ static int check_crypto(struct qcow2 *s)
 		if (ret < 0)
 			return ret;
 	}
-	if (s->crypt_method && !s->img->opts.no_io)
-		return HERR(s, -ENOTSUP, "crypt_method: encrypted images "
-			    "are not supported yet");
 	return 0;
 }
 

@@ -91,6 +91,10 @@ static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)
 
 	switch (e->type) {
 	case SC_NORMAL:
+		if (s->crypt) {
+			qcow2_crypt_read(req, boff, e->len, e->host);
+			break;
+		}
 		req->epoch = &s->io_epoch;
 		qreq_data_read_file(req, s->data_file, boff, e->len, e->host);
 		break;
@@ -103,6 +107,13 @@ static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)
 		qreq_data_backing(req, boff, req->pos, e->len);
 		break;
 	case SC_COMPRESSED:
+		if (s->crypt) {
+			qcow_log(req->img, "compressed cluster at guest offset "
+				 "%#" PRIx64 " in an encrypted image",
+				 req->pos);
+			qreq_fail(req, -EIO);
+			break;
+		}
 		read_compressed(req, e, boff);
 		break;
 	default:

@@ -7,12 +7,20 @@
  * then the L2 entries are changed in the cache.  Metadata reaches the disk
  * later, in dependency order (qcow2_checkpoint.c).  While an allocation is in
  * flight, other writes to its clusters wait for it.
+ *
+ * On an encrypted image every write is bounced: the guest bytes and the
+ * rest of their sectors (in place) or (sub)clusters (new clusters) are
+ * gathered in plain text, encrypted for where they land, and written; the
+ * caller's buffer is never changed.  In-place writes then also wait for
+ * each other, cluster by cluster, as allocations do.  A compressed write
+ * to an encrypted image is an ordinary one, as with qemu-io.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_map.h"
 #include "qcow2_write.h"
+#include "crypt_pool.h"
 #include "layout.h"
 
 struct alloc_op {
@@ -39,6 +47,9 @@ struct alloc_op {
 	uint64_t clen;
 	uint64_t alloc_off;		/* clusters taken for it, if any */
 	uint64_t alloc_len;
+	bool epoch;			/* in place: counted in io_epoch */
+	unsigned int slot;
+	struct qcrypt_job job;		/* encrypted images: the bounce */
 };
 
 static void op_wake(struct alloc_op *op)
@@ -88,6 +99,8 @@ static void op_finish(struct alloc_op *op)
 			qcow2_release_later(s, op->alloc_off, op->alloc_len);
 	}
 	inflight_remove(s, op);
+	if (op->epoch)
+		qepoch_exit(&s->io_epoch, op->slot);
 	if (op->slice)
 		meta_cache_put(&s->l2, op->slice);
 	free(op->bounce);
@@ -106,10 +119,12 @@ static bool needs_whole_cluster(const struct qcow2 *s,
 	       (type_is_mapped(e->type) && !e->copied);
 }
 
+/* Encrypted images rewrite their own data clusters here too (bounced). */
 static bool reuses_host(const struct qcow2_extent *e)
 {
 	return e->copied && (e->type == SC_ZERO_ALLOC ||
-			     e->type == SC_UNALLOC_ALLOC);
+			     e->type == SC_UNALLOC_ALLOC ||
+			     e->type == SC_NORMAL);
 }
 
 /* New entry and bitmap for one cluster whose [sc_from, sc_to) was written. */
@@ -195,7 +210,7 @@ static void data_written(struct qio_op *wop, int res)
 
 	if (res < 0)
 		op->error = res;
-	else
+	else if (op->e.type != SC_NORMAL || !op->e.copied)
 		update_l2(op);
 	op_finish(op);
 }
@@ -217,10 +232,33 @@ static void write_data(struct alloc_op *op)
 			     op->host);
 }
 
+static void bounce_encrypted(struct qwaiter *w, int err)
+{
+	struct alloc_op *op = container_of(w, struct alloc_op, job.w);
+
+	if (err < 0)
+		op->error = err;
+	if (op->error)
+		op_finish(op);
+	else
+		write_data(op);
+}
+
 static void cow_put(struct alloc_op *op)
 {
+	struct qcow2 *s = op->s;
+
 	if (--op->pending)
 		return;
+	/* the bounce holds the plain (sub)clusters: encrypted where they go */
+	if (!op->error && s->crypt) {
+		op->job.w.resume = bounce_encrypted;
+		op->error = qcow2_crypt_submit(s, op->req->ctx, &op->job, true,
+					       op->astart, op->host, op->bounce,
+					       op->aend - op->astart);
+		if (!op->error)
+			return;
+	}
 	if (op->error)
 		op_finish(op);
 	else
@@ -300,8 +338,9 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 		       struct meta_slice *slice)
 {
 	struct qcow2 *s = qcow2_of(req->img);
-	uint64_t gran = needs_whole_cluster(s, e) ? s->cluster_size :
-			1ULL << s->subcluster_bits;
+	bool in_place = e->type == SC_NORMAL && e->copied;
+	uint64_t gran = in_place ? 512 : needs_whole_cluster(s, e) ?
+			s->cluster_size : 1ULL << s->subcluster_bits;
 	struct alloc_op *op = calloc(1, sizeof(*op));
 	int ret;
 
@@ -317,7 +356,9 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	op->aend = ALIGN_UP(op->pos + op->len, gran);
 	op->c_first = op->astart >> s->cluster_bits;
 	op->c_last = (op->aend - 1) >> s->cluster_bits;
-	ret = place_op(op);
+	ret = in_place ? qcow2_check_write(s, op->pos, e->host, e->len) : 0;
+	if (!ret)
+		ret = place_op(op);
 	if (ret < 0) {
 		free(op);
 		return ret;
@@ -325,7 +366,12 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	op->next = s->inflight;
 	s->inflight = op;
 	qreq_get(req);
-	if (op->astart == op->pos && op->aend == op->pos + op->len) {
+	if (in_place) {
+		op->epoch = true;
+		op->slot = qepoch_enter(&s->io_epoch);
+	}
+	if (!s->crypt && op->astart == op->pos &&
+	    op->aend == op->pos + op->len) {
 		write_data(op);
 		return 0;
 	}
@@ -520,14 +566,15 @@ void qcow2_write_step(struct qcow_req *req)
 			qreq_fail(req, ret);
 			break;
 		}
-		if (req->op == QCOW_OP_WRITE_COMPRESSED) {
+		/* as QEMU's block layer: encrypted clusters are never compressed */
+		if (req->op == QCOW_OP_WRITE_COMPRESSED && !s->crypt) {
 			ret = write_compressed(req, &e, sl);
 			if (ret < 0) {
 				meta_cache_put(&s->l2, sl);
 				qreq_fail(req, ret);
 				break;
 			}
-		} else if (writable_in_place(&e)) {
+		} else if (writable_in_place(&e) && !s->crypt) {
 			meta_cache_put(&s->l2, sl);
 			ret = qcow2_check_write(s, req->pos, e.host, e.len);
 			if (ret < 0) {

@@ -2,7 +2,8 @@
 # The engine's boundaries (docs/design.md, "Shape"): the programs
 # (tools/, ublksrv/, bench/) include no engine header but include/qcow.h,
 # and no engine file outside a driver's folder (qcow/DRIVER/) includes a
-# header of that folder.  Fails naming each include that crosses.
+# header of that folder (the crypto library's crypto.h excepted: the drivers
+# call it).  Fails naming each include that crosses.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 

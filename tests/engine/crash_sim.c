@@ -27,8 +27,9 @@
  * may show either content, and the crash image must check clean after
  * the open's repair of the dirty bit the calls hold while they work.
  *
- * Legacy qcow workloads (qcow1-*) are verified by their data only: there
- * is no check for that format, ours or qemu-img's.
+ * Legacy qcow workloads (qcow1-*, also encrypted: qcow1-aes*) are
+ * verified by their data only: there is no check for that format, ours
+ * or qemu-img's.
  *
  * Repair workloads damage the refcount structure of the image they set up
  * and record `check -r all`: a crash image must still hold the data, and a
@@ -307,6 +308,27 @@ struct workload {
 	int nbitmaps;		/* "b0" (4 KiB granularity), "b1" (64 KiB) */
 };
 
+/* Encrypted workloads: the passphrase every open of the image gets. */
+static const char *wl_key;
+
+static int wl_open(struct qcow_image **img, const char *path,
+		   struct qcow_open_opts *oo)
+{
+	oo->key = wl_key;
+	oo->key_len = wl_key ? strlen(wl_key) : 0;
+	return qcow_open(img, path, oo);
+}
+
+/* qemu-img check -q of a crash image (with the secret): its exit status */
+static int qemu_check(const char *path)
+{
+	if (!wl_key)
+		return tl_run("qemu-img check -q '%s' >/dev/null 2>&1", path);
+	return tl_run("qemu-img check -q --object secret,id=s0,data=%s "
+		      "--image-opts 'driver=qcow2,file.filename=%s,"
+		      "encrypt.key-secret=s0' >/dev/null 2>&1", wl_key, path);
+}
+
 static const char *const bm_names[2] = { "b0", "b1" };
 static const uint64_t bm_gran[2] = { 4096, 65536 };
 
@@ -368,7 +390,7 @@ static bool check_bitmaps(const struct workload *w, const char *path,
 	struct qcow_image *img;
 	int n, k;
 
-	if (qcow_open(&img, path, &oo) < 0) {
+	if (wl_open(&img, path, &oo) < 0) {
 		snprintf(why, why_len, "open ro: %s", qcow_strerror());
 		return false;
 	}
@@ -392,8 +414,7 @@ static bool check_bitmaps(const struct workload *w, const char *path,
 	qcow_close(img);
 	/* a dirty image (lazy refcounts) is repaired at open, not checked */
 	if (ok && tl_have_prog("qemu-img") && !image_dirty(path)) {
-		int ret = tl_run("qemu-img check -q '%s' >/dev/null 2>&1",
-				 path);
+		int ret = qemu_check(path);
 
 		if (ret != 0 && ret != 3) {
 			snprintf(why, why_len, "qemu-img check (as crashed) "
@@ -512,7 +533,7 @@ static int repair_image(const char *path)
 	struct qcow_open_opts oo = { .repair = true };
 	struct qcow_check_result res;
 	struct qcow_image *img;
-	int ret = qcow_open(&img, path, &oo);
+	int ret = wl_open(&img, path, &oo);
 
 	if (ret < 0)
 		return ret;
@@ -539,7 +560,7 @@ static bool check_image(const struct workload *w, const char *path,
 		snprintf(why, why_len, "repair again: %s", qcow_strerror());
 		return false;
 	}
-	if (qcow_open(&img, path, &oo) < 0) {
+	if (wl_open(&img, path, &oo) < 0) {
 		snprintf(why, why_len, "open: %s", qcow_strerror());
 		return false;
 	}
@@ -558,7 +579,7 @@ static bool check_image(const struct workload *w, const char *path,
 	if (w->co.format == QCOW_FMT_QCOW)
 		return true;
 	oo.read_only = true;
-	if (qcow_open(&img, path, &oo) < 0) {
+	if (wl_open(&img, path, &oo) < 0) {
 		snprintf(why, why_len, "reopen: %s", qcow_strerror());
 		return false;
 	}
@@ -572,7 +593,7 @@ static bool check_image(const struct workload *w, const char *path,
 	if (!qemu)
 		return true;
 	st->qemu_checks++;
-	ret = tl_run("qemu-img check -q '%s' >/dev/null 2>&1", path);
+	ret = qemu_check(path);
 	if (ret != 0 && ret != 3) {
 		snprintf(why, why_len, "qemu-img check exit %d", ret);
 		return false;
@@ -771,7 +792,7 @@ static int setup(struct workload *w, const char *path)
 {
 	struct qcow_open_opts oo = { 0 };
 	struct qcow_image *img;
-	int ret = qcow_open(&img, path, &oo), k;
+	int ret = wl_open(&img, path, &oo), k;
 
 	if (ret < 0)
 		return ret;
@@ -828,7 +849,7 @@ static int run_recorded(struct workload *w, const char *path)
 	struct qcow_open_opts oo = { .repair = w->damage != DAMAGE_NONE };
 	struct qcow_check_result res;
 	struct qcow_image *img;
-	int ret = qcow_open(&img, path, &oo);
+	int ret = wl_open(&img, path, &oo);
 
 	if (ret < 0)
 		return ret;
@@ -856,6 +877,8 @@ static void run_workload(struct workload *w)
 	if (!w->co.format)
 		w->co.format = QCOW_FMT_QCOW2;
 	w->co.size = w->size;
+	wl_key = w->co.key;
+	w->co.key_len = wl_key ? strlen(wl_key) : 0;
 	if (w->co.data_file)
 		w->co.data_file = data_path;
 	if (w->backing && make_backing(w, path) < 0)
@@ -1016,6 +1039,25 @@ static struct workload workloads[] = {
 		.nops = 7,
 	},
 	{
+		/* legacy qcow AES: new clusters encrypted whole, sectors rewritten */
+		.name = "qcow1-aes", .size = 3 << 20,
+		.co = { .format = QCOW_FMT_QCOW, .crypt_method = 1,
+			.key = "crash-pw" },
+		.ops = { W(1000, 3000, 1), F, W(7000, 10000, 2), W(1500, 100, 3),
+			 F, Z(20000, 9000), W(2093000, 10000, 4),
+			 W(1001, 1, 5) },
+		.nops = 8,
+	},
+	{
+		/* legacy qcow AES over a backing file: 512-byte clusters */
+		.name = "qcow1-aes-backing", .size = 1 << 20, .backing = true,
+		.co = { .format = QCOW_FMT_QCOW, .crypt_method = 1,
+			.key = "crash-pw" },
+		.ops = { W(100, 50, 1), F, W(70000, 10000, 2), W(120, 10, 3),
+			 Z(3000, 600), F, W(600000, 10, 4) },
+		.nops = 7,
+	},
+	{
 		/* a grown L1 table is written before the header names it */
 		.name = "resize", .size = 1 << 20,
 		.co = { .cluster_size = 512 },
@@ -1080,6 +1122,25 @@ static struct workload workloads[] = {
 		.nsetup = 3,
 		.ops = { SA(0), W(4096, 4096, 3) },
 		.nops = 2,
+	},
+	{
+		/* legacy AES: every write bounced, COW re-encrypted in place */
+		.name = "encrypted-aes", .size = 2 << 20, .backing = true,
+		.co = { .cluster_size = 4096, .crypt_method = 1,
+			.key = "crash-pw" },
+		.ops = { W(1000, 3000, 1), F, W(7000, 10000, 2), W(1500, 100, 3),
+			 F, Z(20000, 9000), D(8192, 4096), W(300000, 5, 4) },
+		.nops = 8,
+	},
+	{
+		/* LUKS: copied sectors re-encrypted for their new host sector */
+		.name = "encrypted-luks", .size = 2 << 20, .backing = true,
+		.co = { .cluster_size = 65536, .crypt_method = 2,
+			.key = "crash-pw", .luks_iter_time_ms = 10 },
+		.ops = { W(1000, 3000, 1), F, W(70000, 100000, 2),
+			 W(1100, 700, 3), F, Z(200000, 70000), D(0, 65536),
+			 W(600000, 10, 4) },
+		.nops = 8,
 	},
 	{
 		.name = "data-file", .size = 2 << 20,

@@ -17,6 +17,10 @@
  * model, before and after a reopen; the source bytes must not change;
  * then qcow_check finds no corruption and no leak (qcow2; legacy qcow,
  * which has no check, is written too and compared with qemu-img's read).
+ * Legacy qcow encrypted with AES (qcow1-aes*, its passphrase KEY) too:
+ * every write goes through a copy that the crypto pool encrypts, whose
+ * completions come back through the context's eventfd, polled on the
+ * ring.
  * KIND/qemu-img: the model against qemu-img convert (and check).
  * Kinds named -direct open the image with O_DIRECT (built without).
  * refuse/...: what qcow_submit_fixed() must refuse, and how.
@@ -26,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -94,6 +100,7 @@ struct model {
 	const char *qfmt;	/* qemu's name of the format */
 	bool read_only;
 	bool direct;
+	bool encrypted;		/* legacy AES with KEY */
 	uint64_t seed;
 };
 
@@ -110,7 +117,12 @@ struct kind {
 	int backing;		/* NO_BACKING, QCOW2_BACKING, RAW_BACKING */
 	bool compressed;	/* qcow_check must count compressed clusters */
 	bool direct;		/* the case opens with O_DIRECT */
+	bool encrypted;		/* legacy qcow AES (KEY) */
 };
+
+#define KEY		"fixed-io-pass"
+#define EVENT_TAG	(QCOW_USER_DATA_FOREIGN | 1)
+#define SECRET		"--object secret,id=s0,data=" KEY
 
 /* one case: its ring, its image and what it should read */
 struct tcase {
@@ -178,6 +190,7 @@ static void pick_range(uint64_t *seed, uint64_t size, uint32_t cs,
 
 static void env_free(struct env *e);
 static int drain(struct env *e, bool idle_too);
+static void arm_event(struct env *e);
 
 /* 0, 1 (skip: something the host lacks) or -1; the reason in why */
 static int env_init(struct env *e, char *why, size_t n)
@@ -224,6 +237,7 @@ static int env_init(struct env *e, char *why, size_t n)
 		snprintf(why, n, "qcow_ctx_new: %d", ret);
 		return -1;
 	}
+	arm_event(e);
 	e->scratch = malloc(NR_SLOTS * SLOT_SIZE);
 	e->fx.index = 0;
 	e->fx.addr0 = (uint64_t)(uintptr_t)e->base;
@@ -254,12 +268,25 @@ static uint64_t fix_addr(const struct env *e, uint64_t boff)
 	return (uint64_t)(uintptr_t)(e->base + boff);
 }
 
+/* The context's eventfd (the crypto pool's completions), polled once. */
+static void arm_event(struct env *e)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, qcow_ctx_event_fd(e->ctx), POLLIN);
+	io_uring_sqe_set_data64(sqe, EVENT_TAG);
+}
+
 /* Runs deferred work and completions; how many things happened. */
 static int reap(struct env *e, bool wait)
 {
 	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 200000000 };
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
+	bool rearm = false;
+	eventfd_t v;
 	int ran;
 
 	ran = qcow_ctx_run_deferred(e->ctx);
@@ -268,11 +295,17 @@ static int reap(struct env *e, bool wait)
 	else
 		io_uring_submit(&e->ring);
 	io_uring_for_each_cqe(&e->ring, head, cqe) {
-		if (!(cqe->user_data & QCOW_USER_DATA_FOREIGN))
+		if (cqe->user_data == EVENT_TAG)
+			rearm = true;
+		else if (!(cqe->user_data & QCOW_USER_DATA_FOREIGN))
 			qcow_ctx_complete(e->ctx, cqe);
 		n++;
 	}
 	io_uring_cq_advance(&e->ring, n);
+	if (rearm) {
+		eventfd_read(qcow_ctx_event_fd(e->ctx), &v);
+		arm_event(e);
+	}
 	return ran + (int)n + qcow_ctx_run_deferred(e->ctx);
 }
 
@@ -575,6 +608,10 @@ static int open_model(struct model *m, struct qcow_image **img)
 		.direct = m->direct,
 	};
 
+	if (m->encrypted) {
+		oo.key = KEY;
+		oo.key_len = strlen(KEY);
+	}
 	return qcow_open(img, m->path, &oo);
 }
 
@@ -749,18 +786,22 @@ static int build_qcow1(const struct kind *k, struct model *m, char *why,
 	m->fmt = QCOW_FMT_QCOW;
 	m->qfmt = "qcow";
 	m->read_only = true;
+	m->encrypted = k->encrypted;
 	if (!tl_have_prog("qemu-img") || !tl_have_prog("qemu-io")) {
 		snprintf(why, n, "qemu-img/qemu-io are not installed: no way "
 			 "to make a legacy qcow image");
 		return 1;
 	}
-	ret = tl_run("qemu-img create -q -f qcow '%s' %llu >&2", m->path,
-		     ull(m->exp.size));
+	ret = tl_run("qemu-img create -q -f qcow %s '%s' %llu >&2",
+		     m->encrypted ? SECRET " -o encrypt.format=aes,"
+		     "encrypt.key-secret=s0" : "", m->path, ull(m->exp.size));
 	if (ret) {
 		snprintf(why, n, "qemu-img create -f qcow: exit %d", ret);
 		return 1;
 	}
-	used = (size_t)snprintf(cmd, sizeof(cmd), "qemu-io -f qcow");
+	used = (size_t)snprintf(cmd, sizeof(cmd), "qemu-io %s",
+				m->encrypted ? SECRET " --image-opts" :
+				"-f qcow");
 	if (k->compressed)
 		used = qcow1_compressed(m, cmd, sizeof(cmd), used);
 	used = qcow1_writes(m, cmd, sizeof(cmd), used,
@@ -769,7 +810,9 @@ static int build_qcow1(const struct kind *k, struct model *m, char *why,
 		snprintf(why, n, "qemu-io command too long");
 		return -1;
 	}
-	ret = tl_run("cd '%s' && %s '%s' >&2", tl_tmpdir(), cmd, m->path);
+	ret = tl_run("cd '%s' && %s '%s%s%s' >&2", tl_tmpdir(), cmd,
+		     m->encrypted ? "driver=qcow,file.filename=" : "", m->path,
+		     m->encrypted ? ",encrypt.key-secret=s0" : "");
 	if (ret)
 		snprintf(why, n, "qemu-io writes on legacy qcow: exit %d",
 			 ret);
@@ -1039,8 +1082,13 @@ static void qemu_case(const char *what, const char *name,
 	    (ret = tl_run("qemu-img check -q '%s' >&2", m->path)))
 		return tl_fail("qemu-img check exit %d", ret);
 	snprintf(conv, sizeof(conv), "%s.conv", m->path);
-	ret = tl_run("qemu-img convert -f %s -O raw '%s' '%s' >&2", m->qfmt,
-		     m->path, conv);
+	if (m->encrypted)
+		ret = tl_run("qemu-img convert " SECRET " --image-opts "
+			     "'driver=qcow,file.filename=%s,encrypt.key-secret="
+			     "s0' -O raw '%s' >&2", m->path, conv);
+	else
+		ret = tl_run("qemu-img convert -f %s -O raw '%s' '%s' >&2",
+			     m->qfmt, m->path, conv);
 	if (ret)
 		return tl_fail("qemu-img convert exit %d", ret);
 	if (conv_bad(m, conv, why, sizeof(why)))
@@ -1546,6 +1594,9 @@ static const struct kind read_kinds[] = {
 	  .extl2 = true, .backing = RAW_BACKING, .direct = true },
 	{ OTHER("qcow1", build_qcow1) },
 	{ OTHER("qcow1-compressed", build_qcow1), .compressed = true },
+	{ OTHER("qcow1-aes", build_qcow1), .encrypted = true },
+	{ OTHER("qcow1-aes-compressed", build_qcow1), .compressed = true,
+	  .encrypted = true },
 };
 
 static const struct kind write_kinds[] = {
@@ -1578,6 +1629,11 @@ static const struct kind write_kinds[] = {
 	{ OTHER("qcow1", build_qcow1_rw) },
 	{ OTHER("qcow1-compressed", build_qcow1_rw), .compressed = true },
 	{ OTHER("qcow1-direct", build_qcow1_rw), .direct = true },
+	{ OTHER("qcow1-aes", build_qcow1_rw), .encrypted = true },
+	{ OTHER("qcow1-aes-compressed", build_qcow1_rw), .compressed = true,
+	  .encrypted = true },
+	{ OTHER("qcow1-aes-direct", build_qcow1_rw), .direct = true,
+	  .encrypted = true },
 };
 
 /* The four writes of probed_raw_guard(), from the fixed buffer. */

@@ -598,8 +598,8 @@ static const struct hcase v3_cases[] = {
 	  .need = { "crypt_method" } },
 	{ .name = "crypt_method_luks_without_extension",
 	  .p = { P(H_CRYPT, 4, 2) }, .need = { "crypt_method" } },
-	{ .name = "crypt_method_aes_unsupported", .p = { P(H_CRYPT, 4, 1) },
-	  .need = { "crypt_method" }, .err = -ENOTSUP },
+	{ .name = "crypt_method_aes_without_key", .p = { P(H_CRYPT, 4, 1) },
+	  .need = { "encrypt.key-secret" }, .err = -EACCES },
 
 	{ .name = "l1_size_0", .p = { P(H_L1_SIZE, 4, 0) },
 	  .need = { "l1_size" } },
@@ -913,9 +913,9 @@ static const struct hcase q1_cases[] = {
 	  .need = { "crypt_method" } },
 	{ .name = "qcow1_crypt_method_max", .p = { P(Q1_CRYPT, 4, 0xffffffff) },
 	  .need = { "crypt_method" } },
-	{ .name = "qcow1_crypt_method_aes_unsupported",
-	  .p = { P(Q1_CRYPT, 4, 1) }, .need = { "crypt_method" },
-	  .err = -ENOTSUP },
+	{ .name = "qcow1_crypt_method_aes_without_key",
+	  .p = { P(Q1_CRYPT, 4, 1) }, .need = { "encrypt.key-secret" },
+	  .err = -EACCES },
 	/* QEMU: "Image size is too small (must be at least 2 bytes)" */
 	{ .name = "qcow1_size_0", .p = { P(Q1_SIZE, 8, 0) },
 	  .need = { "size" } },

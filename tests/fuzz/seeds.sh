@@ -204,6 +204,19 @@ qemu_seeds() {
 	done
 	"$QEMU_IMG" convert -O qcow "$WORK/base.qcow2" "$f" >/dev/null 2>&1 &&
 		add qcow1-converted.qcow "$f" qcow
+	# encrypted with AES, the passphrase fuzz_qcow1 gives
+	rm -f "$f"
+	if "$QEMU_IMG" create -q -f qcow --object \
+		secret,id=s0,data=fuzz-passphrase \
+		-o encrypt.format=aes,encrypt.key-secret=s0 "$f" 1M \
+		>/dev/null 2>&1 &&
+	   "$QEMU_IO" --object secret,id=s0,data=fuzz-passphrase \
+		--image-opts -c 'write -P 0x95 0 4k' \
+		-c 'write -P 0x96 10000 3000' -c 'write -c -P 0x97 64k 4k' \
+		"driver=qcow,file.filename=$f,encrypt.key-secret=s0" \
+		>/dev/null 2>&1; then
+		add qcow1-aes.qcow "$f" qcow
+	fi
 
 	# raw
 	"$QEMU_IMG" create -q -f raw "$WORK/raw" 256k >/dev/null 2>&1 &&

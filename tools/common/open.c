@@ -7,6 +7,7 @@
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 
 int format_from_name(const char *name, enum qcow_format *fmt)
 {
@@ -62,6 +63,11 @@ int tool_trust_option(int c, const char *arg)
 		trust.dirs[trust.nr_dirs++] = arg;
 		trust.dirs[trust.nr_dirs] = NULL;
 		break;
+	case OPT_OBJECT:
+		return tool_object(arg);
+	case OPT_IMAGE_OPTS:
+		tool_image_opts_set(true);
+		break;
 	}
 	return 0;
 }
@@ -75,6 +81,12 @@ void tool_trust_apply(struct qcow_open_opts *opts)
 
 int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	      const struct qcow_open_opts *opts)
+{
+	return tool_open_spec(img, path, tool_image_opts(), fmt_name, opts);
+}
+
+static int open_plain(struct qcow_image **img, const char *path,
+		      const char *fmt_name, const struct qcow_open_opts *opts)
 {
 	struct qcow_open_opts o = *opts;
 	int ret;
@@ -97,6 +109,26 @@ int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 			   "format's header is refused (give -f raw to allow "
 			   "it)", path);
 	return 0;
+}
+
+int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
+		   const char *fmt_name, const struct qcow_open_opts *opts)
+{
+	struct qcow_open_opts o = *opts;
+	struct tool_image t;
+	int ret;
+
+	ret = tool_image_parse(arg, image_opts, &t);
+	if (ret < 0)
+		return ret;
+	if (t.key_secret)
+		ret = tool_secret(t.filename, t.key_secret, &o.key,
+				  &o.key_len);
+	if (!ret)
+		ret = open_plain(img, t.filename, t.driver ? t.driver :
+				 fmt_name, &o);
+	tool_image_free(&t);
+	return ret;
 }
 
 const char *tool_reason(const char *path, int err)

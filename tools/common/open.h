@@ -16,6 +16,13 @@ int format_from_name(const char *name, enum qcow_format *fmt);
  */
 int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,
 	      const struct qcow_open_opts *opts);
+/*
+ * tool_open() of an image named by arg: an --image-opts string when
+ * image_opts (its driver the format, its encrypt.key-secret the key),
+ * else a file name; fmt_name is used when the string names no driver.
+ */
+int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
+		   const char *fmt_name, const struct qcow_open_opts *opts);
 
 /*
  * Why an engine call on path failed: the engine's message without its
@@ -43,15 +50,25 @@ enum {
 	OPT_UNTRUSTED = OPT_TRUST_FIRST,
 	OPT_ALLOW_DIR,
 	OPT_ALLOW_BLOCK,
-	OPT_TRUST_LAST = OPT_ALLOW_BLOCK,
+	OPT_OBJECT,
+	OPT_IMAGE_OPTS,
+	OPT_TRUST_LAST = OPT_IMAGE_OPTS,
 };
 
+/*
+ * With them, every verb takes secrets and image option strings
+ * (tools/common/secret.h): --object secret,id=ID,data=...|file=PATH and
+ * --image-opts, after which tool_open() reads its path as
+ * "driver=qcow2,file.filename=PATH,encrypt.key-secret=ID".
+ */
 #define TRUST_LONGOPTS \
 	{ "untrusted", no_argument, NULL, OPT_UNTRUSTED }, \
 	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR }, \
-	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK }
+	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK }, \
+	{ "object", required_argument, NULL, OPT_OBJECT }, \
+	{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS }
 
-/* -ENOMEM with a message, else 0. */
+/* -ENOMEM or -EINVAL with a message, else 0. */
 int tool_trust_option(int c, const char *arg);
 /* What those options asked for, into opts. */
 void tool_trust_apply(struct qcow_open_opts *opts);

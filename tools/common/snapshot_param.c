@@ -5,6 +5,7 @@
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/common/snapshot_param.h"
 
 #define SNAPSHOT_PREFIX "snapshot."
@@ -79,6 +80,7 @@ int tool_open_snapshot(struct qcow_image **img, const char *path,
 		       const struct snapshot_param *p)
 {
 	struct qcow_open_opts o = *opts;
+	struct tool_image t;
 	int ret;
 
 	if (!p->id_or_name) {
@@ -86,16 +88,31 @@ int tool_open_snapshot(struct qcow_image **img, const char *path,
 		o.snapshot_name = p->name;
 		return tool_open(img, path, fmt_name, &o);
 	}
-	if (format_from_name(fmt_name, &o.format) < 0)
-		return tool_open(img, path, fmt_name, &o);	/* the error */
+	ret = tool_image_parse(path, tool_image_opts(), &t);
+	if (ret < 0)
+		return ret;
+	if (t.driver)
+		fmt_name = t.driver;
+	if (t.key_secret &&
+	    tool_secret(t.filename, t.key_secret, &o.key, &o.key_len) < 0) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (format_from_name(fmt_name, &o.format) < 0) {
+		ret = tool_open(img, path, fmt_name, &o);	/* the error */
+		goto out;
+	}
 	tool_trust_apply(&o);
 	o.snapshot_id = p->id_or_name;
-	ret = qcow_open(img, path, &o);
+	ret = qcow_open(img, t.filename, &o);
 	if (ret < 0 && ret != -ENOENT)
-		tool_error("%s: %s", path, tool_reason(path, ret));
-	if (ret != -ENOENT)
-		return ret;
-	o = *opts;
-	o.snapshot_name = p->id_or_name;
-	return tool_open(img, path, fmt_name, &o);
+		tool_error("%s: %s", t.filename, tool_reason(t.filename, ret));
+	if (ret == -ENOENT) {
+		o = *opts;
+		o.snapshot_name = p->id_or_name;
+		ret = tool_open(img, path, fmt_name, &o);
+	}
+out:
+	tool_image_free(&t);
+	return ret;
 }

@@ -17,6 +17,46 @@ static void add_bool(struct json_object *o, const char *k, bool v)
 	json_object_object_add(o, k, json_object_new_boolean(v));
 }
 
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+/* QEMU's QCryptoBlockInfoLUKSSlot: iters and stripes of active slots */
+static struct json_object *luks_slots(const struct qcow_luks_info *l)
+{
+	struct json_object *arr = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; arr && i < 8; i++) {
+		const struct qcow_luks_slot *sl = &l->slots[i];
+		struct json_object *o = json_object_new_object();
+
+		add_bool(o, "active", sl->active);
+		if (sl->active) {
+			add_u64(o, "iters", sl->iters);
+			add_u64(o, "stripes", sl->stripes);
+		}
+		add_u64(o, "key-offset", sl->key_offset);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static void add_luks(struct json_object *enc, const struct qcow_luks_info *l)
+{
+	add_str(enc, "cipher-alg", l->cipher_alg);
+	add_str(enc, "cipher-mode", l->cipher_mode);
+	add_str(enc, "ivgen-alg", l->ivgen_alg);
+	if (l->ivgen_hash_alg[0])
+		add_str(enc, "ivgen-hash-alg", l->ivgen_hash_alg);
+	add_str(enc, "hash-alg", l->hash_alg);
+	add_u64(enc, "payload-offset", l->payload_offset);
+	add_u64(enc, "master-key-iters", l->master_key_iters);
+	add_str(enc, "uuid", l->uuid);
+	json_object_object_add(enc, "slots", luks_slots(l));
+}
+
 static void add_encrypt(struct json_object *data, const struct qcow_info *info)
 {
 	struct json_object *enc;
@@ -25,6 +65,8 @@ static void add_encrypt(struct json_object *data, const struct qcow_info *info)
 		return;
 	enc = json_object_new_object();
 	add_str(enc, "format", info->crypt_method == 1 ? "aes" : "luks");
+	if (info->luks && info->luks->cipher_alg[0])
+		add_luks(enc, info->luks);
 	json_object_object_add(data, "encrypt", enc);
 }
 

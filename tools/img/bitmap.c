@@ -69,7 +69,7 @@ static uint64_t dir_entry_len(const char *name)
 }
 
 enum { OPT_ADD = 256, OPT_REMOVE, OPT_CLEAR, OPT_ENABLE, OPT_DISABLE,
-       OPT_MERGE, OPT_OBJECT };
+       OPT_MERGE };
 
 static void push_action(struct bm_args *a, enum bm_op op, const char *src)
 {
@@ -110,8 +110,6 @@ static int parse_opt(struct bm_args *a, int c)
 		break;
 	case OPT_MERGE:
 		push_action(a, BM_MERGE, optarg);
-		break;
-	case OPT_OBJECT:	/* secrets and the like: nothing here uses them */
 		break;
 	case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 		return tool_trust_option(c, optarg);
@@ -177,7 +175,6 @@ static int parse_args(int argc, char **argv, struct bm_args *a)
 		{ "disable", no_argument, NULL, OPT_DISABLE },
 		{ "merge", required_argument, NULL, OPT_MERGE },
 		{ "granularity", required_argument, NULL, 'g' },
-		{ "object", required_argument, NULL, OPT_OBJECT },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};

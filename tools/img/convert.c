@@ -10,6 +10,7 @@
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/common/snapshot_param.h"
 #include "tools/img/convert.h"
 #include "tools/img/create_opts.h"
@@ -32,7 +33,7 @@ static int parse_sparse(const char *arg, uint64_t *out)
 	return 0;
 }
 
-enum { OPT_BITMAPS = 256, OPT_SKIP_BROKEN };
+enum { OPT_BITMAPS = 256, OPT_SKIP_BROKEN, OPT_TARGET_OPTS };
 
 static int parse_opt(struct convert *c, int ch)
 {
@@ -83,6 +84,9 @@ static int parse_opt(struct convert *c, int ch)
 	case OPT_SKIP_BROKEN:
 		c->skip_broken_bitmaps = true;
 		break;
+	case OPT_TARGET_OPTS:
+		c->target_image_opts = true;
+		break;
 	case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 		return tool_trust_option(ch, optarg);
 	}
@@ -96,6 +100,7 @@ static int parse_args(int argc, char **argv, struct convert *c)
 		{ "force-share", no_argument, NULL, 'U' },
 		{ "bitmaps", no_argument, NULL, OPT_BITMAPS },
 		{ "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
+		{ "target-image-opts", no_argument, NULL, OPT_TARGET_OPTS },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -139,6 +144,10 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 			   c->dst, c->out_fmt);
 		return -EINVAL;
 	}
+	if (c->target_image_opts && !c->no_create) {
+		tool_usage_error("convert: --target-image-opts needs -n (the target must exist)");
+		return -EINVAL;
+	}
 	if (c->no_create && c->opts.n) {
 		tool_usage_error("convert: -o cannot be used with -n, which writes into an existing %s",
 				 c->dst);
@@ -147,6 +156,12 @@ static int check_args(struct convert *c, enum qcow_format *fmt)
 	if (c->no_create && c->backing) {
 		tool_usage_error("convert: -B cannot be used with -n, which writes into an existing %s",
 				 c->dst);
+		return -EINVAL;
+	}
+	if (c->compress && (img_opts_get(&c->opts, "encrypt.format") ||
+			    img_opts_get(&c->opts, "encryption"))) {
+		tool_error("%s: -c: an encrypted image cannot hold compressed clusters",
+			   c->dst);
 		return -EINVAL;
 	}
 	if (c->compress && *fmt != QCOW_FMT_QCOW2 && *fmt != QCOW_FMT_QCOW) {
@@ -192,13 +207,31 @@ static int create_target(struct convert *c, enum qcow_format fmt)
 static int open_target(struct convert *c, enum qcow_format fmt)
 {
 	struct qcow_open_opts opts = { .read_only = false, .format = fmt };
+	const char *id = img_opts_get(&c->opts, "encrypt.key-secret");
+	struct qcow_info info;
 	int ret;
 
+	if (c->target_image_opts) {
+		ret = tool_open_spec(&c->out, c->dst, true, c->out_fmt,
+				     &opts);
+		if (ret < 0)
+			return ret;
+		goto opened;
+	}
+	if (id && tool_secret(c->dst, id, &opts.key, &opts.key_len) < 0)
+		return -EINVAL;
 	ret = qcow_open(&c->out, c->dst, &opts);
 	if (ret < 0) {
 		tool_error("%s: cannot open the target: %s", c->dst,
 			   open_error_text(c->dst, ret));
 		return ret;
+	}
+opened:
+	if (c->compress && qcow_get_info(c->out, &info) == 0 &&
+	    info.crypt_method) {
+		tool_error("%s: -c: an encrypted image cannot hold compressed clusters",
+			   c->dst);
+		return -EINVAL;
 	}
 	if (qcow_size(c->out) < qcow_size(c->img)) {
 		tool_error("%s: the target is smaller than the source", c->dst);

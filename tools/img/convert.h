@@ -33,6 +33,7 @@ struct convert {
 	bool copy_bitmaps;		/* --bitmaps */
 	bool skip_broken_bitmaps;	/* --skip-broken-bitmaps */
 	struct snapshot_param snapshot;	/* -l: export this snapshot */
+	bool target_image_opts;		/* dst is an --image-opts string */
 
 	struct qcow_image *img;		/* source */
 	struct qcow_image *out;		/* target */

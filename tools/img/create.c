@@ -7,6 +7,7 @@
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/common/size.h"
 #include "tools/img/create_opts.h"
 #include "tools/img/img.h"
@@ -26,6 +27,7 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "object", required_argument, NULL, OPT_OBJECT },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:F:b:o:qu";
@@ -54,6 +56,10 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			break;
 		case 'u':
 			a->unsafe = true;
+			break;
+		case OPT_OBJECT:
+			if (tool_object(optarg) < 0)
+				return -EINVAL;
 			break;
 		default:
 			tool_bad_option("create", optstring, argv);

@@ -2,21 +2,45 @@
 /* qemu-img create's -o options: names, values, the "Formatting" line. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/common/size.h"
 #include "tools/img/create_opts.h"
 
 #define SECTOR 512
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CRYPT_AES 1	/* qcow2 crypt_method values */
+#define CRYPT_LUKS 2
 #define MAX_L1_SIZE (32u << 20)	/* bytes, as QEMU limits it */
 
 static const char *const qcow2_keys[] = {
 	"size", "compat", "backing_file", "backing_fmt", "data_file",
 	"data_file_raw", "cluster_size", "extended_l2", "preallocation",
-	"lazy_refcounts", "refcount_bits", "compression_type", "nocow", NULL
+	"lazy_refcounts", "refcount_bits", "compression_type", "nocow",
+	"encryption", "encrypt.format", "encrypt.key-secret",
+	"encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.ivgen-alg",
+	"encrypt.ivgen-hash-alg", "encrypt.hash-alg", "encrypt.iter-time",
+	NULL
+};
+
+/* the encrypt.* strings QEMU takes for LUKS only, and where they go */
+#define LUKS_STR(key, field) { key, offsetof(struct qcow_create_opts, field), \
+			       sizeof(((struct qcow_create_opts *)0)->field) }
+static const struct {
+	const char *key;
+	size_t off;
+	size_t size;
+} luks_strings[] = {
+	LUKS_STR("encrypt.cipher-alg", luks_cipher_alg),
+	LUKS_STR("encrypt.cipher-mode", luks_cipher_mode),
+	LUKS_STR("encrypt.ivgen-alg", luks_ivgen_alg),
+	LUKS_STR("encrypt.ivgen-hash-alg", luks_ivgen_hash_alg),
+	LUKS_STR("encrypt.hash-alg", luks_hash_alg),
 };
 
 /* QEMU's qcow driver, and its file's options */
@@ -37,6 +61,15 @@ struct print_key {
 };
 
 static const struct print_key qcow2_print[] = {
+	{ "encryption", NULL, false },
+	{ "encrypt.format", NULL, false },
+	{ "encrypt.key-secret", NULL, false },
+	{ "encrypt.cipher-alg", NULL, false },
+	{ "encrypt.cipher-mode", NULL, false },
+	{ "encrypt.ivgen-alg", NULL, false },
+	{ "encrypt.ivgen-hash-alg", NULL, false },
+	{ "encrypt.hash-alg", NULL, false },
+	{ "encrypt.iter-time", NULL, true },
 	{ "cluster_size", "65536", true },
 	{ "extended_l2", "off", false },
 	{ "preallocation", NULL, false },
@@ -57,9 +90,9 @@ static const struct print_key qcow_print[] = {
 	{ "size", NULL, true },
 	{ "backing_file", NULL, false },
 	{ "backing_fmt", NULL, false },
+	{ "encryption", NULL, false },
 	{ "encrypt.format", NULL, false },
 	{ "encrypt.key-secret", NULL, false },
-	{ "encryption", NULL, false },
 	{ "nocow", NULL, false },
 	{ "preallocation", NULL, false },
 	{ NULL, NULL, false }
@@ -120,6 +153,76 @@ static int parse_numbers(struct create_spec *s)
 	return 0;
 }
 
+static int bad_value(const struct create_spec *s, const char *param,
+		     const char *val);
+static int fail(const struct create_spec *s, const char *msg);
+
+static int parse_luks(struct create_spec *s)
+{
+	struct qcow_create_opts *o = &s->o;
+	const char *v;
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(luks_strings); i++) {
+		v = img_opts_get(s->opts, luks_strings[i].key);
+		if (!v)
+			continue;
+		if (o->crypt_method != CRYPT_LUKS)
+			return fail(s, "encrypt.cipher-alg, -mode, ivgen-alg, "
+				    "ivgen-hash-alg, hash-alg and iter-time "
+				    "need encrypt.format=luks");
+		if (strlen(v) >= luks_strings[i].size)
+			return bad_value(s, luks_strings[i].key, v);
+		memcpy((char *)o + luks_strings[i].off, v, strlen(v) + 1);
+	}
+	v = img_opts_get(s->opts, "encrypt.iter-time");
+	if (v && o->crypt_method != CRYPT_LUKS)
+		return fail(s, "encrypt.iter-time needs encrypt.format=luks");
+	if (v && opt_number(s->file, "encrypt.iter-time", v, &n))
+		return -EINVAL;
+	if (v)
+		o->luks_iter_time_ms = n ? n : 1;
+	return 0;
+}
+
+/* encrypt.format (or the old encryption=on, aes), and its secret */
+static int parse_encrypt(struct create_spec *s)
+{
+	const char *fmt = img_opts_get(s->opts, "encrypt.format");
+	const char *id = img_opts_get(s->opts, "encrypt.key-secret");
+	const char *old = img_opts_get(s->opts, "encryption");
+	bool on = false;
+
+	if (old && opt_bool(s->file, "encryption", old, &on))
+		return -EINVAL;
+	if (on && fmt && strcmp(fmt, "aes"))
+		return fail(s, "encryption=on is encrypt.format=aes; it "
+			    "cannot be combined with another format");
+	if (on && !fmt)
+		fmt = "aes";
+	if (fmt && !strcmp(fmt, "aes"))
+		s->o.crypt_method = CRYPT_AES;
+	else if (fmt && !strcmp(fmt, "luks"))
+		s->o.crypt_method = CRYPT_LUKS;
+	else if (fmt)
+		return bad_value(s, "encrypt.format (luks or aes)", fmt);
+	if (parse_luks(s))
+		return -EINVAL;
+	if (!s->o.crypt_method) {
+		if (id)
+			return fail(s, "encrypt.key-secret needs "
+				    "encrypt.format (luks or aes)");
+		return 0;
+	}
+	if (!id)
+		return fail(s, "an encrypted image needs its passphrase: "
+			    "encrypt.key-secret=ID with --object "
+			    "secret,id=ID,...");
+	return tool_secret(s->file, id, &s->o.key, &s->o.key_len) ? -EINVAL :
+	       0;
+}
+
 int create_spec_parse(struct create_spec *s, const char *file,
 		      enum qcow_format fmt, const struct img_opts *opts)
 {
@@ -137,6 +240,8 @@ int create_spec_parse(struct create_spec *s, const char *file,
 		return -EINVAL;
 	}
 	if (parse_numbers(s) || parse_bools(s))
+		return -EINVAL;
+	if (fmt != QCOW_FMT_RAW && parse_encrypt(s))
 		return -EINVAL;
 	s->o.backing_file = img_opts_get(opts, "backing_file");
 	s->o.backing_format = img_opts_get(opts, "backing_fmt");
@@ -249,9 +354,9 @@ static int check_qcow(struct create_spec *s)
 {
 	const struct qcow_create_opts *o = &s->o;
 
-	if (img_opts_get(s->opts, "encrypt.format") ||
-	    img_opts_get(s->opts, "encryption"))
-		return fail(s, "encrypted qcow images cannot be created yet");
+	if (o->crypt_method == CRYPT_LUKS)
+		return fail(s, "encrypt.format: legacy qcow images are encrypted "
+			    "with aes only");
 	if (o->backing_format && !o->backing_file)
 		return fail(s, "backing_fmt (-F) is given but no backing file");
 	if (!o->size)

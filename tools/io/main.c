@@ -42,6 +42,10 @@ static const char usage_text[] =
 "  --untrusted          refuse the backing and data files the image names\n"
 "  --allow-dir DIR      allow those inside DIR only (repeatable)\n"
 "  --allow-block-devices  allow block devices there\n"
+"  --object secret,id=ID,data=PASS|file=PATH[,format=raw|base64]\n"
+"                       a passphrase for encrypted images\n"
+"  --image-opts         FILE is driver=qcow2|qcow,file.filename=PATH,\n"
+"                       encrypt.key-secret=ID\n"
 "  -h, --help           this text\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The crypto worker pool: the device's queues never wait for a cipher.
+ * Jobs queue under a mutex of their own; a worker runs the cipher without
+ * the engine lock, then takes it to hand the job back to its context.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "crypt_pool.h"
+
+#define POOL_MAX_THREADS	4
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct qcrypt_job *pool_head, *pool_tail;
+static int pool_threads;	/* -1: could not start one */
+
+static int run_job(struct qcrypt_job *j)
+{
+	return j->encrypt ? qcrypto_encrypt(j->cipher, j->sector, j->buf,
+					    j->len) :
+			    qcrypto_decrypt(j->cipher, j->sector, j->buf,
+					    j->len);
+}
+
+static void *worker(void *arg)
+{
+	struct qcrypt_job *j;
+	struct qcow_ctx *prev;
+	int ret;
+
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		while (!pool_head)
+			pthread_cond_wait(&pool_cond, &pool_lock);
+		j = pool_head;
+		pool_head = j->next;
+		if (!pool_head)
+			pool_tail = NULL;
+		pthread_mutex_unlock(&pool_lock);
+		ret = run_job(j);
+		prev = qcow_lock(NULL);
+		j->w.ctx->owned--;
+		qwaiter_wake(&j->w, ret);
+		qcow_unlock(prev);
+	}
+	return arg;
+}
+
+/*
+ * A child of fork() has none of the workers (ublk-qcow's daemon forks):
+ * it starts its own at its first job.
+ */
+static void pool_forked(void)
+{
+	pthread_mutex_init(&pool_lock, NULL);
+	pthread_cond_init(&pool_cond, NULL);
+	pool_head = pool_tail = NULL;
+	pool_threads = 0;
+}
+
+/* Under pool_lock: the workers, started at the first job. */
+static bool pool_ready(void)
+{
+	static bool registered;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = (int)(cpus > 1 ? cpus / 2 : 1), i;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (pool_threads)
+		return pool_threads > 0;
+	if (!registered && pthread_atfork(NULL, NULL, pool_forked) == 0)
+		registered = true;
+	want = want > POOL_MAX_THREADS ? POOL_MAX_THREADS : want;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (i = 0; i < want; i++)
+		if (pthread_create(&t, &attr, worker, NULL) == 0)
+			pool_threads++;
+	pthread_attr_destroy(&attr);
+	if (!pool_threads)
+		pool_threads = -1;
+	return pool_threads > 0;
+}
+
+void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
+{
+	bool queued = false;
+
+	job->w.ctx = ctx;
+	job->next = NULL;
+	if (ctx && ctx->ring) {
+		pthread_mutex_lock(&pool_lock);
+		if (pool_ready()) {
+			ctx->owned++;
+			if (pool_tail)
+				pool_tail->next = job;
+			else
+				pool_head = job;
+			pool_tail = job;
+			queued = true;
+			pthread_cond_signal(&pool_cond);
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (!queued)
+		job->w.resume(&job->w, run_job(job));
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sector ciphers run off the request's thread: a small pool of worker
+ * threads takes jobs, and each job's waiter resumes on the context that
+ * submitted it (its mailbox and eventfd, as any cross-thread wake-up).
+ * A context without a ring runs the job at once.
+ */
+#ifndef QCOW_CRYPT_POOL_H
+#define QCOW_CRYPT_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "internal.h"
+#include "crypto/crypto.h"
+
+#ifndef container_of
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+#endif
+
+struct qcrypt_job {
+	struct qwaiter w;		/* resume set by the caller */
+	struct qcrypto_cipher *cipher;
+	bool encrypt;
+	uint64_t sector;		/* of buf's first sector */
+	void *buf;
+	size_t len;
+	struct qcrypt_job *next;
+};
+
+/*
+ * Under the engine lock.  job->w.resume(&job->w, err) runs later on ctx's
+ * thread (or before this returns, without a ring or a pool).
+ */
+void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);
+
+#endif

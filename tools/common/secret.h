@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Secrets and image option strings, as qemu-img and qemu-io take them:
+ * --object secret,id=ID,data=TEXT|file=PATH[,format=raw|base64] and
+ * --image-opts driver=qcow2,file.filename=PATH,encrypt.key-secret=ID.
+ * Secret bytes live until the program ends and are wiped then.
+ */
+#ifndef TOOLS_COMMON_SECRET_H
+#define TOOLS_COMMON_SECRET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One --object argument; -EINVAL after a message. */
+int tool_object(const char *arg);
+
+/* The bytes of secret id; -ENOENT after a message naming file. */
+int tool_secret(const char *file, const char *id, const char **key,
+		size_t *len);
+
+/* An image named by an option string (or, plain, by its file name). */
+struct tool_image {
+	char *filename;
+	char *driver;		/* NULL: not given */
+	char *key_secret;	/* NULL: none */
+};
+
+/*
+ * arg parsed as an --image-opts string when image_opts, else taken as
+ * the file name.  -EINVAL after a message for unknown or missing keys.
+ */
+int tool_image_parse(const char *arg, bool image_opts, struct tool_image *out);
+void tool_image_free(struct tool_image *t);
+
+/* --image-opts was given: image names on the command line are options. */
+void tool_image_opts_set(bool on);
+bool tool_image_opts(void);
+
+#endif
