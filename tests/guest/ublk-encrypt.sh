@@ -10,7 +10,9 @@
 # from standard input and from the user keyring (--key-keyring, the key
 # added by tests/helpers/user-key: the guest has no keyctl).  A wrong
 # LUKS passphrase and a missing keyring key fail the add with one line
-# and no device.
+# and no device.  Keys stay out of core dumps: the daemon's core limit is
+# 0, and qcow-io given a secret leaves no core when killed by SIGQUIT
+# (the same without a secret does).
 #     tests/guest/run.sh tests/guest/ublk-encrypt.sh [asan]
 . "$(dirname "$0")/lib-ublk.sh"
 # shellcheck source=tests/guest/lib-crypto.sh
@@ -73,6 +75,7 @@ enc_case() {
 		return
 	fi
 	backend_is "$c" "$ID" "$wbe" || return
+	[ "$c" = "${CORE_CASE:-}" ] && no_cores
 	run "$c-mkfs.log" mkfs.ext4 -q -F "$DEV" || { fail "$c" "mkfs.ext4"; return; }
 	run "$c-mount.log" mount -t ext4 "$DEV" "$MNT" || { fail "$c" "mount"; return; }
 	make_files "$MNT"
@@ -108,6 +111,54 @@ enc_case() {
 	rm -f "$c.raw"
 }
 
+# core_of DIR CMD...: CMD (a qcow-io reading commands from a pipe)
+# killed by SIGQUIT in DIR: 0 when it left a core there, 1 when not, 2
+# when it had ended before the signal.
+core_of() {
+	local d=$1
+	shift
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 2
+		sleep 5 | "$@" >"$d.log" 2>&1 &
+		pid=$!
+		sleep 1
+		kill -QUIT "$pid" || exit 2
+		wait "$pid"
+		exit 0
+	) 2>/dev/null || return 2
+	compgen -G "$d/core*" >/dev/null
+}
+
+# no_cores: the daemon of device ID (given a passphrase) has no core
+# size; qcow-io leaves a core without a secret, none with one.
+no_cores() {
+	local pid
+	pid=$(daemon_pid "$ID")
+	if ! grep -q '^Max core file size  *0  *0 ' "/proc/$pid/limits"; then
+		fail core/daemon "the daemon's core limit is not 0"
+		grep core "/proc/$pid/limits" | diag
+	else
+		pass core/daemon
+	fi
+	local st=0
+	core_of "$WORK/core-plain" /host/bin/qcow-io -r -f raw "$WORK/key" || st=$?
+	if [ "$st" != 0 ]; then
+		skip core/qcow-io "no core without a secret either ($st)"
+		return
+	fi
+	# aes.qcow2: not attached now
+	core_of "$WORK/core-secret" /host/bin/qcow-io -r --object "$SEC" \
+		--image-opts "driver=qcow2,file.filename=$WORK/aes.qcow2,encrypt.key-secret=s0" || st=$?
+	case $st in
+	0) fail core/qcow-io "a core was dumped with the secret" ;;
+	1) pass core/qcow-io ;;
+	*) fail core/qcow-io "qcow-io ended before the signal"
+	   diag 3 <"$WORK/core-secret.log" ;;
+	esac
+	rm -rf "$WORK/core-plain" "$WORK/core-secret"
+}
+
 # refused NAME ADD_ARGS...: add fails, one line matching $WANT, no device.
 ndev() { find /dev -maxdepth 1 -name 'ublkb*' | wc -l; }
 refused() {
@@ -129,6 +180,9 @@ refused() {
 
 ublk_init
 load_crypto_modules
+ulimit -c unlimited	# what the daemon's own limit must beat
+echo core >/proc/sys/kernel/core_pattern
+CORE_CASE=luks-kernel-2q-then-openssl
 if [ "${1:-}" = asan ]; then
 	USER_KEY=/host/build-asan/tests/helpers/user-key
 else

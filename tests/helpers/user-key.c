@@ -3,7 +3,8 @@
  * user-key DESC: adds the bytes of standard input as the "user" key DESC
  * of the user keyring (add_key(2), as `keyctl padd user DESC @u` does),
  * for the tests of `ublk-qcow add --key-keyring` where no keyctl is
- * installed.  Exit 0, 1 on an error, 77 when the kernel has no keys.
+ * installed; the key expires after ten minutes.  Exit 0, 1 on an error,
+ * 77 when the kernel has no keys.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return errno == ENOSYS || errno == EPERM ? 77 : 1;
 	}
+	syscall(SYS_keyctl, KEYCTL_SET_TIMEOUT, id, 600);
 	printf("%ld\n", id);
 	return 0;
 }
