@@ -11,7 +11,7 @@
 # added by tests/helpers/user-key: the guest has no keyctl).  A wrong
 # LUKS passphrase and a missing keyring key fail the add with one line
 # and no device.  Keys stay out of core dumps: the daemon's core limit is
-# 0, and qcow-io given a secret leaves no core when killed by SIGQUIT
+# 0, and qcow-io given a secret leaves no core when killed by SIGABRT
 # (the same without a secret does).
 #     tests/guest/run.sh tests/guest/ublk-encrypt.sh [asan]
 . "$(dirname "$0")/lib-ublk.sh"
@@ -112,7 +112,8 @@ enc_case() {
 }
 
 # core_of DIR CMD...: CMD (a qcow-io reading commands from a pipe)
-# killed by SIGQUIT in DIR: 0 when it left a core there, 1 when not, 2
+# killed by SIGABRT in DIR (SIGQUIT is ignored by background jobs): 0
+# when it left a core there, 1 when not, 2
 # when it had ended before the signal.
 core_of() {
 	local d=$1
@@ -123,7 +124,7 @@ core_of() {
 		sleep 5 | "$@" >"$d.log" 2>&1 &
 		pid=$!
 		sleep 1
-		kill -QUIT "$pid" || exit 2
+		kill -ABRT "$pid" || exit 2
 		wait "$pid"
 		exit 0
 	) 2>/dev/null || return 2
