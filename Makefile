@@ -51,6 +51,10 @@ UBLK_OBJS := $(UBLK_SRCS:%.c=$(BUILD)/%.o)
 ENGINE_TEST_SRCS := $(wildcard tests/engine/*.c)
 ENGINE_TEST_BINS := $(ENGINE_TEST_SRCS:tests/engine/%.c=$(BUILD)/tests/%)
 
+# programs the test scripts run (tests/helpers/NAME.c), not tests themselves
+TEST_HELPER_SRCS := $(wildcard tests/helpers/*.c)
+TEST_HELPER_BINS := $(TEST_HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+
 # private headers for the engine and its tests only, never the programs
 $(LIB_OBJS) $(ENGINE_TEST_BINS): PRIV_INC := -Iqcow
 
@@ -59,7 +63,7 @@ PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
 .PHONY: all check check-valgrind deps clean run bench bench-engine bench-ublk
-all: $(PROGS) $(ENGINE_TEST_BINS)
+all: $(PROGS) $(ENGINE_TEST_BINS) $(TEST_HELPER_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,6 +100,10 @@ $(BUILD)/tests/%: tests/engine/%.c $(BUILD)/tests/engine/%.d $(LIB)
 	@mkdir -p $(dir $@) $(BUILD)/tests/engine
 	$(CC) $(ALL_CFLAGS) -MF $(BUILD)/tests/engine/$*.d -MT $@ $(ALL_LDFLAGS) \
 		-o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 # Every test: engine tests in the normal and the sanitizer build, then the
 # interop tests against qemu-img with the sanitizer build of the tools.

@@ -30,6 +30,34 @@ enum qcow_format {
 	QCOW_FMT_QCOW,		/* legacy version 1 */
 };
 
+/*
+ * Where the ciphers of an encrypted image run: AUTO takes the kernel's
+ * where AF_ALG works and it measured faster here, else OpenSSL.
+ */
+enum qcow_crypto_backend {
+	QCOW_CRYPTO_AUTO = 0,
+	QCOW_CRYPTO_KERNEL,		/* the kernel's crypto API (AF_ALG) */
+	QCOW_CRYPTO_OPENSSL,		/* OpenSSL's libcrypto */
+};
+
+/* "auto", "kernel", "openssl" */
+const char *qcow_crypto_backend_name(enum qcow_crypto_backend b);
+/* -EINVAL for any other name */
+int qcow_crypto_backend_by_name(const char *name,
+				enum qcow_crypto_backend *b);
+/*
+ * 0 when b can run here; -ENOTSUP, with the reason in qcow_strerror(),
+ * for the kernel's on a kernel without AF_ALG.
+ */
+int qcow_crypto_backend_probe(enum qcow_crypto_backend b);
+/*
+ * For a program about to hold a passphrase or an encrypted image's keys
+ * (the ciphers' key schedules live on the heap): the process is made
+ * not dumpable (PR_SET_DUMPABLE 0) and its RLIMIT_CORE 0, so no core
+ * dump holds them.  Call it before reading the passphrase.
+ */
+int qcow_no_core_dumps(void);
+
 struct qcow_open_opts {
 	enum qcow_format format;	/* QCOW_FMT_NONE: probe the file */
 	bool read_only;
@@ -97,6 +125,12 @@ struct qcow_open_opts {
 	 */
 	const char *key;
 	size_t key_len;
+	/*
+	 * The backend of every cipher the image makes (LUKS key slots
+	 * too); the kernel's where AF_ALG is missing fails the open with
+	 * -ENOTSUP and one line saying so.
+	 */
+	enum qcow_crypto_backend crypto_backend;
 };
 
 /*
@@ -315,6 +349,8 @@ struct qcow_info {
 	unsigned int nb_snapshots;
 	const struct qcow_snapshot_info *snapshots;
 	const struct qcow_luks_info *luks;	/* crypt_method 2, else NULL */
+	/* the data cipher's backend, KERNEL or OPENSSL; AUTO: no cipher */
+	enum qcow_crypto_backend crypto_backend;
 };
 
 int qcow_get_info(const struct qcow_image *img, struct qcow_info *info);
@@ -374,6 +410,7 @@ struct qcow_create_opts {
 	char luks_ivgen_hash_alg[16];
 	char luks_hash_alg[16];
 	uint64_t luks_iter_time_ms;
+	enum qcow_crypto_backend crypto_backend;
 };
 
 /* Errors are reported through qcow_strerror(). */

@@ -34,4 +34,12 @@ struct qcrypt_job {
  */
 void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);
 
+/*
+ * (crypt_backend.c) The crypto library's backend for the caller's
+ * choice, after qcow_crypto_backend_probe() (error set naming file).
+ */
+int qcrypt_backend(enum qcow_crypto_backend b, const char *file,
+		   enum qcrypto_backend *out);
+enum qcow_crypto_backend qcrypt_backend_public(enum qcrypto_backend b);
+
 #endif

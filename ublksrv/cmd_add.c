@@ -19,6 +19,7 @@ static void add_usage(FILE *f)
 "                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
 "                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
+"                     [--crypto-backend auto|kernel|openssl]\n"
 "                     [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
@@ -54,6 +55,10 @@ static void add_usage(FILE *f)
 "                 a final newline too, as qemu-img's secret,file=\n"
 "  --key-keyring DESC  the passphrase from the \"user\" key DESC of the\n"
 "                 user keyring (keyctl add user DESC PASS @u)\n"
+"  --crypto-backend auto|kernel|openssl  where their ciphers run: the\n"
+"                 kernel's crypto API (AF_ALG), OpenSSL, or auto (the\n"
+"                 kernel's where it measured faster here; the default);\n"
+"                 -o crypto_backend=; recorded for `recover`\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
@@ -62,7 +67,7 @@ static void add_usage(FILE *f)
 
 enum {
 	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
-	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING,
+	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING, OPT_CRYPTO_BACKEND,
 };
 
 static const struct option add_opts[] = {
@@ -83,6 +88,7 @@ static const struct option add_opts[] = {
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
+	{ "crypto-backend", required_argument, NULL, OPT_CRYPTO_BACKEND },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -111,6 +117,21 @@ static int key_opt(struct ublk_key *k, int c, const char *arg)
 	ret = c == OPT_KEY_FILE ? ublk_key_from_file(k, arg) :
 	      ublk_key_from_keyring(k, arg);
 	return ret < 0 ? -1 : 0;
+}
+
+/* One line when unknown, or the kernel's without AF_ALG. */
+static int crypto_opt(const char *name, struct ublk_dev_opts *o)
+{
+	if (qcow_crypto_backend_by_name(name, &o->crypto_backend) < 0) {
+		ublk_err("--crypto-backend: unknown backend '%s' (auto, kernel "
+			 "or openssl)", name);
+		return -1;
+	}
+	if (qcow_crypto_backend_probe(o->crypto_backend) < 0) {
+		ublk_err("--crypto-backend: %s", qcow_strerror());
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_format(const char *name, struct ublk_dev_opts *o)
@@ -179,8 +200,8 @@ static int parse_switch(const char *key, const char *name, bool with_auto)
 }
 
 /*
- * format=, allow_dir=, untrusted=, allow_block_devices=, snapshot=;
- * -2: not one
+ * format=, allow_dir=, untrusted=, allow_block_devices=, snapshot=,
+ * crypto_backend=; -2: not one
  */
 static int parse_o_open(char *key, struct add_args *a)
 {
@@ -190,6 +211,8 @@ static int parse_o_open(char *key, struct add_args *a)
 		return snapshot_opt(a, key + 9);
 	if (!strncmp(key, "format=", 7))
 		return parse_format(key + 7, &a->o);
+	if (!strncmp(key, "crypto_backend=", 15))
+		return crypto_opt(key + 15, &a->o);
 	if (!strncmp(key, "allow_dir=", 10) && key[10])
 		return allow_dir(a, key + 10);
 	v = parse_switch(key, "untrusted", false);
@@ -206,7 +229,7 @@ static int parse_o_open(char *key, struct add_args *a)
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
- * snapshot=NAME.
+ * snapshot=NAME, crypto_backend=auto|kernel|openssl.
  */
 static int parse_o(char *s, struct add_args *a)
 {
@@ -230,7 +253,8 @@ static int parse_o(char *s, struct add_args *a)
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
 				 "zero_copy=on|off|auto, format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
-				 "allow_block_devices=on|off, snapshot=NAME)",
+				 "allow_block_devices=on|off, snapshot=NAME, "
+				 "crypto_backend=NAME)",
 				 key);
 			return -1;
 		}
@@ -297,6 +321,9 @@ static int add_opt(struct add_args *a, int c)
 		v = key_opt(&a->key, c, optarg);
 		a->o.key = a->key.data;
 		a->o.key_len = a->key.len;
+		break;
+	case OPT_CRYPTO_BACKEND:
+		v = crypto_opt(optarg, &a->o);
 		break;
 	default:
 		return -1;
@@ -422,12 +449,14 @@ static void recover_usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT]\n"
-"                         [--key-file PATH|- | --key-keyring DESC] [--foreground]\n"
+"                         [--key-file PATH|- | --key-keyring DESC]\n"
+"                         [--crypto-backend auto|kernel|openssl] [--foreground]\n"
 "  Serves device N again after its daemon died: the device kept its\n"
 "  requests queued, and those in flight are issued again.  The image, its\n"
 "  format (never probed again) and the options are the ones `add`\n"
-"  recorded, unless -f names the image or -F the format.  An encrypted\n"
-"  image needs its passphrase again, as add takes it (never recorded).\n");
+"  recorded, unless -f names the image, -F the format or --crypto-backend\n"
+"  the backend.  An encrypted image needs its passphrase again, as add\n"
+"  takes it (never recorded).\n");
 }
 
 static const struct option recover_opts[] = {
@@ -437,13 +466,20 @@ static const struct option recover_opts[] = {
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
+	{ "crypto-backend", required_argument, NULL, OPT_CRYPTO_BACKEND },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* The image opens as add opened it: format, probed or not, untrusted. */
-static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st)
+/*
+ * The image opens as add opened it: format, probed or not, untrusted,
+ * the crypto backend (unless given again).
+ */
+static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st,
+			  bool crypto_given)
 {
+	if (!crypto_given)
+		o->crypto_backend = st->crypto_backend;
 	if (o->format == QCOW_FMT_NONE) {
 		o->format = st->format;
 		o->format_probed = st->format_probed;
@@ -459,7 +495,7 @@ int cmd_recover(int argc, char **argv)
 	struct ublk_key key = { 0 };
 	struct run_state st;
 	char **dirs = NULL;
-	bool fg = false;
+	bool fg = false, crypto_given = false;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "n:f:F:h", recover_opts,
@@ -491,6 +527,13 @@ int cmd_recover(int argc, char **argv)
 			o.key = key.data;
 			o.key_len = key.len;
 			break;
+		case OPT_CRYPTO_BACKEND:
+			if (crypto_opt(optarg, &o) < 0) {
+				ublk_key_clear(&key);
+				return 2;
+			}
+			crypto_given = true;
+			break;
 		case 'h':
 			recover_usage(stdout);
 			ublk_key_clear(&key);
@@ -509,7 +552,7 @@ int cmd_recover(int argc, char **argv)
 		if (!o.image)
 			o.image = st.image;
 		o.read_only = st.read_only;
-		recorded_open(&o, &st);
+		recorded_open(&o, &st, crypto_given);
 		dirs = run_state_allow_dirs(o.dev_id);
 		o.allow_dirs = (const char *const *)dirs;
 	} else if (!o.image) {

@@ -102,6 +102,9 @@ static void row_print(const struct dev_row *r)
 	printf("%-4d %-9s %6u %6u %8d  %s\n", r->id,
 	       ublk_state_name(r->info.state), r->info.nr_hw_queues,
 	       r->info.queue_depth, r->info.ublksrv_pid, row_image(r));
+	if (r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO)
+		printf("     crypto backend: %s\n",
+		       qcow_crypto_backend_name(r->st.crypto_used));
 	n = r->bitmaps ? json_object_array_length(r->bitmaps) : 0;
 	if (!n)
 		return;
@@ -140,6 +143,19 @@ static struct json_object *queues_json(struct ublk_ctrl *c,
 	return a;
 }
 
+/* The cipher's backend (null: not encrypted), and what add asked for. */
+static void crypto_json(struct json_object *o, const struct dev_row *r)
+{
+	bool used = r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO;
+
+	json_object_object_add(o, "crypto-backend", used ?
+			       json_object_new_string(qcow_crypto_backend_name(
+					r->st.crypto_used)) : NULL);
+	json_object_object_add(o, "crypto-backend-option", r->have_state ?
+			       json_object_new_string(qcow_crypto_backend_name(
+					r->st.crypto_backend)) : NULL);
+}
+
 static struct json_object *row_json(struct ublk_ctrl *c,
 				    const struct dev_row *r)
 {
@@ -166,6 +182,7 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 				r->have_state && r->st.untrusted));
 	json_object_object_add(o, "snapshot", r->have_state && r->st.snapshot ?
 			       json_object_new_string(r->st.snapshot) : NULL);
+	crypto_json(o, r);
 	json_object_object_add(o, "queues",
 			       json_object_new_int(r->info.nr_hw_queues));
 	json_object_object_add(o, "depth",

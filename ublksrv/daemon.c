@@ -59,8 +59,10 @@ static void daemon_parent(int fd, pid_t child, unsigned int n)
 
 	if (ids && read_ids(fd, ids, n) == n) {
 		print_bdevs(ids, n);
+		free(ids);
 		exit(0);
 	}
+	free(ids);
 	if (waitpid(child, &st, 0) == child && WIFEXITED(st) &&
 	    WEXITSTATUS(st))
 		exit(WEXITSTATUS(st));

@@ -82,6 +82,7 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		.allow_block_devices = dev->opts.allow_block_devices,
 		.key = dev->opts.key,
 		.key_len = dev->opts.key_len,
+		.crypto_backend = dev->opts.crypto_backend,
 	};
 	const struct qcow_bitmap_info *bitmaps;
 	struct qcow_info info;
@@ -107,8 +108,10 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 			 "write that would make its first sector another "
 			 "format's header is refused (give -F raw to allow "
 			 "it)", dev->opts.image);
-	if (!dev->opts.read_only && qcow_get_info(dev->img, &info) == 0 &&
-	    info.corrupt) {
+	if (qcow_get_info(dev->img, &info) < 0)
+		memset(&info, 0, sizeof(info));
+	dev->opts.crypto_used = info.crypto_backend;
+	if (!dev->opts.read_only && info.corrupt) {
 		ublk_err("%s is marked corrupt: serving it read-only",
 			 dev->opts.image);
 		dev->opts.read_only = true;
@@ -252,6 +255,8 @@ static int dev_save_state(struct ublk_dev *dev)
 		.allow_dirs = dev->opts.allow_dirs,
 		.allow_block_devices = dev->opts.allow_block_devices,
 		.snapshot = dev->opts.snapshot,
+		.crypto_backend = dev->opts.crypto_backend,
+		.crypto_used = dev->opts.crypto_used,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),

@@ -8,16 +8,22 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "qcow.h"
 #include "key.h"
 #include "log.h"
 
 #define KEY_MAX		4096u	/* a page: locked and wiped whole */
 
+/* Before a passphrase is read: no core dump may hold it or its keys. */
 static int key_alloc(struct ublk_key *k)
 {
-	void *p = mmap(NULL, KEY_MAX, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p;
+	int ret = qcow_no_core_dumps();
 
+	if (ret < 0)
+		return ret;
+	p = mmap(NULL, KEY_MAX, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	madvise(p, KEY_MAX, MADV_DONTDUMP);
@@ -93,8 +99,10 @@ int ublk_key_from_keyring(struct ublk_key *k, const char *desc)
 		return ret;
 	}
 	ret = key_alloc(k);
-	if (ret < 0)
+	if (ret < 0) {
+		ublk_err("--key-keyring %s: %s", desc, strerror(-ret));
 		return ret;
+	}
 	n = syscall(SYS_keyctl, KEYCTL_READ, id, k->data, KEY_MAX - 1);
 	if (n < 0 || n > KEY_MAX - 1) {
 		ret = n < 0 ? -errno : -EINVAL;

@@ -127,6 +127,13 @@ static void open_json(struct json_object *o, const struct run_state *st)
 	if (st->snapshot)
 		json_object_object_add(o, "snapshot",
 				       json_object_new_string(st->snapshot));
+	json_object_object_add(o, "crypto-backend", json_object_new_string(
+				qcow_crypto_backend_name(st->crypto_backend)));
+	if (st->crypto_used != QCOW_CRYPTO_AUTO)
+		json_object_object_add(o, "crypto-backend-used",
+				       json_object_new_string(
+					qcow_crypto_backend_name(
+						st->crypto_used)));
 }
 
 static struct json_object *state_json(const struct run_state *st)
@@ -195,6 +202,19 @@ static bool get_bool(struct json_object *o, const char *key)
 	       json_object_get_boolean(v);
 }
 
+/* AUTO when absent or unknown */
+static enum qcow_crypto_backend get_crypto(struct json_object *o,
+					   const char *key)
+{
+	enum qcow_crypto_backend b = QCOW_CRYPTO_AUTO;
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) &&
+	    qcow_crypto_backend_by_name(json_object_get_string(v), &b) < 0)
+		b = QCOW_CRYPTO_AUTO;
+	return b;
+}
+
 static enum qcow_format get_format(struct json_object *o)
 {
 	struct json_object *v;
@@ -232,6 +252,8 @@ int run_state_load(int dev_id, struct run_state *st)
 			 json_object_get_string(v));
 		st->snapshot = st->snapshot_buf;
 	}
+	st->crypto_backend = get_crypto(o, "crypto-backend");
+	st->crypto_used = get_crypto(o, "crypto-backend-used");
 	st->nr_queues = get_int(o, "queues");
 	st->depth = get_int(o, "depth");
 	st->pid = get_int(o, "pid");

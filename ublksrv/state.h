@@ -27,6 +27,9 @@ struct run_state {
 	/* save: the snapshot served (NULL: none); load: in snapshot_buf */
 	const char *snapshot;
 	char snapshot_buf[RUN_STATE_SNAPSHOT_MAX];
+	/* the backend add asked for; the one the image's cipher uses */
+	enum qcow_crypto_backend crypto_backend;
+	enum qcow_crypto_backend crypto_used;	/* AUTO: not encrypted */
 	unsigned int nr_queues;
 	unsigned int depth;
 	int pid;

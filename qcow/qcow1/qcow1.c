@@ -323,6 +323,7 @@ static int qcow1_get_info(const struct qcow_image *img, struct qcow_info *info)
 	info->version = 1;
 	info->cluster_size = 1u << s->cluster_bits;
 	info->crypt_method = s->crypt_method;
+	info->crypto_backend = q1_crypt_backend(s);
 	return 0;
 }
 

@@ -101,6 +101,7 @@ int qcow1_make_empty(struct qcow_image *img);
  * it continues the step.
  */
 int q1_crypt_open(struct qcow_image *img, struct qcow1 *s);
+enum qcow_crypto_backend q1_crypt_backend(const struct qcow1 *s);
 void q1_crypt_close(struct qcow1 *s);
 void q1_crypt_read(struct qcow_req *req, struct qcow1 *s, uint64_t boff,
 		   uint64_t len, uint64_t host);

@@ -19,6 +19,7 @@
 
 int q1_crypt_open(struct qcow_image *img, struct qcow1 *s)
 {
+	enum qcrypto_backend be;
 	int ret;
 
 	if (!s->crypt_method || (img->opts.no_io && !img->opts.key))
@@ -26,12 +27,22 @@ int q1_crypt_open(struct qcow_image *img, struct qcow1 *s)
 	if (!img->opts.key)
 		return Q1ERR(img, -EACCES, "the image is encrypted (aes): its "
 			     "data needs a passphrase (encrypt.key-secret)");
-	ret = qcrypto_legacy_aes_new(img->opts.key, img->opts.key_len,
-				     QCRYPTO_BACKEND_AUTO, &s->cipher);
+	ret = qcrypt_backend(img->opts.crypto_backend, img->filename, &be);
+	if (ret < 0)
+		return ret;
+	ret = qcrypto_legacy_aes_new(img->opts.key, img->opts.key_len, be,
+				     &s->cipher);
 	if (ret < 0)
 		return Q1ERR(img, ret, "aes: cannot make the data cipher: %s",
 			     strerror(-ret));
 	return 0;
+}
+
+enum qcow_crypto_backend q1_crypt_backend(const struct qcow1 *s)
+{
+	if (!s->cipher)
+		return QCOW_CRYPTO_AUTO;
+	return qcrypt_backend_public(qcrypto_cipher_backend(s->cipher));
 }
 
 void q1_crypt_close(struct qcow1 *s)

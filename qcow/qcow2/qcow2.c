@@ -408,6 +408,7 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	info->nb_snapshots = s->nb_snapshots;
 	info->snapshots = s->snapshot_infos;
 	info->luks = qcow2_crypt_luks_info(s);
+	info->crypto_backend = qcow2_crypt_backend(s);
 	return 0;
 }
 

@@ -256,6 +256,8 @@ void qcow2_crypt_close(struct qcow2 *s);
 /* -EACCES with the reason set when opts has no passphrase */
 int qcow2_crypt_need_key(struct qcow2 *s);
 const struct qcow_luks_info *qcow2_crypt_luks_info(const struct qcow2 *s);
+/* the data cipher's backend; QCOW_CRYPTO_AUTO when there is none */
+enum qcow_crypto_backend qcow2_crypt_backend(const struct qcow2 *s);
 void qcow2_crypt_read(struct qcow_req *req, uint64_t boff, uint64_t len,
 		      uint64_t host);
 int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,

@@ -37,6 +37,7 @@ int qcow2_crypt_need_key(struct qcow2 *s)
 
 static int open_aes(struct qcow2 *s, struct qcow2_crypt *k)
 {
+	enum qcrypto_backend be;
 	int ret;
 
 	if (s->img->opts.no_io && !s->img->opts.key)
@@ -44,8 +45,12 @@ static int open_aes(struct qcow2 *s, struct qcow2_crypt *k)
 	ret = qcow2_crypt_need_key(s);
 	if (ret < 0)
 		return ret;
+	ret = qcrypt_backend(s->img->opts.crypto_backend, s->img->filename,
+			     &be);
+	if (ret < 0)
+		return ret;
 	ret = qcrypto_legacy_aes_new(s->img->opts.key, s->img->opts.key_len,
-				     QCRYPTO_BACKEND_AUTO, &k->cipher);
+				     be, &k->cipher);
 	if (ret < 0)
 		qcow_set_error(ret, s->img->filename, "aes: cannot make the "
 			       "data cipher: %s", strerror(-ret));
@@ -82,6 +87,13 @@ void qcow2_crypt_close(struct qcow2 *s)
 	qcrypto_cipher_free(s->crypt->cipher);
 	free(s->crypt);
 	s->crypt = NULL;
+}
+
+enum qcow_crypto_backend qcow2_crypt_backend(const struct qcow2 *s)
+{
+	if (!s->crypt || !s->crypt->cipher)
+		return QCOW_CRYPTO_AUTO;
+	return qcrypt_backend_public(qcrypto_cipher_backend(s->crypt->cipher));
 }
 
 const struct qcow_luks_info *qcow2_crypt_luks_info(const struct qcow2 *s)

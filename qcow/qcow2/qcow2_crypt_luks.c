@@ -12,6 +12,7 @@
 #include <string.h>
 #include "qcow2.h"
 #include "crypto/crypto.h"
+#include "crypt_pool.h"
 #include "layout.h"
 
 /* QEMU writes about 2 MiB for 8 slots of 4000 stripes of 64-byte keys */
@@ -55,6 +56,7 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	struct qcrypto_luks *l = NULL;
 	uint8_t *hdr = NULL;
 	char why[160] = "";
+	enum qcrypto_backend be;
 	int ret;
 
 	if (s->crypto_length < LUKS_PHDR_LEN ||
@@ -84,8 +86,11 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	ret = qcow2_crypt_need_key(s);
 	if (ret < 0)
 		goto out;
+	ret = qcrypt_backend(img->opts.crypto_backend, img->filename, &be);
+	if (ret < 0)
+		goto out;
 	ret = qcrypto_luks_unlock(l, hdr, img->opts.key, img->opts.key_len,
-				  QCRYPTO_BACKEND_AUTO, out);
+				  be, out);
 	if (ret == -EACCES)
 		qcow_set_error(ret, img->filename, "encrypt.key-secret: the "
 			       "passphrase unlocks no LUKS key slot");
@@ -106,6 +111,7 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 {
 	struct qcrypto_luks_create_opts lo = { 0 };
 	struct qcrypto_cipher *c = NULL;
+	enum qcrypto_backend be;
 	int ret;
 
 	snprintf(lo.spec.cipher_alg, sizeof(lo.spec.cipher_alg), "%s",
@@ -118,8 +124,10 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 		 o->luks_ivgen_hash_alg);
 	snprintf(lo.hash_alg, sizeof(lo.hash_alg), "%s", o->luks_hash_alg);
 	lo.iter_time_ms = o->luks_iter_time_ms;
-	ret = qcrypto_luks_create(&lo, o->key, o->key_len,
-				  QCRYPTO_BACKEND_AUTO, area, len, &c);
+	ret = qcrypt_backend(o->crypto_backend, path, &be);
+	if (ret < 0)
+		return ret;
+	ret = qcrypto_luks_create(&lo, o->key, o->key_len, be, area, len, &c);
 	qcrypto_cipher_free(c);
 	if (ret == -ENOTSUP || ret == -EINVAL)
 		return qcow_set_error(ret, path, "encrypt: the cipher %s-%s-%s"

@@ -11,6 +11,9 @@
  * Then rounds of short writes side by side, sharing sectors, over data
  * already there (in-place rewrites).  Legacy qcow AES too (4 KiB clusters alone, 512-byte ones over the
  * backing file): qemu-img compares it, with the secret, with the model.
+ * Then the backend asked for is the one info names (the kernel's
+ * refused naming AF_ALG where it cannot run), and qcow_no_core_dumps()
+ * leaves the process not dumpable with no core size.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
@@ -337,6 +342,69 @@ static void run(const char *name, uint32_t crypt_method, uint32_t cs,
 	tl_pass();
 }
 
+/* info names the backend the caller asked for; AUTO resolves to one */
+static int open_backend(const char *path, enum qcow_crypto_backend be,
+			enum qcow_crypto_backend *used)
+{
+	struct qcow_open_opts oo = { .key = KEY, .key_len = strlen(KEY),
+				     .read_only = true, .crypto_backend = be };
+	struct qcow_image *img;
+	struct qcow_info info;
+	int ret = qcow_open(&img, path, &oo);
+
+	if (ret < 0)
+		return ret;
+	ret = qcow_get_info(img, &info);
+	*used = info.crypto_backend;
+	qcow_close(img);
+	return ret;
+}
+
+static void run_backends(const char *name)
+{
+	enum qcow_crypto_backend used;
+	char path[1024];
+	int ret;
+
+	tl_begin("encrypt_io/backend-%s", name);
+	snprintf(path, sizeof(path), "%s/%s.qcow2", tl_tmpdir(), name);
+	if (open_backend(path, QCOW_CRYPTO_OPENSSL, &used) < 0 ||
+	    used != QCOW_CRYPTO_OPENSSL)
+		return tl_fail("openssl asked, %s used: %s",
+			       qcow_crypto_backend_name(used),
+			       qcow_strerror());
+	if (open_backend(path, QCOW_CRYPTO_AUTO, &used) < 0 ||
+	    (used != QCOW_CRYPTO_OPENSSL && used != QCOW_CRYPTO_KERNEL))
+		return tl_fail("auto asked, %s used",
+			       qcow_crypto_backend_name(used));
+	ret = open_backend(path, QCOW_CRYPTO_KERNEL, &used);
+	if (qcow_crypto_backend_probe(QCOW_CRYPTO_KERNEL) == 0) {
+		if (ret < 0 || used != QCOW_CRYPTO_KERNEL)
+			return tl_fail("kernel asked, %s used: %s",
+				       qcow_crypto_backend_name(used),
+				       qcow_strerror());
+	} else if (ret != -ENOTSUP || !strstr(qcow_strerror(), "AF_ALG")) {
+		return tl_fail("kernel without AF_ALG: %d, %s", ret,
+			       qcow_strerror());
+	}
+	tl_pass();
+}
+
+/* the process is left not dumpable, with no core size */
+static void run_no_core_dumps(void)
+{
+	struct rlimit rl;
+
+	tl_begin("encrypt_io/no-core-dumps");
+	if (qcow_no_core_dumps() < 0)
+		return tl_fail("qcow_no_core_dumps: %s", strerror(errno));
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return tl_fail("still dumpable");
+	if (getrlimit(RLIMIT_CORE, &rl) < 0 || rl.rlim_cur || rl.rlim_max)
+		return tl_fail("RLIMIT_CORE is not 0");
+	tl_pass();
+}
+
 int main(int argc, char **argv)
 {
 	tl_init(argc, argv);
@@ -346,5 +414,9 @@ int main(int argc, char **argv)
 	run("luks-4k", 2, 4096, true);
 	run("qcow1-aes", 1, 0, false);
 	run("qcow1-aes-backing", 1, 0, true);
+	run_backends("aes-64k");
+	run_backends("luks-64k");
+	run_backends("qcow1-aes");
+	run_no_core_dumps();
 	return tl_finish();
 }

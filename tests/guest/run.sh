@@ -18,7 +18,8 @@
 # a failing one makes the exit status 1).
 # The guest has busybox, bash, fio, mkfs.ext4, e2fsck, blkdiscard,
 # qemu-img/-io/-nbd, the modules of fetch-kernel.sh already loaded
-# (/dev/ublk-control exists), and a tmpfs on /tmp: 9p is slow, so put
+# (/dev/ublk-control exists), those of crypto-modules.sh to load
+# (lib-crypto.sh), and a tmpfs on /tmp: 9p is slow, so put
 # images there for anything timed and copy results back to $GUEST_RUN.
 #
 # A guest kernel that panics before /init starts SCRIPT (seen under TCG:
@@ -131,6 +132,8 @@ prepare() {
 		sed 's/^/    | /' "$log" | tail -n 5
 		skip "cannot fetch the guest kernel: $(grep 'error:' "$log" | tail -n 1 | sed 's/^fetch-kernel: error: //')"
 	fi
+	# the kernel crypto backend's modules, for the guest to load
+	"$GUEST_DIR/crypto-modules.sh" || true
 	log=$CACHE/last-mkinitrd$KERNEL_TAG.log
 	local st=0
 	INITRD=$("$GUEST_DIR/mkinitrd.sh" 2>"$log") || st=$?

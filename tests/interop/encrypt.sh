@@ -6,7 +6,10 @@
 # read by qemu exactly as the same writes on a raw file, clean for
 # qemu-img check; info as qemu-img shows it; convert to and from
 # encrypted images; a missing secret and a wrong passphrase refused with
-# one line and the image unchanged; compressed writes refused.
+# one line and the image unchanged; compressed writes refused.  Each
+# crypto backend asked for (--crypto-backend: OpenSSL here, the kernel's
+# refused with one line where AF_ALG is missing); ublk-qcow add
+# --key-keyring reading the user keyring.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -429,6 +432,110 @@ test_refusals() {
 	fi
 }
 
+# ------------------------------------------------------ crypto backends
+# one_line NAME WORD: the case's stderr is one line naming WORD.
+one_line() {
+	local f
+	f=$(case_file "$1")
+	if [ "$(wc -l <"$f.err")" -ne 1 ] || ! grep -q -- "$2" "$f.err"; then
+		fail "$1" "not one line naming $2"
+		diag 5 <"$f.err"
+		return 1
+	fi
+}
+
+# backend_write NAME BACKEND FORMAT: created and written with
+# --crypto-backend=BACKEND, read by qemu as the raw reference.
+backend_write() {
+	local img="b-$1.qcow2" a
+	mapfile -d '' a < <(io_args)
+	rm -f "$img"
+	local o="encrypt.format=$3,encrypt.key-secret=s0"
+	[ "$3" = luks ] && o+=,encrypt.iter-time=10
+	if ! run_to "$(case_file "backend/$1/create")" "$QCOW_IMG" create -q \
+		-f qcow2 --crypto-backend="$2" "${SEC[@]}" -o "$o" "$img" 4M ||
+		! run_to "$(case_file "backend/$1/write")" "$QCOW_IO" \
+		--crypto-backend="$2" "${SEC[@]}" --image-opts "${a[@]}" \
+		"$(opts "$img")"; then
+		fail "backend/$1" "create or write failed"
+		cat "$(case_file "backend/$1/create").err" \
+			"$(case_file "backend/$1/write").err" 2>/dev/null | diag 3
+		return
+	fi
+	same_as_raw "backend/$1" "$img" ref.raw
+}
+
+# The backend by option: OpenSSL's always; the kernel's where AF_ALG
+# works (its output read by qemu), else refused with one line, nothing
+# made; an unknown name refused.
+test_backends() {
+	local n
+	[ -f ref.raw ] || raw_ref ref.raw 4M
+	backend_write luks-openssl openssl luks
+	backend_write aes-openssl openssl aes
+	if "$QCOW_IMG" info --crypto-backend=kernel ref.raw >/dev/null 2>&1; then
+		note "this kernel has AF_ALG: the kernel backend runs here"
+		backend_write luks-kernel kernel luks
+		backend_write aes-kernel kernel aes
+	else
+		n=backend/kernel-refused-create
+		rm -f nok.qcow2
+		if run_to "$(case_file $n)" "$QCOW_IMG" create -f qcow2 \
+			--crypto-backend=kernel "${SEC[@]}" -o \
+			encrypt.format=luks,encrypt.key-secret=s0 nok.qcow2 1M; then
+			fail $n "succeeded"
+		elif [ -e nok.qcow2 ]; then
+			fail $n "made the image"
+		else
+			one_line $n AF_ALG && pass $n
+		fi
+		refused backend/kernel-refused-io b-luks-openssl.qcow2 \
+			"$QCOW_IO" --crypto-backend=kernel "${SEC[@]}" \
+			--image-opts -c "read 0 4k" "$(opts b-luks-openssl.qcow2)"
+		one_line backend/kernel-refused-io AF_ALG >/dev/null
+	fi
+	refused backend/unknown-name b-luks-openssl.qcow2 "$QCOW_IO" \
+		--crypto-backend=nettle "${SEC[@]}" --image-opts \
+		-c "read 0 4k" "$(opts b-luks-openssl.qcow2)"
+}
+
+# ----------------------------------------------------- user keyring
+# ublk-qcow add --key-keyring on the host (no ublk here: the add fails
+# later, at /dev/ublk-control): a key added with tests/helpers/user-key
+# is read, a missing one is refused with one line.
+test_keyring() {
+	local ublk helper desc f st=0
+	ublk=$(default_tool ublk-qcow)
+	helper=$REPO_ROOT/build/tests/helpers/user-key
+	if [ ! -x "$ublk" ] || [ ! -x "$helper" ]; then
+		skip keyring/host "ublk-qcow or tests/helpers/user-key not built"
+		return
+	fi
+	if [ -e /dev/ublk-control ]; then
+		skip keyring/host "this kernel has ublk: the guest test covers it"
+		return
+	fi
+	desc=qcow-ublk-test-$$
+	printf '%s' "$PW" | "$helper" "$desc" >/dev/null 2>"$WORK/user-key.err" || st=$?
+	if [ "$st" = 77 ]; then
+		skip keyring/host "no keys here: $(cat "$WORK/user-key.err")"
+		return
+	elif [ "$st" != 0 ]; then
+		fail keyring/host "user-key: $(cat "$WORK/user-key.err")"
+		return
+	fi
+	f=$(case_file keyring/host-found)
+	run_to "$f" "$ublk" add -f b-luks-openssl.qcow2 --key-keyring "$desc"
+	if grep -q -- --key-keyring "$f.err"; then
+		fail keyring/host-found "the key was not read: $(head -n 1 "$f.err")"
+	else
+		pass keyring/host-found
+	fi
+	refused keyring/host-missing b-luks-openssl.qcow2 "$ublk" add \
+		-f b-luks-openssl.qcow2 --key-keyring "$desc-missing"
+	one_line keyring/host-missing "key-keyring $desc-missing" >/dev/null
+}
+
 : >"$SETUP_LOG"
 test_read_qemu
 test_write_ours
@@ -439,4 +546,6 @@ test_info
 test_convert
 test_compressed_write
 test_refusals
+test_backends
+test_keyring
 finish

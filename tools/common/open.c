@@ -39,7 +39,32 @@ static struct {
 	bool allow_block;
 	const char **dirs;	/* NULL-terminated */
 	int nr_dirs;
+	enum qcow_crypto_backend crypto;
 } trust;
+
+static int crypto_option(const char *arg)
+{
+	enum qcow_crypto_backend b;
+	int ret;
+
+	if (qcow_crypto_backend_by_name(arg, &b) < 0) {
+		tool_error("--crypto-backend: unknown backend '%s' (auto, "
+			   "kernel or openssl)", arg);
+		return -EINVAL;
+	}
+	ret = qcow_crypto_backend_probe(b);
+	if (ret < 0) {
+		tool_error("--crypto-backend: %s", qcow_strerror());
+		return ret;
+	}
+	trust.crypto = b;
+	return 0;
+}
+
+enum qcow_crypto_backend tool_crypto_backend(void)
+{
+	return trust.crypto;
+}
 
 int tool_trust_option(int c, const char *arg)
 {
@@ -68,6 +93,8 @@ int tool_trust_option(int c, const char *arg)
 	case OPT_IMAGE_OPTS:
 		tool_image_opts_set(true);
 		break;
+	case OPT_CRYPTO_BACKEND:
+		return crypto_option(arg);
 	}
 	return 0;
 }
@@ -77,6 +104,7 @@ void tool_trust_apply(struct qcow_open_opts *opts)
 	opts->untrusted = trust.untrusted;
 	opts->allow_dirs = trust.dirs;
 	opts->allow_block_devices = trust.allow_block;
+	opts->crypto_backend = trust.crypto;
 }
 
 int tool_open(struct qcow_image **img, const char *path, const char *fmt_name,

@@ -52,26 +52,35 @@ enum {
 	OPT_ALLOW_BLOCK,
 	OPT_OBJECT,
 	OPT_IMAGE_OPTS,
-	OPT_TRUST_LAST = OPT_IMAGE_OPTS,
+	OPT_CRYPTO_BACKEND,
+	OPT_TRUST_LAST = OPT_CRYPTO_BACKEND,
 };
 
 /*
  * With them, every verb takes secrets and image option strings
  * (tools/common/secret.h): --object secret,id=ID,data=...|file=PATH and
  * --image-opts, after which tool_open() reads its path as
- * "driver=qcow2,file.filename=PATH,encrypt.key-secret=ID".
+ * "driver=qcow2,file.filename=PATH,encrypt.key-secret=ID", and
+ * --crypto-backend.
  */
 #define TRUST_LONGOPTS \
 	{ "untrusted", no_argument, NULL, OPT_UNTRUSTED }, \
 	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR }, \
 	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK }, \
 	{ "object", required_argument, NULL, OPT_OBJECT }, \
-	{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS }
+	{ "image-opts", no_argument, NULL, OPT_IMAGE_OPTS }, \
+	{ "crypto-backend", required_argument, NULL, OPT_CRYPTO_BACKEND }
 
 /* -ENOMEM or -EINVAL with a message, else 0. */
 int tool_trust_option(int c, const char *arg);
 /* What those options asked for, into opts. */
 void tool_trust_apply(struct qcow_open_opts *opts);
+/*
+ * --crypto-backend=auto|kernel|openssl: where the ciphers of encrypted
+ * images run (opens and creates); the kernel's where it cannot run
+ * fails the option with one line.
+ */
+enum qcow_crypto_backend tool_crypto_backend(void);
 
 /* Where a backing file name stored in image resolves to (malloc'ed). */
 char *backing_path_of(const char *image, const char *name);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "tools/common/msg.h"
+#include "qcow.h"
 #include "tools/common/secret.h"
 
 #define SECRET_MAX	(64u << 10)
@@ -288,6 +289,12 @@ int tool_object(const char *arg)
 	if (!ret && !a.id) {
 		tool_error("--object: a secret needs an id=");
 		ret = -EINVAL;
+	}
+	/* before the secret is read: no core dump may hold it or its keys */
+	if (!ret && qcow_no_core_dumps() < 0) {
+		tool_error("--object: cannot keep this process out of core "
+			   "dumps: %s", strerror(errno));
+		ret = -EPERM;
 	}
 	if (!ret)
 		ret = object_value(&a, &data, &len);

@@ -28,6 +28,8 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "object", required_argument, NULL, OPT_OBJECT },
+		{ "crypto-backend", required_argument, NULL,
+		  OPT_CRYPTO_BACKEND },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "hf:F:b:o:qu";
@@ -58,7 +60,8 @@ static int parse_args(int argc, char **argv, struct create_args *a)
 			a->unsafe = true;
 			break;
 		case OPT_OBJECT:
-			if (tool_object(optarg) < 0)
+		case OPT_CRYPTO_BACKEND:
+			if (tool_trust_option(c, optarg) < 0)
 				return -EINVAL;
 			break;
 		default:

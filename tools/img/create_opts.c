@@ -370,6 +370,7 @@ int create_spec_finish(struct create_spec *s)
 {
 	if (parse_enums(s))
 		return -EINVAL;
+	s->o.crypto_backend = tool_crypto_backend();
 	/* qemu-img rounds the size up to whole sectors */
 	if (s->o.size % SECTOR)
 		s->o.size += SECTOR - s->o.size % SECTOR;

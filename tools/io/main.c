@@ -46,6 +46,9 @@ static const char usage_text[] =
 "                       a passphrase for encrypted images\n"
 "  --image-opts         FILE is driver=qcow2|qcow,file.filename=PATH,\n"
 "                       encrypt.key-secret=ID\n"
+"  --crypto-backend auto|kernel|openssl\n"
+"                       where the ciphers of encrypted images run\n"
+"                       (default auto: the faster here)\n"
 "  -h, --help           this text\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
