@@ -417,6 +417,12 @@ test_refusals() {
 		encrypt.format=aes,encrypt.key-secret=s0 ref.raw cc.qcow2
 	refused "refuse/create-no-secret" "$l" "$QCOW_IMG" create -f qcow2 \
 		-o encrypt.format=luks nosecret.qcow2 1M
+	# as qemu-img 7.2: the old name and the new one, not both
+	refused "refuse/create-encryption-and-format" "$l" "$QCOW_IMG" \
+		create -f qcow2 "${SEC[@]}" -o \
+		encryption=on,encrypt.format=aes,encrypt.key-secret=s0 both.qcow2 1M
+	[ ! -e both.qcow2 ] || fail "refuse/create-encryption-and-format" \
+		"both.qcow2 was created"
 	# OpenSSL has no AES-192-XTS: such an image is refused, one line
 	if qcreate -q -f qcow2 "${SEC[@]}" -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10,encrypt.cipher-alg=aes-192,encrypt.cipher-mode=xts x192.qcow2 1M; then
 		refused "refuse/luks-aes192-xts-unsupported" x192.qcow2 \

@@ -194,11 +194,11 @@ static int parse_encrypt(struct create_spec *s)
 	const char *old = img_opts_get(s->opts, "encryption");
 	bool on = false;
 
+	if (old && fmt)
+		return fail(s, "'encrypt.format' and its alias 'encryption' "
+			    "can't be used at the same time");
 	if (old && opt_bool(s->file, "encryption", old, &on))
 		return -EINVAL;
-	if (on && fmt && strcmp(fmt, "aes"))
-		return fail(s, "encryption=on is encrypt.format=aes; it "
-			    "cannot be combined with another format");
 	if (on && !fmt)
 		fmt = "aes";
 	if (fmt && !strcmp(fmt, "aes"))
