@@ -109,3 +109,20 @@ void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
 	if (!queued)
 		job->w.resume(&job->w, run_job(job));
 }
+
+int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
+		 struct qcrypto_cipher *cipher, bool encrypt, uint64_t sector,
+		 uint64_t offs, void *buf, uint64_t len)
+{
+	if (!cipher)
+		return -EACCES;
+	if (!IS_ALIGNED(offs | len, QCRYPTO_SECTOR_SIZE))
+		return -EINVAL;
+	job->cipher = cipher;
+	job->encrypt = encrypt;
+	job->sector = sector;
+	job->buf = buf;
+	job->len = len;
+	qcrypt_submit(ctx, job);
+	return 0;
+}

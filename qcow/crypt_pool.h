@@ -33,6 +33,14 @@ struct qcrypt_job {
  * thread (or before this returns, without a ring or a pool).
  */
 void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);
+/*
+ * Fills job and submits it: buf's len bytes, sector the IV of its first
+ * sector; offs (the byte offsets they stand for, or'ed together) and len
+ * must be sector aligned.  -EACCES without a cipher (no passphrase).
+ */
+int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
+		 struct qcrypto_cipher *cipher, bool encrypt, uint64_t sector,
+		 uint64_t offs, void *buf, uint64_t len);
 
 /*
  * (crypt_backend.c) The crypto library's backend for the caller's

@@ -55,17 +55,8 @@ int q1_crypt_submit(struct qcow1 *s, struct qcow_ctx *ctx,
 		    struct qcrypt_job *j, bool encrypt, uint64_t guest,
 		    void *buf, uint64_t len)
 {
-	if (!s->cipher)
-		return -EACCES;
-	if (!IS_ALIGNED(guest | len, QCRYPTO_SECTOR_SIZE))
-		return -EINVAL;
-	j->cipher = s->cipher;
-	j->encrypt = encrypt;
-	j->sector = guest / QCRYPTO_SECTOR_SIZE;
-	j->buf = buf;
-	j->len = len;
-	qcrypt_submit(ctx, j);
-	return 0;
+	return qcrypt_start(ctx, j, s->cipher, encrypt,
+			    guest / QCRYPTO_SECTOR_SIZE, guest, buf, len);
 }
 
 /*

@@ -113,17 +113,8 @@ int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,
 {
 	const struct qcow2_crypt *k = s->crypt;
 
-	if (!k->cipher)
-		return -EACCES;
-	if (!IS_ALIGNED(guest | host | len, QCRYPTO_SECTOR_SIZE))
-		return -EINVAL;
-	j->cipher = k->cipher;
-	j->encrypt = encrypt;
-	j->sector = iv_sector(k, guest, host);
-	j->buf = buf;
-	j->len = len;
-	qcrypt_submit(ctx, j);
-	return 0;
+	return qcrypt_start(ctx, j, k->cipher, encrypt,
+			    iv_sector(k, guest, host), guest | host, buf, len);
 }
 
 /*
