@@ -247,6 +247,20 @@ case_file() {
 	printf '%s/res/%s' "$WORK" "$(printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_')"
 }
 
+# run_ok NAME CMD...: CMD must succeed (output in res/NAME.*).
+run_ok() {
+	local name=$1 f rc
+	shift
+	f=$(case_file "$name")
+	run_to "$f" "$@"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		fail "$name" "exit $rc: $*"
+		diag 5 <"$f.err"
+		return 1
+	fi
+}
+
 # setup_cmd LOG CMD...: a setup step (qemu-img / qemu-io building an
 # image); its output is appended to LOG; on failure the output is shown.
 setup_cmd() {

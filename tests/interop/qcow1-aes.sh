@@ -22,19 +22,6 @@ io_opts() {
 	echo "driver=qcow,file.filename=$1,encrypt.key-secret=s0"
 }
 
-# run NAME CMD...: CMD must succeed (output in res/NAME.*).
-run() {
-	local name=$1 f rc
-	shift
-	f=$(case_file "$name")
-	run_to "$f" "$@"
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		fail "$name" "exit $rc: $*"
-		diag 5 <"$f.err"
-		return 1
-	fi
-}
 
 # ref_raw IMG OUT [SECRET...]: qemu-img's raw export of an encrypted image.
 ref_raw() {
@@ -49,7 +36,7 @@ read_same() {
 	local name=$1 img=$2 r=${1//\//-}
 	ref_raw "$img" "$r.ref.raw" ||
 		{ fail "$name" "qemu-img convert failed"; return; }
-	run "$name/convert" "$QCOW_IMG" convert "${SEC[@]}" --image-opts \
+	run_ok "$name/convert" "$QCOW_IMG" convert "${SEC[@]}" --image-opts \
 		"$(io_opts "$img")" -O raw "$r.our.raw" || return
 	if cmp -s "$r.ref.raw" "$r.our.raw"; then
 		pass "$name"
@@ -79,9 +66,9 @@ twin_write() {
 		args+=(-c "$c")
 		ref+=(-c "${c/#write -c /write }")
 	done
-	run "$name/ours" "$QCOW_IO" "${SEC[@]}" --image-opts "${args[@]}" \
+	run_ok "$name/ours" "$QCOW_IO" "${SEC[@]}" --image-opts "${args[@]}" \
 		"$(io_opts "$img")" || return 1
-	run "$name/ref" "$QEMU_IO" -f raw "${ref[@]}" "$raw" || return 1
+	run_ok "$name/ref" "$QEMU_IO" -f raw "${ref[@]}" "$raw" || return 1
 	same_raw "$name" "$img" "$raw"
 }
 
@@ -147,7 +134,7 @@ create_same() {
 	mkdir -p "cr/$name"
 	qimg create -f qcow "${SEC[@]}" -o "$CREATE_O" "$@" "cr/$name/ref.qcow" \
 		"$size" || { fail "create/$name" "qemu-img create failed"; return; }
-	run "create/$name/ours" "$QCOW_IMG" create -f qcow "${SEC[@]}" \
+	run_ok "create/$name/ours" "$QCOW_IMG" create -f qcow "${SEC[@]}" \
 		-o "$CREATE_O" "$@" "cr/$name/our.qcow" "$size" || return
 	if cmp -s "cr/$name/ref.qcow" "cr/$name/our.qcow"; then
 		pass "create/$name"
@@ -197,7 +184,7 @@ fi
 # ---- write: ours written, qemu reads it as the same writes on raw
 
 SIZE=$((5 * 1048576))
-run write/create "$QCOW_IMG" create -f qcow "${SEC[@]}" -o "$CREATE_O" \
+run_ok write/create "$QCOW_IMG" create -f qcow "${SEC[@]}" -o "$CREATE_O" \
 	w.qcow $SIZE &&
 	qimg create -f raw w.raw $SIZE &&
 	mapfile -t W < <(workload $SIZE) &&
@@ -233,23 +220,23 @@ else
 fi
 
 # O_DIRECT (qcow-io -n): the sectors bounced through aligned memory
-run direct/create "$QCOW_IMG" create -f qcow "${SEC[@]}" -o "$CREATE_O" \
+run_ok direct/create "$QCOW_IMG" create -f qcow "${SEC[@]}" -o "$CREATE_O" \
 	d.qcow $SIZE && qimg create -f raw d.raw $SIZE
 mapfile -t W < <(workload $SIZE)
 ARGS=()
 for c in "${W[@]}"; do
 	ARGS+=(-c "$c")
 done
-if run direct/write "$QCOW_IO" -n "${SEC[@]}" --image-opts "${ARGS[@]}" \
+if run_ok direct/write "$QCOW_IO" -n "${SEC[@]}" --image-opts "${ARGS[@]}" \
 	"$(io_opts d.qcow)" &&
-   run direct/ref "$QEMU_IO" -f raw "${ARGS[@]}" d.raw; then
+   run_ok direct/ref "$QEMU_IO" -f raw "${ARGS[@]}" d.raw; then
 	same_raw direct d.qcow d.raw
 fi
 
 # ---- convert
 
 # to qcow2 (plain), compared with the source and checked
-run convert/to-qcow2 "$QCOW_IMG" convert "${SEC[@]}" -f qcow --image-opts \
+run_ok convert/to-qcow2 "$QCOW_IMG" convert "${SEC[@]}" -f qcow --image-opts \
 	"$(io_opts q.qcow)" -O qcow2 conv.qcow2 &&
 	f=$(case_file convert/to-qcow2.cmp) &&
 	if run_to "$f" "$QEMU_IMG" compare "${SEC[@]}" --image-opts \
@@ -267,7 +254,7 @@ fi
 
 # raw to encrypted qcow: read by qemu-img as the raw
 ref_raw q.qcow src.raw
-run convert/to-aes "$QCOW_IMG" convert "${SEC[@]}" -f raw -O qcow \
+run_ok convert/to-aes "$QCOW_IMG" convert "${SEC[@]}" -f raw -O qcow \
 	-o "$CREATE_O" src.raw conv.qcow && same_raw convert/to-aes conv.qcow src.raw
 # the same file as qemu-img's convert (nothing of the key is stored, the
 # clusters are encrypted with the same IVs)
@@ -281,7 +268,7 @@ else
 	fail convert/to-aes-identical "qemu-img convert failed"
 fi
 # encrypted qcow to encrypted qcow
-run convert/aes-to-aes "$QCOW_IMG" convert "${SEC[@]}" --image-opts \
+run_ok convert/aes-to-aes "$QCOW_IMG" convert "${SEC[@]}" --image-opts \
 	"$(io_opts qb.qcow)" -O qcow -o "$CREATE_O" conv2.qcow &&
 	ref_raw qb.qcow qb.raw && same_raw convert/aes-to-aes conv2.qcow qb.raw
 
@@ -359,7 +346,7 @@ cmp_info info/json q.qcow
 # read leaves the file as it was
 before=$(sha256sum <q.qcow)
 ref_raw q.qcow bad.ref.raw "${BAD[@]}"
-if run wrong/convert "$QCOW_IMG" convert "${BAD[@]}" --image-opts \
+if run_ok wrong/convert "$QCOW_IMG" convert "${BAD[@]}" --image-opts \
 	"$(io_opts q.qcow)" -O raw bad.our.raw; then
 	if cmp -s bad.ref.raw bad.our.raw && ! cmp -s bad.our.raw src.raw &&
 	   [ "$(sha256sum <q.qcow)" = "$before" ]; then

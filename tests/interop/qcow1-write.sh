@@ -15,19 +15,6 @@ require_qemu
 setup_work
 SETUP_LOG=$WORK/res/setup.log
 
-# run NAME CMD...: CMD must succeed (output in res/NAME.*).
-run() {
-	local name=$1 f rc
-	shift
-	f=$(case_file "$name")
-	run_to "$f" "$@"
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		fail "$name" "exit $rc: $*"
-		diag 5 <"$f.err"
-		return 1
-	fi
-}
 
 # same NAME A B [FMT_A FMT_B]: qemu-img compare finds A and B identical.
 same() {
@@ -51,8 +38,8 @@ twin_write() {
 		args+=(-c "$c")
 		ref+=(-c "${c/#write -c /write }")
 	done
-	run "$name/ours" "$QCOW_IO" -f qcow "${args[@]}" "$img" || return 1
-	run "$name/ref" "$QEMU_IO" -f raw "${ref[@]}" "$raw" || return 1
+	run_ok "$name/ours" "$QCOW_IO" -f qcow "${args[@]}" "$img" || return 1
+	run_ok "$name/ref" "$QEMU_IO" -f raw "${ref[@]}" "$raw" || return 1
 	same "$name" "$img" "$raw"
 }
 
@@ -96,7 +83,7 @@ plain_case() {
 	read_back "plain/$name/read-a3" "$name.qcow" 0xa3 2093000 10000
 	read_back "plain/$name/read-a5" "$name.qcow" 0xa5 $((size - 700)) 700
 	# our reader agrees too
-	run "plain/$name/ours-compare" "$QCOW_IMG" compare "$name.qcow" \
+	run_ok "plain/$name/ours-compare" "$QCOW_IMG" compare "$name.qcow" \
 		"$name.raw" && pass "plain/$name/ours-compare"
 }
 
@@ -161,7 +148,7 @@ create_case() {
 	f=$(case_file "create/$name")
 	(cd ref && run_to "$f.ref" "$QEMU_IMG" create -f qcow "$@" \
 		"$name.qcow" $size)
-	(cd ours && run "create/$name/run" "$QCOW_IMG" create -f qcow "$@" \
+	(cd ours && run_ok "create/$name/run" "$QCOW_IMG" create -f qcow "$@" \
 		"$name.qcow" $size) || return
 	sed 's/^qemu-img/P/' "$f.ref" >"$f.ref.n"
 	sed 's/^qcow-img/P/' "$(case_file "create/$name/run")" >"$f.ours.n"
@@ -207,15 +194,15 @@ create_refused size-0 ours/x.qcow 0
 create_refused no-backing-fmt -b b.raw ours/x.qcow 1M
 
 # qemu-io writes what we created
-run "create/qemu-writes" "$QEMU_IO" -f qcow -c "write -P 0x42 1000 70000" \
+run_ok "create/qemu-writes" "$QEMU_IO" -f qcow -c "write -P 0x42 1000 70000" \
 	ours/1m.qcow &&
 	read_back "create/qemu-writes/read" ours/1m.qcow 0x42 1000 70000
-run "create/qemu-writes-b" "$QEMU_IO" -f qcow \
+run_ok "create/qemu-writes-b" "$QEMU_IO" -f qcow \
 	-c "write -P 0x43 1000 7000" ours/backing-2m.qcow &&
 	read_back "create/qemu-writes-b/read" ours/backing-2m.qcow 0x11 8192 4096
 
 # convert -O qcow: byte-identical to qemu-img's; and back
-run "convert/to-qcow" "$QCOW_IMG" convert -f raw -O qcow src.raw cv.qcow &&
+run_ok "convert/to-qcow" "$QCOW_IMG" convert -f raw -O qcow src.raw cv.qcow &&
 	qimg convert -f raw -O qcow src.raw cv.ref.qcow &&
 	if cmp -s cv.qcow cv.ref.qcow; then
 		pass "convert/to-qcow/bytes"
@@ -246,7 +233,7 @@ convert_qcow2() {
 	local name=$1 src=$2 f
 	shift 2
 	rm -f "$name.qcow2"
-	run "convert/$name" "$QCOW_IMG" convert "$@" -f qcow -O qcow2 "$src" \
+	run_ok "convert/$name" "$QCOW_IMG" convert "$@" -f qcow -O qcow2 "$src" \
 		"$name.qcow2" || return
 	same "convert/$name/compare" "$src" "$name.qcow2" qcow qcow2
 	f=$(case_file "convert/$name/check")
@@ -272,7 +259,7 @@ fi
 convert_qcow2 compressed c.qcow
 
 # convert -O qcow -B: only what differs from the backing file is written
-run "convert/to-qcow-backing" "$QCOW_IMG" convert -f qcow -O qcow -B b.raw \
+run_ok "convert/to-qcow-backing" "$QCOW_IMG" convert -f qcow -O qcow -B b.raw \
 	-F raw o.qcow ob.qcow && same "convert/to-qcow-backing" ob.qcow o.qcow qcow qcow
 if "$QEMU_IMG" info ob.qcow 2>/dev/null | grep -q '^backing file: b.raw$' &&
    f=$(alloc_within o.qcow ob.qcow 2>&1); then
@@ -282,14 +269,14 @@ else
 fi
 
 qimg convert -f raw -O qcow2 p5m.raw plain.qcow2 &&
-	run "convert/qcow2-to-qcow" "$QCOW_IMG" convert -f qcow2 -O qcow \
+	run_ok "convert/qcow2-to-qcow" "$QCOW_IMG" convert -f qcow2 -O qcow \
 	plain.qcow2 back.qcow && same "convert/qcow2-to-qcow" back.qcow p5m.raw
 
 # compressed writes: convert -c byte-identical to qemu-img's (which exits
 # 1 there without a word), qcow-io write -c read back by qemu-io, the
 # last cluster of a disk that ends inside it, and never over an
 # allocated cluster
-run "compress/convert" "$QCOW_IMG" convert -c -O qcow src.raw cz.qcow &&
+run_ok "compress/convert" "$QCOW_IMG" convert -c -O qcow src.raw cz.qcow &&
 	"$QEMU_IMG" convert -c -O qcow src.raw cz.ref.qcow >>"$SETUP_LOG" 2>&1
 if cmp -s cz.qcow cz.ref.qcow; then
 	pass "compress/convert/bytes"
@@ -344,7 +331,7 @@ commit_case() {
 			"write -P 0x63 3100000 100000" &&
 		cp cm/ours/* cm/ref/ || { fail "commit" "setup failed"; return; }
 	(cd cm/ref && "$QEMU_IMG" commit cov.qcow) >>"$SETUP_LOG" 2>&1
-	(cd cm/ours && run "commit/run" "$QCOW_IMG" commit cov.qcow) || return
+	(cd cm/ours && run_ok "commit/run" "$QCOW_IMG" commit cov.qcow) || return
 	local x
 	for x in cb.raw cov.qcow; do
 		if cmp -s "cm/ours/$x" "cm/ref/$x"; then
