@@ -175,7 +175,8 @@ qemu_seeds() {
 	fi
 
 	# encrypted images: the engine refuses them, the header is parsed
-	if "$QEMU_IMG" create -q -f qcow2 --object secret,id=s0,data=x \
+	if tests/helpers/pbkdf-retry "$QEMU_IMG" create -q \
+		-f qcow2 --object secret,id=s0,data=x \
 		-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10,cluster_size=4k \
 		"$WORK/luks" 1M >/dev/null 2>&1; then
 		add luks.qcow2 "$WORK/luks" qcow2

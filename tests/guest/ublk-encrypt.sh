@@ -213,7 +213,7 @@ if ! "$USER_KEY" ublk-encrypt-pw <key >keyid.log 2>&1; then
 fi
 qemu-img create -q -f qcow2 --object "$SEC" \
 	-o encrypt.format=aes,encrypt.key-secret=s0 aes.qcow2 64M
-qemu-img create -q -f qcow2 --object "$SEC" \
+/host/tests/helpers/pbkdf-retry qemu-img create -q -f qcow2 --object "$SEC" \
 	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
 	luks.qcow2 64M
 enc_case aes-openssl-then-kernel aes.qcow2 openssl kernel \

@@ -20,14 +20,10 @@ PW=correct-horse
 SEC=(--object "secret,id=s0,data=$PW")
 BAD=(--object "secret,id=s0,data=wrong-$PW")
 
-# qemu-img create, again when its PBKDF2 timing fails ("Unable to get
-# accurate CPU usage", seen with a short encrypt.iter-time on a busy host)
+# qemu-img create, again while its PBKDF2 timing fails
 qcreate() {
-	local i
-	for i in 1 2 3; do
-		qimg create "$@" && return 0
-	done
-	return 1
+	setup_cmd "$SETUP_LOG" "$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" \
+		create "$@"
 }
 
 opts() { printf 'driver=qcow2,file.filename=%s,encrypt.key-secret=s0' "$1"; }
@@ -197,12 +193,10 @@ test_formatting() {
 	for o in "encrypt.format=luks,encrypt.key-secret=s0,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1,encrypt.iter-time=10,cluster_size=4k" \
 		"encryption=on,encrypt.key-secret=s0"; do
 		f=$(case_file "fmt-${o%%,*}")
-		for _ in 1 2 3; do	# qemu's PBKDF2 timing may fail: again
-			rm -f fmt.qcow2
-			"$QEMU_IMG" create -f qcow2 "${SEC[@]}" -o "$o" fmt.qcow2 \
-				1M >"$f.ref" 2>/dev/null && break
+		rm -f fmt.qcow2
+		"$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" create -f qcow2 \
+			"${SEC[@]}" -o "$o" fmt.qcow2 1M >"$f.ref" 2>/dev/null ||
 			: >"$f.ref"
-		done
 		rm -f fmt.qcow2
 		"$QCOW_IMG" create -f qcow2 "${SEC[@]}" -o "$o" fmt.qcow2 1M \
 			>"$f.ours" 2>&1
