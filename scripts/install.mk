@@ -96,3 +96,26 @@ uninstall:
 	if [ -d $(DESTDIR)$(libexecdir)/ublk-qcow ]; then \
 		rmdir $(DESTDIR)$(libexecdir)/ublk-qcow; fi
 endif
+
+# The Debian package, built from a copy of the tree (tracked and new files,
+# as they are now) so that dpkg-buildpackage's clean leaves build/ and
+# bin/ alone: build/deb/qcow-ublk_VERSION_ARCH.deb, then lintian, which
+# fails the target on an error.  DEB_BUILD_OPTIONS defaults to one job
+# per CPU and no tests (make check is the project's, not the package's).
+DEB_DIR := build/deb
+DEB_BUILD_OPTIONS ?= parallel=$(shell nproc) nocheck
+export DEB_BUILD_OPTIONS
+
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/qcow-ublk
+	git ls-files --cached --others --exclude-standard | \
+		while read -r f; do [ -f "$$f" ] && [ "$$f" != .cache ] && echo "$$f"; done | \
+		tar -cf - --verbatim-files-from -T - | tar -xf - -C $(DEB_DIR)/qcow-ublk
+	cd $(DEB_DIR)/qcow-ublk && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error $(DEB_DIR)/*.changes
+
+# make deb, then tests/package/deb.sh: the package's files against make
+# install's, installed into and purged from a scratch root with dpkg --root
+check-deb: deb
+	bash tests/package/deb.sh
