@@ -5,7 +5,8 @@
 # the version of tools/common/version.h; the man pages render and the
 # completions are the sources; systemd/'s files are installed by kind (a
 # scratch tree with a made-up systemd/ checks the kinds and the path
-# substitution); uninstall leaves no file behind.
+# substitution); uninstall leaves no file behind; debian/changelog names
+# the version of the programs.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -16,6 +17,14 @@ done
 setup_work
 VERSION=$(sed -n 's/^#define QCOW_UBLK_VERSION "\(.*\)"/\1/p' \
 	"$REPO_ROOT/tools/common/version.h")
+
+# the Debian package's version is the programs'
+deb=$(sed -n '1s/^qcow-ublk (\([^)]*\)).*/\1/p' "$REPO_ROOT/debian/changelog")
+if [ "$deb" = "$VERSION" ]; then
+	pass "install/debian-version ($VERSION)"
+else
+	fail install/debian-version "debian/changelog says '$deb', tools/common/version.h '$VERSION'"
+fi
 
 # mk DIR ARGS...: make in DIR, not part of any make running this test
 mk() {
