@@ -49,6 +49,8 @@ SUBST_PATHS := sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@bindir@|$(bindir)|g' \
 man: $(MAN_PAGES)
 
 build/man/%: docs/man/%.scd
+	@command -v $(SCDOC) >/dev/null || \
+		{ echo "$(SCDOC) not found: make deps, or apt-get install scdoc" >&2; exit 1; }
 	@mkdir -p $(dir $@)
 	$(SCDOC) <$< >$@.tmp
 	mv -f $@.tmp $@
