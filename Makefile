@@ -134,6 +134,8 @@ clean:
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
 	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d) $(wildcard $(ENGINE_TEST_DEPS))
 
+include scripts/install.mk
+
 -include bench/bench.mk
 
 -include tests/fuzz/fuzz.mk

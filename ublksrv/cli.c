@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "log.h"
+#include "tools/common/version.h"
 
 long parse_num(const char *what, const char *s, long min, long max)
 {
@@ -78,6 +79,7 @@ static void usage(FILE *f)
 "       ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT] [--foreground]\n"
 "       ublk-qcow snapshot -n ID -c NAME | -d NAME | -l\n"
 "       ublk-qcow features\n"
+"       ublk-qcow -V | --version\n"
 "  ublk-qcow VERB --help for details.\n");
 }
 
@@ -92,6 +94,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("ublk-qcow version " QCOW_UBLK_VERSION "\n");
 		return 0;
 	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

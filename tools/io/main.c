@@ -9,6 +9,7 @@
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/snapshot_param.h"
+#include "tools/common/version.h"
 #include "tools/io/io.h"
 
 struct io_args {
@@ -50,6 +51,7 @@ static const char usage_text[] =
 "                       where the ciphers of encrypted images run\n"
 "                       (default auto: the faster here)\n"
 "  -h, --help           this text\n"
+"  -V, --version        the version of qcow-io\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
 
@@ -94,6 +96,7 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "cmd", required_argument, NULL, 'c' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "read-only", no_argument, NULL, 'r' },
@@ -104,7 +107,7 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char optstring[] = "+hc:f:rnt:Ul:";
+	static const char optstring[] = "+hVc:f:rnt:Ul:";
 	int c, ret = 0;
 
 	opterr = 0;	/* reported below; the commands keep getopt's own */
@@ -113,6 +116,9 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		switch (c) {
 		case 'h':
 			exit(usage(true));
+		case 'V':
+			printf("qcow-io version " QCOW_UBLK_VERSION "\n");
+			exit(0);
 		case 'c':
 			ret = add_cmd(a, optarg);
 			if (ret < 0)
