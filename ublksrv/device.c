@@ -334,7 +334,7 @@ static int dev_go_live(struct ublk_dev *dev,
 		return ret;
 	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
 	if (ret < 0) {
-		ublk_errno(ret, what);
+		ublk_errno(ret, "%s", what);
 		return ret;
 	}
 	dev->info.ublksrv_pid = getpid();
