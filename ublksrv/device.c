@@ -10,6 +10,7 @@
 #include "control.h"
 #include "device.h"
 #include "log.h"
+#include "name.h"
 #include "queue.h"
 #include "state.h"
 #include "target.h"
@@ -264,6 +265,8 @@ static int dev_save_state(struct ublk_dev *dev)
 	unsigned int i;
 	int ret;
 
+	if (dev->opts.name)
+		snprintf(st.name, sizeof(st.name), "%s", dev->opts.name);
 	if (!realpath(dev->opts.image, st.image))
 		snprintf(st.image, sizeof(st.image), "%s", dev->opts.image);
 	st.tids = calloc(st.nr_queues, sizeof(*st.tids));
@@ -340,6 +343,8 @@ static int dev_go_live(struct ublk_dev *dev,
 	dev->info.ublksrv_pid = getpid();
 	dev->serving = true;
 	dev_save_state(dev);
+	if (dev->opts.name)
+		name_link(dev->opts.name, dev->info.dev_id);
 	/* without it the device is served all the same, with no snapshots */
 	dev->ctl_fd = ctl_listen(dev->info.dev_id);
 	return 0;
@@ -624,6 +629,8 @@ void ublk_dev_destroy(struct ublk_dev *dev)
 	del = dev->stopped_here || (!dev->serving && dev->added);
 	dev_join_queues(dev);
 	dev_close_image(dev);
+	if (dev->serving && dev->opts.name)
+		name_unlink(dev->opts.name, dev->info.dev_id);
 	if (dev->serving)
 		run_state_remove(dev->info.dev_id, getpid());
 	if (dev->cdev_fd >= 0)
