@@ -74,7 +74,7 @@ static void usage(FILE *f)
 "                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
 "                     [--allow-block-devices] [-o OPTIONS] [--foreground]\n"
 "       ublk-qcow del -n ID | --name NAME | -a\n"
-"       ublk-qcow list [-n ID | --name NAME] [--json]\n"
+"       ublk-qcow list [-n ID | --name NAME] [--json] | -n ID --udev\n"
 "       ublk-qcow recover -n ID | --name NAME [-f IMAGE] [-F FORMAT]\n"
 "                         [--foreground]\n"
 "       ublk-qcow snapshot -n ID | --name NAME  -c SNAP | -d SNAP | -l\n"

@@ -28,8 +28,11 @@ static void list_usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow list [-n ID | --name NAME] [--json]\n"
+"       ublk-qcow list -n ID --udev\n"
 "  The ublk devices: id, state, image, queues, depth, daemon pid, and\n"
-"  under a device its name and the path that leads to it.\n");
+"  under a device its name and the path that leads to it.\n"
+"  --udev  KEY=VALUE lines for udev: UBLK_QCOW_UNPRIVILEGED (0 or 1),\n"
+"          UBLK_QCOW_OWNER_UID and _GID (who added the device)\n");
 }
 
 static int row_load(struct ublk_ctrl *c, int id, struct dev_row *r)
@@ -213,6 +216,12 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "pid",
 			       json_object_new_int(r->info.ublksrv_pid));
 	json_object_object_add(o, "flags", json_object_new_string(flags));
+	json_object_object_add(o, "unprivileged", json_object_new_boolean(
+				r->info.flags & UBLK_F_UNPRIVILEGED_DEV));
+	json_object_object_add(o, "owner-uid",
+			       json_object_new_int64(r->info.owner_uid));
+	json_object_object_add(o, "owner-gid",
+			       json_object_new_int64(r->info.owner_gid));
 	json_object_object_add(o, "user-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_USER_COPY));
 	json_object_object_add(o, "zero-copy", json_object_new_boolean(
@@ -222,6 +231,26 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 			       json_object_get(r->bitmaps) :
 			       json_object_new_array());
 	return o;
+}
+
+/*
+ * For udev's IMPORT{program}: who added the device, so that an
+ * unprivileged device's nodes become that user's (udev/90-ublk-qcow.rules).
+ */
+static int list_udev(struct ublk_ctrl *c, int id)
+{
+	struct ublksrv_ctrl_dev_info info;
+	int ret = ublk_ctrl_get_dev_info(c, id, &info);
+
+	if (ret < 0) {
+		ublk_errno(ret, "GET_DEV_INFO %d", id);
+		return ret;
+	}
+	printf("UBLK_QCOW_UNPRIVILEGED=%d\n",
+	       !!(info.flags & UBLK_F_UNPRIVILEGED_DEV));
+	printf("UBLK_QCOW_OWNER_UID=%u\nUBLK_QCOW_OWNER_GID=%u\n",
+	       info.owner_uid, info.owner_gid);
+	return 0;
 }
 
 static int list_devs(struct ublk_ctrl *c, const int *ids, int n, bool json)
@@ -258,6 +287,7 @@ static const struct option list_opts[] = {
 	{ "number", required_argument, NULL, 'n' },
 	{ "name", required_argument, NULL, 'N' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "udev", no_argument, NULL, 'u' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -266,7 +296,7 @@ int cmd_list(int argc, char **argv)
 {
 	int ids[MAX_DEVS], n, c, ret;
 	struct ublk_ctrl ctrl;
-	bool json = false;
+	bool json = false, udev = false;
 	long id = -1;
 
 	while ((c = getopt_long(argc, argv, "n:h", list_opts, NULL)) != -1) {
@@ -284,6 +314,9 @@ int cmd_list(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'u':
+			udev = true;
+			break;
 		case 'h':
 			list_usage(stdout);
 			return 0;
@@ -292,12 +325,17 @@ int cmd_list(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (udev && (id < 0 || json))) {
 		list_usage(stderr);
 		return 2;
 	}
 	if (ublk_ctrl_open(&ctrl) < 0)
 		return 1;
+	if (udev) {
+		ret = list_udev(&ctrl, id);
+		ublk_ctrl_close(&ctrl);
+		return ret < 0 ? 1 : 0;
+	}
 	if (id >= 0) {
 		ids[0] = id;
 		n = 1;

@@ -41,11 +41,20 @@ bool pid_alive(int pid)
 	return st != 'Z' && st != 'X';
 }
 
+/* A user's own devices are recorded in the user's runtime folder. */
 const char *run_dir(void)
 {
+	static char user_dir[PATH_MAX];
 	const char *d = getenv("UBLK_QCOW_RUN_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
 
-	return d && *d ? d : UBLK_RUN_DIR_DEFAULT;
+	if (d && *d)
+		return d;
+	if (geteuid() == 0 || !xdg || *xdg != '/')
+		return UBLK_RUN_DIR_DEFAULT;
+	if (!user_dir[0])
+		snprintf(user_dir, sizeof(user_dir), "%s/ublk-qcow", xdg);
+	return user_dir;
 }
 
 static void state_path(int dev_id, char *buf, size_t len)
