@@ -32,7 +32,7 @@ fake_udev() {
 	local n id kv
 	while :; do
 		for n in /dev/ublkc[0-9]* /dev/ublkb[0-9]*; do
-			[ -e "$n" ] && [ "$(stat -c %u "$n")" = 0 ] || continue
+			[ -e "$n" ] && [ "$(stat -c %u "$n" 2>/dev/null)" = 0 ] || continue
 			id=${n#/dev/ublk?}
 			kv=$("$UBLK_QCOW" list -n "$id" --udev 2>/dev/null) || continue
 			case $kv in
