@@ -70,9 +70,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
-"                     [-r] [-n ID...] [--name NAME...] [--direct] [--user-copy]\n"
-"                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
-"                     [--allow-block-devices] [-o OPTIONS] [--foreground]\n"
+"                     [-r] [-n ID...] [--name NAME...] [--direct]\n"
+"                     [--user-copy] [--zero-copy] [--untrusted]\n"
+"                     [--allow-dir DIR...] [--allow-block-devices]\n"
+"                     [-o OPTIONS] [--foreground]\n"
 "       ublk-qcow del -n ID | --name NAME | -a\n"
 "       ublk-qcow list [-n ID | --name NAME] [--json] | -n ID --udev\n"
 "       ublk-qcow recover -n ID | --name NAME [-f IMAGE] [-F FORMAT]\n"

@@ -17,8 +17,9 @@ static void add_usage(FILE *f)
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
 "                     [-r|--read-only] [-n ID...] [--name NAME...] [--direct]\n"
-"                     [--user-copy] [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
-"                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
+"                     [--user-copy] [--zero-copy] [--untrusted]\n"
+"                     [--allow-dir DIR...] [--allow-block-devices]\n"
+"                     [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
 "                     [--crypto-backend auto|kernel|openssl]\n"
 "                     [-o OPTIONS] [--foreground]\n"

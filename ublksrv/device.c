@@ -150,7 +150,8 @@ static int dev_wait_cdev_access(struct ublk_dev *dev)
 		return 0;
 	snprintf(path, sizeof(path), UBLK_CDEV_FMT, dev->info.dev_id);
 	while (access(path, R_OK | W_OK) < 0) {
-		if ((errno != ENOENT && errno != EACCES) || waited >= RETRY_MS) {
+		if ((errno != ENOENT && errno != EACCES) ||
+		    waited >= RETRY_MS) {
 			ublk_errno(-errno, "%s did not become ours (the udev "
 				   "rules of udev/90-ublk-qcow.rules give it "
 				   "to its owner)", path);
@@ -384,8 +385,8 @@ static int dev_check_features(struct ublk_dev *dev)
 	uint64_t zc = UBLK_ZERO_COPY_FLAGS;
 
 	if (geteuid() != 0 && !ublk_ctrl_unprivileged(&dev->ctrl)) {
-		ublk_err("only root can add devices: this kernel does not offer "
-			 "unprivileged ones (UBLK_F_UNPRIVILEGED_DEV)");
+		ublk_err("only root can add devices: this kernel does not "
+			 "offer unprivileged ones (UBLK_F_UNPRIVILEGED_DEV)");
 		return -EPERM;
 	}
 	if (ublk_ctrl_unprivileged(&dev->ctrl)) {
