@@ -47,10 +47,10 @@ _ublk_qcow() {
 			--allow-block-devices --snapshot --key-file --key-keyring
 			--crypto-backend -o --foreground" ;;
 		del) words="-n -a --name" ;;
-		list) words="-n --json" ;;
-		recover) words="-n -f -F --key-file --key-keyring
+		list) words="-n --name --json --udev" ;;
+		recover) words="-n --name -f -F --key-file --key-keyring
 			--crypto-backend --foreground" ;;
-		snapshot) words="-n -c -d -l" ;;
+		snapshot) words="-n --name -c -d -l" ;;
 		*) return ;;
 		esac
 		words+=" -h --help" ;;

@@ -2,9 +2,11 @@
 # build), the man pages (docs/man/*.scd, made into roff by scdoc in
 # build/man/), the bash completions (completion/), and whatever systemd/
 # holds: units (*.service, *.socket, *.target, *.path, *.timer) to
-# systemdunitdir, udev rules (*.rules) to udevrulesdir, any other
-# executable to libexecdir/ublk-qcow/.  @sbindir@, @bindir@, @libexecdir@
-# and @sysconfdir@ in units and rules become the installed paths.
+# systemdunitdir, udev rules (*.rules, there and in udev/) to
+# udevrulesdir, any other executable (ublk-qcow-attach, which the unit
+# runs and an admin may run by hand) to sbindir.  @sbindir@, @bindir@,
+# @libexecdir@ and @sysconfdir@ in units, rules and scripts become the
+# installed paths.
 #
 #   make install [DESTDIR=/tmp/root] [PREFIX=/usr] [bindir=...] ...
 #   make uninstall (the same variables): removes exactly those files
@@ -37,7 +39,7 @@ MAN_SRCS := $(wildcard docs/man/*.scd)
 MAN_PAGES := $(MAN_SRCS:docs/man/%.scd=build/man/%)
 COMPLETIONS := $(wildcard completion/*.bash)
 SYSTEMD_UNITS := $(wildcard $(addprefix systemd/*.,service socket target path timer))
-SYSTEMD_RULES := $(wildcard systemd/*.rules)
+SYSTEMD_RULES := $(wildcard systemd/*.rules udev/*.rules)
 SYSTEMD_EXECS := $(filter-out $(SYSTEMD_UNITS) $(SYSTEMD_RULES), \
 	$(foreach f,$(wildcard systemd/*),$(if $(shell test -f $f -a -x $f && echo x),$f)))
 
@@ -79,13 +81,11 @@ ifneq ($(SYSTEMD_RULES),)
 		chmod 0644 $(DESTDIR)$(udevrulesdir)/$(notdir $f) &&) true
 endif
 ifneq ($(SYSTEMD_EXECS),)
-	$(INSTALL) -d $(DESTDIR)$(libexecdir)/ublk-qcow
-	$(foreach f,$(SYSTEMD_EXECS),$(SUBST_PATHS) $f >$(DESTDIR)$(libexecdir)/ublk-qcow/$(notdir $f) && \
-		chmod 0755 $(DESTDIR)$(libexecdir)/ublk-qcow/$(notdir $f) &&) true
+	$(foreach f,$(SYSTEMD_EXECS),$(SUBST_PATHS) $f >$(DESTDIR)$(sbindir)/$(notdir $f) && \
+		chmod 0755 $(DESTDIR)$(sbindir)/$(notdir $f) &&) true
 endif
 
-# the files install wrote; directories are left (they may be shared),
-# except libexecdir/ublk-qcow/, ours alone
+# the files install wrote; directories are left (they may be shared)
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/qcow-img $(DESTDIR)$(bindir)/qcow-io \
 		$(DESTDIR)$(sbindir)/ublk-qcow \
@@ -94,9 +94,7 @@ uninstall:
 		$(addprefix $(DESTDIR)$(bashcompdir)/,$(basename $(notdir $(COMPLETIONS)))) \
 		$(addprefix $(DESTDIR)$(systemdunitdir)/,$(notdir $(SYSTEMD_UNITS))) \
 		$(addprefix $(DESTDIR)$(udevrulesdir)/,$(notdir $(SYSTEMD_RULES))) \
-		$(addprefix $(DESTDIR)$(libexecdir)/ublk-qcow/,$(notdir $(SYSTEMD_EXECS)))
-	if [ -d $(DESTDIR)$(libexecdir)/ublk-qcow ]; then \
-		rmdir $(DESTDIR)$(libexecdir)/ublk-qcow; fi
+		$(addprefix $(DESTDIR)$(sbindir)/,$(notdir $(SYSTEMD_EXECS)))
 endif
 
 # The Debian package, built from a copy of the tree (tracked and new files,

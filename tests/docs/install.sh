@@ -34,7 +34,7 @@ mk() {
 		make --no-print-directory -s -C "$dir" "$@"
 }
 
-# expected SRC BINDIR SBINDIR MAN1 MAN8 COMPDIR UNITDIR RULESDIR LIBEXEC:
+# expected SRC BINDIR SBINDIR MAN1 MAN8 COMPDIR UNITDIR RULESDIR:
 # the files install must write, "MODE PATH" sorted, from the tree SRC
 expected() {
 	local src=$1 f
@@ -49,13 +49,13 @@ expected() {
 			f=${f##*/}
 			echo "644 $6/${f%.bash}"
 		done
-		for f in "$src"/systemd/*; do
+		for f in "$src"/systemd/* "$src"/udev/*.rules; do
 			[ -f "$f" ] || continue
 			case $f in
 			*.service | *.socket | *.target | *.path | *.timer)
 				echo "644 $7/${f##*/}" ;;
 			*.rules) echo "644 $8/${f##*/}" ;;
-			*) [ -x "$f" ] && echo "755 $9/ublk-qcow/${f##*/}" ;;
+			*) [ -x "$f" ] && echo "755 $3/${f##*/}" ;;
 			esac
 		done
 	} | sort
@@ -107,7 +107,7 @@ if mk "$REPO_ROOT" install DESTDIR="$R" >make.log 2>&1; then
 	U=/usr/local
 	expected "$REPO_ROOT" $U/bin $U/sbin $U/share/man/man1 $U/share/man/man8 \
 		$U/share/bash-completion/completions $U/lib/systemd/system \
-		$U/lib/udev/rules.d $U/libexec >want
+		$U/lib/udev/rules.d >want
 	installed "$R" >got
 	same install/default-prefix want got
 	runs install/programs-run "$R" $U/bin $U/sbin
@@ -148,10 +148,10 @@ fi
 T=$WORK/tree
 mkdir -p "$T/systemd"
 for f in "$REPO_ROOT"/* "$REPO_ROOT"/.[!.]*; do
-	case ${f##*/} in systemd | .git | tests) continue ;; esac
+	case ${f##*/} in systemd | udev | .git | tests) continue ;; esac
 	[ -e "$f" ] && ln -s "$f" "$T/${f##*/}"
 done
-printf '[Service]\nExecStart=@sbindir@/ublk-qcow add --name %%i\nExecStop=@libexecdir@/ublk-qcow/helper @sysconfdir@/ublk-qcow/%%i\n' \
+printf '[Service]\nExecStart=@sbindir@/ublk-qcow add --name %%i\nExecStop=@sbindir@/helper @sysconfdir@/ublk-qcow/%%i\n' \
 	>"$T/systemd/ublk-qcow@.service"
 printf 'KERNEL=="ublkb*", RUN+="@bindir@/qcow-img info"\n' >"$T/systemd/99-ublk-qcow.rules"
 printf '#!/bin/sh\n' >"$T/systemd/helper"
@@ -164,13 +164,13 @@ args=(PREFIX=$P bindir=$P/b sbindir=$P/sb mandir=$P/m
 	libexecdir=$P/lx)
 if mk "$T" install DESTDIR="$R" "${args[@]}" >make.log 2>&1; then
 	expected "$T" $P/b $P/sb $P/m/man1 $P/m/man8 $P/bc /lib/systemd/system \
-		$P/udev $P/lx >want
+		$P/udev >want
 	installed "$R" >got
 	same install/chosen-dirs want got
 	runs install/chosen-dirs-run "$R" $P/b $P/sb
 	unit=$R/lib/systemd/system/ublk-qcow@.service
 	if grep -qxF "ExecStart=$P/sb/ublk-qcow add --name %i" "$unit" &&
-		grep -qxF "ExecStop=$P/lx/ublk-qcow/helper $P/etc/ublk-qcow/%i" "$unit" &&
+		grep -qxF "ExecStop=$P/sb/helper $P/etc/ublk-qcow/%i" "$unit" &&
 		grep -qF "RUN+=\"$P/b/qcow-img info\"" "$R$P/udev/99-ublk-qcow.rules"; then
 		pass install/systemd-paths
 	else
@@ -179,8 +179,6 @@ if mk "$T" install DESTDIR="$R" "${args[@]}" >make.log 2>&1; then
 	fi
 	if mk "$T" uninstall DESTDIR="$R" "${args[@]}" >>make.log 2>&1; then
 		gone install/chosen-dirs-uninstall "$R"
-		[ -d "$R$P/lx/ublk-qcow" ] &&
-			fail install/chosen-dirs-uninstall "libexecdir/ublk-qcow/ left"
 	else
 		fail install/chosen-dirs-uninstall "make uninstall failed:"
 		diag <make.log
