@@ -7,10 +7,22 @@
 #include <stdint.h>
 #include <time.h>
 #include "qcow.h"
+#include "tools/common/snapshot_param.h"
+
+/* How the image is opened: by the command line, then by open and reopen. */
+struct io_open {
+	char *path;
+	const char *fmt;
+	bool read_only;
+	bool direct;
+	bool force_share;
+	bool no_discard;	/* -d ignore|off: discards do nothing */
+	struct snapshot_param snapshot;	/* -l */
+};
 
 struct io_state {
-	struct qcow_image *img;
-	bool read_only;
+	struct qcow_image *img;	/* NULL: no image open */
+	struct io_open open;	/* what img was opened with */
 	bool quit;
 };
 
@@ -21,6 +33,7 @@ struct io_cmd {
 	int argmin;
 	int argmax;		/* -1: no limit */
 	bool writes;		/* refused on a read-only image */
+	bool no_file_ok;	/* runs with no image open */
 	const char *args;
 	const char *oneline;
 	const char *help;	/* longer text for "help NAME", or NULL */
@@ -45,7 +58,26 @@ void io_report(const char *op, const struct timespec *elapsed,
 struct timespec io_elapsed(const struct timespec *start);
 void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
 
+/* Opens o->path as o says (messages printed); 0 or a negative errno. */
+int io_open_image(struct io_state *s, const struct io_open *o);
+void io_close_image(struct io_state *s);
+/* "-t MODE" and "-d MODE", with qemu-io's modes; messages printed. */
+int io_parse_cache(const char *mode, bool *direct);
+int io_parse_discard(const char *mode, bool *no_discard);
+
 int io_read(struct io_state *s, int argc, char **argv);
+int io_readv(struct io_state *s, int argc, char **argv);
+int io_writev(struct io_state *s, int argc, char **argv);
+int io_aio_read(struct io_state *s, int argc, char **argv);
+int io_aio_write(struct io_state *s, int argc, char **argv);
+int io_aio_flush(struct io_state *s, int argc, char **argv);
+int io_open_cmd(struct io_state *s, int argc, char **argv);
+int io_close_cmd(struct io_state *s, int argc, char **argv);
+int io_reopen(struct io_state *s, int argc, char **argv);
+int io_truncate(struct io_state *s, int argc, char **argv);
+int io_sleep(struct io_state *s, int argc, char **argv);
+int io_sigraise(struct io_state *s, int argc, char **argv);
+int io_abort(struct io_state *s, int argc, char **argv);
 int io_write(struct io_state *s, int argc, char **argv);
 int io_discard(struct io_state *s, int argc, char **argv);
 int io_flush(struct io_state *s, int argc, char **argv);

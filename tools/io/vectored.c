@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * qcow-io readv, writev, aio_read, aio_write and aio_flush: one request
+ * over several buffers, laid end to end.  The aio commands complete
+ * before the next command starts; as qemu-io's, a failed aio request
+ * prints its error but does not fail the command.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tools/io/io.h"
+
+#define IO_MAX_BYTES 2147483136LL
+#define DEFAULT_PATTERN 0xcd
+
+struct vec_args {
+	const char *cmd;	/* "readv", "aio_write", ... */
+	bool write;
+	bool aio;
+	int64_t offset;
+	int64_t count;		/* the lengths summed */
+	int nr_lens;
+	int pattern;		/* -1: none given */
+	bool quiet;
+	bool verbose;
+	bool machine;
+	bool fua;
+	bool zero;
+	bool unmap;
+	bool invalid;
+};
+
+static const char *vec_opts(const struct vec_args *a)
+{
+	if (a->write)
+		return a->aio ? "CfiqP:uz" : "CfqP:";
+	return a->aio ? "CiqvP:" : "CqvP:";
+}
+
+static int vec_usage(const struct vec_args *a)
+{
+	io_print_usage(io_find_cmd(a->cmd));
+	return -EINVAL;
+}
+
+static int vec_flag(int c, struct vec_args *a)
+{
+	switch (c) {
+	case 'C':
+		a->machine = true;
+		break;
+	case 'f':
+		a->fua = true;
+		break;
+	case 'i':
+		a->invalid = true;
+		break;
+	case 'q':
+		a->quiet = true;
+		break;
+	case 'v':
+		a->verbose = true;
+		break;
+	case 'u':
+		a->unmap = true;
+		break;
+	case 'z':
+		a->zero = true;
+		break;
+	case 'P':
+		a->pattern = io_parse_pattern(optarg);
+		if (a->pattern < 0)
+			return -EINVAL;
+		break;
+	default:
+		return vec_usage(a);
+	}
+	return 0;
+}
+
+static int vec_lengths(char **lens, int n, struct vec_args *a)
+{
+	int64_t len;
+	int i;
+
+	a->count = 0;
+	for (i = 0; i < n; i++) {
+		if (io_parse_num(lens[i], &len) < 0)
+			return -EINVAL;
+		if (len > IO_MAX_BYTES) {
+			printf("length %s is over the limit of %lld bytes\n",
+			       lens[i], IO_MAX_BYTES);
+			return -EINVAL;
+		}
+		a->count += len;
+		if (a->count > IO_MAX_BYTES) {
+			printf("the lengths add up to more than %lld bytes\n",
+			       IO_MAX_BYTES);
+			return -EINVAL;
+		}
+	}
+	a->nr_lens = n;
+	return 0;
+}
+
+static int vec_parse(int argc, char **argv, struct vec_args *a)
+{
+	int c, ret;
+
+	while ((c = getopt(argc, argv, vec_opts(a))) != -1) {
+		ret = vec_flag(c, a);
+		if (ret < 0)
+			return ret;
+	}
+	if (optind > argc - 2)
+		return vec_usage(a);
+	if (a->unmap && !a->zero) {
+		printf("write: -u only works together with -z\n");
+		return -EINVAL;
+	}
+	if (a->zero && optind != argc - 2) {
+		printf("%s: -z takes one length only\n", a->cmd);
+		return -EINVAL;
+	}
+	if (io_parse_num(argv[optind], &a->offset) < 0)
+		return -EINVAL;
+	return vec_lengths(argv + optind + 1, argc - optind - 1, a);
+}
+
+static int vec_io(struct io_state *s, const struct vec_args *a, uint8_t *buf)
+{
+	uint64_t size = qcow_size(s->img);
+	int ret;
+
+	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
+		return -EIO;
+	if (!a->write)
+		return qcow_pread(s->img, buf, a->count, a->offset);
+	if (a->zero)
+		ret = qcow_pwrite_zeroes(s->img, a->count, a->offset,
+					 a->unmap && !s->open.no_discard ?
+					 QCOW_REQ_UNMAP : 0);
+	else
+		ret = qcow_pwrite(s->img, buf, a->count, a->offset);
+	if (ret >= 0 && a->fua)
+		ret = qcow_flush(s->img);
+	return ret < 0 ? ret : 0;
+}
+
+static int vec_verify(const struct vec_args *a, const uint8_t *buf)
+{
+	int64_t i;
+
+	if (a->write || a->pattern < 0)
+		return 0;
+	for (i = 0; i < a->count; i++) {
+		if (buf[i] != a->pattern) {
+			printf("Pattern verification failed at offset %" PRId64
+			       ", %" PRId64 " bytes\n", a->offset, a->count);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *fail_name(const struct vec_args *a)
+{
+	/* qemu-io names a failed aio_read "readv" */
+	if (a->aio && !a->write)
+		return "readv";
+	return a->cmd;
+}
+
+static int vec_run(struct io_state *s, struct vec_args *a, int argc,
+		   char **argv)
+{
+	struct timespec start, elapsed;
+	uint8_t *buf = NULL;
+	int ret;
+
+	ret = vec_parse(argc, argv, a);
+	if (ret < 0)
+		return ret;
+	if (a->invalid) {
+		printf("injecting invalid %s request\n",
+		       a->write ? "write" : "read");
+		return 0;
+	}
+	if (!a->zero) {
+		buf = malloc(a->count ? a->count : 1);
+		if (!buf) {
+			printf("%s failed: %s\n", fail_name(a), strerror(ENOMEM));
+			return -ENOMEM;
+		}
+		memset(buf, a->write ? (a->pattern < 0 ? DEFAULT_PATTERN :
+					a->pattern) : 0xab, a->count);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	ret = vec_io(s, a, buf);
+	elapsed = io_elapsed(&start);
+	if (ret < 0) {
+		printf("%s failed: %s\n", fail_name(a), strerror(-ret));
+		goto out;
+	}
+	ret = vec_verify(a, buf);
+	if (a->quiet)
+		goto out;
+	if (a->verbose)
+		io_dump_buffer(buf, a->offset, a->count);
+	io_report(a->write ? "wrote" : "read", &elapsed, a->offset, a->count,
+		  a->count, 1, a->machine);
+out:
+	free(buf);
+	return a->aio ? 0 : ret;
+}
+
+int io_readv(struct io_state *s, int argc, char **argv)
+{
+	struct vec_args a = { .cmd = "readv", .pattern = -1 };
+
+	return vec_run(s, &a, argc, argv);
+}
+
+int io_writev(struct io_state *s, int argc, char **argv)
+{
+	struct vec_args a = { .cmd = "writev", .write = true, .pattern = -1 };
+
+	return vec_run(s, &a, argc, argv);
+}
+
+int io_aio_read(struct io_state *s, int argc, char **argv)
+{
+	struct vec_args a = { .cmd = "aio_read", .aio = true, .pattern = -1 };
+
+	return vec_run(s, &a, argc, argv);
+}
+
+int io_aio_write(struct io_state *s, int argc, char **argv)
+{
+	struct vec_args a = { .cmd = "aio_write", .write = true, .aio = true,
+			      .pattern = -1 };
+
+	return vec_run(s, &a, argc, argv);
+}
+
+/* Waits for the aio requests in flight: each has completed already. */
+int io_aio_flush(struct io_state *s, int argc, char **argv)
+{
+	return 0;
+}
