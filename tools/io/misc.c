@@ -61,7 +61,8 @@ int io_sleep(struct io_state *s, int argc, char **argv)
 	errno = 0;
 	ms = strtol(argv[1], &end, 0);
 	if (errno || end == argv[1] || *end || ms < 0) {
-		printf("%s is not a valid number\n", argv[1]);
+		printf("sleep: '%s' is not a number of milliseconds\n",
+		       argv[1]);
 		return -EINVAL;
 	}
 	ts.tv_sec = ms / 1000;
@@ -78,8 +79,7 @@ int io_sigraise(struct io_state *s, int argc, char **argv)
 	if (io_parse_num(argv[1], &sig) < 0)
 		return -EINVAL;
 	if (sig > NSIG) {
-		printf("signal argument '%s' is too large to be a valid signal\n",
-		       argv[1]);
+		printf("sigraise: %s is not a signal number\n", argv[1]);
 		return -EINVAL;
 	}
 	/* what was printed must not die with the process */

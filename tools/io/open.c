@@ -102,7 +102,7 @@ static int open_option(const char *arg, const char **fmt)
 	return -ENOTSUP;
 }
 
-static int open_flag(int c, struct io_open *o)
+static int open_flag(int c, struct io_open *o, bool *native)
 {
 	switch (c) {
 	case 'r':
@@ -115,6 +115,7 @@ static int open_flag(int c, struct io_open *o)
 		o->force_share = true;
 		return 0;
 	case 'k':	/* native AIO: ours is io_uring whatever is asked */
+		*native = true;
 		return 0;
 	case 's':
 		tool_error("open: -s (a temporary snapshot overlay) is not supported");
@@ -136,6 +137,7 @@ static int open_flag(int c, struct io_open *o)
 int io_open_cmd(struct io_state *s, int argc, char **argv)
 {
 	struct io_open o = { 0 };
+	bool native = false;
 	int c, ret;
 
 	if (s->img) {
@@ -143,13 +145,18 @@ int io_open_cmd(struct io_state *s, int argc, char **argv)
 		return -EBUSY;
 	}
 	while ((c = getopt(argc, argv, "rsCnkUt:d:o:")) != -1) {
-		ret = open_flag(c, &o);
+		ret = open_flag(c, &o, &native);
 		if (ret < 0)
 			return ret;
 	}
 	if (optind != argc - 1)
 		return open_usage();
 	o.path = argv[optind];
+	if (native && !o.direct) {
+		tool_error("%s: open -k needs the page cache bypassed: add -n or -t none",
+			   o.path);
+		return -EINVAL;
+	}
 	return io_open_image(s, &o) < 0 ? -EINVAL : 0;
 }
 
