@@ -41,15 +41,18 @@ static const char read_help[] =
 /* args NULL and args "" print differently in help, as in qemu-io */
 static const struct io_cmd cmds[] = {
 	{ .name = "abort", .run = io_abort, .no_file_ok = true,
+	  .keeps_aio = true,
 	  .oneline = "end the program at once with abort(3), as a crash would" },
 	{ .name = "aio_flush", .run = io_aio_flush,
-	  .oneline = "wait for the aio requests in flight (there are none: each completes before the next command)" },
+	  .oneline = "wait until every aio request in flight has completed" },
 	{ .name = "aio_read", .run = io_aio_read, .argmin = 2, .argmax = -1,
+	  .keeps_aio = true,
 	  .args = "[-Ciqv] [-P pattern] off len [len..]",
-	  .oneline = "readv, reported as an asynchronous request is" },
+	  .oneline = "start a readv; its report comes when it completes" },
 	{ .name = "aio_write", .run = io_aio_write, .argmin = 2, .argmax = -1,
+	  .keeps_aio = true,
 	  .writes = true, .args = "[-Cfiquz] [-P pattern] off len [len..]",
-	  .oneline = "writev, or zeros with -z, reported as an asynchronous request is" },
+	  .oneline = "start a writev (or a zero write, -z); its report comes when it completes" },
 	{ .name = "alloc", .run = io_alloc, .argmin = 1, .argmax = 2,
 	  .args = "offset [count]",
 	  .oneline = "report how much of [offset, offset+count) this layer allocates" },
@@ -62,11 +65,12 @@ static const struct io_cmd cmds[] = {
 	{ .name = "flush", .altname = "f", .run = io_flush,
 	  .oneline = "make every completed write durable" },
 	{ .name = "help", .altname = "?", .run = io_help, .argmax = 1,
+	  .keeps_aio = true,
 	  .no_file_ok = true,
 	  .args = "[command]", .oneline = "list the commands, or describe one" },
-	{ .name = "info", .altname = "i", .run = io_info,
+	{ .name = "info", .altname = "i", .run = io_info, .keeps_aio = true,
 	  .oneline = "show the image's format, cluster size and options" },
-	{ .name = "length", .altname = "l", .run = io_length,
+	{ .name = "length", .altname = "l", .run = io_length, .keeps_aio = true,
 	  .oneline = "show the guest disk size" },
 	{ .name = "map", .run = io_map, .args = "",
 	  .oneline = "list the ranges this layer allocates and those it leaves to its backing" },
@@ -75,6 +79,7 @@ static const struct io_cmd cmds[] = {
 	  .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
 	  .oneline = "open an image when none is (-o driver=FMT only; -s, -C refused)" },
 	{ .name = "quit", .altname = "q", .run = io_quit, .no_file_ok = true,
+	  .keeps_aio = true,
 	  .oneline = "stop here, skipping any further commands" },
 	{ .name = "read", .altname = "r", .run = io_read,
 	  .argmin = 2, .argmax = -1,
@@ -88,6 +93,7 @@ static const struct io_cmd cmds[] = {
 	  .args = "[(-r|-w)] [-c cache] [-o options]",
 	  .oneline = "close and open the image again, read-only (-r) or read-write (-w)" },
 	{ .name = "sigraise", .run = io_sigraise, .argmin = 1, .argmax = 1,
+	  .keeps_aio = true,
 	  .no_file_ok = true, .args = "signal",
 	  .oneline = "send this process the signal numbered signal" },
 	{ .name = "sleep", .run = io_sleep, .argmin = 1, .argmax = 1,
@@ -199,6 +205,12 @@ int io_run_line(struct io_state *s, char *line)
 	if (argc <= 0)
 		return argc;
 	cmd = io_find_cmd(argv[0]);
+	/*
+	 * aio requests complete before a command that waits for I/O runs,
+	 * as qemu-io's main loop completes them
+	 */
+	if (!cmd || !cmd->keeps_aio)
+		io_aio_drain(s);
 	if (!cmd) {
 		tool_error("unknown command '%s' ('help' lists them)", argv[0]);
 		ret = -EINVAL;

@@ -20,9 +20,12 @@ struct io_open {
 	struct snapshot_param snapshot;	/* -l */
 };
 
+struct io_aio;
+
 struct io_state {
 	struct qcow_image *img;	/* NULL: no image open */
 	struct io_open open;	/* what img was opened with */
+	struct io_aio *aio;	/* aio_read/aio_write's ring, once used */
 	bool quit;
 };
 
@@ -34,6 +37,7 @@ struct io_cmd {
 	int argmax;		/* -1: no limit */
 	bool writes;		/* refused on a read-only image */
 	bool no_file_ok;	/* runs with no image open */
+	bool keeps_aio;		/* aio requests stay in flight across it */
 	const char *args;
 	const char *oneline;
 	const char *help;	/* longer text for "help NAME", or NULL */
@@ -61,6 +65,19 @@ void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
 /* Opens o->path as o says (messages printed); 0 or a negative errno. */
 int io_open_image(struct io_state *s, const struct io_open *o);
 void io_close_image(struct io_state *s);
+/*
+ * Submits one request of aio_read or aio_write (flags QCOW_REQ_*); done
+ * runs when it completes, during io_aio_drain().  A negative errno when
+ * it could not be submitted (done does not run).
+ */
+int io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
+		  uint64_t offset, uint64_t length, unsigned int flags,
+		  void (*done)(void *arg, int res), void *arg);
+/* Runs the requests in flight to completion. */
+void io_aio_drain(struct io_state *s);
+/* Drains and frees the ring. */
+void io_aio_free(struct io_state *s);
+
 /* "-t MODE" and "-d MODE", with qemu-io's modes; messages printed. */
 int io_parse_cache(const char *mode, bool *direct);
 int io_parse_discard(const char *mode, bool *no_discard);

@@ -58,8 +58,10 @@ static const char usage_text[] =
 "  -V, --version        the version\n"
 "  -h, --help           this text\n"
 "\n"
-"The commands run one at a time: aio_read and aio_write complete before\n"
-"the next command starts, so aio_flush has nothing left to wait for.\n"
+"aio_read and aio_write leave their requests in flight, on an io_uring;\n"
+"they complete, and print their reports in the order they finish, when a\n"
+"command that waits for I/O runs (any but aio_read, aio_write, length,\n"
+"info, help, quit, sigraise and abort), at aio_flush and at the end.\n"
 "read -b and write -b (the VM state area) fail with 'Operation not\n"
 "supported', as qemu-io's do on an image without one: the engine has no\n"
 "VM state.  truncate -m accepts every mode and allocates nothing.\n"
@@ -245,6 +247,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < a.nr_cmds && !s.quit; i++)
 		if (io_run_line(&s, a.cmds[i]) < 0)
 			err = 1;
+	io_aio_free(&s);
 	io_close_image(&s);
 	free(a.cmds);
 	return err;

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * qcow-io readv, writev, aio_read, aio_write and aio_flush: one request
- * over several buffers, laid end to end.  The aio commands complete
- * before the next command starts; as qemu-io's, a failed aio request
- * prints its error but does not fail the command.
+ * over several buffers, laid end to end.  The aio requests stay in flight
+ * until the next other command (aio.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -130,19 +129,41 @@ static int vec_parse(int argc, char **argv, struct vec_args *a)
 	return vec_lengths(argv + optind + 1, argc - optind - 1, a);
 }
 
-static int vec_io(struct io_state *s, const struct vec_args *a, uint8_t *buf)
+static bool vec_in_range(struct io_state *s, const struct vec_args *a)
 {
 	uint64_t size = qcow_size(s->img);
+
+	return (uint64_t)a->offset <= size &&
+	       size - a->offset >= (uint64_t)a->count;
+}
+
+static unsigned int vec_flags(struct io_state *s, const struct vec_args *a)
+{
+	unsigned int flags = a->fua ? QCOW_REQ_FUA : 0;
+
+	if (a->zero && a->unmap && !s->open.no_discard)
+		flags |= QCOW_REQ_UNMAP;
+	return flags;
+}
+
+static enum qcow_op vec_op(const struct vec_args *a)
+{
+	if (!a->write)
+		return QCOW_OP_READ;
+	return a->zero ? QCOW_OP_WRITE_ZEROES : QCOW_OP_WRITE;
+}
+
+static int vec_io(struct io_state *s, const struct vec_args *a, uint8_t *buf)
+{
 	int ret;
 
-	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
+	if (!vec_in_range(s, a))
 		return -EIO;
 	if (!a->write)
 		return qcow_pread(s->img, buf, a->count, a->offset);
 	if (a->zero)
 		ret = qcow_pwrite_zeroes(s->img, a->count, a->offset,
-					 a->unmap && !s->open.no_discard ?
-					 QCOW_REQ_UNMAP : 0);
+					 vec_flags(s, a) & QCOW_REQ_UNMAP);
 	else
 		ret = qcow_pwrite(s->img, buf, a->count, a->offset);
 	if (ret >= 0 && a->fua)
@@ -174,11 +195,86 @@ static const char *fail_name(const struct vec_args *a)
 	return a->cmd;
 }
 
+/* The report of a completed request; frees buf. */
+static int vec_complete(const struct vec_args *a, uint8_t *buf,
+			const struct timespec *elapsed, int ret)
+{
+	if (ret < 0) {
+		printf("%s failed: %s\n", fail_name(a), strerror(-ret));
+		goto out;
+	}
+	ret = vec_verify(a, buf);
+	if (a->quiet)
+		goto out;
+	if (a->verbose)
+		io_dump_buffer(buf, a->offset, a->count);
+	io_report(a->write ? "wrote" : "read", elapsed, a->offset, a->count,
+		  a->count, 1, a->machine);
+out:
+	free(buf);
+	return ret;
+}
+
+struct vec_aio {
+	struct vec_args a;
+	uint8_t *buf;
+	struct timespec start;
+};
+
+static void vec_aio_done(void *arg, int res)
+{
+	struct vec_aio *v = arg;
+	struct timespec elapsed = io_elapsed(&v->start);
+
+	vec_complete(&v->a, v->buf, &elapsed, res < 0 ? res : 0);
+	free(v);
+}
+
+/*
+ * In flight until the next command drains it; as qemu-io's, a failed
+ * request prints its error but does not fail the command.
+ */
+static int vec_submit(struct io_state *s, const struct vec_args *a,
+		      uint8_t *buf)
+{
+	struct vec_aio *v = malloc(sizeof(*v));
+	struct timespec zero = { 0 };
+	int ret;
+
+	if (!v) {
+		vec_complete(a, buf, &zero, -ENOMEM);
+		return 0;
+	}
+	v->a = *a;
+	v->buf = buf;
+	clock_gettime(CLOCK_MONOTONIC, &v->start);
+	ret = -EIO;
+	if (vec_in_range(s, a))
+		ret = io_aio_submit(s, vec_op(a), buf, a->offset, a->count,
+				    vec_flags(s, a), vec_aio_done, v);
+	if (ret < 0)
+		vec_aio_done(v, ret);
+	return 0;
+}
+
+static uint8_t *vec_buffer(const struct vec_args *a)
+{
+	uint8_t *buf;
+
+	if (a->zero)
+		return NULL;
+	buf = malloc(a->count ? a->count : 1);
+	if (buf)
+		memset(buf, a->write ? (a->pattern < 0 ? DEFAULT_PATTERN :
+					a->pattern) : 0xab, a->count);
+	return buf;
+}
+
 static int vec_run(struct io_state *s, struct vec_args *a, int argc,
 		   char **argv)
 {
 	struct timespec start, elapsed;
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	int ret;
 
 	ret = vec_parse(argc, argv, a);
@@ -189,32 +285,17 @@ static int vec_run(struct io_state *s, struct vec_args *a, int argc,
 		       a->write ? "write" : "read");
 		return 0;
 	}
-	if (!a->zero) {
-		buf = malloc(a->count ? a->count : 1);
-		if (!buf) {
-			printf("%s failed: %s\n", fail_name(a), strerror(ENOMEM));
-			return -ENOMEM;
-		}
-		memset(buf, a->write ? (a->pattern < 0 ? DEFAULT_PATTERN :
-					a->pattern) : 0xab, a->count);
+	buf = vec_buffer(a);
+	if (!buf && !a->zero) {
+		printf("%s failed: %s\n", fail_name(a), strerror(ENOMEM));
+		return -ENOMEM;
 	}
+	if (a->aio)
+		return vec_submit(s, a, buf);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	ret = vec_io(s, a, buf);
 	elapsed = io_elapsed(&start);
-	if (ret < 0) {
-		printf("%s failed: %s\n", fail_name(a), strerror(-ret));
-		goto out;
-	}
-	ret = vec_verify(a, buf);
-	if (a->quiet)
-		goto out;
-	if (a->verbose)
-		io_dump_buffer(buf, a->offset, a->count);
-	io_report(a->write ? "wrote" : "read", &elapsed, a->offset, a->count,
-		  a->count, 1, a->machine);
-out:
-	free(buf);
-	return a->aio ? 0 : ret;
+	return vec_complete(a, buf, &elapsed, ret);
 }
 
 int io_readv(struct io_state *s, int argc, char **argv)
@@ -246,7 +327,7 @@ int io_aio_write(struct io_state *s, int argc, char **argv)
 	return vec_run(s, &a, argc, argv);
 }
 
-/* Waits for the aio requests in flight: each has completed already. */
+/* io_run_line() has waited for the aio requests in flight already. */
 int io_aio_flush(struct io_state *s, int argc, char **argv)
 {
 	return 0;
