@@ -12,7 +12,7 @@
 /* How the image is opened: by the command line, then by open and reopen. */
 struct io_open {
 	char *path;
-	const char *fmt;
+	char *fmt;		/* NULL: probe */
 	bool read_only;
 	bool direct;
 	bool force_share;

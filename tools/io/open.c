@@ -44,10 +44,11 @@ int io_parse_discard(const char *mode, bool *no_discard)
 static void open_free(struct io_open *o)
 {
 	free(o->path);
+	free(o->fmt);
 	snapshot_param_free(&o->snapshot);
 }
 
-/* The path is copied; the snapshot selection moves into s. */
+/* Path and format are copied; the snapshot selection moves into s. */
 int io_open_image(struct io_state *s, const struct io_open *o)
 {
 	struct qcow_open_opts opts = {
@@ -57,21 +58,26 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	};
 	struct qcow_image *img;
 	char *path = strdup(o->path);
+	char *fmt = o->fmt ? strdup(o->fmt) : NULL;
 	int ret;
 
-	if (!path) {
+	if (!path || (o->fmt && !fmt)) {
 		tool_error("out of memory");
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto err;
 	}
 	ret = tool_open_snapshot(&img, o->path, o->fmt, &opts, &o->snapshot);
-	if (ret < 0) {
-		free(path);
-		return ret;
-	}
+	if (ret < 0)
+		goto err;
 	s->img = img;
 	s->open = *o;
 	s->open.path = path;
+	s->open.fmt = fmt;
 	return 0;
+err:
+	free(path);
+	free(fmt);
+	return ret;
 }
 
 void io_close_image(struct io_state *s)
@@ -91,7 +97,7 @@ static int open_usage(void)
 }
 
 /* "-o driver=FMT": the one open option we take. */
-static int open_option(const char *arg, const char **fmt)
+static int open_option(char *arg, char **fmt)
 {
 	if (!strncmp(arg, "driver=", 7) && !strchr(arg, ',')) {
 		*fmt = arg + 7;
@@ -232,5 +238,6 @@ int io_reopen(struct io_state *s, int argc, char **argv)
 		return ret;
 	}
 	free(old.path);
+	free(old.fmt);
 	return ret < 0 ? -EINVAL : 0;
 }
