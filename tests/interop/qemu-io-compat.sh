@@ -187,6 +187,9 @@ global_options() {
 	compat force-share-long --force-share --read-only -c 'length' img.qcow2
 	compat image-opts --image-opts -c 'write -P 5 0 4k' \
 		-c 'read -P 5 0 4k' driver=qcow2,file.filename=img.qcow2
+	compat image-opts-f --image-opts -f qcow2 -c 'length' \
+		driver=qcow2,file.filename=img.qcow2
+	compat force-share-rw -U -c 'length' img.qcow2
 	compat trace -T events="$WORK/empty-events" -c 'length' img.qcow2
 	compat trace-long --trace "events=$WORK/empty-events" -c 'length' \
 		img.qcow2
@@ -305,7 +308,8 @@ commands() {
 		-c 'discard -q 1M 4k' -c 'discard 4M 1' -c 'discard 0' \
 		-c 'map' -c 'read -P 0 0 64k' img.qcow2
 	compat errors -c 'read 4M 1' -c 'write 4095k 2k' -c 'frobnicate' \
-		-c 'read 0' -c 'length x' -c 'read -P 0x12 0 512' img.qcow2
+		-c 'read 0' -c 'length x' -c 'read -P 0x12 0 512' -c 'alloc' \
+		-c 'map x' -c 'abort x' img.qcow2
 	compat sleep -c 'sleep 20' -c 'sleep x' -c 'sleep' -c 'sleep -1' \
 		-c 'length'
 	compat sigraise-0 -c 'sigraise 0' -c 'length' img.qcow2

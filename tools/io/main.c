@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/io/io.h"
 
 struct io_args {
@@ -196,6 +197,10 @@ static int parse_args(int argc, char **argv, struct io_args *a)
 		return -EINVAL;
 	}
 	a->open.path = optind < argc ? argv[optind] : NULL;
+	if (tool_image_opts() && a->open.fmt) {
+		tool_usage_error("--image-opts and -f exclude each other: give the format as driver=FMT in the option string");
+		return -EINVAL;
+	}
 	if (a->open.path && a->aio_native && !a->open.direct) {
 		tool_error("%s: -i native needs the page cache bypassed: add -n or -t none",
 			   a->open.path);
