@@ -150,6 +150,11 @@ make_images() {
 		qio ov.qcow2 "write -P 0x44 64k 64k" "write -z 1M 512" &&
 		qimg create -f raw base.raw 1M &&
 		qio -f raw base.raw "write -P 0x55 0 4k" &&
+		qimg create -f qcow base.qcow 1M &&
+		qio -f qcow base.qcow "write -P 0x66 0 4k" &&
+		qimg create -f qcow2 snap.qcow2 1M &&
+		qio snap.qcow2 "write -P 0x77 0 64k" &&
+		qimg snapshot -c s1 snap.qcow2 &&
 		python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 5)' \
 			>src.bin && : >empty-events
 }
@@ -334,6 +339,23 @@ overlay() {
 	SRC=base.qcow2
 }
 
+# The other formats, and truncate of an image with a snapshot.
+formats() {
+	SRC=base.raw FMT=raw
+	compat raw -f raw -c 'writev -P 1 1k 1k 2k' -c 'readv -P 1 1k 3k' \
+		-c 'aio_write -z 4k 4k' -c 'aio_flush' -c 'map' -c 'alloc 0 1M' \
+		-c 'truncate 3M' -c 'length' -c 'truncate 1000' -c 'length' \
+		-c 'discard 0 512' img.raw
+	SRC=base.qcow FMT=qcow
+	compat qcow -f qcow -c 'writev -P 2 1k 1k 2k' -c 'readv -P 2 1k 3k' \
+		-c 'aio_write -P 3 8k 4k' -c 'aio_flush' -c 'map' \
+		-c 'alloc 0 1M' -c 'truncate 2M' -c 'length' -c 'info' img.qcow
+	SRC=snap.qcow2 FMT=qcow2
+	compat snapshot-truncate -c 'truncate 512k' -c 'truncate 2M' \
+		-c 'length' -c 'map' -c 'read -P 0x77 0 64k' img.qcow2
+	SRC=base.qcow2
+}
+
 # help: the synopsis ("name args") of every command we have is
 # qemu-io's; what they do is said in our own words.
 help_synopsis() {
@@ -362,5 +384,6 @@ object_option
 vectored
 commands
 overlay
+formats
 help_synopsis
 finish
