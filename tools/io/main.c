@@ -65,7 +65,8 @@ static const char usage_text[] =
 "info, help, quit, sigraise and abort), at aio_flush and at the end.\n"
 "read -b and write -b (the VM state area) fail with 'Operation not\n"
 "supported', as qemu-io's do on an image without one: the engine has no\n"
-"VM state.  truncate -m accepts every mode and allocates nothing.\n"
+"VM state.  truncate -m accepts every mode and allocates nothing.  The\n"
+"blkdebug breakpoint commands (break, resume, ...) do not exist here.\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
 
