@@ -81,7 +81,7 @@ compat() {
 		shift 2
 	fi
 	if [ "${1:-}" = -s ]; then
-		order=sort
+		order="sort"
 		shift
 	fi
 	f=$(case_file "$name")

@@ -17,6 +17,7 @@ write_setup() {
 # QEMU_IO_WORDING: a sed program that turns the messages qemu-io prints on
 # stdout about refused commands into ours (tools/io/ words them itself;
 # "write failed: REASON" and the like are qemu-io's own).
+# shellcheck disable=SC2034 # used by the scripts that source this file
 QEMU_IO_WORDING='
 s/^-([un]) requires -z to be specified$/write: -\1 only works together with -z/
 s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/write -c: \2 \1 is not a multiple of 512/
