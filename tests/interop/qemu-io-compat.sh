@@ -272,7 +272,9 @@ vectored() {
 		-c 'aio_read -P 23 0 64k' -c 'aio_read -P 24 64k 4k' \
 		-c 'aio_flush' img.qcow2
 	compat aio-order -c 'aio_read -v 0 16' -c 'length' -c 'info' \
-		-c 'aio_flush' -c 'aio_write -P 26 0 1' -c 'help length' \
+		-c 'aio_flush' -c 'aio_read -P 0 2M 4k' -c 'length' \
+		-c 'aio_flush' -c 'aio_read 8M 1' -c 'length' -c 'aio_flush' \
+		-c 'aio_write -P 26 0 1' -c 'help length' \
 		-c 'aio_flush' -c 'read -P 26 0 1' -c 'aio_write -P 27 1 1' \
 		img.qcow2
 	compat aio-bad -c 'aio_write -u 0 64k' -c 'aio_write -z 0 512 512' \

@@ -17,17 +17,26 @@
 
 #define AIO_RING_ENTRIES 256
 
+struct aio_req;
+
 struct io_aio {
 	struct io_uring ring;
 	struct qcow_ctx *ctx;
 	int event_fd;		/* the engine's: work queued to ctx */
 	bool event_armed;
+	/* done before their submission returned: reported at the drain */
+	struct aio_req *early;
+	struct aio_req **early_tail;
 };
 
 struct aio_req {
 	struct qcow_req req;
 	void (*done)(void *arg, int res);
 	void *arg;
+	struct io_aio *aio;
+	bool submitting;
+	int res;
+	struct aio_req *next;
 };
 
 static int aio_setup(struct io_state *s)
@@ -49,42 +58,92 @@ static int aio_setup(struct io_state *s)
 		return ret;
 	}
 	aio->event_fd = qcow_ctx_event_fd(aio->ctx);
+	aio->early_tail = &aio->early;
 	s->aio = aio;
 	return 0;
+}
+
+static void defer(struct aio_req *r, int res)
+{
+	r->res = res;
+	r->next = NULL;
+	*r->aio->early_tail = r;
+	r->aio->early_tail = &r->next;
 }
 
 static void req_done(struct qcow_req *req, int res)
 {
 	struct aio_req *r = (struct aio_req *)req;
 
+	if (r->submitting) {
+		defer(r, res);
+		return;
+	}
 	r->done(r->arg, res);
 	free(r);
 }
 
-int io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
-		  uint64_t offset, uint64_t length, unsigned int flags,
-		  void (*done)(void *arg, int res), void *arg)
+/* As qemu-io's, nothing reports before the next drain, errors included. */
+static struct aio_req *new_req(struct io_state *s,
+			       void (*done)(void *arg, int res), void *arg)
 {
 	struct aio_req *r;
-	int ret;
 
-	if (!s->aio) {
-		ret = aio_setup(s);
-		if (ret < 0)
-			return ret;
-	}
+	if (!s->aio && aio_setup(s) < 0)
+		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
+		return NULL;
 	r->done = done;
 	r->arg = arg;
+	r->aio = s->aio;
+	return r;
+}
+
+void io_aio_fail(struct io_state *s, int err,
+		 void (*done)(void *arg, int res), void *arg)
+{
+	struct aio_req *r = new_req(s, done, arg);
+
+	if (!r) {
+		done(arg, err);
+		return;
+	}
+	defer(r, err);
+}
+
+void io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
+		   uint64_t offset, uint64_t length, unsigned int flags,
+		   void (*done)(void *arg, int res), void *arg)
+{
+	struct aio_req *r = new_req(s, done, arg);
+	int ret;
+
+	if (!r) {
+		done(arg, -ENOMEM);
+		return;
+	}
 	r->req.done = req_done;
 	r->req.flags = flags;
+	r->submitting = true;
 	ret = qcow_submit(s->aio->ctx, s->img, &r->req, op, buf, offset,
 			  length);
+	r->submitting = false;
 	if (ret < 0)
+		defer(r, ret);
+}
+
+static void run_early(struct io_aio *aio)
+{
+	struct aio_req *r;
+
+	while ((r = aio->early) != NULL) {
+		aio->early = r->next;
+		if (!aio->early)
+			aio->early_tail = &aio->early;
+		r->done(r->arg, r->res);
 		free(r);
-	return ret;
+	}
 }
 
 /* Wake-ups from the engine's other threads (the ciphers) come this way. */
@@ -131,6 +190,7 @@ void io_aio_drain(struct io_state *s)
 
 	if (!aio)
 		return;
+	run_early(aio);
 	for (;;) {
 		qcow_ctx_run_deferred(aio->ctx);
 		if (!qcow_ctx_inflight(aio->ctx))

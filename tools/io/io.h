@@ -67,12 +67,14 @@ int io_open_image(struct io_state *s, const struct io_open *o);
 void io_close_image(struct io_state *s);
 /*
  * Submits one request of aio_read or aio_write (flags QCOW_REQ_*); done
- * runs when it completes, during io_aio_drain().  A negative errno when
- * it could not be submitted (done does not run).
+ * runs when it has completed, in io_aio_drain(), as do the failures.
  */
-int io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
-		  uint64_t offset, uint64_t length, unsigned int flags,
-		  void (*done)(void *arg, int res), void *arg);
+void io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
+		   uint64_t offset, uint64_t length, unsigned int flags,
+		   void (*done)(void *arg, int res), void *arg);
+/* A request that fails with err: done runs in io_aio_drain(). */
+void io_aio_fail(struct io_state *s, int err,
+		 void (*done)(void *arg, int res), void *arg);
 /* Runs the requests in flight to completion. */
 void io_aio_drain(struct io_state *s);
 /* Drains and frees the ring. */

@@ -239,7 +239,6 @@ static int vec_submit(struct io_state *s, const struct vec_args *a,
 {
 	struct vec_aio *v = malloc(sizeof(*v));
 	struct timespec zero = { 0 };
-	int ret;
 
 	if (!v) {
 		vec_complete(a, buf, &zero, -ENOMEM);
@@ -248,12 +247,11 @@ static int vec_submit(struct io_state *s, const struct vec_args *a,
 	v->a = *a;
 	v->buf = buf;
 	clock_gettime(CLOCK_MONOTONIC, &v->start);
-	ret = -EIO;
 	if (vec_in_range(s, a))
-		ret = io_aio_submit(s, vec_op(a), buf, a->offset, a->count,
-				    vec_flags(s, a), vec_aio_done, v);
-	if (ret < 0)
-		vec_aio_done(v, ret);
+		io_aio_submit(s, vec_op(a), buf, a->offset, a->count,
+			      vec_flags(s, a), vec_aio_done, v);
+	else
+		io_aio_fail(s, -EIO, vec_aio_done, v);
 	return 0;
 }
 
