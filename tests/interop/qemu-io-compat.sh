@@ -174,6 +174,7 @@ global_options() {
 		compat "cache-$m" -t "$m" -c 'write -P 3 1k 1k' \
 			-c 'read -P 3 1k 1k' img.qcow2
 	done
+	compat format-bad -f foo -c 'length' img.qcow2
 	compat cache-long --cache=none -c 'read -P 0x11 0 4k' img.qcow2
 	compat cache-bad -t foo -c 'length' img.qcow2
 	compat aio-threads -i threads -c 'write -P 4 0 4k' img.qcow2

@@ -220,8 +220,11 @@ static int run_stdin(struct io_state *s)
 	while (!s->quit) {
 		printf("qemu-io> ");
 		fflush(stdout);
-		if (getline(&line, &cap, stdin) < 0)
+		if (getline(&line, &cap, stdin) < 0) {
+			if (isatty(STDIN_FILENO))
+				putchar('\n');	/* the shell's prompt on a line of its own */
 			break;
+		}
 		if (io_run_line(s, line) < 0)
 			err = 1;
 	}
