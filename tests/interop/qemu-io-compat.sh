@@ -69,10 +69,10 @@ run_side() {
 	(cd "$dir" && timeout -k 5 "$CMD_TIMEOUT" "$tool" "$@" <"$in")
 }
 
-# compat NAME [-i STDIN_FILE] [-s] ARGS...: one case.  ARGS are the
-# command line of both tools (img.$FMT is the image in each directory).
-# -s: stdout compared as sorted lines (aio requests completing in the
-# order they finish).
+# compat NAME [-i STDIN_FILE] [--sorted] ARGS...: one case.  ARGS are
+# the command line of both tools (img.$FMT is the image in each
+# directory).  --sorted: stdout compared as sorted lines (aio requests
+# completing in the order they finish).
 compat() {
 	local name=io-compat/$1 in=/dev/null order=cat f rc rrc why
 	shift
@@ -80,7 +80,7 @@ compat() {
 		in=$WORK/$2
 		shift 2
 	fi
-	if [ "${1:-}" = -s ]; then
+	if [ "${1:-}" = --sorted ]; then
 		order="sort"
 		shift
 	fi
@@ -196,6 +196,7 @@ global_options() {
 	compat image-opts-f --image-opts -f qcow2 -c 'length' \
 		driver=qcow2,file.filename=img.qcow2
 	compat force-share-rw -U -c 'length' img.qcow2
+	snapshot_mode
 	compat trace -T events="$WORK/empty-events" -c 'length' img.qcow2
 	compat trace-long --trace "events=$WORK/empty-events" -c 'length' \
 		img.qcow2
@@ -210,6 +211,32 @@ global_options() {
 	compat stdin-quit -i stdin-quit img.qcow2
 	compat stdin-no-file -i stdin-script
 	compat stdin-ignored-with-c -i stdin-quit -c 'length' img.qcow2
+}
+
+# -s: writes go to a temporary overlay (in $TMPDIR), the image is only
+# read and the overlay is gone at the end.
+snapshot_mode() {
+	mkdir -p tmpdir
+	export TMPDIR=$WORK/tmpdir
+	compat snapshot-mode -s -c 'write -P 2 0 4k' -c 'read -P 2 0 4k' \
+		-c 'map' -c 'alloc 0 64k' -c 'info' -c 'aio_write -P 3 1M 4k' \
+		-c 'aio_flush' -c 'read -P 3 1M 4k' -c 'discard 0 64k' \
+		-c 'read -P 0 0 4k' -c 'reopen -r' img.qcow2
+	compat snapshot-mode-ro -s -r -c 'write 0 1' -c 'read -P 0x11 0 4k' \
+		img.qcow2
+	compat snapshot-open -c 'close' -c 'open -s img.qcow2' \
+		-c 'write -P 4 0 1' -c 'close' -c 'open img.qcow2' \
+		-c 'read -P 0x11 0 4k' img.qcow2
+	if ! run_to "$(case_file io-compat/snapshot-unchanged)" "$QEMU_IMG" \
+		compare "$SRC" ours/img.qcow2 ||
+		! cmp -s "$SRC" ours/img.qcow2; then
+		fail io-compat/snapshot-unchanged "-s wrote to the image"
+	elif [ -n "$(ls -A tmpdir)" ]; then
+		fail io-compat/snapshot-unchanged "left in \$TMPDIR: $(ls tmpdir)"
+	else
+		pass io-compat/snapshot-unchanged
+	fi
+	unset TMPDIR
 }
 
 # --object: a LUKS image opened with its secret through --image-opts.
@@ -266,7 +293,7 @@ vectored() {
 	# waits for them; length, info and help do not.  (Where qemu-io
 	# prints a report that completes during another command's I/O
 	# depends on its scheduling: the cases do not depend on it.)
-	compat aio-concurrent -s -c 'aio_write -P 23 0 64k' \
+	compat aio-concurrent --sorted -c 'aio_write -P 23 0 64k' \
 		-c 'aio_write -P 24 64k 3k 1k' -c 'aio_write -z -u 256k 64k' \
 		-c 'aio_read -P 0x11 128k 4k' -c 'aio_read -P 0 2M 4k' \
 		-c 'aio_write -f -P 25 3M 512' -c 'read -P 0x33 1M 4k' \

@@ -79,7 +79,7 @@ static const struct io_cmd cmds[] = {
 	{ .name = "open", .altname = "o", .run = io_open_cmd, .argmin = 1,
 	  .argmax = -1, .no_file_ok = true,
 	  .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
-	  .oneline = "open an image when none is (-o driver=FMT only; -s, -C refused)" },
+	  .oneline = "open an image when none is (-o driver=FMT only; -C refused)" },
 	{ .name = "quit", .altname = "q", .run = io_quit, .no_file_ok = true,
 	  .keeps_aio = true,
 	  .oneline = "stop here, skipping any further commands" },
@@ -224,7 +224,7 @@ int io_run_line(struct io_state *s, char *line)
 		/* reported */
 	} else if (cmd->writes && s->open.read_only) {
 		tool_error("%s: %s refused: the image is open read-only (-r)",
-			   qcow_filename(s->img), cmd->name);
+			   s->open.path, cmd->name);
 		ret = -EPERM;
 	} else {
 		optind = 0;	/* a fresh getopt() for every command */

@@ -17,6 +17,8 @@ struct io_open {
 	bool direct;
 	bool force_share;
 	bool no_discard;	/* -d ignore|off: discards do nothing */
+	bool temp_snapshot;	/* -s: writes go to a temporary overlay */
+	char *overlay;		/* that overlay's file, deleted at close */
 	struct snapshot_param snapshot;	/* -l */
 };
 
@@ -65,6 +67,8 @@ void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
 /* Opens o->path as o says (messages printed); 0 or a negative errno. */
 int io_open_image(struct io_state *s, const struct io_open *o);
 void io_close_image(struct io_state *s);
+/* -s: a temporary qcow2 overlay over o->path (messages printed). */
+int io_temp_overlay(const struct io_open *o, char **overlay);
 /*
  * Submits one request of aio_read or aio_write (flags QCOW_REQ_*); done
  * runs when it has completed, in io_aio_drain(), as do the failures.

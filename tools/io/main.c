@@ -44,8 +44,9 @@ static const char usage_text[] =
 "  -m, --misalign       accepted; buffers are whatever the engine needs\n"
 "  -T, --trace OPTS     accepted and ignored: there are no trace events\n"
 "  -U, --force-share    do not deny others writes (with -r only)\n"
-"  -s, --snapshot, -C, --copy-on-read\n"
-"                       refused: not supported\n"
+"  -s, --snapshot       writes go to a temporary qcow2 overlay (in $TMPDIR,\n"
+"                       else /var/tmp), deleted at the end: FILE is only read\n"
+"  -C, --copy-on-read   refused: not supported\n"
 "  --untrusted          refuse the backing and data files the image names\n"
 "  --allow-dir DIR      allow those inside DIR only (repeatable)\n"
 "  --allow-block-devices  allow block devices there\n"
@@ -148,8 +149,8 @@ static int parse_opt(int c, struct io_args *a, char **argv)
 		a->open.force_share = true;
 		return 0;
 	case 's':
-		tool_error("-s (a temporary snapshot overlay) is not supported");
-		return -ENOTSUP;
+		a->open.temp_snapshot = true;
+		return 0;
 	case 'C':
 		tool_error("-C (copy-on-read) is not supported");
 		return -ENOTSUP;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/io/io.h"
@@ -43,12 +44,18 @@ int io_parse_discard(const char *mode, bool *no_discard)
 
 static void open_free(struct io_open *o)
 {
+	if (o->overlay)
+		unlink(o->overlay);
+	free(o->overlay);
 	free(o->path);
 	free(o->fmt);
 	snapshot_param_free(&o->snapshot);
 }
 
-/* Path and format are copied; the snapshot selection moves into s. */
+/*
+ * Path and format are copied; the snapshot selection moves into s.  With
+ * -s, what opens is a new temporary overlay over the file.
+ */
 int io_open_image(struct io_state *s, const struct io_open *o)
 {
 	struct qcow_open_opts opts = {
@@ -59,6 +66,7 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	struct qcow_image *img;
 	char *path = strdup(o->path);
 	char *fmt = o->fmt ? strdup(o->fmt) : NULL;
+	char *overlay = NULL;
 	int ret;
 
 	if (!path || (o->fmt && !fmt)) {
@@ -66,15 +74,27 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = tool_open_snapshot(&img, o->path, o->fmt, &opts, &o->snapshot);
+	if (o->temp_snapshot) {
+		ret = io_temp_overlay(o, &overlay);
+		if (ret < 0)
+			goto err;
+		ret = tool_open(&img, overlay, "qcow2", &opts);
+	} else {
+		ret = tool_open_snapshot(&img, o->path, o->fmt, &opts,
+					 &o->snapshot);
+	}
 	if (ret < 0)
 		goto err;
 	s->img = img;
 	s->open = *o;
 	s->open.path = path;
 	s->open.fmt = fmt;
+	s->open.overlay = overlay;
 	return 0;
 err:
+	if (overlay)
+		unlink(overlay);
+	free(overlay);
 	free(path);
 	free(fmt);
 	return ret;
@@ -124,8 +144,8 @@ static int open_flag(int c, struct io_open *o, bool *native)
 		*native = true;
 		return 0;
 	case 's':
-		tool_error("open: -s (a temporary snapshot overlay) is not supported");
-		return -ENOTSUP;
+		o->temp_snapshot = true;
+		return 0;
 	case 'C':
 		tool_error("open: -C (copy-on-read) is not supported");
 		return -ENOTSUP;
@@ -224,6 +244,10 @@ int io_reopen(struct io_state *s, int argc, char **argv)
 	struct io_open old = s->open, o = s->open;
 	int ret;
 
+	if (s->open.overlay) {
+		tool_error("reopen: not with -s: the temporary overlay would be lost");
+		return -ENOTSUP;
+	}
 	ret = reopen_opts(argc, argv, &o);
 	if (ret < 0)
 		return ret;
