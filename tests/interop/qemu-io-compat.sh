@@ -227,6 +227,7 @@ snapshot_mode() {
 	compat snapshot-open -c 'close' -c 'open -s img.qcow2' \
 		-c 'write -P 4 0 1' -c 'close' -c 'open img.qcow2' \
 		-c 'read -P 0x11 0 4k' img.qcow2
+	compat snapshot-abort -s -c 'write -q -P 5 0 1' -c 'abort' img.qcow2
 	if ! run_to "$(case_file io-compat/snapshot-unchanged)" "$QEMU_IMG" \
 		compare "$SRC" ours/img.qcow2 ||
 		! cmp -s "$SRC" ours/img.qcow2; then

@@ -18,7 +18,7 @@ struct io_open {
 	bool force_share;
 	bool no_discard;	/* -d ignore|off: discards do nothing */
 	bool temp_snapshot;	/* -s: writes go to a temporary overlay */
-	char *overlay;		/* that overlay's file, deleted at close */
+	char *overlay;		/* that overlay's name, unlinked once open */
 	struct snapshot_param snapshot;	/* -l */
 };
 

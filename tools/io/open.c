@@ -44,8 +44,6 @@ int io_parse_discard(const char *mode, bool *no_discard)
 
 static void open_free(struct io_open *o)
 {
-	if (o->overlay)
-		unlink(o->overlay);
 	free(o->overlay);
 	free(o->path);
 	free(o->fmt);
@@ -79,6 +77,8 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 		if (ret < 0)
 			goto err;
 		ret = tool_open(&img, overlay, "qcow2", &opts);
+		/* open, it needs no name: none is left behind by a crash */
+		unlink(overlay);
 	} else {
 		ret = tool_open_snapshot(&img, o->path, o->fmt, &opts,
 					 &o->snapshot);
@@ -92,8 +92,6 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	s->open.overlay = overlay;
 	return 0;
 err:
-	if (overlay)
-		unlink(overlay);
 	free(overlay);
 	free(path);
 	free(fmt);

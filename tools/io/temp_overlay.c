@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * -s (open -s): a temporary qcow2 overlay over the image, as qemu-io's
- * snapshot mode makes one: writes go to the overlay, deleted at close,
- * and the image itself is only read.
+ * snapshot mode makes one: writes go to the overlay (its file deleted
+ * once open) and the image itself is only read.
  */
 #include <errno.h>
 #include <limits.h>
