@@ -57,7 +57,7 @@ fresh() {
 		rm -rf "$d" && mkdir "$d" &&
 			cp "$SRC" "$d/img.$FMT" && cp src.bin "$d/" ||
 			return 1
-		[ "$SRC" = ov.qcow2 ] && cp base.qcow2 "$d/"
+		cp base.qcow2 "$d/" || return 1	# the overlays' backing
 	done
 	return 0
 }
@@ -148,6 +148,8 @@ make_images() {
 			"write -c -P 0x22 256k 64k" "write -P 0x33 1M 4k" &&
 		qimg create -f qcow2 -b base.qcow2 -F qcow2 ov.qcow2 &&
 		qio ov.qcow2 "write -P 0x44 64k 64k" "write -z 1M 512" &&
+		qimg create -f qcow2 -o extended_l2=on -b base.qcow2 -F qcow2 \
+			ovx.qcow2 &&
 		qimg create -f raw base.raw 1M &&
 		qio -f raw base.raw "write -P 0x55 0 4k" &&
 		qimg create -f qcow base.qcow 1M &&
@@ -367,6 +369,24 @@ overlay() {
 		-c 'writev -P 22 100k 1k 2k' -c 'discard 64k 64k' -c 'map' \
 		img.qcow2
 	compat overlay-ro -r -c 'map' -c 'info' -c 'length' img.qcow2
+	# -C: what reads touch is copied here, cluster by cluster, zeros as
+	# zero clusters: the allocation must be qemu's (map_shape)
+	compat copy-on-read -C -c 'read -P 0x11 1000 10' \
+		-c 'readv 100k 1k 1k' -c 'aio_read -P 0 2M 10' -c 'aio_flush' \
+		-c 'read 1M 512' -c 'read -P 0x44 64k 4k' -c 'read 4M 1' \
+		-c 'map' img.qcow2 &&
+		map_shape io-compat/copy-on-read-map ours/img.qcow2 \
+			ref/img.qcow2
+	compat copy-on-read-open -c 'close' -c 'open -C img.qcow2' \
+		-c 'read 3M 10' -c 'map' img.qcow2 &&
+		map_shape io-compat/copy-on-read-open-map ours/img.qcow2 \
+			ref/img.qcow2
+	compat copy-on-read-ro -C -r -c 'read 0 1' img.qcow2
+	SRC=ovx.qcow2
+	compat copy-on-read-extl2 -C -c 'read 1000 10' -c 'read 70000 5000' \
+		-c 'read 192k 10' img.qcow2 &&
+		map_shape io-compat/copy-on-read-extl2-map ours/img.qcow2 \
+			ref/img.qcow2
 	SRC=base.qcow2
 }
 

@@ -18,6 +18,7 @@ struct io_open {
 	bool force_share;
 	bool no_discard;	/* -d ignore|off: discards do nothing */
 	bool temp_snapshot;	/* -s: writes go to a temporary overlay */
+	bool copy_on_read;	/* -C: reads copy the chain's data here */
 	char *overlay;		/* that overlay's name, unlinked once open */
 	struct snapshot_param snapshot;	/* -l */
 };
@@ -67,6 +68,8 @@ void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
 /* Opens o->path as o says (messages printed); 0 or a negative errno. */
 int io_open_image(struct io_state *s, const struct io_open *o);
 void io_close_image(struct io_state *s);
+/* -C: copies what [off, off + len) reads from the chain into this layer. */
+int io_copy_on_read(struct io_state *s, uint64_t off, uint64_t len);
 /* -s: a temporary qcow2 overlay over o->path (messages printed). */
 int io_temp_overlay(const struct io_open *o, char **overlay);
 /*

@@ -47,7 +47,8 @@ static const char usage_text[] =
 "  -s, --snapshot       writes go to a temporary qcow2 overlay (made in\n"
 "                       $TMPDIR, else /var/tmp; deleted once open): FILE\n"
 "                       is only read\n"
-"  -C, --copy-on-read   refused: not supported\n"
+"  -C, --copy-on-read   reads first copy what they read from the backing\n"
+"                       chain into the image, cluster by cluster\n"
 "  --untrusted          refuse the backing and data files the image names\n"
 "  --allow-dir DIR      allow those inside DIR only (repeatable)\n"
 "  --allow-block-devices  allow block devices there\n"
@@ -153,8 +154,8 @@ static int parse_opt(int c, struct io_args *a, char **argv)
 		a->open.temp_snapshot = true;
 		return 0;
 	case 'C':
-		tool_error("-C (copy-on-read) is not supported");
-		return -ENOTSUP;
+		a->open.copy_on_read = true;
+		return 0;
 	case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 		return tool_trust_option(c, optarg);
 	default:

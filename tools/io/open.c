@@ -72,6 +72,12 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 		ret = -ENOMEM;
 		goto err;
 	}
+	if (o->copy_on_read && o->read_only) {
+		tool_error("%s: copy-on-read (-C) writes: it needs a read-write open",
+			   o->path);
+		ret = -EINVAL;
+		goto err;
+	}
 	if (o->temp_snapshot) {
 		ret = io_temp_overlay(o, &overlay);
 		if (ret < 0)
@@ -145,8 +151,8 @@ static int open_flag(int c, struct io_open *o, bool *native)
 		o->temp_snapshot = true;
 		return 0;
 	case 'C':
-		tool_error("open: -C (copy-on-read) is not supported");
-		return -ENOTSUP;
+		o->copy_on_read = true;
+		return 0;
 	case 't':
 		return io_parse_cache(optarg, &o->direct);
 	case 'd':

@@ -101,8 +101,13 @@ static int do_read(struct io_state *s, const struct read_args *a,
 {
 	uint64_t size = qcow_size(s->img);
 
+	int ret;
+
 	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
 		return -EIO;
+	ret = io_copy_on_read(s, a->offset, a->count);
+	if (ret < 0)
+		return ret;
 	return qcow_pread(s->img, buf, a->count, a->offset);
 }
 

@@ -159,8 +159,12 @@ static int vec_io(struct io_state *s, const struct vec_args *a, uint8_t *buf)
 
 	if (!vec_in_range(s, a))
 		return -EIO;
-	if (!a->write)
+	if (!a->write) {
+		ret = io_copy_on_read(s, a->offset, a->count);
+		if (ret < 0)
+			return ret;
 		return qcow_pread(s->img, buf, a->count, a->offset);
+	}
 	if (a->zero)
 		ret = qcow_pwrite_zeroes(s->img, a->count, a->offset,
 					 vec_flags(s, a) & QCOW_REQ_UNMAP);
@@ -239,6 +243,7 @@ static int vec_submit(struct io_state *s, const struct vec_args *a,
 {
 	struct vec_aio *v = malloc(sizeof(*v));
 	struct timespec zero = { 0 };
+	int ret;
 
 	if (!v) {
 		vec_complete(a, buf, &zero, -ENOMEM);
@@ -247,11 +252,15 @@ static int vec_submit(struct io_state *s, const struct vec_args *a,
 	v->a = *a;
 	v->buf = buf;
 	clock_gettime(CLOCK_MONOTONIC, &v->start);
-	if (vec_in_range(s, a))
+	ret = vec_in_range(s, a) ? 0 : -EIO;
+	/* the copy made first, synchronously: the read then finds it */
+	if (!ret && !a->write)
+		ret = io_copy_on_read(s, a->offset, a->count);
+	if (ret < 0)
+		io_aio_fail(s, ret, vec_aio_done, v);
+	else
 		io_aio_submit(s, vec_op(a), buf, a->offset, a->count,
 			      vec_flags(s, a), vec_aio_done, v);
-	else
-		io_aio_fail(s, -EIO, vec_aio_done, v);
 	return 0;
 }
 
