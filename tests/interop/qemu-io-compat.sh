@@ -329,6 +329,10 @@ commands() {
 		-c 'read -P 0x11 0 1' -c 'close' -c 'open -o driver=qcow2 img.qcow2' \
 		-c 'write -P 14 0 1' -c 'close' -c 'open missing.qcow2' \
 		-c 'open' -c 'open -t foo img.qcow2' -c 'length' img.qcow2
+	compat open-discard -c 'close' -c 'open -d ignore img.qcow2' \
+		-c 'discard 0 64k' -c 'read -P 0x11 0 4k' -c 'close' \
+		-c 'open img.qcow2' -c 'discard 0 64k' -c 'read -P 0 0 4k' \
+		img.qcow2
 	compat reopen -c 'reopen -r' -c 'write 0 1' -c 'reopen -w' \
 		-c 'write -P 15 0 1' -c 'reopen -c none' -c 'read -P 15 0 1' \
 		-c 'reopen -r -w' -c 'reopen x' -c 'reopen -c foo' \
