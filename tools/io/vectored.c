@@ -253,9 +253,14 @@ static int vec_submit(struct io_state *s, const struct vec_args *a,
 	v->buf = buf;
 	clock_gettime(CLOCK_MONOTONIC, &v->start);
 	ret = vec_in_range(s, a) ? 0 : -EIO;
-	/* the copy made first, synchronously: the read then finds it */
-	if (!ret && !a->write)
+	/*
+	 * The copy is made first, synchronously (the read then finds it),
+	 * once nothing is in flight that its writes could have to wait for.
+	 */
+	if (!ret && !a->write && s->open.copy_on_read) {
+		io_aio_drain(s);
 		ret = io_copy_on_read(s, a->offset, a->count);
+	}
 	if (ret < 0)
 		io_aio_fail(s, ret, vec_aio_done, v);
 	else
