@@ -1,5 +1,6 @@
-# bash completion for qcow-io: options, formats, cache modes, the -c
-# commands and the values of --crypto-backend; else file names.
+# bash completion for qcow-io: options, formats, cache, discard and AIO
+# modes, the -c commands and the values of --crypto-backend; else file
+# names.
 
 _qcow_io() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -15,19 +16,27 @@ _qcow_io() {
 	case $prev in
 	-f | --format) words="qcow2 qcow raw" ;;
 	-t | --cache) words="none directsync writeback writethrough unsafe" ;;
-	-c | --cmd) words="alloc discard flush help info length map quit read write" ;;
+	-d | --discard) words="ignore off unmap on" ;;
+	-i | --aio) words="native threads io_uring" ;;
+	-c | --cmd)
+		words="abort aio_flush aio_read aio_write alloc close discard
+			flush help info length map open quit read readv reopen
+			sigraise sleep truncate write writev" ;;
 	--crypto-backend) words="auto kernel openssl" ;;
 	--allow-dir)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	-l | --load-snapshot | --object) return ;;
+	-l | --load-snapshot | --object | -T | --trace) return ;;
 	*)
 		if [[ $cur == -* ]]; then
 			words="-c --cmd -f --format -r --read-only -l --load-snapshot
-				-n --nocache -t --cache -U --force-share --untrusted
-				--allow-dir --allow-block-devices --object --image-opts
-				--crypto-backend -h --help -V --version"
+				-n --nocache -t --cache -d --discard -i --aio
+				-k --native-aio -m --misalign -T --trace
+				-U --force-share -s --snapshot -C --copy-on-read
+				--untrusted --allow-dir --allow-block-devices
+				--object --image-opts --crypto-backend
+				-h --help -V --version"
 		else
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -f -- "$cur"))

@@ -66,7 +66,12 @@ expect qcow-img "qcow-img commit -d a" "a.qcow2 a.raw adir"
 expect qcow-img "qcow-img snapshot -c ''" ""
 expect qcow-img "qcow-img info --allow-dir a" "adir"
 expect qcow-io "qcow-io -t w" "writeback writethrough"
-expect qcow-io "qcow-io -c r" "read"
+expect qcow-io "qcow-io -c re" "read readv reopen"
+expect qcow-io "qcow-io -c aio" "aio_flush aio_read aio_write"
+expect qcow-io "qcow-io -d ''" "ignore off unmap on"
+expect qcow-io "qcow-io --aio=i" "io_uring"
+expect qcow-io "qcow-io -T ''" ""
+expect qcow-io "qcow-io --copy" "--copy-on-read"
 expect qcow-io "qcow-io --rea" "--read-only"
 expect qcow-io "qcow-io -r b" "b.img"
 expect ublk-qcow "ublk-qcow d" "del"
@@ -77,15 +82,19 @@ expect ublk-qcow "ublk-qcow del -" "-n -a --name -h --help"
 expect ublk-qcow "ublk-qcow add -o zero_copy=on,for" "zero_copy=on,format="
 
 # every option of a verb's usage is offered after "VERB -"
-# covers FILE LABEL HELPFILE WORD...: one case
+# covers FILE LABEL HELPFILE WORD...: one case; the words of $SUBCMDS
+# are commands run inside the program, whose options ("write -z -u")
+# the usage may name but the program does not take
 covers() {
 	local file=$1 label=$2 help=$3 missing
 	shift 3
-	missing=$(python3 - "$help" "$(offered "$file" "$@" -)" <<'EOF'
+	missing=$(python3 - "$help" "$(offered "$file" "$@" -)" "${SUBCMDS:-}" <<'EOF'
 import re, sys
 opts = set()
 # "as qemu-nbd -l": another program's option
 text = re.sub(r'qemu-\S+ -+\w+', '', open(sys.argv[1]).read())
+for w in sys.argv[3].split():
+	text = re.sub(r'(?<![\w-])' + re.escape(w) + r'(\s+-\w+)+', w, text)
 for t in re.findall(r'(?<![\w-])(--?[A-Za-z][\w-]*)', text):
 	opts.update('-' + c for c in t[1:]) if not t.startswith('--') and len(t) > 2 else opts.add(t)
 offered = {w.rstrip('=') for w in sys.argv[2].split()}
@@ -109,7 +118,9 @@ if IMG=$(prog qcow-img) && IO=$(prog qcow-io) && UBLK=$(prog ublk-qcow); then
 		covers qcow-img "qcow-img/$v" "img-$v.help" qcow-img "$v"
 	done
 	"$IO" --help >io.help
-	covers qcow-io qcow-io io.help qcow-io
+	cmds=$("$IO" -c help | awk '/ -- / { print $1 }')
+	[ -n "$cmds" ] || fail "completion/qcow-io/commands" "no commands in 'help'"
+	SUBCMDS=$cmds covers qcow-io qcow-io io.help qcow-io
 	for v in add del list recover snapshot; do
 		"$UBLK" "$v" --help 2>&1 | sed "s/ublk-qcow $v//" >"ublk-$v.help"
 		covers ublk-qcow "ublk-qcow/$v" "ublk-$v.help" ublk-qcow "$v"
