@@ -14,6 +14,7 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 } verbs[] = {
 	{ "amend", img_amend },
+	{ "bench", img_bench },
 	{ "bitmap", img_bitmap },
 	{ "check", img_check },
 	{ "commit", img_commit },
@@ -32,6 +33,9 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  amend [-f FMT] [-p] [-q] -o OPTIONS FILE\n"
+"  bench [-c COUNT] [-d DEPTH] [-f FMT] [--flush-interval=N] [-i AIO] [-n]\n"
+"      [--no-drain] [-o OFFSET] [--pattern=BYTE] [-q] [-s BUFFER_SIZE]\n"
+"      [-S STEP_SIZE] [-t CACHE] [-w] [-U] FILE\n"
 "  bitmap (--merge SOURCE | --add | --remove | --clear | --enable |\n"
 "      --disable)... [-b SOURCE_FILE [-F FMT]] [-g GRANULARITY] [-f FMT]\n"
 "      FILE BITMAP\n"
@@ -77,6 +81,12 @@ static const char usage_text[] =
 "is made.  map --bitmap NAME lists the ranges of the bitmap: JSON entries\n"
 "{\"start\", \"length\", \"dirty\"} cover the disk, the human table lists\n"
 "the dirty ones (Offset, Length); an in-use bitmap is refused.\n"
+"bench sends COUNT reads (writes with -w) of BUFFER_SIZE bytes, DEPTH at\n"
+"a time, from OFFSET on, each STEP_SIZE after the one before (wrapping at\n"
+"the end of the image), over io_uring as ublk-qcow does, and prints the\n"
+"time they took, as qemu-img bench; CACHE is none, writeback (the\n"
+"default), writethrough, directsync or unsafe; AIO (threads, native,\n"
+"io_uring) is checked, and io_uring used whatever it names.\n"
 "snapshot -l lists the internal snapshots, -c creates one, -a applies one\n"
 "(found by ID, then by name), -d deletes one (found by name), as qemu-img.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* qcow-img bench: the workload of qemu-img bench, and its driver. */
+#ifndef TOOLS_IMG_BENCH_H
+#define TOOLS_IMG_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "qcow.h"
+
+struct bench_cfg {
+	uint64_t count;		/* requests */
+	uint64_t depth;		/* in flight at once */
+	uint64_t offset;	/* of the first request */
+	uint64_t bufsize;	/* bytes per request */
+	uint64_t step;		/* between requests' offsets; never 0 here */
+	uint64_t flush_interval;	/* 0: no flushes */
+	int pattern;		/* the bytes written */
+	bool write;
+	bool drain;		/* wait for every request before a flush */
+	bool writethrough;	/* every write FUA */
+	bool no_flush;		/* -t unsafe: flushes complete at once */
+};
+
+/*
+ * Runs cfg on img over an io_uring of its own, as a ublk queue drives the
+ * engine (QCOW_SYNC_IO=1: plain pread/pwrite); *secs is the time from the
+ * first request to the completion of the last.  -errno of the first
+ * request that failed.
+ */
+int bench_run(struct qcow_image *img, const struct bench_cfg *cfg,
+	      double *secs);
+
+#endif
