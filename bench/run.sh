@@ -93,6 +93,21 @@ row() {
 	echo "$name|$ro|$rq" >>rss.log
 }
 
+# threads_row NAME ARGS...: ours on 2 threads (each its ring, as 2 ublk
+# queues) against ours on 1, same requests; ratio = 1 thread's time / 2's
+threads_row() {
+	local name=$1 i one=() two=() a b
+	shift
+	for ((i = 0; i < REPEAT; i++)); do
+		one+=("$(one_run ours - full.qcow2 "$@" --threads 1)")
+		two+=("$(one_run ours - full.qcow2 "$@" --threads 2)")
+	done
+	a=$(min "${one[@]}")
+	b=$(min "${two[@]}")
+	printf '| %-44s | %9s | %9s | %7.2f |\n' "$name" "$b" "$a" \
+		"$(awk -v a="$a" -v b="$b" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+}
+
 # The engine's O_DIRECT reads against fio on the raw file, same stride
 # (4 KiB read, 1 MiB skipped), same depth, IOPS.
 fio_row() {
@@ -113,23 +128,24 @@ fio_row() {
 		"$(awk -v o="$o" -v f="$f" 'BEGIN { print (f > 0 ? o / f : 0) }')"
 }
 
-# count_writes TOOL MAKER ARGS...: strace of one write bench on a fresh
-# image; prints "bytes_per_guest_byte meta_writes_per_1000 fsyncs_per_1000"
+# count_writes TOOL MAKER COUNT SIZE [ARGS...]: strace of one write bench
+# on a fresh image; prints "bytes_per_guest_byte other_writes_per_1000
+# fsyncs_per_1000"
 count_writes() {
 	local tool=$1 mk=$2 count=$3 size=$4
-	shift 2
+	shift 4
 	rm -f cnt.qcow2
 	"$mk" cnt.qcow2
 	if [ "$tool" = ours ]; then
 		QCOW_SYNC_IO=1 strace -f -qq -y -o trace \
 			-e trace=pwrite64,pwritev,pwritev2,write,fsync,fdatasync \
 			"$OURS" bench -w -t none -c "$count" -s "$size" -S 64k \
-			-d 32 cnt.qcow2 >/dev/null
+			-d 32 "$@" cnt.qcow2 >/dev/null
 	else
 		strace -f -qq -y -o trace \
 			-e trace=pwrite64,pwritev,pwritev2,write,fsync,fdatasync \
 			qemu-img bench -i threads -w -t none -c "$count" -s "$size" \
-			-S 64k -d 32 cnt.qcow2 >/dev/null
+			-S 64k -d 32 "$@" cnt.qcow2 >/dev/null
 	fi
 	qemu-img map --output=json cnt.qcow2 >map.json
 	python3 "$TOP/bench/count-writes.py" trace map.json cnt.qcow2 \
@@ -141,14 +157,15 @@ counts() {
 	echo
 	echo "| allocating writes (-t none, -d 32, 64K apart) | ours: bytes written per guest byte | ours: other writes per 1000 | ours: fsyncs per 1000 | qemu-img: bytes per guest byte | qemu-img: other writes per 1000 | qemu-img: fsyncs per 1000 |"
 	echo "|---|---|---|---|---|---|---|"
-	for c in "4K, empty image|mk_empty|4096" "64K, empty image|mk_empty|65536" \
-		"4K, overlay on raw|mk_overlay|4096" "64K, overlay on raw|mk_overlay|65536" \
-		"4K, overlay on raw, extended L2|mk_overlay_x|4096"; do
-		IFS='|' read -r name mk size <<<"$c"
-		# shellcheck disable=SC2046
+	for c in "4K, empty image|mk_empty|4096|" "64K, empty image|mk_empty|65536|" \
+		"4K, empty image, a flush every 64|mk_empty|4096|--flush-interval=64" \
+		"4K, overlay on raw|mk_overlay|4096|" "64K, overlay on raw|mk_overlay|65536|" \
+		"4K, overlay on raw, extended L2|mk_overlay_x|4096|"; do
+		IFS='|' read -r name mk size extra <<<"$c"
+		# shellcheck disable=SC2046,SC2086
 		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
-			$(count_writes ours "$mk" "$n" "$size") \
-			$(count_writes qemu "$mk" "$n" "$size")
+			$(count_writes ours "$mk" "$n" "$size" $extra) \
+			$(count_writes qemu "$mk" "$n" "$size" $extra)
 	done
 }
 
@@ -209,6 +226,8 @@ row "1M sequential reads O_DIRECT, QD8" - full.qcow2 -c $((N / 100)) -d 8 -s 1M 
 row "1M sequential writes O_DIRECT, empty, QD8" mk_empty new.qcow2 -w -c $((N / 200)) -d 8 -s 1M -t none
 row "1 TiB image, 4K reads over all of it, QD32" - big.qcow2 -c $((N / 4)) -d 32 -s 4k -S 1610616832 -t none
 fio_row
+threads_row "4K reads, page cache: 2 threads vs 1 (ours)" -c "$N" -d 32 -s 4k -S 1028k
+threads_row "4K reads O_DIRECT: 2 threads vs 1 (ours)" -c "$N" -d 32 -s 4k -S 1028k -t none
 counts
 callgrind_reads
 memory

@@ -3,6 +3,8 @@
  * qcow-img bench: qemu-img bench's options, workload and output, run on
  * the engine as the ublk server runs it (tools/img/bench_run.c), so that
  * `qemu-img bench ARGS` and `qcow-img bench ARGS` measure the same thing.
+ * Ours only: --threads N splits the requests over N threads, each with
+ * its own ring and DEPTH requests in flight (several ublk queues).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,13 +26,17 @@ struct bench_args {
 	bool direct;
 	bool native_aio;
 	bool force_share;
+	uint64_t threads;
 };
 
 enum {
 	OPT_FLUSH_INTERVAL = 256,
 	OPT_PATTERN,
 	OPT_NO_DRAIN,
+	OPT_THREADS,
 };
+
+#define BENCH_MAX_THREADS 64
 
 /* A whole number up to max (qemu_strtoul's digits: decimal, 0x, 0). */
 static int parse_count(const char *arg, uint64_t max, uint64_t *out)
@@ -130,6 +136,11 @@ static int parse_number_opt(int c, const char *arg, struct bench_args *a)
 		if (parse_count(arg, INT_MAX, &g->flush_interval) < 0)
 			break;
 		return 0;
+	case OPT_THREADS:
+		if (parse_count(arg, BENCH_MAX_THREADS, &a->threads) < 0 ||
+		    !a->threads)
+			break;
+		return 0;
 	case 'o':
 		return parse_bench_size(arg, "offset", 0, &g->offset);
 	case 's':
@@ -140,7 +151,8 @@ static int parse_number_opt(int c, const char *arg, struct bench_args *a)
 	}
 	tool_error("Invalid %s specified",
 		   c == 'c' ? "request count" : c == 'd' ? "queue depth" :
-		   c == OPT_PATTERN ? "pattern byte" : "flush interval");
+		   c == OPT_PATTERN ? "pattern byte" :
+		   c == OPT_THREADS ? "thread count (1 to 64)" : "flush interval");
 	return -EINVAL;
 }
 
@@ -150,7 +162,7 @@ static int parse_opt(int c, const char *arg, struct bench_args *a,
 	static const char numeric[] = "cdosS";
 
 	if ((c < 256 && c && strchr(numeric, c)) || c == OPT_PATTERN ||
-	    c == OPT_FLUSH_INTERVAL)
+	    c == OPT_FLUSH_INTERVAL || c == OPT_THREADS)
 		return parse_number_opt(c, arg, a);
 	switch (c) {
 	case 'h':
@@ -205,6 +217,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a)
 		{ "flush-interval", required_argument, NULL, OPT_FLUSH_INTERVAL },
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "no-drain", no_argument, NULL, OPT_NO_DRAIN },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "force-share", no_argument, NULL, 'U' },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -247,7 +260,7 @@ static int open_image(struct bench_args *a, struct qcow_image **img)
 	return tool_open(img, a->file, a->fmt, &oo);
 }
 
-static void print_header(const struct bench_cfg *g)
+static void print_header(const struct bench_cfg *g, uint64_t threads)
 {
 	/* qemu-img prints the step 0 it was given as the buffer size */
 	printf("Sending %" PRIu64 " %s requests, %" PRIu64 " bytes each, %"
@@ -258,6 +271,9 @@ static void print_header(const struct bench_cfg *g)
 	if (g->flush_interval)
 		printf("Sending flush every %" PRIu64 " requests\n",
 		       g->flush_interval);
+	if (threads > 1)	/* ours only: qemu-img bench has one thread */
+		printf("Running %" PRIu64 " threads, each with its own io_uring and %"
+		       PRIu64 " requests in parallel\n", threads, g->depth);
 	fflush(stdout);
 }
 
@@ -270,6 +286,7 @@ int img_bench(int argc, char **argv)
 			.bufsize = 4096,
 			.drain = true,
 		},
+		.threads = 1,
 	};
 	struct qcow_image *img;
 	double secs = 0;
@@ -279,8 +296,8 @@ int img_bench(int argc, char **argv)
 		return 1;
 	if (open_image(&a, &img) < 0)
 		return 1;
-	print_header(&a.cfg);
-	ret = bench_run(img, &a.cfg, &secs);
+	print_header(&a.cfg, a.threads);
+	ret = bench_run(img, &a.cfg, (unsigned int)a.threads, &secs);
 	if (ret < 0)
 		tool_error("Failed request: %s", strerror(-ret));
 	else

@@ -22,12 +22,13 @@ struct bench_cfg {
 };
 
 /*
- * Runs cfg on img over an io_uring of its own, as a ublk queue drives the
- * engine (QCOW_SYNC_IO=1: plain pread/pwrite); *secs is the time from the
- * first request to the completion of the last.  -errno of the first
- * request that failed.
+ * Runs cfg on img from `threads` threads, each over an io_uring of its own
+ * as a ublk queue drives the engine (QCOW_SYNC_IO=1: plain pread/pwrite),
+ * thread i taking requests i, i + threads... of the sequence, each with
+ * depth in flight; *secs is the time from the start to the completion of
+ * the last request.  -errno of the first request that failed.
  */
 int bench_run(struct qcow_image *img, const struct bench_cfg *cfg,
-	      double *secs);
+	      unsigned int threads, double *secs);
 
 #endif
