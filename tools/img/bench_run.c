@@ -26,7 +26,7 @@ struct slot {
 	struct qcow_req req;
 	struct bench *b;
 	uint8_t *buf;
-	struct slot *next_free;
+	struct slot *next;	/* free list, or completions in order */
 };
 
 struct flush_req {
@@ -52,6 +52,7 @@ struct bench {
 	int error;
 	struct slot *slots;
 	struct slot *free_slots;
+	struct slot *done_head, *done_tail;	/* not yet looked at */
 	uint8_t *bufs;
 };
 
@@ -117,26 +118,23 @@ static void issue_flush(struct bench *b, bool drained)
 	}
 }
 
-/* qemu-img bench's rule: a flush whenever the requests not yet issued
- * are a multiple of the interval, seen at a completion. */
+/*
+ * The engine's callback only queues the completion: the bench looks at
+ * completions one by one outside the engine (see handle_completions()).
+ */
 static void slot_done(struct qcow_req *req, int res)
 {
 	struct slot *s = req->priv;
 	struct bench *b = s->b;
-	uint64_t fi = b->cfg->flush_interval;
 
 	if (res < 0)
 		fail(b, res);
-	b->inflight--;
-	b->completed++;
-	s->next_free = b->free_slots;
-	b->free_slots = s;
-	if (fi && b->unissued % fi == 0) {
-		if (b->cfg->drain)
-			b->draining = true;
-		else
-			issue_flush(b, false);
-	}
+	s->next = NULL;
+	if (b->done_tail)
+		b->done_tail->next = s;
+	else
+		b->done_head = s;
+	b->done_tail = s;
 }
 
 static void issue_one(struct bench *b)
@@ -146,7 +144,7 @@ static void issue_one(struct bench *b)
 	uint64_t off = b->offset;
 	int ret;
 
-	b->free_slots = s->next_free;
+	b->free_slots = s->next;
 	b->unissued--;
 	b->offset += c->step;
 	b->offset = b->image_size ? b->offset % b->image_size : 0;
@@ -168,7 +166,7 @@ static void issue_one(struct bench *b)
 }
 
 /* Issues what may go out now. */
-static void pump(struct bench *b)
+static void fill(struct bench *b)
 {
 	if (b->error || b->in_flush)
 		return;
@@ -183,6 +181,35 @@ static void pump(struct bench *b)
 	while (!b->error && b->unissued && b->inflight < b->cfg->depth &&
 	       !b->draining)
 		issue_one(b);
+}
+
+/*
+ * qemu-img bench's rule, completion by completion: a flush whenever the
+ * requests not yet issued are a multiple of the interval, then the free
+ * slots refilled, so the count not yet issued passes every value.
+ */
+static void handle_completions(struct bench *b)
+{
+	uint64_t fi = b->cfg->flush_interval;
+	struct slot *s;
+
+	while ((s = b->done_head)) {
+		b->done_head = s->next;
+		if (!b->done_head)
+			b->done_tail = NULL;
+		b->inflight--;
+		b->completed++;
+		s->next = b->free_slots;
+		b->free_slots = s;
+		if (fi && b->unissued % fi == 0) {
+			if (b->cfg->drain)
+				b->draining = true;
+			else
+				issue_flush(b, false);
+		}
+		fill(b);
+	}
+	fill(b);
 }
 
 static void arm_event(struct bench *b)
@@ -247,6 +274,7 @@ static bool turn(struct bench *b)
 	}
 	while ((n = qcow_ctx_run_deferred(b->ctx)) > 0)
 		ran += n;
+	handle_completions(b);
 	if (!b->has_ring && !ran) {
 		if (!qcow_ctx_inflight(b->ctx))
 			return false;
@@ -306,7 +334,7 @@ static int slots_init(struct bench *b)
 	for (i = n; i-- > 0;) {
 		b->slots[i].b = b;
 		b->slots[i].buf = b->bufs + i * stride;
-		b->slots[i].next_free = b->free_slots;
+		b->slots[i].next = b->free_slots;
 		b->free_slots = &b->slots[i];
 	}
 	return 0;
@@ -407,9 +435,9 @@ static void *bench_thread_main(void *arg)
 	gate_wait(t->gate);
 	if (ret < 0)
 		goto out;
-	pump(&b);
+	fill(&b);
 	while (busy(&b) && turn(&b))
-		pump(&b);
+		;
 	t->t_end = now();
 	settle(&b);
 	ret = b.error;
