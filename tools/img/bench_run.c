@@ -258,28 +258,40 @@ static void wait_event(struct bench *b)
 		eventfd_read(b->event_fd, &v);
 }
 
+/* The engine's deferred work, then the completions it produced. */
+static bool run_local(struct bench *b)
+{
+	bool progress = b->done_head != NULL;
+	int n;
+
+	while ((n = qcow_ctx_run_deferred(b->ctx)) > 0)
+		progress = true;
+	handle_completions(b);
+	return progress;
+}
+
 /* One turn of the loop; false once nothing can progress any more. */
 static bool turn(struct bench *b)
 {
-	int ran = 0, n, ret;
+	int ret;
 
-	if (b->has_ring) {
-		ret = io_uring_submit_and_wait(&b->ring, 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
-		    ret != -EBUSY) {
-			fail(b, ret);
-			return false;
-		}
-		reap(b);
-	}
-	while ((n = qcow_ctx_run_deferred(b->ctx)) > 0)
-		ran += n;
-	handle_completions(b);
-	if (!b->has_ring && !ran) {
-		if (!qcow_ctx_inflight(b->ctx))
-			return false;
+	if (run_local(b))
+		return true;
+	/* requests of ours may wait on another thread's work: its mail
+	 * rings the eventfd */
+	if (!qcow_ctx_inflight(b->ctx) && !b->inflight && !b->flushes)
+		return false;
+	if (!b->has_ring) {
 		wait_event(b);
+		return true;
 	}
+	ret = io_uring_submit_and_wait(&b->ring, 1);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+		fail(b, ret);
+		return false;
+	}
+	reap(b);
+	run_local(b);
 	return true;
 }
 
