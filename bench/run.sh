@@ -31,7 +31,6 @@ DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/qcow-bench.XXXXXX")
 trap 'rm -rf "$DIR"' EXIT
 cd "$DIR"
 M=$((1024 * 1024))
-G=$((1024 * M))
 
 log() { echo "# $*" >&2; }
 
@@ -162,7 +161,7 @@ counts() {
 		"4K, overlay on raw|mk_overlay|4096|" "64K, overlay on raw|mk_overlay|65536|" \
 		"4K, overlay on raw, extended L2|mk_overlay_x|4096|"; do
 		IFS='|' read -r name mk size extra <<<"$c"
-		# shellcheck disable=SC2046,SC2086
+		# shellcheck disable=SC2046,SC2086,SC2183
 		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
 			$(count_writes ours "$mk" "$n" "$size" $extra) \
 			$(count_writes qemu "$mk" "$n" "$size" $extra)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2317  # the mk_* makers are called through a variable
 # qcow-img bench against qemu-img bench 7.2:
 #   args/*     the same command line gives the same exit status and the
 #              same stdout (the elapsed time aside), and a message on
