@@ -22,6 +22,15 @@ struct bench_cfg {
 };
 
 /*
+ * One queue: cfg on img over an io_uring of this thread's own; ready(arg)
+ * runs once the ring is set up, before the first request.  *t_end: when
+ * the last request completed.  -errno of the first that failed.
+ */
+int bench_queue_run(struct qcow_image *img, const struct bench_cfg *cfg,
+		    void (*ready)(void *arg), void *arg, double *t_end);
+double bench_now(void);		/* seconds, CLOCK_MONOTONIC */
+
+/*
  * Runs cfg on img from `threads` threads, each over an io_uring of its own
  * as a ublk queue drives the engine (QCOW_SYNC_IO=1: plain pread/pwrite),
  * thread i taking requests i, i + threads... of the sequence, each with

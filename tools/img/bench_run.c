@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * qcow-img bench's driver: qemu-img bench's request pattern (depth requests
+ * qcow-img bench's queue: qemu-img bench's request pattern (depth requests
  * in flight, each next one step further, wrapping at the end of the image,
  * a flush every flush_interval requests) on the engine, over one io_uring
  * driven as a ublk queue drives it: submit and wait, reap every
@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -352,7 +351,7 @@ static int slots_init(struct bench *b)
 	return 0;
 }
 
-static double now(void)
+double bench_now(void)
 {
 	struct timespec t;
 
@@ -392,123 +391,32 @@ static void bench_teardown(struct bench *b)
 	free(b->slots);
 }
 
-/* The threads set up their rings, then start together. */
-struct start_gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned int ready;
-	bool go;
-};
-
-static void gate_wait(struct start_gate *g)
+int bench_queue_run(struct qcow_image *img, const struct bench_cfg *cfg,
+		    void (*ready)(void *arg), void *arg, double *t_end)
 {
-	pthread_mutex_lock(&g->lock);
-	g->ready++;
-	pthread_cond_broadcast(&g->cond);
-	while (!g->go)
-		pthread_cond_wait(&g->cond, &g->lock);
-	pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_open(struct start_gate *g, unsigned int n)
-{
-	pthread_mutex_lock(&g->lock);
-	while (g->ready < n)
-		pthread_cond_wait(&g->cond, &g->lock);
-	g->go = true;
-	pthread_cond_broadcast(&g->cond);
-	pthread_mutex_unlock(&g->lock);
-}
-
-/* One thread's share: its own ring and context, as one ublk queue. */
-struct bench_thread {
-	pthread_t tid;
-	struct bench_cfg cfg;
-	struct qcow_image *img;
-	struct start_gate *gate;
-	double t_end;
-	int ret;
-};
-
-static void *bench_thread_main(void *arg)
-{
-	struct bench_thread *t = arg;
 	struct bench b = {
-		.cfg = &t->cfg,
-		.img = t->img,
+		.cfg = cfg,
+		.img = img,
 		.event_fd = -1,
-		.image_size = qcow_size(t->img),
-		.offset = t->cfg.offset,
-		.unissued = t->cfg.count,
+		.image_size = qcow_size(img),
+		.offset = cfg->offset,
+		.unissued = cfg->count,
 	};
 	int ret;
 
 	ret = bench_setup(&b);
-	gate_wait(t->gate);
+	ready(arg);
 	if (ret < 0)
 		goto out;
 	fill(&b);
 	while (busy(&b) && turn(&b))
 		;
-	t->t_end = now();
+	*t_end = bench_now();
 	settle(&b);
 	ret = b.error;
-	if (!ret && b.completed < t->cfg.count)
+	if (!ret && b.completed < cfg->count)
 		ret = -EIO;	/* the loop stalled: an engine bug */
 out:
 	bench_teardown(&b);
-	t->ret = ret;
-	return NULL;
-}
-
-/*
- * Thread i of n takes requests i, i + n, i + 2n... of the single-thread
- * sequence: it starts i steps on (wrapped as each step wraps) and strides
- * n steps.
- */
-static void split_cfg(const struct bench_cfg *cfg, unsigned int n,
-		      unsigned int i, uint64_t size, struct bench_cfg *out)
-{
-	*out = *cfg;
-	out->count = cfg->count / n + (i < cfg->count % n);
-	out->step = cfg->step * n;
-	if (i)
-		out->offset = size ? (cfg->offset + i * cfg->step) % size : 0;
-}
-
-int bench_run(struct qcow_image *img, const struct bench_cfg *cfg,
-	      unsigned int threads, double *secs)
-{
-	struct bench_thread *t = calloc(threads, sizeof(*t));
-	struct start_gate gate = {
-		.lock = PTHREAD_MUTEX_INITIALIZER,
-		.cond = PTHREAD_COND_INITIALIZER,
-	};
-	unsigned int i, started = 0;
-	double t0, end = 0;
-	int ret = 0;
-
-	if (!t)
-		return -ENOMEM;
-	for (i = 0; i < threads; i++) {
-		t[i].img = img;
-		t[i].gate = &gate;
-		split_cfg(cfg, threads, i, qcow_size(img), &t[i].cfg);
-		ret = -pthread_create(&t[i].tid, NULL, bench_thread_main, &t[i]);
-		if (ret < 0)
-			break;
-		started++;
-	}
-	gate_open(&gate, started);
-	t0 = now();
-	for (i = 0; i < started; i++) {
-		pthread_join(t[i].tid, NULL);
-		if (t[i].t_end > end)
-			end = t[i].t_end;
-		if (!ret)
-			ret = t[i].ret;
-	}
-	*secs = end > t0 ? end - t0 : 0;
-	free(t);
 	return ret;
 }
