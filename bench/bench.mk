@@ -8,15 +8,15 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 all: $(BENCH_BINS)
 
-# the engine against qemu-img bench on the host, then the block device
-# against qemu-nbd and loop in the test guest, then the bitmaps' cost
+# one table of ratios against peers measured in the same run: the engine
+# (qcow-img bench) against qemu-img bench and fio on the host, counted
+# writes, instructions and memory (docs/performance.md); BENCH_QUICK=1 for
+# a short pass, BENCH_GUEST=1 adds the block device in the test guest
 bench: all
 	bench/run.sh
-	bench/ublk.sh 5 1 3
-	bench/ublk-bitmap.sh 5 1 7
 
 bench-engine: all
-	bench/run.sh
+	BENCH_GUEST=0 bench/run.sh
 
 # the sector ciphers, each backend that runs here (kcapi needs AF_ALG)
 .PHONY: bench-crypto

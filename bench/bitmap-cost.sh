@@ -1,6 +1,6 @@
 #!/bin/bash
 # The engine's instructions per 4 KiB write with no bitmap, one and four
-# enabled 64 KiB bitmaps: build/bench/qcow-bench under callgrind, which
+# enabled 64 KiB bitmaps: `qcow-img bench` under callgrind, which
 # counts instructions exactly, so the figure does not depend on the load.
 # Two runs per image (N and 3N writes); their difference over 2N writes is
 # the cost of one write, open and close left out.
@@ -8,8 +8,8 @@
 set -e
 n=${1:-20000}
 top=$(cd "$(dirname "$0")/.." && pwd)
-bench=$top/build/bench/qcow-bench
-[ -x "$bench" ] || { echo "bitmap-cost: build $bench first (make)" >&2; exit 1; }
+img=$top/bin/qcow-img
+[ -x "$img" ] || { echo "bitmap-cost: build $img first (make)" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "bitmap-cost: needs valgrind" >&2; exit 1; }
 dir=$(mktemp -d /dev/shm/bitmap-cost.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -24,12 +24,12 @@ for i in 0 1 2 3; do qemu-img bitmap --add -g 64k four.qcow2 "b$i"; done
 
 instructions() {
 	cp "$1.qcow2" w.qcow2
-	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bench" -w \
+	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$img" bench -w \
 		-c "$2" -d 32 -s 4k -S 4k -t writeback w.qcow2 >/dev/null 2>cg.err
 	sed -n 's/.*Collected : \([0-9]*\).*/\1/p' cg.err
 }
 
-echo "# build/bench/qcow-bench -w -c N -d 32 -s 4k -S 4k -t writeback, 256 MiB allocated image, under callgrind"
+echo "# qcow-img bench -w -c N -d 32 -s 4k -S 4k -t writeback, 256 MiB allocated image, under callgrind"
 echo "| bitmaps (64 KiB, enabled) | instructions per 4k write | ratio to none |"
 echo "|---------------------------|---------------------------|---------------|"
 base=

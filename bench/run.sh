@@ -1,68 +1,240 @@
 #!/bin/bash
-# The engine against QEMU's block layer, same images, same request pattern,
-# same run: build/bench/qcow-bench vs `qemu-img bench` (io_uring, O_DIRECT).
-# Each case runs both tools REPEAT times alternately; the table shows the
-# best time of each and the ratio qemu/ours (above 1: the engine is faster).
+# The engine against its peers, each row measured in the same run (issue #14):
+#   - `qcow-img bench ARGS` against `qemu-img bench -i io_uring ARGS` on the
+#     same image (a fresh copy for writes), REPEAT times alternately, the
+#     best time of each; ratio = qemu's time / ours (above 1: we are faster);
+#   - qcow-img bench's O_DIRECT 4K reads against fio on the raw file holding
+#     the same data, same stride, same depth; ratio = our IOPS / fio's;
+#   - counted, not timed: bytes written per guest byte, metadata writes and
+#     fsyncs per 1,000 allocating writes (strace of the image file's
+#     pwrite/fsync calls, the engine on plain pwrite (QCOW_SYNC_IO=1),
+#     qemu-img with -i threads), instructions per 4K cached read
+#     (callgrind), and the memory of the metadata cache per TiB (peak RSS).
 #
-#   bench/run.sh [REPEAT]        (images in $BENCH_DIR, default /tmp)
+#   bench/run.sh [REPEAT]      REPEAT default 3; BENCH_QUICK=1: 1 and
+#                              smaller counts; BENCH_DIR: where the images
+#                              go (default /var/tmp: a disk, not tmpfs)
+#   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh in the test guest
+#                              (1 and 2 queues, both kernels: ~30 minutes)
 set -eu
 cd "$(dirname "$0")/.."
-REPEAT=${1:-3}
-DIR=$(mktemp -d "${BENCH_DIR:-/tmp}/qcow-bench.XXXXXX")
+TOP=$PWD
+QUICK=${BENCH_QUICK:-0}
+REPEAT=${1:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
+SCALE=$([ "$QUICK" = 1 ] && echo 4 || echo 1)
+OURS=$TOP/bin/qcow-img
+[ -x "$OURS" ] || { echo "bench: build bin/qcow-img first (make)" >&2; exit 1; }
+for c in qemu-img qemu-io fio strace valgrind python3 /usr/bin/time; do
+	command -v "$c" >/dev/null || { echo "bench: $c is missing" >&2; exit 1; }
+done
+DIR=$(mktemp -d "${BENCH_DIR:-/var/tmp}/qcow-bench.XXXXXX")
 trap 'rm -rf "$DIR"' EXIT
-OURS=build/bench/qcow-bench
-[ -x "$OURS" ] || make -s "$OURS"
-command -v qemu-img >/dev/null || { echo "bench: qemu-img is missing" >&2; exit 1; }
+cd "$DIR"
+M=$((1024 * 1024))
+
+log() { echo "# $*" >&2; }
 
 make_images() {
-	qemu-img create -q -f qcow2 -o preallocation=full "$DIR/full.qcow2" 1G
-	qemu-img create -q -f qcow2 "$DIR/base.qcow2" 1G
-	qemu-io -f qcow2 -c 'write -P 0x5a 0 256M' "$DIR/base.qcow2" >/dev/null
-	qemu-img convert -c -O qcow2 "$DIR/base.qcow2" "$DIR/compressed.qcow2"
-	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$DIR/overlay.qcow2"
+	log "making images in $DIR"
+	head -c $((512 * M)) /dev/urandom >full.raw
+	qemu-img convert -O qcow2 full.raw full.qcow2
+	head -c $((192 * M)) /dev/urandom | base64 -w 0 >text.raw
+	qemu-img convert -c -O qcow2 text.raw compressed.qcow2
+	qemu-img create -q -f qcow2 big.qcow2 1T
+	# one 4 KiB cluster in every 512 MiB: each of the 2048 L2 tables
+	# exists, and a read anywhere needs its table
+	qemu-img bench -q -w -c 2048 -d 1 -s 4k -S 512M big.qcow2 >/dev/null
+	cat full.qcow2 compressed.qcow2 >/dev/null
 }
 
-# best wall time of one tool on one case, in seconds
-best() {
-	local b="" t
-	for t in "$@"; do
-		if [ -z "$b" ] || awk "BEGIN{exit !($t < $b)}"; then b=$t; fi
-	done
-	echo "$b"
+mk_empty() { qemu-img create -q -f qcow2 "$1" 1G; }
+mk_overlay() { qemu-img create -q -f qcow2 -b full.raw -F raw "$1"; }
+mk_overlay_x() {
+	qemu-img create -q -f qcow2 -o extended_l2=on -b full.raw -F raw "$1"
 }
 
-elapsed() {
-	sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p'
+elapsed() { sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p' "$1"; }
+
+# one_run TOOL MAKER IMG ARGS...: seconds of one bench run; its peak RSS
+# (KiB) is the last line of the file rss
+one_run() {
+	local tool=$1 mk=$2 img=$3 t
+	shift 3
+	[ "$mk" = - ] || { rm -f "$img"; "$mk" "$img"; }
+	if [ "$tool" = ours ]; then
+		/usr/bin/time -f %M -o rss "$OURS" bench "$@" "$img" >out 2>err ||
+			{ cat err >&2; return 1; }
+	else
+		/usr/bin/time -f %M -o rss qemu-img bench -i io_uring "$@" "$img" \
+			>out 2>err || { cat err >&2; return 1; }
+	fi
+	elapsed out
 }
 
-run_case() {
-	local name=$1 img=$2 fresh=$3; shift 3
-	local ours=() qemu=() i t
+min() { printf '%s\n' "$@" | sort -g | head -n 1; }
+
+# row NAME MAKER IMG ARGS...: REPEAT alternating runs of both, best of each
+row() {
+	local name=$1 mk=$2 img=$3 i o q ours=() qemu=() ro=0 rq=0
+	shift 3
 	for ((i = 0; i < REPEAT; i++)); do
-		[ "$fresh" = fresh ] && qemu-img create -q -f qcow2 "$DIR/$img" 1G
-		t=$("$OURS" "$@" -t none "$DIR/$img" | elapsed)
-		ours+=("$t")
-		[ "$fresh" = fresh ] && qemu-img create -q -f qcow2 "$DIR/$img" 1G
-		t=$(qemu-img bench -f qcow2 -i io_uring -t none "$@" "$DIR/$img" \
-			2>/dev/null | elapsed)
-		qemu+=("$t")
+		o=$(one_run ours "$mk" "$img" "$@")
+		ours+=("$o")
+		ro=$(tail -n 1 rss)
+		q=$(one_run qemu "$mk" "$img" "$@")
+		qemu+=("$q")
+		rq=$(tail -n 1 rss)
 	done
-	local o q
-	o=$(best "${ours[@]}")
-	q=$(best "${qemu[@]}")
-	printf '%-34s %10s %10s %8.2f\n' "$name" "$o" "$q" \
-		"$(awk "BEGIN{print $q / $o}")"
+	o=$(min "${ours[@]}")
+	q=$(min "${qemu[@]}")
+	printf '| %-44s | %9s | %9s | %7.2f |\n' "$name" "$o" "$q" \
+		"$(awk -v o="$o" -v q="$q" 'BEGIN { print (o > 0 ? q / o : 0) }')"
+	echo "$name|$ro|$rq" >>rss.log
+}
+
+# threads_row NAME ARGS...: ours on 2 threads (each its ring, as 2 ublk
+# queues) against ours on 1, same requests; ratio = 1 thread's time / 2's
+threads_row() {
+	local name=$1 i one=() two=() a b
+	shift
+	for ((i = 0; i < REPEAT; i++)); do
+		one+=("$(one_run ours - full.qcow2 "$@" --threads 1)")
+		two+=("$(one_run ours - full.qcow2 "$@" --threads 2)")
+	done
+	a=$(min "${one[@]}")
+	b=$(min "${two[@]}")
+	printf '| %-44s | %9s | %9s | %7.2f |\n' "$name" "$b" "$a" \
+		"$(awk -v a="$a" -v b="$b" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+}
+
+# The engine's O_DIRECT reads against fio on the raw file, same stride
+# (4 KiB read, 1 MiB skipped), same depth, IOPS.
+fio_row() {
+	local n=$((200000 / SCALE)) i ours=() fio=() t o f
+	for ((i = 0; i < REPEAT; i++)); do
+		t=$(one_run ours - full.qcow2 -c "$n" -d 32 -s 4k -S 1028k -t none)
+		ours+=("$(awk -v n="$n" -v t="$t" 'BEGIN { printf "%d", n / t }')")
+		fio --name=raw --filename=full.raw --readonly --direct=1 \
+			--ioengine=io_uring --iodepth=32 --bs=4k --rw=read:1024k \
+			--time_based --runtime=$((4 / SCALE + 1)) --output-format=terse \
+			--terse-version=3 >fio.out 2>&1
+		fio+=("$(awk -F';' '{ print $8 }' fio.out | head -n 1)")
+	done
+	o=$(printf '%s\n' "${ours[@]}" | sort -g | tail -n 1)
+	f=$(printf '%s\n' "${fio[@]}" | sort -g | tail -n 1)
+	printf '| %-44s | %9s | %9s | %7.2f |\n' \
+		"4K reads O_DIRECT, IOPS: ours vs fio on raw" "$o" "$f" \
+		"$(awk -v o="$o" -v f="$f" 'BEGIN { print (f > 0 ? o / f : 0) }')"
+}
+
+# count_writes TOOL MAKER COUNT SIZE [ARGS...]: strace of one write bench
+# on a fresh image; prints "bytes_per_guest_byte other_writes_per_1000
+# fsyncs_per_1000"
+count_writes() {
+	local tool=$1 mk=$2 count=$3 size=$4
+	shift 4
+	rm -f cnt.qcow2
+	"$mk" cnt.qcow2
+	if [ "$tool" = ours ]; then
+		QCOW_SYNC_IO=1 strace -f -qq -y -o trace \
+			-e trace=pwrite64,pwritev,pwritev2,write,fsync,fdatasync \
+			"$OURS" bench -w -t none -c "$count" -s "$size" -S 64k \
+			-d 32 "$@" cnt.qcow2 >/dev/null
+	else
+		strace -f -qq -y -o trace \
+			-e trace=pwrite64,pwritev,pwritev2,write,fsync,fdatasync \
+			qemu-img bench -i threads -w -t none -c "$count" -s "$size" \
+			-S 64k -d 32 "$@" cnt.qcow2 >/dev/null
+	fi
+	qemu-img map --output=json cnt.qcow2 >map.json
+	python3 "$TOP/bench/count-writes.py" trace map.json cnt.qcow2 \
+		"$count" "$size"
+}
+
+counts() {
+	local n=$((2000 / SCALE)) c mk size name
+	echo
+	echo "| allocating writes (-t none, -d 32, 64K apart) | ours: bytes written per guest byte | ours: other writes per 1000 | ours: fsyncs per 1000 | qemu-img: bytes per guest byte | qemu-img: other writes per 1000 | qemu-img: fsyncs per 1000 |"
+	echo "|---|---|---|---|---|---|---|"
+	for c in "4K, empty image|mk_empty|4096|" "64K, empty image|mk_empty|65536|" \
+		"4K, empty image, a flush every 64|mk_empty|4096|--flush-interval=64" \
+		"4K, overlay on raw|mk_overlay|4096|" "64K, overlay on raw|mk_overlay|65536|" \
+		"4K, overlay on raw, extended L2|mk_overlay_x|4096|"; do
+		IFS='|' read -r name mk size extra <<<"$c"
+		# shellcheck disable=SC2046,SC2086,SC2183
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+			$(count_writes ours "$mk" "$n" "$size" $extra) \
+			$(count_writes qemu "$mk" "$n" "$size" $extra)
+	done
+}
+
+# instructions of N and 3N cached 4K reads: their difference over 2N
+callgrind_reads() {
+	local n=$((20000 / SCALE)) a b k
+	for k in 1 3; do
+		valgrind --tool=callgrind --callgrind-out-file=cg.$k \
+			"$OURS" bench -c $((k * n)) -d 32 -s 4k -S 1028k \
+			full.qcow2 >/dev/null 2>cg.err.$k
+	done
+	a=$(python3 "$TOP/bench/callgrind-ours.py" "$TOP" cg.1)
+	b=$(python3 "$TOP/bench/callgrind-ours.py" "$TOP" cg.3)
+	echo
+	echo "| instructions per 4K cached read (callgrind, -d 32, page cache) | ours: our code | ours: all user space | qemu-img: all user space |"
+	echo "|---|---|---|---|"
+	for k in 1 3; do
+		valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+			qemu-img bench -c $((k * n)) -d 32 -s 4k -S 1028k \
+			-i io_uring full.qcow2 >/dev/null 2>qcg.err.$k
+	done
+	printf '| qcow-img bench / qemu-img bench -c N and 3N | %s | %s | %s |\n' \
+		$(( (${b% *} - ${a% *}) / (2 * n) )) \
+		$(( (${b#* } - ${a#* }) / (2 * n) )) \
+		$(( ($(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' qcg.err.3) - \
+		     $(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' qcg.err.1)) / (2 * n) ))
+}
+
+memory() {
+	local o1 q1 ob qb
+	IFS='|' read -r _ o1 q1 < <(grep '^4K reads, page cache' rss.log)
+	IFS='|' read -r _ ob qb < <(grep '^1 TiB' rss.log)
+	echo
+	echo "| peak RSS (KiB)                                 | ours | qemu-img |"
+	echo "|------------------------------------------------|------|----------|"
+	echo "| 4K reads, 512 MiB image (1 L2 table)           | $o1 | $q1 |"
+	echo "| 4K reads over a 1 TiB image (2048 L2 tables)   | $ob | $qb |"
+	echo "| difference: metadata cache for 1 TiB           | $((ob - o1)) | $((qb - q1)) |"
 }
 
 make_images
-echo "# $(nproc) cores; $(uname -r); qemu-img $(qemu-img --version | head -1 | awk '{print $3}')"
-echo "# command: bench/run.sh $REPEAT"
-printf '%-34s %10s %10s %8s\n' case "ours (s)" "qemu (s)" "qemu/ours"
-run_case "4k read QD32, full image" full.qcow2 keep -c 200000 -d 32 -s 4k -S 12k
-run_case "4k write QD32, full image" full.qcow2 keep -c 200000 -d 32 -s 4k -S 12k -w
-run_case "4k allocating write QD32" empty.qcow2 fresh -c 8000 -d 32 -s 4k -S 64k -w
-run_case "4k allocating write, flush/64" empty.qcow2 fresh -c 8000 -d 32 -s 4k -S 64k -w --flush-interval 64
-run_case "64k write QD16 into empty image" empty.qcow2 fresh -c 8000 -d 16 -s 64k -w
-run_case "1M sequential read QD8" full.qcow2 keep -c 2000 -d 8 -s 1M
-run_case "64k read QD16, compressed" compressed.qcow2 keep -c 4000 -d 16 -s 64k
-run_case "4k read QD32, through overlay" overlay.qcow2 keep -c 60000 -d 32 -s 4k -S 4k
+N=$((200000 / SCALE))
+W=$((16000 / SCALE))
+echo "# $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1); Linux $(uname -r); $(qemu-img --version | head -n 1)"
+echo "# images in $(df -T "$DIR" | awk 'NR == 2 { print $2 }') ($DIR); load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+echo "# command: $([ "$QUICK" = 1 ] && echo 'BENCH_QUICK=1 ')bench/run.sh $REPEAT   ($(date -u +%Y-%m-%d))"
+echo
+printf '| %-44s | %9s | %9s | %7s |\n' "workload (qcow-img bench vs qemu-img bench)" "ours (s)" "qemu (s)" "ratio"
+echo "|----------------------------------------------|-----------|-----------|---------|"
+row "4K reads O_DIRECT, full image, QD32" - full.qcow2 -c "$N" -d 32 -s 4k -S 1028k -t none
+row "4K reads, page cache, QD32" - full.qcow2 -c "$N" -d 32 -s 4k -S 1028k
+row "4K allocating writes O_DIRECT, QD32" mk_empty new.qcow2 -w -c "$W" -d 32 -s 4k -S 64k -t none
+row "64K allocating writes O_DIRECT, QD16" mk_empty new.qcow2 -w -c "$W" -d 16 -s 64k -t none
+row "4K writes into overlay on raw (COW), QD32" mk_overlay new.qcow2 -w -c $((W / 2)) -d 32 -s 4k -S 64k -t none
+row "same, extended L2" mk_overlay_x new.qcow2 -w -c $((W / 2)) -d 32 -s 4k -S 64k -t none
+row "64K reads, compressed image, QD16" - compressed.qcow2 -c $((N / 20)) -d 16 -s 64k
+row "1M sequential reads O_DIRECT, QD8" - full.qcow2 -c $((N / 100)) -d 8 -s 1M -t none
+row "1M sequential writes O_DIRECT, empty, QD8" mk_empty new.qcow2 -w -c $((N / 200)) -d 8 -s 1M -t none
+row "1 TiB image, 4K reads over all of it, QD32" - big.qcow2 -c $((N / 4)) -d 32 -s 4k -S 1610616832 -t none
+fio_row
+threads_row "4K reads, page cache: 2 threads vs 1 (ours)" -c "$N" -d 32 -s 4k -S 1028k
+threads_row "4K reads O_DIRECT: 2 threads vs 1 (ours)" -c "$N" -d 32 -s 4k -S 1028k -t none
+counts
+callgrind_reads
+memory
+if [ "${BENCH_GUEST:-0}" = 1 ]; then
+	cd "$TOP"
+	echo
+	bench/ublk.sh 5 1 3
+	bench/ublk.sh 5 2 3
+	GUEST_KERNEL=forky bench/ublk.sh 5 1 3
+	GUEST_KERNEL=forky bench/ublk.sh 5 2 3
+fi

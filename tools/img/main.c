@@ -15,6 +15,7 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 } verbs[] = {
 	{ "amend", img_amend },
+	{ "bench", img_bench },
 	{ "bitmap", img_bitmap },
 	{ "check", img_check },
 	{ "commit", img_commit },
@@ -33,6 +34,9 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  amend [-f FMT] [-p] [-q] -o OPTIONS FILE\n"
+"  bench [-c COUNT] [-d DEPTH] [-f FMT] [--flush-interval=N] [-i AIO] [-n]\n"
+"      [--no-drain] [-o OFFSET] [--pattern=BYTE] [-q] [-s BUFFER_SIZE]\n"
+"      [-S STEP_SIZE] [-t CACHE] [-w] [-U] [--threads N] FILE\n"
 "  bitmap (--merge SOURCE | --add | --remove | --clear | --enable |\n"
 "      --disable)... [-b SOURCE_FILE [-F FMT]] [-g GRANULARITY] [-f FMT]\n"
 "      FILE BITMAP\n"
@@ -78,6 +82,14 @@ static const char usage_text[] =
 "is made.  map --bitmap NAME lists the ranges of the bitmap: JSON entries\n"
 "{\"start\", \"length\", \"dirty\"} cover the disk, the human table lists\n"
 "the dirty ones (Offset, Length); an in-use bitmap is refused.\n"
+"bench sends COUNT reads (writes with -w) of BUFFER_SIZE bytes, DEPTH at\n"
+"a time, from OFFSET on, each STEP_SIZE after the one before (wrapping at\n"
+"the end of the image), over io_uring as ublk-qcow does, and prints the\n"
+"time they took, as qemu-img bench; CACHE is none, writeback (the\n"
+"default), writethrough, directsync or unsafe; AIO (threads, native,\n"
+"io_uring) is checked, and io_uring used whatever it names.  --threads N\n"
+"(not in qemu-img) shares the requests among N threads, each with its own\n"
+"io_uring and DEPTH requests in flight, as N ublk queues.\n"
 "snapshot -l lists the internal snapshots, -c creates one, -a applies one\n"
 "(found by ID, then by name), -d deletes one (found by name), as qemu-img.\n"
 "compare exits with 0 (identical), 1 (different), 2 (cannot open),\n"
