@@ -24,7 +24,7 @@ _qcow_img() {
 
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		_qcow_img_words "amend bitmap check commit compare convert create
+		_qcow_img_words "amend bench bitmap check commit compare convert create
 			info map rebase resize snapshot -h --help -V --version" "$cur"
 		return
 	fi
@@ -35,8 +35,16 @@ _qcow_img() {
 		prev=${cur%%=*}
 		cur=${cur#*=}
 	fi
+	# bench's -o is an offset; it and its other numbers take no completion
+	case $verb:$prev in
+	bench:-[cdos] | bench:--threads | bench:--flush-interval | bench:--pattern)
+		return ;;
+	esac
 	case $prev in
 	-f | -F | -O) _qcow_img_words "qcow2 qcow raw" "$cur"; return ;;
+	-t) _qcow_img_words "none writeback writethrough directsync unsafe" "$cur"
+		return ;;
+	-i) _qcow_img_words "threads native io_uring" "$cur"; return ;;
 	-r) _qcow_img_words "leaks all" "$cur"; return ;;
 	--output) _qcow_img_words "human json" "$cur"; return ;;
 	--crypto-backend) _qcow_img_words "auto kernel openssl" "$cur"; return ;;
@@ -60,6 +68,8 @@ _qcow_img() {
 	if [[ $cur == -* ]]; then
 		case $verb in
 		amend) opts="-f -p -q -o" ;;
+		bench) opts="-c -d -f --flush-interval= -i -n --no-drain -o
+			--pattern= -q -s -S -t -w -U --threads" ;;
 		bitmap) opts="--merge --add --remove --clear --enable --disable -b -F -g -f" ;;
 		check) opts="-q -f --output= -r -U" ;;
 		commit) opts="-f -b -d -p -q" ;;
