@@ -58,6 +58,12 @@ int qcow_crypto_backend_probe(enum qcow_crypto_backend b);
  */
 int qcow_no_core_dumps(void);
 
+/* A passphrase: len bytes, not a C string; data NULL for none. */
+struct qcow_key {
+	const char *data;
+	size_t len;
+};
+
 struct qcow_open_opts {
 	enum qcow_format format;	/* QCOW_FMT_NONE: probe the file */
 	bool read_only;
@@ -125,6 +131,15 @@ struct qcow_open_opts {
 	 */
 	const char *key;
 	size_t key_len;
+	/*
+	 * The passphrases of the backing chain's encrypted images, as QEMU's
+	 * backing.encrypt.key-secret, backing.backing.encrypt.key-secret...:
+	 * backing_keys[0] for the backing file, [1] for its backing file,
+	 * nr_backing_keys of them (an entry without data: none).  Read
+	 * during qcow_open() only, as key is.
+	 */
+	const struct qcow_key *backing_keys;
+	unsigned int nr_backing_keys;
 	/*
 	 * The backend of every cipher the image makes (LUKS key slots
 	 * too); the kernel's where AF_ALG is missing fails the open with

@@ -55,7 +55,7 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	struct qcow_image *img = s->img;
 	struct qcrypto_luks *l = NULL;
 	uint8_t *hdr = NULL;
-	char why[160] = "";
+	char why[160] = "", opt[QCOW_KEY_OPTION_LEN];
 	enum qcrypto_backend be;
 	int ret;
 
@@ -92,8 +92,9 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	ret = qcrypto_luks_unlock(l, hdr, img->opts.key, img->opts.key_len,
 				  be, out);
 	if (ret == -EACCES)
-		qcow_set_error(ret, img->filename, "encrypt.key-secret: the "
-			       "passphrase unlocks no LUKS key slot");
+		qcow_set_error(ret, img->filename, "%s: the passphrase "
+			       "unlocks no LUKS key slot",
+			       qcow_key_option(img, opt, sizeof(opt)));
 	else if (ret < 0)
 		qcow_set_error(ret, img->filename, "LUKS: cannot make the "
 			       "data cipher: %s", strerror(-ret));
