@@ -32,15 +32,18 @@ enum qcow_format {
 
 /*
  * Where the ciphers of an encrypted image run: AUTO takes the kernel's
- * where AF_ALG works and it measured faster here, else OpenSSL.
+ * where AF_ALG works and it measured faster here, else OpenSSL where it
+ * has the cipher, else nettle.  A backend without the image's cipher
+ * fails the open with -ENOTSUP and one line naming both.
  */
 enum qcow_crypto_backend {
 	QCOW_CRYPTO_AUTO = 0,
 	QCOW_CRYPTO_KERNEL,		/* the kernel's crypto API (AF_ALG) */
-	QCOW_CRYPTO_OPENSSL,		/* OpenSSL's libcrypto */
+	QCOW_CRYPTO_OPENSSL,		/* OpenSSL's libcrypto: aes, sm4 */
+	QCOW_CRYPTO_NETTLE,		/* nettle: aes, twofish, serpent, cast5 */
 };
 
-/* "auto", "kernel", "openssl" */
+/* "auto", "kernel", "openssl", "nettle" */
 const char *qcow_crypto_backend_name(enum qcow_crypto_backend b);
 /* -EINVAL for any other name */
 int qcow_crypto_backend_by_name(const char *name,

@@ -20,7 +20,7 @@ static void add_usage(FILE *f)
 "                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
 "                     [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
-"                     [--crypto-backend auto|kernel|openssl]\n"
+"                     [--crypto-backend auto|kernel|openssl|nettle]\n"
 "                     [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
@@ -59,9 +59,11 @@ static void add_usage(FILE *f)
 "  --backing-key-file PATH|-, --backing-key-keyring DESC  the same for\n"
 "                 their backing file, when it is encrypted (qemu-img's\n"
 "                 backing.encrypt.key-secret)\n"
-"  --crypto-backend auto|kernel|openssl  where their ciphers run: the\n"
-"                 kernel's crypto API (AF_ALG), OpenSSL, or auto (the\n"
-"                 kernel's where it measured faster here; the default);\n"
+"  --crypto-backend auto|kernel|openssl|nettle  where their ciphers\n"
+"                 run: the kernel's crypto API (AF_ALG), OpenSSL (aes,\n"
+"                 sm4), nettle (aes, twofish, serpent, cast5), or auto\n"
+"                 (the kernel's where it measured faster here, else\n"
+"                 OpenSSL where it has the cipher, else nettle; the default);\n"
 "                 -o crypto_backend=; recorded for `recover`\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
@@ -158,8 +160,8 @@ static void keys_clear(struct ublk_keys *k)
 static int crypto_opt(const char *name, struct ublk_dev_opts *o)
 {
 	if (qcow_crypto_backend_by_name(name, &o->crypto_backend) < 0) {
-		ublk_err("--crypto-backend: unknown backend '%s' (auto, kernel "
-			 "or openssl)", name);
+		ublk_err("--crypto-backend: unknown backend '%s' (auto, kernel, "
+			 "openssl or nettle)", name);
 		return -1;
 	}
 	if (qcow_crypto_backend_probe(o->crypto_backend) < 0) {
@@ -264,7 +266,7 @@ static int parse_o_open(char *key, struct add_args *a)
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
- * snapshot=NAME, crypto_backend=auto|kernel|openssl.
+ * snapshot=NAME, crypto_backend=auto|kernel|openssl|nettle.
  */
 static int parse_o(char *s, struct add_args *a)
 {
@@ -486,7 +488,7 @@ static void recover_usage(FILE *f)
 "usage: ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT]\n"
 "                         [--key-file PATH|- | --key-keyring DESC]\n"
 "                         [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
-"                         [--crypto-backend auto|kernel|openssl] [--foreground]\n"
+"                         [--crypto-backend auto|kernel|openssl|nettle] [--foreground]\n"
 "  Serves device N again after its daemon died: the device kept its\n"
 "  requests queued, and those in flight are issued again.  The image, its\n"
 "  format (never probed again) and the options are the ones `add`\n"

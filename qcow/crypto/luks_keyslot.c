@@ -21,8 +21,8 @@ static int material_crypt(const struct qcrypto_spec *spec, const uint8_t *key,
 	int ret;
 
 	/* key material is small: userspace is always there and fast enough */
-	ret = qcrypto_cipher_new(spec, key, key_bytes, QCRYPTO_BACKEND_OPENSSL,
-				 &c);
+	ret = qcrypto_cipher_new(spec, key, key_bytes,
+				 QCRYPTO_BACKEND_USERSPACE, &c);
 	if (ret < 0)
 		return ret;
 	ret = enc ? qcrypto_encrypt(c, 0, m, len) :
@@ -183,6 +183,18 @@ static int mode_string(const struct qcrypto_spec *s, char out[32])
 	return 0;
 }
 
+void qcrypto_luks_spec_defaults(struct qcrypto_spec *s)
+{
+	if (!s->cipher_alg[0])
+		strcpy(s->cipher_alg, "aes-256");
+	if (!s->cipher_mode[0])
+		strcpy(s->cipher_mode, "xts");
+	if (!s->ivgen_alg[0])
+		strcpy(s->ivgen_alg, "plain64");
+	if (!strcmp(s->ivgen_alg, "essiv") && !s->ivgen_hash_alg[0])
+		strcpy(s->ivgen_hash_alg, "sha256");
+}
+
 static int create_spec(const struct qcrypto_luks_create_opts *o,
 		       struct qcrypto_luks *l, struct qcrypto_alg *alg)
 {
@@ -193,14 +205,7 @@ static int create_spec(const struct qcrypto_luks_create_opts *o,
 	memset(l, 0, sizeof(*l));
 	if (o)
 		*s = o->spec;
-	if (!s->cipher_alg[0])
-		strcpy(s->cipher_alg, "aes-256");
-	if (!s->cipher_mode[0])
-		strcpy(s->cipher_mode, "xts");
-	if (!s->ivgen_alg[0])
-		strcpy(s->ivgen_alg, "plain64");
-	if (!strcmp(s->ivgen_alg, "essiv") && !s->ivgen_hash_alg[0])
-		strcpy(s->ivgen_hash_alg, "sha256");
+	qcrypto_luks_spec_defaults(s);
 	snprintf(l->hash, sizeof(l->hash), "%s",
 		 o && o->hash_alg[0] ? o->hash_alg : "sha256");
 	if (!qcrypto_md(l->hash) || qcrypto_md_size(l->hash) > 64)
@@ -229,8 +234,11 @@ static void uuid_v4(char out[41])
 		 u[14], u[15]);
 }
 
-static void write_phdr(const struct qcrypto_luks *l, uint8_t *a)
+/* alg: l's cipher, parsed */
+static void write_phdr(const struct qcrypto_luks *l,
+		       const struct qcrypto_alg *alg, uint8_t *a)
 {
+	const char *family = qcrypto_algo_family(alg->algo);
 	static const uint8_t magic[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
 	const struct qcrypto_spec *s = &l->spec;
 	unsigned int i;
@@ -238,7 +246,7 @@ static void write_phdr(const struct qcrypto_luks *l, uint8_t *a)
 
 	memcpy(a, magic, sizeof(magic));
 	a[7] = 1;
-	memcpy(a + 8, "aes", 3);
+	memcpy(a + 8, family, strlen(family));
 	mode_string(s, (char *)a + 40);
 	memcpy(a + 72, l->hash, strlen(l->hash));
 	put_be32(a + 104, l->payload_offset);
@@ -336,7 +344,7 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 		ret = qcrypto_cipher_new(&l.spec, b.mk, l.key_bytes, backend,
 					 out);
 	if (!ret) {
-		write_phdr(&l, a);
+		write_phdr(&l, &alg, a);
 		*area = a;
 		*len = (size_t)l.payload_offset * QCRYPTO_SECTOR_SIZE;
 		a = NULL;

@@ -49,7 +49,7 @@ static int crypto_option(const char *arg)
 
 	if (qcow_crypto_backend_by_name(arg, &b) < 0) {
 		tool_error("--crypto-backend: unknown backend '%s' (auto, "
-			   "kernel or openssl)", arg);
+			   "kernel, openssl or nettle)", arg);
 		return -EINVAL;
 	}
 	ret = qcow_crypto_backend_probe(b);
