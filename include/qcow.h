@@ -471,6 +471,22 @@ struct qcow_amend_opts {
 	int refcount_bits;
 	int data_file_raw;		/* 0 or 1 */
 	const char *data_file;
+	/*
+	 * LUKS key slots, as qemu-img 7.2's -o encrypt.*: luks_state
+	 * QCOW_LUKS_ACTIVE adds new_key in luks_keyslot (-1: the first
+	 * inactive one) with the master key that key (the passphrase the
+	 * image was opened with) unlocks, PBKDF2 for luks_iter_time_ms (0:
+	 * 2000); QCOW_LUKS_INACTIVE erases luks_keyslot, or every slot
+	 * old_key opens.  Without force, an active slot is never
+	 * overwritten nor the last active ones erased.  A refusal or a
+	 * wrong passphrase writes nothing.
+	 */
+	enum { QCOW_LUKS_KEEP, QCOW_LUKS_ACTIVE, QCOW_LUKS_INACTIVE }
+		luks_state;
+	int luks_keyslot;
+	uint64_t luks_iter_time_ms;
+	struct qcow_key key, new_key, old_key;
+	bool force;
 };
 
 int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *opts);

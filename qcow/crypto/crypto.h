@@ -106,6 +106,28 @@ struct qcrypto_luks_slot_info {
 int qcrypto_luks_slot(const struct qcrypto_luks *l, unsigned int i,
 		      struct qcrypto_luks_slot_info *info);
 
+/* ---- key slots changed (qemu-img amend -o encrypt.*) ---- */
+
+/* the active slots pass opens, as a mask of 1 << slot */
+int qcrypto_luks_match(const struct qcrypto_luks *l, const uint8_t *hdr,
+		       const char *pass, size_t pass_len, unsigned int *mask);
+/*
+ * Slot made active for pass with the master key that unlock opens
+ * (-EACCES when it opens no slot): its new material written into the
+ * area hdr (len bytes, the one parsed into l) and its phdr entry, l
+ * updated; PBKDF2 iterations for iter_time_ms (0: QEMU's 2000).  On an
+ * error nothing in hdr or l changed.
+ */
+int qcrypto_luks_add(struct qcrypto_luks *l, uint8_t *hdr, size_t len,
+		     unsigned int slot, const char *unlock, size_t unlock_len,
+		     const char *pass, size_t pass_len, uint64_t iter_time_ms);
+/* Slot erased: its material random bytes, its entry inactive. */
+int qcrypto_luks_erase(struct qcrypto_luks *l, uint8_t *hdr, size_t len,
+		       unsigned int slot);
+/* where slot's material lies in the area, in bytes */
+int qcrypto_luks_slot_extent(const struct qcrypto_luks *l, unsigned int slot,
+			     uint64_t *off, uint64_t *len);
+
 struct qcrypto_luks_create_opts {
 	struct qcrypto_spec spec;	/* empty fields: QEMU's defaults */
 	char hash_alg[16];		/* empty: sha256 */

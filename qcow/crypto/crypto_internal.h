@@ -149,6 +149,33 @@ struct qcrypto_luks {
 	struct qcrypto_luks_keyslot slot[LUKS_SLOTS];
 };
 
+/* the buffers of one key slot's work, in key memory */
+struct qcrypto_luks_bufs {
+	uint8_t *key;		/* key_bytes: slot key, then master key */
+	uint8_t *mk;
+	uint8_t *m;		/* the material, whole sectors */
+	size_t m_len;
+};
+
+int qcrypto_luks_bufs_alloc(struct qcrypto_luks_bufs *b, uint32_t key_bytes);
+void qcrypto_luks_bufs_free(struct qcrypto_luks_bufs *b, uint32_t key_bytes);
+/* 1 when slot i of the area hdr gives the master key (in b->mk), else 0 */
+int qcrypto_luks_try_slot(const struct qcrypto_luks *l, unsigned int i,
+			  const uint8_t *hdr, const char *pass,
+			  size_t pass_len, struct qcrypto_luks_bufs *b);
+/* a slot's key material en- or decrypted in place (userspace) */
+int qcrypto_luks_material_crypt(const struct qcrypto_spec *spec,
+				const uint8_t *key, uint32_t key_bytes,
+				bool enc, uint8_t *m, size_t len);
+/*
+ * PBKDF2 iterations of hash taking ms of CPU here (in_len bytes in,
+ * out_len out), divided by div; within LUKS_MIN_ITER..LUKS_MAX_ITER
+ */
+int qcrypto_luks_bench_iters(const char *hash, size_t in_len,
+			     size_t out_len, uint64_t ms, uint32_t div,
+			     uint32_t *iters);
+void qcrypto_put_be32(uint8_t *p, uint32_t v);
+
 /* the sectors one slot's key material takes */
 static inline uint64_t luks_material_sectors(uint32_t key_bytes,
 					     uint32_t stripes)

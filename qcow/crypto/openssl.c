@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * A userspace backend: OpenSSL's libcrypto (AES, sm4).  A keyed cipher holds one
- * template context per direction; each call takes a keyed copy from a
- * small pool under a mutex (a copy made from the template when the pool
- * is empty), so threads share a cipher without sharing a context.
+ * A userspace backend: OpenSSL's libcrypto (AES, sm4).  A keyed cipher
+ * holds one template context per direction; each call takes a keyed copy
+ * from a small pool under a mutex (a copy made from the template when
+ * the pool is empty), so threads share a cipher without sharing a
+ * context.
  */
 #include <errno.h>
 #include <pthread.h>
