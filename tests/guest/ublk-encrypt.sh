@@ -242,12 +242,12 @@ backing_case() {
 		return
 	fi
 	WANT=backing.encrypt.key-secret refused "$c-no-key" -f top.qcow2
+	run "$c-ref.log" qemu-img convert --object "$bsec" --image-opts \
+		"$chain" -O raw ref.raw || { fail "$c" "qemu-img convert"; return; }
 	if ! ublk_add "$c-add.log" -f top.qcow2 --backing-key-file bkey; then
 		fail "$c" "add with --backing-key-file"
 		return
 	fi
-	run "$c-ref.log" qemu-img convert --object "$bsec" --image-opts \
-		"$chain" -O raw ref.raw
 	random_file odd.bin 100
 	if ! cmp -s "$DEV" ref.raw; then
 		fail "$c" "the device does not read what qemu-img reads"
@@ -261,7 +261,8 @@ backing_case() {
 	elif ! run "$c-cmp.log" qemu-img compare --object "$bsec" \
 		--image-opts "$chain" "driver=raw,file.filename=ref.raw"; then
 		fail "$c" "qemu-img does not read the writes back"
-	elif ! run "$c-check.log" qemu-img check top.qcow2; then
+	elif ! run "$c-check.log" qemu-img check --object "$bsec" \
+		--image-opts "$chain"; then
 		fail "$c" "qemu-img check"
 	else
 		pass "$c"

@@ -21,7 +21,7 @@ SEC=()
 for i in 0 1 2 3 4 5 6 7 8; do
 	SEC+=(--object "secret,id=s$i,data=pass-$i")
 done
-SEC+=(--object secret,id=bad,data=wrong)
+SEC+=(--object "secret,id=bad,data=wrong")
 
 qcreate() {
 	setup_cmd "$SETUP_LOG" "$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" \
@@ -155,8 +155,7 @@ refused() {
 	shift 2
 	f=$(case_file "$name")
 	before=$(md5sum <"$img")
-	run_to "$f" "$QCOW_IMG" amend "${SEC[@]}" --image-opts "$@"
-	if [ $? -eq 0 ]; then
+	if run_to "$f" "$QCOW_IMG" amend "${SEC[@]}" --image-opts "$@"; then
 		fail "$name" "succeeded"
 	elif [ "$(wc -l <"$f.err")" -ne 1 ]; then
 		fail "$name" "$(wc -l <"$f.err") lines on stderr, not one"

@@ -16,8 +16,8 @@
 require_qemu
 setup_work
 SETUP_LOG=$WORK/setup.log
-SEC=(--object secret,id=b0,data=base-pass --object secret,id=t0,data=top-pass)
-BADSEC=(--object secret,id=b0,data=wrong --object secret,id=t0,data=top-pass)
+SEC=(--object "secret,id=b0,data=base-pass" --object "secret,id=t0,data=top-pass")
+BADSEC=(--object "secret,id=b0,data=wrong" --object "secret,id=t0,data=top-pass")
 
 qcreate() {
 	setup_cmd "$SETUP_LOG" "$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" \
@@ -80,8 +80,7 @@ refused() {
 	shift 3
 	f=$(case_file "$name")
 	before=$(cat "$img" "$base" | md5sum)
-	run_to "$f" "$@"
-	if [ $? -eq 0 ]; then
+	if run_to "$f" "$@"; then
 		fail "$name" "succeeded"
 	elif [ "$(wc -l <"$f.err")" -ne 1 ] ||
 		! grep -q "$base" "$f.err"; then

@@ -14,7 +14,7 @@
 require_qemu
 setup_work
 SETUP_LOG=$WORK/setup.log
-SEC=(--object secret,id=s0,data=cipher-pass)
+SEC=(--object "secret,id=s0,data=cipher-pass")
 
 qcreate() {
 	setup_cmd "$SETUP_LOG" "$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" \
@@ -82,8 +82,7 @@ refused() {
 	shift 3
 	f=$(case_file "$name")
 	before=$(md5sum <"$img")
-	run_to "$f" "$@"
-	if [ $? -eq 0 ]; then
+	if run_to "$f" "$@"; then
 		fail "$name" "succeeded"
 	elif [ "$(wc -l <"$f.err")" -ne 1 ] || ! grep -q "$alg" "$f.err" ||
 		! grep -q openssl "$f.err"; then

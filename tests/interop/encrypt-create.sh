@@ -13,7 +13,7 @@
 require_qemu
 setup_work
 SETUP_LOG=$WORK/setup.log
-SEC=(--object secret,id=s0,data=create-pass)
+SEC=(--object "secret,id=s0,data=create-pass")
 
 qcreate() {
 	setup_cmd "$SETUP_LOG" "$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" \
@@ -129,11 +129,13 @@ test_data_file() {
 			fail "$n/no-plain-text" "the data file holds the written bytes in clear"
 		fi
 		check "$n/check" "o-$fmt.qcow2"
-		qcreate -q -f qcow2 "${SEC[@]}" -o "$(enc $fmt),data_file=q-$fmt.raw" \
-			"q-$fmt.qcow2" 1M &&
-			setup_cmd "$SETUP_LOG" "$QEMU_IO" "${SEC[@]}" --image-opts \
-				-c "write -P 0x45 5000 200000" "$(opts "q-$fmt.qcow2")" ||
-			{ fail "$n/qemu-made" "qemu could not make it: test bug"; continue; }
+		if ! qcreate -q -f qcow2 "${SEC[@]}" -o \
+			"$(enc $fmt),data_file=q-$fmt.raw" "q-$fmt.qcow2" 1M ||
+			! setup_cmd "$SETUP_LOG" "$QEMU_IO" "${SEC[@]}" --image-opts \
+				-c "write -P 0x45 5000 200000" "$(opts "q-$fmt.qcow2")"; then
+			fail "$n/qemu-made" "qemu could not make it: test bug"
+			continue
+		fi
 		io_reads "$n/ours-reads-qemu" "$QCOW_IO" "q-$fmt.qcow2" \
 			-c "read -P 0x45 5000 200000" -c "read -P 0 0 5000"
 	done
