@@ -8,7 +8,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
-WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN := -Wall -Wextra -Wformat-security -Werror -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
 	-I. -Iinclude -MMD -MP $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread
@@ -133,6 +133,8 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_COMMON_OBJS:.o=.d) $(IMG_OBJS:.o=.d) \
 	$(IO_OBJS:.o=.d) $(UBLK_OBJS:.o=.d) $(wildcard $(ENGINE_TEST_DEPS))
+
+include scripts/install.mk
 
 -include bench/bench.mk
 

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config liburing-dev zlib1g-dev libzstd-dev \
 libjson-c-dev libkcapi-dev libssl-dev nettle-dev cryptsetup-bin qemu-utils fio python3 clang \
 qemu-system-x86 qemu-system-data busybox-static e2fsprogs util-linux xz-utils \
-strace valgrind"
+strace valgrind scdoc groff-base man-db debhelper lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "log.h"
+#include "tools/common/version.h"
 
 long parse_num(const char *what, const char *s, long min, long max)
 {
@@ -70,14 +71,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
-"                     [-r] [-n ID...] [--direct] [--user-copy] [--zero-copy]\n"
-"                     [--untrusted] [--allow-dir DIR...] [--allow-block-devices]\n"
+"                     [-r] [-n ID...] [--name NAME...] [--direct]\n"
+"                     [--user-copy] [--zero-copy] [--untrusted]\n"
+"                     [--allow-dir DIR...] [--allow-block-devices]\n"
 "                     [-o OPTIONS] [--foreground]\n"
-"       ublk-qcow del -n ID | -a\n"
-"       ublk-qcow list [-n ID] [--json]\n"
-"       ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT] [--foreground]\n"
-"       ublk-qcow snapshot -n ID -c NAME | -d NAME | -l\n"
+"       ublk-qcow del -n ID | --name NAME | -a\n"
+"       ublk-qcow list [-n ID | --name NAME] [--json] | -n ID --udev\n"
+"       ublk-qcow recover -n ID | --name NAME [-f IMAGE] [-F FORMAT]\n"
+"                         [--foreground]\n"
+"       ublk-qcow snapshot -n ID | --name NAME  -c SNAP | -d SNAP | -l\n"
 "       ublk-qcow features\n"
+"       ublk-qcow -V | --version\n"
 "  ublk-qcow VERB --help for details.\n");
 }
 
@@ -92,6 +96,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("ublk-qcow version " QCOW_UBLK_VERSION "\n");
 		return 0;
 	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

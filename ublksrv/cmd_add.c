@@ -9,15 +9,17 @@
 #include "daemon.h"
 #include "key.h"
 #include "log.h"
+#include "name.h"
 #include "state.h"
 
 static void add_usage(FILE *f)
 {
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
-"                     [-r|--read-only] [-n ID...] [--direct] [--user-copy]\n"
-"                     [--zero-copy] [--untrusted] [--allow-dir DIR...]\n"
-"                     [--allow-block-devices] [--snapshot SNAPSHOT]\n"
+"                     [-r|--read-only] [-n ID...] [--name NAME...] [--direct]\n"
+"                     [--user-copy] [--zero-copy] [--untrusted]\n"
+"                     [--allow-dir DIR...] [--allow-block-devices]\n"
+"                     [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
 "                     [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
 "                     [--crypto-backend auto|kernel|openssl|nettle]\n"
@@ -35,6 +37,11 @@ static void add_usage(FILE *f)
 "  -r             read-only devices (and images)\n"
 "  -n ID          the device number N wanted, once per -f in order\n"
 "                 (default: the first free)\n"
+"  --name NAME    a name for the device, once per -f in order: 1-64 of\n"
+"                 A-Z a-z 0-9 . _ - (not first: . -), unique among the\n"
+"                 devices; kept by `recover`, accepted by del, list,\n"
+"                 recover and snapshot instead of -n, and the path\n"
+"                 " UBLK_RUN_DIR_DEFAULT "/by-name/NAME leads to the device\n"
 "  --direct       O_DIRECT on the images; the devices get 4 KiB blocks\n"
 "  --user-copy    move data with reads and writes on /dev/ublkcN\n"
 "                 (UBLK_F_USER_COPY) instead of the kernel copying into\n"
@@ -74,7 +81,7 @@ static void add_usage(FILE *f)
 enum {
 	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
 	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING, OPT_CRYPTO_BACKEND,
-	OPT_BACKING_KEY_FILE, OPT_BACKING_KEY_KEYRING,
+	OPT_BACKING_KEY_FILE, OPT_BACKING_KEY_KEYRING, OPT_NAME,
 };
 
 static const struct option add_opts[] = {
@@ -84,6 +91,7 @@ static const struct option add_opts[] = {
 	{ "depth", required_argument, NULL, 'd' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "number", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "options", required_argument, NULL, 'o' },
 	{ "direct", no_argument, NULL, 'D' },
 	{ "user-copy", no_argument, NULL, 'U' },
@@ -107,9 +115,11 @@ struct add_args {
 	struct ublk_dev_opts o;		/* what every device gets */
 	const char **images;
 	int *ids;
+	const char **names;
 	char **dirs;			/* NULL-terminated */
 	unsigned int nr_images;
 	unsigned int nr_ids;
+	unsigned int nr_names;
 	unsigned int nr_dirs;
 	bool fg;
 	struct ublk_keys keys;
@@ -347,6 +357,10 @@ static int add_opt(struct add_args *a, int c)
 	case 'Z':
 		a->o.zero_copy = 1;
 		break;
+	case OPT_NAME:
+		v = name_check(optarg);
+		a->names[a->nr_names++] = optarg;
+		break;
 	case OPT_FOREGROUND:
 		a->fg = true;
 		break;
@@ -394,6 +408,35 @@ static int add_parse(int argc, char **argv, struct add_args *a)
 			 a->nr_ids);
 		return -1;
 	}
+	if (a->nr_names && a->nr_names != a->nr_images) {
+		ublk_err("--name: give one per -f (%u -f, %u --name)",
+			 a->nr_images, a->nr_names);
+		return -1;
+	}
+	return 0;
+}
+
+/* A name leads to one device: taken ones and twice-given ones refused. */
+static int check_names(const struct add_args *a)
+{
+	unsigned int i, j;
+	int id;
+
+	for (i = 0; i < a->nr_names; i++) {
+		id = name_find(a->names[i]);
+		if (id >= 0) {
+			ublk_err("the name '%s' is taken by " UBLK_BDEV_FMT,
+				 a->names[i], id);
+			return -EEXIST;
+		}
+		for (j = 0; j < i; j++) {
+			if (!strcmp(a->names[i], a->names[j])) {
+				ublk_err("--name '%s' is given twice",
+					 a->names[i]);
+				return -EINVAL;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -430,7 +473,7 @@ static int add_run(struct add_args *a)
 	unsigned int i;
 	int ret;
 
-	if (check_images(a) < 0)
+	if (check_names(a) < 0 || check_images(a) < 0)
 		return 1;
 	opts = calloc(a->nr_images, sizeof(*opts));
 	if (!opts) {
@@ -441,6 +484,7 @@ static int add_run(struct add_args *a)
 		opts[i] = a->o;
 		opts[i].image = a->images[i];
 		opts[i].dev_id = a->nr_ids ? a->ids[i] : -1;
+		opts[i].name = a->nr_names ? a->names[i] : NULL;
 	}
 	ret = serve(opts, a->nr_images, false, a->fg);
 	free(opts);
@@ -462,7 +506,8 @@ int cmd_add(int argc, char **argv)
 
 	a.images = calloc(argc, sizeof(*a.images));
 	a.ids = calloc(argc, sizeof(*a.ids));
-	if (!a.images || !a.ids) {
+	a.names = calloc(argc, sizeof(*a.names));
+	if (!a.images || !a.ids || !a.names) {
 		ublk_err("out of memory");
 		ret = 1;
 		goto out;
@@ -476,6 +521,7 @@ out:
 	keys_clear(&a.keys);
 	free(a.images);
 	free(a.ids);
+	free(a.names);
 	for (i = 0; i < a.nr_dirs; i++)
 		free(a.dirs[i]);
 	free(a.dirs);
@@ -485,7 +531,7 @@ out:
 static void recover_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow recover -n ID [-f IMAGE] [-F FORMAT]\n"
+"usage: ublk-qcow recover -n ID | --name NAME [-f IMAGE] [-F FORMAT]\n"
 "                         [--key-file PATH|- | --key-keyring DESC]\n"
 "                         [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
 "                         [--crypto-backend auto|kernel|openssl|nettle] [--foreground]\n"
@@ -494,11 +540,12 @@ static void recover_usage(FILE *f)
 "  format (never probed again) and the options are the ones `add`\n"
 "  recorded, unless -f names the image, -F the format or --crypto-backend\n"
 "  the backend.  An encrypted image needs its passphrase again, as add\n"
-"  takes it (never recorded).\n");
+"  takes it (never recorded).  The device keeps the name add gave it.\n");
 }
 
 static const struct option recover_opts[] = {
 	{ "number", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "file", required_argument, NULL, 'f' },
 	{ "format", required_argument, NULL, 'F' },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
@@ -546,6 +593,13 @@ int cmd_recover(int argc, char **argv)
 			o.dev_id = parse_num("-n", optarg, 0, 1 << 20);
 			if (o.dev_id < 0)
 				return 2;
+			break;
+		case OPT_NAME:
+			o.dev_id = name_to_id(optarg);
+			if (o.dev_id < 0) {
+				keys_clear(&key);
+				return 1;
+			}
 			break;
 		case 'f':
 			o.image = optarg;
@@ -595,6 +649,7 @@ int cmd_recover(int argc, char **argv)
 		if (!o.image)
 			o.image = st.image;
 		o.read_only = st.read_only;
+		o.name = st.name[0] ? st.name : NULL;
 		recorded_open(&o, &st, crypto_given);
 		dirs = run_state_allow_dirs(o.dev_id);
 		o.allow_dirs = (const char *const *)dirs;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <json-c/json.h>
@@ -8,6 +9,7 @@
 #include "ctrl.h"
 #include "device.h"
 #include "log.h"
+#include "name.h"
 #include "queue.h"
 #include "state.h"
 
@@ -25,8 +27,12 @@ struct dev_row {
 static void list_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow list [-n ID] [--json]\n"
-"  The ublk devices: id, state, image, queues, depth, daemon pid.\n");
+"usage: ublk-qcow list [-n ID | --name NAME] [--json]\n"
+"       ublk-qcow list -n ID --udev\n"
+"  The ublk devices: id, state, image, queues, depth, daemon pid, and\n"
+"  under a device its name and the path that leads to it.\n"
+"  --udev  KEY=VALUE lines for udev: UBLK_QCOW_UNPRIVILEGED (0 or 1),\n"
+"          UBLK_QCOW_OWNER_UID and _GID (who added the device)\n");
 }
 
 static int row_load(struct ublk_ctrl *c, int id, struct dev_row *r)
@@ -97,11 +103,16 @@ static void bitmap_print(struct json_object *b, bool first)
 
 static void row_print(const struct dev_row *r)
 {
+	char path[PATH_MAX];
 	size_t i, n;
 
 	printf("%-4d %-9s %6u %6u %8d  %s\n", r->id,
 	       ublk_state_name(r->info.state), r->info.nr_hw_queues,
 	       r->info.queue_depth, r->info.ublksrv_pid, row_image(r));
+	if (r->have_state && r->st.name[0]) {
+		name_link_path(r->st.name, path, sizeof(path));
+		printf("     name: %s (%s)\n", r->st.name, path);
+	}
 	if (r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO)
 		printf("     crypto backend: %s\n",
 		       qcow_crypto_backend_name(r->st.crypto_used));
@@ -156,6 +167,20 @@ static void crypto_json(struct json_object *o, const struct dev_row *r)
 					r->st.crypto_backend)) : NULL);
 }
 
+/* "name" and "path" (the link to the device), null without a name. */
+static void name_json(struct json_object *o, const struct dev_row *r)
+{
+	bool named = r->have_state && r->st.name[0];
+	char path[PATH_MAX];
+
+	if (named)
+		name_link_path(r->st.name, path, sizeof(path));
+	json_object_object_add(o, "name", named ?
+			       json_object_new_string(r->st.name) : NULL);
+	json_object_object_add(o, "path", named ?
+			       json_object_new_string(path) : NULL);
+}
+
 static struct json_object *row_json(struct ublk_ctrl *c,
 				    const struct dev_row *r)
 {
@@ -169,6 +194,7 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "device", json_object_new_string(bdev));
 	json_object_object_add(o, "state", json_object_new_string(
 				ublk_state_name(r->info.state)));
+	name_json(o, r);
 	json_object_object_add(o, "image", r->have_state ?
 			       json_object_new_string(r->st.image) : NULL);
 	json_object_object_add(o, "read-only", json_object_new_boolean(
@@ -190,6 +216,12 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "pid",
 			       json_object_new_int(r->info.ublksrv_pid));
 	json_object_object_add(o, "flags", json_object_new_string(flags));
+	json_object_object_add(o, "unprivileged", json_object_new_boolean(
+				r->info.flags & UBLK_F_UNPRIVILEGED_DEV));
+	json_object_object_add(o, "owner-uid",
+			       json_object_new_int64(r->info.owner_uid));
+	json_object_object_add(o, "owner-gid",
+			       json_object_new_int64(r->info.owner_gid));
 	json_object_object_add(o, "user-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_USER_COPY));
 	json_object_object_add(o, "zero-copy", json_object_new_boolean(
@@ -199,6 +231,26 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 			       json_object_get(r->bitmaps) :
 			       json_object_new_array());
 	return o;
+}
+
+/*
+ * For udev's IMPORT{program}: who added the device, so that an
+ * unprivileged device's nodes become that user's (udev/90-ublk-qcow.rules).
+ */
+static int list_udev(struct ublk_ctrl *c, int id)
+{
+	struct ublksrv_ctrl_dev_info info;
+	int ret = ublk_ctrl_get_dev_info(c, id, &info);
+
+	if (ret < 0) {
+		ublk_errno(ret, "GET_DEV_INFO %d", id);
+		return ret;
+	}
+	printf("UBLK_QCOW_UNPRIVILEGED=%d\n",
+	       !!(info.flags & UBLK_F_UNPRIVILEGED_DEV));
+	printf("UBLK_QCOW_OWNER_UID=%u\nUBLK_QCOW_OWNER_GID=%u\n",
+	       info.owner_uid, info.owner_gid);
+	return 0;
 }
 
 static int list_devs(struct ublk_ctrl *c, const int *ids, int n, bool json)
@@ -233,7 +285,9 @@ static int list_devs(struct ublk_ctrl *c, const int *ids, int n, bool json)
 
 static const struct option list_opts[] = {
 	{ "number", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, 'N' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "udev", no_argument, NULL, 'u' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -242,7 +296,7 @@ int cmd_list(int argc, char **argv)
 {
 	int ids[MAX_DEVS], n, c, ret;
 	struct ublk_ctrl ctrl;
-	bool json = false;
+	bool json = false, udev = false;
 	long id = -1;
 
 	while ((c = getopt_long(argc, argv, "n:h", list_opts, NULL)) != -1) {
@@ -252,8 +306,16 @@ int cmd_list(int argc, char **argv)
 			if (id < 0)
 				return 2;
 			break;
+		case 'N':
+			id = name_to_id(optarg);
+			if (id < 0)
+				return 1;
+			break;
 		case 'j':
 			json = true;
+			break;
+		case 'u':
+			udev = true;
 			break;
 		case 'h':
 			list_usage(stdout);
@@ -263,12 +325,17 @@ int cmd_list(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (udev && (id < 0 || json))) {
 		list_usage(stderr);
 		return 2;
 	}
 	if (ublk_ctrl_open(&ctrl) < 0)
 		return 1;
+	if (udev) {
+		ret = list_udev(&ctrl, id);
+		ublk_ctrl_close(&ctrl);
+		return ret < 0 ? 1 : 0;
+	}
 	if (id >= 0) {
 		ids[0] = id;
 		n = 1;
@@ -283,9 +350,10 @@ int cmd_list(int argc, char **argv)
 static void del_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow del -n ID | -a\n"
+"usage: ublk-qcow del -n ID | --name NAME | -a\n"
 "  Flushes device N (or all: -a), stops it, waits until its daemon has\n"
-"  closed the image (flushed and marked clean), and removes the device.\n");
+"  closed the image (flushed and marked clean), and removes the device\n"
+"  and the path its name led to.\n");
 }
 
 /*
@@ -295,9 +363,12 @@ static void del_usage(FILE *f)
 static int del_one(struct ublk_ctrl *c, int id)
 {
 	struct ublksrv_ctrl_dev_info info;
+	struct run_state st;
 	bool served;
 	int ret;
 
+	if (run_state_load(id, &st) < 0)
+		st.name[0] = 0;
 	ret = ublk_ctrl_get_dev_info(c, id, &info);
 	if (ret < 0) {
 		if (ret == -ENODEV)
@@ -320,6 +391,9 @@ static int del_one(struct ublk_ctrl *c, int id)
 		ublk_errno(ret, "DEL_DEV %d", id);
 		return ret;
 	}
+	/* a dead daemon's, which its daemon could not remove */
+	if (st.name[0])
+		name_unlink(st.name, id);
 	if (info.ublksrv_pid > 0)
 		run_state_remove(id, info.ublksrv_pid);
 	return 0;
@@ -339,6 +413,7 @@ static int del_all(struct ublk_ctrl *c)
 
 static const struct option del_opts[] = {
 	{ "number", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, 'N' },
 	{ "all", no_argument, NULL, 'a' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -357,6 +432,11 @@ int cmd_del(int argc, char **argv)
 			id = parse_num("-n", optarg, 0, 1 << 20);
 			if (id < 0)
 				return 2;
+			break;
+		case 'N':
+			id = name_to_id(optarg);
+			if (id < 0)
+				return 1;
 			break;
 		case 'a':
 			all = true;

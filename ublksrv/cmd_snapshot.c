@@ -6,14 +6,16 @@
 #include "control.h"
 #include "ctrl.h"
 #include "log.h"
+#include "name.h"
 #include "snapshot.h"
 #include "state.h"
 
 static void snapshot_usage(FILE *f)
 {
 	fprintf(f,
-"usage: ublk-qcow snapshot -n ID -c NAME | -d NAME | -l\n"
-"  Internal snapshots of the image device N serves, while it is in use:\n"
+"usage: ublk-qcow snapshot -n ID | --name DEVNAME  -c NAME | -d NAME | -l\n"
+"  Internal snapshots of the image device N (or the device add named\n"
+"  DEVNAME) serves, while it is in use:\n"
 "  the requests in flight finish, new ones wait, the image is made\n"
 "  consistent and the snapshot is taken (or deleted), and I/O resumes.\n"
 "  The snapshot holds what was written before; what the device's users\n"
@@ -25,6 +27,7 @@ static void snapshot_usage(FILE *f)
 
 static const struct option snapshot_opts[] = {
 	{ "number", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, 'N' },
 	{ "create", required_argument, NULL, 'c' },
 	{ "delete", required_argument, NULL, 'd' },
 	{ "list", no_argument, NULL, 'l' },
@@ -34,6 +37,7 @@ static const struct option snapshot_opts[] = {
 
 struct snapshot_args {
 	long id;
+	const char *dev_name;
 	const char *verb;
 	const char *name;
 	unsigned int nr_ops;
@@ -51,6 +55,9 @@ static int snapshot_parse(int argc, char **argv, struct snapshot_args *a)
 			a->id = parse_num("-n", optarg, 0, 1 << 20);
 			if (a->id < 0)
 				return 2;
+			break;
+		case 'N':
+			a->dev_name = optarg;
 			break;
 		case 'c':
 		case 'd':
@@ -71,7 +78,8 @@ static int snapshot_parse(int argc, char **argv, struct snapshot_args *a)
 			return 2;
 		}
 	}
-	if (a->id < 0 || a->nr_ops != 1 || optind != argc) {
+	if ((a->id < 0) == !a->dev_name || a->nr_ops != 1 ||
+	    optind != argc) {
 		snapshot_usage(stderr);
 		return 2;
 	}
@@ -115,7 +123,9 @@ int cmd_snapshot(int argc, char **argv)
 	ret = snapshot_parse(argc, argv, &a);
 	if (ret)
 		return ret == 1 ? 0 : ret;
-	if (snapshot_check_dev(a.id) < 0)
+	if (a.dev_name)
+		a.id = name_to_id(a.dev_name);
+	if (a.id < 0 || snapshot_check_dev(a.id) < 0)
 		return 1;
 	ret = ctl_request(a.id, a.verb, a.name ? a.name : "", stdout);
 	fflush(stdout);

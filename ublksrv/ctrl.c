@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -57,7 +58,11 @@ static int ctrl_open_error(int err)
 {
 	struct stat st;
 
-	if (err == -ENOENT && stat("/sys/module/ublk_drv", &st) < 0) {
+	if (err == -EACCES && geteuid() != 0) {
+		ublk_err("cannot open %s: permission denied (users need the "
+			 "udev rules of udev/90-ublk-qcow.rules and a kernel "
+			 "with UBLK_F_UNPRIVILEGED_DEV)", UBLK_CONTROL_PATH);
+	} else if (err == -ENOENT && stat("/sys/module/ublk_drv", &st) < 0) {
 		if (ublk_module_exists())
 			ublk_err("%s is missing: the ublk_drv module is not "
 				 "loaded (modprobe ublk_drv)", UBLK_CONTROL_PATH);
@@ -76,6 +81,7 @@ int ublk_ctrl_open(struct ublk_ctrl *c)
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	c->path_dev = -1;
 	c->fd = open(UBLK_CONTROL_PATH, O_RDWR | O_CLOEXEC);
 	if (c->fd < 0)
 		return ctrl_open_error(-errno);
@@ -114,6 +120,7 @@ static uint32_t ctrl_op(const struct ublk_ctrl *c, unsigned int nr)
 	switch (nr) {
 	case UBLK_CMD_GET_QUEUE_AFFINITY:
 	case UBLK_CMD_GET_DEV_INFO:
+	case UBLK_CMD_GET_DEV_INFO2:
 	case UBLK_CMD_GET_PARAMS:
 		return UBLK_CTRL_IOR(nr);
 	default:
@@ -146,6 +153,42 @@ static int ctrl_run(struct ublk_ctrl *c, unsigned int nr,
 	return ret;
 }
 
+bool ublk_ctrl_unprivileged(const struct ublk_ctrl *c)
+{
+	return geteuid() != 0 && (c->features & UBLK_F_UNPRIVILEGED_DEV);
+}
+
+/*
+ * The kernel reads the path of /dev/ublkcN from the start of the buffer
+ * (dev_path_len bytes), checks the caller's permissions on that file,
+ * and takes the command's own buffer from after it.
+ */
+static int ctrl_cmd_path(struct ublk_ctrl *c, unsigned int nr,
+			 struct ublksrv_ctrl_cmd *cmd, void *buf)
+{
+	char path[64], *both;
+	size_t plen;
+	int ret;
+
+	plen = snprintf(path, sizeof(path), UBLK_CDEV_FMT, (int)cmd->dev_id);
+	if ((size_t)cmd->len + plen > UINT16_MAX)
+		return -EINVAL;
+	both = calloc(1, plen + cmd->len);
+	if (!both)
+		return -ENOMEM;
+	memcpy(both, path, plen);
+	if (buf)
+		memcpy(both + plen, buf, cmd->len);
+	cmd->dev_path_len = plen;
+	cmd->addr = (uint64_t)(uintptr_t)both;
+	cmd->len += plen;
+	ret = ctrl_run(c, nr, cmd);
+	if (buf)
+		memcpy(buf, both + plen, cmd->len - plen);
+	free(both);
+	return ret;
+}
+
 static int ctrl_cmd(struct ublk_ctrl *c, unsigned int nr, uint32_t dev_id,
 		    void *buf, uint16_t len, uint64_t data)
 {
@@ -157,6 +200,9 @@ static int ctrl_cmd(struct ublk_ctrl *c, unsigned int nr, uint32_t dev_id,
 		.data = { data },
 	};
 
+	if (nr != UBLK_CMD_ADD_DEV && nr != UBLK_CMD_GET_FEATURES &&
+	    (nr == UBLK_CMD_GET_DEV_INFO2 || c->path_dev == dev_id))
+		return ctrl_cmd_path(c, nr, &cmd, buf);
 	return ctrl_run(c, nr, &cmd);
 }
 
@@ -169,8 +215,15 @@ int ublk_ctrl_get_features(struct ublk_ctrl *c, uint64_t *features)
 
 int ublk_ctrl_add_dev(struct ublk_ctrl *c, struct ublksrv_ctrl_dev_info *info)
 {
-	return ctrl_cmd(c, UBLK_CMD_ADD_DEV, info->dev_id, info, sizeof(*info),
-			0);
+	int ret;
+
+	if (ublk_ctrl_unprivileged(c))
+		info->flags |= UBLK_F_UNPRIVILEGED_DEV;
+	ret = ctrl_cmd(c, UBLK_CMD_ADD_DEV, info->dev_id, info, sizeof(*info),
+		       0);
+	if (ret == 0 && (info->flags & UBLK_F_UNPRIVILEGED_DEV))
+		c->path_dev = info->dev_id;
+	return ret;
 }
 
 int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id)
@@ -203,12 +256,32 @@ int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
 	return ctrl_cmd(c, UBLK_CMD_STOP_DEV, dev_id, NULL, 0, 0);
 }
 
+/*
+ * Root asks as before; an unprivileged device refuses that (no path:
+ * -EINVAL), and users may ask only with the path: then GET_DEV_INFO2,
+ * which takes it for any device.  What it says decides whether later
+ * commands about the device carry the path.
+ */
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
 			   struct ublksrv_ctrl_dev_info *info)
 {
+	bool offered = c->features & UBLK_F_UNPRIVILEGED_DEV;
+	int ret = -EINVAL;
+
 	memset(info, 0, sizeof(*info));
-	return ctrl_cmd(c, UBLK_CMD_GET_DEV_INFO, dev_id, info, sizeof(*info),
-			0);
+	if (geteuid() == 0 || !offered || c->path_dev == dev_id)
+		ret = ctrl_cmd(c, UBLK_CMD_GET_DEV_INFO, dev_id, info,
+			       sizeof(*info), 0);
+	if (ret == -EINVAL && offered && c->path_dev != dev_id) {
+		memset(info, 0, sizeof(*info));
+		ret = ctrl_cmd(c, UBLK_CMD_GET_DEV_INFO2, dev_id, info,
+			       sizeof(*info), 0);
+	}
+	if (ret == 0 && (info->flags & UBLK_F_UNPRIVILEGED_DEV))
+		c->path_dev = dev_id;
+	else if (ret == 0 && c->path_dev == dev_id)
+		c->path_dev = -1;
+	return ret;
 }
 
 int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id,

@@ -20,7 +20,19 @@ struct ublk_ctrl {
 	struct io_uring ring;
 	uint64_t features;	/* 0 when GET_FEATURES is not known */
 	bool ioctl_encode;	/* command numbers encoded as ioctls */
+	/*
+	 * The device, added or last asked about, that is unprivileged
+	 * (UBLK_F_UNPRIVILEGED_DEV): every command about it carries the path
+	 * of its char device, whose permissions the kernel checks; -1: none.
+	 */
+	int64_t path_dev;
 };
+
+/*
+ * Whether ADD_DEV asks for an unprivileged device: the caller is not root
+ * and the kernel offers them (root's are always privileged).
+ */
+bool ublk_ctrl_unprivileged(const struct ublk_ctrl *c);
 
 #define UBLK_DEV_ID_AUTO	UINT32_MAX
 
@@ -29,7 +41,10 @@ int ublk_ctrl_open(struct ublk_ctrl *c);
 void ublk_ctrl_close(struct ublk_ctrl *c);
 
 int ublk_ctrl_get_features(struct ublk_ctrl *c, uint64_t *features);
-/* info->dev_id: the id wanted or UBLK_DEV_ID_AUTO; filled on return. */
+/*
+ * info->dev_id: the id wanted or UBLK_DEV_ID_AUTO; filled on return.
+ * UBLK_F_UNPRIVILEGED_DEV is added when ublk_ctrl_unprivileged().
+ */
 int ublk_ctrl_add_dev(struct ublk_ctrl *c, struct ublksrv_ctrl_dev_info *info);
 int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_set_params(struct ublk_ctrl *c, uint32_t dev_id,

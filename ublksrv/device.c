@@ -10,6 +10,7 @@
 #include "control.h"
 #include "device.h"
 #include "log.h"
+#include "name.h"
 #include "queue.h"
 #include "state.h"
 #include "target.h"
@@ -131,6 +132,39 @@ static uint64_t dev_recovery_flags(const struct ublk_ctrl *c)
 	return c->features & UBLK_F_USER_RECOVERY;
 }
 
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * The kernel checks every command about an unprivileged device against
+ * its /dev/ublkcN, which is root's until udev gives it to its owner.
+ */
+static int dev_wait_cdev_access(struct ublk_dev *dev)
+{
+	unsigned int waited = 0;
+	char path[64];
+
+	if (dev->ctrl.path_dev < 0)
+		return 0;
+	snprintf(path, sizeof(path), UBLK_CDEV_FMT, dev->info.dev_id);
+	while (access(path, R_OK | W_OK) < 0) {
+		if ((errno != ENOENT && errno != EACCES) ||
+		    waited >= RETRY_MS) {
+			ublk_errno(-errno, "%s did not become ours (the udev "
+				   "rules of udev/90-ublk-qcow.rules give it "
+				   "to its owner)", path);
+			return -errno;
+		}
+		sleep_ms(20);
+		waited += 20;
+	}
+	return 0;
+}
+
 static int dev_add(struct ublk_dev *dev)
 {
 	struct ublksrv_ctrl_dev_info *info = &dev->info;
@@ -156,6 +190,9 @@ static int dev_add(struct ublk_dev *dev)
 		return ret;
 	}
 	dev->added = true;
+	ret = dev_wait_cdev_access(dev);
+	if (ret < 0)
+		return ret;
 	if (dev->opts.user_copy && !(info->flags & UBLK_F_USER_COPY)) {
 		ublk_err("the kernel did not grant user copy "
 			 "(UBLK_F_USER_COPY)");
@@ -190,13 +227,6 @@ static int dev_set_params(struct ublk_dev *dev)
 	if (ret < 0)
 		ublk_errno(ret, "SET_PARAMS");
 	return ret;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* The char device opens once at a time: a dead daemon's may linger. */
@@ -266,6 +296,8 @@ static int dev_save_state(struct ublk_dev *dev)
 	unsigned int i;
 	int ret;
 
+	if (dev->opts.name)
+		snprintf(st.name, sizeof(st.name), "%s", dev->opts.name);
 	if (!realpath(dev->opts.image, st.image))
 		snprintf(st.image, sizeof(st.image), "%s", dev->opts.image);
 	st.tids = calloc(st.nr_queues, sizeof(*st.tids));
@@ -336,12 +368,14 @@ static int dev_go_live(struct ublk_dev *dev,
 		return ret;
 	ret = go(&dev->ctrl, dev->info.dev_id, getpid());
 	if (ret < 0) {
-		ublk_errno(ret, what);
+		ublk_errno(ret, "%s", what);
 		return ret;
 	}
 	dev->info.ublksrv_pid = getpid();
 	dev->serving = true;
 	dev_save_state(dev);
+	if (dev->opts.name)
+		name_link(dev->opts.name, dev->info.dev_id);
 	/* without it the device is served all the same, with no snapshots */
 	dev->ctl_fd = ctl_listen(dev->info.dev_id);
 	return 0;
@@ -351,6 +385,21 @@ static int dev_go_live(struct ublk_dev *dev,
 static int dev_check_features(struct ublk_dev *dev)
 {
 	uint64_t zc = UBLK_ZERO_COPY_FLAGS;
+
+	if (geteuid() != 0 && !ublk_ctrl_unprivileged(&dev->ctrl)) {
+		ublk_err("only root can add devices: this kernel does not "
+			 "offer unprivileged ones (UBLK_F_UNPRIVILEGED_DEV)");
+		return -EPERM;
+	}
+	if (ublk_ctrl_unprivileged(&dev->ctrl)) {
+		/* the kernel refuses them to unprivileged devices */
+		if (dev->opts.user_copy || dev->opts.zero_copy > 0) {
+			ublk_err("user copy and zero copy are for root's "
+				 "devices only");
+			return -EPERM;
+		}
+		dev->opts.zero_copy = 0;
+	}
 
 	if (dev->opts.user_copy && !(dev->ctrl.features & UBLK_F_USER_COPY)) {
 		ublk_err("this kernel does not offer user copy "
@@ -626,6 +675,8 @@ void ublk_dev_destroy(struct ublk_dev *dev)
 	del = dev->stopped_here || (!dev->serving && dev->added);
 	dev_join_queues(dev);
 	dev_close_image(dev);
+	if (dev->serving && dev->opts.name)
+		name_unlink(dev->opts.name, dev->info.dev_id);
 	if (dev->serving)
 		run_state_remove(dev->info.dev_id, getpid());
 	if (dev->cdev_fd >= 0)

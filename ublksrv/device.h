@@ -25,6 +25,7 @@
 struct ublk_dev_opts {
 	const char *image;
 	int dev_id;		/* -1: the kernel picks */
+	const char *name;	/* NULL: none (name.h) */
 	unsigned int nr_queues;
 	unsigned int depth;
 	bool read_only;

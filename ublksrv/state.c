@@ -41,11 +41,20 @@ bool pid_alive(int pid)
 	return st != 'Z' && st != 'X';
 }
 
+/* A user's own devices are recorded in the user's runtime folder. */
 const char *run_dir(void)
 {
+	static char user_dir[PATH_MAX];
 	const char *d = getenv("UBLK_QCOW_RUN_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
 
-	return d && *d ? d : "/run/ublk-qcow";
+	if (d && *d)
+		return d;
+	if (geteuid() == 0 || !xdg || *xdg != '/')
+		return UBLK_RUN_DIR_DEFAULT;
+	if (!user_dir[0])
+		snprintf(user_dir, sizeof(user_dir), "%s/ublk-qcow", xdg);
+	return user_dir;
 }
 
 static void state_path(int dev_id, char *buf, size_t len)
@@ -143,6 +152,9 @@ static struct json_object *state_json(const struct run_state *st)
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "id", json_object_new_int(st->dev_id));
+	if (st->name[0])
+		json_object_object_add(o, "name",
+				       json_object_new_string(st->name));
 	json_object_object_add(o, "image", json_object_new_string(st->image));
 	json_object_object_add(o, "read-only",
 			       json_object_new_boolean(st->read_only));
@@ -239,6 +251,12 @@ int run_state_load(int dev_id, struct run_state *st)
 	st->dev_id = dev_id;
 	if (json_object_object_get_ex(o, "image", &v))
 		snprintf(st->image, sizeof(st->image), "%s",
+			 json_object_get_string(v));
+	/* it becomes a path: a record edited into "../x" names nothing */
+	if (json_object_object_get_ex(o, "name", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    name_valid(json_object_get_string(v)))
+		snprintf(st->name, sizeof(st->name), "%s",
 			 json_object_get_string(v));
 	st->read_only = get_bool(o, "read-only");
 	st->direct = get_bool(o, "direct");

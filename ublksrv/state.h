@@ -9,13 +9,17 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include "name.h"
 #include "qcow.h"
+
+#define UBLK_RUN_DIR_DEFAULT	"/run/ublk-qcow"
 
 /* The longest snapshot ID or name a device records (add refuses more). */
 #define RUN_STATE_SNAPSHOT_MAX	1024
 
 struct run_state {
 	int dev_id;
+	char name[UBLK_NAME_MAX + 1];	/* "": none */
 	char image[PATH_MAX];
 	bool read_only;
 	bool direct;

@@ -25,6 +25,8 @@
 #define UBLK_CMD_GET_PARAMS		0x09
 #define UBLK_CMD_START_USER_RECOVERY	0x10
 #define UBLK_CMD_END_USER_RECOVERY	0x11
+/* GET_DEV_INFO with the char device's path first, for any device */
+#define UBLK_CMD_GET_DEV_INFO2		0x12
 #define UBLK_CMD_GET_FEATURES		0x13	/* ioctl encoding only */
 
 /* I/O commands on /dev/ublkcN. */

@@ -214,7 +214,8 @@ static int raw_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 		return ret;
 	if (ftruncate(img->file->fd, size) < 0)
 		return -errno;
-	img->size = img->file->size = size;
+	img->file->size = size;
+	img->size = ALIGN_UP(size, 512);	/* as raw_open() sees it */
 	return 0;
 }
 

@@ -47,21 +47,6 @@ datafile() {
 	fi
 }
 
-# QEMU_IO_WORDING: a sed program that turns the messages qemu-io prints on
-# stdout about refused commands into ours (tools/io/ words them itself;
-# "write failed: REASON" and the like are qemu-io's own).
-QEMU_IO_WORDING='
-s/^-([un]) requires -z to be specified$/write: -\1 only works together with -z/
-s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/write -c: \2 \1 is not a multiple of 512/
-s/^Only one of -z, -P, and -s can be specified at the same time$/write: -z, -P and -s exclude each other/
-s/^(.*) is not a valid pattern byte$/pattern '"'"'\1'"'"' is not a byte value (0 to 255)/
-s/^length cannot exceed ([0-9]+) without -n, given (.*)$/length \2 is over the limit of \1 bytes (only -z -n may go past it)/
-s/^length cannot exceed ([0-9]+), given (.*)$/length \2 is over the limit of \1 bytes/
-s/^Parsing error: non-numeric argument, or extraneous.unrecognized suffix -- (.*)$/'"'"'\1'"'"' is not a number of bytes (optional suffix k, M, G, T, P or E)/
-s/^Parsing error: argument too large -- (.*)$/'"'"'\1'"'"' is too large a number/
-s/^pattern verification range exceeds end of read data$/read: the range to check (-s, -l) goes past the data read/
-'
-
 # bad_commands: refused commands exit as qemu-io does, print what it
 # prints on stdout (its explanations in our words, QEMU_IO_WORDING), a
 # message on stderr when it does (err_kind), and leave the image alone.

@@ -14,6 +14,27 @@ write_setup() {
 	: >"$SETUP_LOG"
 }
 
+# QEMU_IO_WORDING: a sed program that turns the messages qemu-io prints on
+# stdout about refused commands into ours (tools/io/ words them itself;
+# "write failed: REASON" and the like are qemu-io's own).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+QEMU_IO_WORDING='
+s/^-([un]) requires -z to be specified$/write: -\1 only works together with -z/
+s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/write -c: \2 \1 is not a multiple of 512/
+s/^Only one of -z, -P, and -s can be specified at the same time$/write: -z, -P and -s exclude each other/
+s/^(.*) is not a valid pattern byte$/pattern '"'"'\1'"'"' is not a byte value (0 to 255)/
+s/^length cannot exceed ([0-9]+) without -n, given (.*)$/length \2 is over the limit of \1 bytes (only -z -n may go past it)/
+s/^length cannot exceed ([0-9]+), given (.*)$/length \2 is over the limit of \1 bytes/
+s/^Parsing error: non-numeric argument, or extraneous.unrecognized suffix -- (.*)$/'"'"'\1'"'"' is not a number of bytes (optional suffix k, M, G, T, P or E)/
+s/^Parsing error: argument too large -- (.*)$/'"'"'\1'"'"' is too large a number/
+s/^pattern verification range exceeds end of read data$/read: the range to check (-s, -l) goes past the data read/
+s/^-z supports only a single length parameter$/aio_write: -z takes one length only/
+s/^Argument '"'"'(.*)'"'"' exceeds maximum size ([0-9]+)$/length \1 is over the limit of \2 bytes/
+s/^(.*) is not a valid number$/sleep: '"'"'\1'"'"' is not a number of milliseconds/
+s/^signal argument '"'"'(.*)'"'"' is too large to be a valid signal$/sigraise: \1 is not a signal number/
+s/^command (.*) not found$/help: there is no command '"'"'\1'"'"'/
+'
+
 # io_run TOOL FMT IMG CMD...: one qemu-io style run, one -c per CMD.
 io_run() {
 	local tool=$1 fmt=$2 img=$3 a args=()

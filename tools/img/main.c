@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "tools/common/msg.h"
+#include "tools/common/version.h"
 #include "tools/common/size.h"
 #include "tools/img/img.h"
 
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return img_usage(true);
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		printf("qcow-img version 0.1\n");
+		printf("qcow-img version " QCOW_UBLK_VERSION "\n");
 		return 0;
 	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

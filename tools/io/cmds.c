@@ -35,14 +35,31 @@ static const char read_help[] =
 "  -v          print the data as a hex dump\n"
 "  -q          print no report line\n"
 "  -C          print the report as one line of comma-separated numbers\n"
+"  -b          the VM state area: fails with 'Operation not supported'\n"
+"              (the engine keeps no VM state)\n"
 "  -a, -p      accepted and ignored\n"
 "For instance, 'read -v 0 4k' dumps the first 4 KiB.\n";
 
 /* args NULL and args "" print differently in help, as in qemu-io */
 static const struct io_cmd cmds[] = {
+	{ .name = "abort", .run = io_abort, .no_file_ok = true,
+	  .keeps_aio = true,
+	  .oneline = "end the program at once with abort(3), as a crash would" },
+	{ .name = "aio_flush", .run = io_aio_flush,
+	  .oneline = "wait until every aio request in flight has completed" },
+	{ .name = "aio_read", .run = io_aio_read, .argmin = 2, .argmax = -1,
+	  .keeps_aio = true,
+	  .args = "[-Ciqv] [-P pattern] off len [len..]",
+	  .oneline = "start a readv; its report comes when it completes" },
+	{ .name = "aio_write", .run = io_aio_write, .argmin = 2, .argmax = -1,
+	  .keeps_aio = true,
+	  .writes = true, .args = "[-Cfiquz] [-P pattern] off len [len..]",
+	  .oneline = "start a writev (or a zero write, -z); its report comes when it completes" },
 	{ .name = "alloc", .run = io_alloc, .argmin = 1, .argmax = 2,
 	  .args = "offset [count]",
 	  .oneline = "report how much of [offset, offset+count) this layer allocates" },
+	{ .name = "close", .altname = "c", .run = io_close_cmd,
+	  .oneline = "close the image (everything written becomes durable)" },
 	{ .name = "discard", .altname = "d", .run = io_discard,
 	  .argmin = 2, .argmax = -1, .writes = true,
 	  .args = "[-Cq] off len",
@@ -50,24 +67,50 @@ static const struct io_cmd cmds[] = {
 	{ .name = "flush", .altname = "f", .run = io_flush,
 	  .oneline = "make every completed write durable" },
 	{ .name = "help", .altname = "?", .run = io_help, .argmax = 1,
+	  .keeps_aio = true,
+	  .no_file_ok = true,
 	  .args = "[command]", .oneline = "list the commands, or describe one" },
-	{ .name = "info", .altname = "i", .run = io_info,
+	{ .name = "info", .altname = "i", .run = io_info, .keeps_aio = true,
 	  .oneline = "show the image's format, cluster size and options" },
-	{ .name = "length", .altname = "l", .run = io_length,
+	{ .name = "length", .altname = "l", .run = io_length, .keeps_aio = true,
 	  .oneline = "show the guest disk size" },
 	{ .name = "map", .run = io_map, .args = "",
 	  .oneline = "list the ranges this layer allocates and those it leaves to its backing" },
-	{ .name = "quit", .altname = "q", .run = io_quit,
+	{ .name = "open", .altname = "o", .run = io_open_cmd, .argmin = 1,
+	  .argmax = -1, .no_file_ok = true,
+	  .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
+	  .oneline = "open an image when none is (of the -o options, driver=FMT only)" },
+	{ .name = "quit", .altname = "q", .run = io_quit, .no_file_ok = true,
+	  .keeps_aio = true,
 	  .oneline = "stop here, skipping any further commands" },
 	{ .name = "read", .altname = "r", .run = io_read,
 	  .argmin = 2, .argmax = -1,
 	  .args = "[-abCqv] [-P pattern [-s off] [-l len]] off len",
 	  .oneline = "read a range of the guest disk, optionally checking its content",
 	  .help = read_help },
+	{ .name = "readv", .run = io_readv, .argmin = 2, .argmax = -1,
+	  .args = "[-Cqv] [-P pattern] off len [len..]",
+	  .oneline = "read into several buffers laid end to end from off" },
+	{ .name = "reopen", .run = io_reopen, .argmax = -1,
+	  .args = "[(-r|-w)] [-c cache] [-o options]",
+	  .oneline = "close and open the image again, read-only (-r) or read-write (-w)" },
+	{ .name = "sigraise", .run = io_sigraise, .argmin = 1, .argmax = 1,
+	  .keeps_aio = true,
+	  .no_file_ok = true, .args = "signal",
+	  .oneline = "send this process the signal numbered signal" },
+	{ .name = "sleep", .run = io_sleep, .argmin = 1, .argmax = 1,
+	  .no_file_ok = true,
+	  .oneline = "wait the given number of milliseconds" },
+	{ .name = "truncate", .altname = "t", .run = io_truncate, .argmin = 1,
+	  .argmax = 3, .writes = true, .args = "[-m prealloc_mode] off",
+	  .oneline = "set the guest disk size (any -m mode: nothing preallocated)" },
 	{ .name = "write", .altname = "w", .run = io_write,
 	  .argmin = 2, .argmax = -1, .writes = true,
 	  .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
 	  .oneline = "write a pattern, a file's bytes, zeros or compressed data to a range" },
+	{ .name = "writev", .run = io_writev, .argmin = 2, .argmax = -1,
+	  .writes = true, .args = "[-Cfq] [-P pattern] off len [len..]",
+	  .oneline = "write a pattern from several buffers laid end to end at off" },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -164,14 +207,24 @@ int io_run_line(struct io_state *s, char *line)
 	if (argc <= 0)
 		return argc;
 	cmd = io_find_cmd(argv[0]);
+	/*
+	 * aio requests complete before a command that waits for I/O runs,
+	 * as qemu-io's main loop completes them
+	 */
+	if (!cmd || !cmd->keeps_aio)
+		io_aio_drain(s);
 	if (!cmd) {
 		tool_error("unknown command '%s' ('help' lists them)", argv[0]);
 		ret = -EINVAL;
+	} else if (!cmd->no_file_ok && !s->img) {
+		tool_error("%s: no image is open ('open FILE' opens one)",
+			   cmd->name);
+		ret = -EINVAL;
 	} else if ((ret = check_argc(cmd, argc)) < 0) {
 		/* reported */
-	} else if (cmd->writes && s->read_only) {
+	} else if (cmd->writes && s->open.read_only) {
 		tool_error("%s: %s refused: the image is open read-only (-r)",
-			   qcow_filename(s->img), cmd->name);
+			   s->open.path, cmd->name);
 		ret = -EPERM;
 	} else {
 		optind = 0;	/* a fresh getopt() for every command */

@@ -9,7 +9,7 @@ int io_flush(struct io_state *s, int argc, char **argv)
 	int ret;
 
 	/* nothing can have been written to a read-only image */
-	if (s->read_only)
+	if (s->open.read_only)
 		return 0;
 	ret = qcow_flush(s->img);
 	if (ret < 0)

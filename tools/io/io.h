@@ -7,10 +7,28 @@
 #include <stdint.h>
 #include <time.h>
 #include "qcow.h"
+#include "tools/common/snapshot_param.h"
+
+/* How the image is opened: by the command line, then by open and reopen. */
+struct io_open {
+	char *path;
+	char *fmt;		/* NULL: probe */
+	bool read_only;
+	bool direct;
+	bool force_share;
+	bool no_discard;	/* -d ignore|off: discards do nothing */
+	bool temp_snapshot;	/* -s: writes go to a temporary overlay */
+	bool copy_on_read;	/* -C: reads copy the chain's data here */
+	char *overlay;		/* that overlay's name, unlinked once open */
+	struct snapshot_param snapshot;	/* -l */
+};
+
+struct io_aio;
 
 struct io_state {
-	struct qcow_image *img;
-	bool read_only;
+	struct qcow_image *img;	/* NULL: no image open */
+	struct io_open open;	/* what img was opened with */
+	struct io_aio *aio;	/* aio_read/aio_write's ring, once used */
 	bool quit;
 };
 
@@ -21,6 +39,8 @@ struct io_cmd {
 	int argmin;
 	int argmax;		/* -1: no limit */
 	bool writes;		/* refused on a read-only image */
+	bool no_file_ok;	/* runs with no image open */
+	bool keeps_aio;		/* aio requests stay in flight across it */
 	const char *args;
 	const char *oneline;
 	const char *help;	/* longer text for "help NAME", or NULL */
@@ -45,7 +65,45 @@ void io_report(const char *op, const struct timespec *elapsed,
 struct timespec io_elapsed(const struct timespec *start);
 void io_dump_buffer(const uint8_t *buf, int64_t offset, int64_t len);
 
+/* Opens o->path as o says (messages printed); 0 or a negative errno. */
+int io_open_image(struct io_state *s, const struct io_open *o);
+void io_close_image(struct io_state *s);
+/* -C: copies what [off, off + len) reads from the chain into this layer. */
+int io_copy_on_read(struct io_state *s, uint64_t off, uint64_t len);
+/* -s: a temporary qcow2 overlay over o->path (messages printed). */
+int io_temp_overlay(const struct io_open *o, char **overlay);
+/*
+ * Submits one request of aio_read or aio_write (flags QCOW_REQ_*); done
+ * runs when it has completed, in io_aio_drain(), as do the failures.
+ */
+void io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
+		   uint64_t offset, uint64_t length, unsigned int flags,
+		   void (*done)(void *arg, int res), void *arg);
+/* A request that fails with err: done runs in io_aio_drain(). */
+void io_aio_fail(struct io_state *s, int err,
+		 void (*done)(void *arg, int res), void *arg);
+/* Runs the requests in flight to completion. */
+void io_aio_drain(struct io_state *s);
+/* Drains and frees the ring. */
+void io_aio_free(struct io_state *s);
+
+/* "-t MODE" and "-d MODE", with qemu-io's modes; messages printed. */
+int io_parse_cache(const char *mode, bool *direct);
+int io_parse_discard(const char *mode, bool *no_discard);
+
 int io_read(struct io_state *s, int argc, char **argv);
+int io_readv(struct io_state *s, int argc, char **argv);
+int io_writev(struct io_state *s, int argc, char **argv);
+int io_aio_read(struct io_state *s, int argc, char **argv);
+int io_aio_write(struct io_state *s, int argc, char **argv);
+int io_aio_flush(struct io_state *s, int argc, char **argv);
+int io_open_cmd(struct io_state *s, int argc, char **argv);
+int io_close_cmd(struct io_state *s, int argc, char **argv);
+int io_reopen(struct io_state *s, int argc, char **argv);
+int io_truncate(struct io_state *s, int argc, char **argv);
+int io_sleep(struct io_state *s, int argc, char **argv);
+int io_sigraise(struct io_state *s, int argc, char **argv);
+int io_abort(struct io_state *s, int argc, char **argv);
 int io_write(struct io_state *s, int argc, char **argv);
 int io_discard(struct io_state *s, int argc, char **argv);
 int io_flush(struct io_state *s, int argc, char **argv);

@@ -93,10 +93,6 @@ static int parse_args(int argc, char **argv, struct read_args *a)
 		printf("read: the range to check (-s, -l) goes past the data read\n");
 		return -EINVAL;
 	}
-	if (a->vmstate) {
-		tool_error("read: -b (VM state) is not supported");
-		return -ENOTSUP;
-	}
 	return 0;
 }
 
@@ -105,8 +101,13 @@ static int do_read(struct io_state *s, const struct read_args *a,
 {
 	uint64_t size = qcow_size(s->img);
 
+	int ret;
+
 	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
 		return -EIO;
+	ret = io_copy_on_read(s, a->offset, a->count);
+	if (ret < 0)
+		return ret;
 	return qcow_pread(s->img, buf, a->count, a->offset);
 }
 
@@ -137,6 +138,11 @@ int io_read(struct io_state *s, int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret < 0)
 		return ret;
+	/* the engine keeps no VM state: as qemu-io on an image without one */
+	if (a.vmstate) {
+		printf("read failed: %s\n", strerror(ENOTSUP));
+		return -ENOTSUP;
+	}
 	buf = malloc(a.count ? a.count : 1);
 	if (!buf) {
 		printf("read failed: %s\n", strerror(ENOMEM));

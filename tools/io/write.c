@@ -100,10 +100,6 @@ static int check_flags(const struct write_args *a)
 		printf("write: -n only works together with -z\n");
 		return -EINVAL;
 	}
-	if (a->vmstate) {
-		tool_error("write: -b (VM state) is not supported");
-		return -ENOTSUP;
-	}
 	return 0;
 }
 
@@ -210,7 +206,8 @@ static int do_write(struct io_state *s, const struct write_args *a,
 	switch (a->mode) {
 	case WRITE_ZEROES:
 		ret = qcow_pwrite_zeroes(s->img, a->count, a->offset,
-					 a->unmap ? QCOW_REQ_UNMAP : 0);
+					 a->unmap && !s->open.no_discard ?
+					 QCOW_REQ_UNMAP : 0);
 		break;
 	case WRITE_COMPRESSED:
 		ret = qcow_pwrite_compressed(s->img, buf, a->count, a->offset);
@@ -234,6 +231,11 @@ int io_write(struct io_state *s, int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret < 0)
 		return ret;
+	/* the engine keeps no VM state: as qemu-io on an image without one */
+	if (a.vmstate) {
+		printf("write failed: %s\n", strerror(ENOTSUP));
+		return -ENOTSUP;
+	}
 	ret = make_buffer(&a, &buf);
 	if (ret < 0)
 		return ret;

@@ -1,0 +1,444 @@
+#!/bin/bash
+# qcow-io as a drop-in for qemu-io 7.2: the same command line, global
+# options and commands, run by qemu-io in ref/ and by qcow-io in ours/ on
+# copies of one image (same file names, so nothing to mask but timings).
+# Same exit status, same stdout (timings masked; qemu-io's explanations of
+# refused commands in our words, QEMU_IO_WORDING), stderr alike line for
+# line, and images that qemu-img compare calls identical.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/interop/write-workloads.bash
+. "$(dirname "$0")/write-workloads.bash"
+
+SRC=base.qcow2	# what each case starts from, in both directories
+FMT=qcow2
+
+# io_mask FILE: the transcript without timings (the statistics line and
+# the -C line keep their byte and op counts), a command's usage line
+# without what the command does (ours says it in our words).
+io_mask() {
+	sed -E -e 's/( ops; ).*/\1TIME/' \
+		-e 's/^([0-9]+,[0-9]+),[0-9:.]+,.*$/\1,TIME/' \
+		-e 's/^([a-z_]+( .*)?) -- .*/\1 -- WHAT/' "$1"
+}
+
+# usage_only REF OURS: qemu-io printed its --help on a bad command line;
+# ours says why in one line on stderr, nothing on stdout.
+usage_only() {
+	[ -s "$2" ] && echo "ours printed on stdout: $(head -n 1 "$2")" &&
+		return 1
+	[ "$(wc -l <"$2.err")" -eq 1 ] && grep -q '^qemu-io: ' "$2.err" &&
+		return 0
+	echo "ours did not print one line on stderr: $(head -n 2 "$2.err")"
+	return 1
+}
+
+# err_lines REF OURS: as many lines on our stderr as on qemu-io's, each
+# ours equal to qemu-io's line or one of our own messages ("qemu-io: ..."
+# once our program name is rewritten).
+err_lines() {
+	local ref=$1 ours=$2 r o
+	if [ "$(wc -l <"$ref")" -ne "$(wc -l <"$ours")" ]; then
+		echo "$(wc -l <"$ours") lines on stderr, qemu-io's $(wc -l <"$ref")"
+		return 1
+	fi
+	while IFS= read -r r <&3 && IFS= read -r o <&4; do
+		[ "$r" = "$o" ] && continue
+		case $o in "qemu-io: "?*) continue ;; esac
+		echo "stderr line '$o' is not qemu-io's '$r' nor one of ours"
+		return 1
+	done 3<"$ref" 4<"$ours"
+}
+
+# fresh: both directories hold a copy of $SRC (and base.raw, src.bin).
+fresh() {
+	local d
+	for d in ref ours; do
+		rm -rf "$d" && mkdir "$d" &&
+			cp "$SRC" "$d/img.$FMT" && cp src.bin "$d/" ||
+			return 1
+		cp base.qcow2 "$d/" || return 1	# the overlays' backing
+	done
+	return 0
+}
+
+# run_side DIR TOOL STDIN ARGS...: TOOL in DIR, standard input from STDIN.
+run_side() {
+	local dir=$1 tool=$2 in=$3
+	shift 3
+	(cd "$dir" && timeout -k 5 "$CMD_TIMEOUT" "$tool" "$@" <"$in")
+}
+
+# compat NAME [-i STDIN_FILE] [--sorted] ARGS...: one case.  ARGS are
+# the command line of both tools (img.$FMT is the image in each
+# directory).  --sorted: stdout compared as sorted lines (aio requests
+# completing in the order they finish).
+compat() {
+	local name=io-compat/$1 in=/dev/null order=cat f rc rrc why
+	shift
+	if [ "$1" = -i ]; then
+		in=$WORK/$2
+		shift 2
+	fi
+	if [ "${1:-}" = --sorted ]; then
+		order="sort"
+		shift
+	fi
+	f=$(case_file "$name")
+	if ! fresh; then
+		fail "$name" "cannot copy the images"
+		return 1
+	fi
+	run_side ref "$QEMU_IO" "$in" "$@" >"$f.ref" 2>"$f.ref.err"
+	rrc=$?
+	run_side ours "$QCOW_IO" "$in" "$@" >"$f.ours" 2>"$f.ours.err"
+	rc=$?
+	sed -i "s|^$(basename "$QCOW_IO"):|qemu-io:|" "$f.ours.err"
+	# what bash says of a process that died by a signal names its pid
+	sed -i -E 's/^.*: line [0-9]+: +[0-9]+ /SHELL: /' "$f.ref.err" \
+		"$f.ours.err"
+	if [ $rc -ne $rrc ]; then
+		fail "$name" "exit status $rc, qemu-io's $rrc"
+		cat "$f.ours" "$f.ours.err" | diag 6
+		return 1
+	fi
+	if grep -q '^Usage: qemu-io ' "$f.ref"; then
+		if ! why=$(usage_only "$f.ref" "$f.ours"); then
+			fail "$name" "$why"
+			return 1
+		fi
+		pass "$name"
+		return 0
+	fi
+	if ! diff <(io_mask "$f.ref" | sed -E "$QEMU_IO_WORDING" | $order) \
+		<(io_mask "$f.ours" | $order) >"$f.diff"; then
+		fail "$name" "stdout differs from qemu-io's (< qemu-io, > ours)"
+		diag 12 <"$f.diff"
+		return 1
+	fi
+	if ! why=$(err_lines "$f.ref.err" "$f.ours.err"); then
+		fail "$name" "$why"
+		return 1
+	fi
+	# NO_CHECK: the images need a secret; the caller compares them
+	[ -n "${NO_CHECK:-}" ] && { pass "$name"; return 0; }
+	if [ -e "ref/img.$FMT" ] &&
+		! run_to "$f.cmp" "$QEMU_IMG" compare -f "$FMT" -F "$FMT" \
+			"ref/img.$FMT" "ours/img.$FMT"; then
+		fail "$name" "qemu-img compare: $(head -c 200 "$f.cmp")"
+		return 1
+	fi
+	if [ "$FMT" = qcow2 ] && ! run_to "$f.chk" "$QEMU_IMG" check \
+		"ours/img.$FMT"; then
+		fail "$name" "qemu-img check of ours fails"
+		diag 5 <"$f.chk"
+		return 1
+	fi
+	pass "$name"
+}
+
+# The images: base.qcow2 with data, a zero cluster and a compressed
+# cluster; ov.qcow2 over it; base.raw.
+make_images() {
+	SETUP_LOG=$WORK/res/setup.log
+	: >"$SETUP_LOG"
+	mkdir -p res
+	qimg create -f qcow2 base.qcow2 4M &&
+		qio base.qcow2 "write -P 0x11 0 128k" "write -z 192k 64k" \
+			"write -c -P 0x22 256k 64k" "write -P 0x33 1M 4k" &&
+		qimg create -f qcow2 -b base.qcow2 -F qcow2 ov.qcow2 &&
+		qio ov.qcow2 "write -P 0x44 64k 64k" "write -z 1M 512" &&
+		qimg create -f qcow2 -o extended_l2=on -b base.qcow2 -F qcow2 \
+			ovx.qcow2 &&
+		qimg create -f raw base.raw 1M &&
+		qio -f raw base.raw "write -P 0x55 0 4k" &&
+		qimg create -f qcow base.qcow 1M &&
+		qio -f qcow base.qcow "write -P 0x66 0 4k" &&
+		qimg create -f qcow2 snap.qcow2 1M &&
+		qio snap.qcow2 "write -P 0x77 0 64k" &&
+		qimg snapshot -c s1 snap.qcow2 &&
+		python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 5)' \
+			>src.bin && : >empty-events
+}
+
+global_options() {
+	local m
+	compat permute -c 'write -P 1 0 4k' img.qcow2 -f qcow2 \
+		-c 'read -P 1 0 4k' -r
+	compat permute-rw img.qcow2 -c 'write -P 1 0 4k' -f qcow2 \
+		-c 'read -v 0 16'
+	compat read-only -r -c 'write 0 1' -c 'discard 0 1' -c 'truncate 8M' \
+		-c 'aio_write 0 1' -c 'writev 0 1' -c 'read -P 0x11 0 1' img.qcow2
+	compat read-only-long --read-only --format=qcow2 -c 'length' img.qcow2
+	compat nocache -n -c 'write -P 2 4k 4k' -c 'read -P 2 4k 4k' img.qcow2
+	compat nocache-long --nocache -c 'write -P 2 5k 3k' img.qcow2
+	for m in none writeback writethrough directsync unsafe; do
+		compat "cache-$m" -t "$m" -c 'write -P 3 1k 1k' \
+			-c 'read -P 3 1k 1k' img.qcow2
+	done
+	compat format-bad -f foo -c 'length' img.qcow2
+	compat cache-long --cache=none -c 'read -P 0x11 0 4k' img.qcow2
+	compat cache-bad -t foo -c 'length' img.qcow2
+	compat aio-threads -i threads -c 'write -P 4 0 4k' img.qcow2
+	compat aio-io_uring --aio=io_uring -c 'write -P 4 0 4k' img.qcow2
+	compat aio-native -i native -n -c 'write -P 4 0 4k' img.qcow2
+	compat aio-native-k -k -t none -c 'read -P 0x11 0 4k' img.qcow2
+	compat aio-native-cached -i native -c 'length' img.qcow2
+	compat aio-bad -i foo -c 'length' img.qcow2
+	for m in ignore off unmap on; do
+		compat "discard-$m" -d "$m" -c 'discard 0 64k' \
+			-c 'write -z -u 1M 64k' -c 'aio_write -z -u 128k 64k' \
+			-c 'aio_flush' -c 'map' -c 'read -P 0x11 0 4k' img.qcow2
+	done
+	compat discard-bad --discard=foo -c 'length' img.qcow2
+	compat force-share -U -r -c 'read -P 0x11 0 4k' img.qcow2
+	compat force-share-long --force-share --read-only -c 'length' img.qcow2
+	compat image-opts --image-opts -c 'write -P 5 0 4k' \
+		-c 'read -P 5 0 4k' driver=qcow2,file.filename=img.qcow2
+	compat image-opts-f --image-opts -f qcow2 -c 'length' \
+		driver=qcow2,file.filename=img.qcow2
+	compat force-share-rw -U -c 'length' img.qcow2
+	snapshot_mode
+	compat trace -T events="$WORK/empty-events" -c 'length' img.qcow2
+	compat trace-long --trace "events=$WORK/empty-events" -c 'length' \
+		img.qcow2
+	compat two-files -c 'length' img.qcow2 img.qcow2
+	compat no-file -c 'length' -c 'read 0 1' -c 'open img.qcow2' \
+		-c 'length'
+	compat missing-file -c 'length' missing.qcow2
+	printf 'length\n\nread -P 0x11 0 1\nfrobnicate\nclose\nlength\nopen -r img.qcow2\nmap\n' \
+		>stdin-script
+	compat stdin -i stdin-script img.qcow2
+	printf 'write -P 6 0 1\nquit\nwrite -P 7 0 1\n' >stdin-quit
+	compat stdin-quit -i stdin-quit img.qcow2
+	compat stdin-no-file -i stdin-script
+	compat stdin-ignored-with-c -i stdin-quit -c 'length' img.qcow2
+}
+
+# -s: writes go to a temporary overlay (in $TMPDIR), the image is only
+# read and the overlay is gone at the end.
+snapshot_mode() {
+	mkdir -p tmpdir
+	export TMPDIR=$WORK/tmpdir
+	compat snapshot-mode -s -c 'write -P 2 0 4k' -c 'read -P 2 0 4k' \
+		-c 'map' -c 'alloc 0 64k' -c 'info' -c 'aio_write -P 3 1M 4k' \
+		-c 'aio_flush' -c 'read -P 3 1M 4k' -c 'discard 0 64k' \
+		-c 'read -P 0 0 4k' -c 'reopen -r' img.qcow2
+	compat snapshot-mode-ro -s -r -c 'write 0 1' -c 'read -P 0x11 0 4k' \
+		img.qcow2
+	compat snapshot-open -c 'close' -c 'open -s img.qcow2' \
+		-c 'write -P 4 0 1' -c 'close' -c 'open img.qcow2' \
+		-c 'read -P 0x11 0 4k' img.qcow2
+	compat snapshot-abort -s -c 'write -q -P 5 0 1' -c 'abort' img.qcow2
+	if ! run_to "$(case_file io-compat/snapshot-unchanged)" "$QEMU_IMG" \
+		compare "$SRC" ours/img.qcow2 ||
+		! cmp -s "$SRC" ours/img.qcow2; then
+		fail io-compat/snapshot-unchanged "-s wrote to the image"
+	elif [ -n "$(ls -A tmpdir)" ]; then
+		fail io-compat/snapshot-unchanged "left in \$TMPDIR: $(ls tmpdir)"
+	else
+		pass io-compat/snapshot-unchanged
+	fi
+	unset TMPDIR
+}
+
+# --object: a LUKS image opened with its secret through --image-opts.
+object_option() {
+	local o=driver=qcow2,encrypt.key-secret=s0,file.filename=img.qcow2 s
+	s=secret,id=s0,data=pass
+	if ! "$REPO_ROOT/tests/helpers/pbkdf-retry" "$QEMU_IMG" create \
+		-f qcow2 --object "$s" \
+		-o encrypt.format=luks,encrypt.iter-time=10,encrypt.key-secret=s0 \
+		luks.qcow2 1M >>"$SETUP_LOG" 2>&1; then
+		fail io-compat/object "qemu-img create of a LUKS image failed"
+		return 1
+	fi
+	SRC=luks.qcow2
+	NO_CHECK=1 compat object --object "$s" --image-opts -c 'write -P 8 0 4k' \
+		-c 'read -P 8 0 4k' -c 'read -P 0 4k 4k' -c 'aio_write -P 9 8k 5k' \
+		-c 'aio_flush' -c 'aio_read -P 9 8k 5k' -c 'aio_flush' "$o"
+	if ! run_to "$(case_file io-compat/object-compare)" "$QEMU_IMG" \
+		compare --object "$s" --image-opts \
+		"${o/img.qcow2/ref/img.qcow2}" "${o/img.qcow2/ours/img.qcow2}"; then
+		fail io-compat/object-compare "the written images differ"
+	else
+		pass io-compat/object-compare
+	fi
+	SRC=base.qcow2
+}
+
+vectored() {
+	compat readv -c 'readv -P 0x11 0 512 1k 4k' \
+		-c 'readv -v 127k 1k 8 8' -c 'readv -C 0 512 512' \
+		-c 'readv -q 0 512' -c 'readv -P 0x11 0 128k 1' img.qcow2
+	compat writev -c 'writev -P 9 1000 512 3 4k' \
+		-c 'writev 8k 512 512' -c 'writev -f -q 20k 1k' \
+		-c 'writev -C 30k 1k 1k' -c 'readv -P 9 1000 4611' img.qcow2
+	compat vec-errors -c 'readv 4M 512' -c 'writev 4095k 1k 1k' \
+		-c 'readv 0' -c 'writev 0 x' -c 'readv 0 3G' -c 'readv 0 2G 1G' \
+		-c 'writev -P 300 0 1' -c 'readv -z 0 1' -c 'readv 0 512 -1' \
+		-c 'readv 0 0' -c 'writev 0 0' img.qcow2
+	compat aio -c 'aio_write -P 10 0 1k 1k' -c 'aio_flush' \
+		-c 'aio_read -P 10 0 1k 1k' -c 'aio_flush' \
+		-c 'aio_read -v 0 16' -c 'aio_flush' \
+		-c 'aio_read -C 0 512' -c 'aio_flush' \
+		-c 'aio_write -q -f 4k 1' -c 'aio_flush' \
+		-c 'aio_write -z 8k 4k' -c 'aio_flush' \
+		-c 'aio_write -z -u 64k 64k' -c 'aio_flush' \
+		-c 'aio_write -C -P 11 16k 512' -c 'aio_flush' \
+		-c 'aio_read -q -P 11 16k 512' -c 'aio_flush' img.qcow2
+	# failed aio requests do not fail the run, as qemu-io's
+	compat aio-fail -c 'aio_read -P 12 0 512' -c 'aio_flush' \
+		-c 'aio_read 4M 1' -c 'aio_flush' -c 'aio_write 4M 1' \
+		-c 'aio_flush' -c 'aio_read -i 0 16' -c 'aio_write -i 0 16' \
+		img.qcow2
+	# several in flight at once, reported when the next command (read)
+	# waits for them; length, info and help do not.  (Where qemu-io
+	# prints a report that completes during another command's I/O
+	# depends on its scheduling: the cases do not depend on it.)
+	compat aio-concurrent --sorted -c 'aio_write -P 23 0 64k' \
+		-c 'aio_write -P 24 64k 3k 1k' -c 'aio_write -z -u 256k 64k' \
+		-c 'aio_read -P 0x11 128k 4k' -c 'aio_read -P 0 2M 4k' \
+		-c 'aio_write -f -P 25 3M 512' -c 'read -P 0x33 1M 4k' \
+		-c 'aio_read -P 23 0 64k' -c 'aio_read -P 24 64k 4k' \
+		-c 'aio_flush' img.qcow2
+	compat aio-order -c 'aio_read -v 0 16' -c 'length' -c 'info' \
+		-c 'aio_flush' -c 'aio_read -P 0 2M 4k' -c 'length' \
+		-c 'aio_flush' -c 'aio_read 8M 1' -c 'length' -c 'aio_flush' \
+		-c 'aio_write -P 26 0 1' -c 'help length' \
+		-c 'aio_flush' -c 'read -P 26 0 1' -c 'aio_write -P 27 1 1' \
+		img.qcow2
+	compat aio-bad -c 'aio_write -u 0 64k' -c 'aio_write -z 0 512 512' \
+		-c 'aio_write -c 0 1' -c 'aio_read 0' img.qcow2
+}
+
+commands() {
+	compat write-s -c 'write -s src.bin 100 700' -c 'read -v 90 300' \
+		-c 'write -s src.bin 1M 5000' -c 'read -v 1M 48' img.qcow2
+	compat write-s-missing -c 'write -s nothere.bin 0 512' img.qcow2
+	SRC=base.raw FMT=raw
+	compat vmstate-raw -f raw -c 'write -b 0 512' -c 'read -b 0 512' \
+		-c 'read -P 0x55 0 4k' img.raw
+	SRC=base.qcow2 FMT=qcow2
+	compat open-close -c 'close' -c 'length' -c 'close' \
+		-c 'open -r img.qcow2' -c 'write 0 1' -c 'open img.qcow2' \
+		-c 'close' -c 'open img.qcow2' -c 'write -P 13 0 1' \
+		-c 'read -P 13 0 1' img.qcow2
+	compat open-options -c 'close' \
+		-c 'open -n -k -U -r -t writeback -d ignore img.qcow2' \
+		-c 'read -P 0x11 0 1' -c 'close' -c 'open -o driver=qcow2 img.qcow2' \
+		-c 'write -P 14 0 1' -c 'close' -c 'open missing.qcow2' \
+		-c 'open' -c 'open -t foo img.qcow2' -c 'length' img.qcow2
+	compat open-discard -c 'close' -c 'open -d ignore img.qcow2' \
+		-c 'discard 0 64k' -c 'read -P 0x11 0 4k' -c 'close' \
+		-c 'open img.qcow2' -c 'discard 0 64k' -c 'read -P 0 0 4k' \
+		img.qcow2
+	compat reopen -c 'reopen -r' -c 'write 0 1' -c 'reopen -w' \
+		-c 'write -P 15 0 1' -c 'reopen -c none' -c 'read -P 15 0 1' \
+		-c 'reopen -r -w' -c 'reopen x' -c 'reopen -c foo' \
+		-c 'read -P 15 0 1' img.qcow2
+	compat truncate -c 'truncate 8M' -c 'length' -c 'read -P 0 4M 4M' \
+		-c 'truncate -m off 6M' -c 'truncate -m metadata 7M' \
+		-c 'truncate -m falloc 9M' -c 'truncate -m full 10M' -c 'length' \
+		-c 'truncate 2M' -c 'length' -c 'map' img.qcow2
+	compat truncate-bad -c 'truncate' -c 'truncate -m foo 8M' \
+		-c 'truncate x' -c 'length' img.qcow2
+	compat length-alloc-map -c 'length' -c 'alloc 0' -c 'alloc 0 1' \
+		-c 'alloc 100k 100k' -c 'alloc 1M 100' -c 'alloc 3M 2M' \
+		-c 'alloc 0 4M' -c 'map' img.qcow2
+	compat discard -c 'discard 0 64k' -c 'discard -C 256k 64k' \
+		-c 'discard -q 1M 4k' -c 'discard 4M 1' -c 'discard 0' \
+		-c 'map' -c 'read -P 0 0 64k' img.qcow2
+	compat errors -c 'read 4M 1' -c 'write 4095k 2k' -c 'frobnicate' \
+		-c 'read 0' -c 'length x' -c 'read -P 0x12 0 512' -c 'alloc' \
+		-c 'map x' -c 'abort x' img.qcow2
+	compat sleep -c 'sleep 20' -c 'sleep x' -c 'sleep' -c 'sleep -1' \
+		-c 'length'
+	compat sigraise-0 -c 'sigraise 0' -c 'length' img.qcow2
+	compat sigraise-term -c 'write -P 16 0 1' -c 'sigraise 15' \
+		-c 'write -P 17 0 1' img.qcow2
+	compat sigraise-bad -c 'sigraise 99' -c 'sigraise x' -c 'sigraise' \
+		img.qcow2
+	compat abort -c 'abort' -c 'write -P 18 0 1' img.qcow2
+	compat quit -c 'write -P 19 0 1' -c 'quit' -c 'write -P 20 0 1' \
+		img.qcow2
+	compat flush-info -c 'write -P 21 0 1' -c 'flush' -c 'info' img.qcow2
+}
+
+overlay() {
+	SRC=ov.qcow2
+	compat overlay -c 'map' -c 'alloc 0 4M' -c 'alloc 64k 1' \
+		-c 'alloc 1M 1k' -c 'readv -P 0x44 64k 32k 32k' \
+		-c 'aio_read -P 0x11 0 64k' -c 'aio_flush' \
+		-c 'writev -P 22 100k 1k 2k' -c 'discard 64k 64k' -c 'map' \
+		img.qcow2
+	compat overlay-ro -r -c 'map' -c 'info' -c 'length' img.qcow2
+	# -C: what reads touch is copied here, cluster by cluster, zeros as
+	# zero clusters: the allocation must be qemu's (map_shape)
+	compat copy-on-read -C -c 'read -P 0x11 1000 10' \
+		-c 'readv 100k 1k 1k' -c 'aio_read -P 0 2M 10' -c 'aio_flush' \
+		-c 'read 1M 512' -c 'read -P 0x44 64k 4k' -c 'read 4M 1' \
+		-c 'map' img.qcow2 &&
+		map_shape io-compat/copy-on-read-map ours/img.qcow2 \
+			ref/img.qcow2
+	compat copy-on-read-open -c 'close' -c 'open -C img.qcow2' \
+		-c 'read 3M 10' -c 'map' img.qcow2 &&
+		map_shape io-compat/copy-on-read-open-map ours/img.qcow2 \
+			ref/img.qcow2
+	compat copy-on-read-ro -C -r -c 'read 0 1' img.qcow2
+	SRC=ovx.qcow2
+	compat copy-on-read-extl2 -C -c 'read 1000 10' -c 'read 70000 5000' \
+		-c 'read 192k 10' img.qcow2 &&
+		map_shape io-compat/copy-on-read-extl2-map ours/img.qcow2 \
+			ref/img.qcow2
+	SRC=base.qcow2
+}
+
+# The other formats, and truncate of an image with a snapshot.
+formats() {
+	SRC=base.raw FMT=raw
+	compat raw -f raw -c 'writev -P 1 1k 1k 2k' -c 'readv -P 1 1k 3k' \
+		-c 'aio_write -z 4k 4k' -c 'aio_flush' -c 'map' -c 'alloc 0 1M' \
+		-c 'truncate 3M' -c 'length' -c 'truncate 1000' -c 'length' \
+		-c 'discard 0 512' img.raw
+	SRC=base.qcow FMT=qcow
+	compat qcow -f qcow -c 'writev -P 2 1k 1k 2k' -c 'readv -P 2 1k 3k' \
+		-c 'aio_write -P 3 8k 4k' -c 'aio_flush' -c 'map' \
+		-c 'alloc 0 1M' -c 'truncate 2M' -c 'length' -c 'info' img.qcow
+	SRC=snap.qcow2 FMT=qcow2
+	compat snapshot-truncate -c 'truncate 512k' -c 'truncate 2M' \
+		-c 'length' -c 'map' -c 'read -P 0x77 0 64k' img.qcow2
+	SRC=base.qcow2
+}
+
+# help: the synopsis ("name args") of every command we have is
+# qemu-io's; what they do is said in our own words.
+help_synopsis() {
+	local c f bad=
+	f=$(case_file io-compat/help)
+	for c in abort aio_flush aio_read aio_write alloc close discard flush \
+		help info length map open quit read readv reopen sigraise \
+		sleep truncate write writev; do
+		"$QEMU_IO" -c "help $c" | head -n 1 | sed 's/ -- .*//' >"$f.ref"
+		"$QCOW_IO" -c "help $c" | head -n 1 | sed 's/ -- .*//' >"$f.ours"
+		cmp -s "$f.ref" "$f.ours" || bad="$bad $c"
+	done
+	if [ -n "$bad" ]; then
+		fail io-compat/help "synopsis differs from qemu-io's for:$bad"
+	else
+		pass io-compat/help
+	fi
+	compat help-missing -c 'help frobnicate' -c 'length'
+}
+
+setup_work
+require_qemu
+make_images || skip_all "cannot make the images (log: $SETUP_LOG)"
+global_options
+object_option
+vectored
+commands
+overlay
+formats
+help_synopsis
+finish
