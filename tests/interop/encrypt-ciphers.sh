@@ -5,7 +5,8 @@
 # `qemu-img convert -O raw` reads them, with the automatic backend and
 # with --crypto-backend=nettle; images we create with the same options
 # and write with qcow-io read by qemu-img compare as the same writes on a
-# raw file, clean for qemu-img check; a backend without the cipher
+# raw file, clean for qemu-img check; our info as qemu-img's (the LUKS
+# header's cipher named as QEMU names it); a backend without the cipher
 # (openssl) refuses to open and to create with one line naming the
 # cipher and the backend, nothing written, no file made.
 # shellcheck source=tests/lib.sh
@@ -113,6 +114,15 @@ one_variant() {
 	fi
 	ours_reads "$n/read" "$q"
 	ours_reads "$n/read-nettle" "$q" nettle
+	f=$(case_file "$n/our-info")
+	"$QEMU_IMG" info --output=json "$q" 2>&1 | grep -v '"actual-size"' >"$f.ref"
+	"$QCOW_IMG" info --output=json "$q" 2>&1 | grep -v '"actual-size"' >"$f"
+	if cmp -s "$f.ref" "$f"; then
+		pass "$n/our-info"
+	else
+		fail "$n/our-info" "info --output=json differs from qemu-img's"
+		diff "$f.ref" "$f" | diag 6
+	fi
 	case $alg in
 	aes-*) ;;
 	*)
