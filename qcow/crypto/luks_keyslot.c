@@ -259,16 +259,14 @@ static void write_phdr(const struct qcrypto_luks *l,
 	}
 }
 
-/* master key digest and slot 0's material, into l and the area */
+/* master key (b->mk) digest and slot 0's material, into l and the area */
 static int fill_slot0(struct qcrypto_luks *l, uint64_t ms, const char *pass,
 		      size_t pass_len, struct qcrypto_luks_bufs *b, uint8_t *area)
 {
 	struct qcrypto_luks_keyslot *s = &l->slot[0];
 	int ret;
 
-	ret = qcrypto_random(b->mk, l->key_bytes);
-	if (!ret)
-		ret = qcrypto_random(l->mk_salt, LUKS_SALT);
+	ret = qcrypto_random(l->mk_salt, LUKS_SALT);
 	if (!ret)
 		ret = qcrypto_random(s->salt, LUKS_SALT);
 	if (!ret)
@@ -334,11 +332,18 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 		ret = a ? 0 : -ENOMEM;
 	}
 	if (!ret)
-		ret = fill_slot0(&l, o && o->iter_time_ms ? o->iter_time_ms :
-				 2000, pass, pass_len, &b, a);
+		ret = qcrypto_random(b.mk, l.key_bytes);
+	/* before PBKDF2's work: a backend without the cipher fails at once */
 	if (!ret)
 		ret = qcrypto_cipher_new(&l.spec, b.mk, l.key_bytes, backend,
 					 out);
+	if (!ret)
+		ret = fill_slot0(&l, o && o->iter_time_ms ? o->iter_time_ms :
+				 2000, pass, pass_len, &b, a);
+	if (ret < 0) {
+		qcrypto_cipher_free(*out);
+		*out = NULL;
+	}
 	if (!ret) {
 		write_phdr(&l, &alg, a);
 		*area = a;
