@@ -2,8 +2,9 @@
 /*
  * The sector ciphers' speed, one thread (MB/s per core): 4 KiB and
  * 64 KiB encrypt and decrypt calls, for aes-256-xts-plain64 (LUKS's
- * default) and aes-128-cbc-plain64 (legacy AES), with each backend that
- * runs here, and the kernel's as a ratio of libcrypto's.
+ * default), aes-128-cbc-plain64 (legacy AES), twofish-256-xts and
+ * serpent-256-xts, with each backend that has the cipher here (libcrypto,
+ * nettle, the kernel's), each as a ratio of the first of them.
  *
  *     build/bench/crypto-bench [SECONDS_PER_CASE]     (default 0.5)
  */
@@ -43,16 +44,20 @@ static double rate(struct qcrypto_cipher *c, int enc, uint8_t *buf,
 	return (double)bytes / t / 1e6;
 }
 
+#define NBE 3
+
 static void bench_spec(const char *alg, const char *mode, size_t klen,
 		       double secs)
 {
-	static const enum qcrypto_backend bes[] = { QCRYPTO_BACKEND_OPENSSL,
-						    QCRYPTO_BACKEND_KCAPI };
+	static const enum qcrypto_backend bes[NBE] = {
+		QCRYPTO_BACKEND_OPENSSL, QCRYPTO_BACKEND_NETTLE,
+		QCRYPTO_BACKEND_KCAPI,
+	};
 	static const size_t lens[] = { 4096, 65536 };
 	struct qcrypto_spec s = { 0 };
-	double r[2][2][2];	/* [backend][len][enc] */
+	double r[NBE][2][2];	/* [backend][len][enc] */
 	uint8_t key[64], *buf;
-	unsigned int b, l, e;
+	unsigned int b, l, e, ref = NBE;
 
 	snprintf(s.cipher_alg, sizeof(s.cipher_alg), "%s", alg);
 	snprintf(s.cipher_mode, sizeof(s.cipher_mode), "%s", mode);
@@ -62,7 +67,7 @@ static void bench_spec(const char *alg, const char *mode, size_t klen,
 	buf = calloc(1, 65536);
 	if (!buf)
 		return;
-	for (b = 0; b < 2; b++) {
+	for (b = 0; b < NBE; b++) {
 		struct qcrypto_cipher *c = NULL;
 		int ret = qcrypto_backend_probe(bes[b]);
 
@@ -76,16 +81,26 @@ static void bench_spec(const char *alg, const char *mode, size_t klen,
 			printf("%s-%s-plain64 %-8s cannot run here: %s\n", alg,
 			       mode, qcrypto_backend_name(bes[b]),
 			       strerror(-ret));
+		else if (ref == NBE)
+			ref = b;
 		qcrypto_cipher_free(c);
 	}
-	for (l = 0; l < 2; l++)
+	for (l = 0; l < 2 && ref < NBE; l++)
 		for (e = 0; e < 2; e++) {
-			printf("%s-%s-plain64 %-7s %2zuK  openssl %8.1f MB/s",
-			       alg, mode, e ? "decrypt" : "encrypt",
-			       lens[l] / 1024, r[0][l][e]);
-			if (r[1][l][e] >= 0)
-				printf("  kcapi %8.1f MB/s  kcapi/openssl %.2f",
-				       r[1][l][e], r[1][l][e] / r[0][l][e]);
+			printf("%s-%s-plain64 %-7s %2zuK", alg, mode,
+			       e ? "decrypt" : "encrypt", lens[l] / 1024);
+			for (b = 0; b < NBE; b++) {
+				if (r[b][l][e] < 0)
+					continue;
+				printf("  %s %8.1f MB/s",
+				       qcrypto_backend_name(bes[b]),
+				       r[b][l][e]);
+				if (b != ref)
+					printf(" (%s/%s %.2f)",
+					       qcrypto_backend_name(bes[b]),
+					       qcrypto_backend_name(bes[ref]),
+					       r[b][l][e] / r[ref][l][e]);
+			}
 			printf("\n");
 		}
 	free(buf);
@@ -100,5 +115,7 @@ int main(int argc, char **argv)
 	printf("one thread; MB/s = 10^6 bytes per second\n");
 	bench_spec("aes-256", "xts", 64, secs);
 	bench_spec("aes-128", "cbc", 16, secs);
+	bench_spec("twofish-256", "xts", 64, secs);
+	bench_spec("serpent-256", "xts", 64, secs);
 	return 0;
 }

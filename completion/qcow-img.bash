@@ -47,7 +47,7 @@ _qcow_img() {
 	-i) _qcow_img_words "threads native io_uring" "$cur"; return ;;
 	-r) _qcow_img_words "leaks all" "$cur"; return ;;
 	--output) _qcow_img_words "human json" "$cur"; return ;;
-	--crypto-backend) _qcow_img_words "auto kernel openssl" "$cur"; return ;;
+	--crypto-backend) _qcow_img_words "auto kernel openssl nettle" "$cur"; return ;;
 	--allow-dir)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -d -- "$cur"))
@@ -67,7 +67,7 @@ _qcow_img() {
 	esac
 	if [[ $cur == -* ]]; then
 		case $verb in
-		amend) opts="-f -p -q -o" ;;
+		amend) opts="-f -p -q -o --force" ;;
 		bench) opts="-c -d -f --flush-interval= -i -n --no-drain -o
 			--pattern= -q -s -S -t -w -U --threads" ;;
 		bitmap) opts="--merge --add --remove --clear --enable --disable -b -F -g -f" ;;

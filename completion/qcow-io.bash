@@ -22,7 +22,7 @@ _qcow_io() {
 		words="abort aio_flush aio_read aio_write alloc close discard
 			flush help info length map open quit read readv reopen
 			sigraise sleep truncate write writev" ;;
-	--crypto-backend) words="auto kernel openssl" ;;
+	--crypto-backend) words="auto kernel openssl nettle" ;;
 	--allow-dir)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -d -- "$cur"))

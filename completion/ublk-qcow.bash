@@ -23,7 +23,7 @@ _ublk_qcow() {
 	case $prev in
 	-F | --format) words="qcow2 qcow raw" ;;
 	-n | --number) words=$(_ublk_qcow_ids) ;;
-	--crypto-backend) words="auto kernel openssl" ;;
+	--crypto-backend) words="auto kernel openssl nettle" ;;
 	-o | --options)
 		compopt -o nospace 2>/dev/null
 		words="user_copy= zero_copy= format= untrusted= allow_dir=
@@ -31,7 +31,7 @@ _ublk_qcow() {
 		COMPREPLY=($(compgen -W "$words" -- "${cur##*,}"))
 		[[ $cur == *,* ]] && COMPREPLY=("${COMPREPLY[@]/#/${cur%,*},}")
 		return ;;
-	-f | --file | --key-file)
+	-f | --file | --key-file | --backing-key-file)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
@@ -39,16 +39,18 @@ _ublk_qcow() {
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	-q | -d | -c | --snapshot | --key-keyring | --name) return ;;
+	-q | -d | -c | --snapshot | --key-keyring | --backing-key-keyring | --name) return ;;
 	*)
 		case $verb in
 		add) words="-f -F -q -d -r --read-only -n --name --direct
 			--user-copy --zero-copy --untrusted --allow-dir
 			--allow-block-devices --snapshot --key-file --key-keyring
+			--backing-key-file --backing-key-keyring
 			--crypto-backend -o --foreground" ;;
 		del) words="-n -a --name" ;;
 		list) words="-n --name --json --udev" ;;
 		recover) words="-n --name -f -F --key-file --key-keyring
+			--backing-key-file --backing-key-keyring
 			--crypto-backend --foreground" ;;
 		snapshot) words="-n --name -c -d -l" ;;
 		*) return ;;

@@ -32,15 +32,18 @@ enum qcow_format {
 
 /*
  * Where the ciphers of an encrypted image run: AUTO takes the kernel's
- * where AF_ALG works and it measured faster here, else OpenSSL.
+ * where AF_ALG works and it measured faster here, else OpenSSL where it
+ * has the cipher, else nettle.  A backend without the image's cipher
+ * fails the open with -ENOTSUP and one line naming both.
  */
 enum qcow_crypto_backend {
 	QCOW_CRYPTO_AUTO = 0,
 	QCOW_CRYPTO_KERNEL,		/* the kernel's crypto API (AF_ALG) */
-	QCOW_CRYPTO_OPENSSL,		/* OpenSSL's libcrypto */
+	QCOW_CRYPTO_OPENSSL,		/* OpenSSL's libcrypto: aes, sm4 */
+	QCOW_CRYPTO_NETTLE,		/* nettle: aes, twofish, serpent, cast5 */
 };
 
-/* "auto", "kernel", "openssl" */
+/* "auto", "kernel", "openssl", "nettle" */
 const char *qcow_crypto_backend_name(enum qcow_crypto_backend b);
 /* -EINVAL for any other name */
 int qcow_crypto_backend_by_name(const char *name,
@@ -57,6 +60,12 @@ int qcow_crypto_backend_probe(enum qcow_crypto_backend b);
  * dump holds them.  Call it before reading the passphrase.
  */
 int qcow_no_core_dumps(void);
+
+/* A passphrase: len bytes, not a C string; data NULL for none. */
+struct qcow_key {
+	const char *data;
+	size_t len;
+};
 
 struct qcow_open_opts {
 	enum qcow_format format;	/* QCOW_FMT_NONE: probe the file */
@@ -125,6 +134,15 @@ struct qcow_open_opts {
 	 */
 	const char *key;
 	size_t key_len;
+	/*
+	 * The passphrases of the backing chain's encrypted images, as QEMU's
+	 * backing.encrypt.key-secret, backing.backing.encrypt.key-secret...:
+	 * backing_keys[0] for the backing file, [1] for its backing file,
+	 * nr_backing_keys of them (an entry without data: none).  Read
+	 * during qcow_open() only, as key is.
+	 */
+	const struct qcow_key *backing_keys;
+	unsigned int nr_backing_keys;
 	/*
 	 * The backend of every cipher the image makes (LUKS key slots
 	 * too); the kernel's where AF_ALG is missing fails the open with
@@ -453,6 +471,22 @@ struct qcow_amend_opts {
 	int refcount_bits;
 	int data_file_raw;		/* 0 or 1 */
 	const char *data_file;
+	/*
+	 * LUKS key slots, as qemu-img 7.2's -o encrypt.*: luks_state
+	 * QCOW_LUKS_ACTIVE adds new_key in luks_keyslot (-1: the first
+	 * inactive one) with the master key that key (the passphrase the
+	 * image was opened with) unlocks, PBKDF2 for luks_iter_time_ms (0:
+	 * 2000); QCOW_LUKS_INACTIVE erases luks_keyslot, or every slot
+	 * old_key opens.  Without force, an active slot is never
+	 * overwritten nor the last active ones erased.  A refusal or a
+	 * wrong passphrase writes nothing.
+	 */
+	enum { QCOW_LUKS_KEEP, QCOW_LUKS_ACTIVE, QCOW_LUKS_INACTIVE }
+		luks_state;
+	int luks_keyslot;
+	uint64_t luks_iter_time_ms;
+	struct qcow_key key, new_key, old_key;
+	bool force;
 };
 
 int qcow_amend(struct qcow_image *img, const struct qcow_amend_opts *opts);

@@ -14,6 +14,7 @@ static const char *const names[] = {
 	[QCOW_CRYPTO_AUTO] = "auto",
 	[QCOW_CRYPTO_KERNEL] = "kernel",
 	[QCOW_CRYPTO_OPENSSL] = "openssl",
+	[QCOW_CRYPTO_NETTLE] = "nettle",
 };
 
 const char *qcow_crypto_backend_name(enum qcow_crypto_backend b)
@@ -57,6 +58,9 @@ int qcrypt_backend(enum qcow_crypto_backend b, const char *file,
 	case QCOW_CRYPTO_OPENSSL:
 		*out = QCRYPTO_BACKEND_OPENSSL;
 		return 0;
+	case QCOW_CRYPTO_NETTLE:
+		*out = QCRYPTO_BACKEND_NETTLE;
+		return 0;
 	case QCOW_CRYPTO_KERNEL:
 		*out = QCRYPTO_BACKEND_KCAPI;
 		if (qcrypto_backend_probe(QCRYPTO_BACKEND_KCAPI) < 0)
@@ -69,8 +73,30 @@ int qcrypt_backend(enum qcow_crypto_backend b, const char *file,
 
 enum qcow_crypto_backend qcrypt_backend_public(enum qcrypto_backend b)
 {
-	return b == QCRYPTO_BACKEND_KCAPI ? QCOW_CRYPTO_KERNEL :
-	       QCOW_CRYPTO_OPENSSL;
+	switch (b) {
+	case QCRYPTO_BACKEND_KCAPI:
+		return QCOW_CRYPTO_KERNEL;
+	case QCRYPTO_BACKEND_NETTLE:
+		return QCOW_CRYPTO_NETTLE;
+	default:
+		return QCOW_CRYPTO_OPENSSL;
+	}
+}
+
+int qcrypt_cipher_missing(const char *file, const char *cipher,
+			  enum qcow_crypto_backend b)
+{
+	if (b == QCOW_CRYPTO_AUTO)
+		return qcow_set_error(-ENOTSUP, file, "cipher %s: no crypto "
+				      "backend here has it (openssl: aes, "
+				      "sm4 but xts; nettle: aes, twofish, "
+				      "serpent, cast5; kernel: %s)", cipher,
+				      qcrypto_backend_probe(
+					QCRYPTO_BACKEND_KCAPI) < 0 ?
+				      "no AF_ALG here" : "not this one");
+	return qcow_set_error(-ENOTSUP, file, "cipher %s: not in crypto "
+			      "backend %s", cipher,
+			      qcow_crypto_backend_name(b));
 }
 
 int qcow_crypto_backend_probe(enum qcow_crypto_backend b)

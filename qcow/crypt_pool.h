@@ -49,5 +49,11 @@ int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
 int qcrypt_backend(enum qcow_crypto_backend b, const char *file,
 		   enum qcrypto_backend *out);
 enum qcow_crypto_backend qcrypt_backend_public(enum qcrypto_backend b);
+/*
+ * -ENOTSUP, the error "cipher NAME: not in crypto backend B" (with AUTO:
+ * what each backend has) set naming file
+ */
+int qcrypt_cipher_missing(const char *file, const char *cipher,
+			  enum qcow_crypto_backend b);
 
 #endif

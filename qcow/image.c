@@ -201,6 +201,32 @@ int qcow_check_external(const struct qcow_image *img, const char *path,
 	return 0;
 }
 
+const char *qcow_key_option(const struct qcow_image *img, char *buf,
+			    size_t len)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < img->chain_depth && n + 8 < len; i++, n += 8)
+		memcpy(buf + n, "backing.", 8);
+	snprintf(buf + n, len - n, "encrypt.key-secret");
+	return buf;
+}
+
+int qcow_need_key(const struct qcow_image *img, const char *what)
+{
+	char opt[QCOW_KEY_OPTION_LEN];
+
+	qcow_key_option(img, opt, sizeof(opt));
+	if (!img->chain_depth)
+		return qcow_set_error(-EACCES, img->filename, "the image is "
+				      "encrypted (%s): its data needs a "
+				      "passphrase (%s)", what, opt);
+	return qcow_set_error(-EACCES, img->filename, "a backing file "
+			      "encrypted (%s), and no passphrase was given "
+			      "for it (%s)", what, opt);
+}
+
 int qcow_open_backing(struct qcow_image *img)
 {
 	struct qcow_open_opts bo = img->opts;
@@ -233,8 +259,15 @@ int qcow_open_backing(struct qcow_image *img)
 	bo.data_file = NULL;
 	bo.snapshot_id = NULL;	/* a snapshot view is of the top image only */
 	bo.snapshot_name = NULL;
-	bo.key = NULL;		/* a backing file's secret would be its own */
+	/* a backing file has a secret of its own, or none */
+	bo.key = NULL;
 	bo.key_len = 0;
+	if (bo.nr_backing_keys) {
+		bo.key = bo.backing_keys[0].data;
+		bo.key_len = bo.key ? bo.backing_keys[0].len : 0;
+		bo.backing_keys++;
+		bo.nr_backing_keys--;
+	}
 	ret = open_one(&img->backing, img->backing_path, &bo, img,
 		       img->chain_depth + 1);
 	return ret;
@@ -307,8 +340,11 @@ static int open_one(struct qcow_image **out, const char *path,
 	img->child = NULL;
 	img->child = child;
 	ret = img->drv->open(img);
-	img->opts.key = NULL;	/* the caller's bytes: no reference kept */
+	/* the caller's bytes: no reference kept */
+	img->opts.key = NULL;
 	img->opts.key_len = 0;
+	img->opts.backing_keys = NULL;
+	img->opts.nr_backing_keys = 0;
 	if (ret < 0)
 		goto err;
 	img->child = NULL;

@@ -295,6 +295,16 @@ int qcow_check_external(const struct qcow_image *img, const char *path,
 /* The first bytes of a file decide its probed format. */
 #define QCOW_PROBE_LEN	8
 enum qcow_format qcow_probe_header(const uint8_t *hdr);
+/*
+ * -EACCES: an encrypted image (what: "aes", "luks") opened without its
+ * passphrase; the error names the option that gives it (for a backing
+ * file, backing.encrypt.key-secret, one "backing." per level).
+ */
+int qcow_need_key(const struct qcow_image *img, const char *what);
+/* that option's name, in buf (QCOW_KEY_OPTION_LEN covers 16 levels) */
+#define QCOW_KEY_OPTION_LEN	160
+const char *qcow_key_option(const struct qcow_image *img, char *buf,
+			    size_t len);
 char *qcow_path_relative_to(const char *image, const char *name);
 
 /* the thread's private context, and driving it until *done */

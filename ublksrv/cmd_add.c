@@ -21,7 +21,8 @@ static void add_usage(FILE *f)
 "                     [--allow-dir DIR...] [--allow-block-devices]\n"
 "                     [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
-"                     [--crypto-backend auto|kernel|openssl]\n"
+"                     [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
+"                     [--crypto-backend auto|kernel|openssl|nettle]\n"
 "                     [-o OPTIONS] [--foreground]\n"
 "  Serves each IMAGE (qcow2, qcow or raw) as a /dev/ublkbN, all from one\n"
 "  daemon, and prints their names in order, one a line, once they are all\n"
@@ -62,9 +63,14 @@ static void add_usage(FILE *f)
 "                 a final newline too, as qemu-img's secret,file=\n"
 "  --key-keyring DESC  the passphrase from the \"user\" key DESC of the\n"
 "                 user keyring (keyctl add user DESC PASS @u)\n"
-"  --crypto-backend auto|kernel|openssl  where their ciphers run: the\n"
-"                 kernel's crypto API (AF_ALG), OpenSSL, or auto (the\n"
-"                 kernel's where it measured faster here; the default);\n"
+"  --backing-key-file PATH|-, --backing-key-keyring DESC  the same for\n"
+"                 their backing file, when it is encrypted (qemu-img's\n"
+"                 backing.encrypt.key-secret)\n"
+"  --crypto-backend auto|kernel|openssl|nettle  where their ciphers\n"
+"                 run: the kernel's crypto API (AF_ALG), OpenSSL (aes,\n"
+"                 sm4), nettle (aes, twofish, serpent, cast5), or auto\n"
+"                 (the kernel's where it measured faster here, else\n"
+"                 OpenSSL where it has the cipher, else nettle; the default);\n"
 "                 -o crypto_backend=; recorded for `recover`\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
@@ -75,7 +81,7 @@ static void add_usage(FILE *f)
 enum {
 	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
 	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING, OPT_CRYPTO_BACKEND,
-	OPT_NAME,
+	OPT_BACKING_KEY_FILE, OPT_BACKING_KEY_KEYRING, OPT_NAME,
 };
 
 static const struct option add_opts[] = {
@@ -97,6 +103,9 @@ static const struct option add_opts[] = {
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
+	{ "backing-key-file", required_argument, NULL, OPT_BACKING_KEY_FILE },
+	{ "backing-key-keyring", required_argument, NULL,
+	  OPT_BACKING_KEY_KEYRING },
 	{ "crypto-backend", required_argument, NULL, OPT_CRYPTO_BACKEND },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -113,29 +122,56 @@ struct add_args {
 	unsigned int nr_names;
 	unsigned int nr_dirs;
 	bool fg;
-	struct ublk_key key;
+	struct ublk_keys keys;
 };
 
-static int key_opt(struct ublk_key *k, int c, const char *arg)
+/* the image's and its backing file's; standard input for one of them */
+static int key_opt(struct ublk_keys *k, int c, const char *arg,
+		   struct ublk_dev_opts *o)
 {
+	bool backing = c == OPT_BACKING_KEY_FILE ||
+		       c == OPT_BACKING_KEY_KEYRING;
+	struct ublk_key *key = backing ? &k->backing : &k->image;
+	bool file = c == OPT_KEY_FILE || c == OPT_BACKING_KEY_FILE;
 	int ret;
 
-	if (k->data) {
-		ublk_err("give one passphrase: --key-file or --key-keyring, "
-			 "once");
+	if (key->data) {
+		ublk_err("give one passphrase: --%skey-file or "
+			 "--%skey-keyring, once", backing ? "backing-" : "",
+			 backing ? "backing-" : "");
 		return -1;
 	}
-	ret = c == OPT_KEY_FILE ? ublk_key_from_file(k, arg) :
-	      ublk_key_from_keyring(k, arg);
-	return ret < 0 ? -1 : 0;
+	if (file && !strcmp(arg, "-")) {
+		if (k->stdin_used) {
+			ublk_err("--key-file - and --backing-key-file -: "
+				 "standard input holds one passphrase only");
+			return -1;
+		}
+		k->stdin_used = true;
+	}
+	ret = file ? ublk_key_from_file(key, arg) :
+	      ublk_key_from_keyring(key, arg);
+	if (ret < 0)
+		return -1;
+	o->key = k->image.data;
+	o->key_len = k->image.len;
+	o->backing_key.data = k->backing.data;
+	o->backing_key.len = k->backing.len;
+	return 0;
+}
+
+static void keys_clear(struct ublk_keys *k)
+{
+	ublk_key_clear(&k->image);
+	ublk_key_clear(&k->backing);
 }
 
 /* One line when unknown, or the kernel's without AF_ALG. */
 static int crypto_opt(const char *name, struct ublk_dev_opts *o)
 {
 	if (qcow_crypto_backend_by_name(name, &o->crypto_backend) < 0) {
-		ublk_err("--crypto-backend: unknown backend '%s' (auto, kernel "
-			 "or openssl)", name);
+		ublk_err("--crypto-backend: unknown backend '%s' (auto, kernel, "
+			 "openssl or nettle)", name);
 		return -1;
 	}
 	if (qcow_crypto_backend_probe(o->crypto_backend) < 0) {
@@ -240,7 +276,7 @@ static int parse_o_open(char *key, struct add_args *a)
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
- * snapshot=NAME, crypto_backend=auto|kernel|openssl.
+ * snapshot=NAME, crypto_backend=auto|kernel|openssl|nettle.
  */
 static int parse_o(char *s, struct add_args *a)
 {
@@ -333,9 +369,9 @@ static int add_opt(struct add_args *a, int c)
 		break;
 	case OPT_KEY_FILE:
 	case OPT_KEY_KEYRING:
-		v = key_opt(&a->key, c, optarg);
-		a->o.key = a->key.data;
-		a->o.key_len = a->key.len;
+	case OPT_BACKING_KEY_FILE:
+	case OPT_BACKING_KEY_KEYRING:
+		v = key_opt(&a->keys, c, optarg, &a->o);
 		break;
 	case OPT_CRYPTO_BACKEND:
 		v = crypto_opt(optarg, &a->o);
@@ -482,7 +518,7 @@ int cmd_add(int argc, char **argv)
 	else
 		ret = add_run(&a);
 out:
-	ublk_key_clear(&a.key);
+	keys_clear(&a.keys);
 	free(a.images);
 	free(a.ids);
 	free(a.names);
@@ -497,7 +533,8 @@ static void recover_usage(FILE *f)
 	fprintf(f,
 "usage: ublk-qcow recover -n ID | --name NAME [-f IMAGE] [-F FORMAT]\n"
 "                         [--key-file PATH|- | --key-keyring DESC]\n"
-"                         [--crypto-backend auto|kernel|openssl] [--foreground]\n"
+"                         [--backing-key-file PATH|- | --backing-key-keyring DESC]\n"
+"                         [--crypto-backend auto|kernel|openssl|nettle] [--foreground]\n"
 "  Serves device N again after its daemon died: the device kept its\n"
 "  requests queued, and those in flight are issued again.  The image, its\n"
 "  format (never probed again) and the options are the ones `add`\n"
@@ -514,6 +551,9 @@ static const struct option recover_opts[] = {
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },
 	{ "key-keyring", required_argument, NULL, OPT_KEY_KEYRING },
+	{ "backing-key-file", required_argument, NULL, OPT_BACKING_KEY_FILE },
+	{ "backing-key-keyring", required_argument, NULL,
+	  OPT_BACKING_KEY_KEYRING },
 	{ "crypto-backend", required_argument, NULL, OPT_CRYPTO_BACKEND },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -540,7 +580,7 @@ static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st,
 int cmd_recover(int argc, char **argv)
 {
 	struct ublk_dev_opts o = { .dev_id = -1 };
-	struct ublk_key key = { 0 };
+	struct ublk_keys key = { 0 };
 	struct run_state st;
 	char **dirs = NULL;
 	bool fg = false, crypto_given = false;
@@ -557,7 +597,7 @@ int cmd_recover(int argc, char **argv)
 		case OPT_NAME:
 			o.dev_id = name_to_id(optarg);
 			if (o.dev_id < 0) {
-				ublk_key_clear(&key);
+				keys_clear(&key);
 				return 1;
 			}
 			break;
@@ -577,21 +617,23 @@ int cmd_recover(int argc, char **argv)
 			break;
 		case OPT_KEY_FILE:
 		case OPT_KEY_KEYRING:
-			if (key_opt(&key, c, optarg) < 0)
+		case OPT_BACKING_KEY_FILE:
+		case OPT_BACKING_KEY_KEYRING:
+			if (key_opt(&key, c, optarg, &o) < 0) {
+				keys_clear(&key);
 				return 2;
-			o.key = key.data;
-			o.key_len = key.len;
+			}
 			break;
 		case OPT_CRYPTO_BACKEND:
 			if (crypto_opt(optarg, &o) < 0) {
-				ublk_key_clear(&key);
+				keys_clear(&key);
 				return 2;
 			}
 			crypto_given = true;
 			break;
 		case 'h':
 			recover_usage(stdout);
-			ublk_key_clear(&key);
+			keys_clear(&key);
 			return 0;
 		default:
 			recover_usage(stderr);
@@ -600,7 +642,7 @@ int cmd_recover(int argc, char **argv)
 	}
 	if (o.dev_id < 0 || optind != argc) {
 		recover_usage(stderr);
-		ublk_key_clear(&key);
+		keys_clear(&key);
 		return 2;
 	}
 	if (run_state_load(o.dev_id, &st) == 0) {
@@ -614,11 +656,11 @@ int cmd_recover(int argc, char **argv)
 	} else if (!o.image) {
 		ublk_err("no record of device %d's image in %s: give -f IMAGE",
 			 o.dev_id, run_dir());
-		ublk_key_clear(&key);
+		keys_clear(&key);
 		return 1;
 	}
 	ret = serve(&o, 1, true, fg);
 	run_state_free_dirs(dirs);
-	ublk_key_clear(&key);
+	keys_clear(&key);
 	return ret;
 }

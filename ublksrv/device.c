@@ -83,6 +83,8 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		.allow_block_devices = dev->opts.allow_block_devices,
 		.key = dev->opts.key,
 		.key_len = dev->opts.key_len,
+		.backing_keys = &dev->opts.backing_key,
+		.nr_backing_keys = dev->opts.backing_key.data ? 1 : 0,
 		.crypto_backend = dev->opts.crypto_backend,
 	};
 	const struct qcow_bitmap_info *bitmaps;

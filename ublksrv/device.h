@@ -44,6 +44,8 @@ struct ublk_dev_opts {
 	/* encrypted images: the passphrase (key.c), never recorded */
 	const char *key;
 	size_t key_len;
+	/* and their backing file's (--backing-key-file), never recorded */
+	struct qcow_key backing_key;
 	/* where their ciphers run (recorded); after the open, the one used */
 	enum qcow_crypto_backend crypto_backend;
 	enum qcow_crypto_backend crypto_used;	/* AUTO: not encrypted */

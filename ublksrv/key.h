@@ -7,11 +7,19 @@
 #ifndef UBLKSRV_KEY_H
 #define UBLKSRV_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ublk_key {
 	char *data;		/* locked, out of core dumps; NULL: none */
 	size_t len;
+};
+
+/* add's and recover's: the image's and its backing file's */
+struct ublk_keys {
+	struct ublk_key image;
+	struct ublk_key backing;
+	bool stdin_used;	/* one of them came from --...key-file - */
 };
 
 /*

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * QCRYPTO_BACKEND_AUTO: the kernel's cipher where AF_ALG works and it
- * encrypts faster than libcrypto, measured once per mode on 64 KiB;
- * libcrypto otherwise.
+ * encrypts faster than userspace's (libcrypto where it has the cipher,
+ * else nettle), measured once per cipher and mode on 64 KiB; userspace
+ * otherwise.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@
 #define AUTO_ROUNDS	4
 
 static pthread_mutex_t auto_lock = PTHREAD_MUTEX_INITIALIZER;
-static enum qcrypto_backend auto_choice[4];	/* [mode]; 0: not measured */
+/* 0: not measured */
+static enum qcrypto_backend auto_choice[QCRYPTO_NR_ALGOS][QCRYPTO_NR_MODES];
 
 static uint64_t now_ns(void)
 {
@@ -39,26 +41,16 @@ static uint64_t time_backend(const struct qcrypto_alg *a,
 		key[i] = (uint8_t)(i * 7 + 1);
 	alg.ivgen = alg.mode == QCRYPTO_ECB ? QCRYPTO_IV_NONE :
 		    QCRYPTO_IV_PLAIN64;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (qcrypto_cipher_alloc(&alg, key, b, &c) < 0)
 		return best;
-	c->backend = b;
-	c->alg = alg;
-	c->ops = b == QCRYPTO_BACKEND_KCAPI ? &qcrypto_kcapi_ops :
-		 &qcrypto_openssl_ops;
-	if (c->ops->init(c, key) < 0) {
-		free(c);
-		return best;
-	}
 	for (i = 0; i < AUTO_ROUNDS && !ret; i++) {
 		t = now_ns();
-		ret = c->ops->crypt(c, true, i, buf, AUTO_BYTES);
+		ret = qcrypto_encrypt(c, i, buf, AUTO_BYTES);
 		t = now_ns() - t;
 		if (t < best)
 			best = t;
 	}
-	c->ops->fini(c);
-	free(c);
+	qcrypto_cipher_free(c);
 	return ret ? UINT64_MAX : best;
 }
 
@@ -69,21 +61,21 @@ enum qcrypto_backend qcrypto_backend_auto(const struct qcrypto_alg *a)
 	uint8_t *buf;
 
 	pthread_mutex_lock(&auto_lock);
-	b = auto_choice[a->mode];
+	b = auto_choice[a->algo][a->mode];
 	if (b) {
 		pthread_mutex_unlock(&auto_lock);
 		return b;
 	}
-	b = QCRYPTO_BACKEND_OPENSSL;
+	b = QCRYPTO_BACKEND_USERSPACE;
 	buf = calloc(1, AUTO_BYTES);
 	if (buf && qcrypto_backend_probe(QCRYPTO_BACKEND_KCAPI) == 0) {
 		tk = time_backend(a, QCRYPTO_BACKEND_KCAPI, buf);
-		to = time_backend(a, QCRYPTO_BACKEND_OPENSSL, buf);
+		to = time_backend(a, QCRYPTO_BACKEND_USERSPACE, buf);
 		if (tk < to)
 			b = QCRYPTO_BACKEND_KCAPI;
 	}
 	free(buf);
-	auto_choice[a->mode] = b;
+	auto_choice[a->algo][a->mode] = b;
 	pthread_mutex_unlock(&auto_lock);
 	return b;
 }

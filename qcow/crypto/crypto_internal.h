@@ -13,6 +13,16 @@
 #define QCRYPTO_MAX_KEY		64u
 
 enum qcrypto_mode { QCRYPTO_ECB, QCRYPTO_CBC, QCRYPTO_XTS, QCRYPTO_CTR };
+#define QCRYPTO_NR_MODES	4
+/* the block ciphers, by family (LUKS's cipher_name, the kernel's name) */
+enum qcrypto_algo {
+	QCRYPTO_AES,
+	QCRYPTO_TWOFISH,
+	QCRYPTO_SERPENT,
+	QCRYPTO_CAST5,
+	QCRYPTO_SM4,
+};
+#define QCRYPTO_NR_ALGOS	5
 enum qcrypto_ivgen {
 	QCRYPTO_IV_NONE,
 	QCRYPTO_IV_PLAIN,
@@ -22,10 +32,12 @@ enum qcrypto_ivgen {
 
 /* a cipher spec resolved: what the backends key */
 struct qcrypto_alg {
+	enum qcrypto_algo algo;
 	enum qcrypto_mode mode;
 	enum qcrypto_ivgen ivgen;
-	unsigned int aes_bytes;		/* 16, 24 or 32: one AES key */
-	size_t key_len;			/* aes_bytes, twice for xts */
+	unsigned int key_bytes;		/* one key of the cipher: 16, 24, 32 */
+	unsigned int block;		/* 16; cast5 8 */
+	size_t key_len;			/* key_bytes, twice for xts */
 };
 
 struct qcrypto_cipher;
@@ -35,7 +47,7 @@ struct qcrypto_ops {
 	/* whole sectors; the backend asks qcrypto_sector_iv() for IVs */
 	int (*crypt)(struct qcrypto_cipher *c, bool enc, uint64_t sector,
 		     uint8_t *buf, size_t len);
-	/* ecb, len a multiple of 16: essiv's IV cipher, libcrypto's only */
+	/* ecb, len a multiple of the block: essiv's IV cipher (userspace) */
 	int (*ecb)(struct qcrypto_cipher *c, uint8_t *buf, size_t len);
 	void (*fini)(struct qcrypto_cipher *c);
 	int (*probe)(void);
@@ -52,15 +64,38 @@ struct qcrypto_cipher {
 
 extern const struct qcrypto_ops qcrypto_openssl_ops;
 extern const struct qcrypto_ops qcrypto_kcapi_ops;
+extern const struct qcrypto_ops qcrypto_nettle_ops;
+
+/* a backend's operations; NULL for AUTO and USERSPACE */
+const struct qcrypto_ops *qcrypto_backend_ops(enum qcrypto_backend b);
 
 int qcrypto_alg_parse(const struct qcrypto_spec *spec, struct qcrypto_alg *a);
-/* the AES key length of a name "aes-128"..; 0 when unknown */
-unsigned int qcrypto_aes_bytes(const char *name);
+/*
+ * QEMU's cipher-alg names ("aes-256", "twofish-128", "cast5-128",
+ * "sm4"): the family and the key length; -ENOTSUP when unknown
+ */
+int qcrypto_algo_by_name(const char *name, enum qcrypto_algo *algo,
+			 unsigned int *key_bytes);
+/* "aes", "twofish", "serpent", "cast5", "sm4" */
+const char *qcrypto_algo_family(enum qcrypto_algo algo);
+/* the family by that name; -ENOTSUP when unknown */
+int qcrypto_algo_by_family(const char *family, enum qcrypto_algo *algo);
+/* QEMU's name of family and key length, in out; -EINVAL when none */
+int qcrypto_algo_name(enum qcrypto_algo algo, unsigned int key_bytes,
+		      char *out, size_t len);
+/*
+ * A keyed cipher of alg without IV generation of its own: the backend
+ * as given, USERSPACE (libcrypto where it has the cipher, else nettle)
+ * or AUTO resolved
+ */
+int qcrypto_cipher_alloc(const struct qcrypto_alg *alg, const uint8_t *key,
+			 enum qcrypto_backend backend,
+			 struct qcrypto_cipher **out);
 /* the 16-byte IV (or tweak) of one sector */
 int qcrypto_sector_iv(struct qcrypto_cipher *c, uint64_t sector,
 		      uint8_t iv[QCRYPTO_BLOCK]);
 
-/* the backend AUTO stands for, for this algorithm */
+/* the backend AUTO stands for, for this algorithm: KCAPI or USERSPACE */
 enum qcrypto_backend qcrypto_backend_auto(const struct qcrypto_alg *a);
 
 /* digests by QEMU's name ("sha256"), through libcrypto */
@@ -113,6 +148,33 @@ struct qcrypto_luks {
 	uint32_t mk_iter;
 	struct qcrypto_luks_keyslot slot[LUKS_SLOTS];
 };
+
+/* the buffers of one key slot's work, in key memory */
+struct qcrypto_luks_bufs {
+	uint8_t *key;		/* key_bytes: slot key, then master key */
+	uint8_t *mk;
+	uint8_t *m;		/* the material, whole sectors */
+	size_t m_len;
+};
+
+int qcrypto_luks_bufs_alloc(struct qcrypto_luks_bufs *b, uint32_t key_bytes);
+void qcrypto_luks_bufs_free(struct qcrypto_luks_bufs *b, uint32_t key_bytes);
+/* 1 when slot i of the area hdr gives the master key (in b->mk), else 0 */
+int qcrypto_luks_try_slot(const struct qcrypto_luks *l, unsigned int i,
+			  const uint8_t *hdr, const char *pass,
+			  size_t pass_len, struct qcrypto_luks_bufs *b);
+/* a slot's key material en- or decrypted in place (userspace) */
+int qcrypto_luks_material_crypt(const struct qcrypto_spec *spec,
+				const uint8_t *key, uint32_t key_bytes,
+				bool enc, uint8_t *m, size_t len);
+/*
+ * PBKDF2 iterations of hash taking ms of CPU here (in_len bytes in,
+ * out_len out), divided by div; within LUKS_MIN_ITER..LUKS_MAX_ITER
+ */
+int qcrypto_luks_bench_iters(const char *hash, size_t in_len,
+			     size_t out_len, uint64_t ms, uint32_t div,
+			     uint32_t *iters);
+void qcrypto_put_be32(uint8_t *p, uint32_t v);
 
 /* the sectors one slot's key material takes */
 static inline uint64_t luks_material_sectors(uint32_t key_bytes,

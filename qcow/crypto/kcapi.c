@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <kcapi.h>
@@ -24,19 +25,16 @@ struct kc {
 	unsigned int npool;
 };
 
-static const char *kc_name(enum qcrypto_mode m)
+/* "xts(serpent)": the kernel's names are LUKS's */
+static void kc_name(const struct qcrypto_alg *a, char out[32])
 {
-	switch (m) {
-	case QCRYPTO_ECB:
-		return "ecb(aes)";
-	case QCRYPTO_CBC:
-		return "cbc(aes)";
-	case QCRYPTO_XTS:
-		return "xts(aes)";
-	case QCRYPTO_CTR:
-		return "ctr(aes)";
-	}
-	return NULL;
+	static const char *const modes[QCRYPTO_NR_MODES] = {
+		[QCRYPTO_ECB] = "ecb", [QCRYPTO_CBC] = "cbc",
+		[QCRYPTO_XTS] = "xts", [QCRYPTO_CTR] = "ctr",
+	};
+
+	snprintf(out, 32, "%s(%s)", modes[a->mode],
+		 qcrypto_algo_family(a->algo));
 }
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
@@ -89,6 +87,7 @@ static void kc_fini(struct qcrypto_cipher *c)
 static int kc_init(struct qcrypto_cipher *c, const uint8_t *key)
 {
 	struct kc *k;
+	char name[32];
 	int ret = kc_probe();
 
 	if (ret < 0)
@@ -98,7 +97,8 @@ static int kc_init(struct qcrypto_cipher *c, const uint8_t *key)
 		return -ENOMEM;
 	pthread_mutex_init(&k->lock, NULL);
 	c->priv = k;
-	ret = kcapi_cipher_init(&k->tmpl, kc_name(c->alg.mode), 0);
+	kc_name(&c->alg, name);
+	ret = kcapi_cipher_init(&k->tmpl, name, 0);
 	if (ret < 0) {
 		k->tmpl = NULL;
 		ret = ret == -ENOENT ? -ENOTSUP : ret;

@@ -80,7 +80,8 @@ static int parse_cipher(struct qcrypto_luks *l, const uint8_t *hdr,
 {
 	char name[32], mode[32];
 	struct qcrypto_alg alg;
-	uint32_t aes;
+	enum qcrypto_algo algo;
+	uint32_t one;
 
 	if (!field_str(hdr + 8, 32, name, sizeof(name)))
 		return bad(err, err_len, "cipher_name: not a string");
@@ -90,25 +91,25 @@ static int parse_cipher(struct qcrypto_luks *l, const uint8_t *hdr,
 	    !qcrypto_md(l->hash))
 		return bad(err, err_len, "hash_spec: '%.32s' unknown",
 			   (const char *)hdr + 72);
-	if (!strcmp(name, "twofish") || !strcmp(name, "serpent") ||
-	    !strcmp(name, "cast5")) {
-		bad(err, err_len, "cipher_name: '%s' not supported", name);
-		return -ENOTSUP;
-	}
-	if (strcmp(name, "aes"))
+	if (qcrypto_algo_by_family(name, &algo) < 0)
 		return bad(err, err_len, "cipher_name: '%s' unknown", name);
-	/* the mode and ivgen first, with any AES size */
-	strcpy(l->spec.cipher_alg, "aes-128");
+	/* the mode and ivgen first, with the family's 128-bit key */
+	qcrypto_algo_name(algo, 16, l->spec.cipher_alg,
+			  sizeof(l->spec.cipher_alg));
 	if (parse_mode(mode, &l->spec) < 0 ||
 	    qcrypto_alg_parse(&l->spec, &alg) < 0)
-		return bad(err, err_len, "cipher_mode: '%s' unknown", mode);
-	aes = l->key_bytes / (alg.mode == QCRYPTO_XTS ? 2 : 1);
-	if ((aes != 16 && aes != 24 && aes != 32) ||
-	    aes * (alg.mode == QCRYPTO_XTS ? 2 : 1) != l->key_bytes)
+		return bad(err, err_len, "cipher_mode: '%s' unknown for %s",
+			   mode, name);
+	one = l->key_bytes / (alg.mode == QCRYPTO_XTS ? 2 : 1);
+	if (one * (alg.mode == QCRYPTO_XTS ? 2 : 1) != l->key_bytes ||
+	    qcrypto_algo_name(algo, one, l->spec.cipher_alg,
+			      sizeof(l->spec.cipher_alg)) < 0)
 		return bad(err, err_len, "key_bytes: %u does not fit %s-%s",
 			   l->key_bytes, name, l->spec.cipher_mode);
-	snprintf(l->spec.cipher_alg, sizeof(l->spec.cipher_alg), "aes-%u",
-		 aes * 8);
+	/* essiv's key length (the digest's) must fit the family too */
+	if (qcrypto_alg_parse(&l->spec, &alg) < 0)
+		return bad(err, err_len, "cipher_mode: '%s' does not fit "
+			   "%s", mode, l->spec.cipher_alg);
 	return 0;
 }
 

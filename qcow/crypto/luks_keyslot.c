@@ -14,15 +14,16 @@
 #include "crypto_internal.h"
 
 /* the slot's key material, encrypted or decrypted in place */
-static int material_crypt(const struct qcrypto_spec *spec, const uint8_t *key,
-			  uint32_t key_bytes, bool enc, uint8_t *m, size_t len)
+int qcrypto_luks_material_crypt(const struct qcrypto_spec *spec,
+				const uint8_t *key, uint32_t key_bytes,
+				bool enc, uint8_t *m, size_t len)
 {
 	struct qcrypto_cipher *c;
 	int ret;
 
 	/* key material is small: userspace is always there and fast enough */
-	ret = qcrypto_cipher_new(spec, key, key_bytes, QCRYPTO_BACKEND_OPENSSL,
-				 &c);
+	ret = qcrypto_cipher_new(spec, key, key_bytes,
+				 QCRYPTO_BACKEND_USERSPACE, &c);
 	if (ret < 0)
 		return ret;
 	ret = enc ? qcrypto_encrypt(c, 0, m, len) :
@@ -31,14 +32,7 @@ static int material_crypt(const struct qcrypto_spec *spec, const uint8_t *key,
 	return ret;
 }
 
-struct slot_bufs {
-	uint8_t *key;		/* key_bytes: slot key, then master key */
-	uint8_t *mk;
-	uint8_t *m;		/* the material, whole sectors */
-	size_t m_len;
-};
-
-static int bufs_alloc(struct slot_bufs *b, uint32_t key_bytes)
+int qcrypto_luks_bufs_alloc(struct qcrypto_luks_bufs *b, uint32_t key_bytes)
 {
 	b->m_len = luks_material_sectors(key_bytes, LUKS_STRIPES) *
 		   QCRYPTO_SECTOR_SIZE;
@@ -48,17 +42,16 @@ static int bufs_alloc(struct slot_bufs *b, uint32_t key_bytes)
 	return b->key && b->mk && b->m ? 0 : -ENOMEM;
 }
 
-static void bufs_free(struct slot_bufs *b, uint32_t key_bytes)
+void qcrypto_luks_bufs_free(struct qcrypto_luks_bufs *b, uint32_t key_bytes)
 {
 	qcrypto_secure_free(b->key, key_bytes);
 	qcrypto_secure_free(b->mk, key_bytes);
 	qcrypto_secure_free(b->m, b->m_len);
 }
 
-/* 1 when slot i gives the master key (in b->mk), 0 when not */
-static int try_slot(const struct qcrypto_luks *l, unsigned int i,
-		    const uint8_t *hdr, const char *pass, size_t pass_len,
-		    struct slot_bufs *b)
+int qcrypto_luks_try_slot(const struct qcrypto_luks *l, unsigned int i,
+			  const uint8_t *hdr, const char *pass,
+			  size_t pass_len, struct qcrypto_luks_bufs *b)
 {
 	const struct qcrypto_luks_keyslot *s = &l->slot[i];
 	uint8_t digest[LUKS_DIGEST];
@@ -69,8 +62,8 @@ static int try_slot(const struct qcrypto_luks *l, unsigned int i,
 	if (ret < 0)
 		return ret;
 	memcpy(b->m, hdr + (size_t)s->offset * QCRYPTO_SECTOR_SIZE, b->m_len);
-	ret = material_crypt(&l->spec, b->key, l->key_bytes, false, b->m,
-			     b->m_len);
+	ret = qcrypto_luks_material_crypt(&l->spec, b->key, l->key_bytes,
+					  false, b->m, b->m_len);
 	/* a slot key whose xts halves are equal cannot be the right one */
 	if (ret == -EINVAL)
 		return 0;
@@ -91,16 +84,16 @@ int qcrypto_luks_unlock(const struct qcrypto_luks *l, const uint8_t *hdr,
 			enum qcrypto_backend backend,
 			struct qcrypto_cipher **out)
 {
-	struct slot_bufs b = { 0 };
+	struct qcrypto_luks_bufs b = { 0 };
 	unsigned int i;
 	int ret;
 
 	*out = NULL;
-	ret = bufs_alloc(&b, l->key_bytes);
+	ret = qcrypto_luks_bufs_alloc(&b, l->key_bytes);
 	for (i = 0; !ret && i < LUKS_SLOTS; i++) {
 		if (l->slot[i].active != LUKS_SLOT_ACTIVE)
 			continue;
-		ret = try_slot(l, i, hdr, pass, pass_len, &b);
+		ret = qcrypto_luks_try_slot(l, i, hdr, pass, pass_len, &b);
 		if (ret == 1) {
 			ret = qcrypto_cipher_new(&l->spec, b.mk, l->key_bytes,
 						 backend, out);
@@ -110,13 +103,13 @@ int qcrypto_luks_unlock(const struct qcrypto_luks *l, const uint8_t *hdr,
 	if (!ret)
 		ret = -EACCES;
 out:
-	bufs_free(&b, l->key_bytes);
+	qcrypto_luks_bufs_free(&b, l->key_bytes);
 	return ret;
 }
 
 /* ---- creation ---- */
 
-static void put_be32(uint8_t *p, uint32_t v)
+void qcrypto_put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
 	p[1] = (uint8_t)(v >> 16);
@@ -137,8 +130,9 @@ static uint64_t thread_cpu_us(void)
  * for an input of in_len bytes and an output of out_len, as QEMU
  * benchmarks it; at least LUKS_MIN_ITER, at most LUKS_MAX_ITER.
  */
-static int bench_iters(const char *hash, size_t in_len, size_t out_len,
-		       uint64_t ms, uint32_t div, uint32_t *iters)
+int qcrypto_luks_bench_iters(const char *hash, size_t in_len,
+			     size_t out_len, uint64_t ms, uint32_t div,
+			     uint32_t *iters)
 {
 	uint8_t in[64] = { 0 }, salt[LUKS_SALT] = { 0 }, out[64];
 	uint64_t n = 1u << 12, t0, us, per_sec, want;
@@ -183,6 +177,18 @@ static int mode_string(const struct qcrypto_spec *s, char out[32])
 	return 0;
 }
 
+void qcrypto_luks_spec_defaults(struct qcrypto_spec *s)
+{
+	if (!s->cipher_alg[0])
+		strcpy(s->cipher_alg, "aes-256");
+	if (!s->cipher_mode[0])
+		strcpy(s->cipher_mode, "xts");
+	if (!s->ivgen_alg[0])
+		strcpy(s->ivgen_alg, "plain64");
+	if (!strcmp(s->ivgen_alg, "essiv") && !s->ivgen_hash_alg[0])
+		strcpy(s->ivgen_hash_alg, "sha256");
+}
+
 static int create_spec(const struct qcrypto_luks_create_opts *o,
 		       struct qcrypto_luks *l, struct qcrypto_alg *alg)
 {
@@ -193,14 +199,7 @@ static int create_spec(const struct qcrypto_luks_create_opts *o,
 	memset(l, 0, sizeof(*l));
 	if (o)
 		*s = o->spec;
-	if (!s->cipher_alg[0])
-		strcpy(s->cipher_alg, "aes-256");
-	if (!s->cipher_mode[0])
-		strcpy(s->cipher_mode, "xts");
-	if (!s->ivgen_alg[0])
-		strcpy(s->ivgen_alg, "plain64");
-	if (!strcmp(s->ivgen_alg, "essiv") && !s->ivgen_hash_alg[0])
-		strcpy(s->ivgen_hash_alg, "sha256");
+	qcrypto_luks_spec_defaults(s);
 	snprintf(l->hash, sizeof(l->hash), "%s",
 		 o && o->hash_alg[0] ? o->hash_alg : "sha256");
 	if (!qcrypto_md(l->hash) || qcrypto_md_size(l->hash) > 64)
@@ -229,8 +228,11 @@ static void uuid_v4(char out[41])
 		 u[14], u[15]);
 }
 
-static void write_phdr(const struct qcrypto_luks *l, uint8_t *a)
+/* alg: l's cipher, parsed */
+static void write_phdr(const struct qcrypto_luks *l,
+		       const struct qcrypto_alg *alg, uint8_t *a)
 {
+	const char *family = qcrypto_algo_family(alg->algo);
 	static const uint8_t magic[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
 	const struct qcrypto_spec *s = &l->spec;
 	unsigned int i;
@@ -238,47 +240,46 @@ static void write_phdr(const struct qcrypto_luks *l, uint8_t *a)
 
 	memcpy(a, magic, sizeof(magic));
 	a[7] = 1;
-	memcpy(a + 8, "aes", 3);
+	memcpy(a + 8, family, strlen(family));
 	mode_string(s, (char *)a + 40);
 	memcpy(a + 72, l->hash, strlen(l->hash));
-	put_be32(a + 104, l->payload_offset);
-	put_be32(a + 108, l->key_bytes);
+	qcrypto_put_be32(a + 104, l->payload_offset);
+	qcrypto_put_be32(a + 108, l->key_bytes);
 	memcpy(a + 112, l->mk_digest, LUKS_DIGEST);
 	memcpy(a + 132, l->mk_salt, LUKS_SALT);
-	put_be32(a + 164, l->mk_iter);
+	qcrypto_put_be32(a + 164, l->mk_iter);
 	memcpy(a + 168, l->uuid, strlen(l->uuid));
 	for (i = 0; i < LUKS_SLOTS; i++) {
 		p = a + 208 + 48 * i;
-		put_be32(p, l->slot[i].active);
-		put_be32(p + 4, l->slot[i].iter);
+		qcrypto_put_be32(p, l->slot[i].active);
+		qcrypto_put_be32(p + 4, l->slot[i].iter);
 		memcpy(p + 8, l->slot[i].salt, LUKS_SALT);
-		put_be32(p + 40, l->slot[i].offset);
-		put_be32(p + 44, l->slot[i].stripes);
+		qcrypto_put_be32(p + 40, l->slot[i].offset);
+		qcrypto_put_be32(p + 44, l->slot[i].stripes);
 	}
 }
 
-/* master key digest and slot 0's material, into l and the area */
+/* master key (b->mk) digest and slot 0's material, into l and the area */
 static int fill_slot0(struct qcrypto_luks *l, uint64_t ms, const char *pass,
-		      size_t pass_len, struct slot_bufs *b, uint8_t *area)
+		      size_t pass_len, struct qcrypto_luks_bufs *b, uint8_t *area)
 {
 	struct qcrypto_luks_keyslot *s = &l->slot[0];
 	int ret;
 
-	ret = qcrypto_random(b->mk, l->key_bytes);
-	if (!ret)
-		ret = qcrypto_random(l->mk_salt, LUKS_SALT);
+	ret = qcrypto_random(l->mk_salt, LUKS_SALT);
 	if (!ret)
 		ret = qcrypto_random(s->salt, LUKS_SALT);
 	if (!ret)
-		ret = bench_iters(l->hash, l->key_bytes, LUKS_DIGEST, ms, 8,
-				  &l->mk_iter);
+		ret = qcrypto_luks_bench_iters(l->hash, l->key_bytes,
+					       LUKS_DIGEST, ms, 8,
+					       &l->mk_iter);
 	if (!ret)
 		ret = qcrypto_pbkdf2(l->hash, b->mk, l->key_bytes, l->mk_salt,
 				     LUKS_SALT, l->mk_iter, l->mk_digest,
 				     LUKS_DIGEST);
 	if (!ret)
-		ret = bench_iters(l->hash, pass_len, l->key_bytes, ms, 1,
-				  &s->iter);
+		ret = qcrypto_luks_bench_iters(l->hash, pass_len,
+					       l->key_bytes, ms, 1, &s->iter);
 	if (!ret)
 		ret = qcrypto_pbkdf2(l->hash, pass, pass_len, s->salt,
 				     LUKS_SALT, s->iter, b->key, l->key_bytes);
@@ -288,8 +289,9 @@ static int fill_slot0(struct qcrypto_luks *l, uint64_t ms, const char *pass,
 	ret = qcrypto_af_split(l->hash, b->mk, l->key_bytes, LUKS_STRIPES,
 			       b->m);
 	if (!ret)
-		ret = material_crypt(&l->spec, b->key, l->key_bytes, true,
-				     b->m, b->m_len);
+		ret = qcrypto_luks_material_crypt(&l->spec, b->key,
+						  l->key_bytes, true, b->m,
+						  b->m_len);
 	if (!ret)
 		memcpy(area + (size_t)s->offset * QCRYPTO_SECTOR_SIZE, b->m,
 		       b->m_len);
@@ -301,7 +303,7 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 			enum qcrypto_backend backend, uint8_t **area,
 			size_t *len, struct qcrypto_cipher **out)
 {
-	struct slot_bufs b = { 0 };
+	struct qcrypto_luks_bufs b = { 0 };
 	struct qcrypto_luks l;
 	struct qcrypto_alg alg;
 	uint64_t stride;
@@ -324,25 +326,32 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 		l.slot[i].stripes = LUKS_STRIPES;
 	}
 	uuid_v4(l.uuid);
-	ret = bufs_alloc(&b, l.key_bytes);
+	ret = qcrypto_luks_bufs_alloc(&b, l.key_bytes);
 	if (!ret) {
 		a = calloc(1, (size_t)l.payload_offset * QCRYPTO_SECTOR_SIZE);
 		ret = a ? 0 : -ENOMEM;
 	}
 	if (!ret)
-		ret = fill_slot0(&l, o && o->iter_time_ms ? o->iter_time_ms :
-				 2000, pass, pass_len, &b, a);
+		ret = qcrypto_random(b.mk, l.key_bytes);
+	/* before PBKDF2's work: a backend without the cipher fails at once */
 	if (!ret)
 		ret = qcrypto_cipher_new(&l.spec, b.mk, l.key_bytes, backend,
 					 out);
+	if (!ret)
+		ret = fill_slot0(&l, o && o->iter_time_ms ? o->iter_time_ms :
+				 2000, pass, pass_len, &b, a);
+	if (ret < 0) {
+		qcrypto_cipher_free(*out);
+		*out = NULL;
+	}
 	if (!ret) {
-		write_phdr(&l, a);
+		write_phdr(&l, &alg, a);
 		*area = a;
 		*len = (size_t)l.payload_offset * QCRYPTO_SECTOR_SIZE;
 		a = NULL;
 	}
 	free(a);
-	bufs_free(&b, l.key_bytes);
+	qcrypto_luks_bufs_free(&b, l.key_bytes);
 	qcrypto_wipe(&l, sizeof(l));
 	return ret;
 }

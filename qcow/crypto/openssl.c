@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The userspace backend: OpenSSL's libcrypto.  A keyed cipher holds one
- * template context per direction; each call takes a keyed copy from a
- * small pool under a mutex (a copy made from the template when the pool
- * is empty), so threads share a cipher without sharing a context.
+ * A userspace backend: OpenSSL's libcrypto (AES, sm4).  A keyed cipher
+ * holds one template context per direction; each call takes a keyed copy
+ * from a small pool under a mutex (a copy made from the template when
+ * the pool is empty), so threads share a cipher without sharing a
+ * context.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +23,32 @@ struct ossl {
 	unsigned int npool[2];
 };
 
+#ifndef OPENSSL_NO_SM4
+/* OpenSSL 3.0 has no sm4-xts */
+static const EVP_CIPHER *ossl_sm4(enum qcrypto_mode m)
+{
+	switch (m) {
+	case QCRYPTO_ECB:
+		return EVP_sm4_ecb();
+	case QCRYPTO_CBC:
+		return EVP_sm4_cbc();
+	case QCRYPTO_CTR:
+		return EVP_sm4_ctr();
+	default:
+		return NULL;
+	}
+}
+#else
+static const EVP_CIPHER *ossl_sm4(enum qcrypto_mode m)
+{
+	return NULL;
+}
+#endif
+
+/*
+ * AES (but aes-192-xts) and sm4; twofish, serpent are not in libcrypto,
+ * cast5 only in its legacy provider: nettle's
+ */
 static const EVP_CIPHER *ossl_evp(const struct qcrypto_alg *a)
 {
 	static const EVP_CIPHER *(*const tab[4][3])(void) = {
@@ -33,8 +60,13 @@ static const EVP_CIPHER *ossl_evp(const struct qcrypto_alg *a)
 		[QCRYPTO_CTR] = { EVP_aes_128_ctr, EVP_aes_192_ctr,
 				  EVP_aes_256_ctr },
 	};
-	const EVP_CIPHER *(*f)(void) = tab[a->mode][(a->aes_bytes - 16) / 8];
+	const EVP_CIPHER *(*f)(void);
 
+	if (a->algo == QCRYPTO_SM4)
+		return ossl_sm4(a->mode);
+	if (a->algo != QCRYPTO_AES)
+		return NULL;
+	f = tab[a->mode][(a->key_bytes - 16) / 8];
 	return f ? f() : NULL;
 }
 

@@ -25,8 +25,7 @@ int q1_crypt_open(struct qcow_image *img, struct qcow1 *s)
 	if (!s->crypt_method || (img->opts.no_io && !img->opts.key))
 		return 0;
 	if (!img->opts.key)
-		return Q1ERR(img, -EACCES, "the image is encrypted (aes): its "
-			     "data needs a passphrase (encrypt.key-secret)");
+		return qcow_need_key(img, "aes");
 	ret = qcrypt_backend(img->opts.crypto_backend, img->filename, &be);
 	if (ret < 0)
 		return ret;

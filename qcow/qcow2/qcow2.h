@@ -266,6 +266,8 @@ int qcow2_crypt_submit(struct qcow2 *s, struct qcow_ctx *ctx,
 /* qcow2_crypt_luks.c: info filled; *out NULL with no_io and no key */
 int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 		    struct qcrypto_cipher **out);
+/* qcow2_luks_amend.c: key slots added or erased (o->luks_state) */
+int qcow2_luks_amend(struct qcow2 *s, const struct qcow_amend_opts *o);
 /* a new LUKS header for o's passphrase and options: *area, *len bytes */
 int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 		      uint8_t **area, size_t *len);

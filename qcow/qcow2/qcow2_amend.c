@@ -163,8 +163,11 @@ int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o)
 				     (o->refcount_bits & (o->refcount_bits - 1))))
 		return qcow_set_error(-EINVAL, img->filename, "refcount_bits: "
 				      "must be a power of two up to 64");
+	/* first: its refusals and a wrong passphrase leave all unchanged */
+	if (o->luks_state != QCOW_LUKS_KEEP)
+		ret = qcow2_luks_amend(s, o);
 	/* lazy refcounts go before a downgrade and after an upgrade */
-	if (o->lazy_refcounts >= 0 && o->compat == 2)
+	if (!ret && o->lazy_refcounts >= 0 && o->compat == 2)
 		ret = set_lazy(s, o->lazy_refcounts);
 	if (!ret && (o->compat == 3 || o->compat == 2))
 		ret = set_compat(s, o->compat);

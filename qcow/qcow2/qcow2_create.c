@@ -92,13 +92,6 @@ static int check_opts(const char *path, const struct qcow_create_opts *o,
 	if (o->crypt_method && !o->key)
 		return CERR(path, -EINVAL, "encrypt.key-secret: an encrypted "
 			    "image needs a passphrase");
-	/* preallocated clusters would hold plain zeros, not encrypted ones */
-	if (o->crypt_method && o->prealloc != QCOW_PREALLOC_OFF)
-		return CERR(path, -ENOTSUP, "preallocation: not supported "
-			    "with encryption");
-	if (o->crypt_method && o->data_file)
-		return CERR(path, -ENOTSUP, "data_file: not supported with "
-			    "encryption");
 	if (div_round_up(o->size, (uint64_t)cs * (cs / (o->extended_l2 ? 16 : 8)))
 	    * 8 > QCOW_MAX_L1_SIZE)
 		return CERR(path, -EFBIG, "size: the L1 table would exceed 32 "

@@ -28,11 +28,8 @@ int qcow2_crypt_need_key(struct qcow2 *s)
 {
 	if (s->img->opts.key)
 		return 0;
-	return qcow_set_error(-EACCES, s->img->filename, "the image is "
-			      "encrypted (%s): its data needs a passphrase "
-			      "(encrypt.key-secret)",
-			      s->crypt_method == QCOW_CRYPT_AES ? "aes" :
-			      "luks");
+	return qcow_need_key(s->img, s->crypt_method == QCOW_CRYPT_AES ?
+			     "aes" : "luks");
 }
 
 static int open_aes(struct qcow2 *s, struct qcow2_crypt *k)

@@ -49,13 +49,26 @@ static void luks_describe(struct qcow_luks_info *li,
 	}
 }
 
+/* "cipher twofish-256-xts-plain64: not in crypto backend openssl" */
+static int luks_cipher_missing(const char *file,
+			       const struct qcrypto_spec *sp,
+			       enum qcow_crypto_backend b)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s-%s%s%s%s%s", sp->cipher_alg,
+		 sp->cipher_mode, sp->ivgen_alg[0] ? "-" : "", sp->ivgen_alg,
+		 sp->ivgen_hash_alg[0] ? ":" : "", sp->ivgen_hash_alg);
+	return qcrypt_cipher_missing(file, name, b);
+}
+
 int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 		    struct qcrypto_cipher **out)
 {
 	struct qcow_image *img = s->img;
 	struct qcrypto_luks *l = NULL;
 	uint8_t *hdr = NULL;
-	char why[160] = "";
+	char why[160] = "", opt[QCOW_KEY_OPTION_LEN];
 	enum qcrypto_backend be;
 	int ret;
 
@@ -92,8 +105,12 @@ int qcow2_luks_open(struct qcow2 *s, struct qcow_luks_info *info,
 	ret = qcrypto_luks_unlock(l, hdr, img->opts.key, img->opts.key_len,
 				  be, out);
 	if (ret == -EACCES)
-		qcow_set_error(ret, img->filename, "encrypt.key-secret: the "
-			       "passphrase unlocks no LUKS key slot");
+		qcow_set_error(ret, img->filename, "%s: the passphrase "
+			       "unlocks no LUKS key slot",
+			       qcow_key_option(img, opt, sizeof(opt)));
+	else if (ret == -ENOTSUP)
+		luks_cipher_missing(img->filename, qcrypto_luks_spec(l),
+				    img->opts.crypto_backend);
 	else if (ret < 0)
 		qcow_set_error(ret, img->filename, "LUKS: cannot make the "
 			       "data cipher: %s", strerror(-ret));
@@ -129,6 +146,9 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 		return ret;
 	ret = qcrypto_luks_create(&lo, o->key, o->key_len, be, area, len, &c);
 	qcrypto_cipher_free(c);
+	qcrypto_luks_spec_defaults(&lo.spec);
+	if (ret == -ENOTSUP && qcrypto_spec_check(&lo.spec) == 0)
+		return luks_cipher_missing(path, &lo.spec, o->crypto_backend);
 	if (ret == -ENOTSUP || ret == -EINVAL)
 		return qcow_set_error(ret, path, "encrypt: the cipher %s-%s-%s"
 				      " (hash %s) is not supported",

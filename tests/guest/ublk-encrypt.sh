@@ -13,7 +13,11 @@
 # and no device.  Keys stay out of core dumps: the daemon's core limit is
 # 0, and qcow-io given a secret leaves no core when killed by SIGABRT
 # (the same without a secret does).  The LUKS device, killed, recovers
-# with the kernel backend that add was asked for.
+# with the kernel backend that add was asked for.  A plain overlay of a
+# LUKS base attaches with --backing-key-file (its device reads what
+# qemu-img reads through the chain; what is written through it qemu-img
+# reads back), and without it fails with one line naming
+# backing.encrypt.key-secret.
 #     tests/guest/run.sh tests/guest/ublk-encrypt.sh [asan]
 . "$(dirname "$0")/lib-ublk.sh"
 # shellcheck source=tests/guest/lib-crypto.sh
@@ -220,6 +224,53 @@ enc_case aes-openssl-then-kernel aes.qcow2 openssl kernel \
 	"--key-keyring ublk-encrypt-pw" --key-file key
 enc_case luks-kernel-2q-then-openssl luks.qcow2 kernel openssl \
 	"--key-file -" -q 2 --key-keyring ublk-encrypt-pw
+
+# an encrypted backing file: its own passphrase, --backing-key-file
+backing_case() {
+	local c=backing-luks bsec="secret,id=b0,data=base-$PW" chain
+	chain="driver=qcow2,file.filename=top.qcow2,backing.encrypt.key-secret=b0"
+	printf 'base-%s' "$PW" >bkey
+	if ! /host/tests/helpers/pbkdf-retry qemu-img create -q -f qcow2 \
+		--object "$bsec" -o encrypt.format=luks,encrypt.key-secret=b0,encrypt.iter-time=10 \
+		base.qcow2 16M ||
+		! run "$c-base.log" qemu-io --object "$bsec" --image-opts \
+			-c "write -P 0x5b 0 8M" \
+			"driver=qcow2,file.filename=base.qcow2,encrypt.key-secret=b0" ||
+		! run "$c-top.log" qemu-img create -q -f qcow2 -b base.qcow2 \
+			-F qcow2 top.qcow2; then
+		fail "$c" "qemu-img could not make the chain"
+		return
+	fi
+	WANT=backing.encrypt.key-secret refused "$c-no-key" -f top.qcow2
+	run "$c-ref.log" qemu-img convert --object "$bsec" --image-opts \
+		"$chain" -O raw ref.raw || { fail "$c" "qemu-img convert"; return; }
+	if ! ublk_add "$c-add.log" -f top.qcow2 --backing-key-file bkey; then
+		fail "$c" "add with --backing-key-file"
+		return
+	fi
+	random_file odd.bin 100
+	if ! cmp -s "$DEV" ref.raw; then
+		fail "$c" "the device does not read what qemu-img reads"
+	elif ! dd if=odd.bin of="$DEV" bs=4096 seek=999 conv=fsync \
+		status=none || ! dd if=odd.bin of=ref.raw bs=4096 seek=999 \
+		conv=notrunc status=none; then
+		fail "$c" "dd"
+	elif ! ublk_del "$ID"; then
+		fail "$c" "del"
+		return
+	elif ! run "$c-cmp.log" qemu-img compare --object "$bsec" \
+		--image-opts "$chain" "driver=raw,file.filename=ref.raw"; then
+		fail "$c" "qemu-img does not read the writes back"
+	elif ! run "$c-check.log" qemu-img check --object "$bsec" \
+		--image-opts "$chain"; then
+		fail "$c" "qemu-img check"
+	else
+		pass "$c"
+	fi
+	[ -b "$DEV" ] && ublk_del "$ID"
+	rm -f ref.raw odd.bin
+}
+backing_case
 
 # a wrong passphrase, a missing keyring key: one line, no new device
 printf 'not-%s' "$PW" >badkey

@@ -49,7 +49,7 @@ static int crypto_option(const char *arg)
 
 	if (qcow_crypto_backend_by_name(arg, &b) < 0) {
 		tool_error("--crypto-backend: unknown backend '%s' (auto, "
-			   "kernel or openssl)", arg);
+			   "kernel, openssl or nettle)", arg);
 		return -EINVAL;
 	}
 	ret = qcow_crypto_backend_probe(b);
@@ -149,9 +149,7 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	ret = tool_image_parse(arg, image_opts, &t);
 	if (ret < 0)
 		return ret;
-	if (t.key_secret)
-		ret = tool_secret(t.filename, t.key_secret, &o.key,
-				  &o.key_len);
+	ret = tool_image_secrets(&t, &o);
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
 				 fmt_name, &o);

@@ -76,8 +76,8 @@ int tool_trust_option(int c, const char *arg);
 /* What those options asked for, into opts. */
 void tool_trust_apply(struct qcow_open_opts *opts);
 /*
- * --crypto-backend=auto|kernel|openssl: where the ciphers of encrypted
- * images run (opens and creates); the kernel's where it cannot run
+ * --crypto-backend=auto|kernel|openssl|nettle: where the ciphers of
+ * encrypted images run (opens and creates); the kernel's where it cannot run
  * fails the option with one line.
  */
 enum qcow_crypto_backend tool_crypto_backend(void);

@@ -347,17 +347,100 @@ int tool_secret(const char *file, const char *id, const char **key,
 
 void tool_image_free(struct tool_image *t)
 {
+	unsigned int i;
+
 	free(t->filename);
 	free(t->driver);
 	free(t->key_secret);
+	for (i = 0; i < t->nr_backing; i++)
+		free(t->backing_secret[i]);
 	memset(t, 0, sizeof(*t));
+}
+
+int tool_image_secrets(struct tool_image *t, struct qcow_open_opts *o)
+{
+	unsigned int i;
+	int ret;
+
+	if (t->key_secret) {
+		ret = tool_secret(t->filename, t->key_secret, &o->key,
+				  &o->key_len);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < t->nr_backing; i++) {
+		t->backing_keys[i].data = NULL;
+		t->backing_keys[i].len = 0;
+		if (!t->backing_secret[i])
+			continue;
+		ret = tool_secret(t->filename, t->backing_secret[i],
+				  &t->backing_keys[i].data,
+				  &t->backing_keys[i].len);
+		if (ret < 0)
+			return ret;
+	}
+	o->backing_keys = t->backing_keys;
+	o->nr_backing_keys = t->nr_backing;
+	return 0;
+}
+
+int tool_chain_key(const char *arg, unsigned int depth, struct qcow_key *key)
+{
+	struct qcow_open_opts o = { 0 };
+	struct tool_image t;
+	int ret;
+
+	key->data = NULL;
+	key->len = 0;
+	ret = tool_image_parse(arg, tool_image_opts(), &t);
+	if (!ret)
+		ret = tool_image_secrets(&t, &o);
+	if (!ret && !depth) {
+		key->data = o.key;
+		key->len = o.key_len;
+	} else if (!ret && depth <= o.nr_backing_keys) {
+		*key = o.backing_keys[depth - 1];
+	}
+	tool_image_free(&t);
+	return ret;
+}
+
+/* backing.[backing.]...encrypt.key-secret: the slot of that level */
+static int backing_secret_slot(struct tool_image *out, const char *key,
+			       char ***slot)
+{
+	static const char lvl[] = "backing.";
+	const char *p = key;
+	unsigned int depth = 0;
+
+	while (!strncmp(p, lvl, sizeof(lvl) - 1)) {
+		p += sizeof(lvl) - 1;
+		depth++;
+	}
+	if (strcmp(p, "encrypt.key-secret")) {
+		tool_error("image options: unsupported option '%s'", key);
+		return -EINVAL;
+	}
+	if (depth > TOOL_BACKING_KEYS) {
+		tool_error("image options: '%s': secrets are taken for %d "
+			   "levels of backing files, not %u", key,
+			   TOOL_BACKING_KEYS, depth);
+		return -EINVAL;
+	}
+	if (out->nr_backing < depth)
+		out->nr_backing = depth;
+	*slot = &out->backing_secret[depth - 1];
+	return 0;
 }
 
 static int image_pair(struct tool_image *out, char *key, char *val)
 {
 	char **slot = NULL;
 
-	if (!strcmp(key, "driver"))
+	if (!strncmp(key, "backing.", 8)) {
+		if (backing_secret_slot(out, key, &slot) < 0)
+			return -EINVAL;
+	} else if (!strcmp(key, "driver"))
 		slot = &out->driver;
 	else if (!strcmp(key, "file.filename") || !strcmp(key, "file"))
 		slot = &out->filename;

@@ -10,6 +10,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "qcow.h"
+
+/* backing.encrypt.key-secret, backing.backing...: the levels taken */
+#define TOOL_BACKING_KEYS	16
 
 /* One --object argument; -EINVAL after a message. */
 int tool_object(const char *arg);
@@ -23,6 +27,10 @@ struct tool_image {
 	char *filename;
 	char *driver;		/* NULL: not given */
 	char *key_secret;	/* NULL: none */
+	/* [0]: backing.encrypt.key-secret, [1]: backing.backing..., NULL */
+	char *backing_secret[TOOL_BACKING_KEYS];
+	unsigned int nr_backing;	/* entries up to the deepest given */
+	struct qcow_key backing_keys[TOOL_BACKING_KEYS];
 };
 
 /*
@@ -31,6 +39,16 @@ struct tool_image {
  */
 int tool_image_parse(const char *arg, bool image_opts, struct tool_image *out);
 void tool_image_free(struct tool_image *t);
+/*
+ * The secrets t names, resolved into o (key, backing_keys, which point
+ * into t and the secrets: valid while t is); -ENOENT after a message.
+ */
+int tool_image_secrets(struct tool_image *t, struct qcow_open_opts *o);
+/*
+ * The passphrase arg gives the image depth levels down its chain (0:
+ * the image itself), {NULL, 0} for none; -errno after a message.
+ */
+int tool_chain_key(const char *arg, unsigned int depth, struct qcow_key *key);
 
 /* --image-opts was given: image names on the command line are options. */
 void tool_image_opts_set(bool on);

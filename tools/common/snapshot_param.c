@@ -93,8 +93,7 @@ int tool_open_snapshot(struct qcow_image **img, const char *path,
 		return ret;
 	if (t.driver)
 		fmt_name = t.driver;
-	if (t.key_secret &&
-	    tool_secret(t.filename, t.key_secret, &o.key, &o.key_len) < 0) {
+	if (tool_image_secrets(&t, &o) < 0) {
 		ret = -EINVAL;
 		goto out;
 	}

@@ -8,6 +8,7 @@
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/progress.h"
+#include "tools/common/secret.h"
 #include "tools/img/img.h"
 #include "tools/img/opts.h"
 
@@ -24,12 +25,16 @@ struct amend {
 
 static const char *const amend_keys[] = {
 	"compat", "lazy_refcounts", "refcount_bits", "data_file",
-	"data_file_raw", "size", "backing_file", "backing_fmt", NULL
+	"data_file_raw", "size", "backing_file", "backing_fmt",
+	"encrypt.state", "encrypt.new-secret", "encrypt.old-secret",
+	"encrypt.keyslot", "encrypt.iter-time", NULL
 };
 
 static const char *const create_only_keys[] = {
 	"cluster_size", "preallocation", "extended_l2", "compression_type",
-	"nocow", NULL
+	"nocow", "encrypt.format", "encrypt.cipher-alg", "encrypt.cipher-mode",
+	"encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
+	"encrypt.key-secret", "encryption", NULL
 };
 
 static int parse_args(int argc, char **argv, struct amend *m)
@@ -62,7 +67,9 @@ static int parse_args(int argc, char **argv, struct amend *m)
 			m->quiet = true;
 			break;
 		case 't':
+			break;
 		case 256:
+			m->a.force = true;
 			break;
 		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 			if (tool_trust_option(ch, optarg) < 0)
@@ -115,6 +122,65 @@ static int amend_bool(const struct amend *m, const char *key, int *out)
 	return 0;
 }
 
+/* a secret named by -o KEY=ID */
+static int luks_secret(struct amend *m, const char *key, struct qcow_key *k)
+{
+	const char *id = img_opts_get(&m->opts, key);
+
+	if (!id)
+		return 0;
+	return tool_secret(m->file, id, &k->data, &k->len);
+}
+
+/* encrypt.state and the options that go with it, as qemu-img 7.2's */
+static int parse_luks(struct amend *m)
+{
+	const char *v = img_opts_get(&m->opts, "encrypt.state");
+	static const char *const with[] = {
+		"encrypt.new-secret", "encrypt.old-secret", "encrypt.keyslot",
+		"encrypt.iter-time",
+	};
+	uint64_t n;
+	size_t i;
+
+	if (!v) {
+		for (i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+			if (img_opts_get(&m->opts, with[i])) {
+				tool_error("%s: %s needs encrypt.state=active "
+					   "or inactive", m->file, with[i]);
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
+	if (!strcmp(v, "active")) {
+		m->a.luks_state = QCOW_LUKS_ACTIVE;
+	} else if (!strcmp(v, "inactive")) {
+		m->a.luks_state = QCOW_LUKS_INACTIVE;
+	} else {
+		tool_error("%s: '%s' is not a valid value for encrypt.state "
+			   "(active or inactive)", m->file, v);
+		return -EINVAL;
+	}
+	v = img_opts_get(&m->opts, "encrypt.keyslot");
+	if (v) {
+		if (opt_number(m->file, "encrypt.keyslot", v, &n) < 0)
+			return -EINVAL;
+		m->a.luks_keyslot = n > 1000 ? 1000 : (int)n;
+	}
+	v = img_opts_get(&m->opts, "encrypt.iter-time");
+	if (v) {
+		if (opt_number(m->file, "encrypt.iter-time", v, &n) < 0)
+			return -EINVAL;
+		m->a.luks_iter_time_ms = n ? n : 1;
+	}
+	if (luks_secret(m, "encrypt.new-secret", &m->a.new_key) < 0 ||
+	    luks_secret(m, "encrypt.old-secret", &m->a.old_key) < 0)
+		return -EINVAL;
+	/* the master key of a new slot: what the image opens with */
+	return tool_chain_key(m->file, 0, &m->a.key);
+}
+
 static int parse_values(struct amend *m)
 {
 	const char *v;
@@ -140,6 +206,8 @@ static int parse_values(struct amend *m)
 		m->a.refcount_bits = (int)n;
 	}
 	m->a.data_file = img_opts_get(&m->opts, "data_file");
+	if (parse_luks(m) < 0)
+		return -EINVAL;
 	v = img_opts_get(&m->opts, "size");
 	if (v) {
 		if (opt_size(m->file, "size", v, &m->size) < 0)
@@ -201,6 +269,7 @@ int img_amend(int argc, char **argv)
 		.a = {
 			.compat = -1, .lazy_refcounts = -1,
 			.refcount_bits = -1, .data_file_raw = -1,
+			.luks_keyslot = -1,
 		},
 	};
 	struct progress p;

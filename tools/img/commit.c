@@ -14,6 +14,7 @@
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/progress.h"
+#include "tools/common/secret.h"
 #include "tools/common/util.h"
 #include "tools/img/img.h"
 
@@ -124,9 +125,17 @@ static int open_base(struct commit *c)
 		.format_probed = qcow_format_probed(c->base),
 		.no_backing = true,
 		.no_lock = true,
+		.crypto_backend = tool_crypto_backend(),
 	};
+	struct qcow_key key;
 	int ret;
 
+	/* an encrypted base: its backing.[backing.]encrypt.key-secret */
+	ret = tool_chain_key(c->file, (unsigned int)c->base_depth, &key);
+	if (ret < 0)
+		return ret;
+	opts.key = key.data;
+	opts.key_len = key.len;
 	ret = qcow_lock_for_write(c->base);
 	if (!ret)
 		ret = qcow_open(&c->out, qcow_filename(c->base), &opts);
