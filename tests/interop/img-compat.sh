@@ -108,8 +108,59 @@ test_map() {
 		fi
 }
 
+# ------------------------------- write -z of part of a (sub)cluster
+
+# zero_case NAME CREATE-OPTS CMD...: an image made with CREATE-OPTS (1M),
+# the commands by qemu-io on ref.qcow2 and by $QCOW_IO on ours.qcow2: the
+# same output, identical content, the same allocation (map_shape: where
+# QEMU records a zero or unallocated cluster, ours too), clean.
+zero_case() {
+	local name=zero/$1 opts=$2
+	shift 2
+	rm -f ours.qcow2 ref.qcow2
+	# shellcheck disable=SC2086 # CREATE-OPTS: several arguments
+	"$QEMU_IMG" create -q -f qcow2 $opts ref.qcow2 1M &&
+		cp ref.qcow2 ours.qcow2 || { fail "$name" "setup"; return; }
+	io_both "$name/io" qcow2 ours.qcow2 ref.qcow2 "$@" || return
+	same_content "$name/compare" ours.qcow2 ref.qcow2
+	map_shape "$name/map" ours.qcow2 ref.qcow2
+	clean_check "$name/check" ours.qcow2
+}
+
+test_zero_partial() {
+	local w=(
+		'write -z 4k 8k'                # unallocated, backing empty there
+		'write -z 130k 4k'              # backing data
+		'write -z 322k 4k'              # backing zero cluster
+		'write -z 60k 8k'               # across a cluster boundary
+		'write -P 5 512k 4k' 'write -z 516k 4k'   # our own data
+		'write -z 600k 4k' 'write -z -u 604k 4k'  # then a zero cluster
+		'write -z 1020k 4k'             # the disk's end
+	)
+	"$QEMU_IMG" create -q -f qcow2 zb.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 128k 64k' -c 'write -z 320k 64k' \
+			-c 'write -P 2 704k 64k' zb.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 zb-short.qcow2 256k &&
+		truncate -s 1M zb.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 128k 64k' zb.raw >/dev/null ||
+		{ fail zero/setup; return; }
+	zero_case overlay "-b zb.qcow2 -F qcow2" "${w[@]}"
+	zero_case overlay-short "-b zb-short.qcow2 -F qcow2" "${w[@]}"
+	zero_case overlay-raw "-b zb.raw -F raw" "${w[@]}"
+	zero_case overlay-extl2 "-o extended_l2=on -b zb.qcow2 -F qcow2" \
+		'write -z 17k 1k' 'write -z 140k 1k' 'write -z 330k 1k' \
+		'write -P 5 540k 2k' 'write -z 544k 1k' 'write -z 541k 1k' \
+		"${w[@]}"
+	zero_case plain "" "${w[@]}"
+	zero_case v2 "-o compat=0.10" 'write -z 0 64k' 'write -P 3 64k 64k' \
+		'write -z 64k 64k' 'write -P 3 192k 64k' 'write -z -u 192k 64k' \
+		"${w[@]}"
+	zero_case v2-overlay "-o compat=0.10 -b zb.qcow2 -F qcow2" "${w[@]}"
+}
+
 write_setup
 test_empty
 test_rebase_ext
 test_map
+test_zero_partial
 finish
