@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -134,6 +135,9 @@ static int parse_args(int argc, char **argv, struct convert *c)
 	}
 	c->src = argv[optind];
 	c->dst = argv[optind + 1];
+	if (!c->target_image_opts &&
+	    tool_filename_new(argv[optind + 1], &c->dst) < 0)
+		return -EINVAL;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -165,6 +166,7 @@ static int create(struct create_args *a)
 {
 	enum qcow_format fmt;
 	struct create_spec s;
+	const char *path;
 	int ret;
 
 	if (format_from_name(a->fmt ? a->fmt : "raw", &fmt) < 0 ||
@@ -173,23 +175,28 @@ static int create(struct create_args *a)
 			   a->file, a->fmt);
 		return -EINVAL;
 	}
+	if (tool_filename_new(a->file, &path) < 0)
+		return -EINVAL;
 	if (merge_backing(a) < 0)
 		return -ENOMEM;
-	ret = create_spec_parse(&s, a->file, fmt, &a->opts);
+	ret = create_spec_parse(&s, path, fmt, &a->opts);
 	if (!ret)
 		ret = size_arg(a, &s);
 	if (!ret)
 		ret = settle_size(a, &s);
 	if (ret)
 		return ret;
+	/* the name as given, "file:" included, as qemu-img prints it */
+	s.file = a->file;
 	if (!a->quiet)
 		create_spec_print(&s);
+	s.file = path;
 	ret = create_spec_finish(&s);
 	if (ret)
 		return ret;
-	ret = qcow_create(a->file, &s.o);
+	ret = qcow_create(path, &s.o);
 	if (ret < 0)
-		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
+		tool_error("%s: %s", path, tool_reason(path, ret));
 	return ret;
 }
 
