@@ -39,6 +39,7 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "force-share", no_argument, NULL, 'U' },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
