@@ -158,9 +158,71 @@ test_zero_partial() {
 	zero_case v2-overlay "-o compat=0.10 -b zb.qcow2 -F qcow2" "${w[@]}"
 }
 
+# ---------------------------------- json:, file: and names with a colon
+
+# Every verb that opens an image, given each way of naming it.
+test_names() {
+	local names=(
+		'file:n.qcow2' 'file:c:d.qcow2' './c:d.qcow2' 'c:d.qcow2'
+		'nbd:c' 'file:sub/e:f.qcow2'
+		'json:{"driver":"qcow2","file":{"driver":"file","filename":"n.qcow2"}}'
+		'json:{"file":{"filename":"c:d.qcow2"}}'
+		'json:{"driver":"qcow2","file.filename":"sub/e:f.qcow2"}'
+		'json:{"driver":"raw","file":{"driver":"file","filename":"n.raw"}}'
+		'json:{"driver":"qcow2","file":{"filename":"n.qcow2"},"x":1}'
+		'json:{broken'
+	) n i=0 img
+	mkdir -p sub
+	"$QEMU_IMG" create -q -f qcow2 n.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 9 0 64k' n.qcow2 >/dev/null &&
+		cp n.qcow2 c:d.qcow2 && cp n.qcow2 sub/e:f.qcow2 &&
+		"$QEMU_IMG" convert -O raw n.qcow2 n.raw ||
+		{ fail names/setup; return; }
+	for n in "${names[@]}"; do
+		i=$((i + 1))
+		case $n in
+		*c:d*) img=c:d.qcow2 ;;
+		*e:f*) img=sub/e:f.qcow2 ;;
+		*n.raw*) img=n.raw ;;
+		*) img=n.qcow2 ;;
+		esac
+		fresh n.qcow2 c:d.qcow2 n.raw
+		mkdir ours/sub ref/sub
+		cp sub/e:f.qcow2 ours/sub/ && cp sub/e:f.qcow2 ref/sub/
+		tool_both "names/$i/info" info "$n"
+		tool_both "names/$i/info-json" info --output=json "$n"
+		tool_both "names/$i/map" map --output=json "$n"
+		tool_both "names/$i/check" check "$n"
+		tool_both "names/$i/compare" compare -U "$n" n.raw
+		tool_both "names/$i/convert" convert -U -O raw "$n" out.raw &&
+			[ -e ref/out.raw ] &&
+			same_bytes "names/$i/convert/bytes" out.raw
+		tool_both "names/$i/snapshot" snapshot -l "$n"
+		tool_both "names/$i/resize" resize "$n" 2M
+		tool_both "names/$i/amend" amend -o size=3M "$n"
+		tool_both "names/$i/rebase" rebase -u -b '' "$n"
+		tool_both "names/$i/bitmap" bitmap --add "$n" b0
+		[ -f "ours/$img" ] && same_content "names/$i/result" \
+			"ours/$img" "ref/$img"
+	done
+	fresh n.qcow2
+	tool_both names/create-file create -f qcow2 file:x:y.qcow2 1M &&
+		same_bytes names/create-file/bytes x:y.qcow2
+	tool_both names/create-protocol create -f qcow2 p:q.qcow2 1M
+	tool_both names/create-json create -f qcow2 \
+		'json:{"driver":"file","filename":"j.qcow2"}' 1M
+	tool_both names/convert-file convert -O qcow2 n.qcow2 file:w:w.qcow2 &&
+		same_content names/convert-file/result ours/w:w.qcow2 ref/w:w.qcow2
+	tool_both names/convert-protocol convert -O qcow2 n.qcow2 w:v.qcow2
+	[ ! -e ours/p:q.qcow2 ] && [ ! -e ours/w:v.qcow2 ] &&
+		[ ! -e ours/j.qcow2 ] && pass names/refused-not-made ||
+		fail names/refused-not-made "a refused name was created"
+}
+
 write_setup
 test_empty
 test_rebase_ext
 test_map
 test_zero_partial
+test_names
 finish
