@@ -10,6 +10,7 @@
 #include "tools/common/open.h"
 #include "tools/common/size.h"
 #include "tools/img/img.h"
+#include "tools/img/resize.h"
 
 struct resize_args {
 	const char *fmt;
@@ -17,6 +18,7 @@ struct resize_args {
 	const char *size;
 	bool shrink;
 	bool quiet;
+	enum qcow_prealloc prealloc;
 };
 
 enum { OPT_SHRINK = 256, OPT_PREALLOC };
@@ -55,11 +57,8 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 			a->shrink = true;
 			break;
 		case OPT_PREALLOC:
-			if (strcmp(optarg, "off")) {
-				tool_error("resize: --preallocation=%s is not supported (only off)",
-					   optarg);
+			if (prealloc_mode(optarg, &a->prealloc) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 			if (tool_trust_option(c, optarg) < 0)
@@ -119,18 +118,32 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 
 static int resize(const struct resize_args *a, struct qcow_image *img)
 {
-	uint64_t size;
+	uint64_t size, old = qcow_size(img);
 	int ret;
 
-	ret = new_size(a->file, a->size, qcow_size(img), &size);
+	ret = new_size(a->file, a->size, old, &size);
 	if (ret < 0)
 		return ret;
-	if (size < qcow_size(img) && !a->shrink) {
+	if (size < old && !a->shrink) {
 		tool_error("%s: refusing to shrink from %" PRIu64 " to %" PRIu64 " bytes without --shrink (the data past the new end would be lost)",
-			   a->file, qcow_size(img), size);
+			   a->file, old, size);
 		return -EINVAL;
 	}
+	/* qemu-img's words: scripts match them */
+	if (a->prealloc != QCOW_PREALLOC_OFF && size < old) {
+		tool_error("%s: Preallocation can only be used for growing images",
+			   a->file);
+		return -EINVAL;
+	}
+	if (a->prealloc == QCOW_PREALLOC_METADATA &&
+	    qcow_format(img) == QCOW_FMT_RAW) {
+		tool_error("%s: Unsupported preallocation mode: metadata",
+			   a->file);
+		return -ENOTSUP;
+	}
 	ret = qcow_resize(img, size, a->shrink);
+	if (!ret)
+		ret = resize_prealloc(img, a->prealloc, old, size);
 	if (ret < 0) {
 		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
 		return ret;
