@@ -219,10 +219,40 @@ test_names() {
 		fail names/refused-not-made "a refused name was created"
 }
 
+# ------------------------------------------------ resize --preallocation
+
+test_resize_prealloc() {
+	local p f
+	"$QEMU_IMG" create -q -f qcow2 rp.qcow2 1000k &&
+		"$QEMU_IO" -c 'write -P 1 960k 40k' rp.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=16k,extended_l2=on \
+			rp4k.qcow2 999k &&
+		truncate -s 1000k rp.raw ||
+		{ fail resize/setup; return; }
+	for p in off metadata falloc full; do
+		for f in rp.qcow2 rp4k.qcow2 rp.raw; do
+			fresh rp.qcow2 rp4k.qcow2 rp.raw
+			tool_both "resize/$p/$f" resize "--preallocation=$p" \
+				-f "${f##*.}" "$f" 3M || continue
+			[ "$p/$f" = metadata/rp.raw ] && continue
+			same_content "resize/$p/$f/compare" "ours/$f" "ref/$f"
+			map_shape "resize/$p/$f/map" "ours/$f" "ref/$f"
+			case $f in
+			*.qcow2) clean_check "resize/$p/$f/check" "ours/$f" ;;
+			esac
+		done
+	done
+	fresh rp.qcow2
+	tool_both resize/bad-mode resize --preallocation=bogus rp.qcow2 3M
+	tool_both resize/shrink resize --shrink --preallocation=full rp.qcow2 512k
+	same_bytes resize/refused-unchanged rp.qcow2
+}
+
 write_setup
 test_empty
 test_rebase_ext
 test_map
 test_zero_partial
 test_names
+test_resize_prealloc
 finish
