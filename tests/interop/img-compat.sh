@@ -248,6 +248,45 @@ test_resize_prealloc() {
 	same_bytes resize/refused-unchanged rp.qcow2
 }
 
+# ------------------------------------------- convert, several sources
+
+test_convert_multi() {
+	"$QEMU_IMG" create -q -f qcow2 s1.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 64k' -c 'write -z 128k 64k' \
+			s1.qcow2 >/dev/null &&
+		truncate -s 100k s2.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 2 4k 4k' -c 'write -P 3 96k 4k' \
+			s2.raw >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow s3.qcow 300k &&
+		"$QEMU_IO" -c 'write -P 4 8k 8k' s3.qcow >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 small.qcow2 1M ||
+		{ fail convert-multi/setup; return; }
+	local args i=0
+	for args in "-O qcow2 s1.qcow2 s2.raw" "-O qcow2 s2.raw s1.qcow2 s3.qcow" \
+		"-c -O qcow2 s2.raw s1.qcow2" "-O qcow s2.raw s2.raw s3.qcow" \
+		"-O qcow2 -o cluster_size=4k s3.qcow s2.raw s2.raw s1.qcow2" \
+		"-O raw s2.raw s1.qcow2 s2.raw" "-f raw -O qcow2 s2.raw s2.raw"; do
+		i=$((i + 1))
+		fresh s1.qcow2 s2.raw s3.qcow
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "convert-multi/$i" convert $args out && [ -e ref/out ] ||
+			continue
+		same_content "convert-multi/$i/compare" ours/out ref/out
+		case $args in
+		*"-O raw"*) ;;
+		*"-O qcow "*) map_shape "convert-multi/$i/map" ours/out ref/out ;;
+		*) map_shape "convert-multi/$i/map" ours/out ref/out
+		   clean_check "convert-multi/$i/check" ours/out ;;
+		esac
+	done
+	fresh s1.qcow2 s2.raw small.qcow2
+	tool_both convert-multi/too-small convert -n -O qcow2 s1.qcow2 s2.raw small.qcow2
+	tool_both convert-multi/bitmaps convert --bitmaps -O qcow2 s1.qcow2 s2.raw out
+	tool_both convert-multi/snapshot convert -l sn -O qcow2 s1.qcow2 s2.raw out
+	tool_both convert-multi/missing convert -O qcow2 s1.qcow2 nosuch out
+	tool_both convert-multi/wrong-format convert -f qcow2 -O qcow2 s1.qcow2 s2.raw out
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -255,4 +294,5 @@ test_map
 test_zero_partial
 test_names
 test_resize_prealloc
+test_convert_multi
 finish
