@@ -99,6 +99,7 @@ static int merge_backing(struct create_args *a)
 static int size_arg(const struct create_args *a, struct create_spec *s)
 {
 	uint64_t size;
+	int ret;
 
 	if (!a->size)
 		return 0;
@@ -107,8 +108,15 @@ static int size_arg(const struct create_args *a, struct create_spec *s)
 			   a->file, a->size);
 		return -EINVAL;
 	}
-	if (a->size[0] == '-' || parse_size(a->size, &size) < 0) {
-		tool_error("%s: size '%s' is not a number of bytes (optional suffix k, M, G, T, P or E)",
+	/* qemu-img's words: scripts match them */
+	ret = a->size[0] == '-' ? -EINVAL : parse_size(a->size, &size);
+	if (ret == -ERANGE || (!ret && size > INT64_MAX)) {
+		tool_error("%s: Invalid image size specified. Must be between 0 and %lld.",
+			   a->file, (long long)INT64_MAX);
+		return -EINVAL;
+	}
+	if (ret < 0) {
+		tool_error("%s: Invalid image size specified '%s'. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.",
 			   a->file, a->size);
 		return -EINVAL;
 	}

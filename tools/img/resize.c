@@ -92,7 +92,7 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 	if (ret == -ERANGE)
 		n = UINT64_MAX;	/* too large, said below */
 	else if (ret < 0) {
-		tool_error("%s: size '%s' is not a number of bytes, optionally with + or - and a suffix k, M, G, T, P or E",
+		tool_error("%s: Parameter 'size' expects a non-negative number below 2^64 (optional + or -, suffix k, M, G, T, P or E), not '%s'",
 			   file, given);
 		return -EINVAL;
 	}
@@ -102,14 +102,10 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 		n = n > UINT64_MAX - cur ? UINT64_MAX : cur + n;
 	else if (sign)
 		n = cur - n;
-	if (!n) {
-		tool_error("%s: size '%s' would leave the image empty; the new size must be above zero",
+	/* qemu-img's words (past 2^63 its size is negative too) */
+	if (!n || n > INT64_MAX) {
+		tool_error("%s: New image size must be positive (not '%s')",
 			   file, given);
-		return -EINVAL;
-	}
-	if (n > INT64_MAX) {
-		tool_error("%s: size '%s' would make the image larger than %lld bytes",
-			   file, given, (long long)INT64_MAX);
 		return -EINVAL;
 	}
 	*out = n;
@@ -125,8 +121,8 @@ static int resize(const struct resize_args *a, struct qcow_image *img)
 	if (ret < 0)
 		return ret;
 	if (size < old && !a->shrink) {
-		tool_error("%s: refusing to shrink from %" PRIu64 " to %" PRIu64 " bytes without --shrink (the data past the new end would be lost)",
-			   a->file, old, size);
+		tool_error("%s: Use the --shrink option to perform a shrink operation.",
+			   a->file);
 		return -EINVAL;
 	}
 	/* qemu-img's words: scripts match them */
