@@ -287,6 +287,54 @@ test_convert_multi() {
 	tool_both convert-multi/wrong-format convert -f qcow2 -O qcow2 s1.qcow2 s2.raw out
 }
 
+# ------------------------------------------------- qemu-img's error words
+
+# said NAME: qemu-img's message (its first line, the program name and the
+# file name left out) is part of ours, for scripts that match on it.
+said() {
+	local f ref
+	f=$(case_file "$1")
+	ref=$(grep -v '^qemu-img: WARNING\|^qemu-img:  ' "$f.ref.err" | head -n 1)
+	ref=${ref#qemu-img: }
+	ref=${ref#*.qcow2: }
+	ref=${ref#*.raw: }
+	ref=${ref#"Could not open 'ours/img.qcow2': "}
+	if [ -n "$ref" ] && grep -qF -- "$ref" "$f.ours.err"; then
+		pass "$1/words"
+	else
+		fail "$1/words" "qemu-img says '$ref'; ours: $(head -c 200 "$f.ours.err")"
+	fi
+}
+
+test_words() {
+	local o i=0
+	for o in cluster_size=1000 cluster_size=256 cluster_size=4M \
+		refcount_bits=3 refcount_bits=128 extended_l2=on,cluster_size=4k \
+		compat=0.10,refcount_bits=1 compat=0.10,extended_l2=on \
+		compat=0.10,lazy_refcounts=on compat=0.10,data_file=d.raw \
+		compat=0.10,compression_type=zstd foo=bar lazy_refcounts=maybe \
+		compat=2 preallocation=foo compression_type=lz4 data_file_raw=on \
+		backing_fmt=qcow2; do
+		i=$((i + 1))
+		fresh
+		tool_both "words/create-$i-$o" create -f qcow2 -o "$o" img.qcow2 1M &&
+			said "words/create-$i-$o"
+	done
+	fresh
+	tool_both words/too-large create -f qcow2 -o cluster_size=512 img.qcow2 1P &&
+		said words/too-large
+	tool_both words/size-range create -f qcow2 img.qcow2 9E &&
+		said words/size-range
+	tool_both words/raw-option create -f raw -o foo=1 img.raw 1M &&
+		said words/raw-option
+	"$QEMU_IMG" create -q -f qcow2 r.qcow2 10M || { fail words/setup; return; }
+	fresh r.qcow2
+	tool_both words/resize-shrink resize r.qcow2 5M && said words/resize-shrink
+	tool_both words/resize-negative resize r.qcow2 -- -20M &&
+		said words/resize-negative
+	tool_both words/resize-huge resize r.qcow2 9E && said words/resize-huge
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -295,4 +343,5 @@ test_zero_partial
 test_names
 test_resize_prealloc
 test_convert_multi
+test_words
 finish
