@@ -22,6 +22,7 @@ static const struct verb {
 	{ "create", img_create },
 	{ "info", img_info },
 	{ "map", img_map },
+	{ "measure", img_measure },
 	{ "rebase", img_rebase },
 	{ "resize", img_resize },
 	{ "snapshot", img_snapshot },
