@@ -335,6 +335,76 @@ test_words() {
 	tool_both words/resize-huge resize r.qcow2 9E && said words/resize-huge
 }
 
+# ---------------------------------------------------------------- measure
+
+test_measure() {
+	"$QEMU_IMG" create -q -f qcow2 u.qcow2 1000k &&
+		"$QEMU_IO" -c 'write -P 1 990k 4k' -c 'write -c -P 2 0 64k' \
+			-c 'write -z 128k 64k' u.qcow2 >/dev/null &&
+		"$QEMU_IMG" bitmap --add -g 16k u.qcow2 a-longer-bitmap-name &&
+		"$QEMU_IMG" bitmap --add u.qcow2 b0 &&
+		"$QEMU_IMG" snapshot -c snap u.qcow2 &&
+		"$QEMU_IO" -c 'write -P 3 512k 8k' u.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -b u.qcow2 -F qcow2 top.qcow2 3M &&
+		"$QEMU_IO" -c 'write -P 4 2M 4k' top.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=16k,extended_l2=on \
+			e.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 20k 2k' -c 'write -P 1 100k 2k' e.qcow2 >/dev/null &&
+		truncate -s 3M h.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 100k 4k' -c 'write -P 1 120k 4k' \
+			-c 'write -P 1 140k 4k' h.raw >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2.qcow2 5M &&
+		"$QEMU_IO" -c 'write -P 1 1M 1M' v2.qcow2 >/dev/null ||
+		{ fail measure/setup; return; }
+	fresh u.qcow2 top.qcow2 e.qcow2 h.raw v2.qcow2
+	local args i=0
+	while IFS= read -r args; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "measure/$i" measure $args
+	done <<'EOF2'
+--size 1000
+--size 1000 -O qcow2
+--size 1000k -O qcow2 -o cluster_size=512
+--size 0 -O qcow2
+--size 100G -O qcow2 -o cluster_size=2M
+--size 10G -O qcow2 -o cluster_size=512,refcount_bits=1
+--size 10G -O qcow2 -o cluster_size=16k,extended_l2=on,refcount_bits=64
+--size 1000k -O qcow2 -o preallocation=full
+--size 1000k -O qcow2 -o preallocation=metadata
+--size 3M -O qcow2 -o size=5M
+--output=json --size 7M
+--output=json --size 7M -O qcow2
+u.qcow2
+-O qcow2 u.qcow2
+-O qcow2 -o compat=0.10 u.qcow2
+-O qcow2 -o cluster_size=4k u.qcow2
+-O qcow2 -o preallocation=falloc u.qcow2
+--output=json -O qcow2 u.qcow2
+--output=json -O raw u.qcow2
+-O qcow2 -l snap u.qcow2
+-O qcow2 -l snapshot.name=snap u.qcow2
+-U -O qcow2 top.qcow2
+-O qcow2 -o cluster_size=512 e.qcow2
+-O qcow2 e.qcow2
+-f raw -O qcow2 h.raw
+-f raw -O qcow2 -o cluster_size=16k h.raw
+-O qcow2 v2.qcow2
+-O qcow2 --image-opts driver=qcow2,file.filename=u.qcow2
+-O qcow2 json:{"file":{"filename":"u.qcow2"}}
+-O qcow --size 1M
+-O qcow2 -l nosuch u.qcow2
+-O qcow2
+--size 1M u.qcow2
+-O qcow2 -o cluster_size=1000 --size 1M
+-O qcow2 -o foo=1 --size 1M
+-O qcow2 --size 1P -o cluster_size=512
+-O qcow2 --size 1P
+-O qcow2 --size 100000T
+-O qcow2 --size 9E
+EOF2
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -344,4 +414,5 @@ test_names
 test_resize_prealloc
 test_convert_multi
 test_words
+test_measure
 finish
