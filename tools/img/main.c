@@ -20,6 +20,7 @@ static const struct verb {
 	{ "compare", img_compare },
 	{ "convert", img_convert },
 	{ "create", img_create },
+	{ "dd", img_dd },
 	{ "info", img_info },
 	{ "map", img_map },
 	{ "measure", img_measure },
