@@ -405,6 +405,56 @@ u.qcow2
 EOF2
 }
 
+# --------------------------------------------------------------------- dd
+
+test_dd() {
+	"$QEMU_IMG" create -q -f qcow2 d.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 4k' -c 'write -P 2 512k 64k' \
+			-c 'write -P 3 1020k 4k' d.qcow2 >/dev/null ||
+		{ fail dd/setup; return; }
+	local args i=0 out
+	while IFS= read -r args; do
+		i=$((i + 1))
+		fresh d.qcow2
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "dd/$i" dd $args || continue
+		out=${args##*of=}
+		out=${out%% *}
+		out=${out#file:}
+		[ -e "ref/$out" ] || continue
+		same_bytes "dd/$i/bytes" "$out" ||
+			same_content "dd/$i/compare" "ours/$out" "ref/$out"
+		case $out in
+		*.qcow2) map_shape "dd/$i/map" "ours/$out" "ref/$out"
+			 clean_check "dd/$i/check" "ours/$out" ;;
+		esac
+	done <<'EOF2'
+if=d.qcow2 of=o.raw
+-O qcow2 bs=64k count=10 skip=2 if=d.qcow2 of=o.qcow2
+-O qcow2 bs=1k skip=3 if=d.qcow2 of=o.qcow2
+bs=4k skip=300 if=d.qcow2 of=o.raw
+bs=4k count=1 skip=2 if=d.qcow2 of=o.raw
+bs=4k skip=256 if=d.qcow2 of=o.raw
+bs=1000 skip=3 if=d.qcow2 of=o.raw
+bs=64k count=3 skip=1 -O qcow if=d.qcow2 of=o.qcow
+-f raw if=d.qcow2 of=o.raw
+bs=1k count=0 if=d.qcow2 of=o.raw
+bs=3 count=1000 skip=7 if=d.qcow2 of=o.raw
+bs=1M count=1 -U if=d.qcow2 of=o.raw
+if=d.qcow2 of=file:f:g.raw
+if=json:{"file":{"filename":"d.qcow2"}} of=o.raw
+--image-opts if=driver=qcow2,file.filename=d.qcow2 of=o.raw
+if=d.qcow2
+of=o.raw
+bs=0 if=d.qcow2 of=o.raw
+bs=1k count=abc if=d.qcow2 of=o.raw
+bs=1k skip=-1 if=d.qcow2 of=o.raw
+foo=1 if=d.qcow2 of=o.raw
+if=nosuch of=o.raw
+if=d.qcow2 of=p:q.raw
+EOF2
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -415,4 +465,5 @@ test_resize_prealloc
 test_convert_multi
 test_words
 test_measure
+test_dd
 finish
