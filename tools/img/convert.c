@@ -346,6 +346,7 @@ int img_convert(int argc, char **argv)
 	if (parse_args(argc, argv, &c) < 0) {
 		img_opts_free(&c.opts);
 		snapshot_param_free(&c.snapshot);
+		free(c.srcs);
 		return img_usage(false);
 	}
 	ret = setup(&c);
