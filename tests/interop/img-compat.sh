@@ -37,6 +37,11 @@ test_empty() {
 			clean_check "empty/create${o:+-$o}/check" ours/img.qcow2 &&
 			same_bytes "empty/create${o:+-$o}/bytes" img.qcow2
 	done
+	for o in 0 512 3000 1M; do
+		fresh
+		tool_both "empty/create-raw-$o" create -f raw img.raw "$o" &&
+			map_shape "empty/create-raw-$o/map" ours/img.raw ref/img.raw
+	done
 	: >empty.raw
 	fresh empty.raw
 	tool_both empty/convert convert -f raw -O qcow2 empty.raw img.qcow2 &&
@@ -273,8 +278,8 @@ test_convert_multi() {
 			continue
 		same_content "convert-multi/$i/compare" ours/out ref/out
 		case $args in
-		*"-O raw"*) ;;
-		*"-O qcow "*) map_shape "convert-multi/$i/map" ours/out ref/out ;;
+		*"-O raw"* | *"-O qcow "*)
+		   map_shape "convert-multi/$i/map" ours/out ref/out ;;
 		*) map_shape "convert-multi/$i/map" ours/out ref/out
 		   clean_check "convert-multi/$i/check" ours/out ;;
 		esac
