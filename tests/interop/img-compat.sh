@@ -460,6 +460,29 @@ if=d.qcow2 of=p:q.raw
 EOF2
 }
 
+# ------------------------------------------------------- -p progress
+
+# rebase -p: the progress lines byte for byte (qemu-img counts 2 MiB
+# steps that copy, ending at either backing file's end).
+test_progress() {
+	local b t i=0
+	for b in 3M 8M; do
+		for t in "5M" "1M" "3M 512k" "8M 1M" "7M 512k"; do
+			i=$((i + 1))
+			set -- $t
+			rm -f pb.qcow2 pt.qcow2 pn.qcow2
+			"$QEMU_IMG" create -q -f qcow2 pb.qcow2 "$b" &&
+				"$QEMU_IMG" create -q -f qcow2 -b pb.qcow2 -F qcow2 pt.qcow2 "$1" &&
+				"$QEMU_IMG" create -q -f qcow2 pn.qcow2 5M ||
+				{ fail "progress/$i/setup"; continue; }
+			[ $# -gt 1 ] && "$QEMU_IO" -c "write $2 64k" pt.qcow2 >/dev/null
+			fresh pb.qcow2 pt.qcow2 pn.qcow2
+			tool_both "progress/rebase-$i" rebase -p -b pn.qcow2 -F qcow2 pt.qcow2 &&
+				same_content "progress/rebase-$i/compare" ours/pt.qcow2 ref/pt.qcow2
+		done
+	done
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -471,4 +494,5 @@ test_convert_multi
 test_words
 test_measure
 test_dd
+test_progress
 finish
