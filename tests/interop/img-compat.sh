@@ -481,6 +481,21 @@ test_progress() {
 				same_content "progress/rebase-$i/compare" ours/pt.qcow2 ref/pt.qcow2
 		done
 	done
+	# compare -p: 2 MiB steps where data is read, redrawn every 2%
+	"$QEMU_IMG" create -q -f qcow2 cb.qcow2 8M &&
+		"$QEMU_IO" -c 'write 0 4M' cb.qcow2 >/dev/null ||
+		{ fail progress/compare-setup; return; }
+	for t in "write -P 3 1M 3M" "write -P 0xcd 1M 3M" "write -z 2M 1M" \
+		"write -P 0xcd 5M 1M"; do
+		i=$((i + 1))
+		rm -f ct.qcow2
+		"$QEMU_IMG" create -q -f qcow2 -b cb.qcow2 -F qcow2 ct.qcow2 &&
+			"$QEMU_IO" -c "$t" ct.qcow2 >/dev/null ||
+			{ fail "progress/$i/setup"; continue; }
+		fresh cb.qcow2 ct.qcow2
+		tool_both "progress/compare-$i" compare -p ct.qcow2 cb.qcow2
+		tool_both "progress/compare-$i-f" compare -p -f qcow2 -F qcow2 cb.qcow2 ct.qcow2
+	done
 }
 
 write_setup
