@@ -38,9 +38,14 @@ void progress_add(struct progress *p, uint64_t bytes)
 
 void progress_add_pct(struct progress *p, double delta)
 {
+	progress_set_pct(p, p->current + delta);
+}
+
+void progress_set_pct(struct progress *p, double pct)
+{
 	if (!p->enabled)
 		return;
-	p->current += delta;
+	p->current = pct;
 	if (p->current > 100.0)
 		p->current = 100.0;
 	if (p->current > p->shown + p->step ||

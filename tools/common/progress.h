@@ -23,6 +23,8 @@ void progress_add(struct progress *p, uint64_t bytes);
  * its length): at most 100, which is drawn each time it is reached.
  */
 void progress_add_pct(struct progress *p, double delta);
+/* The same, at pct percent. */
+void progress_set_pct(struct progress *p, double pct);
 /* Draws 100% (again). */
 void progress_complete(struct progress *p);
 /* Ends the line. */

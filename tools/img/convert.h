@@ -54,6 +54,7 @@ struct convert {
 	uint8_t *old;			/* target data before the copy */
 	size_t buf_size;
 	struct progress progress;
+	bool chunk_below;		/* the last chunk: from a backing file */
 	struct convert_bitmap *bitmaps;	/* the source's, to copy */
 	int nr_bitmaps;
 };

@@ -176,6 +176,7 @@ static int next_chunk(struct convert *c, uint64_t off, uint64_t *n,
 		return ret;
 	}
 	*src_zero = st.flags & QCOW_ST_ZERO;
+	c->chunk_below = st.depth > 0;
 	if (st.length < *n) {
 		if (st.length >= c->grain)
 			*n = st.length - st.length % c->grain;
@@ -185,12 +186,55 @@ static int next_chunk(struct convert *c, uint64_t off, uint64_t *n,
 	return 0;
 }
 
-int convert_copy(struct convert *c)
+/*
+ * A chunk that counts for -p, as qemu-img counts: data (zeros too with
+ * -S 0), not what the -B backing file gives.
+ */
+static bool counted(const struct convert *c, bool src_zero)
 {
-	uint64_t size = c->total, off, n;
+	return (!src_zero || !c->sparse) && !(c->backing && c->chunk_below);
+}
+
+/* -p after a counted chunk: with -c, cluster by cluster, as qemu-img. */
+static void progress_chunk(struct convert *c, uint64_t n, uint64_t *done,
+			   uint64_t all)
+{
+	uint64_t step = c->compress ? c->grain : n, i, k;
+
+	for (i = 0; i < n; i += k) {
+		k = min_u64(step, n - i);
+		*done += k;
+		progress_set_pct(&c->progress,
+				 100.0 * (double)*done / (double)all);
+	}
+}
+
+/* The bytes that count, by a pass over the chunks as the copy makes them. */
+static int counted_bytes(struct convert *c, uint64_t *out)
+{
+	uint64_t off, n;
 	bool src_zero;
 	int ret;
 
+	*out = 0;
+	for (off = 0; off < c->total; off += n) {
+		ret = next_chunk(c, off, &n, &src_zero);
+		if (ret < 0)
+			return ret;
+		if (counted(c, src_zero))
+			*out += n;
+	}
+	return 0;
+}
+
+int convert_copy(struct convert *c)
+{
+	uint64_t size = c->total, off, n, all = 0, done = 0;
+	bool src_zero;
+	int ret;
+
+	if (c->progress.enabled && (ret = counted_bytes(c, &all)) < 0)
+		return ret;
 	for (off = 0; off < size; off += n) {
 		ret = next_chunk(c, off, &n, &src_zero);
 		if (ret < 0)
@@ -198,7 +242,8 @@ int convert_copy(struct convert *c)
 		ret = copy_chunk(c, off, n, src_zero);
 		if (ret < 0)
 			return ret;
-		progress_add(&c->progress, n);
+		if (counted(c, src_zero))
+			progress_chunk(c, n, &done, all);
 	}
 	return 0;
 }
