@@ -495,6 +495,13 @@ test_progress() {
 		fresh cb.qcow2 ct.qcow2
 		tool_both "progress/compare-$i" compare -p ct.qcow2 cb.qcow2
 		tool_both "progress/compare-$i-f" compare -p -f qcow2 -F qcow2 cb.qcow2 ct.qcow2
+		# convert -p: the data chunks (-c: clusters) counted, not -B's
+		tool_both "progress/convert-$i" convert -p -O qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-raw" convert -p -O raw ct.qcow2 x.raw
+		tool_both "progress/convert-$i-c" convert -p -c -O qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-B" convert -p -O qcow2 \
+			-B cb.qcow2 -F qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-multi" convert -p -O raw ct.qcow2 cb.qcow2 x.raw
 	done
 }
 
