@@ -6,8 +6,8 @@
  * written as zeros, unless (as in QEMU) their (sub)cluster is a zero or
  * unallocated one whose other bytes the chain's block status calls zero:
  * then the whole (sub)cluster gets the zero flag.  Version 2 has none:
- * without a backing file its clusters are unmapped instead, as QEMU does.  The unaligned ends of
- * a discard are left alone, as QEMU does.
+ * without a backing file its clusters are unmapped instead, as QEMU does.
+ * The unaligned ends of a discard are left alone, as QEMU does.
  */
 #include <errno.h>
 #include <stdlib.h>
