@@ -273,6 +273,9 @@ static void qcow2_dispatch(struct qcow_req *req)
 
 	if ((s->corrupt || s->refcounts_damaged) && req->op != QCOW_OP_READ &&
 	    req->op != QCOW_OP_STATUS) {
+		/* a zero write's finished chain probe (qcow2_zero.c) */
+		free(req->drv_state);
+		req->drv_state = NULL;
 		qreq_fail(req, -EIO);
 		req->pos = req->offset + req->length;
 		qreq_put(req);

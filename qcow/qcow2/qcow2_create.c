@@ -110,7 +110,8 @@ static void plan(struct layout *l, const struct qcow_create_opts *o)
 	bool prealloc = o->prealloc != QCOW_PREALLOC_OFF;
 
 	l->l1_size = div_round_up(o->size, cs * l2_entries);
-	l->l1_clusters = MAX(div_round_up(l->l1_size * 8, cs), 1);
+	/* like QEMU, an empty disk has no L1 table at all */
+	l->l1_clusters = div_round_up(l->l1_size * 8, cs);
 	l->l2_tables = prealloc ? l->l1_size : 0;
 	l->data_clusters = prealloc && !o->data_file ?
 			   div_round_up(o->size, cs) : 0;
@@ -161,7 +162,7 @@ static int build_header(const char *path, const struct qcow_create_opts *o,
 	put_be32(h + QH_CLUSTER_BITS, l->cluster_bits);
 	put_be64(h + QH_SIZE, o->size);
 	put_be32(h + QH_L1_SIZE, (uint32_t)l->l1_size);
-	put_be64(h + QH_L1_OFFSET, l->l1_off);
+	put_be64(h + QH_L1_OFFSET, l->l1_size ? l->l1_off : 0);
 	put_be64(h + QH_RT_OFFSET, l->rt_off);
 	put_be32(h + QH_RT_CLUSTERS, (uint32_t)l->rt_clusters);
 	if (compat >= 3) {
@@ -195,8 +196,11 @@ static int build_header(const char *path, const struct qcow_create_opts *o,
 		put_be64(fde + 8, l->crypt_len);
 		pos += put_ext(h + pos, QEXT_CRYPTO, fde, sizeof(fde));
 	}
-	/* the feature name table is optional: left out when it does not fit */
-	if (compat >= 3 && pos + 8 + sizeof(table) + 8 +
+	/*
+	 * The feature name table is optional: qemu-img 7.2 writes it only with
+	 * clusters larger than 4 KiB; left out too when it does not fit.
+	 */
+	if (compat >= 3 && l->cs > 4096 && pos + 8 + sizeof(table) + 8 +
 	    (o->backing_file ? strlen(o->backing_file) : 0) <= l->cs) {
 		for (i = 0; i < ARRAY_SIZE(feature_names); i++) {
 			table[i * 48] = feature_names[i].type;
@@ -258,10 +262,10 @@ static int write_tables(int fd, const struct qcow_create_opts *o,
 	for (i = 0; i < l->l2_tables; i++)
 		put_be64(buf + i * 8, (l->l2_off + i * cs) | QCOW_OFLAG_COPIED);
 	/* like QEMU, the file may end right after the L1 entries */
-	if (!ret)
+	if (!ret && l->l1_size)
 		ret = qfd_pwrite_all(fd, buf, l->l2_tables ?
-				     l->l1_clusters * cs :
-				     MAX(l->l1_size * 8, 8), l->l1_off);
+				     l->l1_clusters * cs : l->l1_size * 8,
+				     l->l1_off);
 	data_c = 0;
 	n = div_round_up(o->size, cs);
 	for (i = 0; i < l->l2_tables && !ret; i++) {

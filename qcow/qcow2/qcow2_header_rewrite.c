@@ -2,7 +2,8 @@
 /*
  * Rewriting the header cluster: new backing file name or format, data file
  * name, or version.  Every extension we do not change is copied as it is,
- * unknown ones included.  The cluster is written in one write after all
+ * unknown ones included, in QEMU's order: backing format, data file,
+ * encryption header, feature names, bitmaps, then the unknown ones.  The cluster is written in one write after all
  * metadata is on disk.
  */
 #include <errno.h>
@@ -24,9 +25,19 @@ static size_t put_ext(uint8_t *p, size_t room, uint32_t type,
 	return need;
 }
 
-/* The extensions of the old header, minus those being replaced. */
-static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
-		     uint8_t *out, size_t *pos, size_t room, bool no_features)
+static bool known_ext(uint32_t type)
+{
+	return type == QEXT_BACKING_FORMAT || type == QEXT_DATA_FILE ||
+	       type == QEXT_CRYPTO || type == QEXT_FEATURE_TABLE ||
+	       type == QEXT_BITMAPS;
+}
+
+/*
+ * The old header's extensions of one type (want), or with want QEXT_END
+ * every unknown one, in their order.
+ */
+static int copy_exts(struct qcow2 *s, uint32_t want, uint8_t *out,
+		     size_t *pos, size_t room)
 {
 	uint32_t off = s->version == 2 ? QH_V2_LENGTH : s->header_length;
 	uint32_t limit = s->backing_offset ? (uint32_t)s->backing_offset :
@@ -40,19 +51,13 @@ static int copy_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
 		if (type == QEXT_END || len > limit - off - 8)
 			break;
 		off += 8;
-		if ((type == QEXT_BACKING_FORMAT && chg->set_backing) ||
-		    (type == QEXT_DATA_FILE && chg->set_data_file) ||
-		    (type == QEXT_BITMAPS && chg->set_bitmaps) ||
-		    (type == QEXT_FEATURE_TABLE &&
-		     (chg->version == 2 || no_features))) {
-			off += ALIGN_UP(len, 8);
-			continue;
+		if (want == QEXT_END ? !known_ext(type) : type == want) {
+			n = put_ext(out + *pos, room - *pos, type,
+				    s->hdr_raw + off, len);
+			if (!n)
+				return -ENOSPC;
+			*pos += n;
 		}
-		n = put_ext(out + *pos, room - *pos, type, s->hdr_raw + off,
-			    len);
-		if (!n)
-			return -ENOSPC;
-		*pos += n;
 		off += ALIGN_UP(len, 8);
 	}
 	return 0;
@@ -99,6 +104,37 @@ static void set_v3_fields(struct qcow2 *s, uint8_t *h)
 		h[QH_COMPRESSION_TYPE] = s->compression_type;
 }
 
+static int put_exts(struct qcow2 *s, const struct qcow2_header_change *chg,
+		    uint8_t *h, size_t *pos, bool no_features)
+{
+	const char *backing = chg->set_backing ? chg->backing :
+			      s->img->backing_name;
+	size_t room = s->cluster_size - 8;
+	int version = chg->version ? chg->version : (int)s->version;
+	int ret;
+
+	if (chg->set_backing)
+		ret = add_ext(h, pos, room, QEXT_BACKING_FORMAT,
+			      backing ? chg->backing_format : NULL);
+	else
+		ret = copy_exts(s, QEXT_BACKING_FORMAT, h, pos, room);
+	if (!ret && chg->set_data_file)
+		ret = add_ext(h, pos, room, QEXT_DATA_FILE, chg->data_file);
+	else if (!ret)
+		ret = copy_exts(s, QEXT_DATA_FILE, h, pos, room);
+	if (!ret)
+		ret = copy_exts(s, QEXT_CRYPTO, h, pos, room);
+	if (!ret && version != 2 && !no_features)
+		ret = copy_exts(s, QEXT_FEATURE_TABLE, h, pos, room);
+	if (!ret && chg->set_bitmaps && chg->nb_bitmaps)
+		ret = add_bitmaps_ext(h, pos, room, chg);
+	else if (!ret && !chg->set_bitmaps)
+		ret = copy_exts(s, QEXT_BITMAPS, h, pos, room);
+	if (!ret)
+		ret = copy_exts(s, QEXT_END, h, pos, room);
+	return ret;
+}
+
 static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
 		 uint8_t *h, bool no_features);
 
@@ -142,14 +178,7 @@ static int build(struct qcow2 *s, const struct qcow2_header_change *chg,
 		set_v3_fields(s, h);
 	}
 	pos = hlen;
-	ret = copy_exts(s, chg, h, &pos, cs - 8, no_features);
-	if (!ret && chg->set_backing)
-		ret = add_ext(h, &pos, cs - 8, QEXT_BACKING_FORMAT,
-			      backing ? chg->backing_format : NULL);
-	if (!ret && chg->set_data_file)
-		ret = add_ext(h, &pos, cs - 8, QEXT_DATA_FILE, chg->data_file);
-	if (!ret && chg->set_bitmaps && chg->nb_bitmaps)
-		ret = add_bitmaps_ext(h, &pos, cs - 8, chg);
+	ret = put_exts(s, chg, h, &pos, no_features);
 	if (ret < 0)
 		return ret;
 	pos += 8;	/* end of extensions */

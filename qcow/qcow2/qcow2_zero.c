@@ -3,8 +3,11 @@
  * Write-zeroes and discard.  Whole (sub)clusters change their L2 entries
  * only: zero flags (version 3) or unmapped entries, the old host clusters
  * released after the cut.  The unaligned ends of a write-zeroes are
- * written as zeros; the unaligned ends of a discard are left alone, as
- * QEMU does.
+ * written as zeros, unless (as in QEMU) their (sub)cluster is a zero or
+ * unallocated one whose other bytes the chain's block status calls zero:
+ * then the whole (sub)cluster gets the zero flag.  Version 2 has none:
+ * without a backing file its clusters are unmapped instead, as QEMU does.
+ * The unaligned ends of a discard are left alone, as QEMU does.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,7 +85,9 @@ static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
 	bool ext = s->l2_entry_size == 16, full = a == 0 &&
 		   b == (ext ? QCOW_L2_SUBCLUSTERS : 1u);
 	bool discard = req->op == QCOW_OP_DISCARD;
-	bool unmap = discard || (req->flags & QCOW_REQ_UNMAP);
+	/* version 2 zeroes only without a backing file: by unmapping */
+	bool unmap = discard || (req->flags & QCOW_REQ_UNMAP) ||
+		     s->version < 3;
 	uint64_t old = get_be64(p), entry = old;
 	uint64_t bitmap = ext ? get_be64(p + 8) : 0, bits;
 	bool compressed = old & QCOW_OFLAG_COMPRESSED;
@@ -114,6 +119,180 @@ static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
 	put_be64(p, entry);
 	put_be64(p + 8, bitmap);
 	return true;
+}
+
+/*
+ * Whether the backing chain's block status calls [start[i], end[i]) zero
+ * (QEMU's test before it zeroes a partial subcluster): each position is
+ * asked of the top backing layer, then of the layers below while they
+ * leave it unallocated; past a layer's end, or below the last one, it
+ * is zero.  The status requests run as children; the parent's step is
+ * resumed when the verdict is known.
+ */
+struct zprobe {
+	struct qcow_req child;
+	struct qcow_status st;
+	struct qcow_req *parent;
+	struct qcow_image *layer;
+	uint64_t sc;			/* the subcluster it decides */
+	uint64_t start[2], end[2];
+	uint64_t pos, lim;
+	unsigned int idx;
+	int verdict;			/* -1 asking, 0 not zero, 1 zero */
+	bool waiting, in_submit;
+};
+
+static void probe_top(struct zprobe *z)
+{
+	z->layer = z->parent->img->backing;
+	z->lim = z->end[z->idx];
+}
+
+static void probe_run(struct zprobe *z);
+
+static void probe_done(struct qcow_req *child, int res)
+{
+	struct zprobe *z = (struct zprobe *)child;
+	uint64_t len = z->st.length;
+
+	z->waiting = false;
+	if (res <= 0 || !len || len > z->lim - z->pos)
+		z->verdict = 0;		/* written as zeros instead */
+	else if (z->st.flags & QCOW_ST_ZERO) {
+		z->pos += len;
+		probe_top(z);
+	} else if (z->st.flags & (QCOW_ST_DATA | QCOW_ST_ALLOCATED)) {
+		z->verdict = 0;
+	} else {
+		z->lim = z->pos + len;
+		z->layer = z->layer->backing;
+	}
+	if (z->in_submit)
+		return;
+	probe_run(z);
+	if (!z->waiting)
+		qwaiter_wake(&z->parent->waiter, 0);
+}
+
+static void probe_run(struct zprobe *z)
+{
+	struct qcow_req *req = z->parent;
+	struct qcow_image *l;
+	int ret;
+
+	while (z->verdict < 0 && !z->waiting) {
+		l = z->layer;
+		if (z->pos >= z->end[z->idx]) {
+			if (++z->idx == ARRAY_SIZE(z->end)) {
+				z->verdict = 1;
+				break;
+			}
+			z->pos = z->start[z->idx];
+			probe_top(z);
+			continue;
+		}
+		if (!l || z->pos >= l->size) {
+			z->pos = z->lim;
+			probe_top(z);
+			continue;
+		}
+		memset(&z->child, 0, sizeof(z->child));
+		z->child.done = probe_done;
+		z->waiting = true;
+		z->in_submit = true;
+		ret = qcow_submit(req->ctx, l, &z->child, QCOW_OP_STATUS,
+				  &z->st, z->pos, MIN(z->lim, l->size) - z->pos);
+		z->in_submit = false;
+		if (ret < 0) {
+			z->waiting = false;
+			z->verdict = 0;
+		}
+	}
+}
+
+static void probe_free(struct qcow_req *req)
+{
+	free(req->drv_state);
+	req->drv_state = NULL;
+}
+
+/*
+ * 1 when the rest of subcluster [s0, s1) around [req->pos, next) reads as
+ * zeros in the backing chain, 0 when not, -EAGAIN while the chain is
+ * asked (the step runs again with the answer), or -errno.
+ */
+static int backing_zero(struct qcow_req *req, uint64_t s0, uint64_t s1,
+			uint64_t next)
+{
+	struct zprobe *z = req->drv_state;
+
+	if (!req->img->backing)
+		return 1;
+	if (z && z->sc == s0)
+		return z->verdict;
+	probe_free(req);
+	z = calloc(1, sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	req->drv_state = z;
+	*z = (struct zprobe) {
+		.parent = req, .sc = s0, .verdict = -1,
+		.start = { s0, next }, .end = { req->pos, s1 },
+		.pos = s0,
+	};
+	probe_top(z);
+	req->waiter.ctx = req->ctx;
+	probe_run(z);
+	return z->waiting ? -EAGAIN : z->verdict;
+}
+
+/*
+ * The unaligned piece [req->pos, next) of one subcluster: 1 when the whole
+ * subcluster got the zero flag, 0 when the piece must be written as
+ * zeros, -EAGAIN when req was parked, or -errno.
+ */
+static int zero_partial(struct qcow_req *req, uint64_t next)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t gran = 1ULL << s->subcluster_bits, cs = s->cluster_size;
+	uint64_t s0 = ALIGN_DOWN(req->pos, gran);
+	uint64_t s1 = MIN(s0 + gran, req->img->size);
+	unsigned int a = (s0 & (cs - 1)) >> s->subcluster_bits;
+	struct qcow2_extent e;
+	struct meta_slice *sl;
+	int ret;
+
+	if (qcow2_write_park(req, s1))
+		return -EAGAIN;
+	/* bad metadata: the write path reports it */
+	ret = qcow2_map_extent(req, &e);
+	if (ret < 0)
+		return ret == -EAGAIN ? ret : 0;
+	switch (e.type) {
+	case SC_ZERO_PLAIN:
+	case SC_ZERO_ALLOC:
+		break;
+	case SC_UNALLOC_PLAIN:
+	case SC_UNALLOC_ALLOC:
+		ret = backing_zero(req, s0, s1, next);
+		if (ret <= 0)
+			return ret;
+		break;
+	default:
+		return 0;
+	}
+	ret = qcow2_l2_prepare(req);
+	if (!ret)
+		ret = qcow2_map_extent_pin(req, &e, &sl);
+	if (ret < 0)
+		return ret;
+	ret = change_entry(req, sl->data + e.index * s->l2_entry_size, a,
+			   a + 1);
+	if (ret)
+		meta_cache_mark_dirty(&s->l2, sl);
+	meta_cache_put(&s->l2, sl);
+	probe_free(req);
+	return ret;
 }
 
 /* The aligned range [pos, end) inside one L2 slice; returns bytes done. */
@@ -154,8 +333,10 @@ static bool metadata_only(const struct qcow2 *s, const struct qcow_req *req)
 	if (req->op == QCOW_OP_DISCARD)
 		return true;
 	/* a raw data file must hold the zeros itself */
-	return s->version >= 3 &&
-	       !(s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+	if (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)
+		return false;
+	/* version 2 has no zero flag: unallocated reads zeros without one */
+	return s->version >= 3 || !req->img->backing;
 }
 
 /*
@@ -194,9 +375,18 @@ void qcow2_zero_step(struct qcow_req *req)
 		next = MIN(end, ALIGN_UP(req->pos + 1, gran));
 		if (!IS_ALIGNED(req->pos, gran) || req->pos >= aend ||
 		    !metadata_only(s, req)) {
+			ret = 0;
 			if (!metadata_only(s, req))
 				next = end;
-			if (req->op != QCOW_OP_DISCARD)
+			else if (req->op != QCOW_OP_DISCARD)
+				ret = zero_partial(req, next);
+			if (ret == -EAGAIN)
+				return;
+			if (ret < 0) {
+				qreq_fail(req, ret);
+				break;
+			}
+			if (!ret && req->op != QCOW_OP_DISCARD)
 				write_zeros(req, req->pos, next - req->pos);
 			req->pos = next;
 			continue;
@@ -214,6 +404,7 @@ void qcow2_zero_step(struct qcow_req *req)
 		}
 		req->pos = MIN(req->pos + done, end);
 	}
+	probe_free(req);
 	qcow2_ckpt_maybe(s, req->ctx);
 	qreq_put(req);
 }

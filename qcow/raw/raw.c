@@ -198,6 +198,15 @@ static int raw_create(const char *path, const struct qcow_create_opts *o)
 				      strerror(errno));
 	ret = qfd_preallocate(fd, o->prealloc == QCOW_PREALLOC_OFF ?
 			      QCOW_PREALLOC_METADATA : o->prealloc, 0, o->size);
+	/*
+	 * Like qemu-img, the first block is allocated (zeros): block status
+	 * and O_DIRECT alignment probing see data there, as with QEMU's file.
+	 */
+	if (!ret && o->size && o->prealloc != QCOW_PREALLOC_FULL)
+		ret = qcow_zero_source() ?
+		      qfd_pwrite_all(fd, qcow_zero_source(),
+				     o->size >= 4096 ? 4096 : MIN(o->size, 512),
+				     0) : -ENOMEM;
 	close(fd);
 	return ret < 0 ? qcow_set_error(ret, path, "cannot write: %s",
 					strerror(-ret)) : 0;

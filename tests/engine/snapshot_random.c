@@ -6,8 +6,8 @@
  * operations and after a reopen, check clean (ours) after every snapshot
  * call, and at the end pass qemu-img check, with every snapshot left
  * exported by qemu-img convert -l as its model and, applied by us, read
- * back as its model.  Narrow refcounts (4 bits) overflow: the create is
- * refused whole and the image checks clean.  SNAP_TRACE=1 prints the ops.
+ * back as its model.  Narrow refcounts (4 bits) overflow: the create or
+ * apply is refused whole and the image checks clean.  SNAP_TRACE=1 prints the ops.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +102,7 @@ static int snap_op(struct qcow_image *img, struct state *st, uint64_t *seed,
 		   int kind)
 {
 	struct qcow_snapshot_create_opts o = { .icount = UINT64_MAX };
-	int k;
+	int k, k2;
 
 	if (kind == 0 && (k = pick(st, seed, false)) >= 0) {
 		struct snap *s = &st->sn[k];
@@ -124,8 +124,13 @@ static int snap_op(struct qcow_image *img, struct state *st, uint64_t *seed,
 		st->sn[k].used = false;
 		return qcow_snapshot_delete(img, st->sn[k].name) ?: 1;
 	}
-	memcpy(st->exp.bytes, st->sn[k].bytes, SIZE);
-	return qcow_snapshot_apply(img, st->sn[k].name) ?: 1;
+	k2 = qcow_snapshot_apply(img, st->sn[k].name);
+	/* so is an apply: a packed compressed cluster has many users */
+	if (k2 == -ERANGE && st->narrow)
+		return 1;
+	if (!k2)
+		memcpy(st->exp.bytes, st->sn[k].bytes, SIZE);
+	return k2 ?: 1;
 }
 
 /* What is left: exported by qemu-img, then applied by us. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Write-zeroes on a version 2 image (no zero flag: real zeros go through
+ * Write-zeroes on a version 2 image with a backing file (no zero flag,
+ * and unmapping would uncover the backing file: real zeros go through
  * the write path) over a large range: the engine's peak memory must not
  * grow with the request (it once allocated and cleared a buffer of the
  * request's size), the range must read back as zeros and the data around
@@ -87,10 +88,22 @@ static int write_ref(const char *path, uint8_t *buf)
 	return close(fd);
 }
 
+/* An empty (sparse) backing file of the image's size. */
+static int truncate_new(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ret = fd < 0 ? -1 : ftruncate(fd, IMG_SIZE);
+
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static void run(void)
 {
 	struct qcow_create_opts co = {
 		.format = QCOW_FMT_QCOW2, .size = IMG_SIZE, .compat = 2,
+		.backing_file = "base.raw", .backing_format = "raw",
 	};
 	struct qcow_open_opts oo = { 0 };
 	static uint8_t buf[CHUNK], want[CHUNK];
@@ -101,6 +114,9 @@ static void run(void)
 
 	tl_begin("write_zeroes_v2/bounded-memory");
 	tl_path(path, sizeof(path), "v2.qcow2");
+	tl_path(ref, sizeof(ref), "base.raw");
+	if (truncate_new(ref) < 0)
+		return tl_fail("cannot make %s", ref);
 	tl_path(ref, sizeof(ref), "v2.raw");
 	if (status_kib("VmRSS") == 0 || !reset_peak() || !status_kib("VmHWM"))
 		return tl_skip("no peak RSS in /proc/self/status");

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -146,7 +147,7 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	struct tool_image t;
 	int ret;
 
-	ret = tool_image_parse(arg, image_opts, &t);
+	ret = tool_image_from_arg(arg, image_opts, &t);
 	if (ret < 0)
 		return ret;
 	ret = tool_image_secrets(&t, &o);

@@ -16,6 +16,7 @@ void progress_start(struct progress *p, bool enabled, uint64_t total,
 	p->enabled = enabled;
 	p->total = total;
 	p->done = 0;
+	p->current = 0.0;
 	p->step = step;
 	if (enabled)
 		show(p, 0.0);
@@ -33,6 +34,23 @@ void progress_add(struct progress *p, uint64_t bytes)
 		pct = 100.0;
 	if (pct > p->shown + p->step || pct == 100.0)
 		show(p, pct);
+}
+
+void progress_add_pct(struct progress *p, double delta)
+{
+	progress_set_pct(p, p->current + delta);
+}
+
+void progress_set_pct(struct progress *p, double pct)
+{
+	if (!p->enabled)
+		return;
+	p->current = pct;
+	if (p->current > 100.0)
+		p->current = 100.0;
+	if (p->current > p->shown + p->step ||
+	    p->current < p->shown - p->step || p->current == 100.0)
+		show(p, p->current);
 }
 
 void progress_complete(struct progress *p)

@@ -12,11 +12,19 @@ struct progress {
 	uint64_t done;
 	double step;		/* redraw after this many percent */
 	double shown;
+	double current;		/* progress_add_pct()'s count */
 };
 
 void progress_start(struct progress *p, bool enabled, uint64_t total,
 		    double step);
 void progress_add(struct progress *p, uint64_t bytes);
+/*
+ * delta percent more, as qemu-img counts some loops (per step, whatever
+ * its length): at most 100, which is drawn each time it is reached.
+ */
+void progress_add_pct(struct progress *p, double delta);
+/* The same, at pct percent. */
+void progress_set_pct(struct progress *p, double pct);
 /* Draws 100% (again). */
 void progress_complete(struct progress *p);
 /* Ends the line. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -88,7 +89,7 @@ int tool_open_snapshot(struct qcow_image **img, const char *path,
 		o.snapshot_name = p->name;
 		return tool_open(img, path, fmt_name, &o);
 	}
-	ret = tool_image_parse(path, tool_image_opts(), &t);
+	ret = tool_image_from_arg(path, tool_image_opts(), &t);
 	if (ret < 0)
 		return ret;
 	if (t.driver)

@@ -18,7 +18,7 @@
 #include "tools/common/util.h"
 #include "tools/img/img.h"
 
-#define CMP_BUF_SIZE (1u << 20)
+#define CMP_BUF_SIZE (2u << 20)	/* qemu-img's step (its -p lines) */
 #define SECTOR 512
 
 enum { CMP_SAME, CMP_DIFFER, CMP_OPEN_ERR, CMP_STATUS_ERR, CMP_READ_ERR };

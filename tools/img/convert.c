@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * qcow-img convert: copy an image's guest data into a new raw or qcow2
- * image (or, with -n, into an existing one).
+ * qcow-img convert: copy an image's guest data (or several images', one
+ * after the other) into a new raw or qcow2 image (or, with -n, into an
+ * existing one).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -124,16 +126,28 @@ static int parse_args(int argc, char **argv, struct convert *c)
 		tool_usage_error("convert: needs a source image and an output file name");
 		return -EINVAL;
 	}
-	if (optind != argc - 2 && c->snapshot.id_or_name) {
+	if (optind != argc - 2 && (c->snapshot.id_or_name || c->snapshot.id ||
+				   c->snapshot.name)) {
 		tool_error("No support for concatenating multiple snapshot");
 		return -EINVAL;
 	}
-	if (optind != argc - 2) {
-		tool_usage_error("convert: takes one source image only, then the output file name");
+	if (optind != argc - 2 && c->copy_bitmaps) {
+		tool_error("convert: Copying bitmaps only possible with single source");
 		return -EINVAL;
 	}
+	c->nr_srcs = argc - 1 - optind;
+	c->srcs = calloc(c->nr_srcs, sizeof(*c->srcs));
+	if (!c->srcs) {
+		tool_error("convert: out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < c->nr_srcs; i++)
+		c->srcs[i].name = argv[optind + i];
 	c->src = argv[optind];
-	c->dst = argv[optind + 1];
+	c->dst = argv[argc - 1];
+	if (!c->target_image_opts &&
+	    tool_filename_new(argv[argc - 1], &c->dst) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -192,7 +206,7 @@ static int create_target(struct convert *c, enum qcow_format fmt)
 	ret = create_spec_parse(&s, c->dst, fmt, &c->opts);
 	if (ret < 0)
 		return ret;
-	s.o.size = qcow_size(c->img);
+	s.o.size = c->total;
 	s.has_size = true;
 	ret = create_spec_finish(&s);
 	if (ret < 0)
@@ -233,8 +247,10 @@ opened:
 			   c->dst);
 		return -EINVAL;
 	}
-	if (qcow_size(c->out) < qcow_size(c->img)) {
-		tool_error("%s: the target is smaller than the source", c->dst);
+	if (qcow_size(c->out) < c->total) {
+		/* qemu-img's words: scripts match them */
+		tool_error("%s: output file is smaller than input file",
+			   c->dst);
 		return -EINVAL;
 	}
 	return 0;
@@ -258,6 +274,24 @@ static int alloc_buffers(struct convert *c)
 	return 0;
 }
 
+static int open_sources(struct convert *c, const struct qcow_open_opts *opts)
+{
+	struct convert_src *src;
+	int i;
+
+	for (i = 0; i < c->nr_srcs; i++) {
+		src = &c->srcs[i];
+		if (tool_open_snapshot(&src->img, src->name, c->fmt, opts,
+				       &c->snapshot) < 0)
+			return -EINVAL;
+		src->start = c->total;
+		src->size = qcow_size(src->img);
+		c->total += src->size;
+	}
+	c->img = c->srcs[0].img;
+	return 0;
+}
+
 static int setup(struct convert *c)
 {
 	struct qcow_open_opts opts = {
@@ -271,9 +305,9 @@ static int setup(struct convert *c)
 	ret = check_args(c, &fmt);
 	if (ret < 0)
 		return ret;
-	if (tool_open_snapshot(&c->img, c->src, c->fmt, &opts,
-			       &c->snapshot) < 0)
-		return -EINVAL;
+	ret = open_sources(c, &opts);
+	if (ret < 0)
+		return ret;
 	if (c->copy_bitmaps) {
 		ret = convert_bitmaps_source(c);
 		if (ret < 0)
@@ -312,13 +346,14 @@ int img_convert(int argc, char **argv)
 	if (parse_args(argc, argv, &c) < 0) {
 		img_opts_free(&c.opts);
 		snapshot_param_free(&c.snapshot);
+		free(c.srcs);
 		return img_usage(false);
 	}
 	ret = setup(&c);
 	if (ret < 0)
 		goto out;
 	progress_start(&c.progress, c.show_progress && !c.quiet,
-		       qcow_size(c.img), 1.0);
+		       c.total, 1.0);
 	ret = convert_copy(&c);
 	if (!ret && c.copy_bitmaps)
 		ret = convert_bitmaps_copy(&c);
@@ -332,7 +367,9 @@ out:
 	free(c.buf);
 	free(c.old);
 	qcow_close(c.out);
-	qcow_close(c.img);
+	for (int i = 0; i < c.nr_srcs; i++)
+		qcow_close(c.srcs[i].img);
+	free(c.srcs);
 	img_opts_free(&c.opts);
 	snapshot_param_free(&c.snapshot);
 	return ret < 0 ? 1 : 0;

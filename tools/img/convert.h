@@ -16,6 +16,14 @@ struct convert_bitmap {
 	bool enabled;
 };
 
+/* One source image: its guest bytes at [start, start + size) of the target. */
+struct convert_src {
+	const char *name;
+	struct qcow_image *img;
+	uint64_t start;
+	uint64_t size;
+};
+
 struct convert {
 	const char *fmt;
 	const char *out_fmt;
@@ -35,7 +43,10 @@ struct convert {
 	struct snapshot_param snapshot;	/* -l: export this snapshot */
 	bool target_image_opts;		/* dst is an --image-opts string */
 
-	struct qcow_image *img;		/* source */
+	struct qcow_image *img;		/* source (the first one) */
+	struct convert_src *srcs;	/* the sources, concatenated */
+	int nr_srcs;
+	uint64_t total;			/* their sizes' sum */
 	struct qcow_image *out;		/* target */
 	bool zero_init;			/* target reads zeros everywhere */
 	uint64_t grain;			/* unit of zero detection, compression */
@@ -43,6 +54,7 @@ struct convert {
 	uint8_t *old;			/* target data before the copy */
 	size_t buf_size;
 	struct progress progress;
+	bool chunk_below;		/* the last chunk: from a backing file */
 	struct convert_bitmap *bitmaps;	/* the source's, to copy */
 	int nr_bitmaps;
 };

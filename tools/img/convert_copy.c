@@ -84,6 +84,37 @@ static int read_into(struct qcow_image *img, const char *name, uint8_t *buf,
 	return ret;
 }
 
+/* The source holding target offset off. */
+static const struct convert_src *src_at(const struct convert *c,
+					uint64_t off)
+{
+	int i = c->nr_srcs - 1;
+
+	while (i > 0 && c->srcs[i].start > off)
+		i--;
+	return &c->srcs[i];
+}
+
+/* [off, off + len) of the sources' concatenation. */
+static int read_sources(struct convert *c, uint8_t *buf, uint64_t len,
+			uint64_t off)
+{
+	const struct convert_src *s;
+	uint64_t n;
+	int ret;
+
+	for (; len; buf += n, off += n, len -= n) {
+		s = src_at(c, off);
+		n = min_u64(len, s->start + s->size - off);
+		if (!n)
+			return -EIO;
+		ret = read_into(s->img, s->name, buf, n, off - s->start);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* Writes the runs of equal actions of [off, off + n) (in c->buf). */
 static int write_chunk(struct convert *c, uint64_t off, uint64_t n)
 {
@@ -116,7 +147,7 @@ static int copy_chunk(struct convert *c, uint64_t off, uint64_t n,
 		return 0;
 	if (src_zero)
 		memset(c->buf, 0, n);
-	else if ((ret = read_into(c->img, c->src, c->buf, n, off)) < 0)
+	else if ((ret = read_sources(c, c->buf, n, off)) < 0)
 		return ret;
 	if (!c->zero_init && c->sparse &&
 	    (ret = read_into(c->out, c->dst, c->old, n, off)) < 0)
@@ -124,22 +155,28 @@ static int copy_chunk(struct convert *c, uint64_t off, uint64_t n,
 	return write_chunk(c, off, n);
 }
 
-/* The next chunk at off (a multiple of c->grain), and whether it is zero. */
+/*
+ * The next chunk at off (a multiple of c->grain), and whether it is zero;
+ * a chunk that crosses into the next source is read.
+ */
 static int next_chunk(struct convert *c, uint64_t off, uint64_t *n,
 		      bool *src_zero)
 {
-	uint64_t size = qcow_size(c->img);
+	const struct convert_src *s = src_at(c, off);
+	uint64_t in_src = s->start + s->size - off;
 	struct qcow_status st;
 	int ret;
 
-	*n = min_u64(size - off, c->buf_size);
-	ret = chain_status(c->img, off, *n, false, &st);
+	*n = min_u64(c->total - off, c->buf_size);
+	ret = chain_status(s->img, off - s->start, min_u64(*n, in_src), false,
+			   &st);
 	if (ret < 0) {
 		tool_error("%s: cannot get block status at offset %" PRIu64 ": %s",
-			   c->src, off, strerror(-ret));
+			   s->name, off - s->start, strerror(-ret));
 		return ret;
 	}
 	*src_zero = st.flags & QCOW_ST_ZERO;
+	c->chunk_below = st.depth > 0;
 	if (st.length < *n) {
 		if (st.length >= c->grain)
 			*n = st.length - st.length % c->grain;
@@ -149,12 +186,55 @@ static int next_chunk(struct convert *c, uint64_t off, uint64_t *n,
 	return 0;
 }
 
-int convert_copy(struct convert *c)
+/*
+ * A chunk that counts for -p, as qemu-img counts: data (zeros too with
+ * -S 0), not what the -B backing file gives.
+ */
+static bool counted(const struct convert *c, bool src_zero)
 {
-	uint64_t size = qcow_size(c->img), off, n;
+	return (!src_zero || !c->sparse) && !(c->backing && c->chunk_below);
+}
+
+/* -p after a counted chunk: with -c, cluster by cluster, as qemu-img. */
+static void progress_chunk(struct convert *c, uint64_t n, uint64_t *done,
+			   uint64_t all)
+{
+	uint64_t step = c->compress ? c->grain : n, i, k;
+
+	for (i = 0; i < n; i += k) {
+		k = min_u64(step, n - i);
+		*done += k;
+		progress_set_pct(&c->progress,
+				 100.0 * (double)*done / (double)all);
+	}
+}
+
+/* The bytes that count, by a pass over the chunks as the copy makes them. */
+static int counted_bytes(struct convert *c, uint64_t *out)
+{
+	uint64_t off, n;
 	bool src_zero;
 	int ret;
 
+	*out = 0;
+	for (off = 0; off < c->total; off += n) {
+		ret = next_chunk(c, off, &n, &src_zero);
+		if (ret < 0)
+			return ret;
+		if (counted(c, src_zero))
+			*out += n;
+	}
+	return 0;
+}
+
+int convert_copy(struct convert *c)
+{
+	uint64_t size = c->total, off, n, all = 0, done = 0;
+	bool src_zero;
+	int ret;
+
+	if (c->progress.enabled && (ret = counted_bytes(c, &all)) < 0)
+		return ret;
 	for (off = 0; off < size; off += n) {
 		ret = next_chunk(c, off, &n, &src_zero);
 		if (ret < 0)
@@ -162,7 +242,8 @@ int convert_copy(struct convert *c)
 		ret = copy_chunk(c, off, n, src_zero);
 		if (ret < 0)
 			return ret;
-		progress_add(&c->progress, n);
+		if (counted(c, src_zero))
+			progress_chunk(c, n, &done, all);
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/secret.h"
@@ -98,6 +99,7 @@ static int merge_backing(struct create_args *a)
 static int size_arg(const struct create_args *a, struct create_spec *s)
 {
 	uint64_t size;
+	int ret;
 
 	if (!a->size)
 		return 0;
@@ -106,8 +108,15 @@ static int size_arg(const struct create_args *a, struct create_spec *s)
 			   a->file, a->size);
 		return -EINVAL;
 	}
-	if (a->size[0] == '-' || parse_size(a->size, &size) < 0) {
-		tool_error("%s: size '%s' is not a number of bytes (optional suffix k, M, G, T, P or E)",
+	/* qemu-img's words: scripts match them */
+	ret = a->size[0] == '-' ? -EINVAL : parse_size(a->size, &size);
+	if (ret == -ERANGE || (!ret && size > INT64_MAX)) {
+		tool_error("%s: Invalid image size specified. Must be between 0 and %lld.",
+			   a->file, (long long)INT64_MAX);
+		return -EINVAL;
+	}
+	if (ret < 0) {
+		tool_error("%s: Invalid image size specified '%s'. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.",
 			   a->file, a->size);
 		return -EINVAL;
 	}
@@ -165,6 +174,7 @@ static int create(struct create_args *a)
 {
 	enum qcow_format fmt;
 	struct create_spec s;
+	const char *path;
 	int ret;
 
 	if (format_from_name(a->fmt ? a->fmt : "raw", &fmt) < 0 ||
@@ -173,23 +183,28 @@ static int create(struct create_args *a)
 			   a->file, a->fmt);
 		return -EINVAL;
 	}
+	if (tool_filename_new(a->file, &path) < 0)
+		return -EINVAL;
 	if (merge_backing(a) < 0)
 		return -ENOMEM;
-	ret = create_spec_parse(&s, a->file, fmt, &a->opts);
+	ret = create_spec_parse(&s, path, fmt, &a->opts);
 	if (!ret)
 		ret = size_arg(a, &s);
 	if (!ret)
 		ret = settle_size(a, &s);
 	if (ret)
 		return ret;
+	/* the name as given, "file:" included, as qemu-img prints it */
+	s.file = a->file;
 	if (!a->quiet)
 		create_spec_print(&s);
+	s.file = path;
 	ret = create_spec_finish(&s);
 	if (ret)
 		return ret;
-	ret = qcow_create(a->file, &s.o);
+	ret = qcow_create(path, &s.o);
 	if (ret < 0)
-		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
+		tool_error("%s: %s", path, tool_reason(path, ret));
 	return ret;
 }
 

@@ -235,8 +235,8 @@ int create_spec_parse(struct create_spec *s, const char *file,
 	bad = img_opts_unknown(opts, fmt == QCOW_FMT_RAW ? raw_keys :
 			       fmt == QCOW_FMT_QCOW ? qcow_keys : qcow2_keys);
 	if (bad) {
-		tool_error("%s: format %s has no option '%s'", file,
-			   qcow_format_name(fmt), bad);
+		tool_error("%s: Invalid parameter '%s' (format %s)", file, bad,
+			   qcow_format_name(fmt));
 		return -EINVAL;
 	}
 	if (parse_numbers(s) || parse_bools(s))
@@ -252,8 +252,8 @@ int create_spec_parse(struct create_spec *s, const char *file,
 static int bad_value(const struct create_spec *s, const char *param,
 		     const char *val)
 {
-	tool_error("%s: '%s' is not a valid value for %s", s->file, val,
-		   param);
+	tool_error("%s: Parameter '%s' does not accept value '%s'", s->file,
+		   param, val);
 	return -EINVAL;
 }
 
@@ -270,7 +270,7 @@ static int parse_enums(struct create_spec *s)
 		for (i = 0; prealloc[i] && strcmp(v, prealloc[i]); i++)
 			;
 		if (!prealloc[i])
-			return bad_value(s, "preallocation (off, metadata, falloc or full)", v);
+			return bad_value(s, "preallocation", v);
 		s->o.prealloc = (enum qcow_prealloc)i;
 	}
 	v = img_opts_get(s->opts, "compat");
@@ -279,12 +279,12 @@ static int parse_enums(struct create_spec *s)
 	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
 		s->o.compat = 3;
 	else if (v)
-		return bad_value(s, "compat (0.10, 1.1, v2 or v3)", v);
+		return bad_value(s, "version", v);
 	v = img_opts_get(s->opts, "compression_type");
 	if (v && !strcmp(v, "zstd"))
 		s->o.compression_type = 1;
 	else if (v && strcmp(v, "zlib"))
-		return bad_value(s, "compression_type (zlib or zstd)", v);
+		return bad_value(s, "compression-type", v);
 	return 0;
 }
 
@@ -301,15 +301,15 @@ static int check_v2(const struct create_spec *s)
 	if (o->compat != 2)
 		return 0;
 	if (o->refcount_bits && o->refcount_bits != 16)
-		return fail(s, "compat=0.10 images have 16-bit refcounts; other refcount_bits need compat=1.1");
+		return fail(s, "Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
 	if (o->lazy_refcounts)
-		return fail(s, "lazy_refcounts=on needs compat=1.1, not 0.10");
+		return fail(s, "Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
 	if (o->data_file)
-		return fail(s, "data_file needs compat=1.1, not 0.10");
+		return fail(s, "External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
 	if (o->compression_type)
-		return fail(s, "compression_type=zstd needs compat=1.1, not 0.10");
+		return fail(s, "Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
 	if (o->extended_l2)
-		return fail(s, "extended_l2=on needs compat=1.1, not 0.10");
+		return fail(s, "Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
 	return 0;
 }
 
@@ -327,26 +327,26 @@ static int check_qcow2(const struct create_spec *s)
 	uint32_t rb = o->refcount_bits ? o->refcount_bits : 16;
 
 	if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)))
-		return fail(s, "cluster_size must be a power of two from 512 bytes to 2 MiB");
+		return fail(s, "Cluster size must be a power of two between 512 and 2048k");
 	if (!o->refcount_bits && img_opts_get(s->opts, "refcount_bits"))
 		rb = 0;
 	if (!rb || rb > 64 || (rb & (rb - 1)))
-		return fail(s, "refcount_bits must be 1, 2, 4, 8, 16, 32 or 64");
+		return fail(s, "Refcount width must be a power of two and may not exceed 64 bits");
 	if (check_v2(s))
 		return -EINVAL;
 	if (o->backing_format && !o->backing_file)
-		return fail(s, "backing_fmt (-F) is given but no backing file");
+		return fail(s, "Backing format cannot be used without backing file");
 	if (o->backing_file && o->prealloc != QCOW_PREALLOC_OFF &&
 	    !o->extended_l2)
-		return fail(s, "preallocation over a backing file needs extended_l2=on");
+		return fail(s, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
 	if (o->data_file_raw && !o->data_file)
-		return fail(s, "data_file_raw=on needs a data_file");
+		return fail(s, "data-file-raw requires data-file");
 	if (o->data_file_raw && o->backing_file)
 		return fail(s, "data_file_raw=on and a backing file exclude each other");
 	if (o->extended_l2 && cs < 16384)
-		return fail(s, "extended_l2=on needs a cluster_size of 16k or more");
+		return fail(s, "Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
 	if (l1_entries(o->size, cs, o->extended_l2) > MAX_L1_SIZE / 8)
-		return fail(s, "this size needs an L1 table over 32 MiB; choose a larger cluster_size");
+		return fail(s, "The image size is too large for file format 'qcow2' (try using a larger cluster size)");
 	return 0;
 }
 
@@ -358,7 +358,7 @@ static int check_qcow(struct create_spec *s)
 		return fail(s, "encrypt.format: legacy qcow images are encrypted "
 			    "with aes only");
 	if (o->backing_format && !o->backing_file)
-		return fail(s, "backing_fmt (-F) is given but no backing file");
+		return fail(s, "Backing format cannot be used without backing file");
 	if (!o->size)
 		return fail(s, "Image size is too small, cannot be zero length");
 	/* the file's preallocation: QEMU's qcow image ends after its L1 */

@@ -21,6 +21,8 @@ int img_amend(int argc, char **argv);
 int img_bitmap(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
 int img_bench(int argc, char **argv);
+int img_measure(int argc, char **argv);
+int img_dd(int argc, char **argv);
 
 /*
  * Usage on stdout (exit status 0), or after a bad command line, already

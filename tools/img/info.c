@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
 #include "tools/common/qjson.h"
@@ -146,6 +147,7 @@ int img_info(int argc, char **argv)
 	struct info_args a = { .output = OUTPUT_HUMAN };
 	struct image_report *r = NULL;
 	struct qcow_image *top = NULL, *img;
+	char **names = NULL;
 	int n = 0, i, ret;
 
 	if (parse_args(argc, argv, &a) < 0)
@@ -162,8 +164,16 @@ int img_info(int argc, char **argv)
 		ret = -ENOMEM;
 		goto out;
 	}
+	names = calloc(n, sizeof(*names));
+	if (!names) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* the file's name, as qemu-img shows it (not a json: or file: one) */
 	for (i = 0, img = top; i < n; i++, img = qcow_backing(img)) {
-		ret = collect(&r[i], img, i ? qcow_filename(img) : a.file);
+		names[i] = tool_filename_show(i ? "" : a.file,
+					      qcow_filename(img));
+		ret = names[i] ? collect(&r[i], img, names[i]) : -ENOMEM;
 		if (ret < 0)
 			goto out;
 	}
@@ -176,6 +186,9 @@ out:
 		tool_error("info: out of memory");
 	for (i = 0; r && i < n; i++)
 		free(r[i].full_backing);
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
 	free(r);
 	qcow_close(top);
 	return ret < 0 ? 1 : 0;

@@ -22,8 +22,10 @@ static const struct verb {
 	{ "compare", img_compare },
 	{ "convert", img_convert },
 	{ "create", img_create },
+	{ "dd", img_dd },
 	{ "info", img_info },
 	{ "map", img_map },
+	{ "measure", img_measure },
 	{ "rebase", img_rebase },
 	{ "resize", img_resize },
 	{ "snapshot", img_snapshot },
@@ -43,19 +45,28 @@ static const char usage_text[] =
 "  check [-q] [-f FMT] [--output=human|json] [-r leaks|all] [-U] FILE\n"
 "  commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
 "  compare [-f FMT] [-F FMT] [-p] [-q] [-s] [-U] FILE1 FILE2\n"
-"  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-c] [-B BACKING -F FMT]\n"
+"  convert [-f FMT] [-O raw|qcow2|qcow] [-o OPTIONS] [-c] [-B BACKING -F FMT]\n"
 "      [-n] [-p] [-q] [-S SPARSE_SIZE] [-U] [--bitmaps\n"
-"      [--skip-broken-bitmaps]] [-l SNAPSHOT_PARAM] FILE OUTPUT\n"
+"      [--skip-broken-bitmaps]] [-l SNAPSHOT_PARAM] FILE [FILE2...] OUTPUT\n"
 "  create [-f FMT] [-o OPTIONS] [-b BACKING -F FMT] [-u] [-q] FILE [SIZE]\n"
+"  dd [-f FMT] [-O FMT] [-U] [bs=BLOCK_SIZE] [count=BLOCKS] [skip=BLOCKS]\n"
+"      if=INPUT of=OUTPUT\n"
 "  info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILE\n"
 "  map [-f FMT] [--output=human|json] [--start-offset=OFFSET]\n"
 "      [--max-length=LENGTH] [--bitmap NAME] [-U] FILE\n"
+"  measure [--output=human|json] [-O FMT] [-o OPTIONS] [--size N |\n"
+"      [-f FMT] [-l SNAPSHOT_PARAM] [-U] FILE]\n"
 "  rebase [-f FMT] [-p] [-q] [-u] [-U] -b BACKING [-F FMT] FILE\n"
-"  resize [-f FMT] [-q] [--shrink] FILE [+|-]SIZE\n"
+"  resize [-f FMT] [-q] [--shrink] [--preallocation=off|metadata|falloc|full]\n"
+"      FILE [+|-]SIZE\n"
 "  snapshot [-f FMT] [-q] [-U] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
 "\n"
 "FMT is qcow2, qcow or raw; without -f the format is probed (a probed raw\n"
 "image refuses writes that would make its first sector another format's).\n"
+"FILE is read as qemu-img reads it: json:{...} holds --image-opts options\n"
+"(nested objects as dotted keys), file:NAME is NAME, and another prefix\n"
+"before a colon (ahead of any slash) is a protocol, refused: ./a:b names\n"
+"the file a:b.\n"
 "Every command but create also takes --untrusted (refuse the backing and\n"
 "data files images name), --allow-dir DIR (allow those inside DIR only;\n"
 "repeatable) and --allow-block-devices (allow block devices there).\n"

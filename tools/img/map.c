@@ -35,7 +35,6 @@ struct map_entry {
 	bool present;
 	bool zero;
 	bool data;
-	bool compressed;
 	bool has_offset;
 	const char *file;
 };
@@ -112,7 +111,6 @@ static void entry_from_status(struct map_entry *e, uint64_t off,
 		.present = st->flags & QCOW_ST_ALLOCATED,
 		.zero = st->flags & QCOW_ST_ZERO,
 		.data = st->flags & QCOW_ST_DATA,
-		.compressed = st->flags & QCOW_ST_COMPRESSED,
 		.has_offset = st->flags & QCOW_ST_OFFSET_VALID,
 	};
 	if (e->has_offset) {
@@ -126,7 +124,7 @@ static bool mergeable(const struct map_entry *a, const struct map_entry *b)
 	if (!a->length)
 		return false;
 	if (a->zero != b->zero || a->data != b->data ||
-	    a->compressed != b->compressed || a->depth != b->depth ||
+	    a->depth != b->depth ||
 	    a->present != b->present || !a->file != !b->file ||
 	    a->has_offset != b->has_offset)
 		return false;
@@ -144,9 +142,9 @@ static void dump_json(const struct map_entry *e, const struct map_entry *next)
 {
 	printf("{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
 	       ", \"depth\": %d, \"present\": %s, \"zero\": %s"
-	       ", \"data\": %s, \"compressed\": %s",
+	       ", \"data\": %s",
 	       e->start, e->length, e->depth, tf(e->present), tf(e->zero),
-	       tf(e->data), tf(e->compressed));
+	       tf(e->data));
 	if (e->has_offset)
 		printf(", \"offset\": %" PRIu64, e->offset);
 	putchar('}');
@@ -158,7 +156,8 @@ static int dump_human(const char *name, const struct map_entry *e,
 		      struct map_entry *next)
 {
 	if (e->data && !e->has_offset) {
-		tool_error("%s: has compressed, encrypted or external clusters, which only --output=json can show",
+		/* qemu-img's words: scripts match them */
+		tool_error("%s: File contains external, encrypted or compressed clusters.",
 			   name);
 		return -EINVAL;
 	}

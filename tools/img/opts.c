@@ -144,7 +144,7 @@ int opt_bool(const char *file, const char *key, const char *val, bool *out)
 		*out = false;
 		return 0;
 	}
-	tool_error("%s: %s takes on or off, not '%s'", file, key, val);
+	tool_error("%s: Parameter '%s' expects 'on' or 'off'", file, key);
 	return -EINVAL;
 }
 
@@ -157,7 +157,8 @@ int opt_number(const char *file, const char *key, const char *val,
 	*out = strtoull(val, &end, 0);
 	if (!errno && end != val && !*end && val[0] != '-')
 		return 0;
-	tool_error("%s: %s must be a whole number, not '%s'", file, key, val);
+	tool_error("%s: Parameter '%s' expects a number, not '%s'", file, key,
+		   val);
 	return -EINVAL;
 }
 
@@ -166,7 +167,7 @@ int opt_size(const char *file, const char *key, const char *val,
 {
 	if (parse_size(val, out) == 0 && val[0] != '-')
 		return 0;
-	tool_error("%s: %s '%s' is not a number of bytes (optional suffix k, M, G, T, P or E)",
+	tool_error("%s: Parameter '%s' expects a non-negative number below 2^64 (optional suffix k, M, G, T, P or E), not '%s'",
 		   file, key, val);
 	return -EINVAL;
 }

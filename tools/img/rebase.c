@@ -39,6 +39,7 @@ static int parse_args(int argc, char **argv, struct rebase *r)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "force-share", no_argument, NULL, 'U' },
 		TRUST_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -189,27 +190,45 @@ static int rebase_range(struct rebase *r, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Every range the image does not allocate itself. */
+/* A step ends where a backing file does, as qemu-img's do. */
+static uint64_t stop_at_end(struct qcow_image *base, uint64_t off,
+			    uint64_t len)
+{
+	uint64_t end = base ? qcow_size(base) : 0;
+
+	return off < end && off + len > end ? end - off : len;
+}
+
+/*
+ * Every range the image does not allocate itself, in steps of at most
+ * REBASE_BUF_SIZE as qemu-img's; its progress counts the steps that copy.
+ */
 static int copy_unallocated(struct rebase *r)
 {
 	uint64_t size = qcow_size(r->img), off, len;
+	double step = size ? 100.0 / (double)(size /
+			min_u64(size, REBASE_BUF_SIZE)) : 100.0;
 	struct qcow_status st;
 	int ret;
 
 	for (off = 0; off < size; off += len) {
-		ret = qcow_block_status(r->img, off, size - off, &st);
+		ret = qcow_block_status(r->img, off,
+					min_u64(size - off, REBASE_BUF_SIZE),
+					&st);
 		if (ret < 0 || !st.length) {
 			tool_error("%s: cannot get block status at offset %" PRIu64 ": %s",
 				   r->file, off, strerror(ret < 0 ? -ret : EIO));
 			return ret < 0 ? ret : -EIO;
 		}
 		len = min_u64(st.length, size - off);
+		len = stop_at_end(qcow_backing(r->img), off, len);
+		len = stop_at_end(r->new_base, off, len);
 		if (!(st.flags & QCOW_ST_ALLOCATED)) {
 			ret = rebase_range(r, off, len);
 			if (ret < 0)
 				return ret;
+			progress_add_pct(&r->progress, step);
 		}
-		progress_add(&r->progress, len);
 	}
 	return 0;
 }

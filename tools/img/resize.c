@@ -10,6 +10,7 @@
 #include "tools/common/open.h"
 #include "tools/common/size.h"
 #include "tools/img/img.h"
+#include "tools/img/resize.h"
 
 struct resize_args {
 	const char *fmt;
@@ -17,6 +18,7 @@ struct resize_args {
 	const char *size;
 	bool shrink;
 	bool quiet;
+	enum qcow_prealloc prealloc;
 };
 
 enum { OPT_SHRINK = 256, OPT_PREALLOC };
@@ -55,11 +57,8 @@ static int parse_args(int argc, char **argv, struct resize_args *a)
 			a->shrink = true;
 			break;
 		case OPT_PREALLOC:
-			if (strcmp(optarg, "off")) {
-				tool_error("resize: --preallocation=%s is not supported (only off)",
-					   optarg);
+			if (prealloc_mode(optarg, &a->prealloc) < 0)
 				return -EINVAL;
-			}
 			break;
 		case OPT_TRUST_FIRST ... OPT_TRUST_LAST:
 			if (tool_trust_option(c, optarg) < 0)
@@ -93,7 +92,7 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 	if (ret == -ERANGE)
 		n = UINT64_MAX;	/* too large, said below */
 	else if (ret < 0) {
-		tool_error("%s: size '%s' is not a number of bytes, optionally with + or - and a suffix k, M, G, T, P or E",
+		tool_error("%s: Parameter 'size' expects a non-negative number below 2^64 (optional + or -, suffix k, M, G, T, P or E), not '%s'",
 			   file, given);
 		return -EINVAL;
 	}
@@ -103,14 +102,10 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 		n = n > UINT64_MAX - cur ? UINT64_MAX : cur + n;
 	else if (sign)
 		n = cur - n;
-	if (!n) {
-		tool_error("%s: size '%s' would leave the image empty; the new size must be above zero",
+	/* qemu-img's words (past 2^63 its size is negative too) */
+	if (!n || n > INT64_MAX) {
+		tool_error("%s: New image size must be positive (not '%s')",
 			   file, given);
-		return -EINVAL;
-	}
-	if (n > INT64_MAX) {
-		tool_error("%s: size '%s' would make the image larger than %lld bytes",
-			   file, given, (long long)INT64_MAX);
 		return -EINVAL;
 	}
 	*out = n;
@@ -119,18 +114,32 @@ static int new_size(const char *file, const char *arg, uint64_t cur,
 
 static int resize(const struct resize_args *a, struct qcow_image *img)
 {
-	uint64_t size;
+	uint64_t size, old = qcow_size(img);
 	int ret;
 
-	ret = new_size(a->file, a->size, qcow_size(img), &size);
+	ret = new_size(a->file, a->size, old, &size);
 	if (ret < 0)
 		return ret;
-	if (size < qcow_size(img) && !a->shrink) {
-		tool_error("%s: refusing to shrink from %" PRIu64 " to %" PRIu64 " bytes without --shrink (the data past the new end would be lost)",
-			   a->file, qcow_size(img), size);
+	if (size < old && !a->shrink) {
+		tool_error("%s: Use the --shrink option to perform a shrink operation.",
+			   a->file);
 		return -EINVAL;
 	}
+	/* qemu-img's words: scripts match them */
+	if (a->prealloc != QCOW_PREALLOC_OFF && size < old) {
+		tool_error("%s: Preallocation can only be used for growing images",
+			   a->file);
+		return -EINVAL;
+	}
+	if (a->prealloc == QCOW_PREALLOC_METADATA &&
+	    qcow_format(img) == QCOW_FMT_RAW) {
+		tool_error("%s: Unsupported preallocation mode: metadata",
+			   a->file);
+		return -ENOTSUP;
+	}
 	ret = qcow_resize(img, size, a->shrink);
+	if (!ret)
+		ret = resize_prealloc(img, a->prealloc, old, size);
 	if (ret < 0) {
 		tool_error("%s: %s", a->file, tool_reason(a->file, ret));
 		return ret;

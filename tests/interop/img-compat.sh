@@ -1,0 +1,520 @@
+#!/bin/bash
+# qcow-img as a drop-in qemu-img (issue #15): the behaviour differences
+# found by running qemu-img scripts against it, each run by qemu-img in
+# ref/ and by qcow-img in ours/ on copies of the same inputs (tool_both:
+# same exit status and stdout, stderr alike in kind), the results
+# compared with qemu-img compare/check, or byte for byte where qemu-img's
+# output is deterministic.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/interop/write-workloads.bash
+. "$(dirname "$0")/write-workloads.bash"
+
+fresh() {
+	rm -rf ours ref
+	mkdir ours ref
+	[ $# -gt 0 ] && cp "$@" ours/ && cp "$@" ref/
+}
+
+# same_bytes NAME FILE: ours/FILE and ref/FILE are byte-identical.
+same_bytes() {
+	if cmp -s "ours/$2" "ref/$2"; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "ours/$2 differs from qemu-img's: $(cmp "ours/$2" "ref/$2" 2>&1 | head -n 1)"
+	return 1
+}
+
+# ------------------------------------------------- empty images, no leak
+
+test_empty() {
+	local o
+	for o in "" compat=0.10 refcount_bits=1 cluster_size=512 \
+		extended_l2=on preallocation=metadata; do
+		fresh
+		tool_both "empty/create${o:+-$o}" create -f qcow2 ${o:+-o "$o"} img.qcow2 0 &&
+			clean_check "empty/create${o:+-$o}/check" ours/img.qcow2 &&
+			same_bytes "empty/create${o:+-$o}/bytes" img.qcow2
+	done
+	for o in 0 512 3000 1M; do
+		fresh
+		tool_both "empty/create-raw-$o" create -f raw img.raw "$o" &&
+			map_shape "empty/create-raw-$o/map" ours/img.raw ref/img.raw
+	done
+	: >empty.raw
+	fresh empty.raw
+	tool_both empty/convert convert -f raw -O qcow2 empty.raw img.qcow2 &&
+		clean_check empty/convert/check ours/img.qcow2 &&
+		same_bytes empty/convert/bytes img.qcow2
+	# grown later, the image gets its first L1 table
+	run_ok empty/resize "$QCOW_IMG" resize ours/img.qcow2 1G &&
+		run_ok empty/resize/write "$QCOW_IO" -c 'write -P 7 512M 64k' ours/img.qcow2 &&
+		clean_check empty/resize/check ours/img.qcow2 &&
+		run_ok empty/resize/read "$QEMU_IO" -c 'read -P 7 512M 64k' ours/img.qcow2
+}
+
+# --------------------------------------- rebase -u, unknown header extension
+
+# add_unknown_ext IMG: an extension of an unknown type before the others.
+add_unknown_ext() {
+	python3 - "$1" <<'EOF'
+import struct, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    h = bytearray(f.read(4096))
+    start = struct.unpack(">I", h[100:104])[0]
+    off = start
+    while True:
+        t, n = struct.unpack(">II", h[off:off + 8])
+        if t == 0:
+            break
+        off += 8 + ((n + 7) & ~7)
+    ext = struct.pack(">II", 0x12345678, 5) + b"hello\0\0\0"
+    h[start:off + 8 + len(ext)] = ext + h[start:off] + bytes(8)
+    f.seek(0)
+    f.write(h)
+EOF
+}
+
+test_rebase_ext() {
+	"$QEMU_IMG" create -q -f qcow2 base.qcow2 1M &&
+		"$QEMU_IMG" create -q -f qcow2 ext.qcow2 1M &&
+		add_unknown_ext ext.qcow2 || { fail rebase-ext/setup; return; }
+	fresh base.qcow2 ext.qcow2
+	tool_both rebase-ext/set rebase -u -b base.qcow2 -F qcow2 ext.qcow2 &&
+		same_bytes rebase-ext/set/bytes ext.qcow2
+	tool_both rebase-ext/change rebase -u -b ext.qcow2 -F qcow2 ext.qcow2 &&
+		same_bytes rebase-ext/change/bytes ext.qcow2
+	tool_both rebase-ext/remove rebase -u -b '' ext.qcow2 &&
+		same_bytes rebase-ext/remove/bytes ext.qcow2
+}
+
+# ------------------------------------------------------ map, JSON keys
+
+test_map() {
+	"$QEMU_IMG" create -q -f qcow2 m.qcow2 1M &&
+		"$QEMU_IO" -c 'write -c -P 1 0 64k' -c 'write -P 2 64k 64k' \
+			-c 'write -z 256k 64k' m.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow m.qcow 1M &&
+		"$QEMU_IO" -c 'write -c -P 1 0 4k' -c 'write -c -P 3 4k 4k' -c 'write -P 2 128k 4k' \
+			m.qcow >/dev/null &&
+		"$QEMU_IMG" convert -O raw m.qcow2 m.raw || { fail map/setup; return; }
+	fresh m.qcow2 m.qcow m.raw
+	tool_both map/json-qcow2 map --output=json m.qcow2
+	tool_both map/json-qcow map --output=json m.qcow
+	tool_both map/json-raw map --output=json -f raw m.raw
+	tool_both map/human-compressed map m.qcow2 &&
+		if grep -q 'File contains external, encrypted or compressed clusters\.$' \
+			"$(case_file map/human-compressed).ours.err"; then
+			pass map/human-compressed/words
+		else
+			fail map/human-compressed/words "not qemu-img's words"
+		fi
+}
+
+# ------------------------------- write -z of part of a (sub)cluster
+
+# zero_case NAME CREATE-OPTS CMD...: an image made with CREATE-OPTS (1M),
+# the commands by qemu-io on ref.qcow2 and by $QCOW_IO on ours.qcow2: the
+# same output, identical content, the same allocation (map_shape: where
+# QEMU records a zero or unallocated cluster, ours too), clean.
+zero_case() {
+	local name=zero/$1 opts=$2
+	shift 2
+	rm -f ours.qcow2 ref.qcow2
+	# shellcheck disable=SC2086 # CREATE-OPTS: several arguments
+	"$QEMU_IMG" create -q -f qcow2 $opts ref.qcow2 1M &&
+		cp ref.qcow2 ours.qcow2 || { fail "$name" "setup"; return; }
+	io_both "$name/io" qcow2 ours.qcow2 ref.qcow2 "$@" || return
+	same_content "$name/compare" ours.qcow2 ref.qcow2
+	map_shape "$name/map" ours.qcow2 ref.qcow2
+	clean_check "$name/check" ours.qcow2
+}
+
+test_zero_partial() {
+	local w=(
+		'write -z 4k 8k'                # unallocated, backing empty there
+		'write -z 130k 4k'              # backing data
+		'write -z 322k 4k'              # backing zero cluster
+		'write -z 60k 8k'               # across a cluster boundary
+		'write -P 5 512k 4k' 'write -z 516k 4k'   # our own data
+		'write -z 600k 4k' 'write -z -u 604k 4k'  # then a zero cluster
+		'write -z 1020k 4k'             # the disk's end
+	)
+	"$QEMU_IMG" create -q -f qcow2 zb.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 128k 64k' -c 'write -z 320k 64k' \
+			-c 'write -P 2 704k 64k' zb.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 zb-short.qcow2 256k &&
+		truncate -s 1M zb.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 128k 64k' zb.raw >/dev/null ||
+		{ fail zero/setup; return; }
+	zero_case overlay "-b zb.qcow2 -F qcow2" "${w[@]}"
+	zero_case overlay-short "-b zb-short.qcow2 -F qcow2" "${w[@]}"
+	zero_case overlay-raw "-b zb.raw -F raw" "${w[@]}"
+	zero_case overlay-extl2 "-o extended_l2=on -b zb.qcow2 -F qcow2" \
+		'write -z 17k 1k' 'write -z 140k 1k' 'write -z 330k 1k' \
+		'write -P 5 540k 2k' 'write -z 544k 1k' 'write -z 541k 1k' \
+		"${w[@]}"
+	zero_case plain "" "${w[@]}"
+	zero_case v2 "-o compat=0.10" 'write -z 0 64k' 'write -P 3 64k 64k' \
+		'write -z 64k 64k' 'write -P 3 192k 64k' 'write -z -u 192k 64k' \
+		"${w[@]}"
+	zero_case v2-overlay "-o compat=0.10 -b zb.qcow2 -F qcow2" "${w[@]}"
+}
+
+# ---------------------------------- json:, file: and names with a colon
+
+# Every verb that opens an image, given each way of naming it.
+test_names() {
+	local names=(
+		'file:n.qcow2' 'file:c:d.qcow2' './c:d.qcow2' 'c:d.qcow2'
+		'nbd:c' 'file:sub/e:f.qcow2'
+		'json:{"driver":"qcow2","file":{"driver":"file","filename":"n.qcow2"}}'
+		'json:{"file":{"filename":"c:d.qcow2"}}'
+		'json:{"driver":"qcow2","file.filename":"sub/e:f.qcow2"}'
+		'json:{"driver":"raw","file":{"driver":"file","filename":"n.raw"}}'
+		'json:{"driver":"qcow2","file":{"filename":"n.qcow2"},"x":1}'
+		'json:{broken'
+	) n i=0 img
+	mkdir -p sub
+	"$QEMU_IMG" create -q -f qcow2 n.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 9 0 64k' n.qcow2 >/dev/null &&
+		cp n.qcow2 c:d.qcow2 && cp n.qcow2 sub/e:f.qcow2 &&
+		"$QEMU_IMG" convert -O raw n.qcow2 n.raw ||
+		{ fail names/setup; return; }
+	for n in "${names[@]}"; do
+		i=$((i + 1))
+		case $n in
+		*c:d*) img=c:d.qcow2 ;;
+		*e:f*) img=sub/e:f.qcow2 ;;
+		*n.raw*) img=n.raw ;;
+		*) img=n.qcow2 ;;
+		esac
+		fresh n.qcow2 c:d.qcow2 n.raw
+		mkdir ours/sub ref/sub
+		cp sub/e:f.qcow2 ours/sub/ && cp sub/e:f.qcow2 ref/sub/
+		tool_both "names/$i/info" info "$n"
+		tool_both "names/$i/info-json" info --output=json "$n"
+		tool_both "names/$i/map" map --output=json "$n"
+		tool_both "names/$i/check" check "$n"
+		tool_both "names/$i/compare" compare -U "$n" n.raw
+		tool_both "names/$i/convert" convert -U -O raw "$n" out.raw &&
+			[ -e ref/out.raw ] &&
+			same_bytes "names/$i/convert/bytes" out.raw
+		tool_both "names/$i/snapshot" snapshot -l "$n"
+		tool_both "names/$i/resize" resize "$n" 2M
+		tool_both "names/$i/amend" amend -o size=3M "$n"
+		tool_both "names/$i/rebase" rebase -u -b '' "$n"
+		tool_both "names/$i/bitmap" bitmap --add "$n" b0
+		[ -f "ours/$img" ] && same_content "names/$i/result" \
+			"ours/$img" "ref/$img"
+	done
+	fresh n.qcow2
+	tool_both names/create-file create -f qcow2 file:x:y.qcow2 1M &&
+		same_bytes names/create-file/bytes x:y.qcow2
+	tool_both names/create-protocol create -f qcow2 p:q.qcow2 1M
+	tool_both names/create-json create -f qcow2 \
+		'json:{"driver":"file","filename":"j.qcow2"}' 1M
+	tool_both names/convert-file convert -O qcow2 n.qcow2 file:w:w.qcow2 &&
+		same_content names/convert-file/result ours/w:w.qcow2 ref/w:w.qcow2
+	tool_both names/convert-protocol convert -O qcow2 n.qcow2 w:v.qcow2
+	[ ! -e ours/p:q.qcow2 ] && [ ! -e ours/w:v.qcow2 ] &&
+		[ ! -e ours/j.qcow2 ] && pass names/refused-not-made ||
+		fail names/refused-not-made "a refused name was created"
+}
+
+# ------------------------------------------------ resize --preallocation
+
+test_resize_prealloc() {
+	local p f
+	"$QEMU_IMG" create -q -f qcow2 rp.qcow2 1000k &&
+		"$QEMU_IO" -c 'write -P 1 960k 40k' rp.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=16k,extended_l2=on \
+			rp4k.qcow2 999k &&
+		truncate -s 1000k rp.raw ||
+		{ fail resize/setup; return; }
+	for p in off metadata falloc full; do
+		for f in rp.qcow2 rp4k.qcow2 rp.raw; do
+			fresh rp.qcow2 rp4k.qcow2 rp.raw
+			tool_both "resize/$p/$f" resize "--preallocation=$p" \
+				-f "${f##*.}" "$f" 3M || continue
+			[ "$p/$f" = metadata/rp.raw ] && continue
+			same_content "resize/$p/$f/compare" "ours/$f" "ref/$f"
+			map_shape "resize/$p/$f/map" "ours/$f" "ref/$f"
+			case $f in
+			*.qcow2) clean_check "resize/$p/$f/check" "ours/$f" ;;
+			esac
+		done
+	done
+	fresh rp.qcow2
+	tool_both resize/bad-mode resize --preallocation=bogus rp.qcow2 3M
+	tool_both resize/shrink resize --shrink --preallocation=full rp.qcow2 512k
+	same_bytes resize/refused-unchanged rp.qcow2
+}
+
+# ------------------------------------------- convert, several sources
+
+test_convert_multi() {
+	"$QEMU_IMG" create -q -f qcow2 s1.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 64k' -c 'write -z 128k 64k' \
+			s1.qcow2 >/dev/null &&
+		truncate -s 100k s2.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 2 4k 4k' -c 'write -P 3 96k 4k' \
+			s2.raw >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow s3.qcow 300k &&
+		"$QEMU_IO" -c 'write -P 4 8k 8k' s3.qcow >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 small.qcow2 1M ||
+		{ fail convert-multi/setup; return; }
+	local args i=0
+	for args in "-O qcow2 s1.qcow2 s2.raw" "-O qcow2 s2.raw s1.qcow2 s3.qcow" \
+		"-c -O qcow2 s2.raw s1.qcow2" "-O qcow s2.raw s2.raw s3.qcow" \
+		"-O qcow2 -o cluster_size=4k s3.qcow s2.raw s2.raw s1.qcow2" \
+		"-O raw s2.raw s1.qcow2 s2.raw" "-f raw -O qcow2 s2.raw s2.raw"; do
+		i=$((i + 1))
+		fresh s1.qcow2 s2.raw s3.qcow
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "convert-multi/$i" convert $args out && [ -e ref/out ] ||
+			continue
+		same_content "convert-multi/$i/compare" ours/out ref/out
+		case $args in
+		*"-O raw"* | *"-O qcow "*)
+		   map_shape "convert-multi/$i/map" ours/out ref/out ;;
+		*) map_shape "convert-multi/$i/map" ours/out ref/out
+		   clean_check "convert-multi/$i/check" ours/out ;;
+		esac
+	done
+	fresh s1.qcow2 s2.raw small.qcow2
+	tool_both convert-multi/too-small convert -n -O qcow2 s1.qcow2 s2.raw small.qcow2
+	tool_both convert-multi/bitmaps convert --bitmaps -O qcow2 s1.qcow2 s2.raw out
+	tool_both convert-multi/snapshot convert -l sn -O qcow2 s1.qcow2 s2.raw out
+	tool_both convert-multi/missing convert -O qcow2 s1.qcow2 nosuch out
+	tool_both convert-multi/wrong-format convert -f qcow2 -O qcow2 s1.qcow2 s2.raw out
+}
+
+# ------------------------------------------------- qemu-img's error words
+
+# said NAME: qemu-img's message (its first line, the program name and the
+# file name left out) is part of ours, for scripts that match on it.
+said() {
+	local f ref
+	f=$(case_file "$1")
+	ref=$(grep -v '^qemu-img: WARNING\|^qemu-img:  ' "$f.ref.err" | head -n 1)
+	ref=${ref#qemu-img: }
+	ref=${ref#*.qcow2: }
+	ref=${ref#*.raw: }
+	ref=${ref#"Could not open 'ours/img.qcow2': "}
+	if [ -n "$ref" ] && grep -qF -- "$ref" "$f.ours.err"; then
+		pass "$1/words"
+	else
+		fail "$1/words" "qemu-img says '$ref'; ours: $(head -c 200 "$f.ours.err")"
+	fi
+}
+
+test_words() {
+	local o i=0
+	for o in cluster_size=1000 cluster_size=256 cluster_size=4M \
+		refcount_bits=3 refcount_bits=128 extended_l2=on,cluster_size=4k \
+		compat=0.10,refcount_bits=1 compat=0.10,extended_l2=on \
+		compat=0.10,lazy_refcounts=on compat=0.10,data_file=d.raw \
+		compat=0.10,compression_type=zstd foo=bar lazy_refcounts=maybe \
+		compat=2 preallocation=foo compression_type=lz4 data_file_raw=on \
+		backing_fmt=qcow2; do
+		i=$((i + 1))
+		fresh
+		tool_both "words/create-$i-$o" create -f qcow2 -o "$o" img.qcow2 1M &&
+			said "words/create-$i-$o"
+	done
+	fresh
+	tool_both words/too-large create -f qcow2 -o cluster_size=512 img.qcow2 1P &&
+		said words/too-large
+	tool_both words/size-range create -f qcow2 img.qcow2 9E &&
+		said words/size-range
+	tool_both words/raw-option create -f raw -o foo=1 img.raw 1M &&
+		said words/raw-option
+	"$QEMU_IMG" create -q -f qcow2 r.qcow2 10M || { fail words/setup; return; }
+	fresh r.qcow2
+	tool_both words/resize-shrink resize r.qcow2 5M && said words/resize-shrink
+	tool_both words/resize-negative resize r.qcow2 -- -20M &&
+		said words/resize-negative
+	tool_both words/resize-huge resize r.qcow2 9E && said words/resize-huge
+}
+
+# ---------------------------------------------------------------- measure
+
+test_measure() {
+	"$QEMU_IMG" create -q -f qcow2 u.qcow2 1000k &&
+		"$QEMU_IO" -c 'write -P 1 990k 4k' -c 'write -c -P 2 0 64k' \
+			-c 'write -z 128k 64k' u.qcow2 >/dev/null &&
+		"$QEMU_IMG" bitmap --add -g 16k u.qcow2 a-longer-bitmap-name &&
+		"$QEMU_IMG" bitmap --add u.qcow2 b0 &&
+		"$QEMU_IMG" snapshot -c snap u.qcow2 &&
+		"$QEMU_IO" -c 'write -P 3 512k 8k' u.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -b u.qcow2 -F qcow2 top.qcow2 3M &&
+		"$QEMU_IO" -c 'write -P 4 2M 4k' top.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o cluster_size=16k,extended_l2=on \
+			e.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 20k 2k' -c 'write -P 1 100k 2k' e.qcow2 >/dev/null &&
+		truncate -s 3M h.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 100k 4k' -c 'write -P 1 120k 4k' \
+			-c 'write -P 1 140k 4k' h.raw >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 v2.qcow2 5M &&
+		"$QEMU_IO" -c 'write -P 1 1M 1M' v2.qcow2 >/dev/null ||
+		{ fail measure/setup; return; }
+	fresh u.qcow2 top.qcow2 e.qcow2 h.raw v2.qcow2
+	local args i=0
+	while IFS= read -r args; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "measure/$i" measure $args
+	done <<'EOF2'
+--size 1000
+--size 1000 -O qcow2
+--size 1000k -O qcow2 -o cluster_size=512
+--size 0 -O qcow2
+--size 100G -O qcow2 -o cluster_size=2M
+--size 10G -O qcow2 -o cluster_size=512,refcount_bits=1
+--size 10G -O qcow2 -o cluster_size=16k,extended_l2=on,refcount_bits=64
+--size 1000k -O qcow2 -o preallocation=full
+--size 1000k -O qcow2 -o preallocation=metadata
+--size 3M -O qcow2 -o size=5M
+--output=json --size 7M
+--output=json --size 7M -O qcow2
+u.qcow2
+-O qcow2 u.qcow2
+-O qcow2 -o compat=0.10 u.qcow2
+-O qcow2 -o cluster_size=4k u.qcow2
+-O qcow2 -o preallocation=falloc u.qcow2
+--output=json -O qcow2 u.qcow2
+--output=json -O raw u.qcow2
+-O qcow2 -l snap u.qcow2
+-O qcow2 -l snapshot.name=snap u.qcow2
+-U -O qcow2 top.qcow2
+-O qcow2 -o cluster_size=512 e.qcow2
+-O qcow2 e.qcow2
+-f raw -O qcow2 h.raw
+-f raw -O qcow2 -o cluster_size=16k h.raw
+-O qcow2 v2.qcow2
+-O qcow2 --image-opts driver=qcow2,file.filename=u.qcow2
+-O qcow2 json:{"file":{"filename":"u.qcow2"}}
+-O qcow --size 1M
+-O qcow2 -l nosuch u.qcow2
+-O qcow2
+--size 1M u.qcow2
+-O qcow2 -o cluster_size=1000 --size 1M
+-O qcow2 -o foo=1 --size 1M
+-O qcow2 --size 1P -o cluster_size=512
+-O qcow2 --size 1P
+-O qcow2 --size 100000T
+-O qcow2 --size 9E
+EOF2
+}
+
+# --------------------------------------------------------------------- dd
+
+test_dd() {
+	"$QEMU_IMG" create -q -f qcow2 d.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 4k' -c 'write -P 2 512k 64k' \
+			-c 'write -P 3 1020k 4k' d.qcow2 >/dev/null ||
+		{ fail dd/setup; return; }
+	local args i=0 out
+	while IFS= read -r args; do
+		i=$((i + 1))
+		fresh d.qcow2
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		tool_both "dd/$i" dd $args || continue
+		out=${args##*of=}
+		out=${out%% *}
+		out=${out#file:}
+		[ -e "ref/$out" ] || continue
+		same_bytes "dd/$i/bytes" "$out" ||
+			same_content "dd/$i/compare" "ours/$out" "ref/$out"
+		case $out in
+		*.qcow2) map_shape "dd/$i/map" "ours/$out" "ref/$out"
+			 clean_check "dd/$i/check" "ours/$out" ;;
+		esac
+	done <<'EOF2'
+if=d.qcow2 of=o.raw
+-O qcow2 bs=64k count=10 skip=2 if=d.qcow2 of=o.qcow2
+-O qcow2 bs=1k skip=3 if=d.qcow2 of=o.qcow2
+bs=4k skip=300 if=d.qcow2 of=o.raw
+bs=4k count=1 skip=2 if=d.qcow2 of=o.raw
+bs=4k skip=256 if=d.qcow2 of=o.raw
+bs=1000 skip=3 if=d.qcow2 of=o.raw
+bs=64k count=3 skip=1 -O qcow if=d.qcow2 of=o.qcow
+-f raw if=d.qcow2 of=o.raw
+bs=1k count=0 if=d.qcow2 of=o.raw
+bs=3 count=1000 skip=7 if=d.qcow2 of=o.raw
+bs=1M count=1 -U if=d.qcow2 of=o.raw
+if=d.qcow2 of=file:f:g.raw
+if=json:{"file":{"filename":"d.qcow2"}} of=o.raw
+--image-opts if=driver=qcow2,file.filename=d.qcow2 of=o.raw
+if=d.qcow2
+of=o.raw
+bs=0 if=d.qcow2 of=o.raw
+bs=1k count=abc if=d.qcow2 of=o.raw
+bs=1k skip=-1 if=d.qcow2 of=o.raw
+foo=1 if=d.qcow2 of=o.raw
+if=nosuch of=o.raw
+if=d.qcow2 of=p:q.raw
+EOF2
+}
+
+# ------------------------------------------------------- -p progress
+
+# rebase -p: the progress lines byte for byte (qemu-img counts 2 MiB
+# steps that copy, ending at either backing file's end).
+test_progress() {
+	local b t i=0
+	for b in 3M 8M; do
+		for t in "5M" "1M" "3M 512k" "8M 1M" "7M 512k"; do
+			i=$((i + 1))
+			set -- $t
+			rm -f pb.qcow2 pt.qcow2 pn.qcow2
+			"$QEMU_IMG" create -q -f qcow2 pb.qcow2 "$b" &&
+				"$QEMU_IMG" create -q -f qcow2 -b pb.qcow2 -F qcow2 pt.qcow2 "$1" &&
+				"$QEMU_IMG" create -q -f qcow2 pn.qcow2 5M ||
+				{ fail "progress/$i/setup"; continue; }
+			[ $# -gt 1 ] && "$QEMU_IO" -c "write $2 64k" pt.qcow2 >/dev/null
+			fresh pb.qcow2 pt.qcow2 pn.qcow2
+			tool_both "progress/rebase-$i" rebase -p -b pn.qcow2 -F qcow2 pt.qcow2 &&
+				same_content "progress/rebase-$i/compare" ours/pt.qcow2 ref/pt.qcow2
+		done
+	done
+	# compare -p: 2 MiB steps where data is read, redrawn every 2%
+	"$QEMU_IMG" create -q -f qcow2 cb.qcow2 8M &&
+		"$QEMU_IO" -c 'write 0 4M' cb.qcow2 >/dev/null ||
+		{ fail progress/compare-setup; return; }
+	for t in "write -P 3 1M 3M" "write -P 0xcd 1M 3M" "write -z 2M 1M" \
+		"write -P 0xcd 5M 1M"; do
+		i=$((i + 1))
+		rm -f ct.qcow2
+		"$QEMU_IMG" create -q -f qcow2 -b cb.qcow2 -F qcow2 ct.qcow2 &&
+			"$QEMU_IO" -c "$t" ct.qcow2 >/dev/null ||
+			{ fail "progress/$i/setup"; continue; }
+		fresh cb.qcow2 ct.qcow2
+		tool_both "progress/compare-$i" compare -p ct.qcow2 cb.qcow2
+		tool_both "progress/compare-$i-f" compare -p -f qcow2 -F qcow2 cb.qcow2 ct.qcow2
+		# convert -p: the data chunks (-c: clusters) counted, not -B's
+		tool_both "progress/convert-$i" convert -p -O qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-raw" convert -p -O raw ct.qcow2 x.raw
+		tool_both "progress/convert-$i-c" convert -p -c -O qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-B" convert -p -O qcow2 \
+			-B cb.qcow2 -F qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-multi" convert -p -O raw ct.qcow2 cb.qcow2 x.raw
+	done
+}
+
+write_setup
+test_empty
+test_rebase_ext
+test_map
+test_zero_partial
+test_names
+test_resize_prealloc
+test_convert_multi
+test_words
+test_measure
+test_dd
+test_progress
+finish
