@@ -25,7 +25,7 @@ _qcow_img() {
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		_qcow_img_words "amend bench bitmap check commit compare convert create
-			info map rebase resize snapshot -h --help -V --version" "$cur"
+			dd info map measure rebase resize snapshot -h --help -V --version" "$cur"
 		return
 	fi
 	# --opt=value, whether or not '=' splits words
@@ -47,6 +47,7 @@ _qcow_img() {
 	-i) _qcow_img_words "threads native io_uring" "$cur"; return ;;
 	-r) _qcow_img_words "leaks all" "$cur"; return ;;
 	--output) _qcow_img_words "human json" "$cur"; return ;;
+	--preallocation) _qcow_img_words "off metadata falloc full" "$cur"; return ;;
 	--crypto-backend) _qcow_img_words "auto kernel openssl nettle" "$cur"; return ;;
 	--allow-dir)
 		compopt -o filenames 2>/dev/null
@@ -58,12 +59,12 @@ _qcow_img() {
 		[[ $cur == *,* ]] && COMPREPLY=("${COMPREPLY[@]/#/${cur%,*},}")
 		return ;;
 	-b | -B) _qcow_img_files "$cur"; return ;;
-	-g | -S | --merge | --bitmap | --object | --start-offset | --max-length)
+	-g | -S | --merge | --bitmap | --object | --start-offset | --max-length | --size)
 		return ;;
 	esac
 	# options taking a snapshot's name here, none elsewhere
 	case $verb:$prev in
-	snapshot:-[cad] | convert:-l) return ;;
+	snapshot:-[cad] | convert:-l | measure:-l) return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		case $verb in
@@ -77,10 +78,12 @@ _qcow_img() {
 		convert) opts="-f -O -o -c -B -F -n -p -q -S -U --bitmaps
 			--skip-broken-bitmaps -l --target-image-opts" ;;
 		create) opts="-f -o -b -F -u -q --object --crypto-backend="; trust= ;;
+		dd) opts="-f -O -U bs= count= skip= if= of=" ;;
 		info) opts="-f --output= --backing-chain -U" ;;
+		measure) opts="--output= -O -o --size -f -l -U" ;;
 		map) opts="-f --output= --start-offset= --max-length= --bitmap -U" ;;
 		rebase) opts="-f -p -q -u -U -b -F" ;;
-		resize) opts="-f -q --shrink" ;;
+		resize) opts="-f -q --shrink --preallocation=" ;;
 		snapshot) opts="-f -q -U -l -c -a -d" ;;
 		*) return ;;
 		esac
