@@ -187,6 +187,8 @@ static int bit_set(struct qcow2_alloc *a, uint64_t c)
 	a->used[c / 64] |= 1ULL << (c % 64);
 	if (c >= a->end)
 		a->end = c + 1;
+	if (a->end > a->fresh)
+		a->fresh = a->end;
 	return 0;
 }
 
@@ -269,6 +271,8 @@ int qcow2_alloc_init(struct qcow2 *s)
 	ret = qcow2_walk_refcounts(s, record_refcount, s);
 	if (ret < 0)
 		return ret;
+	s->alloc.fresh = MAX(s->alloc.fresh,
+			     div_round_up(s->img->file->size, s->cluster_size));
 	/* never hand out the header cluster, whatever the refcounts say */
 	return bit_set(&s->alloc, 0);
 }
@@ -343,6 +347,13 @@ static void reserve_file(struct qcow2 *s)
 
 int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 {
+	bool zero;
+
+	return qcow2_alloc_clusters_z(s, n, &zero);
+}
+
+int64_t qcow2_alloc_clusters_z(struct qcow2 *s, uint64_t n, bool *zero)
+{
 	struct qcow2_alloc *a = &s->alloc;
 	uint64_t first, i;
 	int ret;
@@ -356,6 +367,7 @@ int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 	}
 	if ((first + n) > (QCOW_MAX_IMAGE_SIZE >> s->cluster_bits))
 		return -ENOSPC;
+	*zero = first >= a->fresh;
 	for (i = 0; i < n; i++) {
 		ret = bit_set(a, first + i);
 		if (!ret)

@@ -122,7 +122,7 @@ static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
 	r->submit = rec.events;
 	r->file = file_index(op->file);
 	r->is_sync = op->kind == QIO_FSYNC;
-	r->is_punch = op->kind == QIO_PUNCH;
+	r->is_punch = op->kind == QIO_PUNCH || op->kind == QIO_ZERO;
 	r->off = op->off;
 	r->len = op->len;
 	if (op->kind == QIO_WRITE) {
@@ -926,6 +926,15 @@ static struct workload workloads[] = {
 			 W(1 << 20, 65536, 3), W(2000, 10, 4), F,
 			 W(3 << 20, 300000, 5) },
 		.nops = 7,
+	},
+	{
+		/* freed clusters reused: zeroed before the guest bytes land */
+		.name = "alloc-reuse", .size = 1 << 20,
+		.co = { .cluster_size = 65536 },
+		.ops = { W(0, 262144, 1), F, D(0, 262144), F, F,
+			 W(1000, 100, 2), W(70000, 3000, 3), F,
+			 W(200000, 4096, 4) },
+		.nops = 9,
 	},
 	{
 		/* 512-byte clusters: many L2 tables, refcount blocks of 64
