@@ -10,17 +10,15 @@
 #
 #   bench/alloc-bytes.sh [COUNT]      (default 2000 writes)
 #
-# QCOW_BENCH names our bench command (default: build/bench/qcow-bench, or
-# bin/qcow-img bench), e.g. a build of another commit to compare with.
+# QCOW_BENCH names our bench command (default: build/bench/engine-drive),
+# e.g. a build of another commit to compare with.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COUNT=${1:-2000}
 if [ -n "${QCOW_BENCH:-}" ]; then
 	OURS=$QCOW_BENCH
-elif [ -x "$ROOT/build/bench/qcow-bench" ]; then
-	OURS=$ROOT/build/bench/qcow-bench
 else
-	OURS="$ROOT/bin/qcow-img bench -f qcow2"
+	OURS=$ROOT/build/bench/engine-drive
 fi
 command -v qemu-img >/dev/null || { echo "SKIP: alloc-bytes (no qemu-img)"; exit 0; }
 DIR=$(mktemp -d "${TMPDIR:-/var/tmp}/alloc-bytes.XXXXXX")

@@ -240,6 +240,34 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
 	return rc == 1;
 }
 
+/*
+ * Cluster c became free: a run of k through it starts at c - (k - 1) or
+ * later, since the free clusters left of it made no run of k before.
+ */
+static void hints_lower(struct qcow2_alloc *a, uint64_t c)
+{
+	unsigned int k;
+
+	for (k = 1; k <= QCOW2_ALLOC_HINTS; k++) {
+		uint64_t from = c >= k - 1 ? c - (k - 1) : 0;
+
+		if (from < a->hint[k - 1])
+			a->hint[k - 1] = from;
+	}
+}
+
+/* No free run of n or more clusters starts below pos. */
+static void hints_raise(struct qcow2_alloc *a, uint64_t n, uint64_t pos)
+{
+	unsigned int k;
+
+	if (n > QCOW2_ALLOC_HINTS)
+		return;
+	for (k = (unsigned int)n; k <= QCOW2_ALLOC_HINTS; k++)
+		if (pos > a->hint[k - 1])
+			a->hint[k - 1] = pos;
+}
+
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 {
 	/* compressed data is never packed into a cluster given away */
@@ -248,8 +276,7 @@ void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 	cmap_del(&s->meta, c);
 	bit_clear(&s->alloc, c);
 	cmap_del(&s->alloc.shared, c);
-	if (c < s->alloc.hint)
-		s->alloc.hint = c;
+	hints_lower(&s->alloc, c);
 }
 
 static void record_refcount(void *arg, uint64_t cluster, uint64_t rc)
@@ -291,10 +318,10 @@ void qcow2_alloc_free(struct qcow2 *s)
 	memset(a, 0, sizeof(*a));
 }
 
-/* First run of n free clusters at or after a->hint and below a->end. */
+/* First run of n free clusters at or after its hint and below a->end. */
 static bool find_free_run(struct qcow2_alloc *a, uint64_t n, uint64_t *out)
 {
-	uint64_t c = a->hint, run = 0;
+	uint64_t c = a->hint[MIN(n, QCOW2_ALLOC_HINTS) - 1], run = 0;
 
 	while (c < a->end) {
 		if (!(c % 64) && c + 64 <= a->end && a->used[c / 64] == ~0ULL) {
@@ -358,13 +385,9 @@ int64_t qcow2_alloc_clusters_z(struct qcow2 *s, uint64_t n, bool *zero)
 	uint64_t first, i;
 	int ret;
 
-	if (!find_free_run(a, n, &first)) {
+	if (!find_free_run(a, n, &first))
 		first = a->end;
-		if (n == 1)
-			a->hint = a->end + 1;	/* nothing free below */
-	} else if (first == a->hint) {
-		a->hint = first + n;
-	}
+	hints_raise(a, n, first);
 	if ((first + n) > (QCOW_MAX_IMAGE_SIZE >> s->cluster_bits))
 		return -ENOSPC;
 	*zero = first >= a->fresh;
@@ -392,8 +415,7 @@ void qcow2_alloc_undo(struct qcow2 *s, uint64_t off, uint64_t n)
 	}
 	if (a->end == first + n)
 		a->end = first;
-	if (first < a->hint)
-		a->hint = first;
+	hints_lower(a, first);
 }
 
 int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len)

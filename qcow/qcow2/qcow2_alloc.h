@@ -28,11 +28,18 @@ struct shared_map {
 	size_t n;
 };
 
+#define QCOW2_ALLOC_HINTS	64
+
 struct qcow2_alloc {
 	uint64_t *used;		/* bitmap */
 	uint64_t bits;		/* capacity of the bitmap in clusters */
 	uint64_t end;		/* one past the last cluster in use */
-	uint64_t hint;		/* where the next search starts */
+	/*
+	 * No free run of k or more clusters starts below hint[k - 1] (runs
+	 * longer than QCOW2_ALLOC_HINTS use the last), so that a search
+	 * never scans twice what it scanned before, until a free lowers it.
+	 */
+	uint64_t hint[QCOW2_ALLOC_HINTS];
 	/*
 	 * Clusters from here on have never been in use nor written since the
 	 * open, and lie past the file's end at the open: they read as zeros.
