@@ -671,6 +671,9 @@ void qcow2_write_step(struct qcow_req *req)
 			qreq_fail(req, ret);
 			break;
 		}
+		if (!writable_in_place(&e) || s->crypt || sl->dirty || s->ckpt ||
+		    s->l1_any_dirty)
+			req->flags |= QCOW_REQ_META;
 		/* as QEMU's block layer: encrypted clusters are never compressed */
 		if (req->op == QCOW_OP_WRITE_COMPRESSED && !s->crypt) {
 			ret = write_compressed(req, &e, sl);
