@@ -252,6 +252,7 @@ struct qwaiter {
 #define QCOW_REQ_UNMAP	(1u << 1)	/* write-zeroes may free clusters */
 #define QCOW_REQ_FUA_DONE (1u << 16)	/* engine use */
 #define QCOW_REQ_FULL_DISCARD (1u << 17) /* engine use: unmap, no zero flag */
+#define QCOW_REQ_META	(1u << 18)	/* engine use: FUA needs metadata */
 
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);

@@ -21,8 +21,8 @@ int qfile_open(struct qfile **out, const char *name, bool read_only,
 /* A write the backend wants to fail does not reach the file. */
 int qio_injected_error(const struct qio_op *op)
 {
-	if (!backend || !backend->fail || op->kind != QIO_WRITE ||
-	    !op->file)
+	if (!backend || !backend->fail ||
+	    (op->kind != QIO_WRITE && op->kind != QIO_ZERO) || !op->file)
 		return 0;
 	return backend->fail(backend->arg, op);
 }

@@ -13,8 +13,9 @@
  *   crash tests replay from it what may have reached the disk at any
  *   point.  Fixed-buffer writes (no bytes to replay) and copies through
  *   a descriptor that is no image are not reported.
- * - fail: asked for every asynchronous write to a file; non-zero fails
- *   the write with that -errno before it reaches the file (write_error).
+ * - fail: asked for every asynchronous write and zeroing (QIO_ZERO) of
+ *   a file; non-zero fails it with that -errno before it reaches the
+ *   file (write_error).
  * - hold: asked once for every asynchronous op before it is started;
  *   true keeps it from the disk, counted in flight on its context, until
  *   qfile_backend_release(op) starts it (call that on the op's context's

@@ -28,13 +28,20 @@ struct qfile {
 	bool lock_off;			/* the file system has no OFD locks */
 	/* a raw image: a read-modify-write must not make it longer */
 	bool keep_size;
+	bool zero_by_punch;	/* QIO_ZERO: no FALLOC_FL_ZERO_RANGE here */
 	/* O_DIRECT writes (io_direct.c): in flight, waiting, RMW running */
 	unsigned int dwrites;
 	struct qio_op *dq_head, *dq_tail;
 	bool drmw;
 };
 
-enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC };
+/*
+ * QIO_ZERO: the range reads as zeros after it (FALLOC_FL_ZERO_RANGE, or a
+ * punched hole where the file system has no zero range); it fails with
+ * -EOPNOTSUPP where neither works.
+ */
+enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC,
+		QIO_ZERO };
 
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);

@@ -18,6 +18,12 @@
 #define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)(addr), (void)(len))
 #endif
 
+static int qio_zero_mode(const struct qfile *f)
+{
+	return f->zero_by_punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+				  FALLOC_FL_ZERO_RANGE;
+}
+
 static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
 {
 	uint8_t *p = buf;
@@ -31,6 +37,9 @@ static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
 				 FALLOC_FL_KEEP_SIZE, off, len) < 0 ? -errno : 0;
 	if (op->kind == QIO_FALLOC)
 		return fallocate(op->file->fd, 0, off, len) < 0 ? -errno : 0;
+	if (op->kind == QIO_ZERO)
+		return fallocate(op->file->fd, qio_zero_mode(op->file), off,
+				 len) < 0 ? -errno : 0;
 	while (done < len) {
 		if (op->kind == QIO_READ)
 			n = pread(op->file->fd, p + done, len - done,
@@ -60,9 +69,24 @@ static bool qio_needs_bounce(struct qfile *f, void *buf, uint64_t len,
 	       !IS_ALIGNED(len, a) || !IS_ALIGNED(off, a);
 }
 
+/* A file system without a zero range (tmpfs): the op again, as a punch. */
+static bool qio_zero_retry(struct qio_op *op, int res)
+{
+	if (op->kind != QIO_ZERO || op->file->zero_by_punch ||
+	    (res != -EOPNOTSUPP && res != -EINVAL))
+		return false;
+	op->file->zero_by_punch = true;
+	qio_record(QIO_EV_DONE, op, res);
+	qio_start(op);
+	return true;
+}
+
 void qio_finish(struct qio_op *op, int res)
 {
 	uint64_t got;
+
+	if (qio_zero_retry(op, res))
+		return;
 
 	if (res >= 0 && (!op->file || op->fixed)) {
 		/* copies and fixed buffers: nothing to zero-fill */
@@ -92,7 +116,9 @@ void qio_finish(struct qio_op *op, int res)
 				op->kind == QIO_FALLOC) && res == -EOPNOTSUPP)) {
 		res = 0;	/* space not punched or reserved is only space */
 	}
-	if (!res && op->kind == QIO_FALLOC && op->off + op->len > op->file->size)
+	if (!res && (op->kind == QIO_FALLOC ||
+		     (op->kind == QIO_ZERO && !op->file->zero_by_punch)) &&
+	    op->off + op->len > op->file->size)
 		op->file->size = op->off + op->len;
 	free(op->bounce);
 	op->bounce = NULL;
@@ -132,6 +158,10 @@ static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 		break;
 	case QIO_FALLOC:
 		io_uring_prep_fallocate(sqe, fd, 0, off, len);
+		break;
+	case QIO_ZERO:
+		io_uring_prep_fallocate(sqe, fd, qio_zero_mode(op->file), off,
+					len);
 		break;
 	default:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);

@@ -114,6 +114,7 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 	req->waiter.ctx = ctx;
 	req->drv_state = NULL;
 	req->epoch = NULL;
+	req->flags &= ~(QCOW_REQ_FUA_DONE | QCOW_REQ_META);
 	if (op == QCOW_OP_STATUS) {
 		req->status = buf;
 		req->buf = NULL;

@@ -107,6 +107,7 @@ struct qcow2 {
 	bool next_wanted;
 	bool next_refcounts;
 	uint64_t comp_next;		/* next free byte for compressed data */
+	bool no_zero_range;		/* QIO_ZERO refused: zeros are written */
 	struct shared_map meta;		/* metadata clusters (writable) */
 	uint64_t file_reserved;		/* file grown to here; 0: never */
 	uint64_t file_size_at_open;

@@ -187,6 +187,8 @@ static int bit_set(struct qcow2_alloc *a, uint64_t c)
 	a->used[c / 64] |= 1ULL << (c % 64);
 	if (c >= a->end)
 		a->end = c + 1;
+	if (a->end > a->fresh)
+		a->fresh = a->end;
 	return 0;
 }
 
@@ -238,6 +240,34 @@ bool qcow2_refcount_drop(struct qcow2 *s, uint64_t c)
 	return rc == 1;
 }
 
+/*
+ * Cluster c became free: a run of k through it starts at c - (k - 1) or
+ * later, since the free clusters left of it made no run of k before.
+ */
+static void hints_lower(struct qcow2_alloc *a, uint64_t c)
+{
+	unsigned int k;
+
+	for (k = 1; k <= QCOW2_ALLOC_HINTS; k++) {
+		uint64_t from = c >= k - 1 ? c - (k - 1) : 0;
+
+		if (from < a->hint[k - 1])
+			a->hint[k - 1] = from;
+	}
+}
+
+/* No free run of n or more clusters starts below pos. */
+static void hints_raise(struct qcow2_alloc *a, uint64_t n, uint64_t pos)
+{
+	unsigned int k;
+
+	if (n > QCOW2_ALLOC_HINTS)
+		return;
+	for (k = (unsigned int)n; k <= QCOW2_ALLOC_HINTS; k++)
+		if (pos > a->hint[k - 1])
+			a->hint[k - 1] = pos;
+}
+
 void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 {
 	/* compressed data is never packed into a cluster given away */
@@ -246,8 +276,7 @@ void qcow2_cluster_set_free(struct qcow2 *s, uint64_t c)
 	cmap_del(&s->meta, c);
 	bit_clear(&s->alloc, c);
 	cmap_del(&s->alloc.shared, c);
-	if (c < s->alloc.hint)
-		s->alloc.hint = c;
+	hints_lower(&s->alloc, c);
 }
 
 static void record_refcount(void *arg, uint64_t cluster, uint64_t rc)
@@ -269,6 +298,8 @@ int qcow2_alloc_init(struct qcow2 *s)
 	ret = qcow2_walk_refcounts(s, record_refcount, s);
 	if (ret < 0)
 		return ret;
+	s->alloc.fresh = MAX(s->alloc.fresh,
+			     div_round_up(s->img->file->size, s->cluster_size));
 	/* never hand out the header cluster, whatever the refcounts say */
 	return bit_set(&s->alloc, 0);
 }
@@ -287,10 +318,10 @@ void qcow2_alloc_free(struct qcow2 *s)
 	memset(a, 0, sizeof(*a));
 }
 
-/* First run of n free clusters at or after a->hint and below a->end. */
+/* First run of n free clusters at or after its hint and below a->end. */
 static bool find_free_run(struct qcow2_alloc *a, uint64_t n, uint64_t *out)
 {
-	uint64_t c = a->hint, run = 0;
+	uint64_t c = a->hint[MIN(n, QCOW2_ALLOC_HINTS) - 1], run = 0;
 
 	while (c < a->end) {
 		if (!(c % 64) && c + 64 <= a->end && a->used[c / 64] == ~0ULL) {
@@ -343,19 +374,23 @@ static void reserve_file(struct qcow2 *s)
 
 int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
 {
+	bool zero;
+
+	return qcow2_alloc_clusters_z(s, n, &zero);
+}
+
+int64_t qcow2_alloc_clusters_z(struct qcow2 *s, uint64_t n, bool *zero)
+{
 	struct qcow2_alloc *a = &s->alloc;
 	uint64_t first, i;
 	int ret;
 
-	if (!find_free_run(a, n, &first)) {
+	if (!find_free_run(a, n, &first))
 		first = a->end;
-		if (n == 1)
-			a->hint = a->end + 1;	/* nothing free below */
-	} else if (first == a->hint) {
-		a->hint = first + n;
-	}
+	hints_raise(a, n, first);
 	if ((first + n) > (QCOW_MAX_IMAGE_SIZE >> s->cluster_bits))
 		return -ENOSPC;
+	*zero = first >= a->fresh;
 	for (i = 0; i < n; i++) {
 		ret = bit_set(a, first + i);
 		if (!ret)
@@ -380,8 +415,7 @@ void qcow2_alloc_undo(struct qcow2 *s, uint64_t off, uint64_t n)
 	}
 	if (a->end == first + n)
 		a->end = first;
-	if (first < a->hint)
-		a->hint = first;
+	hints_lower(a, first);
 }
 
 int qcow2_release_later(struct qcow2 *s, uint64_t off, uint64_t len)

@@ -10,6 +10,7 @@
 #define QCOW_QCOW2_ALLOC_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct qcow2;
@@ -27,11 +28,23 @@ struct shared_map {
 	size_t n;
 };
 
+#define QCOW2_ALLOC_HINTS	64
+
 struct qcow2_alloc {
 	uint64_t *used;		/* bitmap */
 	uint64_t bits;		/* capacity of the bitmap in clusters */
 	uint64_t end;		/* one past the last cluster in use */
-	uint64_t hint;		/* where the next search starts */
+	/*
+	 * No free run of k or more clusters starts below hint[k - 1] (runs
+	 * longer than QCOW2_ALLOC_HINTS use the last), so that a search
+	 * never scans twice what it scanned before, until a free lowers it.
+	 */
+	uint64_t hint[QCOW2_ALLOC_HINTS];
+	/*
+	 * Clusters from here on have never been in use nor written since the
+	 * open, and lie past the file's end at the open: they read as zeros.
+	 */
+	uint64_t fresh;
 	struct shared_map shared;
 	struct cluster_vec inc;	/* allocated since the last cut */
 	struct cluster_vec dec;	/* to release after the next cut */
@@ -46,6 +59,8 @@ int qcow2_alloc_init(struct qcow2 *s);
 void qcow2_alloc_free(struct qcow2 *s);
 /* Host offset of n contiguous free clusters, now in use; or -errno. */
 int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n);
+/* The same; *zero says whether the clusters are known to read as zeros. */
+int64_t qcow2_alloc_clusters_z(struct qcow2 *s, uint64_t n, bool *zero);
 /* Gives back what the last qcow2_alloc_clusters() took: nothing uses it. */
 void qcow2_alloc_undo(struct qcow2 *s, uint64_t off, uint64_t n);
 /* One reference to every cluster of [off, off + len) goes after the cut. */

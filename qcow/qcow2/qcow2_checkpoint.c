@@ -569,10 +569,44 @@ static void flush_resume(struct qwaiter *w, int err)
 	qreq_put(req);
 }
 
+static void fua_synced(struct qio_op *op, int res)
+{
+	struct qcow_req *req = op->data;
+
+	free(op);
+	if (res < 0)
+		qreq_fail(req, res);
+	qreq_put(req);
+}
+
+/*
+ * A FUA write that only wrote in place, through L2 entries already on
+ * disk (clean slices, clean L1, no checkpoint under way), needs its data
+ * durable and nothing else: one fdatasync of the file it went to.
+ */
+static bool fua_in_place(struct qcow_req *req)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	struct qio_op *op;
+
+	if (req->op != QCOW_OP_WRITE || (req->flags & QCOW_REQ_META) ||
+	    !(req->flags & QCOW_REQ_FUA_DONE))
+		return false;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return false;
+	op->cb = fua_synced;
+	op->data = req;
+	qfile_submit(req->ctx, s->data_file, op, QIO_FSYNC, NULL, 0, 0);
+	return true;
+}
+
 void qcow2_flush_step(struct qcow_req *req)
 {
 	struct qcow2 *s = qcow2_of(req->img);
 
+	if (fua_in_place(req))
+		return;
 	req->waiter.resume = flush_resume;
 	req->pos = req->offset + req->length;
 	qcow2_ckpt_request(s, req->ctx, &req->waiter, false);

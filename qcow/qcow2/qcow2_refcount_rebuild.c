@@ -199,13 +199,17 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 /* The allocator's refcounts set to the references found. */
 static int reset_refcounts(struct qcow2 *s)
 {
-	uint64_t *refs, nb, i;
+	uint64_t *refs, nb, i, fresh;
 	int ret;
 
 	ret = qcow2_count_references(s, &refs, &nb);
 	if (ret < 0)
 		return ret;
+	/* clusters freed here may hold anything: not fresh */
+	fresh = MAX(s->alloc.fresh,
+		    div_round_up(s->img->file->size, s->cluster_size));
 	qcow2_alloc_free(s);	/* the metadata map too: rebuilt after */
+	s->alloc.fresh = fresh;
 	s->comp_next = 0;
 	for (i = 0; i < nb && !ret; i++) {
 		uint64_t want = MIN(refs[i], s->refcount_max);

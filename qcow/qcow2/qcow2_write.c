@@ -36,6 +36,8 @@ struct alloc_op {
 	uint64_t astart;		/* guest range written to host */
 	uint64_t aend;
 	uint64_t host;			/* host offset of astart */
+	uint64_t wstart;		/* guest range buf holds */
+	uint64_t wend;
 	uint8_t *buf;			/* NULL: the request's own data */
 	uint8_t *bounce;
 	struct meta_slice *slice;
@@ -48,6 +50,7 @@ struct alloc_op {
 	uint64_t alloc_off;		/* clusters taken for it, if any */
 	uint64_t alloc_len;
 	bool epoch;			/* in place: counted in io_epoch */
+	bool fresh;			/* new clusters known to read as zeros */
 	unsigned int slot;
 	struct qcrypt_job job;		/* encrypted images: the bounce */
 };
@@ -224,12 +227,14 @@ static void write_data(struct alloc_op *op)
 	if (!op->buf)
 		qreq_data_submit_write(op->req, &op->wop, s->data_file,
 				       op->pos - op->req->offset, op->len,
-				       op->host);
+				       op->host + (op->pos - op->astart));
+	else if (op->cdesc)
+		qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE,
+			     op->buf, op->clen, op->host);
 	else
 		qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE,
-			     op->buf,
-			     op->cdesc ? op->clen : op->aend - op->astart,
-			     op->host);
+			     op->buf, op->wend - op->wstart,
+			     op->host - op->astart + op->wstart);
 }
 
 static void bounce_encrypted(struct qwaiter *w, int err)
@@ -322,7 +327,7 @@ static int place_op(struct alloc_op *op)
 	}
 	first = ALIGN_DOWN(op->astart, cs);
 	n = (ALIGN_UP(op->aend, cs) - first) / cs;
-	host = qcow2_alloc_clusters(s, n);
+	host = qcow2_alloc_clusters_z(s, n, &op->fresh);
 	if (host < 0)
 		return (int)host;
 	op->alloc_off = (uint64_t)host;
@@ -332,6 +337,114 @@ static int place_op(struct alloc_op *op)
 	if (ret < 0)
 		qcow2_alloc_undo(s, (uint64_t)host, n);
 	return ret;
+}
+
+/* The bounce: the guest bytes and the rest of their (sub)clusters. */
+static void start_cow(struct alloc_op *op)
+{
+	struct qcow_req *req = op->req;
+
+	op->bounce = qalloc_aligned(op->aend - op->astart);
+	if (!op->bounce) {
+		op->error = -ENOMEM;
+		op_finish(op);
+		return;
+	}
+	op->buf = op->bounce;
+	op->wstart = op->astart;
+	op->wend = op->aend;
+	op->pending = 2;
+	op->wop.cb = guest_copied;
+	op->wop.data = op;
+	if (!qreq_data_get(req, &op->wop, op->pos - req->offset,
+			   op->bounce + (op->pos - op->astart), op->len))
+		op->pending--;
+	cow_read(op, 0, op->astart, op->pos);
+	cow_read(op, 1, op->pos + op->len, op->aend);
+	cow_put(op);
+}
+
+/* What the rest of the (sub)clusters would be copied from reads as zeros. */
+static bool cow_reads_zero(const struct qcow2 *s, const struct alloc_op *op)
+{
+	/* one extent's type speaks for the whole of its (sub)clusters */
+	if (s->l2_entry_size == 16 && needs_whole_cluster(s, &op->e))
+		return false;
+	switch (op->e.type) {
+	case SC_ZERO_PLAIN:
+	case SC_ZERO_ALLOC:
+		return true;
+	case SC_UNALLOC_PLAIN:
+	case SC_UNALLOC_ALLOC:
+		return !op->req->img->backing;
+	default:
+		return false;
+	}
+}
+
+/*
+ * New clusters whose copy-on-write would be all zeros: the guest bytes are
+ * the only ones written, into clusters that read as zeros (past the file's
+ * end at the open, or zeroed first).  Encrypted images need encrypted
+ * zeros, and clusters reused in place hold anything.
+ */
+static bool guest_bytes_only(const struct qcow2 *s, const struct alloc_op *op)
+{
+	return !s->crypt && op->alloc_len && (op->fresh || !s->no_zero_range) &&
+	       cow_reads_zero(s, op);
+}
+
+/* The guest bytes, widened to the file's blocks (O_DIRECT) with zeros. */
+static void write_guest(struct alloc_op *op)
+{
+	struct qcow_req *req = op->req;
+	uint64_t a = op->s->data_file->align, end = op->pos + op->len;
+
+	op->wstart = ALIGN_DOWN(op->pos, a);
+	op->wend = ALIGN_UP(end, a);
+	if (op->wstart == op->pos && op->wend == end) {
+		write_data(op);
+		return;
+	}
+	op->bounce = qalloc_aligned(op->wend - op->wstart);
+	if (!op->bounce) {
+		op->error = -ENOMEM;
+		op_finish(op);
+		return;
+	}
+	memset(op->bounce, 0, op->wend - op->wstart);
+	op->buf = op->bounce;
+	op->pending = 2;
+	op->wop.cb = guest_copied;
+	op->wop.data = op;
+	if (!qreq_data_get(req, &op->wop, op->pos - req->offset,
+			   op->bounce + (op->pos - op->wstart), op->len))
+		op->pending--;
+	cow_put(op);
+}
+
+static void host_zeroed(struct qio_op *wop, int res)
+{
+	struct alloc_op *op = wop->data;
+
+	if (res == -EOPNOTSUPP || res == -EINVAL) {
+		op->s->no_zero_range = true;
+		start_cow(op);
+	} else if (res < 0) {
+		op->error = res;
+		op_finish(op);
+	} else {
+		write_guest(op);
+	}
+}
+
+/* Clusters that may hold old bytes: zeroed before the guest's land. */
+static void zero_host(struct alloc_op *op)
+{
+	op->wop.cb = host_zeroed;
+	op->wop.data = op;
+	qfile_submit(op->req->ctx, op->s->data_file, &op->wop, QIO_ZERO, NULL,
+		     op->aend - op->astart, op->host);
 }
 
 static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
@@ -375,22 +488,14 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 		write_data(op);
 		return 0;
 	}
-	op->bounce = qalloc_aligned(op->aend - op->astart);
-	if (!op->bounce) {
-		op->error = -ENOMEM;
-		op_finish(op);
+	if (guest_bytes_only(s, op)) {
+		if (op->fresh)
+			write_guest(op);
+		else
+			zero_host(op);
 		return 0;
 	}
-	op->buf = op->bounce;
-	op->pending = 2;
-	op->wop.cb = guest_copied;
-	op->wop.data = op;
-	if (!qreq_data_get(req, &op->wop, op->pos - req->offset,
-			   op->bounce + (op->pos - op->astart), op->len))
-		op->pending--;
-	cow_read(op, 0, op->astart, op->pos);
-	cow_read(op, 1, op->pos + op->len, op->aend);
-	cow_put(op);
+	start_cow(op);
 	return 0;
 }
 
@@ -566,6 +671,9 @@ void qcow2_write_step(struct qcow_req *req)
 			qreq_fail(req, ret);
 			break;
 		}
+		if (!writable_in_place(&e) || s->crypt || sl->dirty || s->ckpt ||
+		    s->l1_any_dirty)
+			req->flags |= QCOW_REQ_META;
 		/* as QEMU's block layer: encrypted clusters are never compressed */
 		if (req->op == QCOW_OP_WRITE_COMPRESSED && !s->crypt) {
 			ret = write_compressed(req, &e, sl);

@@ -47,7 +47,7 @@
 
 #define MAX_OPS 64
 
-enum wl_kind { WL_WRITE, WL_ZERO, WL_DISCARD, WL_FLUSH, WL_COMPRESSED,
+enum wl_kind { WL_WRITE, WL_FUA, WL_ZERO, WL_DISCARD, WL_FLUSH, WL_COMPRESSED,
 	       WL_RESIZE, WL_SNAP_CREATE, WL_SNAP_DELETE, WL_SNAP_APPLY };
 
 /* Snapshot workloads name their snapshots "s<pattern>". */
@@ -122,7 +122,7 @@ static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
 	r->submit = rec.events;
 	r->file = file_index(op->file);
 	r->is_sync = op->kind == QIO_FSYNC;
-	r->is_punch = op->kind == QIO_PUNCH;
+	r->is_punch = op->kind == QIO_PUNCH || op->kind == QIO_ZERO;
 	r->off = op->off;
 	r->len = op->len;
 	if (op->kind == QIO_WRITE) {
@@ -431,7 +431,8 @@ static void apply_op(const struct wl_op *o, uint8_t *buf, uint64_t size)
 
 	if (o->off >= size)
 		return;
-	if (o->kind == WL_WRITE || o->kind == WL_COMPRESSED)
+	if (o->kind == WL_WRITE || o->kind == WL_FUA ||
+	    o->kind == WL_COMPRESSED)
 		memset(buf + o->off, o->pattern, end - o->off);
 	else if (o->kind == WL_ZERO || o->kind == WL_DISCARD)
 		memset(buf + o->off, 0, end - o->off);
@@ -466,6 +467,44 @@ static void content_after(const struct workload *w, int upto, uint8_t *buf)
 		free(saved[i]);
 }
 
+/* Could op o have left byte value v at b? */
+static bool writes(const struct wl_op *o, uint64_t b, uint8_t v, bool backing)
+{
+	if (b < o->off || b >= o->off + o->len)
+		return false;
+	if ((o->kind == WL_WRITE || o->kind == WL_FUA) && v == o->pattern)
+		return true;
+	if ((o->kind == WL_ZERO || o->kind == WL_DISCARD) && !v)
+		return true;
+	/* a version 2 discard shows the backing file again */
+	return o->kind == WL_DISCARD && backing && v == BACKING_BYTE;
+}
+
+/*
+ * A FUA write completed before p is durable: its bytes, or what a request
+ * started after it wrote there.
+ */
+static bool fua_kept(const struct workload *w, int flushed, unsigned long p,
+		     uint64_t b, uint8_t v)
+{
+	int i, j, last = -1;
+
+	for (i = flushed; i < w->nops; i++) {
+		const struct wl_op *o = &w->ops[i];
+
+		if (o->kind == WL_FUA && o->last_event <= p &&
+		    b >= o->off && b < o->off + o->len)
+			last = i;
+	}
+	if (last < 0 || v == w->ops[last].pattern)
+		return true;
+	for (j = last + 1; j < w->nops; j++)
+		if (w->ops[j].first_event < p &&
+		    writes(&w->ops[j], b, v, w->backing))
+			return true;
+	return false;
+}
+
 /*
  * Every byte must be what was there at the last flush completed before p,
  * or what a request started before p put there.
@@ -489,6 +528,12 @@ static bool verify(const struct workload *w, unsigned long p,
 		content_after(w, flushed + 1, applied);
 	}
 	for (b = 0; b < w->size && ok; b++) {
+		if (!fua_kept(w, flushed, p, b, got[b])) {
+			ok = false;
+			snprintf(why, why_len, "byte %lu is %#x: a FUA write "
+				 "completed there", (unsigned long)b, got[b]);
+			break;
+		}
 		if (got[b] == base[b] || (applied && got[b] == applied[b]))
 			continue;
 		ok = false;
@@ -498,14 +543,7 @@ static bool verify(const struct workload *w, unsigned long p,
 			if (o->first_event >= p || b < o->off ||
 			    b >= o->off + o->len)
 				continue;
-			if (o->kind == WL_WRITE && got[b] == o->pattern)
-				ok = true;
-			if ((o->kind == WL_ZERO || o->kind == WL_DISCARD) &&
-			    !got[b])
-				ok = true;
-			/* a version 2 discard shows the backing file again */
-			if (o->kind == WL_DISCARD && w->backing &&
-			    got[b] == BACKING_BYTE)
+			if (writes(o, b, got[b], w->backing))
 				ok = true;
 		}
 		if (!ok)
@@ -714,6 +752,34 @@ static int run_snapshot_op(const struct wl_op *o, struct qcow_image *img)
 	return qcow_snapshot_apply(img, name);
 }
 
+static void fua_done(struct qcow_req *req, int res)
+{
+	*(int *)req->priv = res;
+}
+
+/* A write with FUA, on a context without a ring. */
+static int fua_write(struct qcow_image *img, const struct wl_op *o)
+{
+	struct qcow_req req = { .done = fua_done, .flags = QCOW_REQ_FUA };
+	struct qcow_ctx *ctx;
+	int ret, res = 1;
+	uint8_t *buf = malloc(o->len);
+
+	ret = buf ? qcow_ctx_new(&ctx, NULL) : -ENOMEM;
+	if (ret < 0) {
+		free(buf);
+		return ret;
+	}
+	memset(buf, o->pattern, o->len);
+	req.priv = &res;
+	ret = qcow_submit(ctx, img, &req, QCOW_OP_WRITE, buf, o->off, o->len);
+	while (!ret && res == 1)
+		qcow_ctx_run_deferred(ctx);
+	qcow_ctx_free(ctx);
+	free(buf);
+	return ret ? ret : res;
+}
+
 static int run_ops(struct wl_op *ops, int nops, struct qcow_image *img)
 {
 	uint8_t *buf;
@@ -729,6 +795,9 @@ static int run_ops(struct wl_op *ops, int nops, struct qcow_image *img)
 			memset(buf, o->pattern, o->len);
 			ret = qcow_pwrite(img, buf, o->len, o->off);
 			free(buf);
+			break;
+		case WL_FUA:
+			ret = fua_write(img, o);
 			break;
 		case WL_ZERO:
 			ret = qcow_pwrite_zeroes(img, o->len, o->off, 0);
@@ -908,6 +977,7 @@ static void run_workload(struct workload *w)
 }
 
 #define W(o, l, p) { .kind = WL_WRITE, .off = (o), .len = (l), .pattern = (p) }
+#define U(o, l, p) { .kind = WL_FUA, .off = (o), .len = (l), .pattern = (p) }
 #define Z(o, l) { .kind = WL_ZERO, .off = (o), .len = (l) }
 #define D(o, l) { .kind = WL_DISCARD, .off = (o), .len = (l) }
 #define F { .kind = WL_FLUSH }
@@ -926,6 +996,25 @@ static struct workload workloads[] = {
 			 W(1 << 20, 65536, 3), W(2000, 10, 4), F,
 			 W(3 << 20, 300000, 5) },
 		.nops = 7,
+	},
+	{
+		/* FUA in place: one fdatasync, durable at completion */
+		.name = "fua", .size = 1 << 20,
+		.co = { .cluster_size = 65536 },
+		.ops = { W(0, 262144, 1), F, U(4096, 4096, 2),
+			 W(300000, 5000, 3), U(8192, 4096, 4), F,
+			 U(600000, 4096, 5), U(0, 512, 6), U(70000, 3000, 7),
+			 W(800000, 1000, 8), U(801000, 1000, 9) },
+		.nops = 11,
+	},
+	{
+		/* freed clusters reused: zeroed before the guest bytes land */
+		.name = "alloc-reuse", .size = 1 << 20,
+		.co = { .cluster_size = 65536 },
+		.ops = { W(0, 262144, 1), F, D(0, 262144), F, F,
+			 W(1000, 100, 2), W(70000, 3000, 3), F,
+			 W(200000, 4096, 4) },
+		.nops = 9,
 	},
 	{
 		/* 512-byte clusters: many L2 tables, refcount blocks of 64
