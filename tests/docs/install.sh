@@ -42,9 +42,14 @@ expected() {
 		echo "755 $2/qcow-img"
 		echo "755 $2/qcow-io"
 		echo "755 $3/ublk-qcow"
-		echo "644 $4/qcow-img.1"
-		echo "644 $4/qcow-io.1"
-		echo "644 $5/ublk-qcow.8"
+		for f in "$src"/docs/man/*.1.scd; do
+			f=${f##*/}
+			echo "644 $4/${f%.scd}"
+		done
+		for f in "$src"/docs/man/*.8.scd; do
+			f=${f##*/}
+			echo "644 $5/${f%.scd}"
+		done
 		for f in "$src"/completion/*.bash; do
 			f=${f##*/}
 			echo "644 $6/${f%.bash}"
@@ -112,7 +117,7 @@ if mk "$REPO_ROOT" install DESTDIR="$R" >make.log 2>&1; then
 	same install/default-prefix want got
 	runs install/programs-run "$R" $U/bin $U/sbin
 	bad=0
-	for f in qcow-img.1 qcow-io.1 ublk-qcow.8; do
+	for f in qcow-img.1 qcow-io.1 ublk-qcow.8 ublk-qcow-attach.8; do
 		# all but the .TH line, which holds the day it was made
 		scdoc <"$REPO_ROOT/docs/man/$f.scd" | grep -v '^\.TH' >"$f"
 		sec=${f##*.}

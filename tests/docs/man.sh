@@ -127,4 +127,9 @@ if render ublk-qcow.8; then
 	done
 fi
 
+if render ublk-qcow-attach.8; then
+	"$REPO_ROOT/systemd/ublk-qcow-attach" --help >attach.help 2>&1
+	check ublk-qcow-attach ublk-qcow-attach.8.txt "" attach.help
+fi
+
 finish
