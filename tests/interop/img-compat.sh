@@ -338,6 +338,17 @@ test_words() {
 	tool_both words/resize-negative resize r.qcow2 -- -20M &&
 		said words/resize-negative
 	tool_both words/resize-huge resize r.qcow2 9E && said words/resize-huge
+	# qcow (version 1) cannot be resized, whatever the size or mode
+	"$QEMU_IMG" create -q -f qcow v1.qcow 1M || { fail words/setup-v1; return; }
+	local a
+	for a in 2M 1M +0 "--shrink 512k" "--preallocation=full 3M" \
+		"--preallocation=metadata 3M"; do
+		fresh v1.qcow
+		# shellcheck disable=SC2086 # A: several arguments
+		tool_both "words/resize-v1/${a// /_}" resize v1.qcow $a &&
+			said "words/resize-v1/${a// /_}"
+	done
+	same_bytes words/resize-v1/unchanged v1.qcow
 }
 
 # ---------------------------------------------------------------- measure
