@@ -473,6 +473,43 @@ EOF2
 
 # ------------------------------------------------------- -p progress
 
+# amend -p: the steps of each operation (upgrade, new refcount width,
+# downgrade), shared out as qemu-img does; refused, 0% and 100% or (when
+# refused before qemu-img starts drawing) only the line's end.
+test_progress_amend() {
+	local a i=0
+	"$QEMU_IMG" create -q -f qcow2 ap.qcow2 8M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 2M 1M' ap.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 ab.qcow2 3G &&
+		"$QEMU_IO" -c 'write -P 1 1G 1M' -c 'write -z 2G 1M' ab.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 a2.qcow2 3G &&
+		"$QEMU_IMG" create -q -f qcow a1.qcow 1M ||
+		{ fail progress/amend-setup; return; }
+	while IFS= read -r a; do
+		i=$((i + 1))
+		fresh ap.qcow2 ab.qcow2 a2.qcow2 a1.qcow
+		# shellcheck disable=SC2086 # A: several arguments
+		tool_both "progress/amend-$i" amend -p $a
+	done <<'EOF2'
+-o refcount_bits=8 ap.qcow2
+-o refcount_bits=2,lazy_refcounts=on ab.qcow2
+-o compat=0.10 ap.qcow2
+-o compat=0.10 ab.qcow2
+-o compat=1.1 a2.qcow2
+-o compat=1.1,refcount_bits=4 a2.qcow2
+-o size=16M ap.qcow2
+-o refcount_bits=64,compat=0.10 ap.qcow2
+-o refcount_bits=3 ap.qcow2
+-o compat=9 ap.qcow2
+-o backing_file=x ap.qcow2
+-o lazy_refcounts=maybe ap.qcow2
+-o foo=1 ap.qcow2
+-o cluster_size=4k ap.qcow2
+-o size=2M a1.qcow
+-o compat=1.1 nosuch.qcow2
+EOF2
+}
+
 # rebase -p: the progress lines byte for byte (qemu-img counts 2 MiB
 # steps that copy, ending at either backing file's end).
 test_progress() {
@@ -492,6 +529,7 @@ test_progress() {
 				same_content "progress/rebase-$i/compare" ours/pt.qcow2 ref/pt.qcow2
 		done
 	done
+	test_progress_amend
 	# compare -p: 2 MiB steps where data is read, redrawn every 2%
 	"$QEMU_IMG" create -q -f qcow2 cb.qcow2 8M &&
 		"$QEMU_IO" -c 'write 0 4M' cb.qcow2 >/dev/null ||
