@@ -510,6 +510,54 @@ test_progress_amend() {
 EOF2
 }
 
+# commit -p: qemu-img's job draws its progress when it polls, so how
+# many 0% and 100% lines and which steps it shows vary from run to run;
+# on tops whose runs to copy are copied in steps of one size (1 MiB, or
+# one cluster each), every step it drew is one of ours, and ours run from
+# 0% to 100%, counting only the clusters to copy.
+test_progress_commit() {
+	local w i=0 f b=""
+	while IFS= read -r w; do
+		i=$((i + 1))
+		b=
+		case $w in
+		small-base*) b="-o cluster_size=4k"; w=${w#small-base } ;;
+		esac
+		rm -f cmb.qcow2 cmt.qcow2
+		# shellcheck disable=SC2086 # B: several arguments
+		"$QEMU_IMG" create -q -f qcow2 $b cmb.qcow2 8M &&
+			"$QEMU_IO" -c 'write 0 3M' cmb.qcow2 >/dev/null &&
+			"$QEMU_IMG" create -q -f qcow2 -b cmb.qcow2 -F qcow2 cmt.qcow2 ||
+			{ fail "progress/commit-$i/setup"; continue; }
+		if [ -n "$w" ]; then
+			eval "\"\$QEMU_IO\" $w cmt.qcow2" >/dev/null ||
+				{ fail "progress/commit-$i/setup"; continue; }
+		fi
+		fresh cmb.qcow2 cmt.qcow2
+		f=$(case_file "progress/commit-$i")
+		(cd ref && "$QEMU_IMG" commit -p cmt.qcow2) | tr '\r' '\n' | uniq >"$f.ref"
+		(cd ours && "$QCOW_IMG" commit -p cmt.qcow2) | tr '\r' '\n' | uniq >"$f.ours"
+		if [ "$(head -n 1 "$f.ours")" != "    (0.00/100%)" ] ||
+		   ! grep -qx '    (100.00/100%)' "$f.ours" ||
+		   [ "$(tail -n 1 "$f.ours")" != "Image committed." ]; then
+			fail "progress/commit-$i" "not from 0% to 100%"
+			diag 6 <"$f.ours"
+		elif grep -vxFf "$f.ours" "$f.ref" >"$f.diff"; then
+			fail "progress/commit-$i" "qemu-img drew steps ours does not"
+			diag 6 <"$f.diff"
+		else
+			pass "progress/commit-$i"
+		fi
+		same_content "progress/commit-$i/compare" ours/cmb.qcow2 ref/cmb.qcow2
+	done <<'EOF2'
+-c 'write -P 3 1M 3M'
+small-base -c 'write -P 3 1M 3M'
+-c 'write -P 1 100k 4k' -c 'write -P 1 200k 2k'
+-c 'write -P 1 1M 4M' -c 'write -z 6M 1M'
+
+EOF2
+}
+
 # rebase -p: the progress lines byte for byte (qemu-img counts 2 MiB
 # steps that copy, ending at either backing file's end).
 test_progress() {
@@ -530,6 +578,7 @@ test_progress() {
 		done
 	done
 	test_progress_amend
+	test_progress_commit
 	# compare -p: 2 MiB steps where data is read, redrawn every 2%
 	"$QEMU_IMG" create -q -f qcow2 cb.qcow2 8M &&
 		"$QEMU_IO" -c 'write 0 4M' cb.qcow2 >/dev/null ||
