@@ -176,6 +176,13 @@ test_names() {
 		'json:{"driver":"raw","file":{"driver":"file","filename":"n.raw"}}'
 		'json:{"driver":"qcow2","file":{"filename":"n.qcow2"},"x":1}'
 		'json:{broken'
+		'json:{"driver":"file","filename":"n.raw"}'
+		'json:{"driver":"file","filename":"n.qcow2"}'
+		'json:{"file":"n.qcow2"}'
+		'json:{"driver":"qcow2","file":"n.qcow2"}'
+		'json:{"filename":"n.qcow2"}'
+		'json:{"driver":"raw","filename":"n.raw"}'
+		'json:{"driver":"file","file":{"filename":"n.raw"}}'
 	) n i=0 img
 	mkdir -p sub
 	"$QEMU_IMG" create -q -f qcow2 n.qcow2 1M &&

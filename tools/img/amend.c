@@ -256,7 +256,7 @@ static int amend(struct amend *m, struct qcow_image *img, struct progress *p)
 
 	if (qcow_format(img) != QCOW_FMT_QCOW2) {
 		tool_error("%s: amend works on qcow2 images only, not %s",
-			   m->file, qcow_format_name(qcow_format(img)));
+			   m->file, tool_format_name(img));
 		return -ENOTSUP;
 	}
 	/* from here on qemu-img draws 0% and, whatever happens, 100% */
