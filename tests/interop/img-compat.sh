@@ -358,6 +358,38 @@ test_words() {
 	same_bytes words/resize-v1/unchanged v1.qcow
 }
 
+# ------------------------------------------------------------- compare -s
+
+# Every ordered pair, with and without -s: the same first mismatch.
+# qemu-img's strict statuses include whether a run reaches the image's
+# end: a run of unallocated clusters to the end differs from a shorter one.
+test_compare() {
+	local x y s
+	"$QEMU_IMG" create -q -f qcow2 c0.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' c0.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c1.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 2M 64k' c1.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c2.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 0 3M 64k' c2.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -b c0.qcow2 -F qcow2 c3.qcow2 &&
+		"$QEMU_IO" -c 'write -z 3M 64k' c3.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c4.qcow2 6M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 0 5M 4k' c4.qcow2 >/dev/null &&
+		truncate -s 4M c5.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 0 1M' c5.raw >/dev/null ||
+		{ fail compare/setup; return; }
+	fresh c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw
+	for x in c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw; do
+		for y in c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw; do
+			[ "$x" = "$y" ] && continue
+			for s in -s ""; do
+				# shellcheck disable=SC2086 # S: none or one
+				tool_both "compare/${x%.*}-${y%.*}${s}" compare $s "$x" "$y"
+			done
+		done
+	done
+}
+
 # ---------------------------------------------------------------- measure
 
 test_measure() {
@@ -643,6 +675,7 @@ test_names
 test_resize_prealloc
 test_convert_multi
 test_words
+test_compare
 test_measure
 test_dd
 test_progress
