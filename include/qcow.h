@@ -350,6 +350,8 @@ struct qcow_info {
 	uint64_t virtual_size;
 	uint32_t cluster_size;
 	uint32_t refcount_bits;
+	uint32_t l1_size;		/* qcow2: the active L1's entries */
+	uint64_t refcount_table_entries;	/* qcow2: as the header says */
 	uint64_t incompatible;
 	uint64_t compatible;
 	uint64_t autoclear;

@@ -396,6 +396,9 @@ static int qcow2_get_info(const struct qcow_image *img, struct qcow_info *info)
 	info->version = s->version;
 	info->cluster_size = s->cluster_size;
 	info->refcount_bits = 1u << s->refcount_order;
+	info->l1_size = s->l1_size;
+	info->refcount_table_entries = (uint64_t)s->rt_clusters *
+				       s->cluster_size / 8;
 	info->incompatible = s->incompatible;
 	info->compatible = s->compatible;
 	info->autoclear = s->autoclear;

@@ -176,6 +176,13 @@ test_names() {
 		'json:{"driver":"raw","file":{"driver":"file","filename":"n.raw"}}'
 		'json:{"driver":"qcow2","file":{"filename":"n.qcow2"},"x":1}'
 		'json:{broken'
+		'json:{"driver":"file","filename":"n.raw"}'
+		'json:{"driver":"file","filename":"n.qcow2"}'
+		'json:{"file":"n.qcow2"}'
+		'json:{"driver":"qcow2","file":"n.qcow2"}'
+		'json:{"filename":"n.qcow2"}'
+		'json:{"driver":"raw","filename":"n.raw"}'
+		'json:{"driver":"file","file":{"filename":"n.raw"}}'
 	) n i=0 img
 	mkdir -p sub
 	"$QEMU_IMG" create -q -f qcow2 n.qcow2 1M &&
@@ -338,6 +345,49 @@ test_words() {
 	tool_both words/resize-negative resize r.qcow2 -- -20M &&
 		said words/resize-negative
 	tool_both words/resize-huge resize r.qcow2 9E && said words/resize-huge
+	# qcow (version 1) cannot be resized, whatever the size or mode
+	"$QEMU_IMG" create -q -f qcow v1.qcow 1M || { fail words/setup-v1; return; }
+	local a
+	for a in 2M 1M +0 "--shrink 512k" "--preallocation=full 3M" \
+		"--preallocation=metadata 3M"; do
+		fresh v1.qcow
+		# shellcheck disable=SC2086 # A: several arguments
+		tool_both "words/resize-v1/${a// /_}" resize v1.qcow $a &&
+			said "words/resize-v1/${a// /_}"
+	done
+	same_bytes words/resize-v1/unchanged v1.qcow
+}
+
+# ------------------------------------------------------------- compare -s
+
+# Every ordered pair, with and without -s: the same first mismatch.
+# qemu-img's strict statuses include whether a run reaches the image's
+# end: a run of unallocated clusters to the end differs from a shorter one.
+test_compare() {
+	local x y s
+	"$QEMU_IMG" create -q -f qcow2 c0.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' c0.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c1.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 2M 64k' c1.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c2.qcow2 4M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 0 3M 64k' c2.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -b c0.qcow2 -F qcow2 c3.qcow2 &&
+		"$QEMU_IO" -c 'write -z 3M 64k' c3.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 c4.qcow2 6M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -P 0 5M 4k' c4.qcow2 >/dev/null &&
+		truncate -s 4M c5.raw &&
+		"$QEMU_IO" -f raw -c 'write -P 1 0 1M' c5.raw >/dev/null ||
+		{ fail compare/setup; return; }
+	fresh c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw
+	for x in c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw; do
+		for y in c0.qcow2 c1.qcow2 c2.qcow2 c3.qcow2 c4.qcow2 c5.raw; do
+			[ "$x" = "$y" ] && continue
+			for s in -s ""; do
+				# shellcheck disable=SC2086 # S: none or one
+				tool_both "compare/${x%.*}-${y%.*}${s}" compare $s "$x" "$y"
+			done
+		done
+	done
 }
 
 # ---------------------------------------------------------------- measure
@@ -462,6 +512,91 @@ EOF2
 
 # ------------------------------------------------------- -p progress
 
+# amend -p: the steps of each operation (upgrade, new refcount width,
+# downgrade), shared out as qemu-img does; refused, 0% and 100% or (when
+# refused before qemu-img starts drawing) only the line's end.
+test_progress_amend() {
+	local a i=0
+	"$QEMU_IMG" create -q -f qcow2 ap.qcow2 8M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' -c 'write -z 2M 1M' ap.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 ab.qcow2 3G &&
+		"$QEMU_IO" -c 'write -P 1 1G 1M' -c 'write -z 2G 1M' ab.qcow2 >/dev/null &&
+		"$QEMU_IMG" create -q -f qcow2 -o compat=0.10 a2.qcow2 3G &&
+		"$QEMU_IMG" create -q -f qcow a1.qcow 1M ||
+		{ fail progress/amend-setup; return; }
+	while IFS= read -r a; do
+		i=$((i + 1))
+		fresh ap.qcow2 ab.qcow2 a2.qcow2 a1.qcow
+		# shellcheck disable=SC2086 # A: several arguments
+		tool_both "progress/amend-$i" amend -p $a
+	done <<'EOF2'
+-o refcount_bits=8 ap.qcow2
+-o refcount_bits=2,lazy_refcounts=on ab.qcow2
+-o compat=0.10 ap.qcow2
+-o compat=0.10 ab.qcow2
+-o compat=1.1 a2.qcow2
+-o compat=1.1,refcount_bits=4 a2.qcow2
+-o size=16M ap.qcow2
+-o refcount_bits=64,compat=0.10 ap.qcow2
+-o refcount_bits=3 ap.qcow2
+-o compat=9 ap.qcow2
+-o backing_file=x ap.qcow2
+-o lazy_refcounts=maybe ap.qcow2
+-o foo=1 ap.qcow2
+-o cluster_size=4k ap.qcow2
+-o size=2M a1.qcow
+-o compat=1.1 nosuch.qcow2
+EOF2
+}
+
+# commit -p: qemu-img's job draws its progress when it polls, so how
+# many 0% and 100% lines and which steps it shows vary from run to run;
+# on tops whose runs to copy are copied in steps of one size (1 MiB, or
+# one cluster each), every step it drew is one of ours, and ours run from
+# 0% to 100%, counting only the clusters to copy.
+test_progress_commit() {
+	local w i=0 f b=""
+	while IFS= read -r w; do
+		i=$((i + 1))
+		b=
+		case $w in
+		small-base*) b="-o cluster_size=4k"; w=${w#small-base } ;;
+		esac
+		rm -f cmb.qcow2 cmt.qcow2
+		# shellcheck disable=SC2086 # B: several arguments
+		"$QEMU_IMG" create -q -f qcow2 $b cmb.qcow2 8M &&
+			"$QEMU_IO" -c 'write 0 3M' cmb.qcow2 >/dev/null &&
+			"$QEMU_IMG" create -q -f qcow2 -b cmb.qcow2 -F qcow2 cmt.qcow2 ||
+			{ fail "progress/commit-$i/setup"; continue; }
+		if [ -n "$w" ]; then
+			eval "\"\$QEMU_IO\" $w cmt.qcow2" >/dev/null ||
+				{ fail "progress/commit-$i/setup"; continue; }
+		fi
+		fresh cmb.qcow2 cmt.qcow2
+		f=$(case_file "progress/commit-$i")
+		(cd ref && "$QEMU_IMG" commit -p cmt.qcow2) | tr '\r' '\n' | uniq >"$f.ref"
+		(cd ours && "$QCOW_IMG" commit -p cmt.qcow2) | tr '\r' '\n' | uniq >"$f.ours"
+		if [ "$(head -n 1 "$f.ours")" != "    (0.00/100%)" ] ||
+		   ! grep -qx '    (100.00/100%)' "$f.ours" ||
+		   [ "$(tail -n 1 "$f.ours")" != "Image committed." ]; then
+			fail "progress/commit-$i" "not from 0% to 100%"
+			diag 6 <"$f.ours"
+		elif grep -vxFf "$f.ours" "$f.ref" >"$f.diff"; then
+			fail "progress/commit-$i" "qemu-img drew steps ours does not"
+			diag 6 <"$f.diff"
+		else
+			pass "progress/commit-$i"
+		fi
+		same_content "progress/commit-$i/compare" ours/cmb.qcow2 ref/cmb.qcow2
+	done <<'EOF2'
+-c 'write -P 3 1M 3M'
+small-base -c 'write -P 3 1M 3M'
+-c 'write -P 1 100k 4k' -c 'write -P 1 200k 2k'
+-c 'write -P 1 1M 4M' -c 'write -z 6M 1M'
+
+EOF2
+}
+
 # rebase -p: the progress lines byte for byte (qemu-img counts 2 MiB
 # steps that copy, ending at either backing file's end).
 test_progress() {
@@ -481,6 +616,8 @@ test_progress() {
 				same_content "progress/rebase-$i/compare" ours/pt.qcow2 ref/pt.qcow2
 		done
 	done
+	test_progress_amend
+	test_progress_commit
 	# compare -p: 2 MiB steps where data is read, redrawn every 2%
 	"$QEMU_IMG" create -q -f qcow2 cb.qcow2 8M &&
 		"$QEMU_IO" -c 'write 0 4M' cb.qcow2 >/dev/null ||
@@ -502,7 +639,31 @@ test_progress() {
 		tool_both "progress/convert-$i-B" convert -p -O qcow2 \
 			-B cb.qcow2 -F qcow2 ct.qcow2 x.qcow2
 		tool_both "progress/convert-$i-multi" convert -p -O raw ct.qcow2 cb.qcow2 x.raw
+		tool_both "progress/convert-$i-S0" convert -p -S 0 -O qcow2 ct.qcow2 x.qcow2
+		tool_both "progress/convert-$i-S0-raw" convert -p -S 0 -O raw ct.qcow2 x.raw
+		progress_qcow_c "progress/convert-$i-c-qcow" ct.qcow2
 	done
+	"$QEMU_IMG" create -q -f qcow2 e.qcow2 1M || { fail progress/empty-setup; return; }
+	fresh e.qcow2
+	progress_qcow_c progress/convert-empty-c-qcow e.qcow2
+}
+
+# progress_qcow_c NAME SRC: convert -p -c -O qcow's lines as qemu-img's
+# (no final 100%: qemu-img 7.2 fails its end-of-file mark there and exits
+# 1, silently, with the image complete; ours exits 0), the image SRC's.
+progress_qcow_c() {
+	local f
+	f=$(case_file "$1")
+	(cd ref && "$QEMU_IMG" convert -p -c -O qcow "$2" x.qcow >"$f.ref" 2>"$f.ref.err")
+	(cd ours && "$QCOW_IMG" convert -p -c -O qcow "$2" x.qcow >"$f.ours" 2>"$f.ours.err") ||
+		{ fail "$1" "exit status $?"; return; }
+	if cmp -s "$f.ref" "$f.ours"; then
+		pass "$1"
+	else
+		fail "$1" "stdout differs from qemu-img's"
+		diff <(tr '\r' '\n' <"$f.ref") <(tr '\r' '\n' <"$f.ours") | diag 6
+	fi
+	same_content "$1/compare" ours/x.qcow "ours/$2"
 }
 
 write_setup
@@ -514,6 +675,7 @@ test_names
 test_resize_prealloc
 test_convert_multi
 test_words
+test_compare
 test_measure
 test_dd
 test_progress

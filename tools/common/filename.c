@@ -50,6 +50,7 @@ static bool known_key(const char *key)
 
 	return !strcmp(key, "driver") || !strcmp(key, "file.driver") ||
 	       !strcmp(key, "file.filename") || !strcmp(key, "file") ||
+	       !strcmp(key, "filename") ||
 	       (n >= m && !strcmp(key + n - m, secret));
 }
 
@@ -175,6 +176,7 @@ int tool_filename_new(const char *arg, const char **name)
 
 int tool_image_from_arg(const char *arg, bool image_opts, struct tool_image *t)
 {
+	const char *shown = arg;
 	char *json = NULL;
 	int ret;
 
@@ -183,7 +185,7 @@ int tool_image_from_arg(const char *arg, bool image_opts, struct tool_image *t)
 		if (ret < 0)
 			return ret;
 	}
-	ret = tool_image_parse(json ? json : arg, image_opts || json, t);
+	ret = tool_image_parse(json ? json : arg, image_opts || json, shown, t);
 	free(json);
 	return ret;
 }

@@ -140,6 +140,25 @@ static int open_plain(struct qcow_image **img, const char *path,
 	return 0;
 }
 
+/* The images opened as the file itself ("driver": "file"), a few at most. */
+#define PROTOCOL_MAX 8
+static const struct qcow_image *protocol_imgs[PROTOCOL_MAX];
+
+/* A new image at the address of a closed one is forgotten first. */
+static void note_protocol(const struct qcow_image *img, bool protocol)
+{
+	size_t i;
+
+	for (i = 0; i < PROTOCOL_MAX; i++)
+		if (protocol_imgs[i] == img)
+			protocol_imgs[i] = NULL;
+	for (i = 0; protocol && i < PROTOCOL_MAX; i++)
+		if (!protocol_imgs[i]) {
+			protocol_imgs[i] = img;
+			break;
+		}
+}
+
 int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 		   const char *fmt_name, const struct qcow_open_opts *opts)
 {
@@ -154,8 +173,20 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
 				 fmt_name, &o);
+	if (!ret)
+		note_protocol(*img, t.protocol);
 	tool_image_free(&t);
 	return ret;
+}
+
+const char *tool_format_name(const struct qcow_image *img)
+{
+	size_t i;
+
+	for (i = 0; i < PROTOCOL_MAX; i++)
+		if (protocol_imgs[i] == img)
+			return "file";
+	return qcow_format_name(qcow_format(img));
 }
 
 const char *tool_reason(const char *path, int err)

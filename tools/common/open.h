@@ -25,6 +25,12 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 		   const char *fmt_name, const struct qcow_open_opts *opts);
 
 /*
+ * The format qemu-img names for img: "file" when it was opened as the
+ * file itself ("driver": "file" at the top of its options), else its own.
+ */
+const char *tool_format_name(const struct qcow_image *img);
+
+/*
  * Why an engine call on path failed: the engine's message without its
  * leading "PATH: " (other files keep their name), or strerror(-err) when
  * the engine gave none.

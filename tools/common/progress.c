@@ -64,3 +64,14 @@ void progress_end(struct progress *p)
 	if (p->enabled)
 		putchar('\n');
 }
+
+void progress_print_f(struct progress *p, float pct)
+{
+	float last = (float)p->shown, step = (float)p->step;
+
+	if (!p->enabled)
+		return;
+	if (pct > last + step || pct < last - step || pct == 100.f ||
+	    pct == 0.f)
+		show(p, pct);
+}

@@ -25,6 +25,11 @@ void progress_add(struct progress *p, uint64_t bytes);
 void progress_add_pct(struct progress *p, double delta);
 /* The same, at pct percent. */
 void progress_set_pct(struct progress *p, double pct);
+/*
+ * At pct percent, computed in float as qemu-img does: drawn when it
+ * moved by more than the step either way, or is 0 or 100.
+ */
+void progress_print_f(struct progress *p, float pct);
 /* Draws 100% (again). */
 void progress_complete(struct progress *p);
 /* Ends the line. */

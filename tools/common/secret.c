@@ -392,7 +392,7 @@ int tool_chain_key(const char *arg, unsigned int depth, struct qcow_key *key)
 
 	key->data = NULL;
 	key->len = 0;
-	ret = tool_image_parse(arg, tool_image_opts(), &t);
+	ret = tool_image_parse(arg, tool_image_opts(), arg, &t);
 	if (!ret)
 		ret = tool_image_secrets(&t, &o);
 	if (!ret && !depth) {
@@ -433,7 +433,8 @@ static int backing_secret_slot(struct tool_image *out, const char *key,
 	return 0;
 }
 
-static int image_pair(struct tool_image *out, char *key, char *val)
+static int image_pair(struct tool_image *out, const char *shown, char *key,
+		      char *val)
 {
 	char **slot = NULL;
 
@@ -442,8 +443,18 @@ static int image_pair(struct tool_image *out, char *key, char *val)
 			return -EINVAL;
 	} else if (!strcmp(key, "driver"))
 		slot = &out->driver;
-	else if (!strcmp(key, "file.filename") || !strcmp(key, "file"))
+	else if (!strcmp(key, "file")) {
+		/* QEMU takes a string here as the name of a node */
+		tool_error("%s: Cannot find device='%s' nor node-name='%s'",
+			   shown, val ? val : "", val ? val : "");
+		return -EINVAL;
+	} else if (!strcmp(key, "file.filename")) {
 		slot = &out->filename;
+		out->nested_file = true;
+	} else if (!strcmp(key, "filename")) {
+		slot = &out->filename;
+		out->top_filename = true;
+	}
 	else if (!strcmp(key, "encrypt.key-secret"))
 		slot = &out->key_secret;
 	else if (!strcmp(key, "file.driver") && val && !strcmp(val, "file"))
@@ -466,7 +477,43 @@ static int image_pair(struct tool_image *out, char *key, char *val)
 	return 0;
 }
 
-int tool_image_parse(const char *arg, bool opts, struct tool_image *out)
+/*
+ * "filename" belongs to the "file" driver at the top (the file itself,
+ * no format), "file.filename" to any other; in qemu-img's words.
+ */
+static int check_driver(const char *arg, struct tool_image *t)
+{
+	bool file = t->driver && !strcmp(t->driver, "file");
+
+	if (file && !t->top_filename) {
+		tool_error("%s: The 'file' block driver requires a file name",
+			   arg);
+		return -EINVAL;
+	}
+	if (file && t->nested_file) {
+		tool_error("%s: Block protocol 'file' doesn't support the option 'file.filename'",
+			   arg);
+		return -EINVAL;
+	}
+	if (!file && t->top_filename) {
+		tool_error("%s: %s", arg, t->driver ?
+			   "A block device must be specified for \"file\"" :
+			   "Must specify either driver or file");
+		return -EINVAL;
+	}
+	if (file) {
+		/* read as raw, shown as "file" (tool_format_name()) */
+		free(t->driver);
+		t->driver = strdup("raw");
+		if (!t->driver)
+			return -ENOMEM;
+		t->protocol = true;
+	}
+	return 0;
+}
+
+int tool_image_parse(const char *arg, bool opts, const char *shown,
+		     struct tool_image *out)
 {
 	const char *p = arg;
 	char *key, *val;
@@ -478,13 +525,15 @@ int tool_image_parse(const char *arg, bool opts, struct tool_image *out)
 		return out->filename ? 0 : -ENOMEM;
 	}
 	while ((ret = next_pair(&p, &key, &val)) > 0) {
-		ret = image_pair(out, key, val);
+		ret = image_pair(out, shown, key, val);
 		if (ret < 0) {
 			free(key);
 			free(val);
 			break;
 		}
 	}
+	if (!ret)
+		ret = check_driver(shown, out);
 	if (!ret && !out->filename) {
 		tool_error("image options '%s': no file.filename", arg);
 		ret = -EINVAL;

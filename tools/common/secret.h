@@ -26,6 +26,13 @@ int tool_secret(const char *file, const char *id, const char **key,
 struct tool_image {
 	char *filename;
 	char *driver;		/* NULL: not given */
+	/*
+	 * "driver=file,filename=NAME": the file itself, no format layer
+	 * (driver then reads "raw")
+	 */
+	bool protocol;
+	bool top_filename;	/* "filename" given */
+	bool nested_file;	/* "file.filename" given */
 	char *key_secret;	/* NULL: none */
 	/* [0]: backing.encrypt.key-secret, [1]: backing.backing..., NULL */
 	char *backing_secret[TOOL_BACKING_KEYS];
@@ -35,9 +42,12 @@ struct tool_image {
 
 /*
  * arg parsed as an --image-opts string when image_opts, else taken as
- * the file name.  -EINVAL after a message for unknown or missing keys.
+ * the file name.  -EINVAL after a message for unknown or missing keys
+ * (naming shown, the image as the command line gave it, where qemu-img
+ * names it).
  */
-int tool_image_parse(const char *arg, bool image_opts, struct tool_image *out);
+int tool_image_parse(const char *arg, bool image_opts, const char *shown,
+		     struct tool_image *out);
 void tool_image_free(struct tool_image *t);
 /*
  * The secrets t names, resolved into o (key, backing_keys, which point

@@ -9,6 +9,7 @@
 #include "tools/common/open.h"
 #include "tools/common/progress.h"
 #include "tools/common/secret.h"
+#include "tools/img/amend_progress.h"
 #include "tools/img/img.h"
 #include "tools/img/opts.h"
 
@@ -186,16 +187,6 @@ static int parse_values(struct amend *m)
 	const char *v;
 	uint64_t n;
 
-	v = img_opts_get(&m->opts, "compat");
-	if (v && (!strcmp(v, "0.10") || !strcmp(v, "v2")))
-		m->a.compat = 2;
-	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
-		m->a.compat = 3;
-	else if (v) {
-		tool_error("%s: '%s' is not a valid value for compat (0.10, 1.1, v2 or v3)",
-			   m->file, v);
-		return -EINVAL;
-	}
 	if (amend_bool(m, "lazy_refcounts", &m->a.lazy_refcounts) ||
 	    amend_bool(m, "data_file_raw", &m->a.data_file_raw))
 		return -EINVAL;
@@ -213,6 +204,23 @@ static int parse_values(struct amend *m)
 		if (opt_size(m->file, "size", v, &m->size) < 0)
 			return -EINVAL;
 		m->has_size = true;
+	}
+	return 0;
+}
+
+/* Checked, as qemu-img does, once the image is open. */
+static int parse_compat(struct amend *m)
+{
+	const char *v = img_opts_get(&m->opts, "compat");
+
+	if (v && (!strcmp(v, "0.10") || !strcmp(v, "v2")))
+		m->a.compat = 2;
+	else if (v && (!strcmp(v, "1.1") || !strcmp(v, "v3")))
+		m->a.compat = 3;
+	else if (v) {
+		tool_error("%s: '%s' is not a valid value for compat (0.10, 1.1, v2 or v3)",
+			   m->file, v);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -241,19 +249,30 @@ static int check_backing(const struct amend *m, struct qcow_image *img)
 	return -EINVAL;
 }
 
-static int amend(struct amend *m, struct qcow_image *img)
+static int amend(struct amend *m, struct qcow_image *img, struct progress *p)
 {
+	struct qcow_info before;
 	int ret;
 
 	if (qcow_format(img) != QCOW_FMT_QCOW2) {
 		tool_error("%s: amend works on qcow2 images only, not %s",
-			   m->file, qcow_format_name(qcow_format(img)));
+			   m->file, tool_format_name(img));
 		return -ENOTSUP;
 	}
+	/* from here on qemu-img draws 0% and, whatever happens, 100% */
+	progress_start(p, m->show_progress && !m->quiet, 1, 1.0);
+	ret = parse_compat(m);
+	if (ret < 0)
+		return ret;
 	ret = check_backing(m, img);
 	if (ret < 0)
 		return ret;
+	ret = qcow_get_info(img, &before);
+	if (ret < 0)
+		return ret;
 	ret = qcow_amend(img, &m->a);
+	if (!ret)
+		amend_progress_steps(p, &before, &m->a);
 	if (!ret && m->has_size)
 		ret = qcow_resize(img, m->size, true);
 	if (ret < 0)
@@ -272,7 +291,7 @@ int img_amend(int argc, char **argv)
 			.luks_keyslot = -1,
 		},
 	};
-	struct progress p;
+	struct progress p = { .enabled = false };
 	struct qcow_image *img;
 	int ret = -EINVAL;
 
@@ -285,13 +304,14 @@ int img_amend(int argc, char **argv)
 	ret = tool_open(&img, m.file, m.fmt, &opts);
 	if (ret < 0)
 		goto out;
-	progress_start(&p, m.show_progress && !m.quiet, 1, 1.0);
-	ret = amend(&m, img);
-	if (!ret)
-		progress_complete(&p);
+	ret = amend(&m, img, &p);
+	progress_complete(&p);
 	progress_end(&p);
 	qcow_close(img);
 out:
+	/* refused before that: qemu-img only ends the line */
+	if (m.show_progress && !m.quiet && !p.enabled)
+		putchar('\n');
 	img_opts_free(&m.opts);
 	return ret < 0 ? 1 : 0;
 }

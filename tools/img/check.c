@@ -209,7 +209,7 @@ static int repair(const struct check_args *a, struct qcow_image *img,
 
 static int run_check(const struct check_args *a, struct qcow_image *img)
 {
-	const char *format = qcow_format_name(qcow_format(img));
+	const char *format = tool_format_name(img);
 	struct qcow_check_result r = { 0 };
 	int ret;
 

@@ -19,6 +19,7 @@
 #include "tools/img/img.h"
 
 #define COMMIT_BUF_SIZE (2u << 20)
+#define COMMIT_STEP (1u << 20)
 
 struct commit {
 	const char *fmt;
@@ -33,6 +34,10 @@ struct commit {
 	struct qcow_image *out;		/* the base, opened read-write */
 	uint8_t *buf;
 	struct progress progress;
+	uint64_t unit;		/* -p: what qemu-img counts in */
+	uint64_t to_copy;
+	uint64_t done;
+	uint64_t covered;
 };
 
 static int parse_args(int argc, char **argv, struct commit *c)
@@ -188,11 +193,56 @@ out:
 	return ret;
 }
 
-static int commit_data(struct commit *c)
+/*
+ * -p as qemu-img's commit job counts: the bytes to copy (allocated above
+ * the base, in units of the base's cluster size between 4 and 64 KiB),
+ * one step per MiB of data copied, one per zeroed run.
+ */
+static uint64_t progress_unit(const struct commit *c)
+{
+	struct qcow_info info;
+	uint64_t unit = 4096;
+
+	if (qcow_get_info(c->out, &info) == 0 && info.cluster_size > unit)
+		unit = min_u64(info.cluster_size, 65536);
+	return unit;
+}
+
+/* [off, off + len) in whole units, less what *covered already counts. */
+static uint64_t units_of(const struct commit *c, uint64_t off, uint64_t len,
+			 uint64_t *covered)
+{
+	uint64_t start = off - off % c->unit;
+	uint64_t end = off + len + (c->unit - 1);
+
+	end -= end % c->unit;
+	if (start < *covered)
+		start = *covered;
+	if (end <= start)
+		return 0;
+	*covered = end;
+	return end - start;
+}
+
+static void progress_steps(struct commit *c, uint64_t bytes, bool zero)
+{
+	uint64_t i, k;
+
+	for (i = 0; i < bytes; i += k) {
+		k = zero ? bytes : min_u64(COMMIT_STEP, bytes - i);
+		c->done += k;
+		progress_print_f(&c->progress,
+				 (float)c->done / (float)c->to_copy * 100.f);
+	}
+}
+
+/* The runs of the top to copy, to fn (copy or count). */
+static int for_each_above(struct commit *c,
+			  int (*fn)(struct commit *c, uint64_t off,
+				    uint64_t len, bool zero))
 {
 	uint64_t size = qcow_size(c->top), off, len;
 	struct qcow_status st;
-	bool above;
 	int ret;
 
 	for (off = 0; off < size; off += len) {
@@ -203,14 +253,44 @@ static int commit_data(struct commit *c)
 			return ret;
 		}
 		len = st.length;
-		above = st.depth < c->base_depth;
-		if ((st.flags & QCOW_ST_ALLOCATED) && above) {
-			ret = copy_range(c, off, len, st.flags & QCOW_ST_ZERO);
-			if (ret < 0)
-				return ret;
-		}
-		progress_add(&c->progress, len);
+		if (!(st.flags & QCOW_ST_ALLOCATED) || st.depth >= c->base_depth)
+			continue;
+		ret = fn(c, off, len, st.flags & QCOW_ST_ZERO);
+		if (ret < 0)
+			return ret;
 	}
+	return 0;
+}
+
+static int count_range(struct commit *c, uint64_t off, uint64_t len,
+		       bool zero)
+{
+	c->to_copy += units_of(c, off, len, &c->covered);
+	return 0;
+}
+
+static int commit_range(struct commit *c, uint64_t off, uint64_t len,
+			bool zero)
+{
+	int ret = copy_range(c, off, len, zero);
+
+	if (!ret && c->progress.enabled)
+		progress_steps(c, units_of(c, off, len, &c->covered), zero);
+	return ret;
+}
+
+static int commit_data(struct commit *c)
+{
+	int ret = 0;
+
+	c->unit = progress_unit(c);
+	if (c->progress.enabled)
+		ret = for_each_above(c, count_range);
+	c->covered = 0;
+	if (!ret)
+		ret = for_each_above(c, commit_range);
+	if (ret < 0)
+		return ret;
 	ret = qcow_flush(c->out);
 	if (ret < 0)
 		tool_error("%s: flush failed: %s", qcow_filename(c->base),

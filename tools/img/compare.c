@@ -176,22 +176,35 @@ static int check_same(struct cmp *c, uint64_t off, uint64_t len)
 	return report_diff(c, off, first_diff(c->buf[0], c->buf[1], len));
 }
 
+/*
+ * -s compares the statuses as qemu-img does, with whether each run goes
+ * on to the image's end (equal sizes: -s refuses others).
+ */
+static bool strict_differs(const struct qcow_status *st, uint64_t off,
+			   uint64_t end)
+{
+	bool eof0 = off + st[0].length == end, eof1 = off + st[1].length == end;
+
+	return (st[0].flags & STRICT_FLAGS) != (st[1].flags & STRICT_FLAGS) ||
+	       eof0 != eof1;
+}
+
 /* One range whose status is fixed in both images; *len may shrink. */
 static int compare_chunk(struct cmp *c, uint64_t off, uint64_t *len)
 {
 	struct qcow_status st[2];
+	uint64_t end = off + *len;
 	bool alloc[2];
 	int i, ret;
 
 	for (i = 0; i < 2; i++) {
-		ret = status(c, i, off, *len, &st[i]);
+		ret = status(c, i, off, end - off, &st[i]);
 		if (ret)
 			return ret;
-		*len = min_u64(*len, st[i].length);
 		alloc[i] = st[i].flags & QCOW_ST_ALLOCATED;
 	}
-	if (c->strict && (st[0].flags & STRICT_FLAGS) !=
-			 (st[1].flags & STRICT_FLAGS)) {
+	*len = min_u64(*len, min_u64(st[0].length, st[1].length));
+	if (c->strict && strict_differs(st, off, end)) {
 		say(c, "Strict mode: Offset %" PRIu64 " block status mismatch!\n",
 		    off);
 		return CMP_DIFFER;

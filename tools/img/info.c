@@ -78,6 +78,7 @@ static int collect(struct image_report *r, struct qcow_image *img,
 	int ret;
 
 	r->filename = filename;
+	r->format = tool_format_name(img);
 	ret = qcow_get_info(img, &r->info);
 	if (ret < 0) {
 		tool_error("%s: cannot read image information: %s", filename,

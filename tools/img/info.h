@@ -12,6 +12,7 @@
 struct image_report {
 	const char *filename;
 	struct qcow_info info;
+	const char *format;		/* tool_format_name() */
 	bool has_actual_size;
 	uint64_t actual_size;		/* bytes allocated to the file */
 	char *full_backing;		/* backing file, resolved */

@@ -39,7 +39,7 @@ void image_report_human(FILE *f, const struct image_report *r)
 	if (r->has_actual_size)
 		size_to_str(dsize, sizeof(dsize), r->actual_size);
 	fprintf(f, "image: %s\n", r->filename);
-	fprintf(f, "file format: %s\n", qcow_format_name(info->format));
+	fprintf(f, "file format: %s\n", r->format);
 	fprintf(f, "virtual size: %s (%" PRIu64 " bytes)\n", vsize,
 		info->virtual_size);
 	fprintf(f, "disk size: %s\n", dsize);

@@ -70,7 +70,7 @@ struct json_object *image_report_json(const struct image_report *r)
 	if (!o)
 		return NULL;
 	add_str(o, "filename", r->filename);
-	add_str(o, "format", qcow_format_name(info->format));
+	add_str(o, "format", r->format);
 	json_object_object_add(o, "dirty-flag",
 			       json_object_new_boolean(info->dirty));
 	if (r->has_actual_size)

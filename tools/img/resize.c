@@ -131,6 +131,11 @@ static int resize(const struct resize_args *a, struct qcow_image *img)
 			   a->file);
 		return -EINVAL;
 	}
+	if (qcow_format(img) == QCOW_FMT_QCOW) {
+		tool_error("%s: Image format driver does not support resize",
+			   a->file);
+		return -ENOTSUP;
+	}
 	if (a->prealloc == QCOW_PREALLOC_METADATA &&
 	    qcow_format(img) == QCOW_FMT_RAW) {
 		tool_error("%s: Unsupported preallocation mode: metadata",
