@@ -226,12 +226,12 @@ static void slice_free(struct meta_cache *c, struct meta_slice *s)
 	c->nb_slices--;
 }
 
-/* Above the target size, clean idle slices go first. */
+/* Room for one more within the target size: clean idle slices go. */
 static void shrink(struct meta_cache *c)
 {
 	struct meta_slice *s, *prev;
 
-	for (s = c->lru.prev; s != &c->lru && c->nb_slices > c->max_slices;
+	for (s = c->lru.prev; s != &c->lru && c->nb_slices >= c->max_slices;
 	     s = prev) {
 		prev = s->prev;
 		if (evictable(s))
