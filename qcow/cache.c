@@ -27,7 +27,7 @@ static int parse_size(const char *v, uint64_t *out)
 		return -EINVAL;
 	if (!*end)
 		return 0;
-	u = end[1] || !(*end | 0x20) ? NULL : strchr(units, *end | 0x20);
+	u = end[1] ? NULL : strchr(units, *end | 0x20);
 	if (*end == '.') {
 		d = strtod(v, &end);
 		u = end[0] && !end[1] ? strchr(units, *end | 0x20) : NULL;

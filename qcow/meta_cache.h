@@ -30,7 +30,7 @@ struct meta_slice {
 	struct meta_slice *next;
 	struct meta_slice *dirty_next;
 	unsigned int refs;
-	unsigned int used_at;		/* the cache's clean epoch at last use */
+	unsigned int used_at;		/* clean epoch of the last use */
 	bool loading;
 	bool dirty;
 	struct qwaiter *waiters;

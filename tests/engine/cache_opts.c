@@ -129,7 +129,8 @@ static void run_cap(const char *name, const char *const *kv,
 			(unsigned long long)want_max,
 			(unsigned long long)entry);
 	else if ((uint64_t)st2.l2_entries * entry > want_max ||
-		 st.l2_bytes > want_max + SLAB || st2.l2_bytes > want_max + SLAB)
+		 st.l2_bytes > want_max + SLAB ||
+		 st2.l2_bytes > want_max + SLAB)
 		tl_fail("cache over its cap: %u entries, %llu bytes",
 			st2.l2_entries, (unsigned long long)st2.l2_bytes);
 	else if (covers && st2.misses != misses)
