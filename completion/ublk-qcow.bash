@@ -27,7 +27,9 @@ _ublk_qcow() {
 	-o | --options)
 		compopt -o nospace 2>/dev/null
 		words="user_copy= zero_copy= format= untrusted= allow_dir=
-			allow_block_devices= snapshot= crypto_backend="
+			allow_block_devices= snapshot= crypto_backend=
+			l2-cache-size= refcount-cache-size= cache-size=
+			l2-cache-entry-size= cache-clean-interval="
 		COMPREPLY=($(compgen -W "$words" -- "${cur##*,}"))
 		[[ $cur == *,* ]] && COMPREPLY=("${COMPREPLY[@]/#/${cur%,*},}")
 		return ;;

@@ -73,7 +73,24 @@ struct qcow_open_opts {
 	bool direct;			/* O_DIRECT on image and data files */
 	bool no_backing;		/* do not open the backing chain */
 	bool no_io;			/* metadata only (info on encrypted) */
-	uint64_t l2_cache_size;		/* bytes; 0: cover the image, <= 32M */
+	/*
+	 * The metadata caches, with QEMU's qcow2 options and meanings
+	 * (qcow_cache_opt() parses them): l2_cache_size, the L2 cache's
+	 * most (default: what covers the image, at most 32 MiB);
+	 * refcount_cache_size (default 1 MiB); cache_size, both together,
+	 * as much as can be to L2; l2_cache_entry_size, a power of two from
+	 * 512 to the cluster size (default 4 KiB or the cluster).  A size
+	 * counts as given when non-zero or its QCOW_CACHE_* bit is in
+	 * cache_set.  cache_clean_interval (QCOW_CACHE_CLEAN set, else 600
+	 * seconds, 0: never) is for the caller, who calls qcow_cache_clean()
+	 * that often.  qcow2 takes them all, legacy qcow the L2 size.
+	 */
+	uint64_t l2_cache_size;
+	uint64_t refcount_cache_size;
+	uint64_t cache_size;
+	uint64_t l2_cache_entry_size;
+	uint64_t cache_clean_interval;
+	unsigned int cache_set;		/* QCOW_CACHE_* given */
 	const char *data_file;		/* overrides the data file name */
 	bool no_preallocate;		/* do not grow the file ahead */
 	/*
@@ -150,6 +167,46 @@ struct qcow_open_opts {
 	 */
 	enum qcow_crypto_backend crypto_backend;
 };
+
+#define QCOW_CACHE_L2		(1u << 0)
+#define QCOW_CACHE_REFCOUNT	(1u << 1)
+#define QCOW_CACHE_SIZE		(1u << 2)
+#define QCOW_CACHE_ENTRY	(1u << 3)
+#define QCOW_CACHE_CLEAN	(1u << 4)
+#define QCOW_CACHE_CLEAN_DEFAULT 600
+
+/*
+ * Sets the cache option key ("l2-cache-size", "refcount-cache-size",
+ * "cache-size", "l2-cache-entry-size": bytes with an optional k, M, G, T
+ * suffix; "cache-clean-interval": seconds) in o.  -ENOENT for another
+ * key; -EINVAL for a bad value, one line in qemu's words in
+ * qcow_strerror().  Combinations are checked by qcow_open().
+ */
+int qcow_cache_opt(struct qcow_open_opts *o, const char *key,
+		   const char *value);
+/* Seconds between qcow_cache_clean() calls the options ask for; 0: none. */
+unsigned int qcow_cache_clean_interval(const struct qcow_open_opts *o);
+
+/* What the metadata caches of one image hold (qcow_cache_stats()). */
+struct qcow_cache_stats {
+	uint64_t l2_max;		/* bytes: the cap the options gave */
+	uint64_t l2_bytes;		/* bytes of memory the cache holds */
+	uint64_t l2_entry_size;
+	unsigned int l2_entries;	/* slices cached */
+	uint64_t refcount_max;		/* 0 for a read-only open */
+	uint64_t refcount_bytes;
+	unsigned int refcount_entries;
+	uint64_t hits, misses;		/* of L2 slices */
+};
+
+/* This image's caches only (not its backing files'); 0 or -ENOTSUP. */
+int qcow_cache_stats(struct qcow_image *img, struct qcow_cache_stats *st);
+/*
+ * Drops the cache entries of img and its backing chain that no request
+ * used since the previous call, and frees their memory; entries in use
+ * or dirty stay.  Any thread; returns how many were dropped.
+ */
+unsigned int qcow_cache_clean(struct qcow_image *img);
 
 /*
  * Takes on the files of img, open read-only (a backing file), the locks of

@@ -30,8 +30,9 @@ int qcow_set_error(int err, const char *name, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(open_error, sizeof(open_error), "%s: %s", name ? name : "?",
-		 msg);
+	/* no name: a message about no image (an option's value) */
+	snprintf(open_error, sizeof(open_error), "%s%s%s", name ? name : "",
+		 name ? ": " : "", msg);
 	/* one line, whatever the image's strings hold */
 	for (p = open_error; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)

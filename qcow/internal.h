@@ -227,6 +227,8 @@ struct qcow_bitmap_ops {
 	int (*track)(struct qcow_image *img, uint64_t off, uint64_t len);
 };
 
+struct meta_cache;
+
 struct qcow_driver {
 	const char *name;
 	int (*open)(struct qcow_image *img);
@@ -256,6 +258,9 @@ struct qcow_driver {
 	int (*repair)(struct qcow_image *img, unsigned int flags,
 		      struct qcow_check_result *res,
 		      void (*report)(void *arg, const char *msg), void *arg);
+	/* its metadata caches (cache.c); NULL where it has none */
+	void (*caches)(struct qcow_image *img, struct meta_cache **l2,
+		       struct meta_cache **refcount);
 	/* the external data file of an open image, NULL if none (lock.c) */
 	struct qfile *(*data_file)(struct qcow_image *img);
 	/* NULL: the format has no internal snapshots */

@@ -1,9 +1,23 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include "meta_cache.h"
 
 #define META_CACHE_MIN_SLICES 16
+#define META_SLAB_BYTES (256u << 10)
+
+static void slice_free(struct meta_cache *c, struct meta_slice *s);
+
+struct meta_slab {
+	struct meta_slab *next;		/* in the partial list */
+	struct meta_slab **pprev;
+	uint8_t *mem;
+	size_t len;
+	unsigned int used;
+	struct meta_slice *free;	/* linked through hnext */
+	struct meta_slice slices[];
+};
 
 int meta_cache_init(struct meta_cache *c, struct qfile *f,
 		    uint32_t slice_size, uint64_t max_bytes)
@@ -14,6 +28,10 @@ int meta_cache_init(struct meta_cache *c, struct qfile *f,
 	c->file = f;
 	c->slice_size = slice_size;
 	c->max_slices = MAX(max_bytes / slice_size, META_CACHE_MIN_SLICES);
+	c->stride = f && f->align > 1 ? ALIGN_UP(slice_size, QIO_DIRECT_ALIGN) :
+					slice_size;
+	c->slab_slices = MIN(MAX(META_SLAB_BYTES / c->stride, 1u),
+			     c->max_slices);
 	while (buckets < 2 * c->max_slices && buckets < (1u << 22))
 		buckets <<= 1;
 	c->hash = calloc(buckets, sizeof(*c->hash));
@@ -24,6 +42,114 @@ int meta_cache_init(struct meta_cache *c, struct qfile *f,
 	return 0;
 }
 
+static void partial_add(struct meta_cache *c, struct meta_slab *b)
+{
+	b->next = c->partial;
+	if (b->next)
+		b->next->pprev = &b->next;
+	b->pprev = &c->partial;
+	c->partial = b;
+}
+
+static void partial_del(struct meta_slab *b)
+{
+	*b->pprev = b->next;
+	if (b->next)
+		b->next->pprev = b->pprev;
+	b->pprev = NULL;
+}
+
+static struct meta_slab *slab_new(struct meta_cache *c)
+{
+	unsigned int i, n = c->slab_slices;
+	struct meta_slab *b = calloc(1, sizeof(*b) + n * sizeof(b->slices[0]));
+
+	if (!b)
+		return NULL;
+	b->len = (size_t)n * c->stride;
+	b->mem = mmap(NULL, b->len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->mem == MAP_FAILED) {
+		free(b);
+		return NULL;
+	}
+	for (i = n; i-- > 0;) {
+		b->slices[i].data = b->mem + (size_t)i * c->stride;
+		b->slices[i].slab = b;
+		b->slices[i].hnext = b->free;
+		b->free = &b->slices[i];
+	}
+	c->nb_slabs++;
+	c->nb_empty++;
+	partial_add(c, b);
+	return b;
+}
+
+static void slab_free(struct meta_cache *c, struct meta_slab *b)
+{
+	if (b->pprev)
+		partial_del(b);
+	munmap(b->mem, b->len);
+	free(b);
+	c->nb_slabs--;
+	c->nb_empty--;
+}
+
+/* Unmaps the empty slabs but `keep` of them. */
+static void free_empty_slabs(struct meta_cache *c, unsigned int keep)
+{
+	struct meta_slab *b, *next;
+
+	for (b = c->partial; b && c->nb_empty > keep; b = next) {
+		next = b->next;
+		if (!b->used)
+			slab_free(c, b);
+	}
+}
+
+static struct meta_slice *slice_alloc(struct meta_cache *c)
+{
+	struct meta_slab *b = c->partial;
+	struct meta_slice *s;
+	uint8_t *data;
+
+	if (!b)
+		b = slab_new(c);
+	if (!b)
+		return NULL;
+	s = b->free;
+	b->free = s->hnext;
+	if (!b->used++)
+		c->nb_empty--;
+	if (!b->free)
+		partial_del(b);
+	data = s->data;
+	memset(s, 0, sizeof(*s));
+	s->data = data;
+	s->slab = b;
+	return s;
+}
+
+static void slice_release(struct meta_cache *c, struct meta_slice *s)
+{
+	struct meta_slab *b = s->slab;
+
+	if (!b->free)
+		partial_add(c, b);
+	s->hnext = b->free;
+	b->free = s;
+	if (--b->used)
+		return;
+	c->nb_empty++;
+	if (c->nb_empty > 1)
+		slab_free(c, b);
+}
+
+uint64_t meta_cache_bytes(const struct meta_cache *c)
+{
+	return (uint64_t)c->nb_slabs * c->slab_slices * c->stride;
+}
+
 void meta_cache_destroy(struct meta_cache *c)
 {
 	struct meta_slice *s, *next;
@@ -32,9 +158,9 @@ void meta_cache_destroy(struct meta_cache *c)
 		return;
 	for (s = c->lru.next; s != &c->lru; s = next) {
 		next = s->next;
-		free(s->data);
-		free(s);
+		slice_free(c, s);
 	}
+	free_empty_slabs(c, 0);
 	free(c->hash);
 	c->hash = NULL;
 }
@@ -96,17 +222,16 @@ static void slice_free(struct meta_cache *c, struct meta_slice *s)
 {
 	lru_unlink(s);
 	hash_remove(c, s);
-	free(s->data);
-	free(s);
+	slice_release(c, s);
 	c->nb_slices--;
 }
 
-/* Above the target size, clean idle slices go first. */
+/* Room for one more within the target size: clean idle slices go. */
 static void shrink(struct meta_cache *c)
 {
 	struct meta_slice *s, *prev;
 
-	for (s = c->lru.prev; s != &c->lru && c->nb_slices > c->max_slices;
+	for (s = c->lru.prev; s != &c->lru && c->nb_slices >= c->max_slices;
 	     s = prev) {
 		prev = s->prev;
 		if (evictable(s))
@@ -119,15 +244,11 @@ static struct meta_slice *slice_new(struct meta_cache *c, uint64_t offset)
 	struct meta_slice *s;
 
 	shrink(c);
-	s = calloc(1, sizeof(*s));
+	s = slice_alloc(c);
 	if (!s)
 		return NULL;
-	s->data = qalloc_aligned(c->slice_size);
-	if (!s->data) {
-		free(s);
-		return NULL;
-	}
 	s->cache = c;
+	s->used_at = c->epoch;
 	s->offset = offset;
 	c->nb_slices++;
 	hash_insert(c, s);
@@ -174,6 +295,7 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 	if (s) {
 		c->hits++;
 		s->refs++;
+		s->used_at = c->epoch;
 		lru_unlink(s);
 		lru_push_front(c, s);
 		return s;
@@ -257,4 +379,23 @@ void meta_cache_drop(struct meta_cache *c, uint64_t offset, uint64_t len)
 		if (s && evictable(s))
 			slice_free(c, s);
 	}
+}
+
+unsigned int meta_cache_clean(struct meta_cache *c)
+{
+	struct meta_slice *s, *prev;
+	unsigned int n = 0;
+
+	if (!c->hash)
+		return 0;
+	for (s = c->lru.prev; s != &c->lru; s = prev) {
+		prev = s->prev;
+		if (evictable(s) && s->used_at != c->epoch) {
+			slice_free(c, s);
+			n++;
+		}
+	}
+	c->epoch++;
+	free_empty_slabs(c, 0);
+	return n;
 }

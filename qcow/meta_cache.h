@@ -6,6 +6,12 @@
  * never evicted, so the size is a target that in-flight work may exceed.
  * Whoever needs a slice being loaded waits on it and is resumed when the
  * load completes.
+ *
+ * Slices live in slabs, arrays of them in one anonymous mapping each, so
+ * that the memory a slice costs is its size: one aligned allocation per
+ * slice cost about twice that in the allocator's gaps.  A slab is
+ * unmapped once empty (one empty slab is kept against churn), so cleaned
+ * entries return their memory.
  */
 #ifndef QCOW_META_CACHE_H
 #define QCOW_META_CACHE_H
@@ -13,6 +19,8 @@
 #include "internal.h"
 
 struct meta_cache;
+
+struct meta_slab;
 
 struct meta_slice {
 	uint64_t offset;
@@ -22,10 +30,12 @@ struct meta_slice {
 	struct meta_slice *next;
 	struct meta_slice *dirty_next;
 	unsigned int refs;
+	unsigned int used_at;		/* clean epoch of the last use */
 	bool loading;
 	bool dirty;
 	struct qwaiter *waiters;
 	struct meta_cache *cache;
+	struct meta_slab *slab;
 	struct qio_op op;
 };
 
@@ -41,6 +51,12 @@ struct meta_cache {
 	struct meta_slice *dirty_list;
 	uint64_t hits;
 	uint64_t misses;
+	uint32_t stride;		/* bytes between slices in a slab */
+	unsigned int slab_slices;
+	struct meta_slab *partial;	/* slabs with a free slice */
+	unsigned int nb_slabs;
+	unsigned int nb_empty;
+	unsigned int epoch;
 };
 
 int meta_cache_init(struct meta_cache *c, struct qfile *f,
@@ -62,5 +78,12 @@ struct meta_slice *meta_cache_take_dirty(struct meta_cache *c);
 void meta_cache_mark_clean(struct meta_cache *c, struct meta_slice *s);
 /* Forget cached slices in [offset, offset + len): the clusters are free. */
 void meta_cache_drop(struct meta_cache *c, uint64_t offset, uint64_t len);
+/*
+ * Frees the idle, clean slices not used since the previous call (QEMU's
+ * cache-clean-interval) and the empty slabs; returns how many slices.
+ */
+unsigned int meta_cache_clean(struct meta_cache *c);
+/* Bytes the slabs hold (what the cache costs) */
+uint64_t meta_cache_bytes(const struct meta_cache *c);
 
 #endif

@@ -72,6 +72,15 @@ static void add_usage(FILE *f)
 "                 (the kernel's where it measured faster here, else\n"
 "                 OpenSSL where it has the cipher, else nettle; the default);\n"
 "                 -o crypto_backend=; recorded for `recover`\n"
+"  -o l2-cache-size=SIZE,refcount-cache-size=SIZE,cache-size=SIZE,\n"
+"     l2-cache-entry-size=SIZE,cache-clean-interval=SECONDS\n"
+"                 qcow2's metadata caches, as QEMU's options: the L2\n"
+"                 cache covers the image up to 32M by default; a full\n"
+"                 cache takes 128M per TiB of disk at 64K clusters\n"
+"                 (8M per TiB at 1M clusters, twice with extended L2);\n"
+"                 entries unused for cache-clean-interval seconds\n"
+"                 (default 600, 0: never) are dropped; recorded for\n"
+"                 `recover`\n"
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
@@ -123,6 +132,7 @@ struct add_args {
 	unsigned int nr_dirs;
 	bool fg;
 	struct ublk_keys keys;
+	char cache_opts[UBLK_CACHE_OPTS_MAX];
 };
 
 /* the image's and its backing file's; standard input for one of them */
@@ -273,6 +283,35 @@ static int parse_o_open(char *key, struct add_args *a)
 	return v >= 0 ? 0 : -2;
 }
 
+/* QEMU's cache options, checked, kept for the devices; -2: not one */
+static int cache_opt(char *key, struct add_args *a)
+{
+	struct qcow_open_opts scratch = { 0 };
+	char *val = strchr(key, '=');
+	size_t len = strlen(a->cache_opts);
+	int ret;
+
+	if (!val)
+		return -2;
+	*val = 0;
+	ret = qcow_cache_opt(&scratch, key, val + 1);
+	*val = '=';
+	if (ret == -ENOENT)
+		return -2;
+	if (ret < 0) {
+		ublk_err("-o: %s", qcow_strerror());
+		return -1;
+	}
+	if (len + strlen(key) + 2 > sizeof(a->cache_opts)) {
+		ublk_err("-o: too many cache options");
+		return -1;
+	}
+	snprintf(a->cache_opts + len, sizeof(a->cache_opts) - len, "%s%s",
+		 len ? "," : "", key);
+	a->o.cache_opts = a->cache_opts;
+	return 0;
+}
+
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
@@ -291,6 +330,8 @@ static int parse_o(char *s, struct add_args *a)
 			continue;
 		}
 		v = parse_o_open(key, a);
+		if (v == -2)
+			v = cache_opt(key, a);
 		if (v == -1)
 			return -1;
 		if (v == 0)
@@ -301,7 +342,9 @@ static int parse_o(char *s, struct add_args *a)
 				 "zero_copy=on|off|auto, format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
 				 "allow_block_devices=on|off, snapshot=NAME, "
-				 "crypto_backend=NAME)",
+				 "crypto_backend=NAME, l2-cache-size=, "
+				 "refcount-cache-size=, cache-size=, "
+				 "l2-cache-entry-size=, cache-clean-interval=)",
 				 key);
 			return -1;
 		}
@@ -575,6 +618,8 @@ static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st,
 	o->untrusted = st->untrusted;
 	o->allow_block_devices = st->allow_block_devices;
 	o->snapshot = st->snapshot;
+	if (!o->cache_opts)
+		o->cache_opts = st->cache_opts;
 }
 
 int cmd_recover(int argc, char **argv)

@@ -208,6 +208,9 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 				r->have_state && r->st.untrusted));
 	json_object_object_add(o, "snapshot", r->have_state && r->st.snapshot ?
 			       json_object_new_string(r->st.snapshot) : NULL);
+	json_object_object_add(o, "cache-options",
+			       r->have_state && r->st.cache_opts ?
+			       json_object_new_string(r->st.cache_opts) : NULL);
 	crypto_json(o, r);
 	json_object_object_add(o, "queues",
 			       json_object_new_int(r->info.nr_hw_queues));

@@ -87,6 +87,11 @@ static int dev_open_image(struct ublk_dev *dev, unsigned int busy_tries)
 		.nr_backing_keys = dev->opts.backing_key.data ? 1 : 0,
 		.crypto_backend = dev->opts.crypto_backend,
 	};
+
+	if (ublk_cache_opts(&o, dev->opts.cache_opts) < 0)
+		return -EINVAL;
+	dev->clean_interval = qcow_cache_clean_interval(&o);
+	clock_gettime(CLOCK_MONOTONIC, &dev->cleaned_at);
 	const struct qcow_bitmap_info *bitmaps;
 	struct qcow_info info;
 	int ret;
@@ -275,6 +280,26 @@ static int dev_start_queues(struct ublk_dev *dev)
 	return 0;
 }
 
+int ublk_cache_opts(struct qcow_open_opts *o, const char *s)
+{
+	char buf[UBLK_CACHE_OPTS_MAX], *key, *val, *save = NULL;
+
+	if (!s)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (key = strtok_r(buf, ",", &save); key;
+	     key = strtok_r(NULL, ",", &save)) {
+		val = strchr(key, '=');
+		if (val)
+			*val++ = 0;
+		if (!val || qcow_cache_opt(o, key, val) < 0) {
+			ublk_err("%s", val ? qcow_strerror() : "no value");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int dev_save_state(struct ublk_dev *dev)
 {
 	struct run_state st = {
@@ -289,6 +314,7 @@ static int dev_save_state(struct ublk_dev *dev)
 		.snapshot = dev->opts.snapshot,
 		.crypto_backend = dev->opts.crypto_backend,
 		.crypto_used = dev->opts.crypto_used,
+		.cache_opts = dev->opts.cache_opts,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.pid = getpid(),

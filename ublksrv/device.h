@@ -22,6 +22,9 @@
 /* 1 on, 0 off, -1 when offered (and user copy was not asked for) */
 #define UBLK_DEFAULT_ZERO_COPY	(-1)
 
+/* The longest "key=value,..." of cache options a device records. */
+#define UBLK_CACHE_OPTS_MAX	512
+
 struct ublk_dev_opts {
 	const char *image;
 	int dev_id;		/* -1: the kernel picks */
@@ -49,7 +52,12 @@ struct ublk_dev_opts {
 	/* where their ciphers run (recorded); after the open, the one used */
 	enum qcow_crypto_backend crypto_backend;
 	enum qcow_crypto_backend crypto_used;	/* AUTO: not encrypted */
+	/* QEMU's cache options, "key=value,..." (recorded); NULL: none */
+	const char *cache_opts;
 };
+
+/* Sets the cache options of s ("key=value,...") in o; -1 and a message. */
+int ublk_cache_opts(struct qcow_open_opts *o, const char *s);
 
 struct ublk_queue;
 
@@ -87,6 +95,9 @@ struct ublk_dev {
 	bool has_bitmaps;
 	atomic_bool bitmaps_stale;
 	struct timespec bitmaps_saved;	/* CLOCK_MONOTONIC */
+	/* cache-clean-interval (0: never), queue 0's last clean */
+	unsigned int clean_interval;
+	struct timespec cleaned_at;	/* CLOCK_MONOTONIC */
 	struct ublk_pause pause;
 	int ctl_fd;			/* the control socket, or -1 */
 };

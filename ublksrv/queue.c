@@ -172,6 +172,21 @@ static void idle_arm(struct ublk_queue *q)
 	io_uring_sqe_set_data64(sqe, QCOW_USER_DATA_FOREIGN | UD_IDLE);
 }
 
+/* cache-clean-interval: queue 0 drops the entries unused since its last. */
+static void cache_clean_tick(struct ublk_queue *q)
+{
+	struct ublk_dev *dev = q->dev;
+	struct timespec now;
+
+	if (q->q_id || !dev->clean_interval)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - dev->cleaned_at.tv_sec < (time_t)dev->clean_interval)
+		return;
+	dev->cleaned_at = now;
+	qcow_cache_clean(dev->img);
+}
+
 /* The timeout's completion: maybe a write-back, and the next tick. */
 static void idle_tick(struct ublk_queue *q, int res)
 {
@@ -184,6 +199,7 @@ static void idle_tick(struct ublk_queue *q, int res)
 		return;		/* stopping */
 	if (q->served == q->served_at_tick && !q->pausing)
 		qcow_writeback(q->qctx, q->dev->img);
+	cache_clean_tick(q);
 	q->served_at_tick = q->served;
 	idle_arm(q);
 }

@@ -138,6 +138,9 @@ static void open_json(struct json_object *o, const struct run_state *st)
 				       json_object_new_string(st->snapshot));
 	json_object_object_add(o, "crypto-backend", json_object_new_string(
 				qcow_crypto_backend_name(st->crypto_backend)));
+	if (st->cache_opts)
+		json_object_object_add(o, "cache-options",
+				       json_object_new_string(st->cache_opts));
 	if (st->crypto_used != QCOW_CRYPTO_AUTO)
 		json_object_object_add(o, "crypto-backend-used",
 				       json_object_new_string(
@@ -269,6 +272,12 @@ int run_state_load(int dev_id, struct run_state *st)
 		snprintf(st->snapshot_buf, sizeof(st->snapshot_buf), "%s",
 			 json_object_get_string(v));
 		st->snapshot = st->snapshot_buf;
+	}
+	if (json_object_object_get_ex(o, "cache-options", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		snprintf(st->cache_opts_buf, sizeof(st->cache_opts_buf), "%s",
+			 json_object_get_string(v));
+		st->cache_opts = st->cache_opts_buf;
 	}
 	st->crypto_backend = get_crypto(o, "crypto-backend");
 	st->crypto_used = get_crypto(o, "crypto-backend-used");

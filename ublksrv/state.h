@@ -34,6 +34,9 @@ struct run_state {
 	/* the backend add asked for; the one the image's cipher uses */
 	enum qcow_crypto_backend crypto_backend;
 	enum qcow_crypto_backend crypto_used;	/* AUTO: not encrypted */
+	/* save: QEMU's cache options (NULL: none); load: in cache_opts_buf */
+	const char *cache_opts;
+	char cache_opts_buf[512];
 	unsigned int nr_queues;
 	unsigned int depth;
 	int pid;

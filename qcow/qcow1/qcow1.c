@@ -80,9 +80,22 @@ static int qcow1_header(struct qcow_image *img, struct qcow1 *s)
 
 int q1_l2_cache_init(struct qcow_image *img, struct qcow1 *s)
 {
-	return meta_cache_init(&s->l2, img->file, q1_l2_bytes(s),
-			       MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
-				   32u << 20));
+	uint64_t want = MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
+			    32u << 20);
+
+	if (img->opts.l2_cache_size || (img->opts.cache_set & QCOW_CACHE_L2))
+		want = MIN((uint64_t)s->l1_size << (s->l2_bits + 3),
+			   img->opts.l2_cache_size);
+	return meta_cache_init(&s->l2, img->file, q1_l2_bytes(s), want);
+}
+
+static void qcow1_caches(struct qcow_image *img, struct meta_cache **l2,
+			 struct meta_cache **refcount)
+{
+	struct qcow1 *s = img->priv;
+
+	*l2 = &s->l2;
+	*refcount = NULL;
 }
 
 static int qcow1_open(struct qcow_image *img)
@@ -328,6 +341,7 @@ static int qcow1_get_info(const struct qcow_image *img, struct qcow_info *info)
 }
 
 const struct qcow_driver qcow1_driver = {
+	.caches = qcow1_caches,
 	.name = "qcow",
 	.open = qcow1_open,
 	.close = qcow1_close,

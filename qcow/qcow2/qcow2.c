@@ -2,13 +2,14 @@
 /* The qcow2 driver: open, close and what info reports. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "qcow2_write.h"
 #include "layout.h"
 
 #define L2_CACHE_DEFAULT_MAX	(32u << 20)
-#define L2_SLICE_MAX		4096u
+#define L2_SLICE_DEFAULT	4096u
 
 static int read_l1(struct qcow2 *s)
 {
@@ -77,16 +78,85 @@ static int check_direct_granularity(struct qcow2 *s)
 			      align, s->cluster_size);
 }
 
+#define RB_CACHE_DEFAULT	(1u << 20)
+#define RB_CACHE_MIN_CLUSTERS	4
+
+/*
+ * QEMU's rules for l2-cache-size, refcount-cache-size and cache-size:
+ * at most two given; with cache-size, the other is what is left, and
+ * alone it goes to L2 first.  L2 never gets more than covers the image.
+ */
+static int cache_sizes(struct qcow2 *s, uint64_t *l2, uint64_t *rb)
+{
+	const struct qcow_open_opts *o = &s->img->opts;
+	bool l2_set = o->l2_cache_size || (o->cache_set & QCOW_CACHE_L2);
+	bool rb_set = o->refcount_cache_size ||
+		      (o->cache_set & QCOW_CACHE_REFCOUNT);
+	bool all_set = o->cache_size || (o->cache_set & QCOW_CACHE_SIZE);
+	uint64_t need = img_clusters(s) * s->l2_entry_size;
+	uint64_t rb_min = (uint64_t)RB_CACHE_MIN_CLUSTERS * s->cluster_size;
+	uint64_t l2_max = l2_set ? o->l2_cache_size : L2_CACHE_DEFAULT_MAX;
+
+	*l2 = MIN(need, l2_max);
+	*rb = rb_set ? o->refcount_cache_size : RB_CACHE_DEFAULT;
+	if (!all_set)
+		return 0;
+	if (l2_set && rb_set)
+		return -EDOM;
+	if (l2_set && o->l2_cache_size > o->cache_size)
+		return -ERANGE;
+	if (rb_set && o->refcount_cache_size > o->cache_size)
+		return -EOVERFLOW;
+	if (l2_set) {
+		*rb = o->cache_size - *l2;
+	} else if (rb_set) {
+		*l2 = o->cache_size - *rb;
+	} else if (o->cache_size >= need + rb_min) {
+		*l2 = need;
+		*rb = o->cache_size - need;
+	} else {
+		*rb = MIN(o->cache_size, rb_min);
+		*l2 = o->cache_size - *rb;
+	}
+	return 0;
+}
+
+static int cache_error(struct qcow2 *s, int err)
+{
+	const char *msg = "cache-size, l2-cache-size and refcount-cache-size "
+			  "may not be set at the same time";
+
+	if (err == -ERANGE)
+		msg = "l2-cache-size may not exceed cache-size";
+	else if (err == -EOVERFLOW)
+		msg = "refcount-cache-size may not exceed cache-size";
+	return qcow_set_error(-EINVAL, s->img->filename, "%s", msg);
+}
+
 static int init_l2_cache(struct qcow2 *s)
 {
-	uint64_t want = img_clusters(s) * s->l2_entry_size;
-	uint32_t slice = MIN(s->cluster_size, L2_SLICE_MAX);
+	const struct qcow_open_opts *o = &s->img->opts;
+	uint64_t slice = MIN(s->cluster_size, L2_SLICE_DEFAULT), l2, rb;
+	int ret;
 
-	if (s->img->opts.l2_cache_size)
-		want = s->img->opts.l2_cache_size;
-	else
-		want = MIN(want, L2_CACHE_DEFAULT_MAX);
-	return meta_cache_init(&s->l2, s->img->file, slice, want);
+	if (o->l2_cache_entry_size || (o->cache_set & QCOW_CACHE_ENTRY))
+		slice = o->l2_cache_entry_size;
+	if (slice < 512 || slice > s->cluster_size || (slice & (slice - 1)))
+		return qcow_set_error(-EINVAL, s->img->filename, "L2 cache "
+				      "entry size must be a power of two "
+				      "between 512 and the cluster size (%u)",
+				      s->cluster_size);
+	ret = cache_sizes(s, &l2, &rb);
+	if (ret < 0)
+		return cache_error(s, ret);
+	if (l2 / slice > INT_MAX)
+		return qcow_set_error(-EINVAL, s->img->filename,
+				      "L2 cache size too big");
+	if (rb / MIN(s->cluster_size, 4096u) > INT_MAX)
+		return qcow_set_error(-EINVAL, s->img->filename,
+				      "Refcount cache size too big");
+	s->rb_cache_bytes = rb;
+	return meta_cache_init(&s->l2, s->img->file, (uint32_t)slice, l2);
 }
 
 static int read_reftable(struct qcow2 *s)
@@ -235,7 +305,8 @@ static int qcow2_open_rw(struct qcow2 *s)
 		ret = dirty_bitmaps(s);
 	if (!ret)
 		ret = meta_cache_init(&s->rb, s->img->file,
-				      MIN(s->cluster_size, 4096u), 1u << 20);
+				      MIN(s->cluster_size, 4096u),
+				      s->rb_cache_bytes);
 	if (!ret)
 		ret = qcow2_alloc_init(s);
 	if (!ret)
@@ -437,7 +508,17 @@ static struct qfile *qcow2_data_file(struct qcow_image *img)
 	return s->has_data_file ? s->data_file : NULL;
 }
 
+static void qcow2_caches(struct qcow_image *img, struct meta_cache **l2,
+			 struct meta_cache **refcount)
+{
+	struct qcow2 *s = qcow2_of(img);
+
+	*l2 = &s->l2;
+	*refcount = &s->rb;
+}
+
 const struct qcow_driver qcow2_driver = {
+	.caches = qcow2_caches,
 	.name = "qcow2",
 	.open = qcow2_open,
 	.close = qcow2_close,

@@ -85,6 +85,7 @@ struct qcow2 {
 
 	struct meta_cache l2;
 	struct meta_cache rb;		/* refcount block slices */
+	uint64_t rb_cache_bytes;	/* its size, from the options */
 	uint64_t *rt;			/* refcount table, host order */
 	uint64_t rt_entries;
 	struct qcow2_alloc alloc;

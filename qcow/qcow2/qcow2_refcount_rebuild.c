@@ -112,7 +112,8 @@ static int install_table(struct qcow2 *s, const struct layout *l)
 	s->rt = rt;
 	s->rt_entries = l->rt_clusters * cs / 8;
 	meta_cache_destroy(&s->rb);
-	return meta_cache_init(&s->rb, s->img->file, MIN(cs, 4096u), 1u << 20);
+	return meta_cache_init(&s->rb, s->img->file, MIN(cs, 4096u),
+			       s->rb_cache_bytes);
 }
 
 /* Allocates and writes the new structures, then switches the header. */

@@ -77,14 +77,25 @@ check_list() {
 check_add_options() {
 	local id2=7
 	qemu-img create -q -f qcow2 b.qcow2 32M
-	if ! ublk_add add2.log -f b.qcow2 -n "$id2" -q 1 -d 16; then
-		fail add-options "add -n $id2 -d 16"
+	local cache=l2-cache-size=1M,cache-clean-interval=30
+	if ! ublk_add add2.log -f b.qcow2 -n "$id2" -q 1 -d 16 -o "$cache"; then
+		fail add-options "add -n $id2 -d 16 -o $cache"
 		return
 	fi
 	if [ "$DEV" != /dev/ublkb$id2 ]; then
 		fail add-options "got $DEV, not /dev/ublkb$id2"
 	elif ! "$UBLK_QCOW" list | grep -q "^$id2  *LIVE  *1  *16 "; then
 		fail add-options "list does not show depth 16"
+	elif ! "$UBLK_QCOW" list -n "$id2" --json |
+		grep -q "\"cache-options\": *\"$cache\""; then
+		fail add-options "list --json does not show -o $cache"
+	elif qemu-img create -q -f qcow2 b3.qcow2 32M &&
+		"$UBLK_QCOW" add -f b3.qcow2 -o l2-cache-size=2M,cache-size=1M \
+			>badcache.log 2>&1; then
+		fail add-options "add -o l2-cache-size=2M,cache-size=1M succeeded"
+	elif ! grep -q "l2-cache-size may not exceed cache-size" badcache.log; then
+		fail add-options "no qemu-img words for a bad cache option"
+		diag <badcache.log
 	elif qemu-img create -q -f qcow2 b2.qcow2 32M &&
 		"$UBLK_QCOW" add -f b2.qcow2 -n "$id2" >taken.log 2>&1; then
 		fail add-options "a second add -n $id2 succeeded"

@@ -47,10 +47,12 @@ static bool known_key(const char *key)
 {
 	static const char secret[] = "encrypt.key-secret";
 	size_t n = strlen(key), m = sizeof(secret) - 1;
+	struct qcow_open_opts scratch = { 0 };
 
 	return !strcmp(key, "driver") || !strcmp(key, "file.driver") ||
 	       !strcmp(key, "file.filename") || !strcmp(key, "file") ||
 	       !strcmp(key, "filename") ||
+	       qcow_cache_opt(&scratch, key, "0") != -ENOENT ||
 	       (n >= m && !strcmp(key + n - m, secret));
 }
 

@@ -170,6 +170,12 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	if (ret < 0)
 		return ret;
 	ret = tool_image_secrets(&t, &o);
+	o.l2_cache_size = t.cache.l2_cache_size;
+	o.refcount_cache_size = t.cache.refcount_cache_size;
+	o.cache_size = t.cache.cache_size;
+	o.l2_cache_entry_size = t.cache.l2_cache_entry_size;
+	o.cache_clean_interval = t.cache.cache_clean_interval;
+	o.cache_set = t.cache.cache_set;
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
 				 fmt_name, &o);

@@ -437,6 +437,7 @@ static int image_pair(struct tool_image *out, const char *shown, char *key,
 		      char *val)
 {
 	char **slot = NULL;
+	int ret;
 
 	if (!strncmp(key, "backing.", 8)) {
 		if (backing_secret_slot(out, key, &slot) < 0)
@@ -459,7 +460,14 @@ static int image_pair(struct tool_image *out, const char *shown, char *key,
 		slot = &out->key_secret;
 	else if (!strcmp(key, "file.driver") && val && !strcmp(val, "file"))
 		slot = NULL;
-	else {
+	else if (val &&
+		 (ret = qcow_cache_opt(&out->cache, key, val)) != -ENOENT) {
+		if (ret < 0) {
+			tool_error("%s", qcow_strerror());
+			return -EINVAL;
+		}
+		slot = NULL;
+	} else {
 		tool_error("image options: unsupported option '%s'", key);
 		return -EINVAL;
 	}

@@ -38,6 +38,8 @@ struct tool_image {
 	char *backing_secret[TOOL_BACKING_KEYS];
 	unsigned int nr_backing;	/* entries up to the deepest given */
 	struct qcow_key backing_keys[TOOL_BACKING_KEYS];
+	/* the cache options given (l2-cache-size=...: qcow_cache_opt()) */
+	struct qcow_open_opts cache;
 };
 
 /*
