@@ -44,6 +44,7 @@
 #include <unistd.h>
 #include "qcow/internal.h"
 #include "testlib.h"
+#include "io_rec.h"
 
 #define MAX_OPS 64
 
@@ -68,82 +69,6 @@ struct wl_op {
 	unsigned long first_event;	/* events before it started */
 	unsigned long last_event;	/* events when it completed */
 };
-
-struct io_rec {
-	bool is_sync;
-	bool is_punch;
-	int file;			/* 0 image, 1 data file */
-	uint64_t off;
-	uint64_t len;
-	uint8_t *data;
-	unsigned long submit;		/* event index */
-	unsigned long done;		/* 0 while in flight */
-	const struct qio_op *op;
-};
-
-struct recorder {
-	struct io_rec *v;
-	size_t n;
-	size_t cap;
-	unsigned long events;
-	const char *names[2];
-};
-
-static struct recorder rec;
-
-static int file_index(const struct qfile *f)
-{
-	return rec.names[1] && !strcmp(f->name, rec.names[1]) ? 1 : 0;
-}
-
-static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
-		     int res)
-{
-	struct io_rec *r;
-	size_t i;
-
-	rec.events++;
-	if (ev == QIO_EV_DONE) {
-		for (i = rec.n; i-- > 0;)
-			if (rec.v[i].op == op && !rec.v[i].done) {
-				rec.v[i].done = rec.events;
-				rec.v[i].op = NULL;
-				break;
-			}
-		return;
-	}
-	if (rec.n == rec.cap) {
-		rec.cap = rec.cap ? rec.cap * 2 : 256;
-		rec.v = realloc(rec.v, rec.cap * sizeof(*rec.v));
-	}
-	r = &rec.v[rec.n++];
-	memset(r, 0, sizeof(*r));
-	r->op = op;
-	r->submit = rec.events;
-	r->file = file_index(op->file);
-	r->is_sync = op->kind == QIO_FSYNC;
-	r->is_punch = op->kind == QIO_PUNCH || op->kind == QIO_ZERO;
-	r->off = op->off;
-	r->len = op->len;
-	if (op->kind == QIO_WRITE) {
-		r->data = malloc(op->len);
-		memcpy(r->data, op->buf, op->len);
-	}
-	(void)arg;
-	(void)res;
-}
-
-static const struct qfile_backend recorder = { .event = on_event };
-
-static void rec_reset(void)
-{
-	size_t i;
-
-	for (i = 0; i < rec.n; i++)
-		free(rec.v[i].data);
-	free(rec.v);
-	memset(&rec, 0, sizeof(rec));
-}
 
 /* ---- rebuilding a crash image ---- */
 

@@ -17,77 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qcow/internal.h"
-#include "qcow/file_backend.h"
 #include "qcow/layout.h"
 #include "testlib.h"
+#include "io_rec.h"
 
 #define SIZE		(1u << 20)
 #define OLD		"old-passphrase"
 #define NEW		"new-passphrase"
 #define PHDR_SLOT(i)	(208u + 48u * (i))
-
-struct io_rec {
-	bool is_sync;
-	uint64_t off, len;
-	uint8_t *data;
-	unsigned long submit, done;
-	const struct qio_op *op;
-};
-
-static struct {
-	struct io_rec v[256];
-	size_t n;
-	unsigned long events;
-	bool overflow;
-} rec;
-
-static void on_event(void *arg, enum qio_event ev, const struct qio_op *op,
-		     int res)
-{
-	struct io_rec *r;
-	size_t i;
-
-	rec.events++;
-	if (ev == QIO_EV_DONE) {
-		for (i = rec.n; i-- > 0;)
-			if (rec.v[i].op == op && !rec.v[i].done) {
-				rec.v[i].done = rec.events;
-				rec.v[i].op = NULL;
-				break;
-			}
-		return;
-	}
-	if (op->kind != QIO_WRITE && op->kind != QIO_FSYNC)
-		return;
-	if (rec.n == sizeof(rec.v) / sizeof(rec.v[0])) {
-		rec.overflow = true;
-		return;
-	}
-	r = &rec.v[rec.n++];
-	memset(r, 0, sizeof(*r));
-	r->op = op;
-	r->submit = rec.events;
-	r->is_sync = op->kind == QIO_FSYNC;
-	r->off = op->off;
-	r->len = op->len;
-	if (!r->is_sync) {
-		r->data = malloc(op->len);
-		memcpy(r->data, op->buf, op->len);
-	}
-	(void)arg;
-	(void)res;
-}
-
-static const struct qfile_backend recorder = { .event = on_event };
-
-static void rec_free(void)
-{
-	size_t i;
-
-	for (i = 0; i < rec.n; i++)
-		free(rec.v[i].data);
-	memset(&rec, 0, sizeof(rec));
-}
 
 /* the image at crash point p; uncovered writes: 0 absent, 1 there, 2 torn */
 static uint8_t *crash_image(const uint8_t *base, size_t len, size_t *out_len,
@@ -116,7 +53,10 @@ static uint8_t *crash_image(const uint8_t *base, size_t len, size_t *out_len,
 		if (!covered && variant == 0)
 			continue;
 		end = covered || variant == 1 ? r->len : r->len / 2;
-		memcpy(img + r->off, r->data, end);
+		if (r->is_punch)
+			memset(img + r->off, 0, end);
+		else
+			memcpy(img + r->off, r->data, end);
 	}
 	*out_len = n;
 	return img;
@@ -303,20 +243,20 @@ int main(int argc, char **argv)
 
 	tl_begin("luks-amend-crash/add");
 	base = tl_read_file(path, &len);
-	if (!base || amend(path, &add) < 0 || rec.overflow)
+	if (!base || amend(path, &add) < 0)
 		tl_fail("amend: %s", qcow_strerror());
 	else
 		enumerate(path, base, len, check_add, want);
 	free(base);
-	rec_free();
+	rec_reset();
 
 	tl_begin("luks-amend-crash/erase");
 	base = tl_read_file(path, &len);
-	if (!base || amend(path, &erase) < 0 || rec.overflow)
+	if (!base || amend(path, &erase) < 0)
 		tl_fail("amend: %s", qcow_strerror());
 	else
 		enumerate(path, base, len, check_erase, want);
 	free(base);
-	rec_free();
+	rec_reset();
 	return tl_finish();
 }
