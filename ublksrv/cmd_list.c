@@ -113,6 +113,8 @@ static void row_print(const struct dev_row *r)
 		name_link_path(r->st.name, path, sizeof(path));
 		printf("     name: %s (%s)\n", r->st.name, path);
 	}
+	if (r->have_state && r->st.snapshot)
+		printf("     snapshot: %s (read-only)\n", r->st.snapshot);
 	if (r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO)
 		printf("     crypto backend: %s\n",
 		       qcow_crypto_backend_name(r->st.crypto_used));

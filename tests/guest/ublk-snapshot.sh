@@ -35,6 +35,10 @@ served() {
 		"$UBLK_QCOW" list -n "$ID" --json | diag 30
 	elif ! list_flat "$ID" | grep -q '"read-only":true'; then
 		fail "$c" "list --json does not say read-only"
+	elif ! "$UBLK_QCOW" list -n "$ID" |
+	     grep -qx "     snapshot: $snap (read-only)"; then
+		fail "$c" "list does not name snapshot $snap"
+		"$UBLK_QCOW" list -n "$ID" | diag 10
 	elif ! dd if="$DEV" of=got bs=1M iflag=direct 2>/dev/null ||
 	     ! cmp -s got "$want"; then
 		fail "$c" "the device does not read as qemu-img convert -l $snap"
