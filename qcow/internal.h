@@ -33,6 +33,7 @@ struct qfile {
 	unsigned int dwrites;
 	struct qio_op *dq_head, *dq_tail;
 	bool drmw;
+	struct qcow_blkdebug *dbg;	/* the filter over it, or NULL */
 };
 
 /*
@@ -54,6 +55,7 @@ struct qio_op {
 	int buf_index;
 	uint64_t fixed_addr;
 	enum qio_kind kind;
+	uint8_t ev;			/* its blkdebug event (blkdebug.h) */
 	int res;
 	uint8_t *buf;
 	uint64_t len;
@@ -100,6 +102,16 @@ void qfile_close(struct qfile *f);
 /* op->cb and op->data must be set; the op is freed by the caller in cb. */
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
+/*
+ * The same, tagged with a blkdebug event (QBD_*, blkdebug/blkdebug.h):
+ * the QEMU event the op stands for, raised when it starts if a blkdebug
+ * filter is over f.  The untagged ops raise none (FSYNC: flush_to_disk).
+ */
+void qfile_submit_ev(struct qcow_ctx *ctx, struct qfile *f,
+		     struct qio_op *op, enum qio_kind kind, void *buf,
+		     uint64_t len, uint64_t off, int ev);
+/* An event with no op of its own (cluster_alloc...) on f's filter. */
+void qfile_event(struct qfile *f, int ev);
 int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
 /*
  * io_direct.c: writes to an O_DIRECT file go through qdirect_write(), which
@@ -127,7 +139,7 @@ void qdirect_write_done(struct qio_op *op);
  */
 void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 			struct qio_op *op, enum qio_kind kind, int index,
-			uint64_t addr, uint64_t len, uint64_t off);
+			uint64_t addr, uint64_t len, uint64_t off, int ev);
 /* READ or WRITE of exactly len bytes on a descriptor that is no image. */
 void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
