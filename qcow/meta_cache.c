@@ -311,8 +311,8 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 	s->waiters = w;
 	s->op.cb = slice_loaded;
 	s->op.data = s;
-	qfile_submit(ctx, c->file, &s->op, QIO_READ, s->data, c->slice_size,
-		     offset);
+	qfile_submit_ev(ctx, c->file, &s->op, QIO_READ, s->data,
+			c->slice_size, offset, c->load_ev);
 	return NULL;
 }
 

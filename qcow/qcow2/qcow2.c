@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "qcow2_write.h"
+#include "blkdebug/blkdebug.h"
 #include "layout.h"
 
 #define L2_CACHE_DEFAULT_MAX	(32u << 20)
@@ -156,7 +157,9 @@ static int init_l2_cache(struct qcow2 *s)
 		return qcow_set_error(-EINVAL, s->img->filename,
 				      "Refcount cache size too big");
 	s->rb_cache_bytes = rb;
-	return meta_cache_init(&s->l2, s->img->file, (uint32_t)slice, l2);
+	ret = meta_cache_init(&s->l2, s->img->file, (uint32_t)slice, l2);
+	s->l2.load_ev = QBD_L2_LOAD;
+	return ret;
 }
 
 static int read_reftable(struct qcow2 *s)
@@ -307,6 +310,7 @@ static int qcow2_open_rw(struct qcow2 *s)
 		ret = meta_cache_init(&s->rb, s->img->file,
 				      MIN(s->cluster_size, 4096u),
 				      s->rb_cache_bytes);
+	s->rb.load_ev = QBD_REFBLOCK_LOAD;
 	if (!ret)
 		ret = qcow2_alloc_init(s);
 	if (!ret)
