@@ -215,8 +215,9 @@ void qcow_blkdebug_free(struct qcow_blkdebug *d);
  * qemu-io's break, remove_break, resume, wait_break on the blkdebug of
  * img's file: -ENOTSUP without one; -ENOENT for an unknown event or tag.
  * A breakpoint parks the next file op of its event until resumed (it
- * counts as in flight on its context); qcow_blkdebug_suspended() is 1
- * while an op parks on tag.
+ * counts as in flight on its context); qcow_blkdebug_suspended() counts
+ * the ops parked on tag.  A NULL tag: resume the first parked op, count
+ * them all.
  */
 int qcow_blkdebug_break(struct qcow_image *img, const char *event,
 			const char *tag);

@@ -237,6 +237,11 @@ int qcow_open_backing(struct qcow_image *img)
 
 	if (!img->backing_name || img->opts.no_backing)
 		return 0;
+	/* QEMU would open the filter (and read a config file) from here */
+	if (!strncmp(img->backing_name, "blkdebug:", 9))
+		return qcow_set_error(-EPERM, img->filename, "backing file "
+			"'%s': refused: blkdebug is taken from the command "
+			"line only, never from an image", img->backing_name);
 	img->backing_path = qcow_path_relative_to(img->filename,
 						  img->backing_name);
 	if (!img->backing_path)

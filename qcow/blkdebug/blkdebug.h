@@ -102,6 +102,7 @@ struct qcow_blkdebug {
 	struct qbd_rule *active;
 	struct qbd_parked *parked;
 	int64_t state;
+	bool written;		/* since the last flush */
 	uint64_t align;
 	void (*notify)(void *arg, const char *tag, bool suspended);
 	void *notify_arg;

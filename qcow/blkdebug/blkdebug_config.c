@@ -217,8 +217,7 @@ static int config_line(char *line, struct qbd_opt_rule **list,
 
 	if (line[0] == '\n' || line[0] == '#' || line[0] == 0)
 		return 0;
-	if (sscanf(line, "[%63s \"%*[^\"]\"]", group) == 1 ||
-	    sscanf(line, "[%63[^]]]", group) == 1) {
+	if (line[0] == '[' && sscanf(line, "[%63[^] \"]", group) == 1) {
 		ret = group_action(group, &action);
 		if (ret < 0)
 			return ret;

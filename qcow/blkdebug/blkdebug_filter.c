@@ -147,6 +147,13 @@ bool qbd_filter(struct qcow_blkdebug *d, struct qio_op *op)
 	int ev = op->ev, err;
 
 	op->ev = QBD_NONE_TAG;	/* raised once, not again when resumed */
+	/* as QEMU's write generation: a flush after no write is no request */
+	if (op->kind == QIO_FSYNC && !d->written)
+		return false;
+	if (op->kind == QIO_FSYNC)
+		d->written = false;
+	else if (op->kind != QIO_READ)
+		d->written = true;
 	if (ev != QBD_NONE_TAG)
 		suspend = process_event(d, ev);
 	if (suspend && park(d, suspend, op))
@@ -227,7 +234,7 @@ int qcow_blkdebug_resume(struct qcow_image *img, const char *tag)
 	if (!d)
 		return -ENOTSUP;
 	for (pp = &d->parked; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->tag, tag)) {
+		if (!tag || !strcmp((*pp)->tag, tag)) {
 			unpark(d, pp);
 			return 0;
 		}
@@ -270,11 +277,12 @@ int qcow_blkdebug_suspended(struct qcow_image *img, const char *tag)
 {
 	struct qcow_blkdebug *d = image_blkdebug(img);
 	struct qbd_parked *p;
+	int n = 0;
 
 	if (!d)
 		return -ENOTSUP;
 	for (p = d->parked; p; p = p->next)
-		if (!strcmp(p->tag, tag))
-			return 1;
-	return 0;
+		if (!tag || !strcmp(p->tag, tag))
+			n++;
+	return n;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "tools/common/blkdebug.h"
 #include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/secret.h"
@@ -50,6 +51,7 @@ static bool known_key(const char *key)
 	struct qcow_open_opts scratch = { 0 };
 
 	return !strcmp(key, "driver") || !strcmp(key, "file.driver") ||
+	       tool_blkdebug_key(key) ||
 	       !strcmp(key, "file.filename") || !strcmp(key, "file") ||
 	       !strcmp(key, "filename") ||
 	       qcow_cache_opt(&scratch, key, "0") != -ENOENT ||
@@ -176,12 +178,29 @@ int tool_filename_new(const char *arg, const char **name)
 	return -EINVAL;
 }
 
+/* blkdebug:CONFIG:IMAGE: IMAGE opened under the filter */
+static int from_blkdebug(const char *arg, struct tool_image *t)
+{
+	const char *colon = strchr(arg + 9, ':'), *image;
+	int ret;
+
+	ret = tool_image_parse(colon ? colon + 1 : "", false, arg, t);
+	if (ret < 0)
+		return ret;
+	ret = tool_blkdebug_name(arg, t, &image);
+	if (ret < 0)
+		tool_image_free(t);
+	return ret < 0 ? ret : 0;
+}
+
 int tool_image_from_arg(const char *arg, bool image_opts, struct tool_image *t)
 {
 	const char *shown = arg;
 	char *json = NULL;
 	int ret;
 
+	if (!image_opts && !strncmp(arg, "blkdebug:", 9))
+		return from_blkdebug(arg, t);
 	if (!image_opts) {
 		ret = filename_parse(arg, &json, &arg);
 		if (ret < 0)
