@@ -154,11 +154,21 @@ bool qbd_filter(struct qcow_blkdebug *d, struct qio_op *op)
 		d->written = false;
 	else if (op->kind != QIO_READ)
 		d->written = true;
-	if (ev != QBD_NONE_TAG)
-		suspend = process_event(d, ev);
-	if (suspend && park(d, suspend, op))
-		return true;
-	err = rule_check(d, op);
+	/*
+	 * flush_to_disk is raised before QEMU's flush reaches the filter,
+	 * yet the rules it makes active take the next request, not it
+	 */
+	if (op->kind == QIO_FSYNC) {
+		err = rule_check(d, op);
+		if (ev != QBD_NONE_TAG)
+			process_event(d, ev);
+	} else {
+		if (ev != QBD_NONE_TAG)
+			suspend = process_event(d, ev);
+		if (suspend && park(d, suspend, op))
+			return true;
+		err = rule_check(d, op);
+	}
 	if (!err)
 		return false;
 	/* immediately=on or off: either way the op ends with the error */
@@ -261,11 +271,11 @@ int qcow_blkdebug_remove_break(struct qcow_image *img, const char *tag)
 			}
 		}
 	}
+	/* what it parked resumes; as in QEMU 7.2 that alone is -ENOENT */
 	pp = &d->parked;
 	while (*pp) {
 		if (!strcmp((*pp)->tag, tag)) {
 			unpark(d, pp);
-			ret = 0;
 		} else {
 			pp = &(*pp)->next;
 		}

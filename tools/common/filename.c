@@ -58,6 +58,33 @@ static bool known_key(const char *key)
 	       (n >= m && !strcmp(key + n - m, secret));
 }
 
+static int flatten(const char *arg, struct json_object *o, const char *prefix,
+		   struct optbuf *b);
+
+/* blkdebug's lists of rules: the objects as PREFIX.N.KEY... */
+static int flatten_array(const char *arg, struct json_object *a,
+			 const char *prefix, struct optbuf *b)
+{
+	size_t i, n = json_object_array_length(a);
+	char *name;
+	int ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+
+		if (json_object_get_type(e) != json_type_object) {
+			tool_error("%s: option '%s': a list of objects is "
+				   "expected", arg, prefix);
+			return -EINVAL;
+		}
+		if (asprintf(&name, "%s.%zu", prefix, i) < 0)
+			return -ENOMEM;
+		ret = flatten(arg, e, name, b);
+		free(name);
+	}
+	return ret;
+}
+
 /* Scalars as KEY=VALUE, objects as PREFIX.KEY..., in the order given. */
 static int flatten(const char *arg, struct json_object *o, const char *prefix,
 		   struct optbuf *b)
@@ -69,6 +96,15 @@ static int flatten(const char *arg, struct json_object *o, const char *prefix,
 		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "",
 			     key) < 0)
 			return -ENOMEM;
+		if (json_object_get_type(val) == json_type_array &&
+		    (!strcmp(name, "file.inject-error") ||
+		     !strcmp(name, "file.set-state"))) {
+			ret = flatten_array(arg, val, name, b);
+			free(name);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		if (json_object_get_type(val) != json_type_object &&
 		    !known_key(name)) {
 			tool_error("%s: unsupported option '%s'", arg, name);
