@@ -53,6 +53,8 @@ make_images() {
 		'new_state = "2"' '[inject-error]' 'event = "read_aio"' \
 		'state = "2"' 'once = "on"' '[set-state]' 'event = "read_aio"' \
 		'state = "2"' 'new_state = "3"'
+	cfg alloc '[inject-error]' 'event = "cluster_alloc"' 'once = "on"'
+	cfg l2-load-write '[inject-error]' 'event = "l2_load"' 'once = "on"'
 	cfg flush '[inject-error]' 'event = "flush_to_disk"' 'once = "on"'
 	cfg bad-group '[frob]'
 	cfg bad-event '[inject-error]' 'event = "nope"'
@@ -88,6 +90,12 @@ inject() {
 		blkdebug:../compressed.cfg:img.qcow2
 	compat states -r -c 'read 0 4k' -c 'read -P 0x11 0 4k' \
 		-c 'read -P 0x11 4k 4k' blkdebug:../states.cfg:img.qcow2
+	compat cluster-alloc -c 'write -P 3 2M 4k' -c 'read -P 3 2M 4k' \
+		-c 'write -P 4 2M 4k' -c 'read -P 4 2M 4k' \
+		blkdebug:../alloc.cfg:img.qcow2
+	compat l2-load-write -c 'write -P 3 2M 4k' -c 'flush' \
+		-c 'write -P 5 0 4k' -c 'read -P 5 0 4k' \
+		blkdebug:../l2-load-write.cfg:img.qcow2
 	compat flush -c 'write -P 0x55 0 4k' -c 'flush' -c 'read 0 4k' \
 		-c 'read -P 0x55 0 4k' blkdebug:../flush.cfg:img.qcow2
 	compat no-config -c 'write -P 0x66 8k 4k' -c 'read -P 0x66 8k 4k' \
