@@ -5,6 +5,7 @@
 # metadata events (once, immediately, sector, iotype, state machines
 # with set-state), break/wait_break/resume with aio requests, bad config
 # files, the --image-opts and json: forms; then the images compared.
+# qcow-img info and check of a blkdebug: name as qemu-img's.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # shellcheck source=tests/interop/write-workloads.bash
@@ -161,6 +162,23 @@ backing_name() {
 	fi
 }
 
+# qcow-img opens blkdebug: names as qemu-img does: info (the filter's
+# name shown) and check, with rules that nothing raises there.
+img_cases() {
+	local v f
+	for v in info check; do
+		f=$(case_file "img-$v")
+		run_to "$f.ref" "$QEMU_IMG" "$v" blkdebug:sector-miss.cfg:base.qcow2
+		run_to "$f.ours" "$QCOW_IMG" "$v" blkdebug:sector-miss.cfg:base.qcow2
+		if ! diff "$f.ref" "$f.ours" >"$f.diff"; then
+			fail "img-$v" "qcow-img $v differs from qemu-img's"
+			diag 6 <"$f.diff"
+		else
+			pass "img-$v"
+		fi
+	done
+}
+
 setup_work
 require_qemu
 make_images || skip_all "cannot make the images (log: $SETUP_LOG)"
@@ -168,4 +186,5 @@ inject
 breakpoints
 bad_configs
 backing_name
+img_cases
 finish
