@@ -295,9 +295,10 @@ formats() {
 help_synopsis() {
 	local c f bad=
 	f=$(case_file io-compat/help)
-	for c in abort aio_flush aio_read aio_write alloc close discard flush \
-		help info length map open quit read readv reopen sigraise \
-		sleep truncate write writev; do
+	for c in abort aio_flush aio_read aio_write alloc break close \
+		discard flush help info length map open quit read readv \
+		remove_break reopen resume sigraise sleep truncate \
+		wait_break write writev; do
 		"$QEMU_IO" -c "help $c" | head -n 1 | sed 's/ -- .*//' >"$f.ref"
 		"$QCOW_IO" -c "help $c" | head -n 1 | sed 's/ -- .*//' >"$f.ours"
 		cmp -s "$f.ref" "$f.ours" || bad="$bad $c"
