@@ -256,8 +256,19 @@ static struct meta_slice *slice_new(struct meta_cache *c, uint64_t offset)
 	return s;
 }
 
+/* Waiters were pushed: woken in the order they came, as QEMU's queue. */
 static void wake_all(struct qwaiter *list, int err)
 {
+	struct qwaiter *rev = NULL;
+
+	while (list) {
+		struct qwaiter *w = list;
+
+		list = w->next;
+		w->next = rev;
+		rev = w;
+	}
+	list = rev;
 	while (list) {
 		struct qwaiter *w = list;
 

@@ -91,6 +91,12 @@ inject() {
 		blkdebug:../compressed.cfg:img.qcow2
 	compat states -r -c 'read 0 4k' -c 'read -P 0x11 0 4k' \
 		-c 'read -P 0x11 4k 4k' blkdebug:../states.cfg:img.qcow2
+	compat aio-write-once -c 'aio_write -P 1 0 4k' -c 'aio_write -P 2 8k 4k' \
+		-c 'aio_flush' -c 'aio_read -P 2 8k 4k' -c 'aio_flush' \
+		blkdebug:../write.cfg:img.qcow2
+	compat open-cmd -c 'open -o driver=qcow2 blkdebug:../write.cfg:img.qcow2' \
+		-c 'write 0 4k' -c 'close' -c 'open blkdebug:../write.cfg:img.qcow2' \
+		-c 'write 0 4k'
 	compat cluster-alloc -c 'write -P 3 2M 4k' -c 'read -P 3 2M 4k' \
 		-c 'write -P 4 2M 4k' -c 'read -P 4 2M 4k' \
 		blkdebug:../alloc.cfg:img.qcow2
