@@ -88,12 +88,15 @@ static void config_errors(void)
 		     "invalid parameter value: nope");
 	config_error("missing-event", "[set-state]\nnew_state = \"2\"\n",
 		     "Missing event name for rule");
-	config_error("key", "[inject-error]\nevent = \"l2_load\"\nx = \"1\"\n",
+	config_error("key",
+		     "[inject-error]\nevent = \"l2_load\"\nx = \"1\"\n",
 		     "Invalid parameter 'x'");
 	config_error("bool", "[inject-error]\nevent = \"l2_load\"\n"
-		     "once = \"yes\"\n", "Parameter 'once' expects 'on' or 'off'");
+		     "once = \"yes\"\n",
+		     "Parameter 'once' expects 'on' or 'off'");
 	config_error("number", "[inject-error]\nevent = \"l2_load\"\n"
-		     "sector = \"1x\"\n", "Parameter 'sector' expects a number");
+		     "sector = \"1x\"\n",
+		     "Parameter 'sector' expects a number");
 }
 
 /* Options with a rule missing its event: the open fails, nothing leaks. */

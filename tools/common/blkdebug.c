@@ -93,8 +93,8 @@ int tool_blkdebug_check(const char *shown, struct tool_image *t)
 	if (!t->blkdebug || t->blkdebug_driver)
 		return 0;
 	tool_error("%s: file.config, file.image and the inject-error and "
-		   "set-state options are blkdebug's: give file.driver=blkdebug",
-		   shown);
+		   "set-state options are blkdebug's: give "
+		   "file.driver=blkdebug", shown);
 	return -EINVAL;
 }
 

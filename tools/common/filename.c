@@ -191,7 +191,8 @@ char *tool_filename_show(const char *arg, const char *name)
 	const char *colon = strchr(name, ':'), *slash = strchr(name, '/');
 	char *out;
 
-	if (!strncmp(arg, "blkdebug:", 9))	/* as qemu-img names the filter */
+	/* the filter's name, as qemu-img shows it */
+	if (!strncmp(arg, "blkdebug:", 9))
 		return strdup(arg);
 	if (strncmp(arg, "file:", 5) || !colon || (slash && slash < colon))
 		return strdup(name);
