@@ -66,13 +66,11 @@ static struct qbd_rule *process_event(struct qcow_blkdebug *d, int event)
 
 void qbd_event(struct qcow_blkdebug *d, int event)
 {
-	struct qbd_rule *r;
+	struct qbd_rule *suspend = process_event(d, event);
 
 	/* with no op to park, a breakpoint here stays set */
-	for (r = d->rules[event]; r; r = r->next)
-		if (r->action == QBD_SUSPEND)
-			return;
-	process_event(d, event);
+	if (suspend)
+		qbd_rule_add(d, suspend);
 }
 
 static int iotype_of(const struct qio_op *op)
