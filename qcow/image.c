@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "internal.h"
-#include "blkdebug/blkdebug.h"
 #include "layout.h"
 
 #define QCOW_MAX_CHAIN_DEPTH 256

@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <liburing.h>
 #include "internal.h"
-#include "blkdebug/blkdebug.h"
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #else

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "internal.h"
-#include "blkdebug/blkdebug.h"
 
 #define ZERO_SOURCE_LEN	QCOW_ZERO_SOURCE_LEN
 

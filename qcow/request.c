@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include "internal.h"
-#include "blkdebug/blkdebug.h"
 
 void qreq_get(struct qcow_req *req)
 {

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "qcow2_write.h"
-#include "blkdebug/blkdebug.h"
 #include "layout.h"
 
 #define L2_CACHE_DEFAULT_MAX	(32u << 20)

@@ -31,7 +31,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_write.h"
-#include "blkdebug/blkdebug.h"
 #include "qcow2_checkpoint.h"
 #include "qcow2_bitmap.h"
 #include "layout.h"

@@ -8,7 +8,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_write.h"
-#include "blkdebug/blkdebug.h"
 #include "layout.h"
 
 struct l2_copy {

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_map.h"
-#include "blkdebug/blkdebug.h"
 #include "layout.h"
 
 struct comp_read {

@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include "qcow2_map.h"
-#include "blkdebug/blkdebug.h"
 #include "qcow2_write.h"
 #include "crypt_pool.h"
 #include "layout.h"
