@@ -259,6 +259,9 @@ int qbd_finish(struct qcow_blkdebug *d);
 bool qbd_filter(struct qcow_blkdebug *d, struct qio_op *op);
 /* an event with no op of its own */
 void qbd_event(struct qcow_blkdebug *d, int event);
+/* -errno when an active rule covers a synchronous op, else 0 */
+int qbd_check_sync(struct qcow_blkdebug *d, enum qio_kind kind,
+		   uint64_t off, uint64_t len);
 
 /* ---- image locking, QEMU's way (lock.c) ---- */
 

@@ -117,6 +117,15 @@ static int rule_check(struct qcow_blkdebug *d, const struct qio_op *op)
 	return err;
 }
 
+/* A synchronous file op (the reads of an open): rules, no events. */
+int qbd_check_sync(struct qcow_blkdebug *d, enum qio_kind kind,
+		   uint64_t off, uint64_t len)
+{
+	struct qio_op op = { .kind = kind, .off = off, .len = len };
+
+	return -rule_check(d, &op);
+}
+
 static bool park(struct qcow_blkdebug *d, struct qbd_rule *rule,
 		 struct qio_op *op)
 {

@@ -170,6 +170,7 @@ static int read_reftable(struct qcow2 *s)
 	s->rt = calloc(s->rt_entries, 8);
 	if (!s->rt)
 		return -ENOMEM;
+	qfile_event(s->img->file, QBD_REFTABLE_LOAD);
 	ret = qfile_pread_sync(s->img->file, s->rt, s->rt_entries * 8,
 			       s->rt_offset);
 	for (i = 0; i < s->rt_entries && !ret; i++) {

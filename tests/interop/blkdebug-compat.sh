@@ -56,6 +56,7 @@ make_images() {
 		'state = "2"' 'new_state = "3"'
 	cfg alloc '[inject-error]' 'event = "cluster_alloc"' 'once = "on"'
 	cfg l2-load-write '[inject-error]' 'event = "l2_load"' 'once = "on"'
+	cfg reftable '[inject-error]' 'event = "reftable_load"'
 	cfg flush '[inject-error]' 'event = "flush_to_disk"' 'once = "on"'
 	cfg bad-group '[frob]'
 	cfg bad-event '[inject-error]' 'event = "nope"'
@@ -103,6 +104,7 @@ inject() {
 	compat l2-load-write -c 'write -P 3 2M 4k' -c 'flush' \
 		-c 'write -P 5 0 4k' -c 'read -P 5 0 4k' \
 		blkdebug:../l2-load-write.cfg:img.qcow2
+	compat reftable-load -c 'read 0 4k' blkdebug:../reftable.cfg:img.qcow2
 	compat flush -c 'write -P 0x55 0 4k' -c 'flush' -c 'read 0 4k' \
 		-c 'read -P 0x55 0 4k' blkdebug:../flush.cfg:img.qcow2
 	compat no-config -c 'write -P 0x66 8k 4k' -c 'read -P 0x66 8k 4k' \
