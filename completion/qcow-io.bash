@@ -19,9 +19,10 @@ _qcow_io() {
 	-d | --discard) words="ignore off unmap on" ;;
 	-i | --aio) words="native threads io_uring" ;;
 	-c | --cmd)
-		words="abort aio_flush aio_read aio_write alloc close discard
-			flush help info length map open quit read readv reopen
-			sigraise sleep truncate write writev" ;;
+		words="abort aio_flush aio_read aio_write alloc break close
+			discard flush help info length map open quit read readv
+			remove_break reopen resume sigraise sleep truncate
+			wait_break write writev" ;;
 	--crypto-backend) words="auto kernel openssl nettle" ;;
 	--allow-dir)
 		compopt -o filenames 2>/dev/null

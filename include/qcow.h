@@ -166,6 +166,12 @@ struct qcow_open_opts {
 	 * -ENOTSUP and one line saying so.
 	 */
 	enum qcow_crypto_backend crypto_backend;
+	/*
+	 * QEMU's blkdebug filter between the top image's format and its file
+	 * (qemu-io's blkdebug:CONFIG:IMAGE), made with qcow_blkdebug_new().
+	 * qcow_open() takes it, open or not; the backing chain has none.
+	 */
+	struct qcow_blkdebug *blkdebug;
 };
 
 #define QCOW_CACHE_L2		(1u << 0)
@@ -186,6 +192,38 @@ int qcow_cache_opt(struct qcow_open_opts *o, const char *key,
 		   const char *value);
 /* Seconds between qcow_cache_clean() calls the options ask for; 0: none. */
 unsigned int qcow_cache_clean_interval(const struct qcow_open_opts *o);
+
+/*
+ * blkdebug (QEMU's filter for tests): rules from a config file in QEMU's
+ * syntax ([inject-error] and [set-state] groups) and from QEMU's options
+ * (inject-error.N.KEY, set-state.N.KEY, config, align; -ENOENT for
+ * another key), errors (-EINVAL) in qemu's words in qcow_strerror().
+ * Set notify before the open: it is called with a breakpoint's tag as a
+ * request parks on it and as it resumes.
+ */
+struct qcow_blkdebug;
+int qcow_blkdebug_new(struct qcow_blkdebug **out);
+int qcow_blkdebug_read_config(struct qcow_blkdebug *d, const char *path);
+int qcow_blkdebug_opt(struct qcow_blkdebug *d, const char *key,
+		      const char *value);
+void qcow_blkdebug_set_notify(struct qcow_blkdebug *d,
+			      void (*notify)(void *arg, const char *tag,
+					     bool suspended),
+			      void *arg);
+void qcow_blkdebug_free(struct qcow_blkdebug *d);
+/*
+ * qemu-io's break, remove_break, resume, wait_break on the blkdebug of
+ * img's file: -ENOTSUP without one; -ENOENT for an unknown event or tag.
+ * A breakpoint parks the next file op of its event until resumed (it
+ * counts as in flight on its context); qcow_blkdebug_suspended() counts
+ * the ops parked on tag.  A NULL tag: resume the first parked op, count
+ * them all.
+ */
+int qcow_blkdebug_break(struct qcow_image *img, const char *event,
+			const char *tag);
+int qcow_blkdebug_remove_break(struct qcow_image *img, const char *tag);
+int qcow_blkdebug_resume(struct qcow_image *img, const char *tag);
+int qcow_blkdebug_suspended(struct qcow_image *img, const char *tag);
 
 /* What the metadata caches of one image hold (qcow_cache_stats()). */
 struct qcow_cache_stats {

@@ -94,6 +94,11 @@ int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off)
 	uint8_t *bounce;
 	int ret;
 
+	if (__builtin_expect(!!f->dbg, 0)) {
+		ret = qbd_check_sync(f->dbg, QIO_READ, off, len);
+		if (ret < 0)
+			return ret;
+	}
 	if (a <= 1 || (IS_ALIGNED((uintptr_t)buf, QIO_DIRECT_ALIGN) &&
 		       IS_ALIGNED(len, a) && IS_ALIGNED(off, a)))
 		return pread_aligned(f, buf, len, off);

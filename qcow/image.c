@@ -236,6 +236,11 @@ int qcow_open_backing(struct qcow_image *img)
 
 	if (!img->backing_name || img->opts.no_backing)
 		return 0;
+	/* QEMU would open the filter (and read a config file) from here */
+	if (!strncmp(img->backing_name, "blkdebug:", 9))
+		return qcow_set_error(-EPERM, img->filename, "backing file "
+			"'%s': refused: blkdebug is taken from the command "
+			"line only, never from an image", img->backing_name);
 	img->backing_path = qcow_path_relative_to(img->filename,
 						  img->backing_name);
 	if (!img->backing_path)
@@ -254,6 +259,7 @@ int qcow_open_backing(struct qcow_image *img)
 	ret = qcow_check_external(img, img->backing_path, "backing file");
 	if (ret < 0)
 		return ret;
+	bo.blkdebug = NULL;	/* the top image's filter only */
 	bo.format = fmt;
 	bo.format_probed = false;
 	bo.read_only = true;
@@ -297,8 +303,10 @@ static int open_one(struct qcow_image **out, const char *path,
 	int ret;
 
 	img = calloc(1, sizeof(*img));
-	if (!img)
+	if (!img) {
+		qcow_blkdebug_free(opts->blkdebug);
 		return qcow_set_error(-ENOMEM, path, "out of memory");
+	}
 	img->opts = *opts;
 	img->child = child;
 	img->chain_depth = depth;
@@ -312,6 +320,8 @@ static int open_one(struct qcow_image **out, const char *path,
 		qcow_set_error(ret, path, "cannot open: %s", strerror(-ret));
 		goto err;
 	}
+	img->file->dbg = opts->blkdebug;
+	img->opts.blkdebug = NULL;
 	if (child && chain_has_loop(child, img->file)) {
 		ret = qcow_set_error(-ELOOP, child->filename,
 			"backing file '%s' makes a loop in the chain", path);
@@ -352,6 +362,8 @@ static int open_one(struct qcow_image **out, const char *path,
 	*out = img;
 	return 0;
 err:
+	if (!img->file)		/* else the file's close frees it */
+		qcow_blkdebug_free(opts->blkdebug);
 	img->child = NULL;
 	qcow_close(img);
 	return ret;
@@ -361,11 +373,18 @@ int qcow_open(struct qcow_image **out, const char *path,
 	      const struct qcow_open_opts *opts)
 {
 	struct qcow_open_opts def = { 0 };
+	int ret = 0;
 
 	open_error[0] = 0;
 	if (opts && opts->force_share && !opts->read_only)
-		return qcow_set_error(-EINVAL, path, "force share (-U) is only "
-				      "for read-only opens");
+		ret = qcow_set_error(-EINVAL, path, "force share (-U) is only "
+				     "for read-only opens");
+	if (!ret && opts && opts->blkdebug)
+		ret = qbd_finish(opts->blkdebug);
+	if (ret < 0) {
+		qcow_blkdebug_free(opts->blkdebug);
+		return ret;
+	}
 	return open_one(out, path, opts ? opts : &def, NULL, 0);
 }
 
@@ -376,6 +395,8 @@ void qcow_close(struct qcow_image *img)
 	if (img->drv && img->priv)
 		img->drv->close(img);
 	qcow_close(img->backing);
+	if (img->file)
+		qcow_blkdebug_free(img->file->dbg);
 	qfile_close(img->file);
 	free(img->backing_name);
 	free(img->backing_path);

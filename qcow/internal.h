@@ -33,6 +33,7 @@ struct qfile {
 	unsigned int dwrites;
 	struct qio_op *dq_head, *dq_tail;
 	bool drmw;
+	struct qcow_blkdebug *dbg;	/* the filter over it, or NULL */
 };
 
 /*
@@ -54,6 +55,7 @@ struct qio_op {
 	int buf_index;
 	uint64_t fixed_addr;
 	enum qio_kind kind;
+	uint8_t ev;			/* its blkdebug event (blkdebug.h) */
 	int res;
 	uint8_t *buf;
 	uint64_t len;
@@ -100,6 +102,16 @@ void qfile_close(struct qfile *f);
 /* op->cb and op->data must be set; the op is freed by the caller in cb. */
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
+/*
+ * The same, tagged with a blkdebug event (QBD_*, below):
+ * the QEMU event the op stands for, raised when it starts if a blkdebug
+ * filter is over f.  The untagged ops raise none (FSYNC: flush_to_disk).
+ */
+void qfile_submit_ev(struct qcow_ctx *ctx, struct qfile *f,
+		     struct qio_op *op, enum qio_kind kind, void *buf,
+		     uint64_t len, uint64_t off, int ev);
+/* An event with no op of its own (cluster_alloc...) on f's filter. */
+void qfile_event(struct qfile *f, int ev);
 int qfile_pread_sync(struct qfile *f, void *buf, uint64_t len, uint64_t off);
 /*
  * io_direct.c: writes to an O_DIRECT file go through qdirect_write(), which
@@ -127,7 +139,7 @@ void qdirect_write_done(struct qio_op *op);
  */
 void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 			struct qio_op *op, enum qio_kind kind, int index,
-			uint64_t addr, uint64_t len, uint64_t off);
+			uint64_t addr, uint64_t len, uint64_t off, int ev);
 /* READ or WRITE of exactly len bytes on a descriptor that is no image. */
 void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
 		enum qio_kind kind, void *buf, uint64_t len, uint64_t off);
@@ -179,6 +191,77 @@ void qepoch_exit(struct qepoch *e, unsigned int slot);
  * flight: true, or false and w is woken when it may be asked again.
  */
 bool qepoch_advance(struct qepoch *e, struct qwaiter *w);
+
+/*
+ * ---- the blkdebug filter (blkdebug/): the events that tag file ops ----
+ */
+
+/* QEMU 7.2's BlkdebugEvent, in its order (blkdebug_event.c names them). */
+enum qbd_event {
+	QBD_NONE_TAG,		/* an op that raises no event */
+	QBD_L1_UPDATE,
+	QBD_L1_GROW_ALLOC_TABLE,
+	QBD_L1_GROW_WRITE_TABLE,
+	QBD_L1_GROW_ACTIVATE_TABLE,
+	QBD_L2_LOAD,
+	QBD_L2_UPDATE,
+	QBD_L2_UPDATE_COMPRESSED,
+	QBD_L2_ALLOC_COW_READ,
+	QBD_L2_ALLOC_WRITE,
+	QBD_READ_AIO,
+	QBD_READ_BACKING_AIO,
+	QBD_READ_COMPRESSED,
+	QBD_WRITE_AIO,
+	QBD_WRITE_COMPRESSED,
+	QBD_VMSTATE_LOAD,
+	QBD_VMSTATE_SAVE,
+	QBD_COW_READ,
+	QBD_COW_WRITE,
+	QBD_REFTABLE_LOAD,
+	QBD_REFTABLE_GROW,
+	QBD_REFTABLE_UPDATE,
+	QBD_REFBLOCK_LOAD,
+	QBD_REFBLOCK_UPDATE,
+	QBD_REFBLOCK_UPDATE_PART,
+	QBD_REFBLOCK_ALLOC,
+	QBD_REFBLOCK_ALLOC_HOOKUP,
+	QBD_REFBLOCK_ALLOC_WRITE,
+	QBD_REFBLOCK_ALLOC_WRITE_BLOCKS,
+	QBD_REFBLOCK_ALLOC_WRITE_TABLE,
+	QBD_REFBLOCK_ALLOC_SWITCH_TABLE,
+	QBD_CLUSTER_ALLOC,
+	QBD_CLUSTER_ALLOC_BYTES,
+	QBD_CLUSTER_FREE,
+	QBD_FLUSH_TO_OS,
+	QBD_FLUSH_TO_DISK,
+	QBD_PWRITEV_RMW_HEAD,
+	QBD_PWRITEV_RMW_AFTER_HEAD,
+	QBD_PWRITEV_RMW_TAIL,
+	QBD_PWRITEV_RMW_AFTER_TAIL,
+	QBD_PWRITEV,
+	QBD_PWRITEV_ZERO,
+	QBD_PWRITEV_DONE,
+	QBD_EMPTY_IMAGE_PREPARE,
+	QBD_L1_SHRINK_WRITE_TABLE,
+	QBD_L1_SHRINK_FREE_L2_CLUSTERS,
+	QBD_COR_WRITE,
+	QBD_CLUSTER_ALLOC_SPACE,
+	QBD_NONE,		/* QEMU's "none": raised once at open */
+	QBD_NR_EVENTS
+};
+
+/* the options' rules added; the filter is ready (blkdebug_config.c) */
+int qbd_finish(struct qcow_blkdebug *d);
+/*
+ * An op starts on a file with a filter: true when it was taken (failed
+ * or parked).
+ */
+bool qbd_filter(struct qcow_blkdebug *d, struct qio_op *op);
+/* an event with no op of its own */
+void qbd_event(struct qcow_blkdebug *d, int event);
+/* -errno when an active rule covers a synchronous op, else 0 */
+int qbd_check_sync(struct qcow_blkdebug *d, enum qio_kind kind,
+		   uint64_t off, uint64_t len);
 
 /* ---- image locking, QEMU's way (lock.c) ---- */
 

@@ -190,6 +190,7 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 	op->fd = fd;
 	op->fixed = false;
 	op->kind = kind;
+	op->ev = kind == QIO_FSYNC ? QBD_FLUSH_TO_DISK : QBD_NONE_TAG;
 	op->buf = buf;
 	op->len = len;
 	op->off = off;
@@ -220,7 +221,22 @@ static bool direct_write(const struct qio_op *op)
 void qfile_submit(struct qcow_ctx *ctx, struct qfile *f, struct qio_op *op,
 		  enum qio_kind kind, void *buf, uint64_t len, uint64_t off)
 {
+	qfile_submit_ev(ctx, f, op, kind, buf, len, off, QBD_NONE_TAG);
+}
+
+void qfile_event(struct qfile *f, int ev)
+{
+	if (__builtin_expect(!!f->dbg, 0))
+		qbd_event(f->dbg, ev);
+}
+
+void qfile_submit_ev(struct qcow_ctx *ctx, struct qfile *f,
+		     struct qio_op *op, enum qio_kind kind, void *buf,
+		     uint64_t len, uint64_t off, int ev)
+{
 	qio_init(op, ctx, f, f->fd, kind, buf, len, off);
+	if (ev != QBD_NONE_TAG)
+		op->ev = ev;
 	op->bounce = NULL;
 	op->io_buf = buf;
 	op->io_len = len;
@@ -259,6 +275,9 @@ static void qio_start_mem(struct qio_op *op)
 	struct qcow_ctx *ctx = op->ctx;
 	struct io_uring_sqe *sqe;
 
+	if (__builtin_expect(!!(op->file && op->file->dbg), 0) &&
+	    qbd_filter(op->file->dbg, op))
+		return;
 	op->res = qio_injected_error(op);
 	if (op->res) {
 		qctx_defer(ctx, op);
@@ -288,6 +307,9 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	op->io_len = op->len;
 	op->io_off = op->off;
 	op->io_done = 0;
+	if (__builtin_expect(!!(op->file && op->file->dbg), 0) &&
+	    qbd_filter(op->file->dbg, op))
+		return;
 	op->res = sqe ? qio_injected_error(op) : -EIO;
 	if (op->res) {
 		qctx_defer(ctx, op);
@@ -309,9 +331,11 @@ static void qio_set_fixed(struct qio_op *op, int index, uint64_t addr)
 
 void qfile_submit_fixed(struct qcow_ctx *ctx, struct qfile *f,
 			struct qio_op *op, enum qio_kind kind, int index,
-			uint64_t addr, uint64_t len, uint64_t off)
+			uint64_t addr, uint64_t len, uint64_t off, int ev)
 {
 	qio_init(op, ctx, f, f->fd, kind, NULL, len, off);
+	if (ev != QBD_NONE_TAG)
+		op->ev = ev;
 	qio_set_fixed(op, index, addr);
 	if (direct_write(op))
 		qdirect_write(op);

@@ -256,8 +256,19 @@ static struct meta_slice *slice_new(struct meta_cache *c, uint64_t offset)
 	return s;
 }
 
+/* Waiters were pushed: woken in the order they came, as QEMU's queue. */
 static void wake_all(struct qwaiter *list, int err)
 {
+	struct qwaiter *rev = NULL;
+
+	while (list) {
+		struct qwaiter *w = list;
+
+		list = w->next;
+		w->next = rev;
+		rev = w;
+	}
+	list = rev;
 	while (list) {
 		struct qwaiter *w = list;
 
@@ -311,8 +322,8 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 	s->waiters = w;
 	s->op.cb = slice_loaded;
 	s->op.data = s;
-	qfile_submit(ctx, c->file, &s->op, QIO_READ, s->data, c->slice_size,
-		     offset);
+	qfile_submit_ev(ctx, c->file, &s->op, QIO_READ, s->data,
+			c->slice_size, offset, c->load_ev);
 	return NULL;
 }
 

@@ -57,6 +57,7 @@ struct meta_cache {
 	unsigned int nb_slabs;
 	unsigned int nb_empty;
 	unsigned int epoch;
+	int load_ev;			/* blkdebug event of a load */
 };
 
 int meta_cache_init(struct meta_cache *c, struct qfile *f,

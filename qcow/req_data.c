@@ -83,7 +83,10 @@ static void file_io(struct qcow_req *req, struct qfile *f, enum qio_kind kind,
 	struct data_io *d = data_io_new(req, NULL);
 
 	if (d)
-		qfile_submit(req->ctx, f, &d->op, kind, buf, len, host);
+		qfile_submit_ev(req->ctx, f, &d->op, kind, buf, len, host,
+				kind == QIO_READ ? QBD_READ_AIO :
+				kind == QIO_WRITE ? QBD_WRITE_AIO :
+				QBD_NONE_TAG);
 }
 
 /* write mem into the fixed buffer through the copy descriptor */
@@ -229,7 +232,8 @@ static void bounce_read(struct qcow_req *req, struct qfile *f, uint64_t boff,
 		return;
 	d->pos = copy_pos(req, boff);
 	d->op.cb = bounce_read_done;
-	qfile_submit(req->ctx, f, &d->op, QIO_READ, mem, len, host);
+	qfile_submit_ev(req->ctx, f, &d->op, QIO_READ, mem, len, host,
+			QBD_READ_AIO);
 }
 
 static bool fixed_fits(const struct qcow_req *req, const struct qfile *f,
@@ -259,7 +263,7 @@ void qreq_data_read_file(struct qcow_req *req, struct qfile *f, uint64_t boff,
 	if (d)
 		qfile_submit_fixed(req->ctx, f, &d->op, QIO_READ,
 				   req->fixed->index, fixed_pos(req, boff), len,
-				   host);
+				   host, QBD_READ_AIO);
 }
 
 void qreq_data_submit_write(struct qcow_req *req, struct qio_op *op,
@@ -269,10 +273,10 @@ void qreq_data_submit_write(struct qcow_req *req, struct qio_op *op,
 	if (req->fixed)
 		qfile_submit_fixed(req->ctx, f, op, QIO_WRITE,
 				   req->fixed->index, fixed_pos(req, boff), len,
-				   host);
+				   host, QBD_WRITE_AIO);
 	else
-		qfile_submit(req->ctx, f, op, QIO_WRITE, req->buf + boff, len,
-			     host);
+		qfile_submit_ev(req->ctx, f, op, QIO_WRITE, req->buf + boff,
+				len, host, QBD_WRITE_AIO);
 }
 
 void qreq_data_write_file(struct qcow_req *req, struct qfile *f,

@@ -95,8 +95,10 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS &&
 	    op != QCOW_OP_FLUSH && img->opts.read_only)
 		return -EROFS;
-	if (op == QCOW_OP_FLUSH)
+	if (op == QCOW_OP_FLUSH) {
 		offset = length = 0;
+		qfile_event(img->file, QBD_FLUSH_TO_OS);
+	}
 	if (offset > img->size || length > img->size - offset)
 		return -EINVAL;
 	if (op == QCOW_OP_STATUS && !buf)

@@ -156,7 +156,9 @@ static int init_l2_cache(struct qcow2 *s)
 		return qcow_set_error(-EINVAL, s->img->filename,
 				      "Refcount cache size too big");
 	s->rb_cache_bytes = rb;
-	return meta_cache_init(&s->l2, s->img->file, (uint32_t)slice, l2);
+	ret = meta_cache_init(&s->l2, s->img->file, (uint32_t)slice, l2);
+	s->l2.load_ev = QBD_L2_LOAD;
+	return ret;
 }
 
 static int read_reftable(struct qcow2 *s)
@@ -168,6 +170,7 @@ static int read_reftable(struct qcow2 *s)
 	s->rt = calloc(s->rt_entries, 8);
 	if (!s->rt)
 		return -ENOMEM;
+	qfile_event(s->img->file, QBD_REFTABLE_LOAD);
 	ret = qfile_pread_sync(s->img->file, s->rt, s->rt_entries * 8,
 			       s->rt_offset);
 	for (i = 0; i < s->rt_entries && !ret; i++) {
@@ -307,6 +310,7 @@ static int qcow2_open_rw(struct qcow2 *s)
 		ret = meta_cache_init(&s->rb, s->img->file,
 				      MIN(s->cluster_size, 4096u),
 				      s->rb_cache_bytes);
+	s->rb.load_ev = QBD_REFBLOCK_LOAD;
 	if (!ret)
 		ret = qcow2_alloc_init(s);
 	if (!ret)

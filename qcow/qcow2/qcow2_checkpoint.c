@@ -159,7 +159,7 @@ static int ckpt_cut(struct ckpt *c)
 /* ---- I/O helpers ---- */
 
 static void submit(struct ckpt *c, struct qfile *f, enum qio_kind kind,
-		   void *buf, uint64_t len, uint64_t off);
+		   void *buf, uint64_t len, uint64_t off, int ev);
 
 static void sync_files(struct ckpt *c)
 {
@@ -167,9 +167,9 @@ static void sync_files(struct ckpt *c)
 
 	c->synced = true;
 	c->pending++;
-	submit(c, s->img->file, QIO_FSYNC, NULL, 0, 0);
+	submit(c, s->img->file, QIO_FSYNC, NULL, 0, 0, QBD_NONE_TAG);
 	if (s->data_file != s->img->file)
-		submit(c, s->data_file, QIO_FSYNC, NULL, 0, 0);
+		submit(c, s->data_file, QIO_FSYNC, NULL, 0, 0, QBD_NONE_TAG);
 	if (--c->pending == 0)
 		ckpt_next(c);
 }
@@ -192,7 +192,7 @@ static void io_done(struct qio_op *op, int res)
 }
 
 static void submit(struct ckpt *c, struct qfile *f, enum qio_kind kind,
-		   void *buf, uint64_t len, uint64_t off)
+		   void *buf, uint64_t len, uint64_t off, int ev)
 {
 	struct qio_op *op = calloc(1, sizeof(*op));
 
@@ -204,11 +204,14 @@ static void submit(struct ckpt *c, struct qfile *f, enum qio_kind kind,
 	op->cb = io_done;
 	op->data = c;
 	c->pending++;
-	qfile_submit(c->ctx, f, op, kind, buf, len, off);
+	qfile_submit_ev(c->ctx, f, op, kind, buf, len, off, ev);
 }
 
-/* Writes every item, then fsyncs; false when there was nothing. */
-static bool write_list(struct ckpt *c, struct wb_list *l)
+/*
+ * Writes every item (each raising blkdebug event ev), then fsyncs; false
+ * when there was nothing.
+ */
+static bool write_list(struct ckpt *c, struct wb_list *l, int ev)
 {
 	size_t i;
 
@@ -219,7 +222,7 @@ static bool write_list(struct ckpt *c, struct wb_list *l)
 	c->pending++;
 	for (i = 0; i < l->n; i++)
 		submit(c, l->v[i].file, QIO_WRITE, l->v[i].data, l->v[i].len,
-		       l->v[i].off);
+		       l->v[i].off, ev);
 	if (--c->pending == 0) {
 		c->sync_after = false;
 		if (c->error)
@@ -341,7 +344,7 @@ static int punch_freed(struct ckpt *c)
 	c->pending++;
 	for (i = 0; i < c->freed.n; i++)
 		submit(c, s->img->file, QIO_PUNCH, NULL, s->cluster_size,
-		       c->freed.v[i] << s->cluster_bits);
+		       c->freed.v[i] << s->cluster_bits, QBD_CLUSTER_FREE);
 	return --c->pending ? -EAGAIN : 0;
 }
 
@@ -396,7 +399,7 @@ static void ckpt_next(struct ckpt *c)
 				c->set_dirty_bit = true;
 				if (queue_header(c, &c->io) < 0)
 					break;
-				if (write_list(c, &c->io))
+				if (write_list(c, &c->io, QBD_NONE_TAG))
 					return;
 			}
 			break;
@@ -411,14 +414,14 @@ static void ckpt_next(struct ckpt *c)
 				c->error = ret;
 			break;
 		case CK_REFBLOCKS:
-			if (write_list(c, &c->io))
+			if (write_list(c, &c->io, QBD_REFBLOCK_UPDATE_PART))
 				return;
 			break;
 		case CK_REFTABLE:
 			wb_release(&c->io);
 			if (qcow2_ckpt_queue_reftable(c) < 0)
 				c->error = -ENOMEM;
-			else if (write_list(c, &c->io))
+			else if (write_list(c, &c->io, QBD_REFTABLE_GROW))
 				return;
 			break;
 		case CK_HEADER:
@@ -433,7 +436,7 @@ static void ckpt_next(struct ckpt *c)
 			c->moved_rt = true;
 			if (queue_header(c, &c->io) < 0)
 				break;
-			if (write_list(c, &c->io))
+			if (write_list(c, &c->io, QBD_NONE_TAG))
 				return;
 			break;
 		case CK_L2:
@@ -441,7 +444,7 @@ static void ckpt_next(struct ckpt *c)
 			if (c->bm_data.n && !c->bm_data_done) {
 				c->bm_data_done = true;
 				c->phase = CK_L2;
-				if (write_list(c, &c->bm_data))
+				if (write_list(c, &c->bm_data, QBD_NONE_TAG))
 					return;
 			}
 			/* data written before the cut is durable before L2 */
@@ -450,11 +453,11 @@ static void ckpt_next(struct ckpt *c)
 				sync_files(c);
 				return;
 			}
-			if (write_list(c, &c->l2))
+			if (write_list(c, &c->l2, QBD_L2_UPDATE))
 				return;
 			break;
 		case CK_L1:
-			if (write_list(c, &c->l1))
+			if (write_list(c, &c->l1, QBD_L1_UPDATE))
 				return;
 			break;
 		case CK_LAST_SYNC:

@@ -119,8 +119,9 @@ static int start_copy(struct qcow_req *req, uint64_t l1_index, uint64_t old)
 		s->l2_copies = c;
 		c->op.cb = copy_done;
 		c->op.data = c;
-		qfile_submit(req->ctx, s->img->file, &c->op, QIO_READ, c->buf,
-			     s->cluster_size, old);
+		qfile_submit_ev(req->ctx, s->img->file, &c->op, QIO_READ,
+				c->buf, s->cluster_size, old,
+				QBD_L2_ALLOC_COW_READ);
 	}
 	req->waiter.next = c->waiters;
 	req->waiter.ctx = req->ctx;

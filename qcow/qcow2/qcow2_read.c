@@ -80,8 +80,8 @@ static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 	c->op.cb = comp_read_done;
 	c->slot = qepoch_enter(&s->io_epoch);
 	qreq_get(req);
-	qfile_submit(req->ctx, req->img->file, &c->op, QIO_READ, c->cbuf,
-		     c->clen, off);
+	qfile_submit_ev(req->ctx, req->img->file, &c->op, QIO_READ, c->cbuf,
+			c->clen, off, QBD_READ_COMPRESSED);
 }
 
 static void read_extent(struct qcow_req *req, const struct qcow2_extent *e)

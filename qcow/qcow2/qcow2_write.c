@@ -229,12 +229,14 @@ static void write_data(struct alloc_op *op)
 				       op->pos - op->req->offset, op->len,
 				       op->host + (op->pos - op->astart));
 	else if (op->cdesc)
-		qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE,
-			     op->buf, op->clen, op->host);
-	else
-		qfile_submit(op->req->ctx, s->data_file, &op->wop, QIO_WRITE,
-			     op->buf, op->wend - op->wstart,
-			     op->host - op->astart + op->wstart);
+		qfile_submit_ev(op->req->ctx, s->data_file, &op->wop,
+				QIO_WRITE, op->buf, op->clen, op->host,
+				QBD_WRITE_COMPRESSED);
+	else	/* copy-on-write merged with the data, as QEMU merges it */
+		qfile_submit_ev(op->req->ctx, s->data_file, &op->wop,
+				QIO_WRITE, op->buf, op->wend - op->wstart,
+				op->host - op->astart + op->wstart,
+				QBD_WRITE_AIO);
 }
 
 static void bounce_encrypted(struct qwaiter *w, int err)
@@ -470,6 +472,8 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	op->c_first = op->astart >> s->cluster_bits;
 	op->c_last = (op->aend - 1) >> s->cluster_bits;
 	ret = in_place ? qcow2_check_write(s, op->pos, e->host, e->len) : 0;
+	if (!ret && !in_place)
+		qfile_event(s->img->file, QBD_CLUSTER_ALLOC);
 	if (!ret)
 		ret = place_op(op);
 	if (ret < 0) {

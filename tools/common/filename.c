@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "tools/common/blkdebug.h"
 #include "tools/common/filename.h"
 #include "tools/common/msg.h"
 #include "tools/common/secret.h"
@@ -50,10 +51,38 @@ static bool known_key(const char *key)
 	struct qcow_open_opts scratch = { 0 };
 
 	return !strcmp(key, "driver") || !strcmp(key, "file.driver") ||
+	       tool_blkdebug_key(key) ||
 	       !strcmp(key, "file.filename") || !strcmp(key, "file") ||
 	       !strcmp(key, "filename") ||
 	       qcow_cache_opt(&scratch, key, "0") != -ENOENT ||
 	       (n >= m && !strcmp(key + n - m, secret));
+}
+
+static int flatten(const char *arg, struct json_object *o, const char *prefix,
+		   struct optbuf *b);
+
+/* blkdebug's lists of rules: the objects as PREFIX.N.KEY... */
+static int flatten_array(const char *arg, struct json_object *a,
+			 const char *prefix, struct optbuf *b)
+{
+	size_t i, n = json_object_array_length(a);
+	char *name;
+	int ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+
+		if (json_object_get_type(e) != json_type_object) {
+			tool_error("%s: option '%s': a list of objects is "
+				   "expected", arg, prefix);
+			return -EINVAL;
+		}
+		if (asprintf(&name, "%s.%zu", prefix, i) < 0)
+			return -ENOMEM;
+		ret = flatten(arg, e, name, b);
+		free(name);
+	}
+	return ret;
 }
 
 /* Scalars as KEY=VALUE, objects as PREFIX.KEY..., in the order given. */
@@ -67,6 +96,15 @@ static int flatten(const char *arg, struct json_object *o, const char *prefix,
 		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "." : "",
 			     key) < 0)
 			return -ENOMEM;
+		if (json_object_get_type(val) == json_type_array &&
+		    (!strcmp(name, "file.inject-error") ||
+		     !strcmp(name, "file.set-state"))) {
+			ret = flatten_array(arg, val, name, b);
+			free(name);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		if (json_object_get_type(val) != json_type_object &&
 		    !known_key(name)) {
 			tool_error("%s: unsupported option '%s'", arg, name);
@@ -153,6 +191,9 @@ char *tool_filename_show(const char *arg, const char *name)
 	const char *colon = strchr(name, ':'), *slash = strchr(name, '/');
 	char *out;
 
+	/* the filter's name, as qemu-img shows it */
+	if (!strncmp(arg, "blkdebug:", 9))
+		return strdup(arg);
 	if (strncmp(arg, "file:", 5) || !colon || (slash && slash < colon))
 		return strdup(name);
 	if (asprintf(&out, "./%s", name) < 0)
@@ -176,12 +217,29 @@ int tool_filename_new(const char *arg, const char **name)
 	return -EINVAL;
 }
 
+/* blkdebug:CONFIG:IMAGE: IMAGE opened under the filter */
+static int from_blkdebug(const char *arg, struct tool_image *t)
+{
+	const char *colon = strchr(arg + 9, ':'), *image;
+	int ret;
+
+	ret = tool_image_parse(colon ? colon + 1 : "", false, arg, t);
+	if (ret < 0)
+		return ret;
+	ret = tool_blkdebug_name(arg, t, &image);
+	if (ret < 0)
+		tool_image_free(t);
+	return ret < 0 ? ret : 0;
+}
+
 int tool_image_from_arg(const char *arg, bool image_opts, struct tool_image *t)
 {
 	const char *shown = arg;
 	char *json = NULL;
 	int ret;
 
+	if (!image_opts && !strncmp(arg, "blkdebug:", 9))
+		return from_blkdebug(arg, t);
 	if (!image_opts) {
 		ret = filename_parse(arg, &json, &arg);
 		if (ret < 0)

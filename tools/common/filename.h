@@ -27,7 +27,7 @@ int tool_filename_new(const char *arg, const char **name);
 /*
  * The file name of the image opened from arg as qemu-img shows it
  * (malloc'ed): name, with "./" before it when arg was "file:NAME" and
- * NAME would read as a protocol prefix.
+ * NAME would read as a protocol prefix; a blkdebug:CONFIG:NAME arg whole.
  */
 char *tool_filename_show(const char *arg, const char *name);
 

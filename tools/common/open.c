@@ -176,6 +176,10 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	o.l2_cache_entry_size = t.cache.l2_cache_entry_size;
 	o.cache_clean_interval = t.cache.cache_clean_interval;
 	o.cache_set = t.cache.cache_set;
+	if (!ret) {
+		o.blkdebug = t.blkdebug;	/* qcow_open() takes it */
+		t.blkdebug = NULL;
+	}
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
 				 fmt_name, &o);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "tools/common/blkdebug.h"
 #include "tools/common/msg.h"
 #include "qcow.h"
 #include "tools/common/secret.h"
@@ -354,6 +355,7 @@ void tool_image_free(struct tool_image *t)
 	free(t->key_secret);
 	for (i = 0; i < t->nr_backing; i++)
 		free(t->backing_secret[i]);
+	qcow_blkdebug_free(t->blkdebug);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -439,6 +441,14 @@ static int image_pair(struct tool_image *out, const char *shown, char *key,
 	char **slot = NULL;
 	int ret;
 
+	ret = tool_blkdebug_pair(out, shown, key, val);
+	if (ret != -ENOENT) {
+		if (ret < 0)
+			return ret;
+		free(key);
+		free(val);
+		return 0;
+	}
 	if (!strncmp(key, "backing.", 8)) {
 		if (backing_secret_slot(out, key, &slot) < 0)
 			return -EINVAL;
@@ -540,6 +550,8 @@ int tool_image_parse(const char *arg, bool opts, const char *shown,
 			break;
 		}
 	}
+	if (!ret)
+		ret = tool_blkdebug_check(shown, out);
 	if (!ret)
 		ret = check_driver(shown, out);
 	if (!ret && !out->filename) {

@@ -40,6 +40,9 @@ struct tool_image {
 	struct qcow_key backing_keys[TOOL_BACKING_KEYS];
 	/* the cache options given (l2-cache-size=...: qcow_cache_opt()) */
 	struct qcow_open_opts cache;
+	/* blkdebug:CONFIG:NAME or file.driver=blkdebug: the filter, or NULL */
+	struct qcow_blkdebug *blkdebug;
+	bool blkdebug_driver;	/* file.driver=blkdebug given */
 };
 
 /*

@@ -183,17 +183,28 @@ static void reap(struct io_aio *aio)
 	io_uring_cq_advance(&aio->ring, n);
 }
 
-void io_aio_drain(struct io_state *s)
+/* Requests parked at blkdebug breakpoints: in flight, but not moving. */
+static unsigned int parked(struct io_state *s)
+{
+	int n = s->img ? qcow_blkdebug_suspended(s->img, NULL) : 0;
+
+	return n > 0 ? (unsigned int)n : 0;
+}
+
+bool io_aio_wait(struct io_state *s, bool (*cond)(struct io_state *s,
+						  void *arg), void *arg)
 {
 	struct io_aio *aio = s->aio;
 	int ret;
 
 	if (!aio)
-		return;
+		return cond && cond(s, arg);
 	run_early(aio);
 	for (;;) {
 		qcow_ctx_run_deferred(aio->ctx);
-		if (!qcow_ctx_inflight(aio->ctx))
+		if (cond && cond(s, arg))
+			return true;
+		if (qcow_ctx_inflight(aio->ctx) <= parked(s))
 			break;
 		arm_event(aio);
 		ret = io_uring_submit_and_wait(&aio->ring, 1);
@@ -204,12 +215,21 @@ void io_aio_drain(struct io_state *s)
 		reap(aio);
 	}
 	fflush(stdout);
+	return false;
+}
+
+void io_aio_drain(struct io_state *s)
+{
+	io_aio_wait(s, NULL, NULL);
 }
 
 void io_aio_free(struct io_state *s)
 {
 	if (!s->aio)
 		return;
+	/* what breakpoints hold ends now (qemu-io would wait for ever) */
+	while (s->img && parked(s) && !qcow_blkdebug_resume(s->img, NULL))
+		io_aio_drain(s);
 	io_aio_drain(s);
 	io_uring_queue_exit(&s->aio->ring);
 	qcow_ctx_free(s->aio->ctx);

@@ -82,8 +82,17 @@ void io_aio_submit(struct io_state *s, enum qcow_op op, void *buf,
 /* A request that fails with err: done runs in io_aio_drain(). */
 void io_aio_fail(struct io_state *s, int err,
 		 void (*done)(void *arg, int res), void *arg);
-/* Runs the requests in flight to completion. */
+/*
+ * Runs the requests in flight to completion, but for those a blkdebug
+ * breakpoint holds.
+ */
 void io_aio_drain(struct io_state *s);
+/*
+ * Runs them until cond(s, arg) holds (true), or until only requests held
+ * at breakpoints are left (false).
+ */
+bool io_aio_wait(struct io_state *s, bool (*cond)(struct io_state *s,
+						  void *arg), void *arg);
 /* Drains and frees the ring. */
 void io_aio_free(struct io_state *s);
 
@@ -110,5 +119,9 @@ int io_flush(struct io_state *s, int argc, char **argv);
 int io_map(struct io_state *s, int argc, char **argv);
 int io_alloc(struct io_state *s, int argc, char **argv);
 int io_info(struct io_state *s, int argc, char **argv);
+int io_break(struct io_state *s, int argc, char **argv);
+int io_remove_break(struct io_state *s, int argc, char **argv);
+int io_resume(struct io_state *s, int argc, char **argv);
+int io_wait_break(struct io_state *s, int argc, char **argv);
 
 #endif

@@ -69,8 +69,13 @@ static const char usage_text[] =
 "info, help, quit, sigraise and abort), at aio_flush and at the end.\n"
 "read -b and write -b (the VM state area) fail with 'Operation not\n"
 "supported', as qemu-io's do on an image without one: the engine has no\n"
-"VM state.  truncate -m accepts every mode and allocates nothing.  The\n"
-"blkdebug breakpoint commands (break, resume, ...) do not exist here.\n"
+"VM state.  truncate -m accepts every mode and allocates nothing.\n"
+"\n"
+"FILE may be blkdebug:CONFIG:IMAGE (CONFIG may be empty), or with\n"
+"--image-opts driver=qcow2,file.driver=blkdebug,file.image.filename=IMAGE\n"
+"with file.config, file.inject-error.N.KEY, file.set-state.N.KEY: QEMU's\n"
+"blkdebug filter, whose breakpoints break, wait_break, resume and\n"
+"remove_break set and release.\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
 

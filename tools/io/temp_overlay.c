@@ -80,8 +80,10 @@ int io_temp_overlay(const struct io_open *o, char **overlay)
 	uint64_t size;
 	int ret;
 
-	if (tool_image_opts() || snapshot_param_set(&o->snapshot)) {
-		tool_error("%s: -s goes with a plain file name only (no --image-opts, no -l)",
+	/* a blkdebug filter would sit under the overlay's backing file */
+	if (tool_image_opts() || snapshot_param_set(&o->snapshot) ||
+	    !strncmp(o->path, "blkdebug:", 9)) {
+		tool_error("%s: -s goes with a plain file name only (no --image-opts, no -l, no blkdebug:)",
 			   o->path);
 		return -EINVAL;
 	}
