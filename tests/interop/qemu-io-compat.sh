@@ -157,6 +157,10 @@ make_images() {
 		qimg create -f qcow2 snap.qcow2 1M &&
 		qio snap.qcow2 "write -P 0x77 0 64k" &&
 		qimg snapshot -c s1 snap.qcow2 &&
+		qimg create -f qcow2 vmsnap.qcow2 1M &&
+		qio vmsnap.qcow2 "write -b -P 0x71 0 192k" \
+			"write -P 0x72 0 64k" &&
+		qimg snapshot -c s1 vmsnap.qcow2 &&
 		python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 5)' \
 			>src.bin && : >empty-events
 }
@@ -411,6 +415,101 @@ formats() {
 	SRC=base.qcow2
 }
 
+# vm_cross NAME CMD...: the read -b commands CMD by qemu-io on our image
+# and by qcow-io on qemu-io's: every read succeeds and matches its -P.
+vm_cross() {
+	local name=io-compat/$1-cross f c args=() bad=
+	shift
+	for c; do args+=(-c "$c"); done
+	f=$(case_file "$name")
+	run_to "$f.ref" "$QEMU_IO" -r "${args[@]}" ours/img.qcow2 || bad=qemu-io
+	run_to "$f.ours" "$QCOW_IO" -r "${args[@]}" ref/img.qcow2 ||
+		bad="$bad qcow-io"
+	for c in ref ours; do
+		if grep -q 'failed' "$f.$c" ||
+			[ "$(grep -c '^read ' "$f.$c")" -ne $# ]; then
+			bad="$bad $c"
+		fi
+	done
+	if [ -n "$bad" ]; then
+		fail "$name" "the other tool's VM state reads back wrong ($bad)"
+		cat "$f.ref" "$f.ours" | grep -v 'ops;' | diag 6
+		return 1
+	fi
+	pass "$name"
+}
+
+# vm_snap NAME ARGS...: qemu-img snapshot ARGS on qemu-io's image,
+# qcow-img snapshot ARGS on ours.
+vm_snap() {
+	local f
+	f=$(case_file "io-compat/$1")
+	shift
+	if ! run_to "$f.ref" "$QEMU_IMG" snapshot "$@" ref/img.qcow2 ||
+		! run_to "$f.ours" "$QCOW_IMG" snapshot "$@" ours/img.qcow2 ||
+		! run_to "$f.chk" "$QEMU_IMG" check ours/img.qcow2; then
+		fail "io-compat/$1" "snapshot $* fails, or check after it"
+		cat "$f.ref.err" "$f.ours.err" "$f.chk" | diag 5
+		return 1
+	fi
+}
+
+# The VM state area (read -b, write -b): qcow2 only; across clusters, L2
+# tables and the end of the L1 table (which grows; the size stays), over
+# a backing file, with subclusters, shared with internal snapshots (copy
+# on write); each tool reads back what the other wrote.
+vmstate() {
+	compat vmstate -c 'write -b -P 0x61 60k 8k' \
+		-c 'write -b -P 0x62 1M 4k' -c 'write -b -s src.bin 100k 3k' \
+		-c 'write -b -c -q -P 0x63 1023M 2k' -c 'read -b -P 0x61 60k 8k' \
+		-c 'read -b -P 0 0 60k' -c 'read -b -v 100k 64' \
+		-c 'read -b -P 0x62 1M 4k' -c 'read -b -P 0 1025M 4k' \
+		-c 'read -b 1 512' -c 'read -b 0 100' -c 'write -b -z 0 512' \
+		-c 'write -b -f 0 512' -c 'write -b 3 512' \
+		-c 'write -b -P 1 4P 512' -c 'read -b 4P 512' \
+		-c 'read -b 9223372036854775296 512' -c 'read -b 0 0' \
+		-c 'write -b 0 0' -c 'length' -c 'info' -c 'map' \
+		-c 'read -P 0x11 0 128k' img.qcow2 &&
+		vm_cross vmstate 'read -b -P 0x61 60k 8k' \
+			'read -b -P 0x62 1M 4k' 'read -b -P 0x63 1023M 2k' \
+			'read -b -P 0 68k 32k' 'read -b -v 100k 3k'
+	compat vmstate-ro -r -c 'write -b 0 512' -c 'read -b -P 0 0 512' \
+		img.qcow2
+	SRC=ov.qcow2
+	compat vmstate-backing -c 'read -b -P 0 0 64k' \
+		-c 'write -b -P 0x64 32k 64k' -c 'read -b -P 0 0 32k' \
+		-c 'read -b -P 0 96k 32k' -c 'read -P 0x44 64k 64k' img.qcow2 &&
+		vm_cross vmstate-backing 'read -b -P 0x64 32k 64k' \
+			'read -b -P 0 96k 32k'
+	SRC=ovx.qcow2
+	compat vmstate-subclusters -c 'write -b -P 0x65 3k 2k' \
+		-c 'write -b -P 0x66 62k 4k' -c 'read -b -P 0 0 3k' \
+		-c 'read -b -P 0x65 3k 2k' -c 'read -b -P 0 5k 57k' \
+		-c 'read -b -P 0x66 62k 4k' img.qcow2 &&
+		vm_cross vmstate-subclusters 'read -b -P 0x65 3k 2k' \
+			'read -b -P 0 5k 57k' 'read -b -P 0x66 62k 4k'
+	SRC=vmsnap.qcow2
+	compat vmstate-snapshot -c 'write -b -P 0x73 60k 8k' \
+		-c 'read -b -P 0x71 0 60k' -c 'read -b -P 0x73 60k 8k' \
+		-c 'read -b -P 0x71 68k 124k' img.qcow2 &&
+		vm_cross vmstate-snapshot 'read -b -P 0x73 60k 8k' \
+			'read -b -P 0x71 68k 124k' &&
+		vm_snap vmstate-snapshot-create -c s2 &&
+		vm_snap vmstate-snapshot-apply -a s1 &&
+		vm_cross vmstate-snapshot-apply 'read -b -P 0x71 0 192k' &&
+		vm_snap vmstate-snapshot-apply2 -a s2 &&
+		vm_cross vmstate-snapshot-apply2 'read -b -P 0x73 60k 8k' \
+			'read -b -P 0x71 68k 124k' &&
+		vm_snap vmstate-snapshot-delete -d s1 &&
+		vm_snap vmstate-snapshot-delete2 -d s2 &&
+		vm_cross vmstate-snapshot-delete 'read -b -P 0x73 60k 8k' &&
+		pass io-compat/vmstate-snapshot-ops
+	SRC=base.qcow FMT=qcow
+	compat vmstate-qcow -f qcow -c 'write -b 0 512' -c 'read -b 0 512' \
+		-c 'read -P 0x66 0 4k' img.qcow
+	SRC=base.qcow2 FMT=qcow2
+}
+
 # help: the synopsis ("name args") of every command we have is
 # qemu-io's; what they do is said in our own words.
 help_synopsis() {
@@ -440,5 +539,6 @@ vectored
 commands
 overlay
 formats
+vmstate
 help_synopsis
 finish

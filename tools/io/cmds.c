@@ -35,8 +35,8 @@ static const char read_help[] =
 "  -v          print the data as a hex dump\n"
 "  -q          print no report line\n"
 "  -C          print the report as one line of comma-separated numbers\n"
-"  -b          the VM state area: fails with 'Operation not supported'\n"
-"              (the engine keeps no VM state)\n"
+"  -b          the VM state area of a qcow2 image, past the guest disk\n"
+"              (OFF and LEN in whole sectors)\n"
 "  -a, -p      accepted and ignored\n"
 "For instance, 'read -v 0 4k' dumps the first 4 KiB.\n";
 

@@ -57,6 +57,8 @@ void io_print_usage(const struct io_cmd *cmd);
 /* Argument parsing, with qemu-io's messages on stdout. */
 int io_parse_num(const char *arg, int64_t *out);
 int io_parse_pattern(const char *arg);
+/* read -b, write -b and -c: offset and count in whole sectors. */
+int io_check_sectors(int64_t offset, int64_t count);
 
 /* "read 512/512 bytes at offset 0" and the timing line. */
 void io_report(const char *op, const struct timespec *elapsed,

@@ -67,9 +67,9 @@ static const char usage_text[] =
 "they complete, and print their reports in the order they finish, when a\n"
 "command that waits for I/O runs (any but aio_read, aio_write, length,\n"
 "info, help, quit, sigraise and abort), at aio_flush and at the end.\n"
-"read -b and write -b (the VM state area) fail with 'Operation not\n"
-"supported', as qemu-io's do on an image without one: the engine has no\n"
-"VM state.  truncate -m accepts every mode and allocates nothing.  The\n"
+"read -b and write -b address the VM state area of a qcow2 image (past\n"
+"the guest disk, at the \"vm state offset\" info prints).  truncate -m\n"
+"accepts every mode and allocates nothing.  The\n"
 "blkdebug breakpoint commands (break, resume, ...) do not exist here.\n"
 "\n"
 "The exit status is 1 when a command failed, 0 otherwise.\n";
