@@ -409,6 +409,16 @@ formats() {
 	compat qcow -f qcow -c 'writev -P 2 1k 1k 2k' -c 'readv -P 2 1k 3k' \
 		-c 'aio_write -P 3 8k 4k' -c 'aio_flush' -c 'map' \
 		-c 'alloc 0 1M' -c 'truncate 2M' -c 'length' -c 'info' img.qcow
+	# the file itself (the file driver): named "file", as qemu-io does
+	SRC=base.raw FMT=raw
+	compat file-json -c 'info' -c 'write -P 1 0 4k' -c 'read -b 0 512' \
+		-c 'write -c 0 64k' -c 'map' 'json:{"driver":"file","filename":"img.raw"}'
+	compat file-image-opts --image-opts -c 'info' -c 'read -P 0x55 0 4k' \
+		driver=file,filename=img.raw
+	compat file-format -f file -c 'info' -c 'write -b 0 512' img.raw
+	compat file-open -f raw -c 'close' -c 'open -o driver=file img.raw' \
+		-c 'info' -c 'close' -c 'open -r -o driver=raw img.raw' -c 'info' \
+		img.raw
 	SRC=snap.qcow2 FMT=qcow2
 	compat snapshot-truncate -c 'truncate 512k' -c 'truncate 2M' \
 		-c 'length' -c 'map' -c 'read -P 0x77 0 64k' img.qcow2

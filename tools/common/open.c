@@ -164,6 +164,7 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 {
 	struct qcow_open_opts o = *opts;
 	struct tool_image t;
+	bool file_fmt;
 	int ret;
 
 	ret = tool_image_from_arg(arg, image_opts, &t);
@@ -176,11 +177,13 @@ int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 	o.l2_cache_entry_size = t.cache.l2_cache_entry_size;
 	o.cache_clean_interval = t.cache.cache_clean_interval;
 	o.cache_set = t.cache.cache_set;
+	/* -f file: the file itself, as "driver": "file" */
+	file_fmt = !t.driver && fmt_name && !strcmp(fmt_name, "file");
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
-				 fmt_name, &o);
+				 file_fmt ? "raw" : fmt_name, &o);
 	if (!ret)
-		note_protocol(*img, t.protocol);
+		note_protocol(*img, t.protocol || file_fmt);
 	tool_image_free(&t);
 	return ret;
 }
