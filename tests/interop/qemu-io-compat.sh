@@ -161,6 +161,7 @@ make_images() {
 		qio vmsnap.qcow2 "write -b -P 0x71 0 192k" \
 			"write -P 0x72 0 64k" &&
 		qimg snapshot -c s1 vmsnap.qcow2 &&
+		qimg create -f qcow2 -o compat=0.10 v2.qcow2 1M &&
 		python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 5)' \
 			>src.bin && : >empty-events
 }
@@ -341,6 +342,7 @@ commands() {
 		-c 'write -P 15 0 1' -c 'reopen -c none' -c 'read -P 15 0 1' \
 		-c 'reopen -r -w' -c 'reopen x' -c 'reopen -c foo' \
 		-c 'read -P 15 0 1' img.qcow2
+	driver_options
 	compat truncate -c 'truncate 8M' -c 'length' -c 'read -P 0 4M 4M' \
 		-c 'truncate -m off 6M' -c 'truncate -m metadata 7M' \
 		-c 'truncate -m falloc 9M' -c 'truncate -m full 10M' -c 'length' \
@@ -423,6 +425,57 @@ formats() {
 	compat snapshot-truncate -c 'truncate 512k' -c 'truncate 2M' \
 		-c 'length' -c 'map' -c 'read -P 0x77 0 64k' img.qcow2
 	SRC=base.qcow2
+}
+
+# open -o and reopen -o: qemu-io's driver options, their refusals (with
+# the image kept open as it was, for reopen), qcow2's on other formats.
+driver_options() {
+	local all=driver=qcow2,l2-cache-size=1M,refcount-cache-size=64k
+	all=$all,lazy-refcounts=on,discard=unmap,overlap-check=none
+	all=$all,overlap-check.active-l2=off,pass-discard-request=off
+	all=$all,cache.direct=on,cache.no-flush=on,detect-zeroes=off
+	all=$all,file.driver=file,file.locking=off,cache-clean-interval=5
+	all=$all,l2-cache-entry-size=4k,auto-read-only=on,node-name=n1
+	compat open-o -c 'close' -c 'open -o foo=bar img.qcow2' \
+		-c 'open -o lazy-refcounts=x img.qcow2' \
+		-c 'open -o discard=x img.qcow2' \
+		-c 'open -o overlap-check=x img.qcow2' \
+		-c 'open -o overlap-check.l2=off img.qcow2' \
+		-c 'open -o read-only=on img.qcow2' \
+		-c 'open -o force-share=on img.qcow2' \
+		-c 'open -o backing=null img.qcow2' \
+		-c 'open -o cache-size=1M,l2-cache-size=2M img.qcow2' \
+		-c 'open -o driver=raw,l2-cache-size=1M img.qcow2' \
+		-c "open -o $all img.qcow2" -c 'write -P 0x81 0 64k' \
+		-c 'discard 64k 64k' -c 'read -P 0x81 0 64k' -c 'info' \
+		-c 'close' -c 'open -r -o read-only=on,force-share=on img.qcow2' \
+		-c 'read -P 0x81 0 4k' img.qcow2
+	compat reopen-o -c 'reopen -o foo=bar' -c 'reopen -o read-only=on' \
+		-c 'reopen -o driver=raw' -c 'reopen -o force-share=on' \
+		-c 'reopen -r -o read-only=off' -c 'reopen -w -o read-only=on' \
+		-c 'reopen -c none -o cache.direct=off' \
+		-c 'reopen -o backing=null' -c 'reopen -o file.locking=off' \
+		-c 'reopen -o cache-size=1M,l2-cache-size=2M' \
+		-c 'reopen -o node-name=x' -c 'write -P 0x82 0 4k' \
+		-c 'reopen -o driver=qcow2,l2-cache-size=1M,lazy-refcounts=on,overlap-check=cached,cache.direct=on' \
+		-c 'reopen -o discard=ignore' -c 'discard 0 64k' \
+		-c 'read -P 0x82 0 4k' -c 'reopen -o discard=unmap' \
+		-c 'discard 64k 64k' -c 'reopen -r' -c 'write 0 1' \
+		-c 'reopen -o read-only=off' -c 'write -P 0x83 8k 4k' \
+		-c 'read -P 0x83 8k 4k' -c 'map' img.qcow2
+	SRC=v2.qcow2
+	compat lazy-refcounts-v2 -c 'reopen -o lazy-refcounts=on' \
+		-c 'close' -c 'open -o lazy-refcounts=on img.qcow2' \
+		-c 'open -o lazy-refcounts=off img.qcow2' -c 'length' img.qcow2
+	SRC=base.raw FMT=raw
+	compat reopen-o-raw -f raw -c 'reopen -o l2-cache-size=1M' \
+		-c 'reopen -o lazy-refcounts=on' \
+		-c 'reopen -o discard=unmap,cache.direct=off' \
+		-c 'read -P 0x55 0 4k' -c 'close' \
+		-c 'open -o driver=raw,overlap-check=none img.raw' \
+		-c 'open -o driver=raw,discard=unmap,cache.direct=on img.raw' \
+		-c 'info' img.raw
+	SRC=base.qcow2 FMT=qcow2
 }
 
 # vm_cross NAME CMD...: the read -b commands CMD by qemu-io on our image

@@ -79,7 +79,7 @@ static const struct io_cmd cmds[] = {
 	{ .name = "open", .altname = "o", .run = io_open_cmd, .argmin = 1,
 	  .argmax = -1, .no_file_ok = true,
 	  .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
-	  .oneline = "open an image when none is (of the -o options, driver=FMT only)" },
+	  .oneline = "open an image when none is (-o: qemu-io's driver options)" },
 	{ .name = "quit", .altname = "q", .run = io_quit, .no_file_ok = true,
 	  .keeps_aio = true,
 	  .oneline = "stop here, skipping any further commands" },

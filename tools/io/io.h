@@ -21,6 +21,17 @@ struct io_open {
 	bool copy_on_read;	/* -C: reads copy the chain's data here */
 	char *overlay;		/* that overlay's name, unlinked once open */
 	struct snapshot_param snapshot;	/* -l */
+	struct qcow_open_opts cache;	/* -o l2-cache-size=... and the like */
+	char qcow2_key[32];	/* the first -o option only qcow2 has */
+	bool lazy_refcounts;	/* -o lazy-refcounts=on */
+};
+
+/* What open -o and reopen -o options are checked against. */
+struct io_opts_seen {
+	bool reopen;
+	bool rw_flag;		/* reopen -r or -w */
+	bool cache_flag;	/* reopen -c */
+	const char *format;	/* reopen: the open image's format name */
 };
 
 struct io_aio;
@@ -92,6 +103,11 @@ void io_aio_free(struct io_state *s);
 /* "-t MODE" and "-d MODE", with qemu-io's modes; messages printed. */
 int io_parse_cache(const char *mode, bool *direct);
 int io_parse_discard(const char *mode, bool *no_discard);
+/* -o KEY=VALUE[,...] into o (messages printed). */
+int io_open_options(const char *arg, struct io_open *o,
+		    struct io_opts_seen *seen);
+/* -EINVAL (message printed) when a qcow2 option was given for another format. */
+int io_check_option_format(struct qcow_image *img, const struct io_open *o);
 
 int io_read(struct io_state *s, int argc, char **argv);
 int io_readv(struct io_state *s, int argc, char **argv);
