@@ -247,9 +247,21 @@ snapshot_mode() {
 	unset TMPDIR
 }
 
-# --object: a LUKS image opened with its secret through --image-opts.
+# object_compare NAME SECRET OPTS: qemu-img compare of the two LUKS images.
+object_compare() {
+	if ! run_to "$(case_file "io-compat/$1")" "$QEMU_IMG" \
+		compare --object "$2" --image-opts \
+		"${3/img.qcow2/ref/img.qcow2}" "${3/img.qcow2/ours/img.qcow2}"; then
+		fail "io-compat/$1" "the written images differ"
+	else
+		pass "io-compat/$1"
+	fi
+}
+
+# --object: a LUKS image opened with its secret through --image-opts, and
+# through open -o encrypt.key-secret.
 object_option() {
-	local o=driver=qcow2,encrypt.key-secret=s0,file.filename=img.qcow2 s
+	local o=driver=qcow2,encrypt.key-secret=s0,file.filename=img.qcow2 s f
 	s=secret,id=s0,data=pass
 	if ! "$REPO_ROOT/tests/helpers/pbkdf-retry" "$QEMU_IMG" create \
 		-f qcow2 --object "$s" \
@@ -262,12 +274,22 @@ object_option() {
 	NO_CHECK=1 compat object --object "$s" --image-opts -c 'write -P 8 0 4k' \
 		-c 'read -P 8 0 4k' -c 'read -P 0 4k 4k' -c 'aio_write -P 9 8k 5k' \
 		-c 'aio_flush' -c 'aio_read -P 9 8k 5k' -c 'aio_flush' "$o"
-	if ! run_to "$(case_file io-compat/object-compare)" "$QEMU_IMG" \
-		compare --object "$s" --image-opts \
-		"${o/img.qcow2/ref/img.qcow2}" "${o/img.qcow2/ours/img.qcow2}"; then
-		fail io-compat/object-compare "the written images differ"
+	object_compare object-compare "$s" "$o"
+	NO_CHECK=1 compat object-open-o --object "$s" \
+		-c 'open -o encrypt.key-secret=nope img.qcow2' \
+		-c 'open img.qcow2' -c 'open -r -o driver=raw,encrypt.key-secret=s0 img.qcow2' \
+		-c 'open -o encrypt.key-secret=s0 img.qcow2' \
+		-c 'write -P 10 4k 4k' -c 'read -P 10 4k 4k' \
+		-c 'write -b -P 11 0 4k' -c 'read -b -P 11 0 4k' &&
+		object_compare object-open-o-compare "$s" "$o"
+	# the encrypted VM state we wrote, read by qemu-io
+	f=$(case_file io-compat/object-vmstate-cross)
+	if run_to "$f" "$QEMU_IO" --object "$s" --image-opts -r \
+		-c 'read -b -P 11 0 4k' "${o/img.qcow2/ours/img.qcow2}" &&
+		grep -q '^read 4096/4096' "$f" && ! grep -q failed "$f"; then
+		pass io-compat/object-vmstate-cross
 	else
-		pass io-compat/object-compare
+		fail io-compat/object-vmstate-cross "qemu-io reads our VM state wrong"
 	fi
 	SRC=base.qcow2
 }

@@ -24,6 +24,7 @@ struct io_open {
 	struct qcow_open_opts cache;	/* -o l2-cache-size=... and the like */
 	char qcow2_key[32];	/* the first -o option only qcow2 has */
 	bool lazy_refcounts;	/* -o lazy-refcounts=on */
+	char key_secret[64];	/* -o encrypt.key-secret=ID */
 };
 
 /* What open -o and reopen -o options are checked against. */

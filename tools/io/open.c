@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/io/io.h"
 
 int io_parse_cache(const char *mode, bool *direct)
@@ -76,6 +77,11 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	if (!path || (o->fmt && !fmt)) {
 		tool_error("out of memory");
 		ret = -ENOMEM;
+		goto err;
+	}
+	if (o->key_secret[0] &&
+	    tool_secret(o->path, o->key_secret, &opts.key, &opts.key_len) < 0) {
+		ret = -ENOENT;
 		goto err;
 	}
 	if (o->copy_on_read && o->read_only) {

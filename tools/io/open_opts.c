@@ -199,6 +199,14 @@ static int generic_option(struct io_open *o, struct io_opts_seen *seen,
 		o->force_share = b;
 		return 0;
 	}
+	if (!strcmp(key, "encrypt.key-secret")) {
+		if (strlen(val) >= sizeof(o->key_secret)) {
+			tool_error("secret id '%s' is too long", val);
+			return -EINVAL;
+		}
+		strcpy(o->key_secret, val);
+		return 0;
+	}
 	if (!strcmp(key, "auto-read-only"))
 		return parse_bool(key, val, &b);
 	if (!strcmp(key, "node-name"))
@@ -257,6 +265,11 @@ int io_check_option_format(struct qcow_image *img, const struct io_open *o)
 {
 	struct qcow_info info;
 
+	if (o->key_secret[0] && qcow_format(img) == QCOW_FMT_RAW) {
+		tool_error("%s: option 'encrypt.key-secret' is for encrypted "
+			   "formats, the image is raw", qcow_filename(img));
+		return -EINVAL;
+	}
 	if (!o->qcow2_key[0])
 		return 0;
 	if (qcow_format(img) != QCOW_FMT_QCOW2) {
