@@ -485,6 +485,12 @@ driver_options() {
 		-c 'discard 64k 64k' -c 'reopen -r' -c 'write 0 1' \
 		-c 'reopen -o read-only=off' -c 'write -P 0x83 8k 4k' \
 		-c 'read -P 0x83 8k 4k' -c 'map' img.qcow2
+	SRC=ov.qcow2
+	compat backing-empty -c 'close' -c 'open -o backing= img.qcow2' \
+		-c 'read -P 0 0 64k' -c 'write -P 1 4k 4k' -c 'map' \
+		-c 'reopen -o backing=' -c 'close' \
+		-c 'open -o backing=base.qcow2 img.qcow2' -c 'open img.qcow2' \
+		-c 'read -P 0x11 0 4k' img.qcow2
 	SRC=v2.qcow2
 	compat lazy-refcounts-v2 -c 'reopen -o lazy-refcounts=on' \
 		-c 'close' -c 'open -o lazy-refcounts=on img.qcow2' \

@@ -25,6 +25,7 @@ struct io_open {
 	char qcow2_key[32];	/* the first -o option only qcow2 has */
 	bool lazy_refcounts;	/* -o lazy-refcounts=on */
 	char key_secret[64];	/* -o encrypt.key-secret=ID */
+	bool no_backing;	/* -o backing= */
 };
 
 /* What open -o and reopen -o options are checked against. */

@@ -61,6 +61,7 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 		.read_only = o->read_only,
 		.direct = o->direct,
 		.force_share = o->force_share,
+		.no_backing = o->no_backing,
 		.l2_cache_size = o->cache.l2_cache_size,
 		.refcount_cache_size = o->cache.refcount_cache_size,
 		.cache_size = o->cache.cache_size,

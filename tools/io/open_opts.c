@@ -172,6 +172,21 @@ static int qcow2_option(struct io_open *o, struct io_opts_seen *seen,
 	return ret;
 }
 
+/* backing= (empty): no backing file, as QEMU's deprecated spelling. */
+static int backing_option(struct io_open *o, struct io_opts_seen *seen,
+			  const char *val)
+{
+	if (*val || seen->reopen) {
+		tool_error("option 'backing' names a block node; there are none "
+			   "here (backing= opens without the backing file)");
+		return -EINVAL;
+	}
+	tool_error("warning: backing= (empty): the image opens without its "
+		   "backing file (QEMU deprecates this spelling for null)");
+	o->no_backing = true;
+	return 0;
+}
+
 static int generic_option(struct io_open *o, struct io_opts_seen *seen,
 			  const char *key, const char *val)
 {
@@ -199,6 +214,8 @@ static int generic_option(struct io_open *o, struct io_opts_seen *seen,
 		o->force_share = b;
 		return 0;
 	}
+	if (!strcmp(key, "backing"))
+		return backing_option(o, seen, val);
 	if (!strcmp(key, "encrypt.key-secret")) {
 		if (strlen(val) >= sizeof(o->key_secret)) {
 			tool_error("secret id '%s' is too long", val);
