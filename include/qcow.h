@@ -348,6 +348,7 @@ struct qwaiter {
 #define QCOW_REQ_FUA_DONE (1u << 16)	/* engine use */
 #define QCOW_REQ_FULL_DISCARD (1u << 17) /* engine use: unmap, no zero flag */
 #define QCOW_REQ_META	(1u << 18)	/* engine use: FUA needs metadata */
+#define QCOW_REQ_VMSTATE (1u << 19)	/* engine use: past the disk */
 
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);
@@ -676,6 +677,19 @@ int qcow_pwrite_zeroes(struct qcow_image *img, uint64_t len, uint64_t off,
 		       unsigned int flags);
 int qcow_pdiscard(struct qcow_image *img, uint64_t len, uint64_t off);
 int qcow_flush(struct qcow_image *img);
+/*
+ * The VM state area of a qcow2 image (QEMU's savevm and loadvm; qemu-io's
+ * read -b and write -b): guest space past the disk, mapped by L1 entries
+ * past the disk's, that the virtual size does not include.  Byte pos of
+ * the area; -ENOTSUP for other formats, -EIO past 2^63 - 2^30 bytes,
+ * -EFBIG when the L1 table would pass 32 MiB.  A write may grow the L1
+ * table: call it with no request in flight, as qcow_resize().
+ */
+#define QCOW_VMSTATE_MAX	((1ULL << 63) - (1ULL << 30))
+int qcow_vmstate_pread(struct qcow_image *img, void *buf, uint64_t len,
+		       uint64_t pos);
+int qcow_vmstate_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
+			uint64_t pos);
 /* Status of this layer only (depth 0) at off, up to len bytes. */
 int qcow_block_status(struct qcow_image *img, uint64_t off, uint64_t len,
 		      struct qcow_status *st);

@@ -346,6 +346,13 @@ struct qcow_driver {
 		       struct meta_cache **refcount);
 	/* the external data file of an open image, NULL if none (lock.c) */
 	struct qfile *(*data_file)(struct qcow_image *img);
+	/*
+	 * The VM state area (QEMU's savevm and loadvm): the guest offset of
+	 * its byte pos, the guest space up to pos + len made writable first
+	 * when write.  NULL: the format has none (-ENOTSUP).
+	 */
+	int (*vmstate)(struct qcow_image *img, uint64_t pos, uint64_t len,
+		       bool write, uint64_t *guest);
 	/* NULL: the format has no internal snapshots */
 	const struct qcow_snapshot_ops *snapshot;
 	/* NULL: the format has no bitmaps (list finds none) */

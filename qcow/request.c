@@ -99,8 +99,14 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 		offset = length = 0;
 		qfile_event(img->file, QBD_FLUSH_TO_OS);
 	}
-	if (offset > img->size || length > img->size - offset)
+	if (req->flags & QCOW_REQ_VMSTATE) {
+		/* qcow_vmstate_pread/pwrite made that range valid */
+		if ((op != QCOW_OP_READ && op != QCOW_OP_WRITE) ||
+		    !img->drv->vmstate || offset + length < offset)
+			return -EINVAL;
+	} else if (offset > img->size || length > img->size - offset) {
 		return -EINVAL;
+	}
 	if (op == QCOW_OP_STATUS && !buf)
 		return -EINVAL;
 	req->img = img;
@@ -132,7 +138,7 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 		return 0;
 	}
 	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS && op != QCOW_OP_FLUSH &&
-	    img->drv->bitmap) {
+	    !(req->flags & QCOW_REQ_VMSTATE) && img->drv->bitmap) {
 		int ret = img->drv->bitmap->track(img, offset, length);
 
 		if (ret < 0) {

@@ -237,3 +237,38 @@ int qcow_block_status(struct qcow_image *img, uint64_t off, uint64_t len,
 
 	return ret < 0 ? ret : 0;
 }
+
+static int vmstate_run(struct qcow_image *img, enum qcow_op op, void *buf,
+		       uint64_t len, uint64_t pos)
+{
+	uint8_t *p = buf;
+	uint64_t guest;
+	int ret;
+
+	if (pos > QCOW_VMSTATE_MAX || len > QCOW_VMSTATE_MAX - pos)
+		return -EIO;
+	if (!img->drv->vmstate)
+		return -ENOTSUP;
+	ret = img->drv->vmstate(img, pos, len, op == QCOW_OP_WRITE, &guest);
+	while (!ret && len) {
+		uint64_t n = MIN(len, SYNC_MAX_CHUNK);
+
+		ret = sync_run_flags(img, op, p, guest, n, QCOW_REQ_VMSTATE);
+		p += n;
+		guest += n;
+		len -= n;
+	}
+	return ret;
+}
+
+int qcow_vmstate_pread(struct qcow_image *img, void *buf, uint64_t len,
+		       uint64_t pos)
+{
+	return vmstate_run(img, QCOW_OP_READ, buf, len, pos);
+}
+
+int qcow_vmstate_pwrite(struct qcow_image *img, const void *buf, uint64_t len,
+			uint64_t pos)
+{
+	return vmstate_run(img, QCOW_OP_WRITE, (void *)buf, len, pos);
+}

@@ -538,6 +538,7 @@ const struct qcow_driver qcow2_driver = {
 	.make_empty = qcow2_make_empty,
 	.repair = qcow2_repair,
 	.data_file = qcow2_data_file,
+	.vmstate = qcow2_vmstate,
 	.snapshot = &qcow2_snapshot_ops,
 	.bitmap = &qcow2_bitmap_ops,
 };

@@ -304,6 +304,9 @@ int qcow2_amend(struct qcow_image *img, const struct qcow_amend_opts *o);
 int qcow2_set_backing(struct qcow_image *img, const char *name,
 		      const char *format);
 int qcow2_make_empty(struct qcow_image *img);
+/* qcow2_vmstate.c: the driver's vmstate hook */
+int qcow2_vmstate(struct qcow_image *img, uint64_t pos, uint64_t len,
+		  bool write, uint64_t *guest);
 int qcow2_repair(struct qcow_image *img, unsigned int flags,
 		 struct qcow_check_result *res,
 		 void (*report)(void *arg, const char *msg), void *arg);

@@ -20,8 +20,7 @@ static int header_set_size(struct qcow2 *s, uint64_t size)
 	return qcow2_header_write_sync(s);
 }
 
-/* A new, larger L1 table: written whole, then named by the header. */
-static int grow_l1(struct qcow2 *s, uint32_t entries, uint64_t size)
+int qcow2_grow_l1(struct qcow2 *s, uint32_t entries, uint64_t size)
 {
 	uint64_t bytes = ALIGN_UP((uint64_t)entries * 8, s->cluster_size);
 	uint64_t old_off = s->l1_offset, old_bytes, i;
@@ -132,7 +131,7 @@ int qcow2_resize(struct qcow_image *img, uint64_t size, bool allow_shrink)
 	}
 	l1_need = div_round_up(size, (uint64_t)s->cluster_size << s->l2_bits);
 	if (l1_need > s->l1_size)
-		ret = grow_l1(s, (uint32_t)l1_need, size);
+		ret = qcow2_grow_l1(s, (uint32_t)l1_need, size);
 	else
 		ret = qcow2_ckpt_sync(s, true);
 	if (!ret && l1_need <= s->l1_size)

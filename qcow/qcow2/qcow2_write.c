@@ -294,7 +294,8 @@ static void cow_read(struct alloc_op *op, int i, uint64_t from, uint64_t to)
 {
 	struct qcow_image *img = op->req->img;
 	uint8_t *dst = op->bounce + (from - op->astart);
-	uint64_t end = MIN(to, img->size);
+	unsigned int vm = op->req->flags & QCOW_REQ_VMSTATE;
+	uint64_t end = vm ? to : MIN(to, img->size);
 	int ret;
 
 	if (to > end)
@@ -303,6 +304,7 @@ static void cow_read(struct alloc_op *op, int i, uint64_t from, uint64_t to)
 		return;
 	op->cow[i].done = cow_done;
 	op->cow[i].priv = op;
+	op->cow[i].flags = vm;
 	op->pending++;
 	ret = qcow_submit(op->req->ctx, img, &op->cow[i], QCOW_OP_READ, dst,
 			  from, end - from);

@@ -19,5 +19,10 @@ int qcow2_l2_prepare(struct qcow_req *req);
 /* The host cluster(s) of an old L2 entry lose a reference after the cut. */
 void qcow2_release_entry(struct qcow2 *s, uint64_t old);
 void qcow2_mark_l1_dirty(struct qcow2 *s, uint64_t l1_index);
+/*
+ * A new, larger L1 table of entries entries written whole, then named by
+ * the header with the disk size size; with no request in flight.
+ */
+int qcow2_grow_l1(struct qcow2 *s, uint32_t entries, uint64_t size);
 
 #endif

@@ -36,6 +36,11 @@ make_images() {
 		qimg create -f qcow2 snap.qcow2 1M &&
 		qio snap.qcow2 "write -P 0x77 0 64k" &&
 		qimg snapshot -c s1 snap.qcow2 &&
+		qimg create -f qcow2 vmsnap.qcow2 1M &&
+		qio vmsnap.qcow2 "write -b -P 0x71 0 192k" \
+			"write -P 0x72 0 64k" &&
+		qimg snapshot -c s1 vmsnap.qcow2 &&
+		qimg create -f qcow2 -o compat=0.10 v2.qcow2 1M &&
 		python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 5)' \
 			>src.bin && : >empty-events
 }
@@ -121,9 +126,21 @@ snapshot_mode() {
 	unset TMPDIR
 }
 
-# --object: a LUKS image opened with its secret through --image-opts.
+# object_compare NAME SECRET OPTS: qemu-img compare of the two LUKS images.
+object_compare() {
+	if ! run_to "$(case_file "io-compat/$1")" "$QEMU_IMG" \
+		compare --object "$2" --image-opts \
+		"${3/img.qcow2/ref/img.qcow2}" "${3/img.qcow2/ours/img.qcow2}"; then
+		fail "io-compat/$1" "the written images differ"
+	else
+		pass "io-compat/$1"
+	fi
+}
+
+# --object: a LUKS image opened with its secret through --image-opts, and
+# through open -o encrypt.key-secret.
 object_option() {
-	local o=driver=qcow2,encrypt.key-secret=s0,file.filename=img.qcow2 s
+	local o=driver=qcow2,encrypt.key-secret=s0,file.filename=img.qcow2 s f
 	s=secret,id=s0,data=pass
 	if ! "$REPO_ROOT/tests/helpers/pbkdf-retry" "$QEMU_IMG" create \
 		-f qcow2 --object "$s" \
@@ -136,12 +153,22 @@ object_option() {
 	NO_CHECK=1 compat object --object "$s" --image-opts -c 'write -P 8 0 4k' \
 		-c 'read -P 8 0 4k' -c 'read -P 0 4k 4k' -c 'aio_write -P 9 8k 5k' \
 		-c 'aio_flush' -c 'aio_read -P 9 8k 5k' -c 'aio_flush' "$o"
-	if ! run_to "$(case_file io-compat/object-compare)" "$QEMU_IMG" \
-		compare --object "$s" --image-opts \
-		"${o/img.qcow2/ref/img.qcow2}" "${o/img.qcow2/ours/img.qcow2}"; then
-		fail io-compat/object-compare "the written images differ"
+	object_compare object-compare "$s" "$o"
+	NO_CHECK=1 compat object-open-o --object "$s" \
+		-c 'open -o encrypt.key-secret=nope img.qcow2' \
+		-c 'open img.qcow2' -c 'open -r -o driver=raw,encrypt.key-secret=s0 img.qcow2' \
+		-c 'open -o encrypt.key-secret=s0 img.qcow2' \
+		-c 'write -P 10 4k 4k' -c 'read -P 10 4k 4k' \
+		-c 'write -b -P 11 0 4k' -c 'read -b -P 11 0 4k' &&
+		object_compare object-open-o-compare "$s" "$o"
+	# the encrypted VM state we wrote, read by qemu-io
+	f=$(case_file io-compat/object-vmstate-cross)
+	if run_to "$f" "$QEMU_IO" --object "$s" --image-opts -r \
+		-c 'read -b -P 11 0 4k' "${o/img.qcow2/ours/img.qcow2}" &&
+		grep -q '^read 4096/4096' "$f" && ! grep -q failed "$f"; then
+		pass io-compat/object-vmstate-cross
 	else
-		pass io-compat/object-compare
+		fail io-compat/object-vmstate-cross "qemu-io reads our VM state wrong"
 	fi
 	SRC=base.qcow2
 }
@@ -216,6 +243,7 @@ commands() {
 		-c 'write -P 15 0 1' -c 'reopen -c none' -c 'read -P 15 0 1' \
 		-c 'reopen -r -w' -c 'reopen x' -c 'reopen -c foo' \
 		-c 'read -P 15 0 1' img.qcow2
+	driver_options
 	compat truncate -c 'truncate 8M' -c 'length' -c 'read -P 0 4M 4M' \
 		-c 'truncate -m off 6M' -c 'truncate -m metadata 7M' \
 		-c 'truncate -m falloc 9M' -c 'truncate -m full 10M' -c 'length' \
@@ -284,10 +312,172 @@ formats() {
 	compat qcow -f qcow -c 'writev -P 2 1k 1k 2k' -c 'readv -P 2 1k 3k' \
 		-c 'aio_write -P 3 8k 4k' -c 'aio_flush' -c 'map' \
 		-c 'alloc 0 1M' -c 'truncate 2M' -c 'length' -c 'info' img.qcow
+	# the file itself (the file driver): named "file", as qemu-io does
+	SRC=base.raw FMT=raw
+	compat file-json -c 'info' -c 'write -P 1 0 4k' -c 'read -b 0 512' \
+		-c 'write -c 0 64k' -c 'map' 'json:{"driver":"file","filename":"img.raw"}'
+	compat file-image-opts --image-opts -c 'info' -c 'read -P 0x55 0 4k' \
+		driver=file,filename=img.raw
+	compat file-format -f file -c 'info' -c 'write -b 0 512' img.raw
+	compat file-open -f raw -c 'close' -c 'open -o driver=file img.raw' \
+		-c 'info' -c 'close' -c 'open -r -o driver=raw img.raw' -c 'info' \
+		img.raw
 	SRC=snap.qcow2 FMT=qcow2
 	compat snapshot-truncate -c 'truncate 512k' -c 'truncate 2M' \
 		-c 'length' -c 'map' -c 'read -P 0x77 0 64k' img.qcow2
 	SRC=base.qcow2
+}
+
+# open -o and reopen -o: qemu-io's driver options, their refusals (with
+# the image kept open as it was, for reopen), qcow2's on other formats.
+driver_options() {
+	local all=driver=qcow2,l2-cache-size=1M,refcount-cache-size=64k
+	all=$all,lazy-refcounts=on,discard=unmap,overlap-check=none
+	all=$all,overlap-check.active-l2=off,pass-discard-request=off
+	all=$all,cache.direct=on,cache.no-flush=on,detect-zeroes=off
+	all=$all,file.driver=file,file.locking=off,cache-clean-interval=5
+	all=$all,l2-cache-entry-size=4k,auto-read-only=on,node-name=n1
+	compat open-o -c 'close' -c 'open -o foo=bar img.qcow2' \
+		-c 'open -o lazy-refcounts=x img.qcow2' \
+		-c 'open -o discard=x img.qcow2' \
+		-c 'open -o overlap-check=x img.qcow2' \
+		-c 'open -o overlap-check.l2=off img.qcow2' \
+		-c 'open -o read-only=on img.qcow2' \
+		-c 'open -o force-share=on img.qcow2' \
+		-c 'open -o backing=null img.qcow2' \
+		-c 'open -o cache-size=1M,l2-cache-size=2M img.qcow2' \
+		-c 'open -o driver=raw,l2-cache-size=1M img.qcow2' \
+		-c "open -o $all img.qcow2" -c 'write -P 0x81 0 64k' \
+		-c 'discard 64k 64k' -c 'read -P 0x81 0 64k' -c 'info' \
+		-c 'close' -c 'open -r -o read-only=on,force-share=on img.qcow2' \
+		-c 'read -P 0x81 0 4k' img.qcow2
+	compat reopen-o -c 'reopen -o foo=bar' -c 'reopen -o read-only=on' \
+		-c 'reopen -o driver=raw' -c 'reopen -o force-share=on' \
+		-c 'reopen -r -o read-only=off' -c 'reopen -w -o read-only=on' \
+		-c 'reopen -c none -o cache.direct=off' \
+		-c 'reopen -o backing=null' -c 'reopen -o file.locking=off' \
+		-c 'reopen -o cache-size=1M,l2-cache-size=2M' \
+		-c 'reopen -o node-name=x' -c 'write -P 0x82 0 4k' \
+		-c 'reopen -o driver=qcow2,l2-cache-size=1M,lazy-refcounts=on,overlap-check=cached,cache.direct=on' \
+		-c 'reopen -o discard=ignore' -c 'discard 0 64k' \
+		-c 'read -P 0x82 0 4k' -c 'reopen -o discard=unmap' \
+		-c 'discard 64k 64k' -c 'reopen -r' -c 'write 0 1' \
+		-c 'reopen -o read-only=off' -c 'write -P 0x83 8k 4k' \
+		-c 'read -P 0x83 8k 4k' -c 'map' img.qcow2
+	SRC=ov.qcow2
+	compat backing-empty -c 'close' -c 'open -o backing= img.qcow2' \
+		-c 'read -P 0 0 64k' -c 'write -P 1 4k 4k' -c 'map' \
+		-c 'reopen -o backing=' -c 'close' \
+		-c 'open -o backing=base.qcow2 img.qcow2' -c 'open img.qcow2' \
+		-c 'read -P 0x11 0 4k' img.qcow2
+	SRC=v2.qcow2
+	compat lazy-refcounts-v2 -c 'reopen -o lazy-refcounts=on' \
+		-c 'close' -c 'open -o lazy-refcounts=on img.qcow2' \
+		-c 'open -o lazy-refcounts=off img.qcow2' -c 'length' img.qcow2
+	SRC=base.raw FMT=raw
+	compat reopen-o-raw -f raw -c 'reopen -o l2-cache-size=1M' \
+		-c 'reopen -o lazy-refcounts=on' \
+		-c 'reopen -o discard=unmap,cache.direct=off' \
+		-c 'read -P 0x55 0 4k' -c 'close' \
+		-c 'open -o driver=raw,overlap-check=none img.raw' \
+		-c 'open -o driver=raw,discard=unmap,cache.direct=on img.raw' \
+		-c 'info' img.raw
+	SRC=base.qcow2 FMT=qcow2
+}
+
+# vm_cross NAME CMD...: the read -b commands CMD by qemu-io on our image
+# and by qcow-io on qemu-io's: every read succeeds and matches its -P.
+vm_cross() {
+	local name=io-compat/$1-cross f c args=() bad=
+	shift
+	for c; do args+=(-c "$c"); done
+	f=$(case_file "$name")
+	run_to "$f.ref" "$QEMU_IO" -r "${args[@]}" ours/img.qcow2 || bad=qemu-io
+	run_to "$f.ours" "$QCOW_IO" -r "${args[@]}" ref/img.qcow2 ||
+		bad="$bad qcow-io"
+	for c in ref ours; do
+		if grep -q 'failed' "$f.$c" ||
+			[ "$(grep -c '^read ' "$f.$c")" -ne $# ]; then
+			bad="$bad $c"
+		fi
+	done
+	if [ -n "$bad" ]; then
+		fail "$name" "the other tool's VM state reads back wrong ($bad)"
+		cat "$f.ref" "$f.ours" | grep -v 'ops;' | diag 6
+		return 1
+	fi
+	pass "$name"
+}
+
+# vm_snap NAME ARGS...: qemu-img snapshot ARGS on qemu-io's image,
+# qcow-img snapshot ARGS on ours.
+vm_snap() {
+	local f
+	f=$(case_file "io-compat/$1")
+	shift
+	if ! run_to "$f.ref" "$QEMU_IMG" snapshot "$@" ref/img.qcow2 ||
+		! run_to "$f.ours" "$QCOW_IMG" snapshot "$@" ours/img.qcow2 ||
+		! run_to "$f.chk" "$QEMU_IMG" check ours/img.qcow2; then
+		fail "io-compat/$1" "snapshot $* fails, or check after it"
+		cat "$f.ref.err" "$f.ours.err" "$f.chk" | diag 5
+		return 1
+	fi
+}
+
+# The VM state area (read -b, write -b): qcow2 only; across clusters, L2
+# tables and the end of the L1 table (which grows; the size stays), over
+# a backing file, with subclusters, shared with internal snapshots (copy
+# on write); each tool reads back what the other wrote.
+vmstate() {
+	compat vmstate -c 'write -b -P 0x61 60k 8k' \
+		-c 'write -b -P 0x62 1M 4k' -c 'write -b -s src.bin 100k 3k' \
+		-c 'write -b -c -q -P 0x63 1023M 2k' -c 'read -b -P 0x61 60k 8k' \
+		-c 'read -b -P 0 0 60k' -c 'read -b -v 100k 64' \
+		-c 'read -b -P 0x62 1M 4k' -c 'read -b -P 0 1025M 4k' \
+		-c 'read -b 1 512' -c 'read -b 0 100' -c 'write -b -z 0 512' \
+		-c 'write -b -f 0 512' -c 'write -b 3 512' \
+		-c 'write -b -P 1 4P 512' -c 'read -b 4P 512' \
+		-c 'read -b 9223372036854775296 512' -c 'read -b 0 0' \
+		-c 'write -b 0 0' -c 'length' -c 'info' -c 'map' \
+		-c 'read -P 0x11 0 128k' img.qcow2 &&
+		vm_cross vmstate 'read -b -P 0x61 60k 8k' \
+			'read -b -P 0x62 1M 4k' 'read -b -P 0x63 1023M 2k' \
+			'read -b -P 0 68k 32k' 'read -b -v 100k 3k'
+	compat vmstate-ro -r -c 'write -b 0 512' -c 'read -b -P 0 0 512' \
+		img.qcow2
+	SRC=ov.qcow2
+	compat vmstate-backing -c 'read -b -P 0 0 64k' \
+		-c 'write -b -P 0x64 32k 64k' -c 'read -b -P 0 0 32k' \
+		-c 'read -b -P 0 96k 32k' -c 'read -P 0x44 64k 64k' img.qcow2 &&
+		vm_cross vmstate-backing 'read -b -P 0x64 32k 64k' \
+			'read -b -P 0 96k 32k'
+	SRC=ovx.qcow2
+	compat vmstate-subclusters -c 'write -b -P 0x65 3k 2k' \
+		-c 'write -b -P 0x66 62k 4k' -c 'read -b -P 0 0 3k' \
+		-c 'read -b -P 0x65 3k 2k' -c 'read -b -P 0 5k 57k' \
+		-c 'read -b -P 0x66 62k 4k' img.qcow2 &&
+		vm_cross vmstate-subclusters 'read -b -P 0x65 3k 2k' \
+			'read -b -P 0 5k 57k' 'read -b -P 0x66 62k 4k'
+	SRC=vmsnap.qcow2
+	compat vmstate-snapshot -c 'write -b -P 0x73 60k 8k' \
+		-c 'read -b -P 0x71 0 60k' -c 'read -b -P 0x73 60k 8k' \
+		-c 'read -b -P 0x71 68k 124k' img.qcow2 &&
+		vm_cross vmstate-snapshot 'read -b -P 0x73 60k 8k' \
+			'read -b -P 0x71 68k 124k' &&
+		vm_snap vmstate-snapshot-create -c s2 &&
+		vm_snap vmstate-snapshot-apply -a s1 &&
+		vm_cross vmstate-snapshot-apply 'read -b -P 0x71 0 192k' &&
+		vm_snap vmstate-snapshot-apply2 -a s2 &&
+		vm_cross vmstate-snapshot-apply2 'read -b -P 0x73 60k 8k' \
+			'read -b -P 0x71 68k 124k' &&
+		vm_snap vmstate-snapshot-delete -d s1 &&
+		vm_snap vmstate-snapshot-delete2 -d s2 &&
+		vm_cross vmstate-snapshot-delete 'read -b -P 0x73 60k 8k' &&
+		pass io-compat/vmstate-snapshot-ops
+	SRC=base.qcow FMT=qcow
+	compat vmstate-qcow -f qcow -c 'write -b 0 512' -c 'read -b 0 512' \
+		-c 'read -P 0x66 0 4k' img.qcow
+	SRC=base.qcow2 FMT=qcow2
 }
 
 # help: the synopsis ("name args") of every command we have is
@@ -320,5 +510,6 @@ vectored
 commands
 overlay
 formats
+vmstate
 help_synopsis
 finish

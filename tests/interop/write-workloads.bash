@@ -20,7 +20,9 @@ write_setup() {
 # shellcheck disable=SC2034 # used by the scripts that source this file
 QEMU_IO_WORDING='
 s/^-([un]) requires -z to be specified$/write: -\1 only works together with -z/
-s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/write -c: \2 \1 is not a multiple of 512/
+s/^([0-9]+) is not a sector-aligned value for .(offset|count).$/\2 \1 is not a multiple of 512/
+s/^-b and -z cannot be specified at the same time$/write: -b and -z exclude each other/
+s/^-f and -b or -c cannot be specified at the same time$/write: -f does not go with -b or -c/
 s/^Only one of -z, -P, and -s can be specified at the same time$/write: -z, -P and -s exclude each other/
 s/^(.*) is not a valid pattern byte$/pattern '"'"'\1'"'"' is not a byte value (0 to 255)/
 s/^length cannot exceed ([0-9]+) without -n, given (.*)$/length \2 is over the limit of \1 bytes (only -z -n may go past it)/

@@ -159,32 +159,47 @@ static void note_protocol(const struct qcow_image *img, bool protocol)
 		}
 }
 
+/* The cache options the image's string gives override the caller's. */
+static void merge_cache(struct qcow_open_opts *o,
+			const struct qcow_open_opts *c)
+{
+	if (c->l2_cache_size || (c->cache_set & QCOW_CACHE_L2))
+		o->l2_cache_size = c->l2_cache_size;
+	if (c->refcount_cache_size || (c->cache_set & QCOW_CACHE_REFCOUNT))
+		o->refcount_cache_size = c->refcount_cache_size;
+	if (c->cache_size || (c->cache_set & QCOW_CACHE_SIZE))
+		o->cache_size = c->cache_size;
+	if (c->l2_cache_entry_size || (c->cache_set & QCOW_CACHE_ENTRY))
+		o->l2_cache_entry_size = c->l2_cache_entry_size;
+	if (c->cache_set & QCOW_CACHE_CLEAN)
+		o->cache_clean_interval = c->cache_clean_interval;
+	o->cache_set |= c->cache_set;
+}
+
 int tool_open_spec(struct qcow_image **img, const char *arg, bool image_opts,
 		   const char *fmt_name, const struct qcow_open_opts *opts)
 {
 	struct qcow_open_opts o = *opts;
 	struct tool_image t;
+	bool file_fmt;
 	int ret;
 
 	ret = tool_image_from_arg(arg, image_opts, &t);
 	if (ret < 0)
 		return ret;
 	ret = tool_image_secrets(&t, &o);
-	o.l2_cache_size = t.cache.l2_cache_size;
-	o.refcount_cache_size = t.cache.refcount_cache_size;
-	o.cache_size = t.cache.cache_size;
-	o.l2_cache_entry_size = t.cache.l2_cache_entry_size;
-	o.cache_clean_interval = t.cache.cache_clean_interval;
-	o.cache_set = t.cache.cache_set;
+	merge_cache(&o, &t.cache);
 	if (!ret) {
 		o.blkdebug = t.blkdebug;	/* qcow_open() takes it */
 		t.blkdebug = NULL;
 	}
+	/* -f file: the file itself, as "driver": "file" */
+	file_fmt = !t.driver && fmt_name && !strcmp(fmt_name, "file");
 	if (!ret)
 		ret = open_plain(img, t.filename, t.driver ? t.driver :
-				 fmt_name, &o);
+				 file_fmt ? "raw" : fmt_name, &o);
 	if (!ret)
-		note_protocol(*img, t.protocol);
+		note_protocol(*img, t.protocol || file_fmt);
 	tool_image_free(&t);
 	return ret;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Numbers and patterns in qcow-io commands. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,4 +36,17 @@ int io_parse_pattern(const char *arg)
 		return -EINVAL;
 	}
 	return (int)v;
+}
+
+int io_check_sectors(int64_t offset, int64_t count)
+{
+	if (offset % 512) {
+		printf("offset %" PRId64 " is not a multiple of 512\n", offset);
+		return -EINVAL;
+	}
+	if (count % 512) {
+		printf("count %" PRId64 " is not a multiple of 512\n", count);
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -35,8 +35,8 @@ static const char read_help[] =
 "  -v          print the data as a hex dump\n"
 "  -q          print no report line\n"
 "  -C          print the report as one line of comma-separated numbers\n"
-"  -b          the VM state area: fails with 'Operation not supported'\n"
-"              (the engine keeps no VM state)\n"
+"  -b          the VM state area of a qcow2 image, past the guest disk\n"
+"              (OFF and LEN in whole sectors)\n"
 "  -a, -p      accepted and ignored\n"
 "For instance, 'read -v 0 4k' dumps the first 4 KiB.\n";
 
@@ -82,7 +82,7 @@ static const struct io_cmd cmds[] = {
 	{ .name = "open", .altname = "o", .run = io_open_cmd, .argmin = 1,
 	  .argmax = -1, .no_file_ok = true,
 	  .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
-	  .oneline = "open an image when none is (of the -o options, driver=FMT only)" },
+	  .oneline = "open an image when none is (-o: qemu-io's driver options)" },
 	{ .name = "quit", .altname = "q", .run = io_quit, .no_file_ok = true,
 	  .keeps_aio = true,
 	  .oneline = "stop here, skipping any further commands" },

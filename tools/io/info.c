@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "tools/common/msg.h"
+#include "tools/common/open.h"
 #include "tools/common/size.h"
 #include "tools/common/spec_info.h"
 #include "tools/io/io.h"
@@ -31,6 +32,7 @@ int io_info(struct io_state *s, int argc, char **argv)
 	char cluster[SIZE_STR_LEN], vmstate[SIZE_STR_LEN];
 	struct spec_bitmaps bm;
 	struct qcow_info info;
+	const char *name;
 	int ret;
 
 	ret = qcow_get_info(s->img, &info);
@@ -39,7 +41,11 @@ int io_info(struct io_state *s, int argc, char **argv)
 			   strerror(-ret));
 		return ret;
 	}
-	printf("format name: %s\n", qcow_format_name(info.format));
+	name = tool_format_name(s->img);
+	/* the file driver is a format and a protocol: named twice */
+	printf("format name: %s\n", name);
+	if (!strcmp(name, "file"))
+		printf("format name: %s\n", name);
 	size_to_io_str(cluster, sizeof(cluster), info.cluster_size);
 	size_to_io_str(vmstate, sizeof(vmstate), vm_state_offset(&info));
 	printf("cluster size: %s\n", cluster);

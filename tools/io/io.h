@@ -21,6 +21,19 @@ struct io_open {
 	bool copy_on_read;	/* -C: reads copy the chain's data here */
 	char *overlay;		/* that overlay's name, unlinked once open */
 	struct snapshot_param snapshot;	/* -l */
+	struct qcow_open_opts cache;	/* -o l2-cache-size=... and the like */
+	char qcow2_key[32];	/* the first -o option only qcow2 has */
+	bool lazy_refcounts;	/* -o lazy-refcounts=on */
+	char key_secret[64];	/* -o encrypt.key-secret=ID */
+	bool no_backing;	/* -o backing= */
+};
+
+/* What open -o and reopen -o options are checked against. */
+struct io_opts_seen {
+	bool reopen;
+	bool rw_flag;		/* reopen -r or -w */
+	bool cache_flag;	/* reopen -c */
+	const char *format;	/* reopen: the open image's format name */
 };
 
 struct io_aio;
@@ -57,6 +70,8 @@ void io_print_usage(const struct io_cmd *cmd);
 /* Argument parsing, with qemu-io's messages on stdout. */
 int io_parse_num(const char *arg, int64_t *out);
 int io_parse_pattern(const char *arg);
+/* read -b, write -b and -c: offset and count in whole sectors. */
+int io_check_sectors(int64_t offset, int64_t count);
 
 /* "read 512/512 bytes at offset 0" and the timing line. */
 void io_report(const char *op, const struct timespec *elapsed,
@@ -99,6 +114,11 @@ void io_aio_free(struct io_state *s);
 /* "-t MODE" and "-d MODE", with qemu-io's modes; messages printed. */
 int io_parse_cache(const char *mode, bool *direct);
 int io_parse_discard(const char *mode, bool *no_discard);
+/* -o KEY=VALUE[,...] into o (messages printed). */
+int io_open_options(const char *arg, struct io_open *o,
+		    struct io_opts_seen *seen);
+/* -EINVAL (message printed) when a qcow2 option was given for another format. */
+int io_check_option_format(struct qcow_image *img, const struct io_open *o);
 
 int io_read(struct io_state *s, int argc, char **argv);
 int io_readv(struct io_state *s, int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "tools/common/msg.h"
 #include "tools/common/open.h"
+#include "tools/common/secret.h"
 #include "tools/io/io.h"
 
 int io_parse_cache(const char *mode, bool *direct)
@@ -60,6 +61,13 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 		.read_only = o->read_only,
 		.direct = o->direct,
 		.force_share = o->force_share,
+		.no_backing = o->no_backing,
+		.l2_cache_size = o->cache.l2_cache_size,
+		.refcount_cache_size = o->cache.refcount_cache_size,
+		.cache_size = o->cache.cache_size,
+		.l2_cache_entry_size = o->cache.l2_cache_entry_size,
+		.cache_clean_interval = o->cache.cache_clean_interval,
+		.cache_set = o->cache.cache_set,
 	};
 	struct qcow_image *img;
 	char *path = strdup(o->path);
@@ -70,6 +78,11 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	if (!path || (o->fmt && !fmt)) {
 		tool_error("out of memory");
 		ret = -ENOMEM;
+		goto err;
+	}
+	if (o->key_secret[0] &&
+	    tool_secret(o->path, o->key_secret, &opts.key, &opts.key_len) < 0) {
+		ret = -ENOENT;
 		goto err;
 	}
 	if (o->copy_on_read && o->read_only) {
@@ -88,6 +101,10 @@ int io_open_image(struct io_state *s, const struct io_open *o)
 	} else {
 		ret = tool_open_snapshot(&img, o->path, o->fmt, &opts,
 					 &o->snapshot);
+	}
+	if (!ret && io_check_option_format(img, o) < 0) {
+		qcow_close(img);
+		ret = -EINVAL;
 	}
 	if (ret < 0)
 		goto err;
@@ -120,19 +137,38 @@ static int open_usage(void)
 	return -EINVAL;
 }
 
-/* "-o driver=FMT": the one open option we take. */
-static int open_option(char *arg, char **fmt)
+/* The -o options of one command, applied once its flags are known. */
+#define IO_MAX_O 8
+struct o_args {
+	const char *arg[IO_MAX_O];
+	int n;
+};
+
+static int add_o(struct o_args *a, const char *arg)
 {
-	if (!strncmp(arg, "driver=", 7) && !strchr(arg, ',')) {
-		*fmt = arg + 7;
-		return 0;
+	if (a->n == IO_MAX_O) {
+		tool_error("at most %d -o options", IO_MAX_O);
+		return -EINVAL;
 	}
-	tool_error("open: option '%s' is not supported (only -o driver=FMT)",
-		   arg);
-	return -ENOTSUP;
+	a->arg[a->n++] = arg;
+	return 0;
 }
 
-static int open_flag(int c, struct io_open *o, bool *native)
+static int apply_o(const struct o_args *a, struct io_open *o,
+		   struct io_opts_seen *seen)
+{
+	int i, ret;
+
+	for (i = 0; i < a->n; i++) {
+		ret = io_open_options(a->arg[i], o, seen);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int open_flag(int c, struct io_open *o, bool *native,
+		     struct o_args *oa)
 {
 	switch (c) {
 	case 'r':
@@ -158,7 +194,7 @@ static int open_flag(int c, struct io_open *o, bool *native)
 	case 'd':
 		return io_parse_discard(optarg, &o->no_discard);
 	case 'o':
-		return open_option(optarg, &o->fmt);
+		return add_o(oa, optarg);
 	default:
 		return open_usage();
 	}
@@ -166,7 +202,9 @@ static int open_flag(int c, struct io_open *o, bool *native)
 
 int io_open_cmd(struct io_state *s, int argc, char **argv)
 {
+	struct io_opts_seen seen = { 0 };
 	struct io_open o = { 0 };
+	struct o_args oa = { 0 };
 	bool native = false;
 	int c, ret;
 
@@ -175,19 +213,23 @@ int io_open_cmd(struct io_state *s, int argc, char **argv)
 		return -EBUSY;
 	}
 	while ((c = getopt(argc, argv, "rsCnkUt:d:o:")) != -1) {
-		ret = open_flag(c, &o, &native);
+		ret = open_flag(c, &o, &native, &oa);
 		if (ret < 0)
 			return ret;
 	}
 	if (optind != argc - 1)
 		return open_usage();
 	o.path = argv[optind];
-	if (native && !o.direct) {
+	ret = apply_o(&oa, &o, &seen);
+	if (!ret && native && !o.direct) {
 		tool_error("%s: open -k needs the page cache bypassed: add -n or -t none",
 			   o.path);
-		return -EINVAL;
+		ret = -EINVAL;
 	}
-	return io_open_image(s, &o) < 0 ? -EINVAL : 0;
+	if (!ret)
+		ret = io_open_image(s, &o) < 0 ? -EINVAL : 0;
+	free(o.fmt);
+	return ret;
 }
 
 int io_close_cmd(struct io_state *s, int argc, char **argv)
@@ -196,8 +238,11 @@ int io_close_cmd(struct io_state *s, int argc, char **argv)
 	return 0;
 }
 
-static int reopen_opts(int argc, char **argv, struct io_open *o)
+static int reopen_opts(int argc, char **argv, struct io_open *o,
+		       const char *format)
 {
+	struct io_opts_seen seen = { .reopen = true, .format = format };
+	struct o_args oa = { 0 };
 	bool r = false, w = false;
 	int c;
 
@@ -206,11 +251,12 @@ static int reopen_opts(int argc, char **argv, struct io_open *o)
 		case 'c':
 			if (io_parse_cache(optarg, &o->direct) < 0)
 				return -EINVAL;
+			seen.cache_flag = true;
 			break;
 		case 'o':
-			tool_error("reopen: option '%s' is not supported",
-				   optarg);
-			return -ENOTSUP;
+			if (add_o(&oa, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'r':
 			r = true;
 			break;
@@ -232,6 +278,9 @@ static int reopen_opts(int argc, char **argv, struct io_open *o)
 	}
 	if (r || w)
 		o->read_only = r;
+	seen.rw_flag = r || w;
+	if (apply_o(&oa, o, &seen) < 0)
+		return -EINVAL;
 	if (w && snapshot_param_set(&o->snapshot)) {
 		tool_error("reopen: -w refused: an internal snapshot (-l) opens read-only");
 		return -EINVAL;
@@ -252,7 +301,7 @@ int io_reopen(struct io_state *s, int argc, char **argv)
 		tool_error("reopen: not with -s: the temporary overlay would be lost");
 		return -ENOTSUP;
 	}
-	ret = reopen_opts(argc, argv, &o);
+	ret = reopen_opts(argc, argv, &o, tool_format_name(s->img));
 	if (ret < 0)
 		return ret;
 	qcow_close(s->img);

@@ -93,6 +93,8 @@ static int parse_args(int argc, char **argv, struct read_args *a)
 		printf("read: the range to check (-s, -l) goes past the data read\n");
 		return -EINVAL;
 	}
+	if (a->vmstate)
+		return io_check_sectors(a->offset, a->count);
 	return 0;
 }
 
@@ -103,6 +105,8 @@ static int do_read(struct io_state *s, const struct read_args *a,
 
 	int ret;
 
+	if (a->vmstate)
+		return qcow_vmstate_pread(s->img, buf, a->count, a->offset);
 	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
 		return -EIO;
 	ret = io_copy_on_read(s, a->offset, a->count);
@@ -138,11 +142,6 @@ int io_read(struct io_state *s, int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret < 0)
 		return ret;
-	/* the engine keeps no VM state: as qemu-io on an image without one */
-	if (a.vmstate) {
-		printf("read failed: %s\n", strerror(ENOTSUP));
-		return -ENOTSUP;
-	}
 	buf = malloc(a.count ? a.count : 1);
 	if (!buf) {
 		printf("read failed: %s\n", strerror(ENOMEM));

@@ -10,10 +10,9 @@
 #include "tools/io/io.h"
 
 #define IO_MAX_BYTES 2147483136LL
-#define SECTOR 512
 #define DEFAULT_PATTERN 0xcd
 
-enum write_mode { WRITE_DATA, WRITE_ZEROES, WRITE_COMPRESSED };
+enum write_mode { WRITE_DATA, WRITE_ZEROES, WRITE_COMPRESSED, WRITE_VMSTATE };
 
 struct write_args {
 	int64_t offset;
@@ -92,6 +91,14 @@ static int parse_opts(int argc, char **argv, struct write_args *a)
 
 static int check_flags(const struct write_args *a)
 {
+	if (a->vmstate && a->zero) {
+		printf("write: -b and -z exclude each other\n");
+		return -EINVAL;
+	}
+	if (a->fua && (a->vmstate || a->compressed)) {
+		printf("write: -f does not go with -b or -c\n");
+		return -EINVAL;
+	}
 	if (a->unmap && !a->zero) {
 		printf("write: -u only works together with -z\n");
 		return -EINVAL;
@@ -101,15 +108,6 @@ static int check_flags(const struct write_args *a)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static int check_aligned(int64_t v, const char *what)
-{
-	if (v % SECTOR == 0)
-		return 0;
-	printf("write -c: %s %" PRId64 " is not a multiple of %d\n", what, v,
-	       SECTOR);
-	return -EINVAL;
 }
 
 static int parse_args(int argc, char **argv, struct write_args *a)
@@ -130,12 +128,12 @@ static int parse_args(int argc, char **argv, struct write_args *a)
 	}
 	if (a->zero)
 		a->mode = WRITE_ZEROES;
+	else if (a->vmstate)
+		a->mode = WRITE_VMSTATE;	/* -c has no effect there */
 	else if (a->compressed)
 		a->mode = WRITE_COMPRESSED;
-	if (a->mode == WRITE_COMPRESSED &&
-	    (check_aligned(a->offset, "offset") ||
-	     check_aligned(a->count, "count")))
-		return -EINVAL;
+	if (a->vmstate || a->compressed)
+		return io_check_sectors(a->offset, a->count);
 	return 0;
 }
 
@@ -201,6 +199,10 @@ static int do_write(struct io_state *s, const struct write_args *a,
 	uint64_t size = qcow_size(s->img);
 	int ret;
 
+	if (a->mode == WRITE_VMSTATE) {
+		ret = qcow_vmstate_pwrite(s->img, buf, a->count, a->offset);
+		return ret < 0 ? ret : 0;
+	}
 	if ((uint64_t)a->offset > size || size - a->offset < (uint64_t)a->count)
 		return -EIO;
 	switch (a->mode) {
@@ -231,11 +233,6 @@ int io_write(struct io_state *s, int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret < 0)
 		return ret;
-	/* the engine keeps no VM state: as qemu-io on an image without one */
-	if (a.vmstate) {
-		printf("write failed: %s\n", strerror(ENOTSUP));
-		return -ENOTSUP;
-	}
 	ret = make_buffer(&a, &buf);
 	if (ret < 0)
 		return ret;
