@@ -493,6 +493,12 @@ struct qcow_create_opts {
 
 /* Errors are reported through qcow_strerror(). */
 int qcow_create(const char *path, const struct qcow_create_opts *opts);
+/*
+ * The bytes of the LUKS header and key material qcow_create() writes for
+ * opts (crypt_method 2), without deriving a key; path names it in errors.
+ */
+int qcow_luks_area_size(const char *path, const struct qcow_create_opts *opts,
+			uint64_t *len);
 
 /*
  * Image-wide operations for qcow-img, synchronous.  Errors are negative

@@ -458,6 +458,53 @@ u.qcow2
 -O qcow2 --size 100000T
 -O qcow2 --size 9E
 EOF2
+	test_measure_encrypt
+}
+
+# measure -o encrypt.*: qemu-img counts the LUKS header's clusters (its
+# size set by the cipher's key length) and ignores every other encryption
+# option but their type (aes, a bad format name, a secret alone).  It
+# times PBKDF2 for LUKS (hence pbkdf-retry), at least a second of CPU
+# each: three such cases.
+test_measure_encrypt() {
+	local args i=0 retry=$WORK/qemu-img-retry
+	local sec=(--object secret,id=sec0,data=abc)
+	local luks=encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=1
+	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' \
+		"$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" >"$retry" &&
+		chmod +x "$retry" &&
+		"$retry" create -q -f qcow2 "${sec[@]}" -o "$luks" \
+			-o encrypt.iter-time=10 lk.qcow2 1M &&
+		"$QEMU_IO" --object secret,id=sec0,data=abc --image-opts \
+			-c 'write -P 1 64k 128k' \
+			driver=qcow2,file.filename=lk.qcow2,encrypt.key-secret=sec0 \
+			>/dev/null || { fail measure-encrypt/setup; return; }
+	fresh u.qcow2 lk.qcow2
+	while IFS= read -r args; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086 # ARGS: several arguments
+		QEMU_IMG=$retry tool_both "measure-encrypt/$i" measure \
+			"${sec[@]}" $args
+	done <<EOF2
+-O qcow2 -o $luks --size 1G
+-O qcow2 -o $luks --output=json u.qcow2
+-O qcow2 -o $luks,encrypt.cipher-alg=aes-128,encrypt.hash-alg=sha1,cluster_size=512 --size 1G
+-O qcow2 -o encrypt.format=aes,encrypt.key-secret=sec0 --size 1G
+-O qcow2 -o encryption=on --size 1G
+-O qcow2 -o encrypt.format=aes,encrypt.cipher-alg=aes-128 --size 1G
+-O qcow2 -o encrypt.format=foo --size 1G
+-O qcow2 -o encrypt.format=LUKS,encrypt.key-secret=sec0 --size 1G
+-O qcow2 -o encrypt.key-secret=nosuch --size 1G
+-O qcow2 -o encrypt.format=luks --size 1G
+-O qcow2 -o encrypt.format=luks,encrypt.key-secret=nosuch --size 1G
+-O qcow2 -o $luks,encrypt.cipher-alg=foo --size 1G
+-O qcow2 -o $luks,encrypt.hash-alg=foo --size 1G
+-O qcow2 -o encryption=foo --size 1G
+-O qcow2 -o encrypt.iter-time=abc --size 1G
+-O raw -o $luks --size 1G
+-O qcow2 --image-opts driver=qcow2,file.filename=lk.qcow2,encrypt.key-secret=sec0
+-O qcow2 lk.qcow2
+EOF2
 }
 
 # --------------------------------------------------------------------- dd

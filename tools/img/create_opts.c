@@ -14,8 +14,6 @@
 
 #define SECTOR 512
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define CRYPT_AES 1	/* qcow2 crypt_method values */
-#define CRYPT_LUKS 2
 #define MAX_L1_SIZE (32u << 20)	/* bytes, as QEMU limits it */
 
 static const char *const qcow2_keys[] = {
