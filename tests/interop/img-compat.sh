@@ -734,6 +734,82 @@ test_convert_c() {
 	done
 }
 
+# ------------------------------------------------- external data files
+
+# data_both NAME OPTS CMDS...: an image with an external data file made by
+# qemu-img create -o OPTS in ours/ and ref/, filled, then the qemu-io
+# commands CMDS by qemu-io in ref/ and by $QCOW_IO in ours/: the image
+# and the data file byte-identical to qemu's (zero flags and unmapped
+# entries where QEMU puts them; a raw data file zeroed, another one's
+# freed clusters punched), and clean.
+data_both() {
+	local name=$1 opts=$2 c ok=1
+	shift 2
+	fresh
+	for c in ours ref; do
+		(cd "$c" && "$QEMU_IMG" create -q -f qcow2 -o "$opts" i.qcow2 1M &&
+			"$QEMU_IO" -c 'write -P 1 0 1M' i.qcow2 >/dev/null) ||
+			{ fail "$name" setup; return; }
+	done
+	for c in "$@"; do
+		(cd ref && "$QEMU_IO" -c "$c" i.qcow2 >/dev/null) &&
+			(cd ours && "$QCOW_IO" -c "$c" i.qcow2 >/dev/null) ||
+			{ fail "$name" "$c fails"; ok=0; }
+	done
+	[ $ok = 1 ] || return
+	same_bytes "$name/image" i.qcow2
+	same_bytes "$name/data" d.raw
+	if (cd ours && "$QEMU_IMG" check -q i.qcow2); then
+		pass "$name/check"
+	else
+		fail "$name/check" "qemu-img check fails"
+	fi
+}
+
+test_data_file() {
+	local raw=data_file=d.raw,data_file_raw=on o i=0
+	local ext=cluster_size=16k,extended_l2=on
+	local w=('write -z 4k 4k' 'write -z 64k 64k' 'write -z 130k 70k'
+		'write -z -u 384k 64k' 'discard 512k 64k' 'discard 600k 4k'
+		'write -z 1000k 24k' 'write -P 3 380k 8k' 'write -P 4 64k 64k'
+		'discard 0 64k' 'write -z -u 0 8k')
+	for o in "$raw" "$raw,$ext" data_file=d.raw "data_file=d.raw,$ext"; do
+		i=$((i + 1))
+		data_both "data-file/io-$i" "$o" "${w[@]}"
+		data_both "data-file/io-$i-all" "$o" 'write -z -u 0 1M'
+	done
+	"$QEMU_IMG" create -q -f qcow2 dsrc.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 5 0 4k' -c 'write -P 6 128k 64k' \
+			-c 'write -z 256k 64k' -c 'write -P 7 1020k 4k' \
+			dsrc.qcow2 >/dev/null || { fail data-file/setup; return; }
+	for o in "$raw" "$raw,$ext" "data_file=d.raw,$ext"; do
+		i=$((i + 1))
+		fresh dsrc.qcow2
+		tool_both "data-file/create-$i" create -f qcow2 -o "$o" i.qcow2 1M &&
+			same_bytes "data-file/create-$i/image" i.qcow2
+		(cd ref && "$QEMU_IO" -c 'write -P 1 0 1M' i.qcow2 >/dev/null) &&
+			cp ref/d.raw ref/i.qcow2 ours/ &&
+			tool_both "data-file/convert-n-$i" convert -n -O qcow2 \
+				dsrc.qcow2 i.qcow2 &&
+			same_bytes "data-file/convert-n-$i/image" i.qcow2 &&
+			same_bytes "data-file/convert-n-$i/data" d.raw
+		rm -f ours/* ref/*
+		cp dsrc.qcow2 ours/ && cp dsrc.qcow2 ref/
+		tool_both "data-file/convert-$i" convert -O qcow2 -o "$o" \
+			dsrc.qcow2 i.qcow2 &&
+			same_bytes "data-file/convert-$i/image" i.qcow2 &&
+			same_bytes "data-file/convert-$i/data" d.raw
+	done
+	# convert -n frees the clusters it zeroes, without a data file too
+	fresh dsrc.qcow2
+	(cd ref && "$QEMU_IMG" create -q -f qcow2 i.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 1M' i.qcow2 >/dev/null) &&
+		cp ref/i.qcow2 ours/ &&
+		tool_both data-file/convert-n-plain convert -n -O qcow2 \
+			dsrc.qcow2 i.qcow2 &&
+		same_bytes data-file/convert-n-plain/image i.qcow2
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -748,4 +824,5 @@ test_measure
 test_dd
 test_progress
 test_convert_c
+test_data_file
 finish
