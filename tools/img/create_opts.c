@@ -428,9 +428,10 @@ int create_backing_size(const struct create_spec *s, uint64_t *size)
 	char *path;
 	int ret;
 
-	path = backing_path_of(s->file, s->o.backing_file);
+	path = backing_path_fmt(s->file, s->o.backing_file,
+				s->o.backing_format);
 	if (!path)
-		return -ENOMEM;
+		return -EINVAL;
 	if (format_from_name(s->o.backing_format, &fmt) < 0) {
 		tool_error("%s: unknown backing file format '%s' (qcow2, qcow or raw)",
 			   s->file, s->o.backing_format);
