@@ -884,6 +884,36 @@ test_backing_names() {
 	fi
 }
 
+# ------------------------------------- check: a used cluster counted free
+
+# A data cluster whose refcount is 0: qemu-img rebuilds the refcount
+# structure for -r all, and fails -r leaks ("need to rebuild").
+test_check_rebuild() {
+	local o i=0
+	"$QEMU_IMG" create -q -f qcow2 cr.qcow2 1M &&
+		"$QEMU_IO" -c 'write -P 1 0 128k' cr.qcow2 >/dev/null &&
+		python3 - cr.qcow2 <<'EOF' || { fail check-rebuild/setup; return; }
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(48)
+    rt = struct.unpack(">Q", f.read(8))[0]
+    f.seek(rt)
+    rb = struct.unpack(">Q", f.read(8))[0]
+    f.seek(rb + 2 * 5)          # cluster 5: the second data cluster
+    f.write(struct.pack(">H", 0))
+EOF
+	for o in "" "--output=json" "-r leaks" "-r leaks --output=json" \
+		"-r all" "-r all --output=json"; do
+		i=$((i + 1))
+		fresh cr.qcow2
+		# shellcheck disable=SC2086 # O: several arguments
+		tool_both "check-rebuild/$i" check $o cr.qcow2 &&
+			same_content "check-rebuild/$i/content" ours/cr.qcow2 \
+				ref/cr.qcow2
+	done
+	clean_check check-rebuild/repaired ours/cr.qcow2
+}
+
 write_setup
 test_empty
 test_rebase_ext
@@ -900,4 +930,5 @@ test_progress
 test_convert_c
 test_data_file
 test_backing_names
+test_check_rebuild
 finish
