@@ -468,7 +468,7 @@ EOF2
 # each: three such cases.
 test_measure_encrypt() {
 	local args i=0 retry=$WORK/qemu-img-retry
-	local sec=(--object secret,id=sec0,data=abc)
+	local sec=(--object 'secret,id=sec0,data=abc')
 	local luks=encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=1
 	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' \
 		"$TESTS_DIR/helpers/pbkdf-retry" "$QEMU_IMG" >"$retry" &&
