@@ -268,6 +268,25 @@ struct qcow_image *qcow_backing(const struct qcow_image *img);
 const char *qcow_format_name(enum qcow_format fmt);
 /* "raw", "qcow2", "qcow"; QCOW_FMT_NONE for anything else (or NULL). */
 enum qcow_format qcow_format_by_name(const char *name);
+
+/*
+ * A backing file name as QEMU 7.2 reads it, in image's header or given
+ * for image: a plain name, relative to image's folder; "file:NAME" and
+ * "json:{...}" naming one local file, taken as they are.  Other
+ * protocols and json: options fail with -ENOTSUP (a bad JSON -EINVAL),
+ * one line in qcow_strerror() naming image.  Free with _free().
+ */
+struct qcow_backing_ref {
+	char *path;		/* the file to open */
+	char *shown;		/* qemu-img info's full-backing-filename */
+	enum qcow_format format;	/* the json: driver's, or NONE */
+	bool file_driver;	/* "driver":"file": the file's own bytes */
+};
+int qcow_backing_ref_parse(const char *image, const char *name,
+			   struct qcow_backing_ref *ref);
+void qcow_backing_ref_free(struct qcow_backing_ref *ref);
+/* a backing file opened by such a "driver":"file" name (QEMU's "file") */
+bool qcow_opened_as_file(const struct qcow_image *img);
 /*
  * True when the format was probed, not given (or format_probed).  A
  * probed raw image refuses with -EPERM a write after which its first
@@ -532,6 +551,12 @@ struct qcow_create_opts {
 
 /* Errors are reported through qcow_strerror(). */
 int qcow_create(const char *path, const struct qcow_create_opts *opts);
+/*
+ * The bytes of the LUKS header and key material qcow_create() writes for
+ * opts (crypt_method 2), without deriving a key; path names it in errors.
+ */
+int qcow_luks_area_size(const char *path, const struct qcow_create_opts *opts,
+			uint64_t *len);
 
 /*
  * Image-wide operations for qcow-img, synchronous.  Errors are negative

@@ -228,35 +228,18 @@ int qcow_need_key(const struct qcow_image *img, const char *what)
 			      "for it (%s)", what, opt);
 }
 
-int qcow_open_backing(struct qcow_image *img)
+static int open_backing_ref(struct qcow_image *img,
+			    const struct qcow_backing_ref *ref,
+			    enum qcow_format fmt)
 {
 	struct qcow_open_opts bo = img->opts;
-	enum qcow_format fmt = QCOW_FMT_NONE;
 	int ret;
 
-	if (!img->backing_name || img->opts.no_backing)
-		return 0;
-	/* QEMU would open the filter (and read a config file) from here */
-	if (!strncmp(img->backing_name, "blkdebug:", 9))
-		return qcow_set_error(-EPERM, img->filename, "backing file "
-			"'%s': refused: blkdebug is taken from the command "
-			"line only, never from an image", img->backing_name);
-	img->backing_path = qcow_path_relative_to(img->filename,
-						  img->backing_name);
-	if (!img->backing_path)
-		return -ENOMEM;
-	if (img->backing_format) {
-		fmt = qcow_format_by_name(img->backing_format);
-		if (fmt == QCOW_FMT_NONE)
-			return qcow_set_error(-ENOTSUP, img->filename,
-				"backing file format '%s' is not supported",
-				img->backing_format);
-	}
 	if (img->chain_depth + 1 >= QCOW_MAX_CHAIN_DEPTH)
 		return qcow_set_error(-ELOOP, img->filename,
 			"backing chain deeper than %d images",
 			QCOW_MAX_CHAIN_DEPTH);
-	ret = qcow_check_external(img, img->backing_path, "backing file");
+	ret = qcow_check_external(img, ref->path, "backing file");
 	if (ret < 0)
 		return ret;
 	bo.blkdebug = NULL;	/* the top image's filter only */
@@ -275,8 +258,46 @@ int qcow_open_backing(struct qcow_image *img)
 		bo.backing_keys++;
 		bo.nr_backing_keys--;
 	}
-	ret = open_one(&img->backing, img->backing_path, &bo, img,
+	ret = open_one(&img->backing, ref->path, &bo, img,
 		       img->chain_depth + 1);
+	if (!ret)
+		img->backing->file_driver = ref->file_driver;
+	return ret;
+}
+
+int qcow_open_backing(struct qcow_image *img)
+{
+	struct qcow_backing_ref ref;
+	enum qcow_format fmt;
+	int ret;
+
+	if (!img->backing_name || img->opts.no_backing)
+		return 0;
+	/* QEMU would open the filter (and read a config file) from here */
+	if (!strncmp(img->backing_name, "blkdebug:", 9))
+		return qcow_set_error(-EPERM, img->filename, "backing file "
+			"'%s': refused: blkdebug is taken from the command "
+			"line only, never from an image", img->backing_name);
+	ret = qcow_backing_ref_parse(img->filename, img->backing_name, &ref);
+	if (ret < 0)
+		return ret;
+	img->backing_path = ref.shown;
+	ref.shown = NULL;
+	fmt = ref.format;
+	if (img->backing_format && ref.file_driver)
+		ret = qcow_set_error(-EINVAL, img->filename, "backing file "
+				     "'%s': \"driver\":\"file\" with a backing "
+				     "format: A block device must be specified "
+				     "for \"file\"", img->backing_name);
+	else if (img->backing_format)
+		fmt = qcow_format_by_name(img->backing_format);
+	if (!ret && img->backing_format && fmt == QCOW_FMT_NONE)
+		ret = qcow_set_error(-ENOTSUP, img->filename,
+			"backing file format '%s' is not supported",
+			img->backing_format);
+	if (!ret)
+		ret = open_backing_ref(img, &ref, fmt);
+	qcow_backing_ref_free(&ref);
 	return ret;
 }
 
@@ -413,6 +434,11 @@ uint64_t qcow_size(const struct qcow_image *img)
 enum qcow_format qcow_format(const struct qcow_image *img)
 {
 	return img->format;
+}
+
+bool qcow_opened_as_file(const struct qcow_image *img)
+{
+	return img->file_driver;
 }
 
 bool qcow_format_probed(const struct qcow_image *img)

@@ -368,6 +368,7 @@ struct qcow_image {
 	struct qcow_image *backing;
 	char *backing_name;	/* as stored in the image */
 	char *backing_path;	/* resolved against the image's folder */
+	bool file_driver;	/* opened by a json: "driver":"file" name */
 	char *backing_format;
 	int chain_depth;
 	struct qcow_open_opts opts;

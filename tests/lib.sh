@@ -187,7 +187,7 @@ run_to() {
 # compared by the kind of outcome, except for the per-cluster report
 # lines of check, which are interface and must be the same.
 
-IFACE_ERR_RE='^(Leaked cluster |ERROR|Repairing )'
+IFACE_ERR_RE='^(Leaked cluster |ERROR|Repairing |Rebuilding refcount structure$)'
 
 # err_words ARGS...: what an error message about a command with ARGS may
 # name, one per line: its operands and options, each part of an -o list

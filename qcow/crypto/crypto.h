@@ -147,4 +147,8 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 			enum qcrypto_backend backend, uint8_t **area,
 			size_t *len, struct qcrypto_cipher **out);
 
+/* the area qcrypto_luks_create() would make for o, in bytes, no PBKDF2 */
+int qcrypto_luks_area_size(const struct qcrypto_luks_create_opts *o,
+			   uint64_t *len);
+
 #endif

@@ -298,6 +298,28 @@ static int fill_slot0(struct qcrypto_luks *l, uint64_t ms, const char *pass,
 	return ret;
 }
 
+/* each slot's material rounded up to the phdr's 4 KiB, as QEMU */
+static uint64_t slot_stride(const struct qcrypto_luks *l)
+{
+	return (luks_material_sectors(l->key_bytes, LUKS_STRIPES) +
+		LUKS_HDR_SECTORS - 1) / LUKS_HDR_SECTORS * LUKS_HDR_SECTORS;
+}
+
+int qcrypto_luks_area_size(const struct qcrypto_luks_create_opts *o,
+			   uint64_t *len)
+{
+	struct qcrypto_luks l;
+	struct qcrypto_alg alg;
+	int ret;
+
+	ret = create_spec(o, &l, &alg);
+	if (ret < 0)
+		return ret;
+	*len = (LUKS_HDR_SECTORS + LUKS_SLOTS * slot_stride(&l)) *
+	       QCRYPTO_SECTOR_SIZE;
+	return 0;
+}
+
 int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 			const char *pass, size_t pass_len,
 			enum qcrypto_backend backend, uint8_t **area,
@@ -316,9 +338,7 @@ int qcrypto_luks_create(const struct qcrypto_luks_create_opts *o,
 	ret = create_spec(o, &l, &alg);
 	if (ret < 0)
 		return ret;
-	/* each slot's material rounded up to the phdr's 4 KiB, as QEMU */
-	stride = (luks_material_sectors(l.key_bytes, LUKS_STRIPES) +
-		  LUKS_HDR_SECTORS - 1) / LUKS_HDR_SECTORS * LUKS_HDR_SECTORS;
+	stride = slot_stride(&l);
 	l.payload_offset = (uint32_t)(LUKS_HDR_SECTORS + LUKS_SLOTS * stride);
 	for (i = 0; i < LUKS_SLOTS; i++) {
 		l.slot[i].active = i ? LUKS_SLOT_INACTIVE : LUKS_SLOT_ACTIVE;

@@ -579,6 +579,9 @@ static void compare_refcounts(struct check *c)
 			c->res->corruptions++;
 		else
 			c->res->leaks++;
+		/* a used cluster counted free: QEMU rebuilds the structure */
+		if (!disk)
+			c->rebuild = true;
 	}
 	unreadable_from(c, n);
 	c->res->image_end_offset = (highest + 1) << s->cluster_bits;

@@ -107,7 +107,8 @@ static void plan(struct layout *l, const struct qcow_create_opts *o)
 {
 	uint64_t cs = l->cs, l2_entries = cs / l->l2_entry_size;
 	uint64_t per_rb = (cs * 8) >> l->refcount_order, fixed;
-	bool prealloc = o->prealloc != QCOW_PREALLOC_OFF;
+	/* as QEMU: a raw data file is mapped whole from the start */
+	bool prealloc = o->prealloc != QCOW_PREALLOC_OFF || o->data_file_raw;
 
 	l->l1_size = div_round_up(o->size, cs * l2_entries);
 	/* like QEMU, an empty disk has no L1 table at all */
@@ -277,9 +278,8 @@ static int write_tables(int fd, const struct qcow_create_opts *o,
 			uint64_t host = o->data_file ? data_c * cs :
 					l->data_off + data_c * cs;
 
+			/* extended L2: no subcluster allocated, as QEMU */
 			put_be64(p, host | QCOW_OFLAG_COPIED);
-			if (l->l2_entry_size == 16)
-				put_be64(p + 8, QCOW_L2_BITMAP_ALLOC);
 		}
 		ret = qfd_pwrite_all(fd, buf, cs, l->l2_off + i * cs);
 	}

@@ -123,6 +123,48 @@ out:
 }
 
 
+static void luks_create_opts(const struct qcow_create_opts *o,
+			     struct qcrypto_luks_create_opts *lo)
+{
+	snprintf(lo->spec.cipher_alg, sizeof(lo->spec.cipher_alg), "%s",
+		 o->luks_cipher_alg);
+	snprintf(lo->spec.cipher_mode, sizeof(lo->spec.cipher_mode), "%s",
+		 o->luks_cipher_mode);
+	snprintf(lo->spec.ivgen_alg, sizeof(lo->spec.ivgen_alg), "%s",
+		 o->luks_ivgen_alg);
+	snprintf(lo->spec.ivgen_hash_alg, sizeof(lo->spec.ivgen_hash_alg),
+		 "%s", o->luks_ivgen_hash_alg);
+	snprintf(lo->hash_alg, sizeof(lo->hash_alg), "%s", o->luks_hash_alg);
+	lo->iter_time_ms = o->luks_iter_time_ms;
+}
+
+static int luks_spec_refused(int err, const char *path,
+			     const struct qcrypto_luks_create_opts *lo)
+{
+	return qcow_set_error(err, path, "encrypt: the cipher %s-%s-%s"
+			      " (hash %s) is not supported",
+			      *lo->spec.cipher_alg ?
+			      lo->spec.cipher_alg : "aes-256",
+			      *lo->spec.cipher_mode ?
+			      lo->spec.cipher_mode : "xts",
+			      *lo->spec.ivgen_alg ?
+			      lo->spec.ivgen_alg : "plain64",
+			      *lo->hash_alg ? lo->hash_alg : "sha256");
+}
+
+int qcow_luks_area_size(const char *path, const struct qcow_create_opts *o,
+			uint64_t *len)
+{
+	struct qcrypto_luks_create_opts lo = { 0 };
+	int ret;
+
+	luks_create_opts(o, &lo);
+	ret = qcrypto_luks_area_size(&lo, len);
+	if (ret == -ENOTSUP || ret == -EINVAL)
+		return luks_spec_refused(ret, path, &lo);
+	return ret;
+}
+
 int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 		      uint8_t **area, size_t *len)
 {
@@ -131,16 +173,7 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 	enum qcrypto_backend be;
 	int ret;
 
-	snprintf(lo.spec.cipher_alg, sizeof(lo.spec.cipher_alg), "%s",
-		 o->luks_cipher_alg);
-	snprintf(lo.spec.cipher_mode, sizeof(lo.spec.cipher_mode), "%s",
-		 o->luks_cipher_mode);
-	snprintf(lo.spec.ivgen_alg, sizeof(lo.spec.ivgen_alg), "%s",
-		 o->luks_ivgen_alg);
-	snprintf(lo.spec.ivgen_hash_alg, sizeof(lo.spec.ivgen_hash_alg), "%s",
-		 o->luks_ivgen_hash_alg);
-	snprintf(lo.hash_alg, sizeof(lo.hash_alg), "%s", o->luks_hash_alg);
-	lo.iter_time_ms = o->luks_iter_time_ms;
+	luks_create_opts(o, &lo);
 	ret = qcrypt_backend(o->crypto_backend, path, &be);
 	if (ret < 0)
 		return ret;
@@ -150,15 +183,7 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 	if (ret == -ENOTSUP && qcrypto_spec_check(&lo.spec) == 0)
 		return luks_cipher_missing(path, &lo.spec, o->crypto_backend);
 	if (ret == -ENOTSUP || ret == -EINVAL)
-		return qcow_set_error(ret, path, "encrypt: the cipher %s-%s-%s"
-				      " (hash %s) is not supported",
-				      *lo.spec.cipher_alg ?
-				      lo.spec.cipher_alg : "aes-256",
-				      *lo.spec.cipher_mode ?
-				      lo.spec.cipher_mode : "xts",
-				      *lo.spec.ivgen_alg ?
-				      lo.spec.ivgen_alg : "plain64",
-				      *lo.hash_alg ? lo.hash_alg : "sha256");
+		return luks_spec_refused(ret, path, &lo);
 	if (ret < 0)
 		return qcow_set_error(ret, path, "cannot make the LUKS "
 				      "header: %s", strerror(-ret));

@@ -7,7 +7,9 @@
  * unallocated one whose other bytes the chain's block status calls zero:
  * then the whole (sub)cluster gets the zero flag.  Version 2 has none:
  * without a backing file its clusters are unmapped instead, as QEMU does.
- * The unaligned ends of a discard are left alone, as QEMU does.
+ * The unaligned ends of a discard are left alone, as QEMU does.  With a
+ * raw data file the (sub)clusters whose entries change are zeroed in the
+ * data file too, as QEMU does, so that it reads as the image does.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -72,9 +74,80 @@ static void write_zeros(struct qcow_req *req, uint64_t off, uint64_t len)
 	}
 }
 
-static bool has_host(uint64_t l2e)
+/*
+ * An external data file's range [off, off + len) made to read as zeros
+ * as its L2 entries turn zero, as QEMU does: a raw one (host offset =
+ * guest offset) zeroed (by a zero range, else by writes of zeros, one
+ * piece at a time), another one's freed clusters punched.
+ */
+struct data_zero {
+	struct qio_op op;
+	struct qcow_req *parent;
+	uint64_t off, len, n;
+	enum qio_kind kind;
+};
+
+static void data_zero_next(struct data_zero *z)
 {
-	return (l2e & QCOW_OFLAG_COMPRESSED) || (l2e & L2E_OFFSET_MASK);
+	struct qcow2 *s = qcow2_of(z->parent->img);
+	const uint8_t *zeros = qcow_zero_source();
+
+	if (!z->len || (z->kind == QIO_WRITE && !zeros)) {
+		if (z->len)
+			qreq_fail(z->parent, -ENOMEM);
+		qreq_put(z->parent);
+		free(z);
+		return;
+	}
+	z->n = z->kind == QIO_WRITE ? MIN(z->len, QCOW_ZERO_SOURCE_LEN) :
+	       z->len;
+	qfile_submit(z->parent->ctx, s->data_file, &z->op, z->kind,
+		     (uint8_t *)zeros, z->n, z->off);
+}
+
+static void data_zero_done(struct qio_op *op, int res)
+{
+	struct data_zero *z = op->data;
+
+	if (z->kind == QIO_ZERO && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		z->kind = QIO_WRITE;
+	} else if (res < 0) {
+		qreq_fail(z->parent, res);
+		z->len = 0;
+	} else {
+		z->off += z->n;
+		z->len -= z->n;
+	}
+	data_zero_next(z);
+}
+
+static void data_zero(struct qcow_req *req, enum qio_kind kind, uint64_t off,
+		      uint64_t end)
+{
+	struct data_zero *z;
+
+	if (off >= end)
+		return;
+	z = calloc(1, sizeof(*z));
+	if (!z) {
+		qreq_fail(req, -ENOMEM);
+		return;
+	}
+	z->parent = req;
+	z->off = off;
+	z->len = end - off;
+	z->kind = kind;
+	z->op.cb = data_zero_done;
+	z->op.data = z;
+	qreq_get(req);
+	data_zero_next(z);
+}
+
+/* offset 0 is a data file's first cluster when COPIED says it is used */
+static bool has_host(const struct qcow2 *s, uint64_t l2e)
+{
+	return (l2e & QCOW_OFLAG_COMPRESSED) || (l2e & L2E_OFFSET_MASK) ||
+	       (s->has_data_file && (l2e & QCOW_OFLAG_COPIED));
 }
 
 /* One cluster whose subclusters [a, b) are discarded or zeroed. */
@@ -91,14 +164,14 @@ static bool change_entry(struct qcow_req *req, uint8_t *p, unsigned int a,
 	uint64_t old = get_be64(p), entry = old;
 	uint64_t bitmap = ext ? get_be64(p + 8) : 0, bits;
 	bool compressed = old & QCOW_OFLAG_COMPRESSED;
-	bool zeroes = !discard || req->img->backing || has_host(old);
+	bool zeroes = !discard || req->img->backing || has_host(s, old);
 
 	if (req->flags & QCOW_REQ_FULL_DISCARD)
 		zeroes = false;
 
 	if (!full && (discard || compressed))
 		return false;
-	if (full && (compressed || (unmap && has_host(old)))) {
+	if (full && (compressed || (unmap && has_host(s, old)))) {
 		qcow2_release_entry(s, old);
 		entry = 0;
 		bitmap = 0;
@@ -295,6 +368,19 @@ static int zero_partial(struct qcow_req *req, uint64_t next)
 	return ret;
 }
 
+/* An external data file after the guest range [pos, end)'s entry changed */
+static void data_file_follow(struct qcow_req *req, uint64_t old, uint64_t now,
+			     uint64_t pos, uint64_t end)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t host = old & L2E_OFFSET_MASK;
+
+	if (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)
+		data_zero(req, QIO_ZERO, pos, MIN(end, req->img->size));
+	else if (s->has_data_file && has_host(s, old) && !has_host(s, now))
+		data_zero(req, QIO_PUNCH, host, host + s->cluster_size);
+}
+
 /* The aligned range [pos, end) inside one L2 slice; returns bytes done. */
 static int change_slice(struct qcow_req *req, uint64_t end, uint64_t *done)
 {
@@ -315,10 +401,15 @@ static int change_slice(struct qcow_req *req, uint64_t end, uint64_t *done)
 		unsigned int a = (pos & (cs - 1)) / scs;
 		unsigned int b = div_round_up(cend - ALIGN_DOWN(pos, cs), scs);
 
-		if (change_entry(req, sl->data + idx * s->l2_entry_size, a, b))
+		uint8_t *p = sl->data + idx * s->l2_entry_size;
+		uint64_t old = get_be64(p);
+
+		if (change_entry(req, p, a, b)) {
 			dirty = true;
-		else if (req->op != QCOW_OP_DISCARD)
+			data_file_follow(req, old, get_be64(p), pos, cend);
+		} else if (req->op != QCOW_OP_DISCARD) {
 			write_zeros(req, pos, cend - pos);
+		}
 		pos = cend;
 	}
 	if (dirty)
@@ -332,27 +423,8 @@ static bool metadata_only(const struct qcow2 *s, const struct qcow_req *req)
 {
 	if (req->op == QCOW_OP_DISCARD)
 		return true;
-	/* a raw data file must hold the zeros itself */
-	if (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)
-		return false;
 	/* version 2 has no zero flag: unallocated reads zeros without one */
 	return s->version >= 3 || !req->img->backing;
-}
-
-/*
- * A raw data file is what a reader of the data file sees: discarded whole
- * clusters get real zeros there; partial ones are left alone.
- */
-static void raw_discard(struct qcow_req *req, uint64_t end)
-{
-	struct qcow2 *s = qcow2_of(req->img);
-	uint64_t a = ALIGN_UP(req->pos, s->cluster_size);
-	uint64_t b = end == req->img->size ? end :
-		     ALIGN_DOWN(end, s->cluster_size);
-
-	if (a < b)
-		write_zeros(req, a, b - a);
-	req->pos = end;
 }
 
 void qcow2_zero_step(struct qcow_req *req)
@@ -362,12 +434,6 @@ void qcow2_zero_step(struct qcow_req *req)
 	int ret;
 
 	end = req->offset + req->length;
-	if (req->op == QCOW_OP_DISCARD &&
-	    (s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW)) {
-		raw_discard(req, end);
-		qreq_put(req);
-		return;
-	}
 	/* a partial cluster at the end of the image counts as whole */
 	aend = end == req->img->size ? ALIGN_UP(end, gran) :
 	       ALIGN_DOWN(end, gran);

@@ -211,6 +211,8 @@ const char *tool_format_name(const struct qcow_image *img)
 	for (i = 0; i < PROTOCOL_MAX; i++)
 		if (protocol_imgs[i] == img)
 			return "file";
+	if (qcow_opened_as_file(img))
+		return "file";
 	return qcow_format_name(qcow_format(img));
 }
 
@@ -238,15 +240,44 @@ const char *open_error_text(const char *path, int err)
 
 char *backing_path_of(const char *image, const char *name)
 {
-	char *copy, *out = NULL;
+	return backing_path_fmt(image, name, NULL);
+}
 
-	if (name[0] == '/' || !strchr(image, '/'))
-		return strdup(name);
-	copy = strdup(image);
-	if (!copy)
+char *backing_path_fmt(const char *image, const char *name, const char *fmt)
+{
+	struct qcow_backing_ref ref;
+	char *out;
+	int ret;
+
+	ret = qcow_backing_ref_parse(image, name, &ref);
+	if (ret < 0) {
+		if (ret != -ENOMEM)
+			tool_error("%s: %s", image, tool_reason(image, ret));
 		return NULL;
-	if (asprintf(&out, "%s/%s", dirname(copy), name) < 0)
-		out = NULL;
-	free(copy);
+	}
+	if (fmt && ref.file_driver) {
+		/* the file protocol node cannot take a format on top */
+		tool_error("%s: backing file '%s' (\"driver\":\"file\") with a format: A block device must be specified for \"file\"",
+			   image, name);
+		qcow_backing_ref_free(&ref);
+		return NULL;
+	}
+	out = ref.path;
+	ref.path = NULL;
+	qcow_backing_ref_free(&ref);
+	return out;
+}
+
+char *backing_shown_of(const char *image, const char *name)
+{
+	struct qcow_backing_ref ref;
+	char *out;
+
+	/* a name that does not parse is shown as it is, as qemu-img does */
+	if (qcow_backing_ref_parse(image, name, &ref) < 0)
+		return strdup(name);
+	out = ref.shown;
+	ref.shown = NULL;
+	qcow_backing_ref_free(&ref);
 	return out;
 }

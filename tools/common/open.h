@@ -88,7 +88,15 @@ void tool_trust_apply(struct qcow_open_opts *opts);
  */
 enum qcow_crypto_backend tool_crypto_backend(void);
 
-/* Where a backing file name stored in image resolves to (malloc'ed). */
+/*
+ * The file a backing file name stored in (or given for) image opens
+ * (malloc'ed): json:, file: and plain names as qemu-img reads them
+ * (qcow_backing_ref_parse()); NULL after a one-line error, or -ENOMEM.
+ */
 char *backing_path_of(const char *image, const char *name);
+/* the same, opened as format fmt (NULL: probed), as qemu-img refuses it */
+char *backing_path_fmt(const char *image, const char *name, const char *fmt);
+/* qemu-img info's full-backing-filename of name (malloc'ed) */
+char *backing_shown_of(const char *image, const char *name);
 
 #endif

@@ -362,9 +362,12 @@ int img_convert(int argc, char **argv)
 		ret = finish_target(&c);
 	/*
 	 * qemu-img 7.2 fails the end-of-file mark of a compressed qcow
-	 * target (it exits 1, silently, the image complete): no final 100%
+	 * target: it exits 1, silently, the image complete, without the
+	 * final 100%.
 	 */
-	if (!ret && !(c.compress && qcow_format(c.out) == QCOW_FMT_QCOW))
+	if (!ret && c.compress && qcow_format(c.out) == QCOW_FMT_QCOW)
+		ret = -EINVAL;
+	else if (!ret)
 		progress_complete(&c.progress);
 	progress_end(&c.progress);
 out:

@@ -62,7 +62,10 @@ static int apply(struct convert *c, enum action act, const uint8_t *data,
 	case ACT_SKIP:
 		return 0;
 	case ACT_ZERO:
-		ret = qcow_pwrite_zeroes(c->out, len, off, 0);
+		/* as qemu-img: clusters freed unless a backing file was named */
+		ret = qcow_pwrite_zeroes(c->out, len, off,
+					 img_opts_get(&c->opts, "backing_file") ?
+					 0 : QCOW_REQ_UNMAP);
 		break;
 	case ACT_DATA:
 		if (c->compress)

@@ -14,8 +14,6 @@
 
 #define SECTOR 512
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define CRYPT_AES 1	/* qcow2 crypt_method values */
-#define CRYPT_LUKS 2
 #define MAX_L1_SIZE (32u << 20)	/* bytes, as QEMU limits it */
 
 static const char *const qcow2_keys[] = {
@@ -430,9 +428,10 @@ int create_backing_size(const struct create_spec *s, uint64_t *size)
 	char *path;
 	int ret;
 
-	path = backing_path_of(s->file, s->o.backing_file);
+	path = backing_path_fmt(s->file, s->o.backing_file,
+				s->o.backing_format);
 	if (!path)
-		return -ENOMEM;
+		return -EINVAL;
 	if (format_from_name(s->o.backing_format, &fmt) < 0) {
 		tool_error("%s: unknown backing file format '%s' (qcow2, qcow or raw)",
 			   s->file, s->o.backing_format);

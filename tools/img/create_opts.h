@@ -7,6 +7,9 @@
 #include "qcow.h"
 #include "tools/img/opts.h"
 
+#define CRYPT_AES 1	/* qcow2 crypt_method values */
+#define CRYPT_LUKS 2
+
 struct create_spec {
 	const char *file;
 	struct qcow_create_opts o;

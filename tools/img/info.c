@@ -93,7 +93,7 @@ static int collect(struct image_report *r, struct qcow_image *img,
 	if (r->info.backing_file) {
 		r->full_backing = r->info.backing_path ?
 			strdup(r->info.backing_path) :
-			backing_path_of(filename, r->info.backing_file);
+			backing_shown_of(filename, r->info.backing_file);
 		if (!r->full_backing)
 			return -ENOMEM;
 	}

@@ -226,12 +226,18 @@ static int measure_qcow2(struct qcow_image *img, struct qcow_image *active,
 			   name);
 		return -EFBIG;
 	}
-	if (o->crypt_method) {
-		tool_error("%s: measure: encrypted targets are not supported yet",
-			   name);
-		return -ENOTSUP;
-	}
 	m->fully = qcow2_full_size(size, o);
+	/* qemu-img adds the LUKS area outside the refcounted clusters */
+	if (o->crypt_method == CRYPT_LUKS) {
+		uint64_t luks;
+
+		ret = qcow_luks_area_size(name, o, &luks);
+		if (ret < 0) {
+			tool_error("%s: %s", name, tool_reason(name, ret));
+			return ret;
+		}
+		m->fully += div_up(luks, cs) * cs;
+	}
 	if (o->prealloc == QCOW_PREALLOC_FULL ||
 	    o->prealloc == QCOW_PREALLOC_FALLOC)
 		data = aligned;
@@ -276,6 +282,37 @@ static int print_result(const struct measure_args *a, const struct measure *m)
 	return ret;
 }
 
+/*
+ * The options as qemu-img's measure takes them: encryption only when
+ * encrypt.format is "luks", the other encrypt.* and encryption=
+ * checked for their type and else ignored.
+ */
+static int measure_opts(const char *name, const struct img_opts *in,
+			struct img_opts *out)
+{
+	const char *fmt = img_opts_get(in, "encrypt.format");
+	const char *v = img_opts_get(in, "encryption");
+	bool luks = fmt && !strcmp(fmt, "luks"), on;
+	uint64_t n;
+	int i;
+
+	if (v && opt_bool(name, "encryption", v, &on))
+		return -EINVAL;
+	v = img_opts_get(in, "encrypt.iter-time");
+	if (v && opt_number(name, "encrypt.iter-time", v, &n))
+		return -EINVAL;
+	for (i = 0; i < in->n; i++) {
+		const char *k = in->v[i].key;
+
+		if (!strcmp(k, "encryption") ||
+		    (!luks && !strncmp(k, "encrypt.", 8)))
+			continue;
+		if (img_opts_set(out, k, in->v[i].val))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int measure(struct measure_args *a)
 {
 	struct qcow_open_opts opts = {
@@ -283,44 +320,53 @@ static int measure(struct measure_args *a)
 	};
 	const char *name = a->file ? a->file : "measure";
 	struct qcow_image *img = NULL, *active = NULL;
+	struct img_opts target_opts = { 0 };
 	struct measure m = { 0 };
 	struct create_spec s;
 	enum qcow_format fmt;
 	uint64_t size;
-	int ret;
+	int ret = 0;
 
 	if (format_from_name(a->out_fmt, &fmt) < 0 || fmt == QCOW_FMT_QCOW) {
 		tool_error("measure: Block driver '%s' does not support size measurement",
 			   a->out_fmt);
 		return -EINVAL;
 	}
-	ret = create_spec_parse(&s, name, fmt, &a->opts);
+	if (fmt == QCOW_FMT_QCOW2)
+		ret = measure_opts(name, &a->opts, &target_opts);
+	if (!ret)
+		ret = create_spec_parse(&s, name, fmt, fmt == QCOW_FMT_QCOW2 ?
+					&target_opts : &a->opts);
 	if (!ret)
 		ret = create_spec_finish(&s);
 	if (ret < 0)
-		return ret;
+		goto out;
+	ret = -EINVAL;
 	if (a->file && tool_open_snapshot(&img, a->file, a->fmt, &opts,
 					  &a->snapshot) < 0)
-		return -EINVAL;
+		goto out;
 	/* the bitmaps are the active image's, also with -l */
 	active = img;
 	if (img && (a->snapshot.id || a->snapshot.name ||
 		    a->snapshot.id_or_name) &&
 	    tool_open(&active, a->file, a->fmt, &opts) < 0) {
-		qcow_close(img);
-		return -EINVAL;
+		active = img;
+		goto out;
 	}
 	size = img ? qcow_size(img) : a->size;
 	size = div_up(size, SECTOR) * SECTOR;
+	ret = 0;
 	if (fmt == QCOW_FMT_RAW)
 		m.required = m.fully = size;
 	else
 		ret = measure_qcow2(img, active, name, size, &s, &m);
 	if (!ret)
 		ret = print_result(a, &m);
+out:
 	if (active != img)
 		qcow_close(active);
 	qcow_close(img);
+	img_opts_free(&target_opts);
 	return ret;
 }
 

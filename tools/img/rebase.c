@@ -112,9 +112,9 @@ static int open_new_base(struct rebase *r)
 			   r->file, r->backing_fmt);
 		return -EINVAL;
 	}
-	path = backing_path_of(r->file, r->backing);
+	path = backing_path_fmt(r->file, r->backing, r->backing_fmt);
 	if (!path)
-		return -ENOMEM;
+		return -EINVAL;
 	tool_trust_apply(&opts);
 	ret = qcow_open(&r->new_base, path, &opts);
 	if (ret < 0)
