@@ -64,14 +64,12 @@ static void comp_decompressed(struct qwaiter *w, int res)
 }
 
 /*
- * The codec runs in the worker pool while this context has other I/O to
- * look after and the workers keep up; alone, or with the workers behind,
- * it runs here (at depth 1 a hand-off only adds its latency).
+ * The codec runs in the worker pool while the workers keep up; with jobs
+ * waiting for them, this thread decompresses too rather than queue more.
  */
 static bool comp_offload(const struct qcow_ctx *ctx)
 {
-	return ctx && ctx->ring && (ctx->inflight || ctx->owned) &&
-	       !qcrypt_pool_busy();
+	return ctx && ctx->ring && !qcrypt_pool_busy();
 }
 
 static void comp_read_done(struct qio_op *op, int res)
