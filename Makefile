@@ -3,7 +3,7 @@
 # what the build and the tests need on Debian.
 
 CC ?= cc
-PKGS := liburing zlib libzstd json-c libcrypto libkcapi nettle
+PKGS := liburing zlib libdeflate libzstd json-c libcrypto libkcapi nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -19,6 +19,8 @@ static int pool_threads;	/* -1: could not start one */
 
 static int run_job(struct qcrypt_job *j)
 {
+	if (j->run)
+		return j->run(j);
 	return j->encrypt ? qcrypto_encrypt(j->cipher, j->sector, j->buf,
 					    j->len) :
 			    qcrypto_decrypt(j->cipher, j->sector, j->buf,
@@ -65,13 +67,15 @@ static void pool_forked(void)
 static bool pool_ready(void)
 {
 	static bool registered;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int want = (int)(cpus > 1 ? cpus / 2 : 1), i;
+	long cpus;
+	int want, i;
 	pthread_attr_t attr;
 	pthread_t t;
 
 	if (pool_threads)
 		return pool_threads > 0;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	want = (int)(cpus > 1 ? cpus / 2 : 1);
 	if (!registered && pthread_atfork(NULL, NULL, pool_forked) == 0)
 		registered = true;
 	want = want > POOL_MAX_THREADS ? POOL_MAX_THREADS : want;
@@ -110,6 +114,16 @@ void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
 		job->w.resume(&job->w, run_job(job));
 }
 
+bool qcrypt_pool_busy(void)
+{
+	bool busy;
+
+	pthread_mutex_lock(&pool_lock);
+	busy = pool_head != NULL;
+	pthread_mutex_unlock(&pool_lock);
+	return busy;
+}
+
 int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
 		 struct qcrypto_cipher *cipher, bool encrypt, uint64_t sector,
 		 uint64_t offs, void *buf, uint64_t len)
@@ -118,6 +132,7 @@ int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
 		return -EACCES;
 	if (!IS_ALIGNED(offs | len, QCRYPTO_SECTOR_SIZE))
 		return -EINVAL;
+	job->run = NULL;
 	job->cipher = cipher;
 	job->encrypt = encrypt;
 	job->sector = sector;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sector ciphers run off the request's thread: a small pool of worker
- * threads takes jobs, and each job's waiter resumes on the context that
+ * Sector ciphers (and decompression) run off the request's thread: a small
+ * pool of worker threads takes jobs, and each job's waiter resumes on the context that
  * submitted it (its mailbox and eventfd, as any cross-thread wake-up).
  * A context without a ring runs the job at once.
  */
@@ -20,6 +20,8 @@
 
 struct qcrypt_job {
 	struct qwaiter w;		/* resume set by the caller */
+	/* other CPU work (decompression) runs in the cipher's place */
+	int (*run)(struct qcrypt_job *j);
 	struct qcrypto_cipher *cipher;
 	bool encrypt;
 	uint64_t sector;		/* of buf's first sector */
@@ -33,6 +35,11 @@ struct qcrypt_job {
  * thread (or before this returns, without a ring or a pool).
  */
 void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);
+/*
+ * Whether jobs wait for a worker: CPU work the caller may as well do
+ * itself, on its own thread, than queue behind them.
+ */
+bool qcrypt_pool_busy(void);
 /*
  * Fills job and submits it: buf's len bytes, sector the IV of its first
  * sector; offs (the byte offsets they stand for, or'ed together) and len

@@ -2,7 +2,7 @@
 # Installs every Debian package the build, the tests and the benchmarks need.
 # Runs as root, non-interactively; safe to run again.
 set -e
-PKGS="build-essential pkg-config liburing-dev zlib1g-dev libzstd-dev \
+PKGS="build-essential pkg-config liburing-dev zlib1g-dev libdeflate-dev libzstd-dev \
 libjson-c-dev libkcapi-dev libssl-dev nettle-dev cryptsetup-bin qemu-utils fio python3 clang \
 qemu-system-x86 qemu-system-data busybox-static e2fsprogs util-linux xz-utils \
 strace valgrind time scdoc groff-base man-db debhelper lintian"

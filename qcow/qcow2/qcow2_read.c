@@ -3,56 +3,97 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include "crypt_pool.h"
 #include "qcow2_map.h"
 #include "layout.h"
 
 struct comp_read {
 	struct qio_op op;
+	struct qcrypt_job job;	/* the decompression, in the worker pool */
 	struct qcow_req *req;
 	uint8_t *cbuf;
+	uint8_t *out;		/* the cluster, decompressed */
 	uint64_t clen;
 	uint64_t boff;		/* where the guest bytes go in the request */
 	uint64_t dst_len;
 	uint64_t skip;		/* guest bytes of the cluster before them */
 	unsigned int slot;	/* of the image's I/O epoch */
+	bool in_place;		/* out is the request's buffer */
 };
+
+static void comp_read_end(struct comp_read *c, int res)
+{
+	struct qcow_req *req = c->req;
+	struct qcow2 *s = qcow2_of(req->img);
+
+	if (!res && !c->in_place) {
+		qreq_data_put_owned(req, c->boff, c->out, c->skip, c->dst_len);
+		c->out = NULL;
+	}
+	if (res < 0)
+		qreq_fail(req, res);
+	if (!c->in_place)
+		free(c->out);
+	free(c->cbuf);
+	qepoch_exit(&s->io_epoch, c->slot);
+	free(c);
+	qreq_put(req);
+}
+
+/* Runs on a worker: touches only the buffers. */
+static int comp_decompress(struct qcrypt_job *j)
+{
+	struct comp_read *c = container_of(j, struct comp_read, job);
+	struct qcow2 *s = qcow2_of(c->req->img);
+
+	return qcow_decompress(s->compression_type, c->out, s->cluster_size,
+			       c->cbuf, c->clen);
+}
+
+static void comp_decompressed(struct qwaiter *w, int res)
+{
+	struct comp_read *c = container_of(w, struct comp_read, job.w);
+
+	if (res < 0) {
+		qcow_log(c->req->img, "compressed cluster at %#" PRIx64
+			 " (%" PRIu64 " bytes) does not decompress",
+			 c->op.off, c->clen);
+		res = -EIO;
+	}
+	comp_read_end(c, res);
+}
+
+/*
+ * The codec runs in the worker pool while the workers keep up; with jobs
+ * waiting for them, this thread decompresses too rather than queue more.
+ */
+static bool comp_offload(const struct qcow_ctx *ctx)
+{
+	return ctx && ctx->ring && !qcrypt_pool_busy();
+}
 
 static void comp_read_done(struct qio_op *op, int res)
 {
 	struct comp_read *c = (struct comp_read *)op;
 	struct qcow_req *req = c->req;
 	struct qcow2 *s = qcow2_of(req->img);
-	bool in_place = !req->fixed && c->dst_len == s->cluster_size;
-	uint8_t *out = NULL;
 
 	if (res < 0)
 		goto fail;
-	out = in_place ? req->buf + c->boff : malloc(s->cluster_size);
-	if (!out) {
-		res = -ENOMEM;
+	c->in_place = !req->fixed && c->dst_len == s->cluster_size;
+	c->out = c->in_place ? req->buf + c->boff : malloc(s->cluster_size);
+	res = -ENOMEM;
+	if (!c->out)
 		goto fail;
-	}
-	res = qcow_decompress(s->compression_type, out, s->cluster_size,
-			      c->cbuf, c->clen);
-	if (res < 0) {
-		qcow_log(req->img, "compressed cluster at %#" PRIx64
-			 " (%" PRIu64 " bytes) does not decompress",
-			 c->op.off, c->clen);
-		res = -EIO;
-		goto fail;
-	}
-	if (!in_place)
-		qreq_data_put_owned(req, c->boff, out, c->skip, c->dst_len);
-	out = NULL;
+	c->job.run = comp_decompress;
+	c->job.w.resume = comp_decompressed;
+	if (comp_offload(op->ctx))
+		qcrypt_submit(op->ctx, &c->job);
+	else
+		comp_decompressed(&c->job.w, comp_decompress(&c->job));
+	return;
 fail:
-	if (res < 0)
-		qreq_fail(req, res);
-	if (!in_place)
-		free(out);
-	free(c->cbuf);
-	qepoch_exit(&s->io_epoch, c->slot);
-	free(c);
-	qreq_put(req);
+	comp_read_end(c, res);
 }
 
 static void read_compressed(struct qcow_req *req, const struct qcow2_extent *e,

@@ -8,7 +8,7 @@
 # that ldd lists for them plus the dynamic loader: bash, fio, mke2fs
 # (mkfs.ext4), e2fsck, blkdiscard, qemu-img, qemu-io, qemu-nbd.  The
 # project's programs run from the 9p share (/host/bin/...), so their
-# libraries are included too: liburing, zlib, libzstd, libjson-c, libkcapi,
+# libraries are included too: liburing, zlib, libdeflate, libzstd, libjson-c, libkcapi,
 # the sanitizer runtimes, and whatever ldd lists for bin/* and
 # build-asan/bin/*.
 #
@@ -36,7 +36,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 PROGRAMS="bash fio mke2fs=mkfs.ext4,mkfs.ext2 e2fsck=fsck.ext4 blkdiscard \
 qemu-img qemu-io qemu-nbd"
 # Libraries the project's programs need at run time (same: warn if missing).
-LIBS="liburing.so.2 libz.so.1 libzstd.so.1 libjson-c.so.5 libkcapi.so.1 \
+LIBS="liburing.so.2 libz.so.1 libdeflate.so.0 libzstd.so.1 libjson-c.so.5 libkcapi.so.1 \
 libasan.so.8 libubsan.so.1"
 # Files copied as they are.
 DATA_FILES="/etc/mke2fs.conf"
