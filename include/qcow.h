@@ -21,6 +21,7 @@ struct io_uring;
 struct io_uring_cqe;
 struct qcow_image;
 struct qcow_ctx;
+struct qlock;
 struct qepoch;
 
 enum qcow_format {
@@ -299,6 +300,7 @@ struct qwaiter {
 	struct qwaiter *next;
 	struct qcow_ctx *ctx;		/* the thread that resumes it */
 	int err;
+	struct qlock *lock;		/* (engine) held to resume it */
 };
 
 /*

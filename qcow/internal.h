@@ -10,9 +10,11 @@
 #include "file_backend.h"
 
 /*
- * ---- files (file.c), asynchronous I/O (io.c), contexts and the engine
- * lock (ctx.c) ----
+ * ---- files (file.c), asynchronous I/O (io.c), contexts and the chain
+ * locks (ctx.c) ----
  */
+
+#include <pthread.h>
 
 #define QIO_DIRECT_ALIGN 4096	/* memory alignment of O_DIRECT buffers */
 
@@ -43,11 +45,25 @@ struct qfile {
 enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC,
 		QIO_ZERO };
 
+/*
+ * What qcow_ctx_run_deferred() does with an op on the deferred list:
+ * finish it with op->res; or first, without the lock, do its I/O at once,
+ * read the blocks of its read-modify-write, or wait for a free SQE.
+ */
+enum qio_defer { QIO_DEF_FINISH, QIO_DEF_SYNC, QIO_DEF_RMW, QIO_DEF_SQE };
+
+/* One open chain's lock (recursive: callbacks may submit). */
+struct qlock {
+	pthread_mutex_t mu;
+};
+
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);
 	void *data;
 	struct qio_op *next;
 	struct qcow_ctx *ctx;
+	struct qlock *lock;		/* of the chain it was started for */
+	enum qio_defer defer;
 	struct qfile *file;		/* NULL: a copy through fd */
 	int fd;
 	bool fixed;			/* buffer buf_index, at fixed_addr */
@@ -75,22 +91,45 @@ struct qcow_ctx {
 	struct io_uring *ring;
 	struct qio_op *defer_head;
 	struct qio_op *defer_tail;
-	unsigned int inflight;
-	unsigned int owned;		/* engine work running on this ctx */
+	unsigned int inflight;		/* on the ring (owner thread only) */
+	unsigned int owned;		/* engine work running: atomic */
 	int event_fd;			/* -1 until asked for */
+	pthread_mutex_t mail_mu;	/* the mailbox, filled by others */
 	struct qwaiter *mail_head;	/* woken by other threads */
 	struct qwaiter *mail_tail;
 };
 
+/* Engine work of ctx running elsewhere (a worker, a checkpoint). */
+static inline void qctx_own(struct qcow_ctx *ctx, int n)
+{
+	__atomic_add_fetch(&ctx->owned, n, __ATOMIC_RELAXED);
+}
+
+static inline unsigned int qctx_owned(const struct qcow_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->owned, __ATOMIC_RELAXED);
+}
+
+bool qctx_has_mail(struct qcow_ctx *ctx);
+
 /*
- * The engine lock: every entry point (submit, complete, run_deferred,
- * open, close and the image-wide operations) holds it, so contexts on
- * several threads can share images.  It is recursive: callbacks may
- * submit.  qcow_current_ctx() is the context whose thread is inside.
+ * The chain locks (ctx.c): every entry point holds the lock of the chain
+ * it works on, so contexts on several threads can share images.
+ * qcow_current_ctx() is the context whose thread is inside,
+ * qcow_current_lock() the lock it holds.  lk NULL: a process-wide lock
+ * (for what belongs to no chain).
  */
-struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx);
-void qcow_unlock(struct qcow_ctx *prev);
+struct qlock_save {
+	struct qcow_ctx *ctx;
+	struct qlock *lock;
+};
+
+struct qlock *qlock_new(void);
+void qlock_free(struct qlock *lk);
+struct qlock_save qcow_lock(struct qcow_ctx *ctx, struct qlock *lk);
+void qcow_unlock(struct qlock_save prev);
 struct qcow_ctx *qcow_current_ctx(void);
+struct qlock *qcow_current_lock(void);
 /* Resumes w now when its context is the current one, else queues it. */
 void qwaiter_wake(struct qwaiter *w, int err);
 
@@ -153,6 +192,15 @@ int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+/* the blocking part of op later, without the lock (enum qio_defer) */
+void qctx_defer_work(struct qcow_ctx *ctx, struct qio_op *op,
+		     enum qio_defer what);
+/* io.c: the I/O of op done at once; an SQE for it */
+int qio_sync(struct qio_op *op);
+struct io_uring_sqe;
+void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op);
+/* io_direct.c: a read-modify-write's blocks read, the data merged */
+int qdirect_rmw_fill(struct qio_op *op);
 /* an op's end: results checked, bounce copied back, then op->cb (io.c) */
 void qio_finish(struct qio_op *op, int res);
 
@@ -208,7 +256,7 @@ struct qcow_snapshot_ops {
 
 /*
  * Persistent dirty bitmaps behind qcow.h's qcow_bitmap_*() (bitmap.c
- * dispatches, holding the engine lock).  track runs once for every write,
+ * dispatches, holding the chain lock).  track runs once for every write,
  * zero write and discard before the driver starts it.
  */
 struct qcow_bitmap_ops {
@@ -276,6 +324,7 @@ struct qcow_image {
 	struct qfile *file;
 	uint64_t size;
 	struct qcow_image *backing;
+	struct qlock *lock;	/* the chain's: the top image owns it */
 	char *backing_name;	/* as stored in the image */
 	char *backing_path;	/* resolved against the image's folder */
 	char *backing_format;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "internal.h"
@@ -97,32 +98,33 @@ static void copy_in(struct qcow_req *req, uint64_t boff, const void *mem,
 			   (void *)mem, len, copy_pos(req, boff));
 }
 
+/* Made once for the process: chains on several threads ask for them. */
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+static int zero_dev_fd = -1;
+static void *zero_pages;
+
+static void zero_init(void)
+{
+	void *p;
+
+	zero_dev_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	p = mmap(NULL, ZERO_SOURCE_LEN, PROT_READ,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	zero_pages = p == MAP_FAILED ? NULL : p;
+}
+
 /* /dev/zero reads without blocking (FMODE_NOWAIT): no io-wq worker. */
 static int zero_fd(void)
 {
-	static int fd = -2;
-
-	if (fd == -2) {
-		fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			fd = -1;
-	}
-	return fd;
+	pthread_once(&zero_once, zero_init);
+	return zero_dev_fd;
 }
 
 /* Anonymous pages never written: reads as zeros, costs no memory. */
 static const uint8_t *zero_source(void)
 {
-	static void *zeros;
-	void *p;
-
-	if (!zeros) {
-		p = mmap(NULL, ZERO_SOURCE_LEN, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p != MAP_FAILED)
-			zeros = p;
-	}
-	return zeros;
+	pthread_once(&zero_once, zero_init);
+	return zero_pages;
 }
 
 const uint8_t *qcow_zero_source(void)

@@ -61,7 +61,7 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
 {
-	struct qcow_ctx *prev = qcow_lock(ctx);
+	struct qlock_save prev = qcow_lock(ctx, img->lock);
 	int ret;
 
 	req->fixed = NULL;
@@ -75,12 +75,12 @@ int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
 		      const struct qcow_fixed *fx, uint64_t addr,
 		      uint64_t offset, uint64_t length)
 {
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int ret;
 
 	if (!ctx->ring || !fx || (op != QCOW_OP_READ && op != QCOW_OP_WRITE))
 		return -EINVAL;
-	prev = qcow_lock(ctx);
+	prev = qcow_lock(ctx, img->lock);
 	req->fixed = fx;
 	req->fixed_addr = addr;
 	ret = submit_locked(ctx, img, req, op, NULL, offset, length);
@@ -145,11 +145,11 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 
 void qcow_writeback(struct qcow_ctx *ctx, struct qcow_image *img)
 {
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 
 	if (!img->drv->writeback)
 		return;
-	prev = qcow_lock(ctx);
+	prev = qcow_lock(ctx, img->lock);
 	img->drv->writeback(img);
 	qcow_unlock(prev);
 }

@@ -232,14 +232,14 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 {
 	struct qcow_ctx *ctx = qcow_sync_ctx();
 	struct sync_flush f = { .w.resume = sync_flush_resume };
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int ret;
 
 	if (!ctx)
 		return -ENOMEM;
 	if (s->refcounts_damaged)
 		return -EIO;
-	prev = qcow_lock(ctx);
+	prev = qcow_lock(ctx, s->img->lock);
 	qcow2_ckpt_request(s, ctx, &f.w, refcounts);
 	qcow_unlock(prev);
 	ret = qcow_sync_drive(ctx, &f.done);
