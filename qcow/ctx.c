@@ -48,25 +48,31 @@ void qctx_defer_work(struct qcow_ctx *ctx, struct qio_op *op,
 
 /* Ops made with no lock held (none should be) finish under this one. */
 static struct qlock fallback_lock = {
-	.mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
+	.rw = PTHREAD_RWLOCK_INITIALIZER,
 };
 static __thread struct qcow_ctx *current_ctx;
 static __thread struct qlock *current_lock;
+static __thread bool current_shared;
 
+/*
+ * Writers first: the fast path's readers never hold it long, and must not
+ * keep a completion or an allocating write waiting.
+ */
 struct qlock *qlock_new(void)
 {
 	struct qlock *lk = calloc(1, sizeof(*lk));
-	pthread_mutexattr_t a;
+	pthread_rwlockattr_t a;
 
 	if (!lk)
 		return NULL;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-	if (pthread_mutex_init(&lk->mu, &a)) {
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&lk->rw, &a)) {
 		free(lk);
 		lk = NULL;
 	}
-	pthread_mutexattr_destroy(&a);
+	pthread_rwlockattr_destroy(&a);
 	return lk;
 }
 
@@ -74,30 +80,71 @@ void qlock_free(struct qlock *lk)
 {
 	if (!lk)
 		return;
-	pthread_mutex_destroy(&lk->mu);
+	qpool_drain(lk);
+	pthread_rwlock_destroy(&lk->rw);
 	free(lk);
+}
+
+static bool held_by_me(struct qlock *lk)
+{
+	return __atomic_load_n(&lk->owner, __ATOMIC_RELAXED) ==
+	       (unsigned long)pthread_self();
 }
 
 struct qlock_save qcow_lock(struct qcow_ctx *ctx, struct qlock *lk)
 {
-	struct qlock_save prev = { current_ctx, current_lock };
+	struct qlock_save prev = { current_ctx, current_lock, current_shared };
 
 	if (!lk)
 		lk = &fallback_lock;
-	pthread_mutex_lock(&lk->mu);
+	if (held_by_me(lk)) {
+		lk->depth++;
+	} else {
+		pthread_rwlock_wrlock(&lk->rw);
+		__atomic_store_n(&lk->owner, (unsigned long)pthread_self(),
+				 __ATOMIC_RELAXED);
+		lk->depth = 1;
+	}
 	current_lock = lk;
+	current_shared = false;
 	if (ctx)
 		current_ctx = ctx;
 	return prev;
 }
 
+bool qcow_lock_shared(struct qcow_ctx *ctx, struct qlock *lk,
+		      struct qlock_save *prev)
+{
+	if (held_by_me(lk) || (current_lock == lk && current_shared))
+		return false;
+	prev->ctx = current_ctx;
+	prev->lock = current_lock;
+	prev->shared = current_shared;
+	pthread_rwlock_rdlock(&lk->rw);
+	current_lock = lk;
+	current_shared = true;
+	current_ctx = ctx;
+	return true;
+}
+
 void qcow_unlock(struct qlock_save prev)
 {
 	struct qlock *lk = current_lock;
+	bool shared = current_shared;
 
 	current_ctx = prev.ctx;
 	current_lock = prev.lock;
-	pthread_mutex_unlock(&lk->mu);
+	current_shared = prev.shared;
+	if (!shared && --lk->depth)
+		return;
+	if (!shared)
+		__atomic_store_n(&lk->owner, 0UL, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&lk->rw);
+}
+
+bool qcow_lock_is_shared(void)
+{
+	return current_shared;
 }
 
 struct qcow_ctx *qcow_current_ctx(void)
@@ -198,6 +245,12 @@ void qcow_ctx_free(struct qcow_ctx *ctx)
 	pthread_mutex_unlock(&ctx->mail_mu);
 	pthread_mutex_destroy(&ctx->mail_mu);
 	close(ctx->event_fd);
+	while (ctx->fast_free) {
+		void *p = ctx->fast_free;
+
+		ctx->fast_free = *(void **)p;
+		free(p);
+	}
 	free(ctx);
 }
 
@@ -259,7 +312,7 @@ static void run_op(struct qcow_ctx *ctx, struct qio_op *op)
 
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 {
-	struct qlock_save prev = { current_ctx, current_lock };
+	struct qlock_save prev = { current_ctx, current_lock, current_shared };
 	struct qio_op *op;
 	int n = run_mail(ctx);
 
@@ -278,5 +331,6 @@ int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 	}
 	current_ctx = prev.ctx;
 	current_lock = prev.lock;
+	current_shared = prev.shared;
 	return n;
 }

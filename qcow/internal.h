@@ -52,10 +52,29 @@ enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC,
  */
 enum qio_defer { QIO_DEF_FINISH, QIO_DEF_SYNC, QIO_DEF_RMW, QIO_DEF_SQE };
 
-/* One open chain's lock (recursive: callbacks may submit). */
+/* Free lists of per-I/O objects (pool.c), one set per chain lock. */
+enum qpool_kind { QPOOL_DATA_IO, QPOOL_ALLOC_OP, QPOOL_CHILD, QPOOL_NR };
+#define QPOOL_MAX	256	/* objects kept of each kind */
+
+/*
+ * One open chain's lock: exclusive (recursive: callbacks may submit) for
+ * everything but the read fast path, which takes it shared (ctx.c).
+ */
 struct qlock {
-	pthread_mutex_t mu;
+	pthread_rwlock_t rw;
+	unsigned long owner;		/* pthread_self() of the exclusive */
+	unsigned int depth;		/* holder, and its nesting */
+	struct qpool_item *pool[QPOOL_NR];
+	unsigned int pool_n[QPOOL_NR];
 };
+
+/*
+ * Under a chain lock: a zeroed object of a kind (always of the same
+ * size), and one given back; qpool_drain() frees the lock's lists.
+ */
+void *qpool_get(enum qpool_kind k, size_t size);
+void qpool_put(enum qpool_kind k, void *p);
+void qpool_drain(struct qlock *lk);
 
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);
@@ -63,6 +82,7 @@ struct qio_op {
 	struct qio_op *next;
 	struct qcow_ctx *ctx;
 	struct qlock *lock;		/* of the chain it was started for */
+	bool lockless;			/* fast path: completes without it */
 	enum qio_defer defer;
 	struct qfile *file;		/* NULL: a copy through fd */
 	int fd;
@@ -97,6 +117,8 @@ struct qcow_ctx {
 	pthread_mutex_t mail_mu;	/* the mailbox, filled by others */
 	struct qwaiter *mail_head;	/* woken by other threads */
 	struct qwaiter *mail_tail;
+	void *fast_free;		/* the read fast path's ops, reused */
+	unsigned int fast_nr;
 };
 
 /* Engine work of ctx running elsewhere (a worker, a checkpoint). */
@@ -122,12 +144,21 @@ bool qctx_has_mail(struct qcow_ctx *ctx);
 struct qlock_save {
 	struct qcow_ctx *ctx;
 	struct qlock *lock;
+	bool shared;
 };
 
 struct qlock *qlock_new(void);
 void qlock_free(struct qlock *lk);
 struct qlock_save qcow_lock(struct qcow_ctx *ctx, struct qlock *lk);
+/*
+ * Shared, for the read fast path only: false when this thread holds lk
+ * already (it must take the exclusive path).  qcow_unlock() ends both.
+ */
+bool qcow_lock_shared(struct qcow_ctx *ctx, struct qlock *lk,
+		      struct qlock_save *prev);
 void qcow_unlock(struct qlock_save prev);
+/* The thread holds a lock shared: no pools, no waiters, no callbacks. */
+bool qcow_lock_is_shared(void);
 struct qcow_ctx *qcow_current_ctx(void);
 struct qlock *qcow_current_lock(void);
 /* Resumes w now when its context is the current one, else queues it. */
@@ -214,14 +245,27 @@ struct qepoch {
 	struct qwaiter *waiter;		/* for the other slot to drain */
 };
 
-/* The slot of I/O that starts now, for qepoch_exit() when it ends. */
+/*
+ * The slot of I/O that starts now, for qepoch_exit() when it ends.  The
+ * counts are atomic: the read fast path enters under the chain lock held
+ * shared and exits with no lock (io_epoch.c).
+ */
 static inline unsigned int qepoch_enter(struct qepoch *e)
 {
-	e->n[e->cur]++;
-	return e->cur;
+	unsigned int cur = __atomic_load_n(&e->cur, __ATOMIC_RELAXED);
+
+	__atomic_add_fetch(&e->n[cur], 1, __ATOMIC_SEQ_CST);
+	return cur;
 }
 
+/* Under the chain lock (exclusive). */
 void qepoch_exit(struct qepoch *e, unsigned int slot);
+/*
+ * With no lock: true when the caller must take the chain lock and call
+ * qepoch_wake() (a checkpoint may wait for the slot to drain).
+ */
+bool qepoch_exit_unlocked(struct qepoch *e, unsigned int slot);
+void qepoch_wake(struct qepoch *e, unsigned int slot);
 /*
  * A new epoch, once no I/O begun in the one before the current one is in
  * flight: true, or false and w is woken when it may be asked again.
@@ -283,6 +327,11 @@ struct qcow_driver {
 	void (*close)(struct qcow_image *img);
 	/* advance a request; called again after it was parked */
 	void (*step)(struct qcow_req *req);
+	/*
+	 * Optional: start a read under the chain lock held shared, with no
+	 * side effect when it returns false (then step runs, exclusive).
+	 */
+	bool (*read_fast)(struct qcow_req *req);
 	/* makes everything written so far durable, then puts req */
 	void (*flush)(struct qcow_req *req);
 	/* background write-back of dirty metadata, if any */

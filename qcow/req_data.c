@@ -52,7 +52,7 @@ static void data_io_done(struct qio_op *op, int res)
 	if (res < 0)
 		qreq_fail(req, res);
 	free(d->owned);
-	free(d);
+	qpool_put(QPOOL_DATA_IO, d);
 	if (epoch)
 		qepoch_exit(epoch, slot);
 	qreq_put(req);
@@ -60,7 +60,7 @@ static void data_io_done(struct qio_op *op, int res)
 
 static struct data_io *data_io_new(struct qcow_req *req, void *owned)
 {
-	struct data_io *d = calloc(1, sizeof(*d));
+	struct data_io *d = qpool_get(QPOOL_DATA_IO, sizeof(*d));
 
 	if (!d) {
 		free(owned);
@@ -293,7 +293,7 @@ static void child_read_done(struct qcow_req *child, int res)
 
 	if (res < 0)
 		qreq_fail(parent, res);
-	free(c);
+	qpool_put(QPOOL_CHILD, c);
 	qreq_put(parent);
 }
 
@@ -311,7 +311,7 @@ void qreq_data_backing(struct qcow_req *req, uint64_t boff, uint64_t pos,
 		qreq_data_zero(req, boff + n, len - n);
 	if (!n)
 		return;
-	c = calloc(1, sizeof(*c));
+	c = qpool_get(QPOOL_CHILD, sizeof(*c));
 	if (!c) {
 		qreq_fail(req, -ENOMEM);
 		return;
@@ -328,7 +328,7 @@ void qreq_data_backing(struct qcow_req *req, uint64_t boff, uint64_t pos,
 				  req->buf + boff, pos, n);
 	if (ret < 0) {
 		qreq_fail(req, ret);
-		free(c);
+		qpool_put(QPOOL_CHILD, c);
 		qreq_put(req);
 	}
 }

@@ -53,54 +53,10 @@ static void req_resume(struct qwaiter *w, int err)
 	req->img->drv->step(req);
 }
 
-static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
-			 struct qcow_req *req, enum qcow_op op, void *buf,
-			 uint64_t offset, uint64_t length);
-
-int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
-		struct qcow_req *req, enum qcow_op op, void *buf,
-		uint64_t offset, uint64_t length)
+static void req_init(struct qcow_ctx *ctx, struct qcow_image *img,
+		     struct qcow_req *req, enum qcow_op op, void *buf,
+		     uint64_t offset, uint64_t length)
 {
-	struct qlock_save prev = qcow_lock(ctx, img->lock);
-	int ret;
-
-	req->fixed = NULL;
-	ret = submit_locked(ctx, img, req, op, buf, offset, length);
-	qcow_unlock(prev);
-	return ret;
-}
-
-int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
-		      struct qcow_req *req, enum qcow_op op,
-		      const struct qcow_fixed *fx, uint64_t addr,
-		      uint64_t offset, uint64_t length)
-{
-	struct qlock_save prev;
-	int ret;
-
-	if (!ctx->ring || !fx || (op != QCOW_OP_READ && op != QCOW_OP_WRITE))
-		return -EINVAL;
-	prev = qcow_lock(ctx, img->lock);
-	req->fixed = fx;
-	req->fixed_addr = addr;
-	ret = submit_locked(ctx, img, req, op, NULL, offset, length);
-	qcow_unlock(prev);
-	return ret;
-}
-
-static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
-			 struct qcow_req *req, enum qcow_op op, void *buf,
-			 uint64_t offset, uint64_t length)
-{
-	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS &&
-	    op != QCOW_OP_FLUSH && img->opts.read_only)
-		return -EROFS;
-	if (op == QCOW_OP_FLUSH)
-		offset = length = 0;
-	if (offset > img->size || length > img->size - offset)
-		return -EINVAL;
-	if (op == QCOW_OP_STATUS && !buf)
-		return -EINVAL;
 	req->img = img;
 	req->ctx = ctx;
 	req->op = op;
@@ -123,6 +79,87 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 		req->buf = buf;
 		req->status = NULL;
 	}
+}
+
+/*
+ * A read the driver can start under the chain lock held shared (the read
+ * fast path), from a thread that holds no lock of the chain.
+ */
+static bool submit_fast(struct qcow_ctx *ctx, struct qcow_image *img,
+			struct qcow_req *req, void *buf, uint64_t offset,
+			uint64_t length)
+{
+	struct qlock_save prev;
+	bool ok = false;
+
+	if (!img->drv->read_fast || !ctx->ring || !length)
+		return false;
+	if (!qcow_lock_shared(ctx, img->lock, &prev))
+		return false;
+	if (offset <= img->size && length <= img->size - offset) {
+		req_init(ctx, img, req, QCOW_OP_READ, buf, offset, length);
+		ok = img->drv->read_fast(req);
+	}
+	qcow_unlock(prev);
+	return ok;
+}
+
+static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
+			 struct qcow_req *req, enum qcow_op op, void *buf,
+			 uint64_t offset, uint64_t length);
+
+int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
+		struct qcow_req *req, enum qcow_op op, void *buf,
+		uint64_t offset, uint64_t length)
+{
+	struct qlock_save prev;
+	int ret;
+
+	req->fixed = NULL;
+	if (op == QCOW_OP_READ &&
+	    submit_fast(ctx, img, req, buf, offset, length))
+		return 0;
+	prev = qcow_lock(ctx, img->lock);
+	ret = submit_locked(ctx, img, req, op, buf, offset, length);
+	qcow_unlock(prev);
+	return ret;
+}
+
+int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
+		      struct qcow_req *req, enum qcow_op op,
+		      const struct qcow_fixed *fx, uint64_t addr,
+		      uint64_t offset, uint64_t length)
+{
+	struct qlock_save prev;
+	int ret;
+
+	if (!ctx->ring || !fx || (op != QCOW_OP_READ && op != QCOW_OP_WRITE))
+		return -EINVAL;
+	req->fixed = fx;
+	req->fixed_addr = addr;
+	if (op == QCOW_OP_READ &&
+	    submit_fast(ctx, img, req, NULL, offset, length))
+		return 0;
+	prev = qcow_lock(ctx, img->lock);
+	ret = submit_locked(ctx, img, req, op, NULL, offset, length);
+	qcow_unlock(prev);
+	return ret;
+}
+
+static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
+			 struct qcow_req *req, enum qcow_op op, void *buf,
+			 uint64_t offset, uint64_t length)
+{
+	if (op != QCOW_OP_READ && op != QCOW_OP_STATUS &&
+	    op != QCOW_OP_FLUSH && img->opts.read_only)
+		return -EROFS;
+	if (op == QCOW_OP_FLUSH)
+		offset = length = 0;
+	if (offset > img->size || length > img->size - offset)
+		return -EINVAL;
+	if (op == QCOW_OP_STATUS && !buf)
+		return -EINVAL;
+	req_init(ctx, img, req, op, buf, offset, length);
 	/* a read-only image has nothing to make durable */
 	if ((!length && op != QCOW_OP_FLUSH && op != QCOW_OP_STATUS) ||
 	    (op == QCOW_OP_FLUSH && img->opts.read_only)) {

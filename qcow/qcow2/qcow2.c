@@ -523,6 +523,7 @@ const struct qcow_driver qcow2_driver = {
 	.open = qcow2_open,
 	.close = qcow2_close,
 	.step = qcow2_dispatch,
+	.read_fast = qcow2_read_fast,
 	.flush = qcow2_flush_step,
 	.writeback = qcow2_writeback,
 	.get_info = qcow2_get_info,
