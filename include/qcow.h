@@ -312,6 +312,7 @@ struct qwaiter {
 #define QCOW_REQ_FUA_DONE (1u << 16)	/* engine use */
 #define QCOW_REQ_FULL_DISCARD (1u << 17) /* engine use: unmap, no zero flag */
 #define QCOW_REQ_META	(1u << 18)	/* engine use: FUA needs metadata */
+#define QCOW_REQ_OUTER	(1u << 19)	/* engine use: done with no lock */
 
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);
@@ -334,6 +335,7 @@ struct qcow_req {
 	struct qwaiter waiter;
 	void *drv_state;
 	struct qepoch *epoch;		/* counts the data I/O, if set */
+	struct qcow_req *done_next;	/* waiting for the locks to go */
 };
 
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,

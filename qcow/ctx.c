@@ -53,6 +53,30 @@ static struct qlock fallback_lock = {
 static __thread struct qcow_ctx *current_ctx;
 static __thread struct qlock *current_lock;
 static __thread bool current_shared;
+/* requests done while this thread held a lock (qcow_done_later()) */
+static __thread struct qcow_req *later_head, *later_tail;
+
+void qcow_done_later(struct qcow_req *req)
+{
+	req->done_next = NULL;
+	if (later_tail)
+		later_tail->done_next = req;
+	else
+		later_head = req;
+	later_tail = req;
+}
+
+static void run_later(void)
+{
+	struct qcow_req *req;
+
+	while (!current_lock && (req = later_head)) {
+		later_head = req->done_next;
+		if (!later_head)
+			later_tail = NULL;
+		qreq_done(req);
+	}
+}
 
 /*
  * Writers first: the fast path's readers never hold it long, and must not
@@ -140,6 +164,7 @@ void qcow_unlock(struct qlock_save prev)
 	if (!shared)
 		__atomic_store_n(&lk->owner, 0UL, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&lk->rw);
+	run_later();
 }
 
 bool qcow_lock_is_shared(void)
@@ -332,5 +357,6 @@ int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 	current_ctx = prev.ctx;
 	current_lock = prev.lock;
 	current_shared = prev.shared;
+	run_later();
 	return n;
 }

@@ -427,6 +427,13 @@ int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
 
 void qreq_get(struct qcow_req *req);
 void qreq_put(struct qcow_req *req);
+/*
+ * The caller's done().  A request submitted by a thread holding no lock
+ * (QCOW_REQ_OUTER) is done once its thread holds none again, so that its
+ * done() may submit the next read on the fast path (ctx.c).
+ */
+void qreq_done(struct qcow_req *req);
+void qcow_done_later(struct qcow_req *req);
 void qreq_fail(struct qcow_req *req, int err);
 
 /*

@@ -14,10 +14,17 @@ void qreq_get(struct qcow_req *req)
 	req->pending++;
 }
 
+void qreq_done(struct qcow_req *req)
+{
+	int res = req->error;
+
+	if (!res && req->op == QCOW_OP_STATUS)
+		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
+	req->done(req, res);
+}
+
 void qreq_put(struct qcow_req *req)
 {
-	int res;
-
 	if (--req->pending > 0)
 		return;
 	if (!req->error && (req->flags & QCOW_REQ_FUA) &&
@@ -28,10 +35,10 @@ void qreq_put(struct qcow_req *req)
 		req->img->drv->flush(req);
 		return;
 	}
-	res = req->error;
-	if (!res && req->op == QCOW_OP_STATUS)
-		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
-	req->done(req, res);
+	if ((req->flags & QCOW_REQ_OUTER) && qcow_current_lock())
+		qcow_done_later(req);
+	else
+		qreq_done(req);
 }
 
 void qreq_fail(struct qcow_req *req, int err)
@@ -108,6 +115,14 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 			 struct qcow_req *req, enum qcow_op op, void *buf,
 			 uint64_t offset, uint64_t length);
 
+/* The caller's own request, not one the engine makes inside a step. */
+static void outer_mark(struct qcow_req *req)
+{
+	req->flags &= ~QCOW_REQ_OUTER;
+	if (!qcow_current_lock())
+		req->flags |= QCOW_REQ_OUTER;
+}
+
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
@@ -116,6 +131,7 @@ int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 	int ret;
 
 	req->fixed = NULL;
+	outer_mark(req);
 	if (op == QCOW_OP_READ &&
 	    submit_fast(ctx, img, req, buf, offset, length))
 		return 0;
@@ -137,6 +153,7 @@ int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
 		return -EINVAL;
 	req->fixed = fx;
 	req->fixed_addr = addr;
+	outer_mark(req);
 	if (op == QCOW_OP_READ &&
 	    submit_fast(ctx, img, req, NULL, offset, length))
 		return 0;
