@@ -337,7 +337,6 @@ const struct meta_slice *meta_cache_peek(struct meta_cache *c,
 	s = slice_find(c, offset);
 	if (!s || s->loading)
 		return NULL;
-	__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
 	if (!__atomic_load_n(&s->touched, __ATOMIC_RELAXED))
 		__atomic_store_n(&s->touched, true, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&s->used_at, __ATOMIC_RELAXED) != c->epoch)

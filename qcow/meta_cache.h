@@ -76,8 +76,8 @@ void meta_cache_put(struct meta_cache *c, struct meta_slice *s);
 /*
  * Under the chain lock held shared (the read fast path): the loaded slice
  * at offset, or NULL.  Nothing is held: the caller reads it before it lets
- * go of the lock.  Counts a hit; marks it used for the eviction (a second
- * chance) and the clean.
+ * go of the lock.  Marks it used for the eviction (a second chance) and
+ * the clean; the caller counts the hit (atomically) if it uses it.
  */
 const struct meta_slice *meta_cache_peek(struct meta_cache *c,
 					 uint64_t offset);
