@@ -305,7 +305,11 @@ struct qwaiter {
 
 /*
  * One request.  The caller owns the memory until done() runs; done()
- * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.
+ * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.  It
+ * runs on the thread of the request's context, before the call that
+ * completed it (qcow_ctx_complete(), qcow_ctx_run_deferred(), or the
+ * submit itself on an early failure) returns, with no engine lock held:
+ * it may submit.
  */
 #define QCOW_REQ_FUA	(1u << 0)	/* durable when done */
 #define QCOW_REQ_UNMAP	(1u << 1)	/* write-zeroes may free clusters */
