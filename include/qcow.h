@@ -21,6 +21,7 @@ struct io_uring;
 struct io_uring_cqe;
 struct qcow_image;
 struct qcow_ctx;
+struct qlock;
 struct qepoch;
 
 enum qcow_format {
@@ -356,11 +357,16 @@ struct qwaiter {
 	struct qwaiter *next;
 	struct qcow_ctx *ctx;		/* the thread that resumes it */
 	int err;
+	struct qlock *lock;		/* (engine) held to resume it */
 };
 
 /*
  * One request.  The caller owns the memory until done() runs; done()
- * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.
+ * receives 0 (or the status length for QCOW_OP_STATUS) or -errno.  It
+ * runs on the thread of the request's context, before the call that
+ * completed it (qcow_ctx_complete(), qcow_ctx_run_deferred(), or the
+ * submit itself on an early failure) returns, with no engine lock held:
+ * it may submit.
  */
 #define QCOW_REQ_FUA	(1u << 0)	/* durable when done */
 #define QCOW_REQ_UNMAP	(1u << 1)	/* write-zeroes may free clusters */
@@ -368,6 +374,7 @@ struct qwaiter {
 #define QCOW_REQ_FULL_DISCARD (1u << 17) /* engine use: unmap, no zero flag */
 #define QCOW_REQ_META	(1u << 18)	/* engine use: FUA needs metadata */
 #define QCOW_REQ_VMSTATE (1u << 19)	/* engine use: past the disk */
+#define QCOW_REQ_OUTER	(1u << 20)	/* engine use: done with no lock */
 
 struct qcow_req {
 	void (*done)(struct qcow_req *req, int res);
@@ -390,6 +397,7 @@ struct qcow_req {
 	struct qwaiter waiter;
 	void *drv_state;
 	struct qepoch *epoch;		/* counts the data I/O, if set */
+	struct qcow_req *done_next;	/* waiting for the locks to go */
 };
 
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,

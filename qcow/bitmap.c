@@ -11,12 +11,12 @@ static int no_bitmaps(const struct qcow_image *img)
 
 #define BITMAP_CALL(img, fn, ...)					\
 	do {								\
-		struct qcow_ctx *prev;					\
+		struct qlock_save prev;					\
 		int ret;						\
 									\
 		if (!(img)->drv->bitmap)				\
 			return no_bitmaps(img);				\
-		prev = qcow_lock(NULL);					\
+		prev = qcow_lock(NULL, (img)->lock);			\
 		ret = (img)->drv->bitmap->fn(img, __VA_ARGS__);		\
 		qcow_unlock(prev);					\
 		return ret;						\

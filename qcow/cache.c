@@ -107,12 +107,12 @@ unsigned int qcow_cache_clean_interval(const struct qcow_open_opts *o)
 int qcow_cache_stats(struct qcow_image *img, struct qcow_cache_stats *st)
 {
 	struct meta_cache *l2 = NULL, *rc = NULL;
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 
 	memset(st, 0, sizeof(*st));
 	if (!img->drv->caches)
 		return -ENOTSUP;
-	prev = qcow_lock(NULL);
+	prev = qcow_lock(NULL, img->lock);
 	img->drv->caches(img, &l2, &rc);
 	if (l2 && l2->hash) {
 		st->l2_max = (uint64_t)l2->max_slices * l2->slice_size;
@@ -134,10 +134,10 @@ int qcow_cache_stats(struct qcow_image *img, struct qcow_cache_stats *st)
 unsigned int qcow_cache_clean(struct qcow_image *img)
 {
 	struct meta_cache *l2, *rc;
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	unsigned int n = 0;
 
-	prev = qcow_lock(NULL);
+	prev = qcow_lock(NULL, img->lock);
 	for (; img; img = img->backing) {
 		if (!img->drv->caches)
 			continue;

@@ -2,7 +2,7 @@
 /*
  * The crypto worker pool: the device's queues never wait for a cipher.
  * Jobs queue under a mutex of their own; a worker runs the cipher without
- * the engine lock, then takes it to hand the job back to its context.
+ * the chain lock, then takes it to hand the job back to its context.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,7 +30,7 @@ static int run_job(struct qcrypt_job *j)
 static void *worker(void *arg)
 {
 	struct qcrypt_job *j;
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int ret;
 
 	for (;;) {
@@ -43,8 +43,8 @@ static void *worker(void *arg)
 			pool_tail = NULL;
 		pthread_mutex_unlock(&pool_lock);
 		ret = run_job(j);
-		prev = qcow_lock(NULL);
-		j->w.ctx->owned--;
+		prev = qcow_lock(NULL, j->lock);
+		qctx_own(j->w.ctx, -1);
 		qwaiter_wake(&j->w, ret);
 		qcow_unlock(prev);
 	}
@@ -95,11 +95,12 @@ void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
 	bool queued = false;
 
 	job->w.ctx = ctx;
+	job->lock = qcow_current_lock();
 	job->next = NULL;
 	if (ctx && ctx->ring) {
 		pthread_mutex_lock(&pool_lock);
 		if (pool_ready()) {
-			ctx->owned++;
+			qctx_own(ctx, 1);
 			if (pool_tail)
 				pool_tail->next = job;
 			else

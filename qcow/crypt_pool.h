@@ -28,10 +28,11 @@ struct qcrypt_job {
 	void *buf;
 	size_t len;
 	struct qcrypt_job *next;
+	struct qlock *lock;		/* the submitter's chain lock */
 };
 
 /*
- * Under the engine lock.  job->w.resume(&job->w, err) runs later on ctx's
+ * Under the chain lock.  job->w.resume(&job->w, err) runs later on ctx's
  * thread (or before this returns, without a ring or a pool).
  */
 void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);

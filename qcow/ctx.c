@@ -1,56 +1,185 @@
 // SPDX-License-Identifier: MIT
 /*
  * The concurrency model.  Contexts (one per thread, each with its ring or
- * none) may share images.  One recursive engine lock is held inside every
- * entry point (submit, complete, run_deferred, open, close, the image-wide
- * operations); the work under it is short and never waits for I/O.
- * Engine state is only touched under it, so the rest of the engine is
- * written as if single-threaded.
+ * none) may share images.  Each open chain (an image and its backing
+ * files) has one recursive lock, held inside every entry point that
+ * touches it (submit, the completion of an op, the resumption of a
+ * waiter, open, close, the image-wide operations): two chains never
+ * contend.  Chain state is only touched under its lock, so the drivers
+ * are written as if single-threaded.  Nothing under it waits: an op that
+ * would block (I/O without a ring, the reads of an O_DIRECT
+ * read-modify-write, a ring with no free entry) goes on its context's
+ * deferred list, and qcow_ctx_run_deferred() does the blocking part
+ * without the lock, then takes it to go on.
  *
  * What runs where: an op completes on the context that submitted it
- * (qcow_ctx_complete() on its ring's thread, or from the deferred list
- * when it ran at once or failed before it started).  A waiter (a request
- * parked on a metadata load or an allocation) belongs to the context
- * that parked it: a wake-up found by another thread goes to the owner's
- * mailbox and eventfd, and the owner resumes it in
- * qcow_ctx_run_deferred(), so every SQE of a request goes on its own
- * thread's ring.
+ * (qcow_ctx_complete() on its ring's thread, or from the deferred list).
+ * A waiter (a request parked on a metadata load or an allocation) belongs
+ * to the context that parked it: a wake-up found by another thread goes
+ * to the owner's mailbox (under a mutex of the context's own) and
+ * eventfd, with the waker's chain lock, and the owner resumes it under
+ * that lock in qcow_ctx_run_deferred(), so every SQE of a request goes on
+ * its own thread's ring.
+ *
+ * A thread holds one chain's lock at a time, except when a callback
+ * (done) submits to another chain; callers that do that from several
+ * threads must nest the chains in one order.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <liburing.h>
 #include "internal.h"
 
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
 {
+	op->defer = QIO_DEF_FINISH;
 	qio_list_append(&ctx->defer_head, &ctx->defer_tail, op);
 }
 
-static pthread_mutex_t engine_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-static __thread struct qcow_ctx *current_ctx;
-
-struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx)
+void qctx_defer_work(struct qcow_ctx *ctx, struct qio_op *op,
+		     enum qio_defer what)
 {
-	struct qcow_ctx *prev;
+	op->defer = what;
+	qio_list_append(&ctx->defer_head, &ctx->defer_tail, op);
+}
 
-	pthread_mutex_lock(&engine_lock);
-	prev = current_ctx;
+/* Ops made with no lock held (none should be) finish under this one. */
+static struct qlock fallback_lock = {
+	.rw = PTHREAD_RWLOCK_INITIALIZER,
+};
+static __thread struct qcow_ctx *current_ctx;
+static __thread struct qlock *current_lock;
+static __thread bool current_shared;
+/* requests done while this thread held a lock (qcow_done_later()) */
+static __thread struct qcow_req *later_head, *later_tail;
+
+void qcow_done_later(struct qcow_req *req)
+{
+	req->done_next = NULL;
+	if (later_tail)
+		later_tail->done_next = req;
+	else
+		later_head = req;
+	later_tail = req;
+}
+
+static void run_later(void)
+{
+	struct qcow_req *req;
+
+	while (!current_lock && (req = later_head)) {
+		later_head = req->done_next;
+		if (!later_head)
+			later_tail = NULL;
+		qreq_done(req);
+	}
+}
+
+/*
+ * Writers first: the fast path's readers never hold it long, and must not
+ * keep a completion or an allocating write waiting.
+ */
+struct qlock *qlock_new(void)
+{
+	struct qlock *lk = calloc(1, sizeof(*lk));
+	pthread_rwlockattr_t a;
+
+	if (!lk)
+		return NULL;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&lk->rw, &a)) {
+		free(lk);
+		lk = NULL;
+	}
+	pthread_rwlockattr_destroy(&a);
+	return lk;
+}
+
+void qlock_free(struct qlock *lk)
+{
+	if (!lk)
+		return;
+	qpool_drain(lk);
+	pthread_rwlock_destroy(&lk->rw);
+	free(lk);
+}
+
+static bool held_by_me(struct qlock *lk)
+{
+	return __atomic_load_n(&lk->owner, __ATOMIC_RELAXED) ==
+	       (unsigned long)pthread_self();
+}
+
+struct qlock_save qcow_lock(struct qcow_ctx *ctx, struct qlock *lk)
+{
+	struct qlock_save prev = { current_ctx, current_lock, current_shared };
+
+	if (!lk)
+		lk = &fallback_lock;
+	if (held_by_me(lk)) {
+		lk->depth++;
+	} else {
+		pthread_rwlock_wrlock(&lk->rw);
+		__atomic_store_n(&lk->owner, (unsigned long)pthread_self(),
+				 __ATOMIC_RELAXED);
+		lk->depth = 1;
+	}
+	current_lock = lk;
+	current_shared = false;
 	if (ctx)
 		current_ctx = ctx;
 	return prev;
 }
 
-void qcow_unlock(struct qcow_ctx *prev)
+bool qcow_lock_shared(struct qcow_ctx *ctx, struct qlock *lk,
+		      struct qlock_save *prev)
 {
-	current_ctx = prev;
-	pthread_mutex_unlock(&engine_lock);
+	if (held_by_me(lk) || (current_lock == lk && current_shared))
+		return false;
+	prev->ctx = current_ctx;
+	prev->lock = current_lock;
+	prev->shared = current_shared;
+	pthread_rwlock_rdlock(&lk->rw);
+	current_lock = lk;
+	current_shared = true;
+	current_ctx = ctx;
+	return true;
+}
+
+void qcow_unlock(struct qlock_save prev)
+{
+	struct qlock *lk = current_lock;
+	bool shared = current_shared;
+
+	current_ctx = prev.ctx;
+	current_lock = prev.lock;
+	current_shared = prev.shared;
+	if (!shared && --lk->depth)
+		return;
+	if (!shared)
+		__atomic_store_n(&lk->owner, 0UL, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&lk->rw);
+	run_later();
+}
+
+bool qcow_lock_is_shared(void)
+{
+	return current_shared;
 }
 
 struct qcow_ctx *qcow_current_ctx(void)
 {
 	return current_ctx;
+}
+
+struct qlock *qcow_current_lock(void)
+{
+	return current_lock;
 }
 
 void qwaiter_wake(struct qwaiter *w, int err)
@@ -63,33 +192,48 @@ void qwaiter_wake(struct qwaiter *w, int err)
 		return;
 	}
 	w->err = err;
+	w->lock = current_lock;
 	w->next = NULL;
+	pthread_mutex_lock(&ctx->mail_mu);
 	was_empty = !ctx->mail_head;
 	if (ctx->mail_tail)
 		ctx->mail_tail->next = w;
 	else
-		ctx->mail_head = w;
+		__atomic_store_n(&ctx->mail_head, w, __ATOMIC_RELEASE);
 	ctx->mail_tail = w;
+	/* EFD_NONBLOCK: a counter added to, never a wait */
 	if (was_empty && ctx->event_fd >= 0)
 		eventfd_write(ctx->event_fd, 1);
+	pthread_mutex_unlock(&ctx->mail_mu);
+}
+
+bool qctx_has_mail(struct qcow_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->mail_head, __ATOMIC_ACQUIRE) != NULL;
 }
 
 static int run_mail(struct qcow_ctx *ctx)
 {
-	struct qwaiter *w;
+	struct qwaiter *w, *next;
+	struct qlock_save prev;
 	eventfd_t v;
 	int n = 0;
 
-	if (!ctx->mail_head)
+	if (!qctx_has_mail(ctx))
 		return 0;
 	if (ctx->event_fd >= 0)
 		eventfd_read(ctx->event_fd, &v);
-	while ((w = ctx->mail_head)) {
-		ctx->mail_head = w->next;
-		if (!ctx->mail_head)
-			ctx->mail_tail = NULL;
+	pthread_mutex_lock(&ctx->mail_mu);
+	w = ctx->mail_head;
+	__atomic_store_n(&ctx->mail_head, NULL, __ATOMIC_RELAXED);
+	ctx->mail_tail = NULL;
+	pthread_mutex_unlock(&ctx->mail_mu);
+	for (; w; w = next) {
+		next = w->next;
 		w->next = NULL;
+		prev = qcow_lock(ctx, w->lock);
 		w->resume(w, w->err);
+		qcow_unlock(prev);
 		n++;
 	}
 	return n;
@@ -107,6 +251,7 @@ int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring)
 		free(ctx);
 		return -errno;
 	}
+	pthread_mutex_init(&ctx->mail_mu, NULL);
 	*out = ctx;
 	return 0;
 }
@@ -120,23 +265,84 @@ void qcow_ctx_free(struct qcow_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* a waker still inside qwaiter_wake() leaves first */
+	pthread_mutex_lock(&ctx->mail_mu);
+	pthread_mutex_unlock(&ctx->mail_mu);
+	pthread_mutex_destroy(&ctx->mail_mu);
 	close(ctx->event_fd);
+	while (ctx->fast_free) {
+		void *p = ctx->fast_free;
+
+		ctx->fast_free = *(void **)p;
+		free(p);
+	}
 	free(ctx);
 }
 
 unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
 {
-	return ctx->inflight + ctx->owned + (ctx->defer_head != NULL) +
-	       (ctx->mail_head != NULL);
+	return ctx->inflight + qctx_owned(ctx) + (ctx->defer_head != NULL) +
+	       qctx_has_mail((struct qcow_ctx *)ctx);
+}
+
+/* An SQE for an op that found the ring full, submitting without a lock. */
+static void run_sqe(struct qcow_ctx *ctx, struct qio_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ctx->ring);
+	struct qlock_save prev;
+
+	if (!sqe) {
+		io_uring_submit(ctx->ring);
+		sqe = io_uring_get_sqe(ctx->ring);
+	}
+	if (sqe) {
+		qio_prep(sqe, op);
+		return;
+	}
+	ctx->inflight--;
+	if (!op->fixed && op->file)
+		op->res = qio_sync(op);
+	else
+		op->res = -EIO;
+	prev = qcow_lock(ctx, op->lock);
+	qio_finish(op, op->res);
+	qcow_unlock(prev);
+}
+
+static void run_op(struct qcow_ctx *ctx, struct qio_op *op)
+{
+	struct qlock_save prev;
+	int res = op->res;
+
+	switch (op->defer) {
+	case QIO_DEF_SQE:
+		run_sqe(ctx, op);
+		return;
+	case QIO_DEF_SYNC:
+		res = qio_sync(op);
+		break;
+	case QIO_DEF_RMW:
+		res = qdirect_rmw_fill(op);
+		break;
+	default:
+		break;
+	}
+	prev = qcow_lock(ctx, op->lock);
+	if (op->defer == QIO_DEF_RMW && !res)
+		qio_start(op);
+	else
+		qio_finish(op, res);
+	qcow_unlock(prev);
 }
 
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 {
-	struct qcow_ctx *prev = qcow_lock(ctx);
+	struct qlock_save prev = { current_ctx, current_lock, current_shared };
 	struct qio_op *op;
 	int n = run_mail(ctx);
 
-	while ((op = ctx->defer_head) || ctx->mail_head) {
+	current_ctx = ctx;
+	while ((op = ctx->defer_head) || qctx_has_mail(ctx)) {
 		if (!op) {
 			n += run_mail(ctx);
 			continue;
@@ -144,9 +350,13 @@ int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 		ctx->defer_head = op->next;
 		if (!ctx->defer_head)
 			ctx->defer_tail = NULL;
-		qio_finish(op, op->res);
+		op->next = NULL;
+		run_op(ctx, op);
 		n++;
 	}
-	qcow_unlock(prev);
+	current_ctx = prev.ctx;
+	current_lock = prev.lock;
+	current_shared = prev.shared;
+	run_later();
 	return n;
 }

@@ -47,7 +47,7 @@ bool qio_held(struct qio_op *op)
 
 void qfile_backend_release(struct qio_op *op)
 {
-	struct qcow_ctx *prev = qcow_lock(op->ctx);
+	struct qlock_save prev = qcow_lock(op->ctx, op->lock);
 
 	op->ctx->inflight--;
 	qio_start(op);

@@ -331,6 +331,11 @@ static int open_one(struct qcow_image **out, const char *path,
 	img->opts = *opts;
 	img->child = child;
 	img->chain_depth = depth;
+	img->lock = child ? child->lock : qlock_new();
+	if (!img->lock) {
+		free(img);
+		return qcow_set_error(-ENOMEM, path, "out of memory");
+	}
 	img->filename = strdup(path);
 	if (!img->filename) {
 		ret = qcow_set_error(-ENOMEM, path, "out of memory");
@@ -423,6 +428,8 @@ void qcow_close(struct qcow_image *img)
 	free(img->backing_path);
 	free(img->backing_format);
 	free(img->filename);
+	if (!img->chain_depth)
+		qlock_free(img->lock);
 	free(img);
 }
 

@@ -10,9 +10,11 @@
 #include "file_backend.h"
 
 /*
- * ---- files (file.c), asynchronous I/O (io.c), contexts and the engine
- * lock (ctx.c) ----
+ * ---- files (file.c), asynchronous I/O (io.c), contexts and the chain
+ * locks (ctx.c) ----
  */
+
+#include <pthread.h>
 
 #define QIO_DIRECT_ALIGN 4096	/* memory alignment of O_DIRECT buffers */
 
@@ -44,11 +46,45 @@ struct qfile {
 enum qio_kind { QIO_READ, QIO_WRITE, QIO_FSYNC, QIO_PUNCH, QIO_FALLOC,
 		QIO_ZERO };
 
+/*
+ * What qcow_ctx_run_deferred() does with an op on the deferred list:
+ * finish it with op->res; or first, without the lock, do its I/O at once,
+ * read the blocks of its read-modify-write, or wait for a free SQE.
+ */
+enum qio_defer { QIO_DEF_FINISH, QIO_DEF_SYNC, QIO_DEF_RMW, QIO_DEF_SQE };
+
+/* Free lists of per-I/O objects (pool.c), one set per chain lock. */
+enum qpool_kind { QPOOL_DATA_IO, QPOOL_ALLOC_OP, QPOOL_CHILD, QPOOL_NR };
+#define QPOOL_MAX	256	/* objects kept of each kind */
+
+/*
+ * One open chain's lock: exclusive (recursive: callbacks may submit) for
+ * everything but the read fast path, which takes it shared (ctx.c).
+ */
+struct qlock {
+	pthread_rwlock_t rw;
+	unsigned long owner;		/* pthread_self() of the exclusive */
+	unsigned int depth;		/* holder, and its nesting */
+	struct qpool_item *pool[QPOOL_NR];
+	unsigned int pool_n[QPOOL_NR];
+};
+
+/*
+ * Under a chain lock: a zeroed object of a kind (always of the same
+ * size), and one given back; qpool_drain() frees the lock's lists.
+ */
+void *qpool_get(enum qpool_kind k, size_t size);
+void qpool_put(enum qpool_kind k, void *p);
+void qpool_drain(struct qlock *lk);
+
 struct qio_op {
 	void (*cb)(struct qio_op *op, int res);
 	void *data;
 	struct qio_op *next;
 	struct qcow_ctx *ctx;
+	struct qlock *lock;		/* of the chain it was started for */
+	bool lockless;			/* fast path: completes without it */
+	enum qio_defer defer;
 	struct qfile *file;		/* NULL: a copy through fd */
 	int fd;
 	bool fixed;			/* buffer buf_index, at fixed_addr */
@@ -77,22 +113,56 @@ struct qcow_ctx {
 	struct io_uring *ring;
 	struct qio_op *defer_head;
 	struct qio_op *defer_tail;
-	unsigned int inflight;
-	unsigned int owned;		/* engine work running on this ctx */
+	unsigned int inflight;		/* on the ring (owner thread only) */
+	unsigned int owned;		/* engine work running: atomic */
 	int event_fd;			/* -1 until asked for */
+	pthread_mutex_t mail_mu;	/* the mailbox, filled by others */
 	struct qwaiter *mail_head;	/* woken by other threads */
 	struct qwaiter *mail_tail;
+	void *fast_free;		/* the read fast path's ops, reused */
+	unsigned int fast_nr;
 };
 
+/* Engine work of ctx running elsewhere (a worker, a checkpoint). */
+static inline void qctx_own(struct qcow_ctx *ctx, int n)
+{
+	__atomic_add_fetch(&ctx->owned, n, __ATOMIC_RELAXED);
+}
+
+static inline unsigned int qctx_owned(const struct qcow_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->owned, __ATOMIC_RELAXED);
+}
+
+bool qctx_has_mail(struct qcow_ctx *ctx);
+
 /*
- * The engine lock: every entry point (submit, complete, run_deferred,
- * open, close and the image-wide operations) holds it, so contexts on
- * several threads can share images.  It is recursive: callbacks may
- * submit.  qcow_current_ctx() is the context whose thread is inside.
+ * The chain locks (ctx.c): every entry point holds the lock of the chain
+ * it works on, so contexts on several threads can share images.
+ * qcow_current_ctx() is the context whose thread is inside,
+ * qcow_current_lock() the lock it holds.  lk NULL: a process-wide lock
+ * (for what belongs to no chain).
  */
-struct qcow_ctx *qcow_lock(struct qcow_ctx *ctx);
-void qcow_unlock(struct qcow_ctx *prev);
+struct qlock_save {
+	struct qcow_ctx *ctx;
+	struct qlock *lock;
+	bool shared;
+};
+
+struct qlock *qlock_new(void);
+void qlock_free(struct qlock *lk);
+struct qlock_save qcow_lock(struct qcow_ctx *ctx, struct qlock *lk);
+/*
+ * Shared, for the read fast path only: false when this thread holds lk
+ * already (it must take the exclusive path).  qcow_unlock() ends both.
+ */
+bool qcow_lock_shared(struct qcow_ctx *ctx, struct qlock *lk,
+		      struct qlock_save *prev);
+void qcow_unlock(struct qlock_save prev);
+/* The thread holds a lock shared: no pools, no waiters, no callbacks. */
+bool qcow_lock_is_shared(void);
 struct qcow_ctx *qcow_current_ctx(void);
+struct qlock *qcow_current_lock(void);
 /* Resumes w now when its context is the current one, else queues it. */
 void qwaiter_wake(struct qwaiter *w, int err);
 
@@ -165,6 +235,15 @@ int qfd_preallocate(int fd, enum qcow_prealloc mode, uint64_t off,
 
 /* run a callback later from qcow_ctx_run_deferred() */
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op);
+/* the blocking part of op later, without the lock (enum qio_defer) */
+void qctx_defer_work(struct qcow_ctx *ctx, struct qio_op *op,
+		     enum qio_defer what);
+/* io.c: the I/O of op done at once; an SQE for it */
+int qio_sync(struct qio_op *op);
+struct io_uring_sqe;
+void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op);
+/* io_direct.c: a read-modify-write's blocks read, the data merged */
+int qdirect_rmw_fill(struct qio_op *op);
 /* an op's end: results checked, bounce copied back, then op->cb (io.c) */
 void qio_finish(struct qio_op *op, int res);
 
@@ -178,14 +257,27 @@ struct qepoch {
 	struct qwaiter *waiter;		/* for the other slot to drain */
 };
 
-/* The slot of I/O that starts now, for qepoch_exit() when it ends. */
+/*
+ * The slot of I/O that starts now, for qepoch_exit() when it ends.  The
+ * counts are atomic: the read fast path enters under the chain lock held
+ * shared and exits with no lock (io_epoch.c).
+ */
 static inline unsigned int qepoch_enter(struct qepoch *e)
 {
-	e->n[e->cur]++;
-	return e->cur;
+	unsigned int cur = __atomic_load_n(&e->cur, __ATOMIC_RELAXED);
+
+	__atomic_add_fetch(&e->n[cur], 1, __ATOMIC_SEQ_CST);
+	return cur;
 }
 
+/* Under the chain lock (exclusive). */
 void qepoch_exit(struct qepoch *e, unsigned int slot);
+/*
+ * With no lock: true when the caller must take the chain lock and call
+ * qepoch_wake() (a checkpoint may wait for the slot to drain).
+ */
+bool qepoch_exit_unlocked(struct qepoch *e, unsigned int slot);
+void qepoch_wake(struct qepoch *e, unsigned int slot);
 /*
  * A new epoch, once no I/O begun in the one before the current one is in
  * flight: true, or false and w is woken when it may be asked again.
@@ -291,7 +383,7 @@ struct qcow_snapshot_ops {
 
 /*
  * Persistent dirty bitmaps behind qcow.h's qcow_bitmap_*() (bitmap.c
- * dispatches, holding the engine lock).  track runs once for every write,
+ * dispatches, holding the chain lock).  track runs once for every write,
  * zero write and discard before the driver starts it.
  */
 struct qcow_bitmap_ops {
@@ -318,6 +410,11 @@ struct qcow_driver {
 	void (*close)(struct qcow_image *img);
 	/* advance a request; called again after it was parked */
 	void (*step)(struct qcow_req *req);
+	/*
+	 * Optional: start a read under the chain lock held shared, with no
+	 * side effect when it returns false (then step runs, exclusive).
+	 */
+	bool (*read_fast)(struct qcow_req *req);
 	/* makes everything written so far durable, then puts req */
 	void (*flush)(struct qcow_req *req);
 	/* background write-back of dirty metadata, if any */
@@ -366,6 +463,7 @@ struct qcow_image {
 	struct qfile *file;
 	uint64_t size;
 	struct qcow_image *backing;
+	struct qlock *lock;	/* the chain's: the top image owns it */
 	char *backing_name;	/* as stored in the image */
 	char *backing_path;	/* resolved against the image's folder */
 	bool file_driver;	/* opened by a json: "driver":"file" name */
@@ -420,6 +518,13 @@ int qcow_pdiscard_flags(struct qcow_image *img, uint64_t len, uint64_t off,
 
 void qreq_get(struct qcow_req *req);
 void qreq_put(struct qcow_req *req);
+/*
+ * The caller's done().  A request submitted by a thread holding no lock
+ * (QCOW_REQ_OUTER) is done once its thread holds none again, so that its
+ * done() may submit the next read on the fast path (ctx.c).
+ */
+void qreq_done(struct qcow_req *req);
+void qcow_done_later(struct qcow_req *req);
 void qreq_fail(struct qcow_req *req, int err);
 
 /*

@@ -18,16 +18,22 @@
 #define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)(addr), (void)(len))
 #endif
 
+static bool qio_by_punch(const struct qfile *f)
+{
+	return __atomic_load_n(&f->zero_by_punch, __ATOMIC_RELAXED);
+}
+
 static int qio_zero_mode(const struct qfile *f)
 {
-	return f->zero_by_punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+	return qio_by_punch(f) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
 				  FALLOC_FL_ZERO_RANGE;
 }
 
-static int qio_sync(struct qio_op *op, void *buf, uint64_t len, uint64_t off)
+/* Without the lock: the op's own fields and the file's constant ones. */
+int qio_sync(struct qio_op *op)
 {
-	uint8_t *p = buf;
-	uint64_t done = 0;
+	uint8_t *p = op->io_buf;
+	uint64_t len = op->io_len, off = op->io_off, done = 0;
 	ssize_t n;
 
 	if (op->kind == QIO_FSYNC)
@@ -72,10 +78,10 @@ static bool qio_needs_bounce(struct qfile *f, void *buf, uint64_t len,
 /* A file system without a zero range (tmpfs): the op again, as a punch. */
 static bool qio_zero_retry(struct qio_op *op, int res)
 {
-	if (op->kind != QIO_ZERO || op->file->zero_by_punch ||
+	if (op->kind != QIO_ZERO || qio_by_punch(op->file) ||
 	    (res != -EOPNOTSUPP && res != -EINVAL))
 		return false;
-	op->file->zero_by_punch = true;
+	__atomic_store_n(&op->file->zero_by_punch, true, __ATOMIC_RELAXED);
 	qio_record(QIO_EV_DONE, op, res);
 	qio_start(op);
 	return true;
@@ -117,7 +123,7 @@ void qio_finish(struct qio_op *op, int res)
 		res = 0;	/* space not punched or reserved is only space */
 	}
 	if (!res && (op->kind == QIO_FALLOC ||
-		     (op->kind == QIO_ZERO && !op->file->zero_by_punch)) &&
+		     (op->kind == QIO_ZERO && !qio_by_punch(op->file))) &&
 	    op->off + op->len > op->file->size)
 		op->file->size = op->off + op->len;
 	free(op->bounce);
@@ -129,7 +135,7 @@ void qio_finish(struct qio_op *op, int res)
 	op->cb(op, res);
 }
 
-static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
+void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 {
 	int fd = op->fd;
 	uint8_t *buf = op->io_buf ? op->io_buf + op->io_done : NULL;
@@ -170,15 +176,21 @@ static void qio_prep(struct io_uring_sqe *sqe, struct qio_op *op)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
 }
 
-static struct io_uring_sqe *qio_get_sqe(struct io_uring *ring)
+/*
+ * An SQE of the context's ring, or none when it is full: then the op
+ * waits on the deferred list, and qcow_ctx_run_deferred() submits the
+ * ring without the lock to make room.
+ */
+static bool qio_queue(struct qcow_ctx *ctx, struct qio_op *op)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ctx->ring);
 
 	if (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
+		qctx_defer_work(ctx, op, QIO_DEF_SQE);
+		return false;
 	}
-	return sqe;
+	qio_prep(sqe, op);
+	return true;
 }
 
 /*
@@ -199,6 +211,8 @@ static void qio_init(struct qio_op *op, struct qcow_ctx *ctx,
 		     uint64_t len, uint64_t off)
 {
 	op->ctx = ctx;
+	op->lock = qcow_current_lock();
+	op->lockless = qcow_lock_is_shared();
 	op->file = f;
 	op->fd = fd;
 	op->fixed = false;
@@ -286,7 +300,6 @@ void qfile_submit_ev(struct qcow_ctx *ctx, struct qfile *f,
 static void qio_start_mem(struct qio_op *op)
 {
 	struct qcow_ctx *ctx = op->ctx;
-	struct io_uring_sqe *sqe;
 
 	if (__builtin_expect(!!(op->file && op->file->dbg), 0) &&
 	    qbd_filter(op->file->dbg, op))
@@ -298,24 +311,20 @@ static void qio_start_mem(struct qio_op *op)
 	}
 	if (qio_held(op))
 		return;
-	ctx->inflight++;
 	qio_record(QIO_EV_SUBMIT, op, 0);
-	sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
-	if (!sqe) {
-		op->res = qio_sync(op, op->io_buf, op->io_len, op->io_off);
-		ctx->inflight--;
-		qctx_defer(ctx, op);
+	if (!ctx->ring) {
+		/* done at once, later, without the lock */
+		qctx_defer_work(ctx, op, QIO_DEF_SYNC);
 		return;
 	}
-	qio_prep(sqe, op);
-	qio_kick(ctx->ring, op);
+	ctx->inflight++;
+	if (qio_queue(ctx, op))
+		qio_kick(ctx->ring, op);
 }
 
 /* Ops with no sync fallback: the ring always has room after a submit. */
 static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 {
-	struct io_uring_sqe *sqe = ctx->ring ? qio_get_sqe(ctx->ring) : NULL;
-
 	op->bounce = NULL;
 	op->io_buf = op->buf;
 	op->io_len = op->len;
@@ -324,7 +333,7 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 	if (__builtin_expect(!!(op->file && op->file->dbg), 0) &&
 	    qbd_filter(op->file->dbg, op))
 		return;
-	op->res = sqe ? qio_injected_error(op) : -EIO;
+	op->res = ctx->ring ? qio_injected_error(op) : -EIO;
 	if (op->res) {
 		qctx_defer(ctx, op);
 		return;
@@ -333,8 +342,8 @@ static void qio_submit_ring(struct qcow_ctx *ctx, struct qio_op *op)
 		return;
 	ctx->inflight++;
 	qio_record(QIO_EV_SUBMIT, op, 0);
-	qio_prep(sqe, op);
-	qio_kick(ctx->ring, op);
+	if (qio_queue(ctx, op))
+		qio_kick(ctx->ring, op);
 }
 
 static void qio_set_fixed(struct qio_op *op, int index, uint64_t addr)
@@ -388,20 +397,16 @@ void qfd_submit(struct qcow_ctx *ctx, int fd, struct qio_op *op,
  */
 static bool qio_continue_short_read(struct qio_op *op, int res)
 {
-	struct io_uring_sqe *sqe;
-
 	if (op->kind != QIO_READ || res <= 0)
 		return false;
 	op->io_done += res;
 	if (op->io_done >= op->io_len)
 		return false;
-	if (op->file && !op->fixed &&
+	/* (a lockless op reads on to the EOF the kernel reports) */
+	if (op->file && !op->fixed && !op->lockless &&
 	    op->io_off + op->io_done >= op->file->size)
 		return false;
-	sqe = qio_get_sqe(op->ctx->ring);
-	if (!sqe)
-		return false;
-	qio_prep(sqe, op);
+	qio_queue(op->ctx, op);
 	return true;
 }
 
@@ -419,12 +424,23 @@ static void qio_mark_read(struct qio_op *op, int res)
 void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe)
 {
 	struct qio_op *op = (struct qio_op *)(uintptr_t)cqe->user_data;
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int res = cqe->res;
 
 	if (!op)
 		return;
-	prev = qcow_lock(ctx);
+	if (op->lockless) {
+		/* the read fast path's: its callback takes what it needs */
+		qio_mark_read(op, res);
+		if (qio_continue_short_read(op, res))
+			return;
+		if (res >= 0)
+			res = op->io_done;
+		ctx->inflight--;
+		qio_finish(op, res);
+		return;
+	}
+	prev = qcow_lock(ctx, op->lock);
 	qio_mark_read(op, res);
 	if (qio_continue_short_read(op, res))
 		goto out;

@@ -12,8 +12,11 @@
 #include <string.h>
 #include "internal.h"
 
-/* Reads the blocks the write covers in part and merges the data in. */
-static int rmw_fill(struct qio_op *op)
+/*
+ * Reads the blocks the write covers in part and merges the data in:
+ * without the lock, from qcow_ctx_run_deferred().
+ */
+int qdirect_rmw_fill(struct qio_op *op)
 {
 	struct qfile *f = op->file;
 	uint64_t a = f->align, end = op->io_off + op->io_len;
@@ -33,14 +36,10 @@ static int rmw_fill(struct qio_op *op)
 
 static void dwrite_go(struct qio_op *op)
 {
-	int ret = op->rmw ? rmw_fill(op) : 0;
-
-	if (ret < 0) {
-		op->res = ret;
-		qctx_defer(op->ctx, op);
-		return;
-	}
-	qio_start(op);
+	if (op->rmw)
+		qctx_defer_work(op->ctx, op, QIO_DEF_RMW);
+	else
+		qio_start(op);
 }
 
 static void dwrite_resume(struct qwaiter *w, int err)

@@ -226,7 +226,11 @@ static void slice_free(struct meta_cache *c, struct meta_slice *s)
 	c->nb_slices--;
 }
 
-/* Room for one more within the target size: clean idle slices go. */
+/*
+ * Room for one more within the target size: clean idle slices go, but a
+ * slice the fast path found since it was last here gets a second chance
+ * at the front (peeks move nothing).
+ */
 static void shrink(struct meta_cache *c)
 {
 	struct meta_slice *s, *prev;
@@ -234,8 +238,15 @@ static void shrink(struct meta_cache *c)
 	for (s = c->lru.prev; s != &c->lru && c->nb_slices >= c->max_slices;
 	     s = prev) {
 		prev = s->prev;
-		if (evictable(s))
-			slice_free(c, s);
+		if (!evictable(s))
+			continue;
+		if (s->touched) {
+			s->touched = false;
+			lru_unlink(s);
+			lru_push_front(c, s);
+			continue;
+		}
+		slice_free(c, s);
 	}
 }
 
@@ -325,6 +336,23 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 	qfile_submit_ev(ctx, c->file, &s->op, QIO_READ, s->data,
 			c->slice_size, offset, c->load_ev);
 	return NULL;
+}
+
+const struct meta_slice *meta_cache_peek(struct meta_cache *c,
+					 uint64_t offset)
+{
+	struct meta_slice *s;
+
+	if (!c->hash)
+		return NULL;
+	s = slice_find(c, offset);
+	if (!s || s->loading)
+		return NULL;
+	if (!__atomic_load_n(&s->touched, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->touched, true, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&s->used_at, __ATOMIC_RELAXED) != c->epoch)
+		__atomic_store_n(&s->used_at, c->epoch, __ATOMIC_RELAXED);
+	return s;
 }
 
 struct meta_slice *meta_cache_get_new(struct meta_cache *c, uint64_t offset,

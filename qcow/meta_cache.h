@@ -33,6 +33,7 @@ struct meta_slice {
 	unsigned int used_at;		/* clean epoch of the last use */
 	bool loading;
 	bool dirty;
+	bool touched;			/* found by a peek since last evicted */
 	struct qwaiter *waiters;
 	struct meta_cache *cache;
 	struct meta_slab *slab;
@@ -73,6 +74,14 @@ struct meta_slice *meta_cache_get(struct meta_cache *c, struct qcow_ctx *ctx,
 struct meta_slice *meta_cache_get_new(struct meta_cache *c, uint64_t offset,
 				      int *err);
 void meta_cache_put(struct meta_cache *c, struct meta_slice *s);
+/*
+ * Under the chain lock held shared (the read fast path): the loaded slice
+ * at offset, or NULL.  Nothing is held: the caller reads it before it lets
+ * go of the lock.  Marks it used for the eviction (a second chance) and
+ * the clean; the caller counts the hit (atomically) if it uses it.
+ */
+const struct meta_slice *meta_cache_peek(struct meta_cache *c,
+					 uint64_t offset);
 void meta_cache_mark_dirty(struct meta_cache *c, struct meta_slice *s);
 /* Takes the dirty list; the caller cleans each slice it writes. */
 struct meta_slice *meta_cache_take_dirty(struct meta_cache *c);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "internal.h"
@@ -51,7 +52,7 @@ static void data_io_done(struct qio_op *op, int res)
 	if (res < 0)
 		qreq_fail(req, res);
 	free(d->owned);
-	free(d);
+	qpool_put(QPOOL_DATA_IO, d);
 	if (epoch)
 		qepoch_exit(epoch, slot);
 	qreq_put(req);
@@ -59,7 +60,7 @@ static void data_io_done(struct qio_op *op, int res)
 
 static struct data_io *data_io_new(struct qcow_req *req, void *owned)
 {
-	struct data_io *d = calloc(1, sizeof(*d));
+	struct data_io *d = qpool_get(QPOOL_DATA_IO, sizeof(*d));
 
 	if (!d) {
 		free(owned);
@@ -100,32 +101,33 @@ static void copy_in(struct qcow_req *req, uint64_t boff, const void *mem,
 			   (void *)mem, len, copy_pos(req, boff));
 }
 
+/* Made once for the process: chains on several threads ask for them. */
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+static int zero_dev_fd = -1;
+static void *zero_pages;
+
+static void zero_init(void)
+{
+	void *p;
+
+	zero_dev_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	p = mmap(NULL, ZERO_SOURCE_LEN, PROT_READ,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	zero_pages = p == MAP_FAILED ? NULL : p;
+}
+
 /* /dev/zero reads without blocking (FMODE_NOWAIT): no io-wq worker. */
 static int zero_fd(void)
 {
-	static int fd = -2;
-
-	if (fd == -2) {
-		fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			fd = -1;
-	}
-	return fd;
+	pthread_once(&zero_once, zero_init);
+	return zero_dev_fd;
 }
 
 /* Anonymous pages never written: reads as zeros, costs no memory. */
 static const uint8_t *zero_source(void)
 {
-	static void *zeros;
-	void *p;
-
-	if (!zeros) {
-		p = mmap(NULL, ZERO_SOURCE_LEN, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p != MAP_FAILED)
-			zeros = p;
-	}
-	return zeros;
+	pthread_once(&zero_once, zero_init);
+	return zero_pages;
 }
 
 const uint8_t *qcow_zero_source(void)
@@ -295,7 +297,7 @@ static void child_read_done(struct qcow_req *child, int res)
 
 	if (res < 0)
 		qreq_fail(parent, res);
-	free(c);
+	qpool_put(QPOOL_CHILD, c);
 	qreq_put(parent);
 }
 
@@ -313,7 +315,7 @@ void qreq_data_backing(struct qcow_req *req, uint64_t boff, uint64_t pos,
 		qreq_data_zero(req, boff + n, len - n);
 	if (!n)
 		return;
-	c = calloc(1, sizeof(*c));
+	c = qpool_get(QPOOL_CHILD, sizeof(*c));
 	if (!c) {
 		qreq_fail(req, -ENOMEM);
 		return;
@@ -330,7 +332,7 @@ void qreq_data_backing(struct qcow_req *req, uint64_t boff, uint64_t pos,
 				  req->buf + boff, pos, n);
 	if (ret < 0) {
 		qreq_fail(req, ret);
-		free(c);
+		qpool_put(QPOOL_CHILD, c);
 		qreq_put(req);
 	}
 }

@@ -14,10 +14,17 @@ void qreq_get(struct qcow_req *req)
 	req->pending++;
 }
 
+void qreq_done(struct qcow_req *req)
+{
+	int res = req->error;
+
+	if (!res && req->op == QCOW_OP_STATUS)
+		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
+	req->done(req, res);
+}
+
 void qreq_put(struct qcow_req *req)
 {
-	int res;
-
 	if (--req->pending > 0)
 		return;
 	if (!req->error && (req->flags & QCOW_REQ_FUA) &&
@@ -28,10 +35,10 @@ void qreq_put(struct qcow_req *req)
 		req->img->drv->flush(req);
 		return;
 	}
-	res = req->error;
-	if (!res && req->op == QCOW_OP_STATUS)
-		res = (int)MIN(req->status->length, (uint64_t)INT32_MAX);
-	req->done(req, res);
+	if ((req->flags & QCOW_REQ_OUTER) && qcow_current_lock())
+		qcow_done_later(req);
+	else
+		qreq_done(req);
 }
 
 void qreq_fail(struct qcow_req *req, int err)
@@ -53,18 +60,84 @@ static void req_resume(struct qwaiter *w, int err)
 	req->img->drv->step(req);
 }
 
+static void req_init(struct qcow_ctx *ctx, struct qcow_image *img,
+		     struct qcow_req *req, enum qcow_op op, void *buf,
+		     uint64_t offset, uint64_t length)
+{
+	req->img = img;
+	req->ctx = ctx;
+	req->op = op;
+	req->offset = offset;
+	req->length = length;
+	req->pos = offset;
+	req->pending = 1;
+	req->error = 0;
+	req->waiter.resume = req_resume;
+	req->waiter.next = NULL;
+	req->waiter.ctx = ctx;
+	req->drv_state = NULL;
+	req->epoch = NULL;
+	req->flags &= ~(QCOW_REQ_FUA_DONE | QCOW_REQ_META);
+	if (op == QCOW_OP_STATUS) {
+		req->status = buf;
+		req->buf = NULL;
+		memset(req->status, 0, sizeof(*req->status));
+	} else {
+		req->buf = buf;
+		req->status = NULL;
+	}
+}
+
+/*
+ * A read the driver can start under the chain lock held shared (the read
+ * fast path), from a thread that holds no lock of the chain.
+ */
+static bool submit_fast(struct qcow_ctx *ctx, struct qcow_image *img,
+			struct qcow_req *req, void *buf, uint64_t offset,
+			uint64_t length)
+{
+	struct qlock_save prev;
+	bool ok = false;
+
+	/* the blkdebug filter's rules are changed under the lock only */
+	if (!img->drv->read_fast || !ctx->ring || !length || img->file->dbg ||
+	    (req->flags & QCOW_REQ_VMSTATE))
+		return false;
+	if (!qcow_lock_shared(ctx, img->lock, &prev))
+		return false;
+	if (offset <= img->size && length <= img->size - offset) {
+		req_init(ctx, img, req, QCOW_OP_READ, buf, offset, length);
+		ok = img->drv->read_fast(req);
+	}
+	qcow_unlock(prev);
+	return ok;
+}
+
 static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 			 struct qcow_req *req, enum qcow_op op, void *buf,
 			 uint64_t offset, uint64_t length);
+
+/* The caller's own request, not one the engine makes inside a step. */
+static void outer_mark(struct qcow_req *req)
+{
+	req->flags &= ~QCOW_REQ_OUTER;
+	if (!qcow_current_lock())
+		req->flags |= QCOW_REQ_OUTER;
+}
 
 int qcow_submit(struct qcow_ctx *ctx, struct qcow_image *img,
 		struct qcow_req *req, enum qcow_op op, void *buf,
 		uint64_t offset, uint64_t length)
 {
-	struct qcow_ctx *prev = qcow_lock(ctx);
+	struct qlock_save prev;
 	int ret;
 
 	req->fixed = NULL;
+	outer_mark(req);
+	if (op == QCOW_OP_READ &&
+	    submit_fast(ctx, img, req, buf, offset, length))
+		return 0;
+	prev = qcow_lock(ctx, img->lock);
 	ret = submit_locked(ctx, img, req, op, buf, offset, length);
 	qcow_unlock(prev);
 	return ret;
@@ -75,14 +148,18 @@ int qcow_submit_fixed(struct qcow_ctx *ctx, struct qcow_image *img,
 		      const struct qcow_fixed *fx, uint64_t addr,
 		      uint64_t offset, uint64_t length)
 {
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int ret;
 
 	if (!ctx->ring || !fx || (op != QCOW_OP_READ && op != QCOW_OP_WRITE))
 		return -EINVAL;
-	prev = qcow_lock(ctx);
 	req->fixed = fx;
 	req->fixed_addr = addr;
+	outer_mark(req);
+	if (op == QCOW_OP_READ &&
+	    submit_fast(ctx, img, req, NULL, offset, length))
+		return 0;
+	prev = qcow_lock(ctx, img->lock);
 	ret = submit_locked(ctx, img, req, op, NULL, offset, length);
 	qcow_unlock(prev);
 	return ret;
@@ -109,28 +186,7 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 	}
 	if (op == QCOW_OP_STATUS && !buf)
 		return -EINVAL;
-	req->img = img;
-	req->ctx = ctx;
-	req->op = op;
-	req->offset = offset;
-	req->length = length;
-	req->pos = offset;
-	req->pending = 1;
-	req->error = 0;
-	req->waiter.resume = req_resume;
-	req->waiter.next = NULL;
-	req->waiter.ctx = ctx;
-	req->drv_state = NULL;
-	req->epoch = NULL;
-	req->flags &= ~(QCOW_REQ_FUA_DONE | QCOW_REQ_META);
-	if (op == QCOW_OP_STATUS) {
-		req->status = buf;
-		req->buf = NULL;
-		memset(req->status, 0, sizeof(*req->status));
-	} else {
-		req->buf = buf;
-		req->status = NULL;
-	}
+	req_init(ctx, img, req, op, buf, offset, length);
 	/* a read-only image has nothing to make durable */
 	if ((!length && op != QCOW_OP_FLUSH && op != QCOW_OP_STATUS) ||
 	    (op == QCOW_OP_FLUSH && img->opts.read_only)) {
@@ -153,11 +209,11 @@ static int submit_locked(struct qcow_ctx *ctx, struct qcow_image *img,
 
 void qcow_writeback(struct qcow_ctx *ctx, struct qcow_image *img)
 {
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 
 	if (!img->drv->writeback)
 		return;
-	prev = qcow_lock(ctx);
+	prev = qcow_lock(ctx, img->lock);
 	img->drv->writeback(img);
 	qcow_unlock(prev);
 }

@@ -79,13 +79,11 @@ static void sync_done(struct qcow_req *req, int res)
  */
 static bool wait_mail(struct qcow_ctx *ctx)
 {
-	struct qcow_ctx *prev = qcow_lock(ctx);
-	bool mail = ctx->mail_head != NULL;
-	bool wait = !ctx->inflight && ctx->owned && !mail;
+	bool mail = qctx_has_mail(ctx);
+	bool wait = !ctx->inflight && qctx_owned(ctx) && !mail;
 	struct pollfd p = { .fd = ctx->event_fd, .events = POLLIN };
 	eventfd_t v;
 
-	qcow_unlock(prev);
 	if (mail)
 		return true;	/* came after run_deferred: run it now */
 	if (!wait)

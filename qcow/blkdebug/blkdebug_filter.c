@@ -226,18 +226,19 @@ int qcow_blkdebug_break(struct qcow_image *img, const char *event,
 }
 
 /* Starts a parked op again: its ring takes it from here. */
-static void unpark(struct qcow_blkdebug *d, struct qbd_parked **pp)
+static void unpark(struct qcow_image *img, struct qcow_blkdebug *d,
+		   struct qbd_parked **pp)
 {
 	struct qbd_parked *p = *pp;
 	struct qio_op *op = p->op;
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 
 	*pp = p->next;
 	if (d->notify)
 		d->notify(d->notify_arg, p->tag, false);
 	free(p->tag);
 	free(p);
-	prev = qcow_lock(op->ctx);
+	prev = qcow_lock(op->ctx, img->lock);
 	op->ctx->inflight--;
 	qio_start(op);
 	qcow_unlock(prev);
@@ -252,7 +253,7 @@ int qcow_blkdebug_resume(struct qcow_image *img, const char *tag)
 		return -ENOTSUP;
 	for (pp = &d->parked; *pp; pp = &(*pp)->next) {
 		if (!tag || !strcmp((*pp)->tag, tag)) {
-			unpark(d, pp);
+			unpark(img, d, pp);
 			return 0;
 		}
 	}
@@ -282,7 +283,7 @@ int qcow_blkdebug_remove_break(struct qcow_image *img, const char *tag)
 	pp = &d->parked;
 	while (*pp) {
 		if (!strcmp((*pp)->tag, tag)) {
-			unpark(d, pp);
+			unpark(img, d, pp);
 		} else {
 			pp = &(*pp)->next;
 		}

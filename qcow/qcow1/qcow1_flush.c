@@ -187,7 +187,7 @@ static void q1_flush_end(struct q1_flush *f)
 			qcow_log(f->img, "metadata write-back failed: %s",
 				 strerror(-f->err));
 		f->s->bg_flush = false;
-		f->ctx->owned--;
+		qctx_own(f->ctx, -1);
 	}
 	free(f);
 }
@@ -267,7 +267,7 @@ void q1_writeback_start(struct qcow_image *img, struct qcow_ctx *ctx)
 	if (!f)
 		return;
 	s->bg_flush = true;
-	ctx->owned++;
+	qctx_own(ctx, 1);
 	q1_flush_run(f);
 }
 

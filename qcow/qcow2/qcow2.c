@@ -235,14 +235,14 @@ int qcow2_ckpt_sync(struct qcow2 *s, bool refcounts)
 {
 	struct qcow_ctx *ctx = qcow_sync_ctx();
 	struct sync_flush f = { .w.resume = sync_flush_resume };
-	struct qcow_ctx *prev;
+	struct qlock_save prev;
 	int ret;
 
 	if (!ctx)
 		return -ENOMEM;
 	if (s->refcounts_damaged)
 		return -EIO;
-	prev = qcow_lock(ctx);
+	prev = qcow_lock(ctx, s->img->lock);
 	qcow2_ckpt_request(s, ctx, &f.w, refcounts);
 	qcow_unlock(prev);
 	ret = qcow_sync_drive(ctx, &f.done);
@@ -527,6 +527,7 @@ const struct qcow_driver qcow2_driver = {
 	.open = qcow2_open,
 	.close = qcow2_close,
 	.step = qcow2_dispatch,
+	.read_fast = qcow2_read_fast,
 	.flush = qcow2_flush_step,
 	.writeback = qcow2_writeback,
 	.get_info = qcow2_get_info,

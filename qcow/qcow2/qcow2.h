@@ -276,6 +276,8 @@ int qcow2_luks_create(const char *path, const struct qcow_create_opts *o,
 
 /* qcow2_read.c */
 void qcow2_read_step(struct qcow_req *req);
+/* qcow2_read_fast.c */
+bool qcow2_read_fast(struct qcow_req *req);
 
 /* qcow2_refcount.c */
 int qcow2_load_refcounts(struct qcow2 *s, uint64_t **out, uint64_t *nb);

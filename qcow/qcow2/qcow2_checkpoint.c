@@ -306,7 +306,7 @@ static void ckpt_finish(struct ckpt *c)
 	cluster_vec_free(&c->freed);
 	cluster_vec_free(&c->released);
 	s->ckpt = NULL;
-	c->ctx->owned--;
+	qctx_own(c->ctx, -1);
 	while (list) {
 		struct qwaiter *w = list;
 
@@ -503,7 +503,7 @@ static int ckpt_start(struct qcow2 *s, struct qcow_ctx *ctx,
 	c->refcounts = refcounts || !s->lazy || lazy_backlog_full(s);
 	c->waiter.resume = ckpt_resume;
 	c->waiter.ctx = ctx;
-	ctx->owned++;
+	qctx_own(ctx, 1);
 	s->ckpt = c;
 	ckpt_next(c);
 	return 0;

@@ -35,9 +35,12 @@ enum qcow2_sc_type qcow2_sc_type(const struct qcow2 *s, uint64_t l2e,
 	return SC_UNALLOC_PLAIN;
 }
 
+/* quiet: the read fast path, which leaves the report to the slow one */
 static int bad_l2(struct qcow_req *req, const char *what, uint64_t value,
-		  uint64_t l2_off, uint64_t index)
+		  uint64_t l2_off, uint64_t index, bool quiet)
 {
+	if (quiet)
+		return -EAGAIN;
 	qcow_log(req->img, "%s %#" PRIx64 " (L2 table %#" PRIx64 ", index %"
 		 PRIu64 ")", what, value, l2_off, index);
 	return -EIO;
@@ -46,7 +49,7 @@ static int bad_l2(struct qcow_req *req, const char *what, uint64_t value,
 /* Extend e over the entries of one slice, starting at entry i. */
 static int decode_slice(struct qcow_req *req, struct qcow2_extent *e,
 			const uint8_t *slice, unsigned int i,
-			unsigned int nb_entries, uint64_t l2_off)
+			unsigned int nb_entries, uint64_t l2_off, bool quiet)
 {
 	struct qcow2 *s = qcow2_of(req->img);
 	uint64_t end = req->offset + req->length;
@@ -74,11 +77,11 @@ static int decode_slice(struct qcow_req *req, struct qcow2_extent *e,
 				return 0;	/* the next call reports it */
 			if (t == SC_INVALID)
 				return bad_l2(req, "invalid subcluster bitmap",
-					      bitmap, l2_off, i);
+					      bitmap, l2_off, i, quiet);
 			if (type_is_mapped(t) &&
 			    qcow2_offset_into_cluster(s, host))
 				return bad_l2(req, "unaligned cluster offset",
-					      host, l2_off, i);
+					      host, l2_off, i, quiet);
 			if (first) {
 				e->type = t;
 				e->host = h;
@@ -139,10 +142,34 @@ int qcow2_map_extent_pin(struct qcow_req *req, struct qcow2_extent *e,
 	if (!sl)
 		return ret ? ret : -EAGAIN;
 	ret = decode_slice(req, e, sl->data, l2_idx % per_slice, per_slice,
-			   l2_off);
+			   l2_off, false);
 	if (pin && !ret)
 		*pin = sl;
 	else
 		meta_cache_put(&s->l2, sl);
 	return ret;
+}
+
+int qcow2_map_extent_peek(struct qcow_req *req, struct qcow2_extent *e)
+{
+	struct qcow2 *s = qcow2_of(req->img);
+	uint64_t pos = req->pos;
+	unsigned int l1_shift = s->cluster_bits + s->l2_bits;
+	uint64_t l1_idx = pos >> l1_shift, l2_off, l2_idx, slice_off;
+	unsigned int per_slice = s->l2.slice_size / s->l2_entry_size;
+	const struct meta_slice *sl;
+
+	if (l1_idx >= s->l1_size)
+		return -EAGAIN;
+	l2_off = s->l1[l1_idx] & L1E_OFFSET_MASK;
+	if (!l2_off || qcow2_offset_into_cluster(s, l2_off) ||
+	    l2_off + s->cluster_size > qcow2_file_end(s))
+		return -EAGAIN;
+	l2_idx = (pos >> s->cluster_bits) & ((1ULL << s->l2_bits) - 1);
+	slice_off = l2_off + (l2_idx / per_slice) * s->l2.slice_size;
+	sl = meta_cache_peek(&s->l2, slice_off);
+	if (!sl)
+		return -EAGAIN;
+	return decode_slice(req, e, sl->data, l2_idx % per_slice, per_slice,
+			    l2_off, true);
 }

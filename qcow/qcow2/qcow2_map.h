@@ -30,6 +30,12 @@ struct qcow2_extent {
  * or -errno.
  */
 int qcow2_map_extent(struct qcow_req *req, struct qcow2_extent *e);
+/*
+ * The read fast path's: under the chain lock held shared, only from a
+ * cached L2 slice, nothing parked, loaded or logged; -EAGAIN: ask
+ * qcow2_map_extent() under the exclusive lock.
+ */
+int qcow2_map_extent_peek(struct qcow_req *req, struct qcow2_extent *e);
 /* The same, keeping the L2 slice held in *pin (NULL without a table). */
 int qcow2_map_extent_pin(struct qcow_req *req, struct qcow2_extent *e,
 			 struct meta_slice **pin);

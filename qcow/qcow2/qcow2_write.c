@@ -108,7 +108,7 @@ static void op_finish(struct alloc_op *op)
 		meta_cache_put(&s->l2, op->slice);
 	free(op->bounce);
 	op_wake(op);
-	free(op);
+	qpool_put(QPOOL_ALLOC_OP, op);
 	qreq_put(req);
 }
 
@@ -458,7 +458,7 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	bool in_place = e->type == SC_NORMAL && e->copied;
 	uint64_t gran = in_place ? 512 : needs_whole_cluster(s, e) ?
 			s->cluster_size : 1ULL << s->subcluster_bits;
-	struct alloc_op *op = calloc(1, sizeof(*op));
+	struct alloc_op *op = qpool_get(QPOOL_ALLOC_OP, sizeof(*op));
 	int ret;
 
 	if (!op)
@@ -479,7 +479,7 @@ static int start_alloc(struct qcow_req *req, const struct qcow2_extent *e,
 	if (!ret)
 		ret = place_op(op);
 	if (ret < 0) {
-		free(op);
+		qpool_put(QPOOL_ALLOC_OP, op);
 		return ret;
 	}
 	op->next = s->inflight;
@@ -541,7 +541,7 @@ static int start_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 {
 	struct qcow2 *s = qcow2_of(req->img);
 	uint64_t cs = s->cluster_size, n = MIN(cs, req->img->size - req->pos);
-	struct alloc_op *op = calloc(1, sizeof(*op));
+	struct alloc_op *op = qpool_get(QPOOL_ALLOC_OP, sizeof(*op));
 	uint8_t *src = req->buf + (req->pos - req->offset), *pad = NULL;
 	unsigned int shift = 62 - (s->cluster_bits - 8);
 	int64_t host;
@@ -566,7 +566,7 @@ static int start_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 	if (ret < 0) {
 		/* does not shrink: an ordinary cluster */
 		free(op->bounce);
-		free(op);
+		qpool_put(QPOOL_ALLOC_OP, op);
 		return start_alloc(req, e, slice);
 	}
 	op->clen = (uint64_t)ret;
@@ -599,7 +599,7 @@ static int start_compressed(struct qcow_req *req, const struct qcow2_extent *e,
 err:
 	free(pad);
 	free(op->bounce);
-	free(op);
+	qpool_put(QPOOL_ALLOC_OP, op);
 	return ret;
 }
 
