@@ -229,6 +229,10 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 				r->info.flags & UBLK_F_USER_COPY));
 	json_object_object_add(o, "zero-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_AUTO_BUF_REG));
+	json_object_object_add(o, "batch-io", json_object_new_boolean(
+				r->info.flags & UBLK_F_BATCH_IO));
+	json_object_object_add(o, "per-io-daemon", json_object_new_boolean(
+				r->info.flags & UBLK_F_PER_IO_DAEMON));
 	json_object_object_add(o, "queue-affinity", queues_json(c, r));
 	json_object_object_add(o, "bitmaps", r->bitmaps ?
 			       json_object_get(r->bitmaps) :
@@ -468,7 +472,8 @@ static const char *const feature_names[] = {
 	"USER_RECOVERY", "USER_RECOVERY_REISSUE", "UNPRIVILEGED_DEV",
 	"CMD_IOCTL_ENCODE", "USER_COPY", "ZONED", "USER_RECOVERY_FAIL_IO",
 	"UPDATE_SIZE", "AUTO_BUF_REG", "QUIESCE", "PER_IO_DAEMON",
-	"BUF_REG_OFF_DAEMON",
+	"BUF_REG_OFF_DAEMON", "BATCH_IO", "INTEGRITY", "SAFE_STOP_DEV",
+	"NO_AUTO_PART_SCAN", "SHMEM_ZC",
 };
 
 #define NR_NAMED (sizeof(feature_names) / sizeof(feature_names[0]))
@@ -488,6 +493,10 @@ static void print_summary(uint64_t f)
 	printf("zero copy: %s (add --zero-copy: AUTO_BUF_REG %s, "
 	       "USER_COPY %s)\n", (f & zc) == zc ? "offered" : "not offered",
 	       yes_no(f, UBLK_F_AUTO_BUF_REG), yes_no(f, UBLK_F_USER_COPY));
+	printf("batch io: %s (add --batch-io: BATCH_IO)\n",
+	       yes_no(f, UBLK_F_BATCH_IO));
+	printf("per-io daemon: %s (PER_IO_DAEMON: the kernel's, not asked "
+	       "for; not with BATCH_IO)\n", yes_no(f, UBLK_F_PER_IO_DAEMON));
 }
 
 /*
