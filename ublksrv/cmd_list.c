@@ -113,6 +113,10 @@ static void row_print(const struct dev_row *r)
 		name_link_path(r->st.name, path, sizeof(path));
 		printf("     name: %s (%s)\n", r->st.name, path);
 	}
+	printf("     io: %s%s\n",
+	       r->info.flags & UBLK_F_AUTO_BUF_REG ? "zero copy" :
+	       r->info.flags & UBLK_F_USER_COPY ? "user copy" : "kernel copy",
+	       r->info.flags & UBLK_F_BATCH_IO ? ", batched commands" : "");
 	if (r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO)
 		printf("     crypto backend: %s\n",
 		       qcow_crypto_backend_name(r->st.crypto_used));

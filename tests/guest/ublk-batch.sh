@@ -84,9 +84,10 @@ dd_batch() {
 	ublk_add "$c-add.log" -f "$c.qcow2" -q 2 --batch-io $opts ||
 		{ fail "$c" add; return; }
 	for off in 1 777 40001 121000; do
-		dd if="$c.bin" of="$DEV" bs=512 seek=$off oflag=direct \
-			conv=notrunc,fsync 2>/dev/null
-		dd if="$c.bin" of="$c.raw" bs=512 seek=$off conv=notrunc 2>/dev/null
+		dd if="$c.bin" of="$DEV" bs=64k seek=$((off * 512)) \
+			oflag=direct,seek_bytes conv=notrunc,fsync 2>/dev/null
+		dd if="$c.bin" of="$c.raw" bs=64k seek=$((off * 512)) \
+			oflag=seek_bytes conv=notrunc 2>/dev/null
 	done
 	if ! cmp -s "$DEV" "$c.raw"; then
 		fail "$c" "the device reads back other bytes"
