@@ -52,8 +52,11 @@ measure() {
 	local q=$1 mode=$2 v
 	shift 2
 	# shellcheck disable=SC2086 # the mode's options, split on purpose
-	DEV=$("$UBLK" add -f "$DIR/full.qcow2" -q "$q" $mode 2>/dev/null) ||
-		{ echo 0; return; }
+	if ! DEV=$("$UBLK" add -f "$DIR/full.qcow2" -q "$q" $mode 2>"$DIR/add.err"); then
+		echo "ublk-batch-bench: add -q $q $mode: $(head -c 200 "$DIR/add.err")" >&2
+		echo 0
+		return
+	fi
 	v=$(fio_run "$DEV" "$@") || v=0
 	"$UBLK" del -a >/dev/null
 	echo "$v"
