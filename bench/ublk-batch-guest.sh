@@ -20,7 +20,8 @@ UBLK=/host/bin/ublk-qcow
 DIR=/tmp/ublk-batch-bench
 SIZE_MIB=256
 DEV=
-MODES=("-o zero_copy=off" "-o zero_copy=off --batch-io" "--zero-copy"
+MODES=("-o zero_copy=off,batch_io=off" "-o zero_copy=off --batch-io"
+	"--zero-copy -o batch_io=off"
 	"--zero-copy --batch-io")
 
 die() {
@@ -78,7 +79,7 @@ row() {
 			best[m]=$(max "${best[m]}" "$(measure "$q" "${MODES[m]}" "$@")")
 		done
 	done
-	printf '| %-28s | %6s | %9s | %10s | %9s | %9s | %10s | %8s |\n' \
+	printf '| %-31s | %6s | %9s | %10s | %9s | %9s | %10s | %8s |\n' \
 		"$name ($unit)" "$q" "${best[0]}" "${best[1]}" "${best[2]}" \
 		"${best[3]}" "$(ratio "${best[1]}" "${best[0]}")" \
 		"$(ratio "${best[3]}" "${best[2]}")"
@@ -96,9 +97,9 @@ main() {
 	echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), image in tmpfs;" \
 		"$SECS s per job, best of $REPEAT; fio io_uring O_DIRECT, 1 job"
 	"$UBLK" features | grep '^batch io\|^zero copy' | sed 's/^/# /'
-	printf '| %-28s | %6s | %9s | %10s | %9s | %9s | %10s | %8s |\n' \
+	printf '| %-31s | %6s | %9s | %10s | %9s | %9s | %10s | %8s |\n' \
 		case queues copy copy+batch zc zc+batch batch/copy batch/zc
-	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------ \
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' --------------------------------- \
 		-------- ----------- ------------ ----------- ----------- \
 		------------ ----------
 	for q in 1 2; do

@@ -21,8 +21,8 @@
 #define UBLK_MAX_IO_BYTES	(512u << 10)
 /* 1 on, 0 off, -1 when offered (and user copy was not asked for) */
 #define UBLK_DEFAULT_ZERO_COPY	(-1)
-/* the same for UBLK_F_BATCH_IO (docs/ublk.md: which measured faster) */
-#define UBLK_DEFAULT_BATCH_IO	0
+/* the same for UBLK_F_BATCH_IO, and only with zero copy (docs/ublk.md) */
+#define UBLK_DEFAULT_BATCH_IO	(-1)
 
 /* The longest "key=value,..." of cache options a device records. */
 #define UBLK_CACHE_OPTS_MAX	512
