@@ -26,6 +26,11 @@ bench-crypto: all
 bench-ublk: all
 	bench/ublk.sh 5 1 3
 
+# UBLK_F_BATCH_IO against the per-tag commands, on the 7.2 guest
+.PHONY: bench-ublk-batch
+bench-ublk-batch: all
+	bench/ublk-batch.sh 5 3
+
 # the cost of persistent dirty bitmaps behind the block device
 .PHONY: bench-bitmap
 bench-bitmap: all

@@ -14,7 +14,7 @@
 #   bench/run.sh [REPEAT]      REPEAT default 3; BENCH_QUICK=1: 1 and
 #                              smaller counts; BENCH_DIR: where the images
 #                              go (default /var/tmp: a disk, not tmpfs)
-#   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh in the test guest
+#   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh and bench/ublk-batch.sh in the test guest
 #                              (1 and 2 queues, both kernels: ~30 minutes)
 set -eu
 cd "$(dirname "$0")/.."
@@ -237,4 +237,5 @@ if [ "${BENCH_GUEST:-0}" = 1 ]; then
 	bench/ublk.sh 5 2 3
 	GUEST_KERNEL=forky bench/ublk.sh 5 1 3
 	GUEST_KERNEL=forky bench/ublk.sh 5 2 3
+	bench/ublk-batch.sh 5 3
 fi

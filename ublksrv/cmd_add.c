@@ -17,7 +17,7 @@ static void add_usage(FILE *f)
 	fprintf(f,
 "usage: ublk-qcow add -f IMAGE [-f IMAGE...] [-F FORMAT] [-q QUEUES] [-d DEPTH]\n"
 "                     [-r|--read-only] [-n ID...] [--name NAME...] [--direct]\n"
-"                     [--user-copy] [--zero-copy] [--untrusted]\n"
+"                     [--user-copy] [--zero-copy] [--batch-io] [--untrusted]\n"
 "                     [--allow-dir DIR...] [--allow-block-devices]\n"
 "                     [--snapshot SNAPSHOT]\n"
 "                     [--key-file PATH|- | --key-keyring DESC]\n"
@@ -50,6 +50,10 @@ static void add_usage(FILE *f)
 "                 (UBLK_F_AUTO_BUF_REG); only what the server computes is\n"
 "                 copied (-o zero_copy=on|off|auto; default %s; auto: on\n"
 "                 when the kernel offers it, unless --user-copy)\n"
+"  --batch-io     many tags fetched and committed per command\n"
+"                 (UBLK_F_BATCH_IO, Linux 7.0; -o batch_io=on|off|auto;\n"
+"                 default %s; auto: on when the kernel offers it and\n"
+"                 the device uses zero copy)\n"
 "  --untrusted    refuse the backing and data files the images name\n"
 "                 (-o untrusted=on)\n"
 "  --allow-dir DIR  allow those inside DIR only (repeatable; implies\n"
@@ -84,13 +88,15 @@ static void add_usage(FILE *f)
 "  --foreground   serve in this process (until SIGINT/SIGTERM or `del`)\n",
 		UBLK_DEFAULT_QUEUES, UBLK_DEFAULT_DEPTH,
 		UBLK_DEFAULT_ZERO_COPY < 0 ? "auto" :
-		UBLK_DEFAULT_ZERO_COPY ? "on" : "off");
+		UBLK_DEFAULT_ZERO_COPY ? "on" : "off",
+		UBLK_DEFAULT_BATCH_IO < 0 ? "auto" :
+		UBLK_DEFAULT_BATCH_IO ? "on" : "off");
 }
 
 enum {
 	OPT_FOREGROUND = 256, OPT_UNTRUSTED, OPT_ALLOW_DIR, OPT_ALLOW_BLOCK,
 	OPT_SNAPSHOT, OPT_KEY_FILE, OPT_KEY_KEYRING, OPT_CRYPTO_BACKEND,
-	OPT_BACKING_KEY_FILE, OPT_BACKING_KEY_KEYRING, OPT_NAME,
+	OPT_BACKING_KEY_FILE, OPT_BACKING_KEY_KEYRING, OPT_NAME, OPT_BATCH_IO,
 };
 
 static const struct option add_opts[] = {
@@ -105,6 +111,7 @@ static const struct option add_opts[] = {
 	{ "direct", no_argument, NULL, 'D' },
 	{ "user-copy", no_argument, NULL, 'U' },
 	{ "zero-copy", no_argument, NULL, 'Z' },
+	{ "batch-io", no_argument, NULL, OPT_BATCH_IO },
 	{ "untrusted", no_argument, NULL, OPT_UNTRUSTED },
 	{ "allow-dir", required_argument, NULL, OPT_ALLOW_DIR },
 	{ "allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK },
@@ -314,6 +321,7 @@ static int cache_opt(char *key, struct add_args *a)
 
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
+ * batch_io=on|off|auto,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
  * snapshot=NAME, crypto_backend=auto|kernel|openssl|nettle.
  */
@@ -336,10 +344,16 @@ static int parse_o(char *s, struct add_args *a)
 			return -1;
 		if (v == 0)
 			continue;
+		v = parse_switch(key, "batch_io", true);
+		if (v != -2) {
+			a->o.batch_io = v;
+			continue;
+		}
 		v = parse_switch(key, "zero_copy", true);
 		if (v == -2) {
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
-				 "zero_copy=on|off|auto, format=FMT, "
+				 "zero_copy=on|off|auto, batch_io=on|off|auto, "
+				 "format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
 				 "allow_block_devices=on|off, snapshot=NAME, "
 				 "crypto_backend=NAME, l2-cache-size=, "
@@ -399,6 +413,9 @@ static int add_opt(struct add_args *a, int c)
 		break;
 	case 'Z':
 		a->o.zero_copy = 1;
+		break;
+	case OPT_BATCH_IO:
+		a->o.batch_io = 1;
 		break;
 	case OPT_NAME:
 		v = name_check(optarg);
@@ -542,6 +559,7 @@ int cmd_add(int argc, char **argv)
 			.nr_queues = UBLK_DEFAULT_QUEUES,
 			.depth = UBLK_DEFAULT_DEPTH,
 			.zero_copy = UBLK_DEFAULT_ZERO_COPY,
+			.batch_io = UBLK_DEFAULT_BATCH_IO,
 		},
 	};
 	unsigned int i;

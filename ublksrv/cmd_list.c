@@ -115,6 +115,10 @@ static void row_print(const struct dev_row *r)
 	}
 	if (r->have_state && r->st.snapshot)
 		printf("     snapshot: %s (read-only)\n", r->st.snapshot);
+	printf("     io: %s%s\n",
+	       r->info.flags & UBLK_F_AUTO_BUF_REG ? "zero copy" :
+	       r->info.flags & UBLK_F_USER_COPY ? "user copy" : "kernel copy",
+	       r->info.flags & UBLK_F_BATCH_IO ? ", batched commands" : "");
 	if (r->have_state && r->st.crypto_used != QCOW_CRYPTO_AUTO)
 		printf("     crypto backend: %s\n",
 		       qcow_crypto_backend_name(r->st.crypto_used));
@@ -231,6 +235,10 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 				r->info.flags & UBLK_F_USER_COPY));
 	json_object_object_add(o, "zero-copy", json_object_new_boolean(
 				r->info.flags & UBLK_F_AUTO_BUF_REG));
+	json_object_object_add(o, "batch-io", json_object_new_boolean(
+				r->info.flags & UBLK_F_BATCH_IO));
+	json_object_object_add(o, "per-io-daemon", json_object_new_boolean(
+				r->info.flags & UBLK_F_PER_IO_DAEMON));
 	json_object_object_add(o, "queue-affinity", queues_json(c, r));
 	json_object_object_add(o, "bitmaps", r->bitmaps ?
 			       json_object_get(r->bitmaps) :
@@ -470,7 +478,8 @@ static const char *const feature_names[] = {
 	"USER_RECOVERY", "USER_RECOVERY_REISSUE", "UNPRIVILEGED_DEV",
 	"CMD_IOCTL_ENCODE", "USER_COPY", "ZONED", "USER_RECOVERY_FAIL_IO",
 	"UPDATE_SIZE", "AUTO_BUF_REG", "QUIESCE", "PER_IO_DAEMON",
-	"BUF_REG_OFF_DAEMON",
+	"BUF_REG_OFF_DAEMON", "BATCH_IO", "INTEGRITY", "SAFE_STOP_DEV",
+	"NO_AUTO_PART_SCAN", "SHMEM_ZC",
 };
 
 #define NR_NAMED (sizeof(feature_names) / sizeof(feature_names[0]))
@@ -490,6 +499,10 @@ static void print_summary(uint64_t f)
 	printf("zero copy: %s (add --zero-copy: AUTO_BUF_REG %s, "
 	       "USER_COPY %s)\n", (f & zc) == zc ? "offered" : "not offered",
 	       yes_no(f, UBLK_F_AUTO_BUF_REG), yes_no(f, UBLK_F_USER_COPY));
+	printf("batch io: %s (add --batch-io: BATCH_IO)\n",
+	       yes_no(f, UBLK_F_BATCH_IO));
+	printf("per-io daemon: %s (PER_IO_DAEMON: the kernel's, not asked "
+	       "for; not with BATCH_IO)\n", yes_no(f, UBLK_F_PER_IO_DAEMON));
 }
 
 /*

@@ -186,6 +186,8 @@ static int dev_add(struct ublk_dev *dev)
 	/* copies still happen: compressed data, merges */
 	if (dev->opts.zero_copy > 0)
 		info->flags |= UBLK_ZERO_COPY_FLAGS;
+	if (dev->opts.batch_io > 0)
+		info->flags |= UBLK_F_BATCH_IO;
 	ret = ublk_ctrl_add_dev(&dev->ctrl, info);
 	if (ret < 0) {
 		if (ret == -EEXIST)
@@ -207,6 +209,11 @@ static int dev_add(struct ublk_dev *dev)
 	    (info->flags & UBLK_ZERO_COPY_FLAGS) != UBLK_ZERO_COPY_FLAGS) {
 		ublk_err("the kernel did not grant zero copy "
 			 "(UBLK_F_AUTO_BUF_REG with UBLK_F_USER_COPY)");
+		return -EOPNOTSUPP;
+	}
+	if (dev->opts.batch_io > 0 && !(info->flags & UBLK_F_BATCH_IO)) {
+		ublk_err("the kernel did not grant batched I/O commands "
+			 "(UBLK_F_BATCH_IO)");
 		return -EOPNOTSUPP;
 	}
 	if (info->nr_hw_queues != dev->opts.nr_queues)
@@ -438,6 +445,16 @@ static int dev_check_features(struct ublk_dev *dev)
 	if (dev->opts.zero_copy > 0 && (dev->ctrl.features & zc) != zc) {
 		ublk_err("this kernel does not offer zero copy "
 			 "(UBLK_F_AUTO_BUF_REG with UBLK_F_USER_COPY)");
+		return -EOPNOTSUPP;
+	}
+	/* measured faster with zero copy only (docs/ublk.md) */
+	if (dev->opts.batch_io < 0)
+		dev->opts.batch_io = dev->opts.zero_copy > 0 &&
+				     (dev->ctrl.features & UBLK_F_BATCH_IO);
+	if (dev->opts.batch_io > 0 &&
+	    !(dev->ctrl.features & UBLK_F_BATCH_IO)) {
+		ublk_err("this kernel does not offer batched I/O commands "
+			 "(UBLK_F_BATCH_IO, Linux 7.0 and later)");
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -761,6 +778,7 @@ static int dev_load_params(struct ublk_dev *dev, struct ublk_params *old)
 	dev->opts.zero_copy = !!(dev->info.flags & UBLK_F_AUTO_BUF_REG);
 	dev->opts.user_copy = (dev->info.flags & UBLK_F_USER_COPY) &&
 			      !dev->opts.zero_copy;
+	dev->opts.batch_io = !!(dev->info.flags & UBLK_F_BATCH_IO);
 	return 0;
 }
 

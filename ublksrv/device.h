@@ -21,6 +21,8 @@
 #define UBLK_MAX_IO_BYTES	(512u << 10)
 /* 1 on, 0 off, -1 when offered (and user copy was not asked for) */
 #define UBLK_DEFAULT_ZERO_COPY	(-1)
+/* the same for UBLK_F_BATCH_IO, and only with zero copy (docs/ublk.md) */
+#define UBLK_DEFAULT_BATCH_IO	(-1)
 
 /* The longest "key=value,..." of cache options a device records. */
 #define UBLK_CACHE_OPTS_MAX	512
@@ -35,6 +37,7 @@ struct ublk_dev_opts {
 	bool direct;		/* O_DIRECT on the image (4 KiB blocks) */
 	bool user_copy;		/* UBLK_F_USER_COPY */
 	int zero_copy;		/* UBLK_F_AUTO_BUF_REG: 1, 0, -1 if offered */
+	int batch_io;		/* UBLK_F_BATCH_IO: 1, 0, -1 if offered */
 	/* QCOW_FMT_NONE: probed; after the open, what the image is */
 	enum qcow_format format;
 	bool format_probed;	/* recover: format is what add probed */

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include "batch.h"
 #include "ctrl.h"
 #include "device.h"
 #include "log.h"
@@ -232,7 +233,10 @@ static void queue_io_cmd(struct ublk_io *io, uint32_t op, int result)
 void ublk_queue_commit(struct ublk_io *io, int res)
 {
 	io->q->active--;
-	queue_io_cmd(io, io->q->dev->commit_op, res);
+	if (io->q->batch)
+		batch_commit(io, res);
+	else
+		queue_io_cmd(io, io->q->dev->commit_op, res);
 }
 
 /* The engine's eventfd: other threads queued work for our context. */
@@ -296,6 +300,14 @@ static void queue_start_io(struct ublk_queue *q, struct ublk_io *io)
 	target_queue_io(q, io, &q->descs[io->tag]);
 }
 
+void ublk_queue_tag_ready(struct ublk_queue *q, uint16_t tag)
+{
+	if (q->pausing)
+		q->held[q->nr_held++] = tag;
+	else
+		queue_start_io(q, &q->ios[tag]);
+}
+
 static void queue_io_event(struct ublk_queue *q, uint16_t tag, int res)
 {
 	struct ublk_io *io = &q->ios[tag];
@@ -305,12 +317,8 @@ static void queue_io_event(struct ublk_queue *q, uint16_t tag, int res)
 			 tag);
 		return;
 	}
-	if (res == UBLK_IO_RES_OK && q->pausing) {
-		q->held[q->nr_held++] = tag;
-		return;
-	}
 	if (res == UBLK_IO_RES_OK) {
-		queue_start_io(q, io);
+		ublk_queue_tag_ready(q, tag);
 		return;
 	}
 	if (res != UBLK_IO_RES_ABORT)
@@ -343,6 +351,9 @@ static void queue_cqe(struct ublk_queue *q, struct io_uring_cqe *cqe)
 		break;
 	case UD_WAKE:
 		queue_wake_event(q, cqe->res);
+		break;
+	case UD_BATCH:
+		batch_cqe(q, cqe);
 		break;
 	}
 }
@@ -393,6 +404,8 @@ static void queue_pause_step(struct ublk_queue *q)
 	q->pausing = true;
 	if (q->active || qcow_ctx_inflight(q->qctx))
 		return;
+	if (q->batch)
+		batch_flush(q);
 	io_uring_submit(&q->ring);
 	ublk_dev_queue_paused(q->dev);
 	queue_release(q);
@@ -400,6 +413,8 @@ static void queue_pause_step(struct ublk_queue *q)
 
 static bool queue_busy(struct ublk_queue *q)
 {
+	if (q->batch && (q->active || batch_busy(q)))
+		return true;
 	return q->nr_live > 0 || qcow_ctx_inflight(q->qctx) > 0;
 }
 
@@ -412,6 +427,8 @@ static void queue_loop(struct ublk_queue *q)
 	int ret;
 
 	while (queue_busy(q)) {
+		if (q->batch)
+			batch_flush(q);
 		ret = io_uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY) {
@@ -439,8 +456,9 @@ static int queue_check_fetches(struct ublk_queue *q)
 	int ret = 0;
 
 	while (!ret && io_uring_peek_cqe(&q->ring, &cqe) == 0) {
-		if ((cqe->user_data & UD_KIND_MASK) == UD_IO_CMD &&
-		    cqe->res < 0)
+		uint64_t kind = cqe->user_data & UD_KIND_MASK;
+
+		if ((kind == UD_IO_CMD || kind == UD_BATCH) && cqe->res < 0)
 			ret = cqe->res;
 		else
 			queue_cqe(q, cqe);
@@ -496,10 +514,16 @@ static int queue_setup(struct ublk_queue *q)
 	queue_arm_event(q);
 	queue_arm_wake(q);
 	idle_arm(q);
-	for (i = 0; i < q->depth; i++) {
-		q->ios[i].live = true;
-		q->nr_live++;
-		queue_io_cmd(&q->ios[i], q->dev->fetch_op, 0);
+	if (q->dev->info.flags & UBLK_F_BATCH_IO) {
+		ret = batch_setup(q);
+		if (ret < 0)
+			return ret;
+	} else {
+		for (i = 0; i < q->depth; i++) {
+			q->ios[i].live = true;
+			q->nr_live++;
+			queue_io_cmd(&q->ios[i], q->dev->fetch_op, 0);
+		}
 	}
 	ret = io_uring_submit(&q->ring);
 	if (ret < 0)
@@ -512,6 +536,7 @@ static void queue_teardown(struct ublk_queue *q)
 	if (q->ring_ready)
 		io_uring_queue_exit(&q->ring);
 	q->ring_ready = false;
+	batch_free(q);
 	qcow_ctx_free(q->qctx);
 	q->qctx = NULL;
 	if (q->descs)

@@ -40,6 +40,7 @@ void affinity_format(const struct cpu_mask *m, char *buf, size_t len);
 
 struct ublk_dev;
 struct ublk_queue;
+struct ublk_batch;
 
 /* One tag: the engine request serving it and its data buffer. */
 struct ublk_io {
@@ -63,6 +64,7 @@ struct ublk_queue {
 	uint32_t buf_size;
 	bool user_copy;			/* UBLK_F_USER_COPY, the data path */
 	bool zero_copy;			/* UBLK_F_AUTO_BUF_REG */
+	struct ublk_batch *batch;	/* UBLK_F_BATCH_IO (batch.c), or NULL */
 	struct cpu_mask cpus;		/* the CPUs mapped to this queue */
 	pid_t tid;
 	struct io_uring ring;
@@ -105,6 +107,9 @@ void ublk_queue_join(struct ublk_queue *q);
 /* Commits the result of io's request and fetches the tag's next one. */
 void ublk_queue_commit(struct ublk_io *io, int res);
 
+/* The kernel handed us tag's next request (batch.c's fetches). */
+void ublk_queue_tag_ready(struct ublk_queue *q, uint16_t tag);
+
 /* The main thread asks q's thread to look at the device's pause. */
 void ublk_queue_wake(struct ublk_queue *q);
 
@@ -118,6 +123,7 @@ struct io_uring_sqe *ublk_queue_sqe(struct ublk_queue *q);
 #define UD_IDLE		(3ULL << UD_KIND_SHIFT)
 #define UD_COPY		(4ULL << UD_KIND_SHIFT)
 #define UD_WAKE		(5ULL << UD_KIND_SHIFT)
+#define UD_BATCH	(6ULL << UD_KIND_SHIFT)
 #define UD_KIND_MASK	(0xffULL << UD_KIND_SHIFT)
 
 #endif

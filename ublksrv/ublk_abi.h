@@ -33,6 +33,20 @@
 #define UBLK_IO_FETCH_REQ		0x20
 #define UBLK_IO_COMMIT_AND_FETCH_REQ	0x21
 
+/*
+ * UBLK_F_BATCH_IO (Linux 7.0): these replace FETCH/COMMIT_AND_FETCH, which
+ * the device then refuses.  All carry a struct ublk_batch_io, ioctl-encoded.
+ * PREP_IO_CMDS: once per queue, an array of elements at the SQE's addr
+ * (every tag, with its buffer); 0 or -errno.  COMMIT_IO_CMDS: the results
+ * of many tags at once; the bytes of elements handled, or -errno when none
+ * was.  FETCH_IO_CMDS: multishot (IORING_URING_CMD_MULTISHOT) with a buffer
+ * from a provided-buffer ring (IOSQE_BUFFER_SELECT, group in buf_index):
+ * each CQE's res is the bytes of 16-bit tags it wrote there.
+ */
+#define UBLK_IO_PREP_IO_CMDS		0x25
+#define UBLK_IO_COMMIT_IO_CMDS		0x26
+#define UBLK_IO_FETCH_IO_CMDS		0x27
+
 /* Results of FETCH/COMMIT_AND_FETCH: a request is ready, or no more. */
 #define UBLK_IO_RES_OK			0
 #define UBLK_IO_RES_ABORT		(-19)	/* -ENODEV */
@@ -56,6 +70,11 @@
 #define UBLK_F_QUIESCE			(1ULL << 12)
 #define UBLK_F_PER_IO_DAEMON		(1ULL << 13)
 #define UBLK_F_BUF_REG_OFF_DAEMON	(1ULL << 14)
+#define UBLK_F_BATCH_IO			(1ULL << 15)
+#define UBLK_F_INTEGRITY		(1ULL << 16)
+#define UBLK_F_SAFE_STOP_DEV		(1ULL << 17)
+#define UBLK_F_NO_AUTO_PART_SCAN	(1ULL << 18)
+#define UBLK_F_SHMEM_ZC			(1ULL << 19)
 
 /* dev_info.state */
 #define UBLK_S_DEV_DEAD		0
@@ -142,6 +161,28 @@ struct ublksrv_io_cmd {
 	uint64_t addr;
 };
 
+/* The command of UBLK_F_BATCH_IO's three commands (16 bytes). */
+struct ublk_batch_io {
+	uint16_t q_id;
+	uint16_t flags;		/* UBLK_BATCH_F_*; 0 for FETCH_IO_CMDS */
+	uint16_t nr_elem;	/* at most the queue depth */
+	uint8_t elem_bytes;	/* 8, 16 with HAS_BUF_ADDR; 2 for FETCH */
+	uint8_t reserved;
+	uint64_t reserved2;
+};
+
+#define UBLK_BATCH_F_HAS_ZONE_LBA		(1U << 0)
+/* kernel-copy devices only: each element ends with its buffer address */
+#define UBLK_BATCH_F_HAS_BUF_ADDR		(1U << 1)
+#define UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK	(1U << 2)
+
+/* An element of PREP_IO_CMDS and COMMIT_IO_CMDS, then uint64_t addr. */
+struct ublk_elem_header {
+	uint16_t tag;
+	uint16_t buf_index;	/* AUTO_BUF_REG: where the next request goes */
+	int32_t result;		/* COMMIT_IO_CMDS only */
+};
+
 #define UBLK_ATTR_READ_ONLY		(1U << 0)
 #define UBLK_ATTR_ROTATIONAL		(1U << 1)
 #define UBLK_ATTR_VOLATILE_CACHE	(1U << 2)
@@ -200,6 +241,8 @@ _Static_assert(sizeof(struct ublksrv_ctrl_cmd) == 32, "ctrl cmd ABI");
 _Static_assert(sizeof(struct ublksrv_ctrl_dev_info) == 64, "dev info ABI");
 _Static_assert(sizeof(struct ublksrv_io_desc) == 24, "io desc ABI");
 _Static_assert(sizeof(struct ublksrv_io_cmd) == 16, "io cmd ABI");
+_Static_assert(sizeof(struct ublk_batch_io) == 16, "batch io ABI");
+_Static_assert(sizeof(struct ublk_elem_header) == 8, "batch elem ABI");
 _Static_assert(sizeof(struct ublk_param_basic) == 32, "basic params ABI");
 _Static_assert(sizeof(struct ublk_params) == 112, "params ABI");
 
@@ -207,5 +250,6 @@ _Static_assert(sizeof(struct ublk_params) == 112, "params ABI");
 #define UBLK_CTRL_IOR(nr)	_IOR('u', nr, struct ublksrv_ctrl_cmd)
 #define UBLK_CTRL_IOWR(nr)	_IOWR('u', nr, struct ublksrv_ctrl_cmd)
 #define UBLK_IO_IOWR(nr)	_IOWR('u', nr, struct ublksrv_io_cmd)
+#define UBLK_BATCH_IOWR(nr)	_IOWR('u', nr, struct ublk_batch_io)
 
 #endif

@@ -10,7 +10,8 @@
 #
 # UBLK_ADD_OPTS: options added to every ublk_add; the *-uc.sh scripts run
 # a test with UBLK_ADD_OPTS=--user-copy, the *-zc.sh ones with
-# --zero-copy (and SKIP where the kernel lacks it).
+# --zero-copy (and SKIP where the kernel lacks it; ublk-read-zc.sh adds
+# --batch-io, the others -o batch_io=off: zero copy's two command sets).
 
 if [ "${1:-}" = asan ]; then
 	UBLK_QCOW=/host/build-asan/bin/ublk-qcow
@@ -234,6 +235,14 @@ ublk_init() {
 	*" --zero-copy "*)
 		if ! "$UBLK_QCOW" features | grep -q '^zero copy: offered'; then
 			skip all "the kernel $(uname -r) does not offer zero copy (UBLK_F_AUTO_BUF_REG)"
+			exit 77
+		fi
+		;;
+	esac
+	case " $UBLK_ADD_OPTS " in
+	*" --batch-io "*)
+		if ! "$UBLK_QCOW" features | grep -q '^batch io: offered'; then
+			skip all "the kernel $(uname -r) does not offer UBLK_F_BATCH_IO"
 			exit 77
 		fi
 		;;

@@ -12,7 +12,7 @@ check_features() {
 		fail features "unexpected output"
 		diag <features.log
 	elif ! check_copy_summary features.log; then
-		fail features "user copy / zero copy lines disagree with the mask"
+		fail features "user copy / zero copy / batch io lines disagree with the mask"
 		diag <features.log
 	else
 		pass features
@@ -20,14 +20,16 @@ check_features() {
 }
 
 # The summary lines follow the mask: user copy is bit 7, zero copy (ours)
-# needs bit 11 (AUTO_BUF_REG) and bit 7.
+# needs bit 11 (AUTO_BUF_REG) and bit 7, batch io is bit 15.
 check_copy_summary() {
-	local mask uc=not zc=not
+	local mask uc=not zc=not bio=not
 	mask=$(head -n 1 "$1")
 	(((mask >> 7) & 1)) && uc=
 	(((mask >> 7) & (mask >> 11) & 1)) && zc=
+	(((mask >> 15) & 1)) && bio=
 	grep -q "^user copy: ${uc:+not }offered" "$1" &&
-		grep -q "^zero copy: ${zc:+not }offered" "$1"
+		grep -q "^zero copy: ${zc:+not }offered" "$1" &&
+		grep -q "^batch io: ${bio:+not }offered" "$1"
 }
 
 check_add() {
