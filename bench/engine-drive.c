@@ -116,6 +116,10 @@ static void arm_poll(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 
+	if (!sqe) {	/* the engine may leave the ring full */
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
 	io_uring_prep_poll_add(sqe, w->efd, POLLIN);
 	io_uring_sqe_set_data64(sqe, POLL_TAG);
 }

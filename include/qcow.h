@@ -300,7 +300,9 @@ bool qcow_format_probed(const struct qcow_image *img);
  * A context binds the engine to one io_uring.  The ring belongs to the
  * caller, who reaps completions and passes every CQE whose user_data does
  * not have QCOW_USER_DATA_FOREIGN set to qcow_ctx_complete().  With a NULL
- * ring the context performs I/O synchronously (tools, tests).
+ * ring the context performs I/O synchronously (tools, tests).  The engine
+ * may leave the ring's submission queue full (what did not fit waits for
+ * qcow_ctx_run_deferred()): a caller that finds no free SQE submits first.
  */
 #define QCOW_USER_DATA_FOREIGN	(1ULL << 63)
 

@@ -26,6 +26,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "tl_ring.h"
 #include "model.h"
 
 #define DEPTH		64
@@ -83,7 +84,7 @@ static bool overlaps_inflight(uint64_t off, uint64_t len)
 
 static void arm_event(struct io_uring *ring, struct qcow_ctx *ctx)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = tl_get_sqe(ring);
 
 	io_uring_prep_poll_add(sqe, qcow_ctx_event_fd(ctx), POLLIN);
 	io_uring_sqe_set_data64(sqe, EVENT_TAG);

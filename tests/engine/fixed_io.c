@@ -38,6 +38,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "tl_ring.h"
 #include "model.h"
 
 /* the fixed buffer: a whole image at [0, WHOLE_AREA), then the slots */
@@ -271,10 +272,8 @@ static uint64_t fix_addr(const struct env *e, uint64_t boff)
 /* The context's eventfd (the crypto pool's completions), polled once. */
 static void arm_event(struct env *e)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+	struct io_uring_sqe *sqe = tl_get_sqe(&e->ring);
 
-	if (!sqe)
-		return;
 	io_uring_prep_poll_add(sqe, qcow_ctx_event_fd(e->ctx), POLLIN);
 	io_uring_sqe_set_data64(sqe, EVENT_TAG);
 }

@@ -19,6 +19,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "tl_ring.h"
 
 #define CLUSTER		65536u
 #define STRIPES		4u
@@ -78,7 +79,7 @@ static int unit_owner(const struct chain *ch, unsigned int unit)
 
 static void arm_event(struct worker *wk)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&wk->ring);
+	struct io_uring_sqe *sqe = tl_get_sqe(&wk->ring);
 
 	io_uring_prep_read(sqe, qcow_ctx_event_fd(wk->ctx), &wk->ev,
 			   sizeof(wk->ev), 0);

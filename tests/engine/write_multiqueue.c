@@ -14,6 +14,7 @@
 #include <liburing.h>
 #include "qcow.h"
 #include "testlib.h"
+#include "tl_ring.h"
 
 #define THREADS		4
 #define DEPTH		32
@@ -40,7 +41,7 @@ struct worker {
 
 static void arm_event(struct worker *wk)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&wk->ring);
+	struct io_uring_sqe *sqe = tl_get_sqe(&wk->ring);
 
 	io_uring_prep_read(sqe, qcow_ctx_event_fd(wk->ctx), &wk->ev,
 			   sizeof(wk->ev), 0);
