@@ -70,7 +70,7 @@ $(LIB_OBJS) $(ENGINE_TEST_BINS): PRIV_INC := -Iqcow
 PROGS := $(if $(IMG_SRCS),$(BIN)/qcow-img) $(if $(IO_SRCS),$(BIN)/qcow-io) \
 	$(if $(UBLK_SRCS),$(BIN)/ublk-qcow)
 
-.PHONY: all check check-valgrind check-tsan deps clean run bench bench-engine \
+.PHONY: all check check-valgrind check-tsan check-batch deps clean run bench bench-engine \
 	bench-ublk
 all: $(PROGS) $(ENGINE_TEST_BINS) $(TEST_HELPER_BINS)
 
@@ -128,6 +128,11 @@ check:
 check-valgrind:
 	$(MAKE) $(CHECK_J) all
 	QCOW_VG_SAMPLE=1 tests/run.sh valgrind/
+
+# ublk's batched commands in the test guest on Linux 7.2 (not in make
+# check: about 10 minutes of TCG)
+check-batch: all
+	tests/run.sh guest/ublk-batch
 
 # The engine's multi-threaded tests under ThreadSanitizer (not in make
 # check: a build of its own, and slow): any data race it reports fails.
