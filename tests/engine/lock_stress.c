@@ -28,7 +28,6 @@
 #define SIZE		((uint64_t)CLUSTER * CLUSTERS)
 #define DEPTH		16
 #define MAX_THREADS	4
-#define EVENT_TAG	(QCOW_USER_DATA_FOREIGN | 1)
 
 struct chain {
 	struct qcow_image *img;
@@ -52,15 +51,13 @@ struct worker {
 	pthread_t tid;
 	int idx;		/* in its chain */
 	struct chain *ch;
-	struct io_uring ring;
-	struct qcow_ctx *ctx;
+	struct tl_ring r;
 	struct sreq reqs[DEPTH];
 	bool busy_unit[CLUSTERS * STRIPES];
 	uint64_t seed;
 	unsigned int ops;
 	int errors;		/* failed submits and requests */
 	int bad_reads;
-	eventfd_t ev;
 };
 
 static bool whole_cluster(unsigned int c)
@@ -77,34 +74,7 @@ static int unit_owner(const struct chain *ch, unsigned int unit)
 	return (int)((c + s) % ch->nr_threads);
 }
 
-static void arm_event(struct worker *wk)
-{
-	struct io_uring_sqe *sqe = tl_get_sqe(&wk->ring);
 
-	io_uring_prep_read(sqe, qcow_ctx_event_fd(wk->ctx), &wk->ev,
-			   sizeof(wk->ev), 0);
-	io_uring_sqe_set_data64(sqe, EVENT_TAG);
-}
-
-static void reap(struct worker *wk, bool wait)
-{
-	struct io_uring_cqe *cqe;
-	unsigned int head, n = 0;
-	bool event = false;
-
-	io_uring_submit_and_wait(&wk->ring, wait ? 1 : 0);
-	io_uring_for_each_cqe(&wk->ring, head, cqe) {
-		if (cqe->user_data == EVENT_TAG)
-			event = true;
-		else
-			qcow_ctx_complete(wk->ctx, cqe);
-		n++;
-	}
-	io_uring_cq_advance(&wk->ring, n);
-	if (event)
-		arm_event(wk);
-	qcow_ctx_run_deferred(wk->ctx);
-}
 
 static void set_units(struct worker *wk, const struct sreq *r, bool busy)
 {
@@ -209,7 +179,7 @@ static void start_one(struct worker *wk, struct sreq *r)
 	if (r->op != QCOW_OP_FLUSH)
 		set_units(wk, r, true);
 	wk->ops++;
-	if (qcow_submit(wk->ctx, wk->ch->img, &r->req, r->op, buf, r->off,
+	if (qcow_submit(wk->r.ctx, wk->ch->img, &r->req, r->op, buf, r->off,
 			r->len) < 0) {
 		wk->errors++;
 		req_done(&r->req, 0);
@@ -223,18 +193,18 @@ static void *worker_main(void *arg)
 	struct sreq *r;
 
 	wk->ops = 0;
-	arm_event(wk);
+	tl_arm_event(&wk->r);
 	while (wk->ops < target) {
 		r = free_req(wk);
 		if (!r) {
-			reap(wk, true);
+			tl_reap(&wk->r, true);
 			continue;
 		}
 		start_one(wk, r);
-		reap(wk, false);
+		tl_reap(&wk->r, false);
 	}
-	while (!all_idle(wk) || qcow_ctx_inflight(wk->ctx))
-		reap(wk, true);
+	while (!all_idle(wk) || qcow_ctx_inflight(wk->r.ctx))
+		tl_reap(&wk->r, true);
 	return NULL;
 }
 
@@ -256,10 +226,10 @@ static int worker_init(struct worker *wk, struct chain *ch, int idx,
 		if (!wk->reqs[i].buf)
 			return -1;
 	}
-	if (io_uring_queue_init(64, &wk->ring, 0) < 0)
+	if (io_uring_queue_init(64, &wk->r.ring, 0) < 0)
 		return -1;
-	if (qcow_ctx_new(&wk->ctx, &wk->ring) < 0) {
-		io_uring_queue_exit(&wk->ring);
+	if (qcow_ctx_new(&wk->r.ctx, &wk->r.ring) < 0) {
+		io_uring_queue_exit(&wk->r.ring);
 		return -1;
 	}
 	return 0;
@@ -269,8 +239,8 @@ static void worker_exit(struct worker *wk)
 {
 	int i;
 
-	qcow_ctx_free(wk->ctx);
-	io_uring_queue_exit(&wk->ring);
+	qcow_ctx_free(wk->r.ctx);
+	io_uring_queue_exit(&wk->r.ring);
 	for (i = 0; i < DEPTH; i++)
 		free(wk->reqs[i].buf);
 }

@@ -20,7 +20,6 @@
 #define DEPTH		32
 #define STRIPE		3000u
 #define STRIPES		600u
-#define EVENT_TAG	(QCOW_USER_DATA_FOREIGN | 1)
 
 struct wreq {
 	struct qcow_req req;
@@ -32,41 +31,12 @@ struct worker {
 	pthread_t tid;
 	int idx;
 	struct qcow_image *img;
-	struct io_uring ring;
-	struct qcow_ctx *ctx;
+	struct tl_ring r;
 	struct wreq reqs[DEPTH];
 	int errors;
-	eventfd_t ev;
 };
 
-static void arm_event(struct worker *wk)
-{
-	struct io_uring_sqe *sqe = tl_get_sqe(&wk->ring);
 
-	io_uring_prep_read(sqe, qcow_ctx_event_fd(wk->ctx), &wk->ev,
-			   sizeof(wk->ev), 0);
-	io_uring_sqe_set_data64(sqe, EVENT_TAG);
-}
-
-static void reap(struct worker *wk, bool wait)
-{
-	struct io_uring_cqe *cqe;
-	unsigned int head, n = 0;
-	bool event = false;
-
-	io_uring_submit_and_wait(&wk->ring, wait ? 1 : 0);
-	io_uring_for_each_cqe(&wk->ring, head, cqe) {
-		if (cqe->user_data == EVENT_TAG)
-			event = true;
-		else
-			qcow_ctx_complete(wk->ctx, cqe);
-		n++;
-	}
-	io_uring_cq_advance(&wk->ring, n);
-	if (event)
-		arm_event(wk);
-	qcow_ctx_run_deferred(wk->ctx);
-}
 
 static struct wreq *free_req(struct worker *wk)
 {
@@ -105,11 +75,11 @@ static void *worker_main(void *arg)
 	unsigned int k = 0;
 	struct wreq *w;
 
-	arm_event(wk);
+	tl_arm_event(&wk->r);
 	while (k < STRIPES) {
 		w = free_req(wk);
 		if (!w) {
-			reap(wk, true);
+			tl_reap(&wk->r, true);
 			continue;
 		}
 		memset(w->buf, wk->idx * 50 + (k % 50) + 1, STRIPE);
@@ -117,17 +87,17 @@ static void *worker_main(void *arg)
 		w->req.done = req_done;
 		w->req.priv = w;
 		w->req.flags = (k % 97 == 0) ? QCOW_REQ_FUA : 0;
-		if (qcow_submit(wk->ctx, wk->img, &w->req, QCOW_OP_WRITE,
+		if (qcow_submit(wk->r.ctx, wk->img, &w->req, QCOW_OP_WRITE,
 				w->buf, ((uint64_t)k * THREADS + wk->idx) *
 				STRIPE, STRIPE) < 0) {
 			wk->errors++;
 			w->busy = false;
 		}
 		k++;
-		reap(wk, false);
+		tl_reap(&wk->r, false);
 	}
-	while (!all_idle(wk) || qcow_ctx_inflight(wk->ctx))
-		reap(wk, true);
+	while (!all_idle(wk) || qcow_ctx_inflight(wk->r.ctx))
+		tl_reap(&wk->r, true);
 	return NULL;
 }
 
@@ -156,8 +126,8 @@ static void run(const char *name, struct qcow_create_opts *co, bool direct)
 	for (t = 0; t < THREADS; t++) {
 		wk[t].idx = t;
 		wk[t].img = img;
-		if (io_uring_queue_init(64, &wk[t].ring, 0) < 0 ||
-		    qcow_ctx_new(&wk[t].ctx, &wk[t].ring) < 0)
+		if (io_uring_queue_init(64, &wk[t].r.ring, 0) < 0 ||
+		    qcow_ctx_new(&wk[t].r.ctx, &wk[t].r.ring) < 0)
 			return tl_skip("io_uring is not available");
 	}
 	for (t = 0; t < THREADS; t++)
@@ -167,8 +137,8 @@ static void run(const char *name, struct qcow_create_opts *co, bool direct)
 		bad += wk[t].errors;
 	}
 	for (t = 0; t < THREADS; t++) {
-		qcow_ctx_free(wk[t].ctx);
-		io_uring_queue_exit(&wk[t].ring);
+		qcow_ctx_free(wk[t].r.ctx);
+		io_uring_queue_exit(&wk[t].r.ring);
 	}
 	qcow_close(img);
 	if (bad || counted_done)
