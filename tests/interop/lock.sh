@@ -70,10 +70,21 @@ hold_nbd() {
 	hold_wait "$file"
 }
 
+# hold_wait FILE: until FILE shows locks, and the same ones three times
+# running: qemu changes them while it opens (a raw image read-write shows
+# each byte twice for a moment, the new descriptor's locks taken before
+# the old one closes).
 hold_wait() {
-	local i
+	local i last= cur same=0
 	for i in $(seq 200); do
-		[ -n "$(locked_bytes "$1")" ] && return 0
+		cur=$(locked_bytes "$1")
+		if [ -n "$cur" ] && [ "$cur" = "$last" ]; then
+			same=$((same + 1))
+			[ "$same" -ge 2 ] && return 0
+		else
+			same=0
+		fi
+		last=$cur
 		kill -0 "$HOLD_PID" 2>/dev/null || break
 		sleep 0.05
 	done
