@@ -74,8 +74,6 @@ static int unit_owner(const struct chain *ch, unsigned int unit)
 	return (int)((c + s) % ch->nr_threads);
 }
 
-
-
 static void set_units(struct worker *wk, const struct sreq *r, bool busy)
 {
 	unsigned int i, n = r->op == QCOW_OP_DISCARD ? STRIPES : 1;

@@ -36,8 +36,6 @@ struct worker {
 	int errors;
 };
 
-
-
 static struct wreq *free_req(struct worker *wk)
 {
 	int i;
