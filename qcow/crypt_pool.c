@@ -30,6 +30,7 @@ static int run_job(struct qcrypt_job *j)
 static void *worker(void *arg)
 {
 	struct qcrypt_job *j;
+	struct qcow_ctx *ctx;
 	struct qlock_save prev;
 	int ret;
 
@@ -44,8 +45,9 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&pool_lock);
 		ret = run_job(j);
 		prev = qcow_lock(NULL, j->lock);
-		qctx_own(j->w.ctx, -1);
+		ctx = j->w.ctx;
 		qwaiter_wake(&j->w, ret);
+		qctx_disown(ctx);
 		qcow_unlock(prev);
 	}
 	return arg;

@@ -207,6 +207,20 @@ void qwaiter_wake(struct qwaiter *w, int err)
 	pthread_mutex_unlock(&ctx->mail_mu);
 }
 
+void qctx_disown(struct qcow_ctx *ctx)
+{
+	if (ctx == current_ctx) {
+		qctx_own(ctx, -1);
+		return;
+	}
+	/* under mail_mu: qcow_ctx_free() waits for us to leave */
+	pthread_mutex_lock(&ctx->mail_mu);
+	if (!__atomic_sub_fetch(&ctx->owned, 1, __ATOMIC_RELEASE) &&
+	    ctx->event_fd >= 0)
+		eventfd_write(ctx->event_fd, 1);
+	pthread_mutex_unlock(&ctx->mail_mu);
+}
+
 bool qctx_has_mail(struct qcow_ctx *ctx)
 {
 	return __atomic_load_n(&ctx->mail_head, __ATOMIC_ACQUIRE) != NULL;
@@ -281,7 +295,10 @@ void qcow_ctx_free(struct qcow_ctx *ctx)
 
 unsigned int qcow_ctx_inflight(const struct qcow_ctx *ctx)
 {
-	return ctx->inflight + qctx_owned(ctx) + (ctx->defer_head != NULL) +
+	/* the owned count first: work ending posts its mail before it */
+	unsigned int n = qctx_owned(ctx);
+
+	return n + ctx->inflight + (ctx->defer_head != NULL) +
 	       qctx_has_mail((struct qcow_ctx *)ctx);
 }
 

@@ -131,8 +131,15 @@ static inline void qctx_own(struct qcow_ctx *ctx, int n)
 
 static inline unsigned int qctx_owned(const struct qcow_ctx *ctx)
 {
-	return __atomic_load_n(&ctx->owned, __ATOMIC_RELAXED);
+	return __atomic_load_n(&ctx->owned, __ATOMIC_ACQUIRE);
 }
+
+/*
+ * The end of such work, after its waiters are woken: an owner that saw
+ * the count fall to 0 sees their mail too, and one asleep on its eventfd
+ * is woken.
+ */
+void qctx_disown(struct qcow_ctx *ctx);
 
 bool qctx_has_mail(struct qcow_ctx *ctx);
 

@@ -74,19 +74,18 @@ static void sync_done(struct qcow_req *req, int res)
 }
 
 /*
- * Nothing on the ring, but work of this context runs on another thread
- * (the crypto pool): its wake-up rings the eventfd.
+ * Nothing on the ring: what is left runs on other threads (the crypto
+ * pool, a lock's holder), and its wake-up rings the eventfd.  Waiting on
+ * the ring instead would never end.
  */
 static bool wait_mail(struct qcow_ctx *ctx)
 {
-	bool mail = qctx_has_mail(ctx);
-	bool wait = !ctx->inflight && qctx_owned(ctx) && !mail;
 	struct pollfd p = { .fd = ctx->event_fd, .events = POLLIN };
 	eventfd_t v;
 
-	if (mail)
+	if (qctx_has_mail(ctx))
 		return true;	/* came after run_deferred: run it now */
-	if (!wait)
+	if (ctx->inflight)
 		return false;
 	poll(&p, 1, -1);
 	eventfd_read(ctx->event_fd, &v);

@@ -187,7 +187,7 @@ static void q1_flush_end(struct q1_flush *f)
 			qcow_log(f->img, "metadata write-back failed: %s",
 				 strerror(-f->err));
 		f->s->bg_flush = false;
-		qctx_own(f->ctx, -1);
+		qctx_disown(f->ctx);
 	}
 	free(f);
 }

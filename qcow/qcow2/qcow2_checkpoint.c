@@ -306,7 +306,6 @@ static void ckpt_finish(struct ckpt *c)
 	cluster_vec_free(&c->freed);
 	cluster_vec_free(&c->released);
 	s->ckpt = NULL;
-	qctx_own(c->ctx, -1);
 	while (list) {
 		struct qwaiter *w = list;
 
@@ -314,6 +313,7 @@ static void ckpt_finish(struct ckpt *c)
 		w->next = NULL;
 		qwaiter_wake(w, c->error);
 	}
+	qctx_disown(c->ctx);
 	free(c);
 	qcow2_ckpt_kick(s, NULL);
 }
