@@ -32,7 +32,9 @@ static void add_usage(FILE *f)
 "                 refuses writes that would make its first sector another\n"
 "                 format's header.  `recover` reopens with the format used.\n"
 "  -q QUEUES      queues per device, one thread each (default %d), each\n"
-"                 thread on the CPUs the kernel maps to its queue\n"
+"                 thread on the CPUs the kernel maps to its queue (-o\n"
+"                 affinity=queue, the default), on any CPU (any), or on\n"
+"                 those of the other queues (others); recorded\n"
 "  -d DEPTH       requests in flight per queue (default %d)\n"
 "  -r             read-only devices (and images)\n"
 "  -n ID          the device number N wanted, once per -f in order\n"
@@ -321,7 +323,7 @@ static int cache_opt(char *key, struct add_args *a)
 
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
- * batch_io=on|off|auto,
+ * batch_io=on|off|auto, affinity=queue|any|others,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
  * snapshot=NAME, crypto_backend=auto|kernel|openssl|nettle.
  */
@@ -349,11 +351,19 @@ static int parse_o(char *s, struct add_args *a)
 			a->o.batch_io = v;
 			continue;
 		}
+		if (!strncmp(key, "affinity=", 9)) {
+			if (ublk_affinity_by_name(key + 9, &a->o.affinity)) {
+				ublk_err("-o affinity=%s: not queue, any or "
+					 "others", key + 9);
+				return -1;
+			}
+			continue;
+		}
 		v = parse_switch(key, "zero_copy", true);
 		if (v == -2) {
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
 				 "zero_copy=on|off|auto, batch_io=on|off|auto, "
-				 "format=FMT, "
+				 "affinity=queue|any|others, format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
 				 "allow_block_devices=on|off, snapshot=NAME, "
 				 "crypto_backend=NAME, l2-cache-size=, "
@@ -560,6 +570,7 @@ int cmd_add(int argc, char **argv)
 			.depth = UBLK_DEFAULT_DEPTH,
 			.zero_copy = UBLK_DEFAULT_ZERO_COPY,
 			.batch_io = UBLK_DEFAULT_BATCH_IO,
+			.affinity = UBLK_DEFAULT_AFFINITY,
 		},
 	};
 	unsigned int i;
@@ -636,6 +647,7 @@ static void recorded_open(struct ublk_dev_opts *o, const struct run_state *st,
 	o->untrusted = st->untrusted;
 	o->allow_block_devices = st->allow_block_devices;
 	o->snapshot = st->snapshot;
+	o->affinity = st->affinity;
 	if (!o->cache_opts)
 		o->cache_opts = st->cache_opts;
 }

@@ -240,6 +240,9 @@ static struct json_object *row_json(struct ublk_ctrl *c,
 	json_object_object_add(o, "per-io-daemon", json_object_new_boolean(
 				r->info.flags & UBLK_F_PER_IO_DAEMON));
 	json_object_object_add(o, "queue-affinity", queues_json(c, r));
+	json_object_object_add(o, "affinity", r->have_state ?
+			       json_object_new_string(ublk_affinity_name(
+					r->st.affinity)) : NULL);
 	json_object_object_add(o, "bitmaps", r->bitmaps ?
 			       json_object_get(r->bitmaps) :
 			       json_object_new_array());

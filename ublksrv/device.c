@@ -324,6 +324,7 @@ static int dev_save_state(struct ublk_dev *dev)
 		.cache_opts = dev->opts.cache_opts,
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
+		.affinity = dev->opts.affinity,
 		.pid = getpid(),
 	};
 	unsigned int i;

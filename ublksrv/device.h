@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include "affinity.h"
 #include "ctrl.h"
 #include "qcow.h"
 
@@ -38,6 +39,7 @@ struct ublk_dev_opts {
 	bool user_copy;		/* UBLK_F_USER_COPY */
 	int zero_copy;		/* UBLK_F_AUTO_BUF_REG: 1, 0, -1 if offered */
 	int batch_io;		/* UBLK_F_BATCH_IO: 1, 0, -1 if offered */
+	enum ublk_affinity affinity;	/* recorded */
 	/* QCOW_FMT_NONE: probed; after the open, what the image is */
 	enum qcow_format format;
 	bool format_probed;	/* recover: format is what add probed */

@@ -167,6 +167,8 @@ static struct json_object *state_json(const struct run_state *st)
 	json_object_object_add(o, "queues",
 			       json_object_new_int(st->nr_queues));
 	json_object_object_add(o, "depth", json_object_new_int(st->depth));
+	json_object_object_add(o, "affinity", json_object_new_string(
+				ublk_affinity_name(st->affinity)));
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
 	if (st->tids)
 		json_object_object_add(o, "queue-tids", tids_json(st));
@@ -283,6 +285,11 @@ int run_state_load(int dev_id, struct run_state *st)
 	st->crypto_used = get_crypto(o, "crypto-backend-used");
 	st->nr_queues = get_int(o, "queues");
 	st->depth = get_int(o, "depth");
+	/* a record without it (or with a name unknown) pins as add did */
+	if (!json_object_object_get_ex(o, "affinity", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    ublk_affinity_by_name(json_object_get_string(v), &st->affinity))
+		st->affinity = UBLK_AFFINITY_QUEUE;
 	st->pid = get_int(o, "pid");
 	json_object_put(o);
 	return st->image[0] ? 0 : -EINVAL;

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include "affinity.h"
 #include "name.h"
 #include "qcow.h"
 
@@ -39,6 +40,7 @@ struct run_state {
 	char cache_opts_buf[512];
 	unsigned int nr_queues;
 	unsigned int depth;
+	enum ublk_affinity affinity;
 	int pid;
 	int *tids;		/* saved only: the queue threads' ids */
 	/* saved only: the image's bitmaps (run_state_bitmaps reads them) */
