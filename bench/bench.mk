@@ -31,6 +31,11 @@ bench-ublk: all
 bench-ublk-batch: all
 	bench/ublk-batch.sh 5 3
 
+# where the queue threads run (-o affinity=), 1 and 2 queues, in the guest
+.PHONY: bench-ublk-affinity
+bench-ublk-affinity: all
+	bench/ublk-affinity.sh 3 4
+
 # the cost of persistent dirty bitmaps behind the block device
 .PHONY: bench-bitmap
 bench-bitmap: all

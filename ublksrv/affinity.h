@@ -2,9 +2,10 @@
 /*
  * Queue CPU affinity: the kernel sends the requests issued on a CPU to one
  * queue (GET_QUEUE_AFFINITY says which CPUs map to a queue).  By default
- * that queue's thread runs on those CPUs, as ublksrv's do; -o affinity=
- * lets it run on any CPU, or only on the other queues' CPUs, so that it
- * does not take turns with the program submitting to it.
+ * that queue's thread runs on the other queues' CPUs, so that it never
+ * takes turns with the program submitting to it (docs/ublk.md has the
+ * figures); -o affinity= can put it on the queue's CPUs, as ublksrv
+ * does, or anywhere.
  */
 #ifndef UBLKSRV_AFFINITY_H
 #define UBLKSRV_AFFINITY_H
@@ -25,7 +26,7 @@ enum ublk_affinity {
 	UBLK_AFFINITY_ANY,	/* no restriction */
 	UBLK_AFFINITY_OTHERS,	/* the CPUs not mapped to the queue */
 };
-#define UBLK_DEFAULT_AFFINITY	UBLK_AFFINITY_QUEUE
+#define UBLK_DEFAULT_AFFINITY	UBLK_AFFINITY_OTHERS
 
 const char *ublk_affinity_name(enum ublk_affinity a);
 /* 0 and *a, or -EINVAL for a name that is none of them */

@@ -1,0 +1,60 @@
+#!/bin/bash
+# INSIDE the test guest (bench/ublk-affinity.sh boots it): fio 4k random
+# reads, QD32, one job, on ublk-qcow -q 1 and -q 2 with each -o affinity=
+# mode, over a 256 MiB qcow2 image of random data in tmpfs.  The cases
+# alternate REPEAT times; each keeps its best.  Prints a table.
+#
+#     bench/ublk-affinity-guest.sh [SECONDS] [REPEAT]    (default 3, 4)
+set -u
+
+SECS=${1:-3}
+REPEAT=${2:-4}
+UBLK=/host/bin/ublk-qcow
+DIR=/tmp/ublk-affinity
+MODES="queue any others"
+
+die() {
+	echo "ublk-bench: $*" >&2
+	exit 1
+}
+
+# fio_iops DEV: 4k random read IOPS.
+fio_iops() {
+	fio --name=b --filename="$1" --rw=randread --bs=4k --iodepth=32 \
+		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
+		--randrepeat=0 --output-format=terse --terse-version=3 \
+		2>/dev/null | awk -F';' '{ print $8 + 0 }'
+}
+
+# one QUEUES MODE: IOPS of one run.
+one() {
+	local dev v
+	dev=$("$UBLK" add -f "$DIR/full.qcow2" -q "$1" \
+		-o "zero_copy=off,affinity=$2") || die "ublk-qcow add failed"
+	v=$(fio_iops "$dev")
+	"$UBLK" del -a >/dev/null || die "ublk-qcow del failed"
+	echo "${v:-0}"
+}
+
+mkdir -p "$DIR" || die "mkdir $DIR"
+head -c $((256 << 20)) /dev/urandom >"$DIR/full.raw"
+qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
+	die "qemu-img convert failed"
+declare -A best
+for ((i = 0; i < REPEAT; i++)); do
+	for m in $MODES; do
+		for q in 1 2; do
+			v=$(one "$q" "$m")
+			[ "$v" -gt "${best[$q$m]:-0}" ] && best[$q$m]=$v
+		done
+	done
+done
+echo "# $(nproc) vCPUs; fio 4k randread QD32, 1 job, $SECS s, best of $REPEAT"
+printf '| %-8s | %9s | %9s | %9s |\n' affinity "-q 1" "-q 2" "q2/q1"
+echo "|----------|-----------|-----------|-----------|"
+for m in $MODES; do
+	printf '| %-8s | %9s | %9s | %9s |\n' "$m" "${best[1$m]}" "${best[2$m]}" \
+		"$(awk -v a="${best[2$m]}" -v b="${best[1$m]}" \
+			'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+done
+rm -rf "$DIR"
