@@ -117,14 +117,46 @@ void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
 		job->w.resume(&job->w, run_job(job));
 }
 
-bool qcrypt_pool_busy(void)
+/* Under pool_lock: the first job of ctx that it may run itself, unqueued. */
+static struct qcrypt_job *pool_take_own(struct qcow_ctx *ctx)
 {
-	bool busy;
+	struct qcrypt_job *j, *prev = NULL;
 
-	pthread_mutex_lock(&pool_lock);
-	busy = pool_head != NULL;
-	pthread_mutex_unlock(&pool_lock);
-	return busy;
+	for (j = pool_head; j; prev = j, j = j->next) {
+		if (j->w.ctx != ctx || !j->submitter_may_run)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			pool_head = j->next;
+		if (pool_tail == j)
+			pool_tail = prev;
+		return j;
+	}
+	return NULL;
+}
+
+int qcrypt_run_own(struct qcow_ctx *ctx)
+{
+	struct qcrypt_job *j;
+	struct qlock_save prev;
+	int n = 0, ret;
+
+	if (!qctx_owned(ctx))
+		return 0;
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		j = pool_take_own(ctx);
+		pthread_mutex_unlock(&pool_lock);
+		if (!j)
+			return n;
+		ret = run_job(j);
+		prev = qcow_lock(ctx, j->lock);
+		j->w.resume(&j->w, ret);
+		qcow_unlock(prev);
+		qctx_own(ctx, -1);
+		n++;
+	}
 }
 
 int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
@@ -136,6 +168,7 @@ int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
 	if (!IS_ALIGNED(offs | len, QCRYPTO_SECTOR_SIZE))
 		return -EINVAL;
 	job->run = NULL;
+	job->submitter_may_run = false;
 	job->cipher = cipher;
 	job->encrypt = encrypt;
 	job->sector = sector;

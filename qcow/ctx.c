@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <liburing.h>
 #include "internal.h"
+#include "crypt_pool.h"
 
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
 {
@@ -356,12 +357,21 @@ int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 {
 	struct qlock_save prev = { current_ctx, current_lock, current_shared };
 	struct qio_op *op;
-	int n = run_mail(ctx);
+	int n = run_mail(ctx), m;
 
 	current_ctx = ctx;
-	while ((op = ctx->defer_head) || qctx_has_mail(ctx)) {
-		if (!op) {
+	for (;;) {
+		op = ctx->defer_head;
+		if (!op && qctx_has_mail(ctx)) {
 			n += run_mail(ctx);
+			continue;
+		}
+		if (!op) {
+			/* a worker's job of ours still queued: ours to run */
+			m = qcrypt_run_own(ctx);
+			if (!m)
+				break;
+			n += m;
 			continue;
 		}
 		ctx->defer_head = op->next;
