@@ -2,7 +2,8 @@
 /*
  * The crypto worker pool: the device's queues never wait for a cipher.
  * Jobs queue under a mutex of their own; a worker runs the cipher without
- * the chain lock, then takes it to hand the job back to its context.
+ * the chain lock and hands the job back to its context's mailbox, never
+ * taking the lock: its context resumes the job under it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +32,6 @@ static void *worker(void *arg)
 {
 	struct qcrypt_job *j;
 	struct qcow_ctx *ctx;
-	struct qlock_save prev;
 	int ret;
 
 	for (;;) {
@@ -44,11 +44,9 @@ static void *worker(void *arg)
 			pool_tail = NULL;
 		pthread_mutex_unlock(&pool_lock);
 		ret = run_job(j);
-		prev = qcow_lock(NULL, j->lock);
 		ctx = j->w.ctx;
-		qwaiter_wake(&j->w, ret);
+		qwaiter_post(&j->w, ret, j->lock);
 		qctx_disown(ctx);
-		qcow_unlock(prev);
 	}
 	return arg;
 }

@@ -186,14 +186,21 @@ struct qlock *qcow_current_lock(void)
 void qwaiter_wake(struct qwaiter *w, int err)
 {
 	struct qcow_ctx *ctx = w->ctx;
-	bool was_empty;
 
 	if (!ctx || ctx == current_ctx) {
 		w->resume(w, err);
 		return;
 	}
+	qwaiter_post(w, err, current_lock);
+}
+
+void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
+{
+	struct qcow_ctx *ctx = w->ctx;
+	bool was_empty;
+
 	w->err = err;
-	w->lock = current_lock;
+	w->lock = lk;
 	w->next = NULL;
 	pthread_mutex_lock(&ctx->mail_mu);
 	was_empty = !ctx->mail_head;
