@@ -11,8 +11,6 @@
 #include <unistd.h>
 #include "crypt_pool.h"
 
-#define POOL_MAX_THREADS	4
-
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static struct qcrypt_job *pool_head, *pool_tail;
@@ -78,7 +76,7 @@ static bool pool_ready(void)
 	want = (int)(cpus > 1 ? cpus / 2 : 1);
 	if (!registered && pthread_atfork(NULL, NULL, pool_forked) == 0)
 		registered = true;
-	want = want > POOL_MAX_THREADS ? POOL_MAX_THREADS : want;
+	want = want > QCRYPT_POOL_MAX ? QCRYPT_POOL_MAX : want;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (i = 0; i < want; i++)

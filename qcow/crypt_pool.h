@@ -18,6 +18,8 @@
 	((type *)((char *)(p) - offsetof(type, member)))
 #endif
 
+#define QCRYPT_POOL_MAX	4	/* worker threads at most */
+
 struct qcrypt_job {
 	struct qwaiter w;		/* resume set by the caller */
 	/* other CPU work (decompression) runs in the cipher's place */

@@ -4,7 +4,7 @@
  * worker has taken is run by its own context's thread in
  * qcow_ctx_run_deferred(), and resumed there at once; a cipher's job
  * (not so marked) is only ever run by a worker.  The workers (at most
- * four) are kept busy by cipher jobs that wait for the test, queued
+ * QCRYPT_POOL_MAX) are kept busy by cipher jobs that wait for the test, queued
  * before the inflate: no worker can reach it, so only the submitter can
  * run it, and must not run the ciphers' jobs meanwhile.
  */
@@ -17,7 +17,7 @@
 #include "qcow/crypt_pool.h"
 #include "testlib.h"
 
-#define NR_BLOCKERS 4		/* crypt_pool.c's POOL_MAX_THREADS */
+#define NR_BLOCKERS QCRYPT_POOL_MAX
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
