@@ -318,7 +318,11 @@ int qcow_ctx_new(struct qcow_ctx **out, struct io_uring *ring);
 int qcow_ctx_event_fd(struct qcow_ctx *ctx);
 void qcow_ctx_free(struct qcow_ctx *ctx);
 void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe);
-/* Runs callbacks deferred by synchronous I/O; returns how many ran. */
+/*
+ * Runs callbacks deferred by synchronous I/O, the wake-ups queued to the
+ * context, and the decompressions of its reads that no worker thread has
+ * started yet (on the caller's thread); returns how many ran.
+ */
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx);
 /*
  * Non-zero while the engine has work on this context (I/O on its ring,

@@ -2,15 +2,14 @@
 /*
  * The crypto worker pool: the device's queues never wait for a cipher.
  * Jobs queue under a mutex of their own; a worker runs the cipher without
- * the chain lock, then takes it to hand the job back to its context.
+ * the chain lock and hands the job back to its context's mailbox, never
+ * taking the lock: its context resumes the job under it.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "crypt_pool.h"
-
-#define POOL_MAX_THREADS	4
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
@@ -31,7 +30,6 @@ static void *worker(void *arg)
 {
 	struct qcrypt_job *j;
 	struct qcow_ctx *ctx;
-	struct qlock_save prev;
 	int ret;
 
 	for (;;) {
@@ -44,11 +42,9 @@ static void *worker(void *arg)
 			pool_tail = NULL;
 		pthread_mutex_unlock(&pool_lock);
 		ret = run_job(j);
-		prev = qcow_lock(NULL, j->lock);
 		ctx = j->w.ctx;
-		qwaiter_wake(&j->w, ret);
+		qwaiter_post(&j->w, ret, j->lock);
 		qctx_disown(ctx);
-		qcow_unlock(prev);
 	}
 	return arg;
 }
@@ -80,7 +76,7 @@ static bool pool_ready(void)
 	want = (int)(cpus > 1 ? cpus / 2 : 1);
 	if (!registered && pthread_atfork(NULL, NULL, pool_forked) == 0)
 		registered = true;
-	want = want > POOL_MAX_THREADS ? POOL_MAX_THREADS : want;
+	want = want > QCRYPT_POOL_MAX ? QCRYPT_POOL_MAX : want;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (i = 0; i < want; i++)
@@ -117,14 +113,46 @@ void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job)
 		job->w.resume(&job->w, run_job(job));
 }
 
-bool qcrypt_pool_busy(void)
+/* Under pool_lock: the first job of ctx that it may run itself, unqueued. */
+static struct qcrypt_job *pool_take_own(struct qcow_ctx *ctx)
 {
-	bool busy;
+	struct qcrypt_job *j, *prev = NULL;
 
-	pthread_mutex_lock(&pool_lock);
-	busy = pool_head != NULL;
-	pthread_mutex_unlock(&pool_lock);
-	return busy;
+	for (j = pool_head; j; prev = j, j = j->next) {
+		if (j->w.ctx != ctx || !j->submitter_may_run)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			pool_head = j->next;
+		if (pool_tail == j)
+			pool_tail = prev;
+		return j;
+	}
+	return NULL;
+}
+
+int qcrypt_run_own(struct qcow_ctx *ctx)
+{
+	struct qcrypt_job *j;
+	struct qlock_save prev;
+	int n = 0, ret;
+
+	if (!qctx_owned(ctx))
+		return 0;
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		j = pool_take_own(ctx);
+		pthread_mutex_unlock(&pool_lock);
+		if (!j)
+			return n;
+		ret = run_job(j);
+		prev = qcow_lock(ctx, j->lock);
+		j->w.resume(&j->w, ret);
+		qcow_unlock(prev);
+		qctx_own(ctx, -1);
+		n++;
+	}
 }
 
 int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
@@ -136,6 +164,7 @@ int qcrypt_start(struct qcow_ctx *ctx, struct qcrypt_job *job,
 	if (!IS_ALIGNED(offs | len, QCRYPTO_SECTOR_SIZE))
 		return -EINVAL;
 	job->run = NULL;
+	job->submitter_may_run = false;
 	job->cipher = cipher;
 	job->encrypt = encrypt;
 	job->sector = sector;

@@ -18,6 +18,8 @@
 	((type *)((char *)(p) - offsetof(type, member)))
 #endif
 
+#define QCRYPT_POOL_MAX	4	/* worker threads at most */
+
 struct qcrypt_job {
 	struct qwaiter w;		/* resume set by the caller */
 	/* other CPU work (decompression) runs in the cipher's place */
@@ -29,6 +31,8 @@ struct qcrypt_job {
 	size_t len;
 	struct qcrypt_job *next;
 	struct qlock *lock;		/* the submitter's chain lock */
+	/* not a cipher: the submitting context may take it back and run it */
+	bool submitter_may_run;
 };
 
 /*
@@ -37,10 +41,11 @@ struct qcrypt_job {
  */
 void qcrypt_submit(struct qcow_ctx *ctx, struct qcrypt_job *job);
 /*
- * Whether jobs wait for a worker: CPU work the caller may as well do
- * itself, on its own thread, than queue behind them.
+ * Without a lock, on ctx's thread (qcow_ctx_run_deferred()): the jobs of
+ * ctx marked submitter_may_run that no worker has taken yet, run here and
+ * resumed at once.  Returns how many.
  */
-bool qcrypt_pool_busy(void);
+int qcrypt_run_own(struct qcow_ctx *ctx);
 /*
  * Fills job and submits it: buf's len bytes, sector the IV of its first
  * sector; offs (the byte offsets they stand for, or'ed together) and len

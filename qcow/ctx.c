@@ -17,9 +17,10 @@
  * A waiter (a request parked on a metadata load or an allocation) belongs
  * to the context that parked it: a wake-up found by another thread goes
  * to the owner's mailbox (under a mutex of the context's own) and
- * eventfd, with the waker's chain lock, and the owner resumes it under
- * that lock in qcow_ctx_run_deferred(), so every SQE of a request goes on
- * its own thread's ring.
+ * eventfd, with the waker's chain lock (a pool worker's, which holds none:
+ * the job's submitter's), and the owner resumes it under that lock in qcow_ctx_run_deferred(), so every SQE of a request goes on
+ * its own thread's ring.  An inflate queued for the worker pool that no
+ * worker has started is run there too, on the owner's thread.
  *
  * A thread holds one chain's lock at a time, except when a callback
  * (done) submits to another chain; callers that do that from several
@@ -32,6 +33,7 @@
 #include <sys/eventfd.h>
 #include <liburing.h>
 #include "internal.h"
+#include "crypt_pool.h"
 
 void qctx_defer(struct qcow_ctx *ctx, struct qio_op *op)
 {
@@ -185,14 +187,21 @@ struct qlock *qcow_current_lock(void)
 void qwaiter_wake(struct qwaiter *w, int err)
 {
 	struct qcow_ctx *ctx = w->ctx;
-	bool was_empty;
 
 	if (!ctx || ctx == current_ctx) {
 		w->resume(w, err);
 		return;
 	}
+	qwaiter_post(w, err, current_lock);
+}
+
+void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
+{
+	struct qcow_ctx *ctx = w->ctx;
+	bool was_empty;
+
 	w->err = err;
-	w->lock = current_lock;
+	w->lock = lk;
 	w->next = NULL;
 	pthread_mutex_lock(&ctx->mail_mu);
 	was_empty = !ctx->mail_head;
@@ -356,12 +365,21 @@ int qcow_ctx_run_deferred(struct qcow_ctx *ctx)
 {
 	struct qlock_save prev = { current_ctx, current_lock, current_shared };
 	struct qio_op *op;
-	int n = run_mail(ctx);
+	int n = run_mail(ctx), m;
 
 	current_ctx = ctx;
-	while ((op = ctx->defer_head) || qctx_has_mail(ctx)) {
-		if (!op) {
+	for (;;) {
+		op = ctx->defer_head;
+		if (!op && qctx_has_mail(ctx)) {
 			n += run_mail(ctx);
+			continue;
+		}
+		if (!op) {
+			/* a worker's job of ours still queued: ours to run */
+			m = qcrypt_run_own(ctx);
+			if (!m)
+				break;
+			n += m;
 			continue;
 		}
 		ctx->defer_head = op->next;

@@ -172,6 +172,11 @@ struct qcow_ctx *qcow_current_ctx(void);
 struct qlock *qcow_current_lock(void);
 /* Resumes w now when its context is the current one, else queues it. */
 void qwaiter_wake(struct qwaiter *w, int err);
+/*
+ * From a thread of no context holding no lock (a pool worker): queues w
+ * to its context, to resume under lk; the chain is not touched here.
+ */
+void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk);
 
 int qfile_open(struct qfile **out, const char *name, bool read_only,
 	       bool direct);

@@ -63,15 +63,6 @@ static void comp_decompressed(struct qwaiter *w, int res)
 	comp_read_end(c, res);
 }
 
-/*
- * The codec runs in the worker pool while the workers keep up; with jobs
- * waiting for them, this thread decompresses too rather than queue more.
- */
-static bool comp_offload(const struct qcow_ctx *ctx)
-{
-	return ctx && ctx->ring && !qcrypt_pool_busy();
-}
-
 static void comp_read_done(struct qio_op *op, int res)
 {
 	struct comp_read *c = (struct comp_read *)op;
@@ -87,10 +78,12 @@ static void comp_read_done(struct qio_op *op, int res)
 		goto fail;
 	c->job.run = comp_decompress;
 	c->job.w.resume = comp_decompressed;
-	if (comp_offload(op->ctx))
-		qcrypt_submit(op->ctx, &c->job);
-	else
-		comp_decompressed(&c->job.w, comp_decompress(&c->job));
+	/*
+	 * Queued for the workers; what none has taken when this thread has
+	 * nothing else to do, it inflates itself (qcow_ctx_run_deferred()).
+	 */
+	c->job.submitter_may_run = true;
+	qcrypt_submit(op->ctx, &c->job);
 	return;
 fail:
 	comp_read_end(c, res);
