@@ -1,14 +1,19 @@
 #!/bin/bash
-# INSIDE the test guest (bench/ublk-affinity.sh boots it): fio 4k random
-# reads, QD32, one job, on ublk-qcow -q 1 and -q 2 with each -o affinity=
-# mode, over a 256 MiB qcow2 image of random data in tmpfs.  The cases
-# alternate REPEAT times; each keeps its best.  Prints a table.
+# INSIDE the test guest (bench/ublk-affinity.sh boots it): fio (4k random
+# reads, QD32, by default), one job, on ublk-qcow -q 1 and -q 2 with each
+# -o affinity= mode, over a 256 MiB qcow2 image of random data in tmpfs.
+# The cases alternate REPEAT times; each keeps its best.  Prints a table
+# (IOPS for 4k, else MB/s).
 #
-#     bench/ublk-affinity-guest.sh [SECONDS] [REPEAT]    (default 3, 4)
+#     bench/ublk-affinity-guest.sh [SECONDS] [REPEAT] [RW] [BS] [DEPTH]
+#                                  (default 3 4 randread 4k 32)
 set -u
 
 SECS=${1:-3}
 REPEAT=${2:-4}
+RW=${3:-randread}
+BS=${4:-4k}
+DEPTH=${5:-32}
 UBLK=/host/bin/ublk-qcow
 DIR=/tmp/ublk-affinity
 MODES="queue any others"
@@ -18,12 +23,14 @@ die() {
 	exit 1
 }
 
-# fio_iops DEV: 4k random read IOPS.
+# fio_iops DEV: IOPS (4k) or MB/s.
 fio_iops() {
-	fio --name=b --filename="$1" --rw=randread --bs=4k --iodepth=32 \
+	fio --name=b --filename="$1" --rw="$RW" --bs="$BS" --iodepth="$DEPTH" \
 		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
 		--randrepeat=0 --output-format=terse --terse-version=3 \
-		2>/dev/null | awk -F';' '{ print $8 + 0 }'
+		2>/dev/null | awk -F';' -v bs="$BS" -v rw="$RW" '{
+		w = rw ~ /write/; iops = w ? $49 : $8; bw = w ? $48 : $7
+		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
 }
 
 # one QUEUES MODE: IOPS of one run.
@@ -49,7 +56,7 @@ for ((i = 0; i < REPEAT; i++)); do
 		done
 	done
 done
-echo "# $(nproc) vCPUs; fio 4k randread QD32, 1 job, $SECS s, best of $REPEAT"
+echo "# $(nproc) vCPUs; fio $BS $RW QD$DEPTH, 1 job, $SECS s, best of $REPEAT"
 printf '| %-8s | %9s | %9s | %9s |\n' affinity "-q 1" "-q 2" "q2/q1"
 echo "|----------|-----------|-----------|-----------|"
 for m in $MODES; do
