@@ -17,10 +17,11 @@
  * A waiter (a request parked on a metadata load or an allocation) belongs
  * to the context that parked it: a wake-up found by another thread goes
  * to the owner's mailbox (under a mutex of the context's own) and
- * eventfd, with the waker's chain lock (a pool worker's, which holds none:
- * the job's submitter's), and the owner resumes it under that lock in qcow_ctx_run_deferred(), so every SQE of a request goes on
- * its own thread's ring.  An inflate queued for the worker pool that no
- * worker has started is run there too, on the owner's thread.
+ * eventfd, with the waker's chain lock (for a pool worker, which holds
+ * none, the job's submitter's), and the owner resumes it under that lock
+ * in qcow_ctx_run_deferred(), so every SQE of a request goes on its own
+ * thread's ring.  An inflate queued for the worker pool that no worker
+ * has started is run there too, on the owner's thread.
  *
  * A thread holds one chain's lock at a time, except when a callback
  * (done) submits to another chain; callers that do that from several
