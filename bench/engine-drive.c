@@ -130,8 +130,9 @@ static void reap(struct worker *w)
 	unsigned int head, n = 0;
 	eventfd_t v;
 
-	qcow_ctx_run_deferred(w->ctx);
-	io_uring_submit_and_wait(&w->ring, 1);
+	/* what it ran may have been the last work: come back first */
+	io_uring_submit_and_wait(&w->ring,
+				 qcow_ctx_run_deferred(w->ctx) ? 0 : 1);
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
 		if (cqe->user_data == POLL_TAG) {
 			eventfd_read(w->efd, &v);

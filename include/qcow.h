@@ -300,9 +300,11 @@ bool qcow_format_probed(const struct qcow_image *img);
  * A context binds the engine to one io_uring.  The ring belongs to the
  * caller, who reaps completions and passes every CQE whose user_data does
  * not have QCOW_USER_DATA_FOREIGN set to qcow_ctx_complete().  With a NULL
- * ring the context performs I/O synchronously (tools, tests).  The engine
- * may leave the ring's submission queue full (what did not fit waits for
- * qcow_ctx_run_deferred()): a caller that finds no free SQE submits first.
+ * ring the context performs I/O synchronously (tools, tests); with one it
+ * still does so for files in memory that io_uring would hand to its
+ * worker threads (tmpfs).  The engine may leave the ring's submission
+ * queue full (what did not fit waits for qcow_ctx_run_deferred()): a
+ * caller that finds no free SQE submits first.
  */
 #define QCOW_USER_DATA_FOREIGN	(1ULL << 63)
 
@@ -321,7 +323,9 @@ void qcow_ctx_complete(struct qcow_ctx *ctx, struct io_uring_cqe *cqe);
 /*
  * Runs callbacks deferred by synchronous I/O, the wake-ups queued to the
  * context, and the decompressions of its reads that no worker thread has
- * started yet (on the caller's thread); returns how many ran.
+ * started yet (on the caller's thread); returns how many ran.  What ran
+ * may have completed requests with nothing left on the ring: a caller
+ * checks for that before it waits for a completion.
  */
 int qcow_ctx_run_deferred(struct qcow_ctx *ctx);
 /*

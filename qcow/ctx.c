@@ -347,6 +347,11 @@ static void run_op(struct qcow_ctx *ctx, struct qio_op *op)
 		return;
 	case QIO_DEF_SYNC:
 		res = qio_sync(op);
+		if (op->lockless) {
+			/* the read fast path's: as in qcow_ctx_complete() */
+			qio_finish(op, res);
+			return;
+		}
 		break;
 	case QIO_DEF_RMW:
 		res = qdirect_rmw_fill(op);

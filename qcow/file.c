@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include "internal.h"
 
 void *qalloc_aligned(size_t size)
@@ -18,6 +21,27 @@ void *qalloc_aligned(size_t size)
 	if (posix_memalign(&p, QIO_DIRECT_ALIGN, size ? size : 1))
 		return NULL;
 	return p;
+}
+
+/*
+ * A file in memory (tmpfs, ramfs) whose reads cannot be tried without
+ * blocking: io_uring hands every op on it to an io-wq thread, which costs
+ * more than the copy itself, so its I/O is done at once (io.c).
+ */
+static bool qfile_sync_io(int fd)
+{
+	struct statfs sfs;
+	struct iovec iov;
+	char byte;
+
+	if (getenv("QCOW_RING_IO"))
+		return false;
+	if (fstatfs(fd, &sfs) < 0 || (sfs.f_type != TMPFS_MAGIC &&
+				      sfs.f_type != RAMFS_MAGIC))
+		return false;
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	return preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
 }
 
 int qfile_open_os(struct qfile **out, const char *name, bool read_only,
@@ -65,6 +89,7 @@ int qfile_open_os(struct qfile **out, const char *name, bool read_only,
 		f->align = st.st_blksize;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
+	f->sync_io = S_ISREG(st.st_mode) && qfile_sync_io(f->fd);
 	*out = f;
 	return 0;
 err_close:

@@ -31,6 +31,7 @@ struct qfile {
 	/* a raw image: a read-modify-write must not make it longer */
 	bool keep_size;
 	bool zero_by_punch;	/* QIO_ZERO: no FALLOC_FL_ZERO_RANGE here */
+	bool sync_io;		/* in memory, no nowait I/O: not on the ring */
 	/* O_DIRECT writes (io_direct.c): in flight, waiting, RMW running */
 	unsigned int dwrites;
 	struct qio_op *dq_head, *dq_tail;

@@ -2,7 +2,8 @@
 /*
  * The engine's only way to the disk: reads, writes and fsyncs of a file,
  * submitted on the context's io_uring, or done at once and completed later
- * from the deferred list when the context has no ring; O_DIRECT bounce
+ * from the deferred list when the context has no ring or the file is in
+ * memory without non-blocking reads (file.c); O_DIRECT bounce
  * buffers; READ_FIXED/WRITE_FIXED on registered buffers and copies through
  * a caller's descriptor.
  */
@@ -312,7 +313,7 @@ static void qio_start_mem(struct qio_op *op)
 	if (qio_held(op))
 		return;
 	qio_record(QIO_EV_SUBMIT, op, 0);
-	if (!ctx->ring) {
+	if (!ctx->ring || (op->file && op->file->sync_io)) {
 		/* done at once, later, without the lock */
 		qctx_defer_work(ctx, op, QIO_DEF_SYNC);
 		return;

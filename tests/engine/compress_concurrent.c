@@ -169,7 +169,8 @@ static void *run_reader(void *arg)
 	arm_event(r);
 	while (r->done < READS) {
 		issue(r);
-		qcow_ctx_run_deferred(r->ctx);
+		if (qcow_ctx_run_deferred(r->ctx) > 0)
+			continue;	/* it may have ended them all */
 		if (r->done >= READS)
 			break;
 		reap(r);

@@ -183,8 +183,8 @@ static void child(const char *path, uint64_t seed, uint32_t close_after)
 			qcow_submit(ctx, img, &s->req, QCOW_OP_WRITE, s->buf,
 				    off, len);
 		}
-		qcow_ctx_run_deferred(ctx);
-		io_uring_submit_and_wait(&ring, 1);
+		io_uring_submit_and_wait(&ring,
+					 qcow_ctx_run_deferred(ctx) ? 0 : 1);
 		io_uring_for_each_cqe(&ring, head, cqe) {
 			qcow_ctx_complete(ctx, cqe);
 			n++;

@@ -97,7 +97,9 @@ static void reap(struct io_uring *ring, struct qcow_ctx *ctx, bool wait)
 	bool rearm = false;
 	eventfd_t v;
 
-	qcow_ctx_run_deferred(ctx);
+	/* what it ran may have been the last work: come back first */
+	if (qcow_ctx_run_deferred(ctx) > 0)
+		wait = false;
 	io_uring_submit_and_wait(ring, wait ? 1 : 0);
 	io_uring_for_each_cqe(ring, head, cqe) {
 		if (cqe->user_data == EVENT_TAG)
