@@ -137,7 +137,7 @@ check-batch: all
 # The engine's multi-threaded tests under ThreadSanitizer (not in make
 # check: a build of its own, and slow): any data race it reports fails.
 TSAN_TESTS := lock_stress write_multiqueue encrypt_io compress_concurrent \
-	pool_steal pool_wake
+	pool_steal pool_wake pool_affinity
 check-tsan:
 	$(MAKE) $(CHECK_J) TSAN=1 $(TSAN_TESTS:%=build-tsan/tests/%)
 	@fail=0; for t in $(TSAN_TESTS); do \

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "crypt_pool.h"
@@ -61,6 +62,18 @@ static void pool_forked(void)
 	pool_threads = 0;
 }
 
+/*
+ * The workers run where the process's main thread may, not where the
+ * thread that submits the first job is pinned (a ublk queue's thread).
+ */
+static void pool_affinity(pthread_attr_t *attr)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(getpid(), sizeof(set), &set) == 0)
+		pthread_attr_setaffinity_np(attr, sizeof(set), &set);
+}
+
 /* Under pool_lock: the workers, started at the first job. */
 static bool pool_ready(void)
 {
@@ -79,6 +92,7 @@ static bool pool_ready(void)
 	want = want > QCRYPT_POOL_MAX ? QCRYPT_POOL_MAX : want;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pool_affinity(&attr);
 	for (i = 0; i < want; i++)
 		if (pthread_create(&t, &attr, worker, NULL) == 0)
 			pool_threads++;
