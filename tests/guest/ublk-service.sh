@@ -25,6 +25,16 @@ unit() {
 	esac
 }
 
+# gone_within SECS PID: PID has ended (and been reaped) within SECS.
+gone_within() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		[ -d "/proc/$2" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 unit_pid() { cat "/run/ublk-qcow/unit-$1.pid" 2>/dev/null; }
 
 # md5_files DIR: the md5 of DIR's files f1..f4.
@@ -117,9 +127,12 @@ service_ext4() {
 	if ! run "$c.log" unit stop success "$name"; then
 		fail "$c" ExecStop
 	elif [ -e "/sys/class/ublk-char/ublkc$id" ] || [ -L "/run/ublk-qcow/by-name/$name" ] ||
-		[ -e "/run/ublk-qcow/unit-$name.pid" ] || [ -e "/run/ublk-qcow/ublk$id.json" ] ||
-		[ -d "/proc/$newpid" ]; then
+		[ -e "/run/ublk-qcow/unit-$name.pid" ] || [ -e "/run/ublk-qcow/ublk$id.json" ]; then
 		fail "$c" "left: $(ls /sys/class/ublk-char /run/ublk-qcow /run/ublk-qcow/by-name 2>&1 | tr '\n' ' ')"
+	elif ! gone_within 5 "$newpid"; then
+		# del returns once the daemon let go of the device and closed
+		# the image; its process may take a moment more to be reaped
+		fail "$c" "daemon $newpid still there 5 s after the stop"
 	elif run "$c-again.log" unit stop success "$name"; then
 		# a stop with nothing to stop is not an error
 		img_check "$c" svc.qcow2 3 && pass "$c"
