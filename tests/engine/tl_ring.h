@@ -44,13 +44,19 @@ static inline void tl_arm_event(struct tl_ring *r)
 	io_uring_sqe_set_data64(sqe, TL_EVENT_TAG);
 }
 
-/* Submits, waits for one completion if asked, completes what came. */
+/*
+ * Runs deferred work; submits, waits for one completion if asked and
+ * nothing ran, completes what came.
+ */
 static inline void tl_reap(struct tl_ring *r, bool wait)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 	bool event = false;
 
+	/* what it runs may be the last work: then come back, do not wait */
+	if (qcow_ctx_run_deferred(r->ctx) > 0)
+		wait = false;
 	io_uring_submit_and_wait(&r->ring, wait ? 1 : 0);
 	io_uring_for_each_cqe(&r->ring, head, cqe) {
 		if (cqe->user_data == TL_EVENT_TAG)
