@@ -72,23 +72,37 @@ one_run() {
 }
 
 min() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
 
-# row NAME MAKER IMG ARGS...: REPEAT alternating runs of both, best of each
+# row NAME MAKER IMG ARGS...: RUNS (default REPEAT) alternating runs of
+# both, which goes first alternating too; the ratio of the best times and
+# that of the medians
 row() {
 	local name=$1 mk=$2 img=$3 i o q ours=() qemu=() ro=0 rq=0
 	shift 3
-	for ((i = 0; i < REPEAT; i++)); do
+	for ((i = 0; i < ${RUNS:-$REPEAT}; i++)); do
+		if ((i % 2)); then
+			q=$(one_run qemu "$mk" "$img" "$@")
+			rq=$(tail -n 1 rss)
+		fi
 		o=$(one_run ours "$mk" "$img" "$@")
 		ours+=("$o")
 		ro=$(tail -n 1 rss)
-		q=$(one_run qemu "$mk" "$img" "$@")
+		if ((i % 2 == 0)); then
+			q=$(one_run qemu "$mk" "$img" "$@")
+			rq=$(tail -n 1 rss)
+		fi
 		qemu+=("$q")
-		rq=$(tail -n 1 rss)
 	done
 	o=$(min "${ours[@]}")
 	q=$(min "${qemu[@]}")
-	printf '| %-44s | %9s | %9s | %7.2f |\n' "$name" "$o" "$q" \
-		"$(awk -v o="$o" -v q="$q" 'BEGIN { print (o > 0 ? q / o : 0) }')"
+	printf '| %-44s | %9s | %9s | %7s | %7s |\n' "$name" "$o" "$q" \
+		"$(quotient "$q" "$o")" \
+		"$(quotient "$(median "${qemu[@]}")" "$(median "${ours[@]}")")"
 	echo "$name|$ro|$rq" >>rss.log
 }
 
@@ -103,8 +117,9 @@ threads_row() {
 	done
 	a=$(min "${one[@]}")
 	b=$(min "${two[@]}")
-	printf '| %-44s | %9s | %9s | %7.2f |\n' "$name" "$b" "$a" \
-		"$(awk -v a="$a" -v b="$b" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+	printf '| %-44s | %9s | %9s | %7s | %7s |\n' "$name" "$b" "$a" \
+		"$(quotient "$a" "$b")" \
+		"$(quotient "$(median "${one[@]}")" "$(median "${two[@]}")")"
 }
 
 # The engine's O_DIRECT reads against fio on the raw file, same stride
@@ -122,9 +137,10 @@ fio_row() {
 	done
 	o=$(printf '%s\n' "${ours[@]}" | sort -g | tail -n 1)
 	f=$(printf '%s\n' "${fio[@]}" | sort -g | tail -n 1)
-	printf '| %-44s | %9s | %9s | %7.2f |\n' \
+	printf '| %-44s | %9s | %9s | %7s | %7s |\n' \
 		"4K reads O_DIRECT, IOPS: ours vs fio on raw" "$o" "$f" \
-		"$(awk -v o="$o" -v f="$f" 'BEGIN { print (f > 0 ? o / f : 0) }')"
+		"$(quotient "$o" "$f")" \
+		"$(quotient "$(median "${ours[@]}")" "$(median "${fio[@]}")")"
 }
 
 # count_writes TOOL MAKER COUNT SIZE [ARGS...]: strace of one write bench
@@ -212,8 +228,8 @@ echo "# $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n
 echo "# images in $(df -T "$DIR" | awk 'NR == 2 { print $2 }') ($DIR); load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo "# command: $([ "$QUICK" = 1 ] && echo 'BENCH_QUICK=1 ')bench/run.sh $REPEAT   ($(date -u +%Y-%m-%d))"
 echo
-printf '| %-44s | %9s | %9s | %7s |\n' "workload (qcow-img bench vs qemu-img bench)" "ours (s)" "qemu (s)" "ratio"
-echo "|----------------------------------------------|-----------|-----------|---------|"
+printf '| %-44s | %9s | %9s | %7s | %7s |\n' "workload (qcow-img bench vs qemu-img bench)" "ours (s)" "qemu (s)" "ratio" "median"
+echo "|----------------------------------------------|-----------|-----------|---------|---------|"
 row "4K reads O_DIRECT, full image, QD32" - full.qcow2 -c "$N" -d 32 -s 4k -S 1028k -t none
 row "4K reads, page cache, QD32" - full.qcow2 -c "$N" -d 32 -s 4k -S 1028k
 row "4K allocating writes O_DIRECT, QD32" mk_empty new.qcow2 -w -c "$W" -d 32 -s 4k -S 64k -t none
@@ -221,8 +237,10 @@ row "64K allocating writes O_DIRECT, QD16" mk_empty new.qcow2 -w -c "$W" -d 16 -
 row "4K writes into overlay on raw (COW), QD32" mk_overlay new.qcow2 -w -c $((W / 2)) -d 32 -s 4k -S 64k -t none
 row "same, extended L2" mk_overlay_x new.qcow2 -w -c $((W / 2)) -d 32 -s 4k -S 64k -t none
 row "64K reads, compressed image, QD16" - compressed.qcow2 -c $((N / 20)) -d 16 -s 64k
-row "1M sequential reads O_DIRECT, QD8" - full.qcow2 -c $((N / 100)) -d 8 -s 1M -t none
-row "1M sequential writes O_DIRECT, empty, QD8" mk_empty new.qcow2 -w -c $((N / 200)) -d 8 -s 1M -t none
+# disk-bound: the disk's best second varies more than the engine, so
+# three times the runs (and the median beside the best)
+RUNS=$((3 * REPEAT)) row "1M sequential reads O_DIRECT, QD8" - full.qcow2 -c $((N / 100)) -d 8 -s 1M -t none
+RUNS=$((3 * REPEAT)) row "1M sequential writes O_DIRECT, empty, QD8" mk_empty new.qcow2 -w -c $((N / 200)) -d 8 -s 1M -t none
 row "1 TiB image, 4K reads over all of it, QD32" - big.qcow2 -c $((N / 4)) -d 32 -s 4k -S 1610616832 -t none
 fio_row
 threads_row "4K reads, page cache: 2 threads vs 1 (ours)" -c "$N" -d 32 -s 4k -S 1028k
