@@ -14,8 +14,9 @@
 #   bench/run.sh [REPEAT]      REPEAT default 3; BENCH_QUICK=1: 1 and
 #                              smaller counts; BENCH_DIR: where the images
 #                              go (default /var/tmp: a disk, not tmpfs)
-#   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh and bench/ublk-batch.sh in the test guest
-#                              (1 and 2 queues, both kernels: ~30 minutes)
+#   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh, bench/ublk-batch.sh and
+#                              bench/ublk-queues.sh in the test guest
+#                              (1 and 2 queues, both kernels: ~50 minutes)
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -76,7 +77,7 @@ median() {
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
 		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-quotient() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 # row NAME MAKER IMG ARGS...: RUNS (default REPEAT) alternating runs of
 # both, which goes first alternating too; the ratio of the best times and
@@ -256,4 +257,6 @@ if [ "${BENCH_GUEST:-0}" = 1 ]; then
 	GUEST_KERNEL=forky bench/ublk.sh 5 1 3
 	GUEST_KERNEL=forky bench/ublk.sh 5 2 3
 	bench/ublk-batch.sh 5 3
+	bench/ublk-queues.sh 3 6
+	GUEST_KERNEL=forky bench/ublk-queues.sh 3 6
 fi
