@@ -40,3 +40,8 @@ bench-ublk-affinity: all
 .PHONY: bench-bitmap
 bench-bitmap: all
 	bench/ublk-bitmap.sh 5 1 7
+
+# two queues against one, ublk-qcow's defaults, alternating in one guest run
+.PHONY: bench-ublk-queues
+bench-ublk-queues: all
+	bench/ublk-queues.sh 3 6

@@ -1,0 +1,98 @@
+#!/bin/bash
+# INSIDE the test guest (bench/ublk-queues.sh boots it): ublk-qcow with
+# its defaults, -q 1 against -q 2, on the rows of bench/ublk-guest.sh
+# (one fio job, images in tmpfs).  Per row the two alternate REPEAT
+# times, each going first in turn; prints the best and the median of
+# each and their ratios (IOPS for 4k, else MB/s).
+#
+#     bench/ublk-queues-guest.sh [SECONDS] [REPEAT] [OPTIONS]
+#                     (default 3 6, no -o: OPTIONS is ublk-qcow add's -o)
+set -u
+
+SECS=${1:-3}
+REPEAT=${2:-6}
+OPTS=${3:-}
+UBLK=/host/bin/ublk-qcow
+DIR=/tmp/ublk-queues
+
+die() {
+	echo "ublk-bench: $*" >&2
+	exit 1
+}
+
+# fio_run DEV RW BS DEPTH: IOPS (4k) or MB/s.
+fio_run() {
+	fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" \
+		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
+		--randrepeat=0 --output-format=terse --terse-version=3 \
+		2>/dev/null | awk -F';' -v bs="$3" -v rw="$2" '{
+		w = rw ~ /write/; iops = w ? $49 : $8; bw = w ? $48 : $7
+		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
+}
+
+# one QUEUES full|fresh RW BS DEPTH: one measurement
+one() {
+	local q=$1 img=$DIR/full.qcow2 dev v
+	if [ "$2" = fresh ]; then
+		img=$DIR/fresh.qcow2
+		rm -f "$img"
+		qemu-img create -q -f qcow2 "$img" 128M || die "qemu-img create failed"
+	fi
+	dev=$("$UBLK" add -f "$img" -q "$q" ${OPTS:+-o "$OPTS"}) ||
+		die "ublk-qcow add failed"
+	v=$(fio_run "$dev" "$3" "$4" "$5")
+	"$UBLK" del -a >/dev/null || die "ublk-qcow del failed"
+	echo "${v:-0}"
+}
+
+best() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+# row NAME UNIT full|fresh RW BS DEPTH
+row() {
+	local name=$1 unit=$2 i one_q=() two_q=() b1 b2 m1 m2
+	shift 2
+	for ((i = 0; i < REPEAT; i++)); do
+		if ((i % 2)); then
+			two_q+=("$(one 2 "$@")")
+			one_q+=("$(one 1 "$@")")
+		else
+			one_q+=("$(one 1 "$@")")
+			two_q+=("$(one 2 "$@")")
+		fi
+	done
+	b1=$(best "${one_q[@]}")
+	b2=$(best "${two_q[@]}")
+	m1=$(median "${one_q[@]}")
+	m2=$(median "${two_q[@]}")
+	printf '| %-36s | %8s | %8s | %6s | %8s | %8s | %6s |\n' "$name ($unit)" \
+		"$b1" "$b2" "$(ratio "$b2" "$b1")" "$m1" "$m2" "$(ratio "$m2" "$m1")"
+}
+
+[ -x "$UBLK" ] || die "$UBLK not built"
+rm -rf "$DIR"
+mkdir -p "$DIR" || die "mkdir $DIR"
+trap 'rm -rf "$DIR"' EXIT
+head -c $((256 << 20)) /dev/urandom >"$DIR/full.raw"
+qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
+	die "qemu-img convert failed"
+rm -f "$DIR/full.raw"
+echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), images in tmpfs;" \
+	"ublk-qcow ${OPTS:+-o }${OPTS:-defaults}; fio io_uring O_DIRECT, 1 job, $SECS s;" \
+	"$REPEAT alternating runs each"
+printf '| %-36s | %8s | %8s | %6s | %8s | %8s | %6s |\n' case "best q1" \
+	"best q2" q2/q1 "med q1" "med q2" q2/q1
+echo "|--------------------------------------|----------|----------|--------|----------|----------|--------|"
+row "4k random read, QD32" IOPS full randread 4k 32
+row "4k random write, QD32" IOPS full randwrite 4k 32
+row "4k random write, fresh, QD32" IOPS fresh randwrite 4k 32
+row "64k random read, QD16" MB/s full randread 64k 16
+row "64k random write, QD16" MB/s full randwrite 64k 16
+row "1M sequential read, QD8" MB/s full read 1M 8
+row "1M sequential write, QD8" MB/s full write 1M 8
