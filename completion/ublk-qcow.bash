@@ -26,7 +26,7 @@ _ublk_qcow() {
 	--crypto-backend) words="auto kernel openssl nettle" ;;
 	-o | --options)
 		compopt -o nospace 2>/dev/null
-		words="user_copy= zero_copy= batch_io= affinity= format= untrusted= allow_dir=
+		words="user_copy= zero_copy= batch_io= affinity= scheduler= format= untrusted= allow_dir=
 			allow_block_devices= snapshot= crypto_backend=
 			l2-cache-size= refcount-cache-size= cache-size=
 			l2-cache-entry-size= cache-clean-interval="

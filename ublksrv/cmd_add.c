@@ -10,6 +10,7 @@
 #include "key.h"
 #include "log.h"
 #include "name.h"
+#include "scheduler.h"
 #include "state.h"
 
 static void add_usage(FILE *f)
@@ -36,6 +37,11 @@ static void add_usage(FILE *f)
 "                 the CPUs of the other queues (others; every CPU with\n"
 "                 one queue) or on those the kernel maps to its own\n"
 "                 queue (queue); recorded\n"
+"  -o scheduler=NAME  the kernel's I/O scheduler in front of each device:\n"
+"                 none by default (as loop and nbd get; the kernel would\n"
+"                 give a one-queue device mq-deadline), keep for the\n"
+"                 kernel's choice, or one /sys/block/*/queue/scheduler\n"
+"                 offers (add fails if it cannot be set)\n"
 "  -d DEPTH       requests in flight per queue (default %d)\n"
 "  -r             read-only devices (and images)\n"
 "  -n ID          the device number N wanted, once per -f in order\n"
@@ -324,7 +330,7 @@ static int cache_opt(char *key, struct add_args *a)
 
 /*
  * -o KEY=VALUE[,...]: user_copy=on|off, zero_copy=on|off|auto,
- * batch_io=on|off|auto, affinity=queue|any|others,
+ * batch_io=on|off|auto, affinity=queue|any|others, scheduler=NAME,
  * format=FMT, untrusted=on|off, allow_dir=DIR, allow_block_devices=on|off,
  * snapshot=NAME, crypto_backend=auto|kernel|openssl|nettle.
  */
@@ -352,6 +358,15 @@ static int parse_o(char *s, struct add_args *a)
 			a->o.batch_io = v;
 			continue;
 		}
+		if (!strncmp(key, "scheduler=", 10)) {
+			if (!ublk_scheduler_name_ok(key + 10)) {
+				ublk_err("-o scheduler=%s: not a scheduler's "
+					 "name (a-z 0-9 - _, or keep)", key + 10);
+				return -1;
+			}
+			a->o.scheduler = key + 10;
+			continue;
+		}
 		if (!strncmp(key, "affinity=", 9)) {
 			if (ublk_affinity_by_name(key + 9, &a->o.affinity)) {
 				ublk_err("-o affinity=%s: not queue, any or "
@@ -364,7 +379,8 @@ static int parse_o(char *s, struct add_args *a)
 		if (v == -2) {
 			ublk_err("-o: unknown option '%s' (user_copy=on|off, "
 				 "zero_copy=on|off|auto, batch_io=on|off|auto, "
-				 "affinity=queue|any|others, format=FMT, "
+				 "affinity=queue|any|others, scheduler=NAME, "
+				 "format=FMT, "
 				 "untrusted=on|off, allow_dir=DIR, "
 				 "allow_block_devices=on|off, snapshot=NAME, "
 				 "crypto_backend=NAME, l2-cache-size=, "

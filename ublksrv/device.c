@@ -12,6 +12,7 @@
 #include "log.h"
 #include "name.h"
 #include "queue.h"
+#include "scheduler.h"
 #include "state.h"
 #include "target.h"
 #include "ublk_abi.h"
@@ -475,6 +476,29 @@ int ublk_dev_open(struct ublk_dev *dev, const struct ublk_dev_opts *opts)
 	return dev_open_image(dev, 1);
 }
 
+/*
+ * The scheduler -o scheduler= names, or none: a device it cannot be set
+ * on (an unprivileged one, a kernel without the scheduler) fails only
+ * when the name was given.  A recovered device keeps the disk and its
+ * scheduler.
+ */
+static int dev_set_scheduler(struct ublk_dev *dev)
+{
+	const char *name = dev->opts.scheduler;
+	int ret;
+
+	if (name && !strcmp(name, UBLK_KEEP_SCHEDULER))
+		return 0;
+	ret = ublk_set_scheduler(dev->info.dev_id,
+				 name ? name : UBLK_DEFAULT_SCHEDULER);
+	if (ret < 0 && name) {
+		ublk_errno(ret, "/dev/ublkb%u: -o scheduler=%s",
+			   dev->info.dev_id, name);
+		return ret;
+	}
+	return 0;
+}
+
 int ublk_dev_start(struct ublk_dev *dev)
 {
 	int ret;
@@ -485,7 +509,10 @@ int ublk_dev_start(struct ublk_dev *dev)
 	ret = dev_set_params(dev);
 	if (ret < 0)
 		return ret;
-	return dev_go_live(dev, ublk_ctrl_start_dev, "START_DEV");
+	ret = dev_go_live(dev, ublk_ctrl_start_dev, "START_DEV");
+	if (ret < 0)
+		return ret;
+	return dev_set_scheduler(dev);
 }
 
 void ublk_dev_queue_exited(struct ublk_dev *dev)

@@ -40,6 +40,8 @@ struct ublk_dev_opts {
 	int zero_copy;		/* UBLK_F_AUTO_BUF_REG: 1, 0, -1 if offered */
 	int batch_io;		/* UBLK_F_BATCH_IO: 1, 0, -1 if offered */
 	enum ublk_affinity affinity;	/* recorded */
+	/* -o scheduler=: NULL for the default (none, where it can be set) */
+	const char *scheduler;
 	/* QCOW_FMT_NONE: probed; after the open, what the image is */
 	enum qcow_format format;
 	bool format_probed;	/* recover: format is what add probed */
