@@ -26,7 +26,7 @@ enum ublk_affinity {
 	UBLK_AFFINITY_ANY,	/* no restriction */
 	UBLK_AFFINITY_OTHERS,	/* the CPUs not mapped to the queue */
 };
-#define UBLK_DEFAULT_AFFINITY	UBLK_AFFINITY_ANY
+#define UBLK_DEFAULT_AFFINITY	UBLK_AFFINITY_OTHERS
 
 const char *ublk_affinity_name(enum ublk_affinity a);
 /* 0 and *a, or -EINVAL for a name that is none of them */

@@ -1,8 +1,8 @@
 #!/bin/bash
-# Queue CPU affinity: by default (-o affinity=any) each queue's thread
-# may run on every CPU; with -o affinity=others only on the CPUs of the
-# other queues (every CPU with one queue); with -o affinity=queue only on
-# the CPUs whose requests the kernel sends to its own queue.  Compared, per queue:
+# Queue CPU affinity: by default (-o affinity=others) each queue's thread
+# may run only on the CPUs of the other queues (every CPU with one
+# queue); with -o affinity=queue only on the CPUs whose requests the
+# kernel sends to its own queue, with -o affinity=any on every CPU.  Compared, per queue:
 # the thread's Cpus_allowed_list (/proc/PID/task/TID/status), blk-mq's
 # map (/sys/block/ublkbN/mq/Q/cpu_list) and what `list --json` reports
 # (queue-affinity, and affinity: the mode); with 1 and 2 queues, and
@@ -10,7 +10,6 @@
 # vCPUs (GUEST_SMP).
 #     tests/guest/run.sh tests/guest/ublk-affinity.sh
 . "$(dirname "$0")/lib-ublk.sh"
-DEFAULT_MODE=any
 
 # want_cpus MODE MQ: the CPUs a queue thread may use, for blk-mq's MQ.
 want_cpus() {
@@ -30,9 +29,9 @@ want_cpus() {
 }
 
 # check_queues CASE ID QUEUES [MODE]: every queue's three views agree,
-# the thread placed as MODE (default DEFAULT_MODE) says.
+# the thread placed as MODE (default others) says.
 check_queues() {
-	local c=$1 id=$2 nq=$3 mode=${4:-$DEFAULT_MODE} q pid tid mq listed allowed want seen= got
+	local c=$1 id=$2 nq=$3 mode=${4:-others} q pid tid mq listed allowed want seen= got
 	pid=$(daemon_pid "$id")
 	got=$(list_flat "$id" | sed -n 's/.*"affinity":"\([a-z]*\)".*/\1/p')
 	if [ "$got" != "$mode" ]; then
@@ -72,7 +71,7 @@ affinity_case() {
 	qemu-img create -q -f qcow2 "$c.qcow2" 64M
 	ublk_add "$c-add.log" -f "$c.qcow2" -q "$nq" "${opt[@]}" ||
 		{ fail "$c" add; return; }
-	if check_queues "$c" "$ID" "$nq" "${mode:-$DEFAULT_MODE}" &&
+	if check_queues "$c" "$ID" "$nq" "${mode:-others}" &&
 		fio_verify "$c-fio.log" "$DEV" --size=16M --numjobs=2 \
 			--offset_increment=32M; then
 		pass "$c"
@@ -81,7 +80,7 @@ affinity_case() {
 }
 
 # After kill -9 and recover, the new daemon's threads are placed again
-# as add was told (MODE, default DEFAULT_MODE).
+# as add was told (MODE, default others).
 affinity_recover() {
 	local c=recover-q2${1:+-$1} mode=${1:-} opt=()
 	[ -n "$mode" ] && opt=(-o "affinity=$mode")
@@ -90,7 +89,7 @@ affinity_recover() {
 		{ fail "$c" add; return; }
 	kill_daemon "$ID" || { fail "$c" "kill -9"; return; }
 	recover_dev "$c" "$ID" || return
-	check_queues "$c" "$ID" 2 "${mode:-$DEFAULT_MODE}" && pass "$c"
+	check_queues "$c" "$ID" 2 "${mode:-others}" && pass "$c"
 	ublk_del "$ID" || fail "$c" del
 }
 
@@ -117,12 +116,11 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 affinity_case q1 1
 affinity_case q2 2
-affinity_case q1-others 1 others
-affinity_case q2-others 2 others
+affinity_case q1-any 1 any
+affinity_case q2-any 2 any
 affinity_case q1-queue 1 queue
 affinity_case q2-queue 2 queue
 affinity_recover
 affinity_recover queue
-affinity_recover others
 affinity_bad
 ublk_main_end
