@@ -30,7 +30,6 @@ static int run_job(struct qcrypt_job *j)
 static void *worker(void *arg)
 {
 	struct qcrypt_job *j;
-	struct qcow_ctx *ctx;
 	int ret;
 
 	for (;;) {
@@ -43,9 +42,7 @@ static void *worker(void *arg)
 			pool_tail = NULL;
 		pthread_mutex_unlock(&pool_lock);
 		ret = run_job(j);
-		ctx = j->w.ctx;
-		qwaiter_post(&j->w, ret, j->lock);
-		qctx_disown(ctx);
+		qwaiter_post_disown(&j->w, ret, j->lock);
 	}
 	return arg;
 }

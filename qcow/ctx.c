@@ -196,23 +196,49 @@ void qwaiter_wake(struct qwaiter *w, int err)
 	qwaiter_post(w, err, current_lock);
 }
 
-void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
+/* Queues w to its context's mailbox, under mail_mu; true if it was empty. */
+static bool post_locked(struct qwaiter *w, int err, struct qlock *lk)
 {
 	struct qcow_ctx *ctx = w->ctx;
-	bool was_empty;
+	bool was_empty = !ctx->mail_head;
 
 	w->err = err;
 	w->lock = lk;
 	w->next = NULL;
-	pthread_mutex_lock(&ctx->mail_mu);
-	was_empty = !ctx->mail_head;
 	if (ctx->mail_tail)
 		ctx->mail_tail->next = w;
 	else
 		__atomic_store_n(&ctx->mail_head, w, __ATOMIC_RELEASE);
 	ctx->mail_tail = w;
+	return was_empty;
+}
+
+void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
+{
+	struct qcow_ctx *ctx = w->ctx;
+
+	pthread_mutex_lock(&ctx->mail_mu);
 	/* EFD_NONBLOCK: a counter added to, never a wait */
-	if (was_empty && ctx->event_fd >= 0)
+	if (post_locked(w, err, lk) && ctx->event_fd >= 0)
+		eventfd_write(ctx->event_fd, 1);
+	pthread_mutex_unlock(&ctx->mail_mu);
+}
+
+/*
+ * qwaiter_post() and qctx_disown() in one hold of mail_mu: once the owner
+ * has run the mail it may free the context, so a worker must not touch it
+ * after the post (qcow_ctx_free() waits for mail_mu to be free).
+ */
+void qwaiter_post_disown(struct qwaiter *w, int err, struct qlock *lk)
+{
+	struct qcow_ctx *ctx = w->ctx;
+	bool wake;
+
+	pthread_mutex_lock(&ctx->mail_mu);
+	wake = post_locked(w, err, lk);
+	if (!__atomic_sub_fetch(&ctx->owned, 1, __ATOMIC_RELEASE))
+		wake = true;
+	if (wake && ctx->event_fd >= 0)
 		eventfd_write(ctx->event_fd, 1);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }

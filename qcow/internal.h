@@ -178,6 +178,8 @@ void qwaiter_wake(struct qwaiter *w, int err);
  * to its context, to resume under lk; the chain is not touched here.
  */
 void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk);
+/* A worker's last touch of w's context: the post, and the work disowned. */
+void qwaiter_post_disown(struct qwaiter *w, int err, struct qlock *lk);
 
 int qfile_open(struct qfile **out, const char *name, bool read_only,
 	       bool direct);
