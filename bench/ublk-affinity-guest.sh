@@ -18,27 +18,14 @@ UBLK=/host/bin/ublk-qcow
 DIR=/tmp/ublk-affinity
 MODES="queue any others"
 
-die() {
-	echo "ublk-bench: $*" >&2
-	exit 1
-}
-
-# fio_iops DEV: IOPS (4k) or MB/s.
-fio_iops() {
-	fio --name=b --filename="$1" --rw="$RW" --bs="$BS" --iodepth="$DEPTH" \
-		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
-		--randrepeat=0 --output-format=terse --terse-version=3 \
-		2>/dev/null | awk -F';' -v bs="$BS" -v rw="$RW" '{
-		w = rw ~ /write/; iops = w ? $49 : $8; bw = w ? $48 : $7
-		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
-}
+. "$(dirname "$0")/lib-guest.sh"
 
 # one QUEUES MODE: IOPS of one run.
 one() {
 	local dev v
 	dev=$("$UBLK" add -f "$DIR/full.qcow2" -q "$1" \
 		-o "zero_copy=off,affinity=$2") || die "ublk-qcow add failed"
-	v=$(fio_iops "$dev")
+	v=$(fio_run "$dev" "$RW" "$BS" "$DEPTH")
 	"$UBLK" del -a >/dev/null || die "ublk-qcow del failed"
 	echo "${v:-0}"
 }

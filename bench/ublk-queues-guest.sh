@@ -15,20 +15,7 @@ OPTS=${3:-}
 UBLK=/host/bin/ublk-qcow
 DIR=/tmp/ublk-queues
 
-die() {
-	echo "ublk-bench: $*" >&2
-	exit 1
-}
-
-# fio_run DEV RW BS DEPTH: IOPS (4k) or MB/s.
-fio_run() {
-	fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" \
-		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
-		--randrepeat=0 --output-format=terse --terse-version=3 \
-		2>/dev/null | awk -F';' -v bs="$3" -v rw="$2" '{
-		w = rw ~ /write/; iops = w ? $49 : $8; bw = w ? $48 : $7
-		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
-}
+. "$(dirname "$0")/lib-guest.sh"
 
 # one QUEUES full|fresh RW BS DEPTH: one measurement
 one() {
