@@ -196,6 +196,12 @@ void qwaiter_wake(struct qwaiter *w, int err)
 	qwaiter_post(w, err, current_lock);
 }
 
+/* One owned unit less, under mail_mu; true if none is left. */
+static bool disown_locked(struct qcow_ctx *ctx)
+{
+	return !__atomic_sub_fetch(&ctx->owned, 1, __ATOMIC_RELEASE);
+}
+
 /* Queues w to its context's mailbox, under mail_mu; true if it was empty. */
 static bool post_locked(struct qwaiter *w, int err, struct qlock *lk)
 {
@@ -232,13 +238,12 @@ void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
 void qwaiter_post_disown(struct qwaiter *w, int err, struct qlock *lk)
 {
 	struct qcow_ctx *ctx = w->ctx;
-	bool wake;
+	bool was_empty, idle;
 
 	pthread_mutex_lock(&ctx->mail_mu);
-	wake = post_locked(w, err, lk);
-	if (!__atomic_sub_fetch(&ctx->owned, 1, __ATOMIC_RELEASE))
-		wake = true;
-	if (wake && ctx->event_fd >= 0)
+	was_empty = post_locked(w, err, lk);
+	idle = disown_locked(ctx);
+	if ((was_empty || idle) && ctx->event_fd >= 0)
 		eventfd_write(ctx->event_fd, 1);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }
@@ -251,8 +256,7 @@ void qctx_disown(struct qcow_ctx *ctx)
 	}
 	/* under mail_mu: qcow_ctx_free() waits for us to leave */
 	pthread_mutex_lock(&ctx->mail_mu);
-	if (!__atomic_sub_fetch(&ctx->owned, 1, __ATOMIC_RELEASE) &&
-	    ctx->event_fd >= 0)
+	if (disown_locked(ctx) && ctx->event_fd >= 0)
 		eventfd_write(ctx->event_fd, 1);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }

@@ -332,7 +332,7 @@ static int slots_init(struct bench *b)
 	const struct bench_cfg *c = b->cfg;
 	uint64_t n = c->depth < c->count ? c->depth : c->count;
 	uint64_t stride = (c->bufsize + BENCH_ALIGN - 1) & ~(uint64_t)(BENCH_ALIGN - 1);
-	uint64_t i;
+	uint64_t i, len;
 	void *p;
 
 	if (!n)
@@ -340,18 +340,19 @@ static int slots_init(struct bench *b)
 	if (!stride)
 		stride = BENCH_ALIGN;
 	b->slots = calloc(n, sizeof(*b->slots));
-	if (!b->slots || posix_memalign(&p, n * stride >= BENCH_HUGE ?
-					BENCH_HUGE : BENCH_ALIGN, n * stride))
+	len = n * stride;
+	if (!b->slots || posix_memalign(&p, len >= BENCH_HUGE ?
+					BENCH_HUGE : BENCH_ALIGN, len))
 		return -ENOMEM;
 	/*
 	 * Scattered 4K pages make a 1M O_DIRECT request more segments than
 	 * a disk takes (virtio-blk: 254), so the kernel splits it in two
 	 * and cannot merge neighbours; huge pages keep it one segment.
 	 */
-	if (n * stride >= BENCH_HUGE)
-		madvise(p, n * stride, MADV_HUGEPAGE);
+	if (len >= BENCH_HUGE)
+		madvise(p, len, MADV_HUGEPAGE);
 	b->bufs = p;
-	memset(b->bufs, c->pattern, n * stride);
+	memset(b->bufs, c->pattern, len);
 	for (i = n; i-- > 0;) {
 		b->slots[i].b = b;
 		b->slots[i].buf = b->bufs + i * stride;
