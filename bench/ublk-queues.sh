@@ -2,9 +2,9 @@
 # Two queues against one, ublk-qcow with its defaults, in one run of the
 # test guest (bench/ublk-queues-guest.sh): the rows of bench/ublk.sh,
 # -q 1 and -q 2 alternating REPEAT times, best and median of each
-# (ublk-qcow add -o OPTIONS if given).
+# (ublk-qcow add -o OPTIONS if given), with one fio job and with two.
 #
-#     bench/ublk-queues.sh [SECONDS] [REPEAT] [OPTIONS]
+#     bench/ublk-queues.sh [SECONDS] [REPEAT] [OPTIONS] [JOBS] [ROWS]
 #         (after make; OPTIONS: ublk-qcow add -o; GUEST_KERNEL=forky for 7.2)
 #
 # The guest is emulated (TCG): compare columns, not absolute figures.
