@@ -16,7 +16,7 @@
 #                              go (default /var/tmp: a disk, not tmpfs)
 #   BENCH_GUEST=1 bench/run.sh also runs bench/ublk.sh, bench/ublk-batch.sh and
 #                              bench/ublk-queues.sh in the test guest
-#                              (1 and 2 queues, both kernels: ~50 minutes)
+#                              (1 and 2 queues, both kernels: ~65 minutes)
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$PWD
