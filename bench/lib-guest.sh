@@ -9,11 +9,11 @@ die() {
 # fio_run DEV RW BS DEPTH: JOBS fio jobs (default 1) of SECS seconds, each
 # with its own part of DEV; their IOPS (4k) or MB/s together on stdout.
 fio_run() {
-	local jobs=${JOBS:-1}
+	local jobs=${JOBS:-1} part=$((100 / ${JOBS:-1}))
 
 	fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" \
-		--numjobs="$jobs" --group_reporting --size=$((100 / jobs))% \
-		--offset_increment=$((100 / jobs))% \
+		--numjobs="$jobs" --group_reporting --size=$part% \
+		--offset_increment=$part% \
 		--ioengine=io_uring --direct=1 --runtime="$SECS" --time_based \
 		--randrepeat=0 --output-format=terse --terse-version=3 \
 		2>/dev/null | awk -F';' -v bs="$3" -v rw="$2" '{

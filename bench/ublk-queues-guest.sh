@@ -40,6 +40,9 @@ one() {
 }
 
 best() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+lowest() { printf '%s\n' "$@" | sort -n | head -n 1; }
+# at_least_1 RATIO...: how many are 1 or more, as "N/COUNT"
+at_least_1() { printf '%s\n' "$@" | awk '$1 >= 1 { n++ } END { print n + 0 "/" NR }'; }
 median() {
 	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
 		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -70,8 +73,7 @@ row() {
 	printf '| %-44s | %8s | %8s | %6s | %8s | %8s | %6s | %6s | %6s | %6s |\n' \
 		"$name, $1 job$([ "$1" = 1 ] || echo s) ($unit)" \
 		"$b1" "$b2" "$(ratio "$b2" "$b1")" "$m1" "$m2" "$(ratio "$m2" "$m1")" \
-		"$(median "${pairs[@]}")" "$(printf '%s\n' "${pairs[@]}" | sort -n | head -n 1)" \
-		"$(printf '%s\n' "${pairs[@]}" | awk '$1 >= 1 { n++ } END { print n + 0 "/" NR }')"
+		"$(median "${pairs[@]}")" "$(lowest "${pairs[@]}")" "$(at_least_1 "${pairs[@]}")"
 }
 
 [ -x "$UBLK" ] || die "$UBLK not built"

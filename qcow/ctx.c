@@ -196,6 +196,13 @@ void qwaiter_wake(struct qwaiter *w, int err)
 	qwaiter_post(w, err, current_lock);
 }
 
+/* Wakes the owner's poll, under mail_mu; EFD_NONBLOCK: never a wait. */
+static void kick_locked(struct qcow_ctx *ctx)
+{
+	if (ctx->event_fd >= 0)
+		eventfd_write(ctx->event_fd, 1);
+}
+
 /* One owned unit less, under mail_mu; true if none is left. */
 static bool disown_locked(struct qcow_ctx *ctx)
 {
@@ -224,9 +231,8 @@ void qwaiter_post(struct qwaiter *w, int err, struct qlock *lk)
 	struct qcow_ctx *ctx = w->ctx;
 
 	pthread_mutex_lock(&ctx->mail_mu);
-	/* EFD_NONBLOCK: a counter added to, never a wait */
-	if (post_locked(w, err, lk) && ctx->event_fd >= 0)
-		eventfd_write(ctx->event_fd, 1);
+	if (post_locked(w, err, lk))
+		kick_locked(ctx);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }
 
@@ -243,8 +249,8 @@ void qwaiter_post_disown(struct qwaiter *w, int err, struct qlock *lk)
 	pthread_mutex_lock(&ctx->mail_mu);
 	was_empty = post_locked(w, err, lk);
 	idle = disown_locked(ctx);
-	if ((was_empty || idle) && ctx->event_fd >= 0)
-		eventfd_write(ctx->event_fd, 1);
+	if (was_empty || idle)
+		kick_locked(ctx);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }
 
@@ -256,8 +262,8 @@ void qctx_disown(struct qcow_ctx *ctx)
 	}
 	/* under mail_mu: qcow_ctx_free() waits for us to leave */
 	pthread_mutex_lock(&ctx->mail_mu);
-	if (disown_locked(ctx) && ctx->event_fd >= 0)
-		eventfd_write(ctx->event_fd, 1);
+	if (disown_locked(ctx))
+		kick_locked(ctx);
 	pthread_mutex_unlock(&ctx->mail_mu);
 }
 
