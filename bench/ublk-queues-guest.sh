@@ -7,10 +7,11 @@
 # back to back the median, the lowest and how many are at least 1 (IOPS
 # for 4k, else MB/s).
 #
-#     bench/ublk-queues-guest.sh [SECONDS] [REPEAT] [OPTIONS] [JOBS] [ROWS]
+#     bench/ublk-queues-guest.sh [SECONDS] [REPEAT] [OPTIONS] [JOBS] [ROWS] [CPUS]
 #         (default 3 6, no -o: OPTIONS is ublk-qcow add's -o; JOBS the
 #         fio job counts, default "1 2"; ROWS an extended regular
-#         expression the rows' names must match, default all)
+#         expression the rows' names must match, default all; CPUS the
+#         guest CPUs fio runs on, default any)
 set -u
 
 SECS=${1:-3}
@@ -18,6 +19,7 @@ REPEAT=${2:-6}
 OPTS=${3:-}
 JOB_COUNTS=${4:-1 2}
 ROWS=${5:-.}
+export FIO_CPUS=${6:-}
 UBLK=/host/bin/ublk-qcow
 DIR=/tmp/ublk-queues
 
@@ -86,7 +88,8 @@ qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
 rm -f "$DIR/full.raw"
 echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), images in tmpfs;" \
 	"ublk-qcow ${OPTS:+-o }${OPTS:-defaults}; fio io_uring O_DIRECT, $SECS s," \
-	"each job its own part of the disk; $REPEAT alternating runs each;" \
+	"each job its own part of the disk${FIO_CPUS:+, fio on CPUs $FIO_CPUS};" \
+	"$REPEAT alternating runs each;" \
 	"pairs: q2/q1 of the runs made back to back, median, lowest, how many >= 1"
 printf '| %-44s | %8s | %8s | %6s | %8s | %8s | %6s | %6s | %6s | %6s |\n' case \
 	"best q1" "best q2" q2/q1 "med q1" "med q2" q2/q1 pairs lowest "q2 >="
