@@ -41,6 +41,11 @@ bench-ublk-affinity: all
 bench-bitmap: all
 	bench/ublk-bitmap.sh 5 1 7
 
+# where -q 1 and -q 2 differ: fio held on CPU 0, the -q 1 thread free or held
+.PHONY: bench-ublk-placement
+bench-ublk-placement: all
+	GUEST_KERNEL=forky bench/ublk-placement.sh 3 10
+
 # two queues against one, ublk-qcow's defaults, alternating in one guest run
 .PHONY: bench-ublk-queues
 bench-ublk-queues: all

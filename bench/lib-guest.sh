@@ -1,4 +1,5 @@
-# Sourced by bench/ublk-queues-guest.sh and bench/ublk-affinity-guest.sh,
+# Sourced by bench/ublk-queues-guest.sh, bench/ublk-affinity-guest.sh and
+# bench/ublk-placement-guest.sh,
 # INSIDE the test guest.
 
 die() {
@@ -20,4 +21,17 @@ fio_run() {
 		2>/dev/null | awk -F';' -v bs="$3" -v rw="$2" '{
 		w = rw ~ /write/; iops = w ? $49 : $8; bw = w ? $48 : $7
 		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
+}
+
+# Of figures or ratios: the best, the lowest, the median; ratio A B: A/B.
+best() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+lowest() { printf '%s\n' "$@" | sort -n | head -n 1; }
+# at_least_1 RATIO...: how many are 1 or more, as "N/COUNT"
+at_least_1() { printf '%s\n' "$@" | awk '$1 >= 1 { n++ } END { print n + 0 "/" NR }'; }
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }

@@ -41,18 +41,6 @@ one() {
 	echo "${v:-0}"
 }
 
-best() { printf '%s\n' "$@" | sort -n | tail -n 1; }
-lowest() { printf '%s\n' "$@" | sort -n | head -n 1; }
-# at_least_1 RATIO...: how many are 1 or more, as "N/COUNT"
-at_least_1() { printf '%s\n' "$@" | awk '$1 >= 1 { n++ } END { print n + 0 "/" NR }'; }
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
-}
-
 # row NAME UNIT JOBS full|fresh RW BS DEPTH
 row() {
 	local name=$1 unit=$2 i one_q=() two_q=() pairs=() b1 b2 m1 m2
