@@ -23,6 +23,15 @@ fio_run() {
 		if (bs == "4k") printf "%d\n", iops; else printf "%d\n", bw * 1024 / 1e6 }'
 }
 
+# full_image DIR: DIR/full.qcow2, 256 MiB of random data, every cluster
+# allocated.
+full_image() {
+	head -c $((256 << 20)) /dev/urandom >"$1/full.raw"
+	qemu-img convert -O qcow2 "$1/full.raw" "$1/full.qcow2" ||
+		die "qemu-img convert failed"
+	rm -f "$1/full.raw"
+}
+
 # Of figures or ratios: the best, the lowest, the median; ratio A B: A/B.
 best() { printf '%s\n' "$@" | sort -n | tail -n 1; }
 lowest() { printf '%s\n' "$@" | sort -n | head -n 1; }

@@ -31,9 +31,7 @@ one() {
 }
 
 mkdir -p "$DIR" || die "mkdir $DIR"
-head -c $((256 << 20)) /dev/urandom >"$DIR/full.raw"
-qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
-	die "qemu-img convert failed"
+full_image "$DIR"
 declare -A best
 for ((i = 0; i < REPEAT; i++)); do
 	for m in $MODES; do

@@ -58,10 +58,7 @@ one() {
 command -v taskset >/dev/null || die "no taskset"
 mkdir -p "$DIR" || die "mkdir $DIR"
 trap 'rm -rf "$DIR"' EXIT
-head -c $((256 << 20)) /dev/urandom >"$DIR/full.raw"
-qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
-	die "qemu-img convert failed"
-rm -f "$DIR/full.raw"
+full_image "$DIR"
 held_free=() q2_held=() q2_free=() any_free=()
 for ((i = 0; i < REPEAT; i++)); do
 	free=$(one 1 others -)

@@ -70,10 +70,7 @@ row() {
 rm -rf "$DIR"
 mkdir -p "$DIR" || die "mkdir $DIR"
 trap 'rm -rf "$DIR"' EXIT
-head -c $((256 << 20)) /dev/urandom >"$DIR/full.raw"
-qemu-img convert -O qcow2 "$DIR/full.raw" "$DIR/full.qcow2" ||
-	die "qemu-img convert failed"
-rm -f "$DIR/full.raw"
+full_image "$DIR"
 echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), images in tmpfs;" \
 	"ublk-qcow ${OPTS:+-o }${OPTS:-defaults}; fio io_uring O_DIRECT, $SECS s," \
 	"each job its own part of the disk${FIO_CPUS:+, fio on CPUs $FIO_CPUS};" \
