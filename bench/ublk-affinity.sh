@@ -9,9 +9,6 @@
 # The guest is emulated (TCG): compare rows, not absolute figures.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x bin/ublk-qcow ] || { echo "bench/ublk-affinity.sh: run make first" >&2; exit 1; }
-echo "# host: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "# command: bench/ublk-affinity.sh $*"
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-1200} tests/guest/run.sh bench/ublk-affinity-guest.sh "$@" 2>&1 |
-	grep '^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:' || true
-exit "${PIPESTATUS[0]}"
+. bench/lib-host.sh
+guest_bench bench/ublk-affinity-guest.sh 1200 \
+	'^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:' "$@"

@@ -11,11 +11,6 @@
 # absolute figures: the guest is emulated (TCG).
 set -eu
 cd "$(dirname "$0")/.."
-[ -x bin/ublk-qcow ] || { echo "bench/ublk-batch.sh: run make first" >&2; exit 1; }
-echo "# host: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "# command: bench/ublk-batch.sh $*"
-GUEST_KERNEL=${GUEST_KERNEL-forky} GUEST_TIMEOUT=${GUEST_TIMEOUT:-1800} \
-	tests/guest/run.sh bench/ublk-batch-guest.sh "$@" 2>&1 |
-	grep '^| \|^|-\|^# \|ublk-batch-bench:' || true
-st=${PIPESTATUS[0]}
-exit "$st"
+. bench/lib-host.sh
+GUEST_KERNEL=${GUEST_KERNEL-forky} guest_bench bench/ublk-batch-guest.sh 1800 \
+	'^| \|^|-\|^# \|ublk-batch-bench:' "$@"

@@ -10,12 +10,10 @@
 # The guest is emulated (TCG): compare columns, not absolute figures.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x bin/ublk-qcow ] || { echo "bench/ublk-bitmap.sh: run make first" >&2; exit 1; }
-echo "# host: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "# command: bench/ublk-bitmap.sh $*"
+. bench/lib-host.sh
 echo "# host load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-1800} tests/guest/run.sh bench/ublk-bitmap-guest.sh "$@" 2>&1 |
-	grep '^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:\|^qemu-' || true
-st=${PIPESTATUS[0]}
+st=0
+guest_bench bench/ublk-bitmap-guest.sh 1800 \
+	'^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:\|^qemu-' "$@" || st=$?
 echo "# host load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$st"

@@ -9,9 +9,6 @@
 # The guest is emulated (TCG): compare columns, not absolute figures.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x bin/ublk-qcow ] || { echo "bench/ublk-placement.sh: run make first" >&2; exit 1; }
-echo "# host: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "# command: ${GUEST_KERNEL:+GUEST_KERNEL=$GUEST_KERNEL }bench/ublk-placement.sh$(printf " %q" "$@")"
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-1800} tests/guest/run.sh bench/ublk-placement-guest.sh "$@" 2>&1 |
-	grep '^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:' || true
-exit "${PIPESTATUS[0]}"
+. bench/lib-host.sh
+guest_bench bench/ublk-placement-guest.sh 1800 \
+	'^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:' "$@"

@@ -11,10 +11,6 @@
 # The guest is emulated (TCG): compare columns, not absolute figures.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x bin/ublk-qcow ] || { echo "bench/ublk.sh: run make first" >&2; exit 1; }
-echo "# host: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-echo "# command: bench/ublk.sh $*"
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-1200} tests/guest/run.sh bench/ublk-guest.sh "$@" 2>&1 |
-	grep '^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:\|^qemu-nbd:' || true
-st=${PIPESTATUS[0]}
-exit "$st"
+. bench/lib-host.sh
+guest_bench bench/ublk-guest.sh 1200 \
+	'^| \|^|-\|^# \|ublk-bench:\|^ublk-qcow:\|^qemu-nbd:' "$@"
