@@ -53,6 +53,15 @@ one() {
 	echo "${v:-0}"
 }
 
+# summary NAME RATIO...: NAME's row of the table
+summary() {
+	local name=$1
+
+	shift
+	printf '| %-12s | %6s | %6s | %6s |\n' "$name" "$(median "$@")" \
+		"$(lowest "$@")" "$(at_least_1 "$@")"
+}
+
 [ -x "$UBLK" ] || die "$UBLK not built"
 [ "$(nproc)" = 2 ] || die "needs 2 vCPUs, has $(nproc)"
 command -v taskset >/dev/null || die "no taskset"
@@ -76,13 +85,7 @@ echo "# guest: Linux $(uname -r), $(nproc) vCPUs (TCG), image in tmpfs;" \
 	"ratios of the runs of one round"
 printf '| %-12s | %6s | %6s | %6s |\n' ratio median lowest ">= 1"
 echo "|--------------|--------|--------|--------|"
-for r in held/free q2/held q2/free q2-any/free; do
-	case $r in
-	held/free) set -- "${held_free[@]}" ;;
-	q2/held) set -- "${q2_held[@]}" ;;
-	q2/free) set -- "${q2_free[@]}" ;;
-	*) set -- "${any_free[@]}" ;;
-	esac
-	printf '| %-12s | %6s | %6s | %6s |\n' "$r" "$(median "$@")" \
-		"$(lowest "$@")" "$(at_least_1 "$@")"
-done
+summary held/free "${held_free[@]}"
+summary q2/held "${q2_held[@]}"
+summary q2/free "${q2_free[@]}"
+summary q2-any/free "${any_free[@]}"
